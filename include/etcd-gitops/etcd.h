@@ -1,0 +1,97 @@
+/* etcd: a v3 client over etcd's JSON gateway (libcurl + jansson). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error detail a caller can show the user: which endpoint, what HTTP status, what
+ * etcd or curl said. Owned by the caller; eg_etcd_error_done() frees its strings. */
+struct eg_etcd_error {
+        char *endpoint;
+        long http_status; /* 0 when no HTTP response */
+        char *message;
+};
+void eg_etcd_error_done(struct eg_etcd_error *e);
+
+struct eg_etcd_tls {
+        const char *ca_file;
+        const char *cert_file;
+        const char *key_file;
+};
+
+struct eg_etcd_options {
+        int64_t timeout_ms;         /* whole call, per endpoint; default 2000 */
+        int64_t connect_timeout_ms; /* default 500 */
+        struct eg_etcd_tls tls;     /* all NULL: plain http */
+};
+
+struct eg_etcd; /* a client bound to a list of endpoints, tried in order with failover */
+
+/* endpoints: "http://127.0.0.1:2379" style URLs; copied. */
+int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt,
+                struct eg_etcd **ret);
+void eg_etcd_free(struct eg_etcd *c);
+
+struct eg_etcd_member {
+        uint64_t id;
+        char *name; /* empty until the member has started */
+        char **peer_urls;
+        size_t n_peer_urls;
+        char **client_urls;
+        size_t n_client_urls;
+        bool is_learner;
+};
+
+struct eg_etcd_member_list {
+        uint64_t cluster_id;
+        struct eg_etcd_member *members;
+        size_t n;
+};
+void eg_etcd_member_list_done(struct eg_etcd_member_list *l);
+
+struct eg_etcd_status {
+        uint64_t member_id;
+        uint64_t leader;
+        uint64_t raft_index;
+        uint64_t raft_term;
+        int64_t revision;
+        int64_t db_size;
+        char *version;
+        bool is_learner;
+};
+void eg_etcd_status_done(struct eg_etcd_status *s);
+
+/* All calls: 0 on success, negative errno on failure with *err filled when err != NULL.
+ * -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH when no endpoint answered; -EIO for an etcd
+ * error reply (message in err). */
+
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
+                        struct eg_etcd_error *err);
+/* Adds a member with the given peer URL; ret_id receives its id. */
+int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
+                       struct eg_etcd_error *err);
+int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
+/* -EAGAIN when etcd refuses because the learner is not yet in sync. */
+int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
+
+/* Status and health of one endpoint (not the failover list). */
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
+                      struct eg_etcd_error *err);
+/* GET /health on one endpoint: 0 when {"health":"true"}, -EIO otherwise. */
+int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err);
+
+/* Key/value, for tests, benchmarks and status checks. Keys and values are bytes. */
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
+                struct eg_etcd_error *err);
+/* -ENOENT when the key does not exist; *ret is malloc'd and NUL-terminated. */
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
+                struct eg_etcd_error *err);
+
+/* Streams a snapshot from one endpoint, calling sink for each decoded chunk of the db
+ * file. Verifies the sha256 etcd appends before returning 0 (-EBADMSG when it does
+ * not match). ret_sha256 receives the hex sha256 of the bytes given to sink. */
+typedef int (*eg_etcd_snapshot_sink)(const void *data, size_t len, void *userdata);
+int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
+                     void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
+                     struct eg_etcd_error *err);

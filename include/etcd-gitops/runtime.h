@@ -1,0 +1,94 @@
+/* runtime: where etcd members live. One interface (a struct of function pointers), two
+ * implementations: local processes (the default) and Kubernetes pods. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd-gitops/spec.h"
+#include "etcd-gitops/util.h"
+
+struct eg_runtime_member {
+        char *name;
+        bool running;       /* process verified alive / pod running */
+        int64_t pid;        /* local runtime: the etcd process; 0 otherwise */
+        char *version;      /* version it was started with */
+        char *spec_hash;    /* member template hash it was started with */
+        char *client_url;   /* where this daemon reaches its etcd client port */
+        char *peer_url;
+        int64_t started_realtime_ms;
+};
+
+struct eg_runtime_cluster {
+        char *namespace;
+        char *name;
+        uint64_t next_index; /* next member number never handed out */
+        struct eg_runtime_member *members;
+        size_t n_members;
+};
+void eg_runtime_cluster_done(struct eg_runtime_cluster *c);
+void eg_runtime_clusters_free(struct eg_runtime_cluster *c, size_t n);
+
+/* What a mutating call acts for. */
+struct eg_runtime_target {
+        const char *namespace;
+        const char *name;
+        const struct eg_cluster_spec *spec;
+        const char *revision; /* source revision, recorded with the member */
+};
+
+struct eg_runtime;
+
+struct eg_runtime_ops {
+        const char *name; /* "local", "kubernetes" */
+        /* Every cluster the runtime holds members or records for. */
+        int (*list)(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
+                    struct eg_error *err);
+        /* One cluster; -ENOENT when the runtime has nothing for it. */
+        int (*observe)(struct eg_runtime *rt, const char *ns, const char *name,
+                       struct eg_runtime_cluster *ret, struct eg_error *err);
+        /* Starts the initial members together: static --initial-cluster of all of them,
+         * --initial-cluster-state=new and a fresh token. Fails (and starts nothing that
+         * stays running) when the cluster already exists. */
+        int (*bootstrap)(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                         char *const *members, size_t n, struct eg_error *err);
+        /* Reserves a member (ports, record, not started) and returns its peer URL, so it
+         * can be added to etcd before it starts. */
+        int (*prepare_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                              const char *member, char **ret_peer_url, struct eg_error *err);
+        /* Starts a prepared member joining an existing cluster. initial_cluster is the
+         * "name=peerURL,..." list including the member itself. */
+        int (*start_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                            const char *member, const char *initial_cluster,
+                            struct eg_error *err);
+        /* Stops a member (SIGTERM, then SIGKILL after a grace period / pod delete) and
+         * forgets it; its data is deleted only when delete_data. */
+        int (*stop_member)(struct eg_runtime *rt, const char *ns, const char *name,
+                           const char *member, bool delete_data, struct eg_error *err);
+        /* Replaces a running member by one with t->spec's version and template, keeping its
+         * name, identity and data. Returns once the new one is started (not yet healthy). */
+        int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                              const char *member, struct eg_error *err);
+        /* Stops every member and forgets the cluster; data deleted only when delete_data. */
+        int (*delete_cluster)(struct eg_runtime *rt, const char *ns, const char *name,
+                              bool delete_data, struct eg_error *err);
+        /* The member template hash of a spec: members started from a different hash are
+         * rolled. Only what this runtime actually applies goes into it. malloc'd. */
+        char *(*member_hash)(struct eg_runtime *rt, const struct eg_cluster_spec *spec);
+        void (*free)(struct eg_runtime *rt);
+};
+
+struct eg_runtime {
+        const struct eg_runtime_ops *ops;
+};
+
+struct eg_runtime_local_options {
+        const char *state_dir;     /* members under <state_dir>/clusters/<ns>/<name>/ */
+        const char *etcd_bin_dir;  /* DIR/<version>/etcd or DIR/etcd-<version>; may be NULL */
+        const char *advertise_host; /* default 127.0.0.1 */
+        int port_base;             /* first port tried; default 23790 */
+        int64_t stop_grace_ms;     /* SIGTERM -> SIGKILL; default 10000 */
+};
+int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret,
+                         struct eg_error *err);

@@ -1,0 +1,120 @@
+/* util: logging, bounded buffers, time, files and hashing shared by every module. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* ---- cleanup helpers (systemd style) ---- */
+
+static inline void eg_freep(void *p) { free(*(void **)p); }
+#define _cleanup_free_ __attribute__((cleanup(eg_freep)))
+#define TAKE_PTR(p)                                                                      \
+        ({                                                                               \
+                __typeof__(p) _tp = (p);                                                 \
+                (p) = NULL;                                                              \
+                _tp;                                                                     \
+        })
+#define EG_ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- logging: the only global state besides parsed settings ---- */
+
+enum eg_log_level { EG_LOG_ERROR, EG_LOG_WARNING, EG_LOG_INFO, EG_LOG_DEBUG };
+
+void eg_log_set_level(enum eg_log_level level);
+enum eg_log_level eg_log_get_level(void);
+/* Parses "error", "warning", "info", "debug"; returns -EINVAL otherwise. */
+int eg_log_parse_level(const char *s, enum eg_log_level *ret);
+/* Logs to stderr; returns -abs(err) so callers can `return eg_log_errno(...)`.
+ * "%m" in fmt expands to strerror(err). */
+int eg_log_full(enum eg_log_level level, int err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+#define eg_log_error(...) eg_log_full(EG_LOG_ERROR, 0, __VA_ARGS__)
+#define eg_log_warning(...) eg_log_full(EG_LOG_WARNING, 0, __VA_ARGS__)
+#define eg_log_info(...) eg_log_full(EG_LOG_INFO, 0, __VA_ARGS__)
+#define eg_log_debug(...) eg_log_full(EG_LOG_DEBUG, 0, __VA_ARGS__)
+#define eg_log_error_errno(err, ...) eg_log_full(EG_LOG_ERROR, (err), __VA_ARGS__)
+#define eg_log_warning_errno(err, ...) eg_log_full(EG_LOG_WARNING, (err), __VA_ARGS__)
+
+/* ---- an error message for the user, owned by the caller ---- */
+
+struct eg_error {
+        char *message; /* NULL when no error was set */
+};
+/* Sets (replacing) the message; on allocation failure the message stays NULL. */
+void eg_error_set(struct eg_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eg_error_done(struct eg_error *e);
+
+/* ---- growable byte buffer with a hard cap (curl's dynbuf) ---- */
+
+struct eg_buf {
+        char *data; /* always NUL-terminated when len > 0 or after any append */
+        size_t len;
+        size_t alloc;
+        size_t max; /* appends past this fail with -E2BIG; 0 means EG_BUF_DEFAULT_MAX */
+};
+
+#define EG_BUF_DEFAULT_MAX ((size_t)64 << 20)
+
+void eg_buf_init(struct eg_buf *b, size_t max);
+void eg_buf_done(struct eg_buf *b);
+void eg_buf_reset(struct eg_buf *b);
+int eg_buf_append(struct eg_buf *b, const void *data, size_t len);
+int eg_buf_puts(struct eg_buf *b, const char *s);
+int eg_buf_printf(struct eg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int eg_buf_vprintf(struct eg_buf *b, const char *fmt, va_list ap);
+/* Hands the buffer's string to the caller (never NULL on success: "" when empty). */
+char *eg_buf_steal(struct eg_buf *b);
+
+/* ---- strings ---- */
+
+/* Like asprintf; returns NULL on allocation failure. */
+char *eg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool eg_str_has_prefix(const char *s, const char *prefix);
+bool eg_str_has_suffix(const char *s, const char *suffix);
+/* Strict decimal parsers: whole string, no sign surprises, range checked. */
+int eg_parse_int64(const char *s, int64_t *ret);
+int eg_parse_uint64(const char *s, uint64_t *ret);
+/* Durations such as "500ms", "15s", "2m", "1h30m", or a bare number of seconds. */
+int eg_parse_duration_ms(const char *s, int64_t *ret);
+
+/* ---- time ---- */
+
+int64_t eg_now_monotonic_ms(void);
+int64_t eg_now_realtime_ms(void);
+/* RFC 3339 UTC with milliseconds, e.g. 2026-11-28T03:00:00.123Z, into buf of >= 32 bytes. */
+void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]);
+
+/* ---- files ---- */
+
+/* Reads a whole file, failing with -EFBIG past max bytes. *ret is NUL-terminated. */
+int eg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Writes via a temporary file, fsync and rename, so readers see old or new, never half. */
+int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode);
+int eg_mkdir_p(const char *path, int mode);
+/* Removes a directory tree; a missing path is success. */
+int eg_rm_rf(const char *path);
+char *eg_path_join(const char *a, const char *b);
+
+/* ---- hashing (OpenSSL) ---- */
+
+/* Lowercase hex sha256 of data into out (65 bytes with NUL). */
+void eg_sha256_hex(const void *data, size_t len, char out[static 65]);
+
+struct eg_sha256; /* incremental */
+int eg_sha256_new(struct eg_sha256 **ret);
+void eg_sha256_update(struct eg_sha256 *h, const void *data, size_t len);
+/* Finishes and frees h. */
+void eg_sha256_final_hex(struct eg_sha256 *h, char out[static 65]);
+void eg_sha256_final_raw(struct eg_sha256 *h, unsigned char out[static 32]);
+void eg_sha256_free(struct eg_sha256 *h);
+
+/* ---- processes ---- */
+
+/* Polls cond(userdata) every interval_ms until it returns true or timeout_ms passes.
+ * Returns 0 when the condition held, -ETIMEDOUT otherwise. */
+int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms,
+                int64_t interval_ms);

@@ -1,0 +1,2 @@
+/* placeholder until the module lands */
+#include "etcd-gitops/util.h"
