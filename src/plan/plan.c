@@ -1,2 +1,891 @@
-/* placeholder until the module lands */
+/* The pure planner: desired spec + observed cluster + policy + now -> the next safe step. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd-gitops/plan.h"
 #include "etcd-gitops/util.h"
+
+/* A spec.size above this is refused rather than planned: bootstrap lists every name. */
+#define PLAN_MAX_SIZE 1000
+/* diff shows at most this many foreseeable steps; the first one is all that runs. */
+#define PLAN_MAX_ACTIONS 64
+
+static const char *const action_names[_EG_ACTION_MAX] = {
+        [EG_ACTION_BOOTSTRAP] = "create",
+        [EG_ACTION_ADD_LEARNER] = "add-learner",
+        [EG_ACTION_PROMOTE] = "promote",
+        [EG_ACTION_REMOVE_MEMBER] = "remove",
+        [EG_ACTION_REPLACE_DEAD] = "replace-dead",
+        [EG_ACTION_REMOVE_ORPHAN] = "remove-orphan",
+        [EG_ACTION_STOP_UNKNOWN] = "stop-unknown",
+        [EG_ACTION_UPGRADE_MEMBER] = "upgrade-member",
+        [EG_ACTION_PRUNE] = "prune",
+};
+
+static const char *const state_names[] = {
+        [EG_PLAN_CONVERGED] = "converged",     [EG_PLAN_PROGRESSING] = "progressing",
+        [EG_PLAN_WAITING] = "waiting",         [EG_PLAN_BLOCKED] = "blocked",
+        [EG_PLAN_PAUSED] = "paused",           [EG_PLAN_QUORUM_LOST] = "quorum-lost",
+        [EG_PLAN_UNTOUCHED] = "untouched",     [EG_PLAN_ABSENT] = "absent",
+};
+
+const char *eg_action_kind_to_string(enum eg_action_kind k) {
+        if ((unsigned)k >= EG_ELEMENTSOF(action_names))
+                return NULL;
+        return action_names[k];
+}
+
+const char *eg_plan_state_to_string(enum eg_plan_state s) {
+        if ((unsigned)s >= EG_ELEMENTSOF(state_names))
+                return NULL;
+        return state_names[s];
+}
+
+void eg_policy_init(struct eg_policy *p) {
+        *p = (struct eg_policy){
+                .dead_after_ms = 5000,
+                .start_grace_ms = 10000,
+        };
+}
+
+bool eg_plan_prune_allowed(const struct eg_policy *p, bool source_clean, size_t n_running,
+                           size_t n_to_prune, const char **reason) {
+        const char *why = NULL;
+
+        if (!p || !p->prune)
+                why = "prune is off";
+        else if (!source_clean)
+                why = "the source has errors; nothing is pruned until it parses cleanly";
+        else if (n_to_prune > 0 && n_to_prune == n_running && !p->allow_empty)
+                why = "pruning would remove every cluster; pass --allow-empty to allow it";
+        if (reason)
+                *reason = why;
+        return !why;
+}
+
+/* The planner's working copy of one member. The foreseeable steps are found by applying
+ * each planned action to these and planning again, so nothing here is owned. */
+struct node {
+        const char *name;
+        uint64_t id;
+        bool in_runtime, running, in_membership, is_learner, is_leader, healthy;
+        int64_t unhealthy_since_ms, started_ms;
+        const char *version, *hash;
+};
+
+struct model {
+        bool exists, reachable;
+        uint64_t next_index;
+        struct node *nodes;
+        size_t n, cap;
+};
+
+struct ctx {
+        const char *name;
+        const struct eg_cluster_spec *spec;
+        const char *desired_hash;
+        const struct eg_policy *pol;
+        int64_t now;
+};
+
+/* The outcome of one planning round: a state with a reason, or one action. */
+struct step {
+        enum eg_plan_state state;
+        char *reason;
+        struct eg_action action;
+        size_t node; /* the node the action concerns, for the simulation */
+};
+
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strf(const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return n < 0 ? NULL : s;
+}
+
+static void action_done(struct eg_action *a) {
+        free(a->member);
+        for (size_t i = 0; i < a->n_members; i++)
+                free(a->members[i]);
+        free(a->members);
+        free(a->version);
+        free(a->reason);
+        *a = (struct eg_action){};
+}
+
+void eg_plan_done(struct eg_plan *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n_actions; i++)
+                action_done(&p->actions[i]);
+        free(p->actions);
+        free(p->reason);
+        *p = (struct eg_plan){};
+}
+
+static const char *disp(const struct node *n) {
+        return n->name && *n->name ? n->name : "(unnamed)";
+}
+
+static const char *vers(const char *v) {
+        return v ? v : "(unknown)";
+}
+
+/* now - since, saturated so hostile clocks cannot overflow. */
+static int64_t elapsed(int64_t now, int64_t since) {
+        int64_t d;
+        if (__builtin_sub_overflow(now, since, &d))
+                return since > now ? INT64_MIN : INT64_MAX;
+        return d;
+}
+
+static bool node_starting(const struct ctx *c, const struct node *n) {
+        return n->in_runtime && n->running && n->started_ms != 0 &&
+               elapsed(c->now, n->started_ms) < c->pol->start_grace_ms;
+}
+
+static bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
+        return !n->healthy && n->unhealthy_since_ms != 0 &&
+               elapsed(c->now, n->unhealthy_since_ms) >= c->pol->dead_after_ms;
+}
+
+static bool node_dead(const struct ctx *c, const struct node *n) {
+        if (!n->in_membership || node_starting(c, n))
+                return false;
+        return !n->in_runtime || !n->running || node_unhealthy_too_long(c, n);
+}
+
+static bool node_voter(const struct node *n) {
+        return n->in_membership && !n->is_learner;
+}
+
+static bool node_needs_roll(const struct ctx *c, const struct node *n) {
+        if (!n->version || strcmp(n->version, c->spec->version) != 0)
+                return true;
+        return c->desired_hash && (!n->hash || strcmp(n->hash, c->desired_hash) != 0);
+}
+
+struct census {
+        size_t voters, healthy, starting, learners, quorum;
+        bool exists, any_dead;
+};
+
+static void census_take(const struct ctx *c, const struct model *m, struct census *ret) {
+        struct census s = {.exists = m->exists};
+
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (n->in_runtime || n->in_membership)
+                        s.exists = true;
+                if (node_dead(c, n))
+                        s.any_dead = true;
+                if (n->in_membership && n->is_learner)
+                        s.learners++;
+                if (!node_voter(n))
+                        continue;
+                s.voters++;
+                if (n->healthy)
+                        s.healthy++;
+                else if (node_starting(c, n))
+                        s.starting++;
+        }
+        s.quorum = eg_quorum(s.voters);
+        *ret = s;
+}
+
+/* Index n of a "<cluster>-<n>" name, for picking the most recently added member. */
+static bool node_index(const struct ctx *c, const struct node *n, uint64_t *ret) {
+        size_t l = strlen(c->name);
+        if (!n->name || strncmp(n->name, c->name, l) != 0 || n->name[l] != '-' || !n->name[l + 1])
+                return false;
+        uint64_t v = 0;
+        for (const char *p = n->name + l + 1; *p; p++) {
+                if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+                        return false;
+                v = v * 10 + (uint64_t)(*p - '0');
+        }
+        *ret = v;
+        return true;
+}
+
+static int step_wait(struct step *s, enum eg_plan_state state, char *reason) {
+        if (!reason)
+                return -ENOMEM;
+        s->state = state;
+        s->reason = reason;
+        return 0;
+}
+
+static int step_act(struct step *s, enum eg_action_kind kind, const struct node *n, size_t idx,
+                    bool delete_data, char *reason) {
+        if (!reason)
+                return -ENOMEM;
+        s->state = EG_PLAN_PROGRESSING;
+        s->action = (struct eg_action){.kind = kind, .delete_data = delete_data, .reason = reason};
+        s->node = idx;
+        if (n) {
+                s->action.member_id = n->id;
+                if (n->name) {
+                        s->action.member = strdup(n->name);
+                        if (!s->action.member)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int step_set_version(struct step *s, const char *version) {
+        s->action.version = strdup(version);
+        return s->action.version ? 0 : -ENOMEM;
+}
+
+/* Whether running `to` on a member now at `from` is one allowed step; *ret_reason (malloc'd)
+ * says why not. Returns -ENOMEM only. */
+static int version_step_ok(const char *member, const char *from, const char *to, bool *ret_ok,
+                           char **ret_reason) {
+        struct eg_semver a, b;
+        char *why;
+
+        *ret_ok = false;
+        if (!from)
+                why = strf("the version of member %s is unknown; cannot check that %s is a safe step",
+                           member, to);
+        else if (eg_semver_parse(from, &a) < 0 || eg_semver_parse(to, &b) < 0 || a.minor < 0 ||
+                 b.minor < 0)
+                why = strf("cannot compare versions %s and %s of member %s: not a version number",
+                           from, to, member);
+        else if (eg_semver_compare(&b, &a) < 0)
+                why = strf("downgrade %s -> %s refused (member %s); etcd cannot go back a version in place",
+                           from, to, member);
+        else if (b.major != a.major)
+                why = strf("upgrade %s -> %s changes the major version (member %s); go one minor at a time",
+                           from, to, member);
+        else if (b.minor - a.minor > 1)
+                why = strf("upgrade %s -> %s skips a minor version; go one minor at a time (%s -> %" PRId64
+                           ".%" PRId64 ")",
+                           from, to, from, a.major, a.minor + 1);
+        else {
+                *ret_ok = true;
+                return 0;
+        }
+        if (!why)
+                return -ENOMEM;
+        *ret_reason = why;
+        return 0;
+}
+
+/* The first voter that is not healthy, to name in a WAITING reason. */
+static const struct node *first_unhealthy_voter(const struct model *m) {
+        for (size_t i = 0; i < m->n; i++)
+                if (node_voter(&m->nodes[i]) && !m->nodes[i].healthy)
+                        return &m->nodes[i];
+        return NULL;
+}
+
+static int plan_bootstrap(const struct ctx *c, struct model *m, struct step *s) {
+        size_t size = (size_t)c->spec->size;
+        int r;
+
+        if (m->next_index > UINT64_MAX - size)
+                return step_wait(s, EG_PLAN_BLOCKED,
+                                 strf("member numbers of cluster %s are exhausted", c->name));
+        r = step_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
+                     strf("create cluster with %zu members", size));
+        if (r < 0)
+                return r;
+        r = step_set_version(s, c->spec->version);
+        if (r < 0)
+                return r;
+        s->action.members = calloc(size, sizeof(char *));
+        if (!s->action.members)
+                return -ENOMEM;
+        for (size_t i = 0; i < size; i++) {
+                s->action.members[i] = strf("%s-%" PRIu64, c->name, m->next_index + i);
+                if (!s->action.members[i])
+                        return -ENOMEM;
+                s->action.n_members++;
+        }
+        return 0;
+}
+
+/* Runtime members etcd does not list: leftovers of a join that never happened. */
+static int plan_unknown(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!n->in_runtime || n->in_membership)
+                        continue;
+                *done = true;
+                if (node_starting(c, n))
+                        return step_wait(s, EG_PLAN_WAITING,
+                                         strf("member %s is starting and not yet in the etcd membership",
+                                              disp(n)));
+                return step_act(s, EG_ACTION_STOP_UNKNOWN, n, i, true,
+                                strf("member %s runs but is not in the etcd membership; stop it", disp(n)));
+        }
+        return 0;
+}
+
+static char *dead_reason(const struct ctx *c, const struct node *n, const char *role) {
+        if (!n->in_runtime)
+                return strf("%s %s is in the etcd membership but the runtime has no such member; "
+                            "remove it, a fresh member replaces it",
+                            role, disp(n));
+        if (!n->running)
+                return strf("%s %s dead (process gone); remove it, a fresh member replaces it", role,
+                            disp(n));
+        return strf("%s %s dead (unhealthy for %" PRId64 "s); remove it, a fresh member replaces it",
+                    role, disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000);
+}
+
+static enum eg_action_kind dead_kind(const struct node *n) {
+        return n->in_runtime ? EG_ACTION_REPLACE_DEAD : EG_ACTION_REMOVE_ORPHAN;
+}
+
+static int plan_learners(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
+        const struct node *waiting = NULL;
+
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!n->in_membership || !n->is_learner)
+                        continue;
+                if (n->in_runtime && n->running && n->healthy) {
+                        *done = true;
+                        return step_act(s, EG_ACTION_PROMOTE, n, i, false,
+                                        strf("promote learner %s to a voting member", disp(n)));
+                }
+        }
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!n->in_membership || !n->is_learner)
+                        continue;
+                if (node_dead(c, n)) {
+                        *done = true;
+                        return step_act(s, dead_kind(n), n, i, !c->pol->keep_removed_data,
+                                        dead_reason(c, n, "learner"));
+                }
+                if (!waiting)
+                        waiting = n;
+        }
+        if (!waiting)
+                return 0;
+        *done = true;
+        return step_wait(s, EG_PLAN_WAITING,
+                         strf("learner %s catching up; it is promoted once healthy", disp(waiting)));
+}
+
+static int plan_dead_voters(const struct ctx *c, const struct model *m, const struct census *cs,
+                            struct step *s, bool *done) {
+        size_t pick = SIZE_MAX;
+
+        /* A dead leader is a stale observation; prefer any other dead member first. */
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!node_voter(n) || !node_dead(c, n))
+                        continue;
+                if (pick == SIZE_MAX || (m->nodes[pick].is_leader && !n->is_leader))
+                        pick = i;
+        }
+        if (pick == SIZE_MAX)
+                return 0;
+        *done = true;
+
+        const struct node *n = &m->nodes[pick];
+        size_t after = cs->healthy - (n->healthy ? 1 : 0);
+        if (after < eg_quorum(cs->voters - 1))
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("member %s looks dead but removing it would leave %zu of %zu voting "
+                                      "members healthy (need %zu)",
+                                      disp(n), after, cs->voters - 1, eg_quorum(cs->voters - 1)));
+        return step_act(s, dead_kind(n), n, pick, !c->pol->keep_removed_data,
+                        dead_reason(c, n, "member"));
+}
+
+/* Checks spec.version against every voter before a new member joins at that version. */
+static int check_versions(const struct ctx *c, const struct model *m, const char *what,
+                          struct step *s, bool *done) {
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!node_voter(n) || (n->version && strcmp(n->version, c->spec->version) == 0))
+                        continue;
+                bool ok;
+                char *why = NULL;
+                int r = version_step_ok(disp(n), n->version, c->spec->version, &ok, &why);
+                if (r < 0)
+                        return r;
+                if (ok)
+                        continue;
+                *done = true;
+                char *reason = strf("%s blocked: %s", what, why);
+                free(why);
+                return step_wait(s, EG_PLAN_BLOCKED, reason);
+        }
+        return 0;
+}
+
+static int plan_scale_up(const struct ctx *c, struct model *m, const struct census *cs,
+                         struct step *s, bool *done) {
+        size_t size = (size_t)c->spec->size;
+        int r;
+
+        if (cs->voters >= size)
+                return 0;
+        *done = true;
+        char *what = strf("scale up %zu -> %zu", cs->voters, size);
+        if (!what)
+                return -ENOMEM;
+        r = check_versions(c, m, what, s, done);
+        if (r < 0 || s->state == EG_PLAN_BLOCKED)
+                goto out;
+        const struct node *bad = first_unhealthy_voter(m);
+        if (bad) {
+                r = step_wait(s, EG_PLAN_WAITING,
+                              strf("%s waits for every member to be healthy (%s is not)", what,
+                                   disp(bad)));
+                goto out;
+        }
+        if (m->next_index == UINT64_MAX) {
+                r = step_wait(s, EG_PLAN_BLOCKED,
+                              strf("%s blocked: member numbers of cluster %s are exhausted", what, c->name));
+                goto out;
+        }
+        char *member = strf("%s-%" PRIu64, c->name, m->next_index);
+        if (!member) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = step_act(s, EG_ACTION_ADD_LEARNER, NULL, 0, false,
+                     strf("%s: add member %s as learner", what, member));
+        if (r < 0) {
+                free(member);
+                goto out;
+        }
+        s->action.member = member;
+        r = step_set_version(s, c->spec->version);
+out:
+        free(what);
+        return r;
+}
+
+/* Higher is a better scale-down victim: unhealthy first, then the most recently added. */
+static bool victim_better(const struct ctx *c, const struct node *a, const struct node *b) {
+        if (a->healthy != b->healthy)
+                return !a->healthy;
+        uint64_t ia, ib;
+        bool ha = node_index(c, a, &ia), hb = node_index(c, b, &ib);
+        if (ha != hb)
+                return ha;
+        if (ha && ia != ib)
+                return ia > ib;
+        if (a->started_ms != b->started_ms)
+                return a->started_ms > b->started_ms;
+        return strcmp(a->name ? a->name : "", b->name ? b->name : "") > 0;
+}
+
+static int plan_scale_down(const struct ctx *c, const struct model *m, const struct census *cs,
+                           struct step *s, bool *done) {
+        size_t size = (size_t)c->spec->size, pick = SIZE_MAX;
+
+        if (cs->voters <= size)
+                return 0;
+        *done = true;
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!node_voter(n))
+                        continue;
+                if (pick == SIZE_MAX)
+                        pick = i;
+                else if (m->nodes[pick].is_leader != n->is_leader) {
+                        if (m->nodes[pick].is_leader)
+                                pick = i;
+                } else if (victim_better(c, n, &m->nodes[pick]))
+                        pick = i;
+        }
+
+        const struct node *n = &m->nodes[pick];
+        size_t after = cs->healthy - (n->healthy ? 1 : 0);
+        if (after < eg_quorum(cs->voters - 1))
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("scale down %zu -> %zu waits: removing %s would leave %zu of %zu "
+                                      "voting members healthy (need %zu)",
+                                      cs->voters, size, disp(n), after, cs->voters - 1,
+                                      eg_quorum(cs->voters - 1)));
+        return step_act(s, EG_ACTION_REMOVE_MEMBER, n, pick, !c->pol->keep_removed_data,
+                        strf("scale down %zu -> %zu: remove member %s", cs->voters, size, disp(n)));
+}
+
+static int plan_upgrade(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
+        size_t pick = SIZE_MAX, todo = 0;
+
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!node_voter(n) || !node_needs_roll(c, n))
+                        continue;
+                todo++;
+                if (pick == SIZE_MAX || (m->nodes[pick].is_leader && !n->is_leader))
+                        pick = i;
+        }
+        if (!todo)
+                return 0;
+        *done = true;
+
+        int r = check_versions(c, m, "upgrade", s, done);
+        if (r < 0 || s->state == EG_PLAN_BLOCKED)
+                return r;
+        const struct node *bad = first_unhealthy_voter(m);
+        if (bad)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("upgrade to %s waits for every member to be healthy (%s is not)",
+                                      c->spec->version, disp(bad)));
+
+        const struct node *n = &m->nodes[pick];
+        const char *last = n->is_leader ? ", the leader, last" : "";
+        char *reason;
+        if (n->version && strcmp(n->version, c->spec->version) == 0)
+                reason = strf("roll member %s%s onto the changed member template (%zu to go)", disp(n),
+                              last, todo);
+        else
+                reason = strf("upgrade member %s%s %s -> %s (%zu to go)", disp(n), last,
+                              vers(n->version), c->spec->version, todo);
+        r = step_act(s, EG_ACTION_UPGRADE_MEMBER, n, pick, false, reason);
+        if (r < 0)
+                return r;
+        return step_set_version(s, c->spec->version);
+}
+
+static int plan_settled(const struct ctx *c, const struct model *m, const struct census *cs,
+                        struct step *s) {
+        const struct node *n = first_unhealthy_voter(m);
+
+        if (!n)
+                return step_wait(s, EG_PLAN_CONVERGED,
+                                 strf("%zu of %zu members healthy at version %s", cs->healthy,
+                                      (size_t)c->spec->size, c->spec->version));
+        if (node_starting(c, n))
+                return step_wait(s, EG_PLAN_WAITING, strf("member %s is starting", disp(n)));
+        if (n->unhealthy_since_ms != 0)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("member %s unhealthy for %" PRId64 "s; it is judged dead after %" PRId64
+                                      "s",
+                                      disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000,
+                                      c->pol->dead_after_ms / 1000));
+        return step_wait(s, EG_PLAN_WAITING, strf("member %s is not healthy", disp(n)));
+}
+
+/* One planning round for a cluster whose manifest is valid and not paused. */
+static int plan_round(const struct ctx *c, struct model *m, struct step *s) {
+        struct census cs;
+        bool done = false;
+        int r;
+
+        if (!c->spec->version || !*c->spec->version)
+                return step_wait(s, EG_PLAN_BLOCKED, strf("spec.version of %s is empty", c->name));
+        if (c->spec->size < 1 || c->spec->size > PLAN_MAX_SIZE)
+                return step_wait(s, EG_PLAN_BLOCKED,
+                                 strf("spec.size %" PRId64 " of %s is out of range (1 to %d)",
+                                      c->spec->size, c->name, PLAN_MAX_SIZE));
+
+        census_take(c, m, &cs);
+        if (!cs.exists)
+                return plan_bootstrap(c, m, s);
+
+        if (!m->reachable) {
+                for (size_t i = 0; i < m->n; i++)
+                        if (node_starting(c, &m->nodes[i]))
+                                return step_wait(s, EG_PLAN_WAITING,
+                                                 strf("etcd of %s not reachable yet; member %s is starting",
+                                                      c->name, disp(&m->nodes[i])));
+                return step_wait(s, EG_PLAN_QUORUM_LOST,
+                                 strf("quorum lost: no member of %s answered (etcd unreachable); nothing "
+                                      "changed — recover from a backup",
+                                      c->name));
+        }
+        if (cs.healthy < cs.quorum) {
+                if (cs.healthy + cs.starting >= cs.quorum)
+                        return step_wait(s, EG_PLAN_WAITING,
+                                         strf("%zu of %zu voting members healthy (need %zu); waiting for "
+                                              "%zu starting members",
+                                              cs.healthy, cs.voters, cs.quorum, cs.starting));
+                return step_wait(s, EG_PLAN_QUORUM_LOST,
+                                 strf("quorum lost: %zu of %zu voting members healthy (need %zu); nothing "
+                                      "changed — recover from a backup",
+                                      cs.healthy, cs.voters, cs.quorum));
+        }
+
+        r = plan_unknown(c, m, s, &done);
+        if (r < 0 || done)
+                return r;
+        r = plan_learners(c, m, s, &done);
+        if (r < 0 || done)
+                return r;
+        r = plan_dead_voters(c, m, &cs, s, &done);
+        if (r < 0 || done)
+                return r;
+        r = plan_scale_up(c, m, &cs, s, &done);
+        if (r < 0 || done)
+                return r;
+        r = plan_scale_down(c, m, &cs, s, &done);
+        if (r < 0 || done)
+                return r;
+        r = plan_upgrade(c, m, s, &done);
+        if (r < 0 || done)
+                return r;
+        return plan_settled(c, m, &cs, s);
+}
+
+static void model_remove(struct model *m, size_t idx) {
+        bool was_leader = m->nodes[idx].is_leader;
+
+        memmove(&m->nodes[idx], &m->nodes[idx + 1], (m->n - idx - 1) * sizeof(struct node));
+        m->n--;
+        if (!was_leader)
+                return;
+        for (size_t i = 0; i < m->n; i++)
+                if (node_voter(&m->nodes[i]) && m->nodes[i].healthy) {
+                        m->nodes[i].is_leader = true;
+                        return;
+                }
+}
+
+static void node_heal(struct node *n) {
+        n->in_runtime = n->running = n->healthy = true;
+        n->unhealthy_since_ms = n->started_ms = 0;
+}
+
+/* Assumes a step succeeded and the member it touched came up healthy, to foresee the next. */
+static void model_apply(const struct ctx *c, struct model *m, const struct eg_action *a,
+                        size_t idx) {
+        switch (a->kind) {
+        case EG_ACTION_PROMOTE:
+                m->nodes[idx].is_learner = false;
+                node_heal(&m->nodes[idx]);
+                break;
+        case EG_ACTION_REMOVE_MEMBER:
+        case EG_ACTION_REPLACE_DEAD:
+        case EG_ACTION_REMOVE_ORPHAN:
+        case EG_ACTION_STOP_UNKNOWN:
+                model_remove(m, idx);
+                break;
+        case EG_ACTION_ADD_LEARNER:
+                m->nodes[m->n++] = (struct node){
+                        .name = a->member,
+                        .in_membership = true,
+                        .is_learner = true,
+                        .version = c->spec->version,
+                        .hash = c->desired_hash,
+                };
+                node_heal(&m->nodes[m->n - 1]);
+                m->next_index++;
+                break;
+        case EG_ACTION_UPGRADE_MEMBER:
+                m->nodes[idx].version = c->spec->version;
+                m->nodes[idx].hash = c->desired_hash;
+                node_heal(&m->nodes[idx]);
+                break;
+        case EG_ACTION_BOOTSTRAP:
+                m->next_index += a->n_members;
+                break;
+        default:
+                break;
+        }
+}
+
+static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
+        struct model m = {
+                .exists = o->exists,
+                .reachable = o->etcd_reachable,
+                .next_index = o->next_index,
+                .cap = o->n_members + PLAN_MAX_ACTIONS,
+        };
+
+        m.nodes = calloc(m.cap, sizeof(struct node));
+        if (!m.nodes)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_members; i++) {
+                const struct eg_observed_member *om = &o->members[i];
+                m.nodes[m.n++] = (struct node){
+                        .name = om->name,
+                        .id = om->id,
+                        .in_runtime = om->in_runtime,
+                        .running = om->running,
+                        .in_membership = om->in_membership,
+                        .is_learner = om->is_learner,
+                        .is_leader = om->is_leader,
+                        .healthy = om->healthy,
+                        .unhealthy_since_ms = om->unhealthy_since_ms,
+                        .started_ms = om->started_ms,
+                        .version = om->version,
+                        .hash = om->spec_hash,
+                };
+        }
+        *ret = m;
+        return 0;
+}
+
+static void plan_conditions(const struct ctx *c, const struct model *m, struct eg_plan *p) {
+        struct census cs;
+
+        census_take(c, m, &cs);
+        p->available = cs.exists && m->reachable && cs.healthy >= cs.quorum;
+        p->recovering = p->available && cs.any_dead;
+        if (!c->spec || !c->spec->version || !p->available)
+                return;
+        p->scaling = cs.learners > 0 || (int64_t)cs.voters != c->spec->size;
+        for (size_t i = 0; i < m->n; i++)
+                if (node_voter(&m->nodes[i]) && node_needs_roll(c, &m->nodes[i]))
+                        p->upgrading = true;
+}
+
+static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, const struct model *m,
+                       struct eg_plan *p) {
+        struct census cs;
+        struct step s = {};
+        int r;
+
+        census_take(c, m, &cs);
+        if (!cs.exists) {
+                p->state = EG_PLAN_ABSENT;
+                p->reason = strf("no manifest and no cluster %s/%s: nothing to do", in->namespace, c->name);
+                return p->reason ? 0 : -ENOMEM;
+        }
+        if (!in->prune_allowed) {
+                p->state = EG_PLAN_ABSENT;
+                p->reason = strf("manifest removed; not pruned (%s)",
+                                 c->pol->prune ? "prune not allowed this pass" : "prune is off");
+                return p->reason ? 0 : -ENOMEM;
+        }
+
+        size_t n_names = 0;
+        for (size_t i = 0; i < m->n; i++)
+                if (m->nodes[i].name)
+                        n_names++;
+        r = step_act(&s, EG_ACTION_PRUNE, NULL, 0, c->pol->delete_pruned_data,
+                     strf("manifest removed: prune cluster %s/%s (%zu members, data %s)", in->namespace,
+                          c->name, m->n, c->pol->delete_pruned_data ? "deleted" : "kept"));
+        if (r >= 0 && n_names > 0) {
+                s.action.members = calloc(n_names, sizeof(char *));
+                if (!s.action.members)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r >= 0 && i < m->n; i++) {
+                if (!m->nodes[i].name)
+                        continue;
+                s.action.members[s.action.n_members] = strdup(m->nodes[i].name);
+                if (!s.action.members[s.action.n_members])
+                        r = -ENOMEM;
+                else
+                        s.action.n_members++;
+        }
+        if (r >= 0) {
+                p->reason = strdup(s.action.reason);
+                if (!p->reason)
+                        r = -ENOMEM;
+        }
+        if (r >= 0) {
+                p->actions = calloc(1, sizeof(struct eg_action));
+                if (!p->actions)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                action_done(&s.action);
+                return r;
+        }
+        p->actions[0] = s.action;
+        p->n_actions = 1;
+        p->state = EG_PLAN_PROGRESSING;
+        return 0;
+}
+
+/* Plans the step to take now, then foresees the following ones on a copy of the model. */
+static int plan_steps(const struct ctx *c, struct model *m, struct eg_plan *p) {
+        p->actions = calloc(PLAN_MAX_ACTIONS, sizeof(struct eg_action));
+        if (!p->actions)
+                return -ENOMEM;
+
+        while (p->n_actions < PLAN_MAX_ACTIONS) {
+                struct step s = {};
+                int r = plan_round(c, m, &s);
+                if (r < 0) {
+                        free(s.reason);
+                        action_done(&s.action);
+                        return r;
+                }
+                if (s.state != EG_PLAN_PROGRESSING) {
+                        if (p->n_actions == 0) {
+                                p->state = s.state;
+                                p->reason = s.reason;
+                        } else
+                                free(s.reason);
+                        break;
+                }
+                p->actions[p->n_actions++] = s.action;
+                if (p->n_actions == 1) {
+                        p->state = EG_PLAN_PROGRESSING;
+                        p->reason = strdup(s.action.reason);
+                        if (!p->reason)
+                                return -ENOMEM;
+                }
+                model_apply(c, m, &s.action, s.node);
+                if (s.action.kind == EG_ACTION_BOOTSTRAP)
+                        break;
+        }
+        p->next_index = m->next_index;
+        if (p->n_actions == 0) {
+                free(p->actions);
+                p->actions = NULL;
+        }
+        return 0;
+}
+
+int eg_plan_cluster(const struct eg_plan_input *in, struct eg_plan *ret) {
+        struct eg_plan p = {};
+        struct model m = {};
+        int r;
+
+        if (!in || !ret || !in->name || !in->namespace || !in->observed || !in->policy)
+                return -EINVAL;
+        if (in->observed->n_members > 0 && !in->observed->members)
+                return -EINVAL;
+
+        const struct ctx c = {
+                .name = in->name,
+                .spec = in->spec_invalid ? NULL : in->spec,
+                .desired_hash = in->desired_hash,
+                .pol = in->policy,
+                .now = in->now_ms,
+        };
+        r = model_init(in->observed, &m);
+        if (r < 0)
+                return r;
+        p.next_index = m.next_index;
+        plan_conditions(&c, &m, &p);
+
+        if (in->spec_invalid) {
+                p.state = EG_PLAN_UNTOUCHED;
+                p.reason = strf("manifest for %s/%s is invalid; the cluster is left as it is",
+                                in->namespace, in->name);
+                r = p.reason ? 0 : -ENOMEM;
+        } else if (!in->spec)
+                r = plan_absent(in, &c, &m, &p);
+        else if (in->spec->paused) {
+                p.state = EG_PLAN_PAUSED;
+                p.reason = strf("cluster %s/%s is paused (spec.paused); observing only", in->namespace,
+                                in->name);
+                r = p.reason ? 0 : -ENOMEM;
+        } else
+                r = plan_steps(&c, &m, &p);
+
+        free(m.nodes);
+        if (r < 0) {
+                eg_plan_done(&p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
