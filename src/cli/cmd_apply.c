@@ -1,6 +1,110 @@
-/* placeholder until the command lands */
-#include "cli.h"
+/* etcd-gitops apply: converge the clusters to the source once, then exit. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 
-const struct eg_option cmd_apply_options[] = {{0}};
+#include "policy_options.h"
+#include "setup.h"
 
-int cmd_apply(const struct eg_command *cmd, int argc, char **argv) { return cmd_not_built(cmd, argc, argv); }
+#define DEFAULT_WAIT_MS (5 * 60 * 1000)
+
+enum { OPT_WAIT = 1 };
+
+const struct eg_option cmd_apply_options[] = {
+        POLICY_OPTIONS,
+        {OPT_WAIT, "wait", 0, "DURATION", "wait until converged (default 5m when given without a value)", true},
+        {0},
+};
+
+struct apply_args {
+        struct policy_args p;
+        int64_t wait_ms; /* 0: take every step that needs no waiting, then stop */
+};
+
+static int on_option(int id, const char *value, void *userdata) {
+        struct apply_args *a = userdata;
+        if (policy_option(&a->p, id, value))
+                return 0;
+        if (id == OPT_WAIT) {
+                if (!value) {
+                        a->wait_ms = DEFAULT_WAIT_MS;
+                        return 0;
+                }
+                if (eg_parse_duration_ms(value, &a->wait_ms) < 0) {
+                        fprintf(stderr, "etcd-gitops apply: --wait takes a duration such as 90s or 5m, got '%s'\n", value);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static void sleep_until(int64_t due_ms, int64_t deadline_ms) {
+        int64_t now = eg_now_monotonic_ms();
+        int64_t until = due_ms < deadline_ms ? due_ms : deadline_ms;
+        if (until <= now)
+                return;
+        int64_t ms = until - now;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+}
+
+int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
+        struct apply_args a = {0};
+        eg_policy_init(&a.p.policy);
+        char **args = NULL;
+        size_t n = 0;
+        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
+        if (r != 0)
+                return eg_cli_parse_exit(r);
+        free(args);
+        if (!a.p.source || n > 0) {
+                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
+                return EG_EXIT_ERROR;
+        }
+
+        struct eg_cli_env env;
+        struct eg_cli_env_options eo = {.source = a.p.source, .strict = a.p.strict, .want_audit = true,
+                                        .policy = a.p.policy};
+        if (eg_cli_env_open(&env, &eo) < 0)
+                return EG_EXIT_ERROR;
+
+        struct eg_desired_set *set = NULL;
+        _cleanup_free_ char *commit = NULL;
+        bool dirty = false;
+        struct eg_error err = {0};
+        r = eg_source_read(env.source, &set, &commit, &dirty, &err);
+        if (r < 0) {
+                eg_log_error("%s", err.message);
+                eg_error_done(&err);
+                eg_cli_env_close(&env);
+                return EG_EXIT_ERROR;
+        }
+        eg_cli_print_diags(set);
+        struct eg_revision_info rev = {.revision = set->revision, .commit = commit, .dirty = dirty};
+
+        int64_t deadline = eg_now_monotonic_ms() + a.wait_ms;
+        struct eg_pass_result res = {0};
+        for (;;) {
+                r = eg_reconciler_pass(env.rec, set, &rev, &res);
+                if (r < 0)
+                        break;
+                if (res.all_converged)
+                        break;
+                int64_t now = eg_now_monotonic_ms();
+                if (a.wait_ms == 0 && res.n_actions == 0)
+                        break;
+                if (a.wait_ms > 0 && now >= deadline)
+                        break;
+                sleep_until(res.next_due_ms, a.wait_ms > 0 ? deadline : now + 1000);
+        }
+        int exit_code = r < 0 ? EG_EXIT_ERROR : res.all_converged && set->n_errors == 0 ? EG_EXIT_OK : EG_EXIT_DIFF;
+        if (r >= 0)
+                printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
+                       res.n_blocked, res.n_failed,
+                       res.all_converged ? "" : a.wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
+        eg_desired_set_free(set);
+        eg_cli_env_close(&env);
+        return exit_code;
+}

@@ -1,6 +1,80 @@
-/* placeholder until the command lands */
-#include "cli.h"
+/* etcd-gitops run: the daemon that keeps clusters converged to the source. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
-const struct eg_option cmd_run_options[] = {{0}};
+#include "etcd-gitops/daemon.h"
+#include "policy_options.h"
+#include "setup.h"
 
-int cmd_run(const struct eg_command *cmd, int argc, char **argv) { return cmd_not_built(cmd, argc, argv); }
+enum { OPT_INTERVAL = 1, OPT_LISTEN, OPT_DRY_RUN, OPT_DEBOUNCE };
+
+const struct eg_option cmd_run_options[] = {
+        POLICY_OPTIONS,
+        {OPT_INTERVAL, "interval", 0, "DURATION", "re-read the source at least this often (default 15s)"},
+        {OPT_DEBOUNCE, "debounce", 0, "DURATION", "quiet time after a file change before reading (default 20ms)"},
+        {OPT_LISTEN, "listen", 0, "ADDR", "HTTP endpoints (not built yet in this version)"},
+        {OPT_DRY_RUN, "dry-run", 0, NULL, "plan and record what would be done; change nothing"},
+        {0},
+};
+
+struct run_args {
+        struct policy_args p;
+        int64_t interval_ms, debounce_ms;
+        bool dry_run;
+        const char *listen;
+};
+
+static int on_option(int id, const char *value, void *userdata) {
+        struct run_args *a = userdata;
+        if (policy_option(&a->p, id, value))
+                return 0;
+        switch (id) {
+        case OPT_INTERVAL:
+        case OPT_DEBOUNCE: {
+                int64_t *dst = id == OPT_INTERVAL ? &a->interval_ms : &a->debounce_ms;
+                if (eg_parse_duration_ms(value, dst) < 0 || (id == OPT_INTERVAL && *dst < 100)) {
+                        fprintf(stderr, "etcd-gitops run: --%s takes a duration such as 15s, got '%s'\n",
+                                id == OPT_INTERVAL ? "interval" : "debounce", value);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        case OPT_LISTEN:
+                a->listen = value;
+                return 0;
+        case OPT_DRY_RUN:
+                a->dry_run = true;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
+        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20};
+        eg_policy_init(&a.p.policy);
+        char **args = NULL;
+        size_t n = 0;
+        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
+        if (r != 0)
+                return eg_cli_parse_exit(r);
+        free(args);
+        if (!a.p.source || n > 0) {
+                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
+                return EG_EXIT_ERROR;
+        }
+        if (a.listen)
+                eg_log_warning("HTTP endpoints are not built yet in this version; --listen %s is ignored", a.listen);
+        struct eg_cli_env env;
+        struct eg_cli_env_options eo = {.source = a.p.source, .strict = a.p.strict, .want_audit = true,
+                                        .dry_run = a.dry_run, .policy = a.p.policy};
+        if (eg_cli_env_open(&env, &eo) < 0)
+                return EG_EXIT_ERROR;
+        eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a.p.source, eg_settings.runtime,
+                    eg_settings.state_dir, eg_settings.audit_log, a.dry_run ? ", dry run: nothing will be changed" : "");
+        struct eg_daemon_options d = {.source = env.source, .rec = env.rec, .interval_ms = a.interval_ms,
+                                      .debounce_ms = a.debounce_ms};
+        r = eg_daemon_run(&d);
+        eg_cli_env_close(&env);
+        return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;
+}

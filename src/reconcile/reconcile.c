@@ -1,2 +1,838 @@
-/* placeholder until the module lands */
-#include "etcd-gitops/util.h"
+/* The reconcile pass: observe each cluster (runtime + etcd), plan, execute the first
+ * step, record the decision in the audit log, write status. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 60000
+/* How often a converged cluster is looked at again; a killed member is noticed within it. */
+#define RECHECK_MS 1000
+/* While something is starting or catching up, look sooner. */
+#define RECHECK_BUSY_MS 100
+
+struct member_track {
+        char *name;
+        int64_t unhealthy_since_ms;
+};
+
+struct cluster_track {
+        char *ns, *name;
+        int failures;
+        int64_t next_attempt_ms;
+        char *recorded_revision; /* revision of the last audit record for this cluster */
+        enum eg_plan_state recorded_state;
+        char *recorded_reason;
+        char *last_error;
+        char *applied_revision; /* last revision at which the cluster was converged */
+        struct member_track *members;
+        size_t n_members;
+        bool seen; /* touched this pass */
+};
+
+struct eg_reconciler {
+        struct eg_reconciler_options opt;
+        struct cluster_track *tracks;
+        size_t n_tracks;
+};
+
+int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconciler **ret) {
+        struct eg_reconciler *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->opt = *opt;
+        if (r->opt.etcd_timeout_ms <= 0)
+                r->opt.etcd_timeout_ms = 1500;
+        *ret = r;
+        return 0;
+}
+
+static void track_done(struct cluster_track *t) {
+        free(t->ns);
+        free(t->name);
+        free(t->recorded_revision);
+        free(t->recorded_reason);
+        free(t->last_error);
+        free(t->applied_revision);
+        for (size_t i = 0; i < t->n_members; i++)
+                free(t->members[i].name);
+        free(t->members);
+}
+
+void eg_reconciler_free(struct eg_reconciler *r) {
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_tracks; i++)
+                track_done(&r->tracks[i]);
+        free(r->tracks);
+        free(r);
+}
+
+static struct cluster_track *track_get(struct eg_reconciler *r, const char *ns, const char *name) {
+        for (size_t i = 0; i < r->n_tracks; i++)
+                if (strcmp(r->tracks[i].ns, ns) == 0 && strcmp(r->tracks[i].name, name) == 0)
+                        return &r->tracks[i];
+        struct cluster_track *t = realloc(r->tracks, (r->n_tracks + 1) * sizeof(*t));
+        if (!t)
+                return NULL;
+        r->tracks = t;
+        t = &r->tracks[r->n_tracks];
+        *t = (struct cluster_track){.ns = strdup(ns), .name = strdup(name), .recorded_state = -1};
+        if (!t->ns || !t->name) {
+                track_done(t);
+                return NULL;
+        }
+        r->n_tracks++;
+        return t;
+}
+
+/* Remembers when a member was first seen unhealthy, so "dead after N seconds" can be
+ * judged by the pure planner from a timestamp. */
+static int64_t track_unhealthy(struct cluster_track *t, const char *member, bool healthy, int64_t now) {
+        struct member_track *m = NULL;
+        for (size_t i = 0; i < t->n_members; i++)
+                if (strcmp(t->members[i].name, member) == 0)
+                        m = &t->members[i];
+        if (!m) {
+                struct member_track *n = realloc(t->members, (t->n_members + 1) * sizeof(*n));
+                if (!n)
+                        return healthy ? 0 : now;
+                t->members = n;
+                m = &t->members[t->n_members];
+                *m = (struct member_track){.name = strdup(member)};
+                if (!m->name)
+                        return healthy ? 0 : now;
+                t->n_members++;
+        }
+        if (healthy)
+                m->unhealthy_since_ms = 0;
+        else if (m->unhealthy_since_ms == 0)
+                m->unhealthy_since_ms = now;
+        return m->unhealthy_since_ms;
+}
+
+void observation_done(struct observation *o) {
+        free(o->ns);
+        free(o->name);
+        eg_runtime_cluster_done(&o->rc);
+        eg_etcd_member_list_done(&o->ml);
+        free(o->etcd_error);
+        free(o->leader_name);
+        for (size_t i = 0; i < o->oc.n_members; i++) {
+                free(o->oc.members[i].name);
+                free(o->oc.members[i].version);
+                free(o->oc.members[i].spec_hash);
+        }
+        free(o->oc.members);
+        free(o->endpoints);
+        *o = (struct observation){0};
+}
+
+static struct eg_etcd *etcd_client(struct eg_reconciler *r, char *const *endpoints, size_t n) {
+        struct eg_etcd_options eo = {.timeout_ms = r->opt.etcd_timeout_ms,
+                                     .connect_timeout_ms = r->opt.etcd_timeout_ms / 3};
+        struct eg_etcd *c = NULL;
+        if (n == 0 || eg_etcd_new(endpoints, n, &eo, &c) < 0)
+                return NULL;
+        return c;
+}
+
+static const struct eg_etcd_member *ml_find(const struct eg_etcd_member_list *ml, const char *name,
+                                            const char *peer_url) {
+        for (size_t i = 0; i < ml->n; i++) {
+                const struct eg_etcd_member *m = &ml->members[i];
+                if (m->name && *m->name && strcmp(m->name, name) == 0)
+                        return m;
+                if (peer_url)
+                        for (size_t j = 0; j < m->n_peer_urls; j++)
+                                if (strcmp(m->peer_urls[j], peer_url) == 0)
+                                        return m;
+        }
+        return NULL;
+}
+
+static int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name,
+                   struct observation *o, int64_t now) {
+        struct eg_error err = {0};
+        *o = (struct observation){.ns = strdup(ns), .name = strdup(name)};
+        if (!o->ns || !o->name)
+                return -ENOMEM;
+        int k = r->opt.runtime->ops->observe(r->opt.runtime, ns, name, &o->rc, &err);
+        if (k < 0 && k != -ENOENT) {
+                o->etcd_error = eg_strdup_printf("runtime: %s", err.message ? err.message : strerror(-k));
+                eg_error_done(&err);
+                return k;
+        }
+        eg_error_done(&err);
+        o->rc_exists = k >= 0;
+        o->oc.exists = o->rc_exists;
+        o->oc.next_index = o->rc.next_index;
+
+        o->endpoints = calloc(o->rc.n_members + 1, sizeof(char *));
+        if (!o->endpoints)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->rc.n_members; i++)
+                if (o->rc.members[i].running && o->rc.members[i].client_url)
+                        o->endpoints[o->n_endpoints++] = o->rc.members[i].client_url;
+
+        struct eg_etcd *c = etcd_client(r, o->endpoints, o->n_endpoints);
+        bool *healthy = calloc(o->rc.n_members + 1, sizeof(bool));
+        if (!healthy) {
+                eg_etcd_free(c);
+                return -ENOMEM;
+        }
+        if (c) {
+                struct eg_etcd_error ee = {0};
+                o->ml_ok = eg_etcd_member_list(c, &o->ml, &ee) >= 0;
+                if (!o->ml_ok)
+                        o->etcd_error = strdup(ee.message ? ee.message : "etcd did not answer");
+                eg_etcd_error_done(&ee);
+                for (size_t i = 0; i < o->rc.n_members; i++) {
+                        const struct eg_runtime_member *m = &o->rc.members[i];
+                        if (!m->running || !m->client_url)
+                                continue;
+                        healthy[i] = eg_etcd_health_of(c, m->client_url, NULL) >= 0;
+                        if (healthy[i] && o->leader_id == 0) {
+                                struct eg_etcd_status st = {0};
+                                if (eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0)
+                                        o->leader_id = st.leader;
+                                eg_etcd_status_done(&st);
+                        }
+                }
+                eg_etcd_free(c);
+        } else if (o->rc_exists && o->rc.n_members > 0)
+                o->etcd_error = strdup("no member process is running");
+        o->oc.etcd_reachable = o->ml_ok;
+
+        size_t cap = o->rc.n_members + o->ml.n;
+        o->oc.members = calloc(cap + 1, sizeof(struct eg_observed_member));
+        bool *matched = calloc(o->ml.n + 1, sizeof(bool));
+        if (!o->oc.members || !matched) {
+                free(healthy);
+                free(matched);
+                return -ENOMEM;
+        }
+        int64_t real_now = eg_now_realtime_ms();
+        for (size_t i = 0; i < o->rc.n_members; i++) {
+                const struct eg_runtime_member *m = &o->rc.members[i];
+                struct eg_observed_member *om = &o->oc.members[o->oc.n_members++];
+                om->name = strdup(m->name);
+                om->version = m->version ? strdup(m->version) : NULL;
+                om->spec_hash = m->spec_hash ? strdup(m->spec_hash) : NULL;
+                om->in_runtime = true;
+                om->running = m->running;
+                om->healthy = healthy[i];
+                if (m->started_realtime_ms > 0 && m->started_realtime_ms <= real_now)
+                        om->started_ms = now - (real_now - m->started_realtime_ms);
+                if (o->ml_ok) {
+                        const struct eg_etcd_member *em = ml_find(&o->ml, m->name, m->peer_url);
+                        if (em) {
+                                matched[em - o->ml.members] = true;
+                                om->id = em->id;
+                                om->in_membership = true;
+                                om->is_learner = em->is_learner;
+                                om->is_leader = em->id == o->leader_id && o->leader_id != 0;
+                        }
+                }
+                om->unhealthy_since_ms = track_unhealthy(t, m->name, om->healthy, now);
+                if (om->is_leader)
+                        o->leader_name = strdup(m->name);
+        }
+        for (size_t i = 0; i < o->ml.n; i++) {
+                if (matched[i])
+                        continue;
+                const struct eg_etcd_member *em = &o->ml.members[i];
+                struct eg_observed_member *om = &o->oc.members[o->oc.n_members++];
+                om->name = em->name && *em->name ? strdup(em->name)
+                                                 : eg_strdup_printf("(unstarted %016llx)", (unsigned long long)em->id);
+                om->id = em->id;
+                om->in_membership = true;
+                om->is_learner = em->is_learner;
+                om->is_leader = em->id == o->leader_id && o->leader_id != 0;
+                om->unhealthy_since_ms = track_unhealthy(t, om->name ? om->name : "", false, now);
+        }
+        free(healthy);
+        free(matched);
+        return 0;
+}
+
+/* "name=peerURL,..." from the membership right after a member was added; members that
+ * have not started yet carry no name in etcd, so they are named from the runtime. */
+static char *initial_cluster(const struct eg_etcd_member_list *ml, const struct eg_runtime_cluster *rc,
+                             const char *new_member, const char *new_peer_url) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        for (size_t i = 0; i < ml->n; i++) {
+                const struct eg_etcd_member *m = &ml->members[i];
+                const char *peer = m->n_peer_urls ? m->peer_urls[0] : NULL;
+                const char *nm = m->name && *m->name ? m->name : NULL;
+                if (!peer)
+                        continue;
+                if (!nm && strcmp(peer, new_peer_url) == 0)
+                        nm = new_member;
+                for (size_t j = 0; !nm && j < rc->n_members; j++)
+                        if (rc->members[j].peer_url && strcmp(rc->members[j].peer_url, peer) == 0)
+                                nm = rc->members[j].name;
+                if (!nm)
+                        continue;
+                for (size_t j = 0; j < m->n_peer_urls; j++)
+                        if (eg_buf_printf(&b, "%s%s=%s", b.len ? "," : "", nm, m->peer_urls[j]) < 0) {
+                                eg_buf_done(&b);
+                                return NULL;
+                        }
+        }
+        return eg_buf_steal(&b);
+}
+
+static int etcd_call_error(struct eg_error *err, const char *what, int k, struct eg_etcd_error *ee) {
+        eg_error_set(err, "%s: %s", what, ee->message ? ee->message : strerror(-k));
+        eg_etcd_error_done(ee);
+        return k;
+}
+
+/* Runs one action. Returns 0, -EAGAIN when etcd asked to retry later (not a failure),
+ * or a negative errno with err set. */
+static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, const struct observation *o,
+                   const struct eg_action *a, struct eg_error *err) {
+        struct eg_runtime *rt = r->opt.runtime;
+        struct eg_etcd_error ee = {0};
+        struct eg_etcd *c = NULL;
+        int k = 0;
+
+        if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
+            a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
+            a->kind == EG_ACTION_REMOVE_ORPHAN) {
+                c = etcd_client(r, o->endpoints, o->n_endpoints);
+                if (!c) {
+                        eg_error_set(err, "no running member to reach etcd through");
+                        return -EHOSTUNREACH;
+                }
+        }
+
+        switch (a->kind) {
+        case EG_ACTION_BOOTSTRAP:
+                k = rt->ops->bootstrap(rt, tg, a->members, a->n_members, err);
+                break;
+        case EG_ACTION_ADD_LEARNER: {
+                char *peer = NULL;
+                uint64_t id;
+                k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
+                if (k < 0)
+                        break;
+                k = eg_etcd_member_add(c, peer, true, &id, &ee);
+                if (k < 0) {
+                        etcd_call_error(err, "member add", k, &ee);
+                        /* the reserved member never joined: forget it */
+                        rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
+                        free(peer);
+                        break;
+                }
+                struct eg_etcd_member_list ml = {0};
+                k = eg_etcd_member_list(c, &ml, &ee);
+                if (k < 0) {
+                        etcd_call_error(err, "member list after add", k, &ee);
+                        free(peer);
+                        break;
+                }
+                char *ic = initial_cluster(&ml, &o->rc, a->member, peer);
+                eg_etcd_member_list_done(&ml);
+                free(peer);
+                if (!ic) {
+                        k = -ENOMEM;
+                        break;
+                }
+                k = rt->ops->start_member(rt, tg, a->member, ic, err);
+                free(ic);
+                break;
+        }
+        case EG_ACTION_PROMOTE:
+                k = eg_etcd_member_promote(c, a->member_id, &ee);
+                if (k == -EAGAIN)
+                        eg_etcd_error_done(&ee);
+                else if (k < 0)
+                        etcd_call_error(err, "member promote", k, &ee);
+                break;
+        case EG_ACTION_REMOVE_MEMBER:
+        case EG_ACTION_REPLACE_DEAD:
+        case EG_ACTION_REMOVE_ORPHAN:
+                /* etcd first: a member stopped before its removal would count as a dead
+                 * voter and could cost quorum in the meantime */
+                if (a->member_id) {
+                        k = eg_etcd_member_remove(c, a->member_id, &ee);
+                        if (k == -ENOENT)
+                                k = 0;
+                        if (k < 0) {
+                                etcd_call_error(err, "member remove", k, &ee);
+                                break;
+                        }
+                }
+                if (a->kind != EG_ACTION_REMOVE_ORPHAN)
+                        k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
+                break;
+        case EG_ACTION_STOP_UNKNOWN:
+                k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
+                break;
+        case EG_ACTION_UPGRADE_MEMBER:
+                k = rt->ops->upgrade_member(rt, tg, a->member, err);
+                break;
+        case EG_ACTION_PRUNE:
+                k = rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
+                break;
+        default:
+                k = -EINVAL;
+                eg_error_set(err, "unknown action");
+        }
+        eg_etcd_free(c);
+        if (k < 0 && k != -EAGAIN && !err->message)
+                eg_error_set(err, "%s", strerror(-k));
+        return k;
+}
+
+static const char *state_decision(enum eg_plan_state s) {
+        switch (s) {
+        case EG_PLAN_CONVERGED:
+        case EG_PLAN_ABSENT:
+                return "noop";
+        case EG_PLAN_WAITING:
+                return "waiting";
+        case EG_PLAN_BLOCKED:
+                return "blocked";
+        case EG_PLAN_PAUSED:
+                return "paused";
+        case EG_PLAN_QUORUM_LOST:
+                return "quorum-lost";
+        case EG_PLAN_UNTOUCHED:
+                return "invalid";
+        default:
+                return "noop";
+        }
+}
+
+/* Errors reported for this object, joined, for the audit record of an untouched cluster. */
+static char *object_errors(const struct eg_desired_set *d, const char *ns, const char *name,
+                           const struct eg_diag **ret_first) {
+        struct eg_buf b;
+        eg_buf_init(&b, 16384);
+        *ret_first = NULL;
+        for (size_t i = 0; d && i < d->n_diags; i++) {
+                const struct eg_diag *g = &d->diags[i];
+                if (g->severity != EG_SEVERITY_ERROR || !g->has_object || g->kind != EG_KIND_CLUSTER ||
+                    !g->name || strcmp(g->name, name) != 0 || strcmp(g->namespace ? g->namespace : "default", ns) != 0)
+                        continue;
+                if (!*ret_first)
+                        *ret_first = g;
+                _cleanup_free_ char *s = eg_diag_format(g);
+                if (s && (b.len ? eg_buf_puts(&b, "; ") : 0) >= 0)
+                        (void)eg_buf_puts(&b, s);
+        }
+        return b.len ? eg_buf_steal(&b) : (eg_buf_done(&b), NULL);
+}
+
+static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, const struct eg_object *obj,
+                  const struct eg_diag *diag, const char *ns, const char *name, const char *decision,
+                  const char *member, const char *reason, const char *outcome, int64_t duration_ms,
+                  const char *error) {
+        if (!r->opt.audit)
+                return;
+        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ns, name);
+        struct eg_audit_record rec = {
+                .revision = (char *)(rev ? rev->revision : NULL),
+                .commit = (char *)(obj && obj->origin.commit ? obj->origin.commit : rev ? rev->commit : NULL),
+                .path = obj ? obj->origin.path : diag ? diag->path : NULL,
+                .line = obj ? obj->origin.line : diag ? diag->line : 0,
+                .blob = obj ? obj->origin.blob : NULL,
+                .cluster = cluster,
+                .decision = (char *)decision,
+                .member = (char *)member,
+                .reason = (char *)reason,
+                .outcome = (char *)outcome,
+                .duration_ms = duration_ms,
+                .error = (char *)error,
+        };
+        int k = eg_audit_append(r->opt.audit, &rec);
+        if (k < 0)
+                eg_log_error_errno(k, "cannot append to the audit log: %m");
+        free(rec.prev);
+        free(rec.hash);
+}
+
+static bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+static void set_str(char **dst, const char *src) {
+        free(*dst);
+        *dst = src ? strdup(src) : NULL;
+}
+
+static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                          const struct eg_revision_info *rev, const char *ns, const char *name,
+                          bool prune_allowed, struct eg_pass_result *res) {
+        int64_t now = eg_now_monotonic_ms();
+        struct cluster_track *t = track_get(r, ns, name);
+        if (!t)
+                return;
+        t->seen = true;
+        res->n_clusters++;
+        const struct eg_object *obj = desired ? eg_desired_set_find(desired, EG_KIND_CLUSTER, ns, name) : NULL;
+        bool invalid = desired && eg_desired_set_object_has_errors(desired, EG_KIND_CLUSTER, ns, name);
+        bool revision_changed = rev && !str_eq(rev->revision, t->recorded_revision);
+        if (t->next_attempt_ms > now && !revision_changed) {
+                res->n_failed++;
+                res->all_converged = false;
+                if (!res->next_due_ms || t->next_attempt_ms < res->next_due_ms)
+                        res->next_due_ms = t->next_attempt_ms;
+                return;
+        }
+
+        struct observation o;
+        int k = observe(r, t, ns, name, &o, now);
+        if (k < 0) {
+                const char *why = o.etcd_error ? o.etcd_error : strerror(-k);
+                audit(r, rev, obj, NULL, ns, name, "failed", NULL, "cannot observe the cluster", "failed", 0, why);
+                set_str(&t->last_error, why);
+                t->failures++;
+                observation_done(&o);
+                res->n_failed++;
+                return;
+        }
+
+        struct eg_runtime *rt = r->opt.runtime;
+        _cleanup_free_ char *hash = obj ? rt->ops->member_hash(rt, &obj->cluster) : NULL;
+        struct eg_plan_input in = {
+                .namespace = ns,
+                .name = name,
+                .spec = obj ? &obj->cluster : NULL,
+                .spec_invalid = invalid,
+                .desired_hash = hash,
+                .observed = &o.oc,
+                .policy = &r->opt.policy,
+                .prune_allowed = prune_allowed,
+                .now_ms = now,
+        };
+        struct eg_plan plan = {0};
+        if (eg_plan_cluster(&in, &plan) < 0) {
+                observation_done(&o);
+                return;
+        }
+
+        const char *outcome = NULL;
+        struct eg_error err = {0};
+        if (plan.state == EG_PLAN_PROGRESSING && plan.n_actions > 0) {
+                const struct eg_action *a = &plan.actions[0];
+                struct eg_runtime_target tg = {.namespace = ns, .name = name, .spec = obj ? &obj->cluster : NULL,
+                                               .revision = rev ? rev->revision : NULL};
+                int64_t t0 = eg_now_monotonic_ms();
+                if (r->opt.dry_run) {
+                        k = 0;
+                        outcome = "dry-run";
+                } else {
+                        k = execute(r, &tg, &o, a, &err);
+                        outcome = k >= 0 ? "ok" : k == -EAGAIN ? NULL : "failed";
+                }
+                int64_t dt = eg_now_monotonic_ms() - t0;
+                if (k == -EAGAIN) {
+                        /* etcd: learner not caught up yet; an expected wait, not a failure */
+                        plan.state = EG_PLAN_WAITING;
+                        free(plan.reason);
+                        plan.reason = eg_strdup_printf("learner %s is catching up before promotion", a->member);
+                } else {
+                        bool dry_seen = r->opt.dry_run && !revision_changed && t->recorded_state == plan.state &&
+                                        str_eq(t->recorded_reason, a->reason);
+                        if (!dry_seen)
+                                audit(r, rev, obj, NULL, ns, name, eg_action_kind_to_string(a->kind), a->member,
+                                      a->reason, outcome, dt, err.message);
+                        res->n_actions++;
+                        if (k < 0) {
+                                eg_log_error("%s/%s: %s %s failed: %s", ns, name, eg_action_kind_to_string(a->kind),
+                                             a->member ? a->member : "", err.message);
+                                set_str(&t->last_error, err.message);
+                                t->failures++;
+                                int64_t delay = BACKOFF_FIRST_MS;
+                                for (int i = 1; i < t->failures && delay < BACKOFF_MAX_MS; i++)
+                                        delay *= 2;
+                                if (delay > BACKOFF_MAX_MS)
+                                        delay = BACKOFF_MAX_MS;
+                                t->next_attempt_ms = eg_now_monotonic_ms() + delay;
+                                res->n_failed++;
+                        } else {
+                                eg_log_info("%s/%s: %s%s%s%s: %s", ns, name, r->opt.dry_run ? "would " : "",
+                                            eg_action_kind_to_string(a->kind), a->member ? " " : "",
+                                            a->member ? a->member : "", a->reason);
+                                t->failures = 0;
+                                t->next_attempt_ms = 0;
+                                set_str(&t->last_error, NULL);
+                        }
+                        set_str(&t->recorded_revision, rev ? rev->revision : NULL);
+                        t->recorded_state = plan.state;
+                        set_str(&t->recorded_reason, a->reason);
+                }
+        }
+
+        if (plan.state != EG_PLAN_PROGRESSING) {
+                if (plan.state == EG_PLAN_CONVERGED || plan.state == EG_PLAN_PAUSED)
+                        res->n_converged++;
+                if (plan.state == EG_PLAN_BLOCKED || plan.state == EG_PLAN_QUORUM_LOST || plan.state == EG_PLAN_UNTOUCHED)
+                        res->n_blocked++;
+                if (plan.state == EG_PLAN_CONVERGED && rev)
+                        set_str(&t->applied_revision, rev->revision);
+                bool changed = t->recorded_state != plan.state ||
+                               (plan.state != EG_PLAN_WAITING && !str_eq(t->recorded_reason, plan.reason));
+                if (revision_changed || changed) {
+                        const struct eg_diag *first = NULL;
+                        _cleanup_free_ char *errors = plan.state == EG_PLAN_UNTOUCHED
+                                                              ? object_errors(desired, ns, name, &first) : NULL;
+                        const char *reason = plan.reason ? plan.reason : "converged: nothing to do";
+                        audit(r, rev, obj, first, ns, name, state_decision(plan.state), NULL, reason,
+                              plan.state == EG_PLAN_BLOCKED || plan.state == EG_PLAN_QUORUM_LOST ||
+                                              plan.state == EG_PLAN_UNTOUCHED
+                                      ? "blocked"
+                                      : "skipped",
+                              0, errors);
+                        if (plan.state == EG_PLAN_QUORUM_LOST)
+                                eg_log_error("%s/%s: QUORUM LOST: %s", ns, name, plan.reason);
+                        else if (plan.state == EG_PLAN_BLOCKED || plan.state == EG_PLAN_UNTOUCHED)
+                                eg_log_warning("%s/%s: %s%s%s", ns, name, reason, errors ? ": " : "",
+                                               errors ? errors : "");
+                        set_str(&t->recorded_revision, rev ? rev->revision : NULL);
+                        t->recorded_state = plan.state;
+                        set_str(&t->recorded_reason, plan.reason);
+                        if (plan.state == EG_PLAN_UNTOUCHED)
+                                set_str(&t->last_error, errors);
+                }
+        }
+
+        bool busy = plan.state == EG_PLAN_PROGRESSING || plan.state == EG_PLAN_WAITING;
+        int64_t due = t->next_attempt_ms > now ? t->next_attempt_ms
+                                               : now + (busy && !r->opt.dry_run ? (plan.state == EG_PLAN_PROGRESSING && k >= 0 ? 0 : RECHECK_BUSY_MS) : RECHECK_MS);
+        if (!res->next_due_ms || due < res->next_due_ms)
+                res->next_due_ms = due;
+
+        if (r->opt.state_dir) {
+                if (plan.state == EG_PLAN_ABSENT && !o.rc_exists)
+                        status_remove(r->opt.state_dir, ns, name);
+                else if (!(plan.n_actions && plan.actions[0].kind == EG_ACTION_PRUNE && outcome && strcmp(outcome, "ok") == 0)) {
+                        json_t *st = status_build(&o, obj ? &obj->cluster : NULL, &plan, t->applied_revision,
+                                                  rev ? rev->commit : NULL, t->last_error, eg_now_realtime_ms());
+                        if (st) {
+                                status_write(r->opt.state_dir, ns, name, st);
+                                json_decref(st);
+                        }
+                } else
+                        status_remove(r->opt.state_dir, ns, name);
+        }
+        if (plan.state != EG_PLAN_CONVERGED && plan.state != EG_PLAN_PAUSED && plan.state != EG_PLAN_ABSENT)
+                res->all_converged = false;
+        eg_error_done(&err);
+        eg_plan_done(&plan);
+        observation_done(&o);
+}
+
+struct cluster_key {
+        const char *ns, *name;
+};
+
+static bool keys_has(const struct cluster_key *keys, size_t n, const char *ns, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(keys[i].ns, ns) == 0 && strcmp(keys[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
+/* desired ∪ runtime clusters, filtered by namespace. *ret_runtime holds what the runtime
+ * listed (caller frees); keys point into it and into desired. */
+static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                        struct eg_runtime_cluster **ret_runtime, size_t *ret_n_runtime,
+                        struct cluster_key **ret_keys, size_t *ret_n, size_t *ret_to_prune) {
+        struct eg_error err = {0};
+        struct eg_runtime_cluster *rcs = NULL;
+        size_t n_rcs = 0;
+        int k = r->opt.runtime->ops->list(r->opt.runtime, &rcs, &n_rcs, &err);
+        if (k < 0) {
+                eg_log_error("cannot list clusters of the %s runtime: %s", r->opt.runtime->ops->name,
+                             err.message ? err.message : strerror(-k));
+                eg_error_done(&err);
+                return k;
+        }
+        size_t n_desired = desired ? desired->n_objects : 0;
+        struct cluster_key *keys = calloc(n_desired + n_rcs + 1, sizeof(*keys));
+        if (!keys) {
+                eg_runtime_clusters_free(rcs, n_rcs);
+                return -ENOMEM;
+        }
+        size_t n = 0, to_prune = 0;
+        for (size_t i = 0; i < n_desired; i++) {
+                const struct eg_object *obj = desired->objects[i];
+                if (obj->kind != EG_KIND_CLUSTER ||
+                    (r->opt.namespace && strcmp(r->opt.namespace, obj->meta.namespace) != 0))
+                        continue;
+                if (!keys_has(keys, n, obj->meta.namespace, obj->meta.name))
+                        keys[n++] = (struct cluster_key){obj->meta.namespace, obj->meta.name};
+        }
+        for (size_t i = 0; i < n_rcs; i++) {
+                if (r->opt.namespace && strcmp(r->opt.namespace, rcs[i].namespace) != 0)
+                        continue;
+                if (keys_has(keys, n, rcs[i].namespace, rcs[i].name))
+                        continue;
+                keys[n++] = (struct cluster_key){rcs[i].namespace, rcs[i].name};
+                if (!eg_desired_set_object_has_errors(desired, EG_KIND_CLUSTER, rcs[i].namespace, rcs[i].name))
+                        to_prune++;
+        }
+        *ret_runtime = rcs;
+        *ret_n_runtime = n_rcs;
+        *ret_keys = keys;
+        *ret_n = n;
+        if (ret_to_prune)
+                *ret_to_prune = to_prune;
+        return 0;
+}
+
+int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                       const struct eg_revision_info *rev, struct eg_pass_result *ret) {
+        struct eg_pass_result res = {.all_converged = true};
+        struct eg_runtime_cluster *rcs = NULL;
+        struct cluster_key *keys = NULL;
+        size_t n_rcs = 0, n = 0, to_prune = 0;
+        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &to_prune);
+        if (k < 0)
+                return k;
+        size_t n_running = 0;
+        for (size_t i = 0; i < n_rcs; i++)
+                if (!r->opt.namespace || strcmp(r->opt.namespace, rcs[i].namespace) == 0)
+                        n_running++;
+        const char *why = NULL;
+        bool prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0,
+                                                   n_running, to_prune, &why);
+        for (size_t i = 0; i < n; i++)
+                reconcile_one(r, desired, rev, keys[i].ns, keys[i].name, prune_allowed, &res);
+        if (res.n_clusters == 0)
+                res.next_due_ms = eg_now_monotonic_ms() + RECHECK_MS;
+        free(keys);
+        eg_runtime_clusters_free(rcs, n_rcs);
+        *ret = res;
+        return 0;
+}
+
+void eg_reconciler_poke_all(struct eg_reconciler *r) {
+        for (size_t i = 0; i < r->n_tracks; i++)
+                r->tracks[i].next_attempt_ms = 0;
+}
+
+static json_t *plan_json(const struct eg_plan *p) {
+        json_t *acts = json_array();
+        for (size_t i = 0; acts && i < p->n_actions; i++) {
+                const struct eg_action *a = &p->actions[i];
+                json_array_append_new(acts, json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", eg_action_kind_to_string(a->kind),
+                                                      "member", a->member, "version", a->version, "reason", a->reason));
+        }
+        return json_pack("{s:s, s:s?, s:o*}", "state", eg_plan_state_to_string(p->state), "reason", p->reason,
+                         "actions", acts);
+}
+
+int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set *desired, json_t **ret) {
+        struct eg_runtime_cluster *rcs = NULL;
+        struct cluster_key *keys = NULL;
+        size_t n_rcs = 0, n = 0, to_prune = 0;
+        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &to_prune);
+        if (k < 0)
+                return k;
+        size_t n_running = 0;
+        for (size_t i = 0; i < n_rcs; i++)
+                if (!r->opt.namespace || strcmp(r->opt.namespace, rcs[i].namespace) == 0)
+                        n_running++;
+        const char *why = NULL;
+        bool prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0,
+                                                   n_running, to_prune, &why);
+        json_t *out = json_array();
+        int64_t now = eg_now_monotonic_ms();
+        for (size_t i = 0; out && i < n; i++) {
+                struct cluster_track *t = track_get(r, keys[i].ns, keys[i].name);
+                struct observation o;
+                if (!t || observe(r, t, keys[i].ns, keys[i].name, &o, now) < 0) {
+                        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "namespace", keys[i].ns, "name",
+                                                             keys[i].name, "state", "unobservable"));
+                        if (t)
+                                observation_done(&o);
+                        continue;
+                }
+                const struct eg_object *obj = eg_desired_set_find(desired, EG_KIND_CLUSTER, keys[i].ns, keys[i].name);
+                _cleanup_free_ char *hash = obj ? r->opt.runtime->ops->member_hash(r->opt.runtime, &obj->cluster) : NULL;
+                struct eg_plan_input in = {
+                        .namespace = keys[i].ns,
+                        .name = keys[i].name,
+                        .spec = obj ? &obj->cluster : NULL,
+                        .spec_invalid = eg_desired_set_object_has_errors(desired, EG_KIND_CLUSTER, keys[i].ns, keys[i].name),
+                        .desired_hash = hash,
+                        .observed = &o.oc,
+                        .policy = &r->opt.policy,
+                        .prune_allowed = prune_allowed,
+                        .now_ms = now,
+                };
+                struct eg_plan plan = {0};
+                if (eg_plan_cluster(&in, &plan) == 0) {
+                        json_t *entry = plan_json(&plan);
+                        json_t *st = status_build(&o, obj ? &obj->cluster : NULL, &plan, NULL, NULL, NULL,
+                                                  eg_now_realtime_ms());
+                        if (entry) {
+                                json_object_set_new(entry, "namespace", json_string(keys[i].ns));
+                                json_object_set_new(entry, "name", json_string(keys[i].name));
+                                json_object_set(entry, "desired", obj ? obj->document : json_null());
+                                if (obj)
+                                        json_object_set_new(entry, "origin",
+                                                            json_pack("{s:s, s:i}", "path", obj->origin.path, "line",
+                                                                      (json_int_t)obj->origin.line));
+                                json_object_set_new(entry, "observed", st ? st : json_null());
+                                json_array_append_new(out, entry);
+                        } else
+                                json_decref(st);
+                }
+                eg_plan_done(&plan);
+                observation_done(&o);
+        }
+        free(keys);
+        eg_runtime_clusters_free(rcs, n_rcs);
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}
+
+int eg_reconciler_status_all(struct eg_reconciler *r, json_t **ret) {
+        struct eg_runtime_cluster *rcs = NULL;
+        struct cluster_key *keys = NULL;
+        size_t n_rcs = 0, n = 0;
+        int k = cluster_keys(r, NULL, &rcs, &n_rcs, &keys, &n, NULL);
+        if (k < 0)
+                return k;
+        json_t *out = json_array();
+        int64_t now = eg_now_monotonic_ms();
+        for (size_t i = 0; out && i < n; i++) {
+                struct cluster_track *t = track_get(r, keys[i].ns, keys[i].name);
+                struct observation o;
+                if (!t || observe(r, t, keys[i].ns, keys[i].name, &o, now) < 0) {
+                        if (t)
+                                observation_done(&o);
+                        continue;
+                }
+                json_t *saved = r->opt.state_dir ? status_read(r->opt.state_dir, keys[i].ns, keys[i].name) : NULL;
+                json_t *live = status_build(&o, NULL, NULL, NULL, NULL, NULL, eg_now_realtime_ms());
+                if (live && saved) {
+                        /* the daemon's view (phase, conditions, revisions) with live members on top */
+                        json_t *ss = json_object_get(saved, "status"), *ls = json_object_get(live, "status");
+                        const char *live_only[] = {"members", "leader", "currentVersion", "clientURLs", "readyMembers"};
+                        for (size_t j = 0; ss && ls && j < EG_ELEMENTSOF(live_only); j++)
+                                json_object_set(ss, live_only[j], json_object_get(ls, live_only[j]));
+                        json_array_append(out, saved);
+                } else if (live)
+                        json_array_append(out, live);
+                json_decref(live);
+                json_decref(saved);
+                observation_done(&o);
+        }
+        free(keys);
+        eg_runtime_clusters_free(rcs, n_rcs);
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}

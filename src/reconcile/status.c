@@ -1,2 +1,155 @@
-/* placeholder until the module lands */
-#include "etcd-gitops/util.h"
+/* Cluster status in the upstream EtcdCluster status shape, kept as one JSON file per
+ * cluster under the state dir. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static bool member_ready(const struct observation *o, const struct eg_observed_member *m) {
+        return m->in_runtime && m->running && m->healthy && (!o->ml_ok || m->in_membership);
+}
+
+static json_t *condition(const char *type, bool status, const char *reason, const char *message,
+                         const char *now) {
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status ? "True" : "False",
+                         "reason", reason, "message", message ? message : "", "lastUpdateTime", now,
+                         "lastTransitionTime", now);
+}
+
+json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec,
+                     const struct eg_plan *plan, const char *revision, const char *commit,
+                     const char *last_error, int64_t now_realtime_ms) {
+        char now[32];
+        eg_format_rfc3339_ms(now_realtime_ms, now);
+        json_t *ready = json_array(), *unready = json_array(), *urls = json_array(), *members = json_array();
+        size_t n_ready = 0, voters = 0, healthy_voters = 0;
+        const char *current = NULL;
+        for (size_t i = 0; i < o->oc.n_members; i++) {
+                const struct eg_observed_member *m = &o->oc.members[i];
+                bool ok = member_ready(o, m);
+                json_array_append_new(ok ? ready : unready, json_string(m->name));
+                n_ready += ok;
+                if (m->in_membership && !m->is_learner) {
+                        voters++;
+                        healthy_voters += m->healthy;
+                }
+                if (m->version && (!current || strcmp(m->version, current) < 0))
+                        current = m->version;
+                const struct eg_runtime_member *rm = NULL;
+                for (size_t j = 0; j < o->rc.n_members; j++)
+                        if (strcmp(o->rc.members[j].name, m->name) == 0)
+                                rm = &o->rc.members[j];
+                if (rm && rm->client_url && rm->running)
+                        json_array_append_new(urls, json_string(rm->client_url));
+                char id[17] = "";
+                if (m->id)
+                        snprintf(id, sizeof(id), "%016llx", (unsigned long long)m->id);
+                json_array_append_new(
+                        members,
+                        json_pack("{s:s, s:s?, s:s, s:s, s:b, s:b, s:s?, s:I, s:s?}", "name", m->name, "id",
+                                  m->id ? id : NULL, "state",
+                                  !m->in_runtime ? "missing" : !m->running ? "stopped" : m->healthy ? "healthy" : "unhealthy",
+                                  "role", m->is_leader ? "leader" : m->is_learner ? "learner" : m->in_membership ? "follower" : "none",
+                                  "inMembership", m->in_membership, "running", m->running, "version", m->version,
+                                  "pid", (json_int_t)(rm ? rm->pid : 0), "clientURL", rm ? rm->client_url : NULL));
+        }
+        bool quorum = voters > 0 && healthy_voters >= eg_quorum(voters);
+        const char *phase, *reason = plan ? plan->reason : NULL;
+        if (plan && plan->state == EG_PLAN_QUORUM_LOST)
+                phase = "Failed";
+        else if (!o->oc.exists || (n_ready == 0 && !revision))
+                phase = "Creating";
+        else if (!plan && !quorum)
+                phase = "Failed";
+        else
+                phase = "Running";
+        _cleanup_free_ char *reason_buf = NULL;
+        if (plan && plan->state == EG_PLAN_QUORUM_LOST)
+                reason = reason_buf = eg_strdup_printf("QuorumLost: %s", plan->reason ? plan->reason : "");
+        else if (!plan && voters > 0 && !quorum)
+                reason = reason_buf = eg_strdup_printf("QuorumLost: %zu of %zu voting members healthy", healthy_voters, voters);
+
+        json_t *conds = json_array();
+        bool available = plan ? plan->available : quorum;
+        json_array_append_new(conds, condition("Available", available, available ? "ClusterAvailable" : "QuorumLost",
+                                               available ? "quorum holds" : reason, now));
+        if (plan) {
+                json_array_append_new(conds, condition("Recovering", plan->recovering, "DeadMembers", plan->recovering ? plan->reason : NULL, now));
+                json_array_append_new(conds, condition("Scaling", plan->scaling, "ScalingCluster", plan->scaling ? plan->reason : NULL, now));
+                json_array_append_new(conds, condition("Upgrading", plan->upgrading, "UpgradingCluster", plan->upgrading ? plan->reason : NULL, now));
+        }
+
+        _cleanup_free_ char *service = eg_strdup_printf("%s-client", o->name);
+        json_t *status = json_pack(
+                "{s:s, s:s?, s:b, s:o, s:I, s:o*, s:s, s:o, s:o, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:o}",
+                "phase", phase, "reason", reason, "controlPaused", spec ? spec->paused : false, "conditions", conds,
+                "size", (json_int_t)n_ready, "desiredSize", spec ? json_integer(spec->size) : NULL, "serviceName",
+                service, "clientURLs", urls, "members", json_pack("{s:o, s:o}", "ready", ready, "unready", unready),
+                "currentVersion", current, "targetVersion", spec ? spec->version : NULL, "leader", o->leader_name,
+                "readyMembers", json_sprintf("%zu/%zu", n_ready, spec ? (size_t)spec->size : o->oc.n_members),
+                "plan", plan ? eg_plan_state_to_string(plan->state) : NULL, "planReason", plan ? plan->reason : NULL,
+                "lastAppliedRevision", revision, "commit", commit, "lastError", last_error ? last_error : o->etcd_error,
+                "memberDetails", members);
+        if (!status)
+                return NULL;
+        return json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", EG_API_VERSION, "kind", "EtcdCluster",
+                         "metadata", "name", o->name, "namespace", o->ns, "status", status);
+}
+
+static char *status_path(const char *state_dir, const char *ns, const char *name) {
+        return eg_strdup_printf("%s/status/%s/%s.json", state_dir, ns, name);
+}
+
+json_t *status_read(const char *state_dir, const char *ns, const char *name) {
+        _cleanup_free_ char *p = status_path(state_dir, ns, name);
+        return p ? json_load_file(p, 0, NULL) : NULL;
+}
+
+/* Keeps each condition's transition time from the previous status when its status did
+ * not change, so times mean what Kubernetes users expect. */
+static void carry_condition_times(json_t *old, json_t *new) {
+        json_t *oc = json_object_get(json_object_get(old, "status"), "conditions");
+        json_t *nc = json_object_get(json_object_get(new, "status"), "conditions");
+        size_t i, j;
+        json_t *n, *c;
+        json_array_foreach(nc, i, n) {
+                json_array_foreach(oc, j, c) {
+                        if (json_equal(json_object_get(c, "type"), json_object_get(n, "type")) &&
+                            json_equal(json_object_get(c, "status"), json_object_get(n, "status"))) {
+                                json_object_set(n, "lastTransitionTime", json_object_get(c, "lastTransitionTime"));
+                                if (json_equal(json_object_get(c, "message"), json_object_get(n, "message")))
+                                        json_object_set(n, "lastUpdateTime", json_object_get(c, "lastUpdateTime"));
+                        }
+                }
+        }
+}
+
+int status_write(const char *state_dir, const char *ns, const char *name, json_t *status) {
+        _cleanup_free_ char *p = status_path(state_dir, ns, name);
+        _cleanup_free_ char *dir = eg_strdup_printf("%s/status/%s", state_dir, ns);
+        if (!p || !dir)
+                return -ENOMEM;
+        json_t *old = json_load_file(p, 0, NULL);
+        if (old) {
+                carry_condition_times(old, status);
+                bool same = json_equal(old, status);
+                json_decref(old);
+                if (same)
+                        return 0;
+        }
+        int r = eg_mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *text = json_dumps(status, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        return eg_write_file_atomic(p, text, strlen(text), 0644);
+}
+
+int status_remove(const char *state_dir, const char *ns, const char *name) {
+        _cleanup_free_ char *p = status_path(state_dir, ns, name);
+        if (!p)
+                return -ENOMEM;
+        return unlink(p) < 0 && errno != ENOENT ? -errno : 0;
+}

@@ -1,0 +1,62 @@
+/* reconcile: observe -> plan -> execute -> audit for each cluster, and its status. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "etcd-gitops/audit.h"
+#include "etcd-gitops/plan.h"
+#include "etcd-gitops/runtime.h"
+#include "etcd-gitops/spec.h"
+
+struct eg_reconciler_options {
+        struct eg_runtime *runtime; /* borrowed */
+        struct eg_audit *audit;     /* borrowed; NULL = no audit records (diff, get) */
+        struct eg_policy policy;
+        bool dry_run;               /* plan and record "would do", change nothing */
+        const char *state_dir;      /* status files under <state_dir>/status/ */
+        const char *namespace;      /* only this namespace when set */
+        int64_t etcd_timeout_ms;    /* per etcd call; default 1500 */
+};
+
+struct eg_reconciler;
+
+int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconciler **ret);
+void eg_reconciler_free(struct eg_reconciler *r);
+
+/* What the source says this pass. commit may be NULL (plain directory outside git). */
+struct eg_revision_info {
+        const char *revision; /* e.g. "sha256:<hex>" or "main@sha1:<hex>" */
+        const char *commit;
+        bool dirty;
+};
+
+struct eg_pass_result {
+        size_t n_clusters;
+        size_t n_converged;  /* converged or paused */
+        size_t n_actions;    /* actions executed (or recorded as would-do in dry-run) */
+        size_t n_failed;
+        size_t n_blocked;    /* blocked, quorum lost, untouched */
+        bool all_converged;  /* every desired cluster converged and nothing left to prune */
+        int64_t next_due_ms; /* monotonic time the next pass should run by (backoff aware) */
+};
+
+/* One pass over every cluster in desired ∪ the runtime's clusters: executes at most one
+ * step per cluster (clusters in backoff are skipped until due), appends audit records
+ * and writes status files. Never fails because one cluster failed. */
+int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                       const struct eg_revision_info *rev, struct eg_pass_result *ret);
+
+/* Plans every cluster without executing anything (diff). Returns a JSON array of
+ * {"cluster","state","reason","actions":[{"kind","member","reason"}],"desired":..,
+ *  "observed":..} (caller owns). */
+int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                           json_t **ret);
+
+/* Live status of every cluster the runtime holds (get): upstream status shape plus
+ * leader, revision applied and members (caller owns the array). */
+int eg_reconciler_status_all(struct eg_reconciler *r, json_t **ret);
+
+/* Marks a cluster due now (after a change of source). */
+void eg_reconciler_poke_all(struct eg_reconciler *r);

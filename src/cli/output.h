@@ -1,0 +1,20 @@
+/* Output formats shared by commands: aligned tables, JSON and YAML. */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+enum eg_out_format { EG_OUT_TABLE, EG_OUT_WIDE, EG_OUT_JSON, EG_OUT_YAML, EG_OUT_TEXT };
+/* Accepts the names in allowed (a NULL-terminated list such as {"table","json",NULL}). */
+int eg_out_parse_format(const char *s, const char *const *allowed, enum eg_out_format *ret);
+
+struct eg_table;
+int eg_table_new(size_t n_cols, struct eg_table **ret);
+/* Copies n_cols strings (NULL prints as "-"). */
+int eg_table_add(struct eg_table *t, const char *const *cells);
+void eg_table_print(struct eg_table *t, FILE *f);
+void eg_table_free(struct eg_table *t);
+
+int eg_out_json(json_t *j, FILE *f);
+/* Block-style YAML through libyaml's emitter. */
+int eg_out_yaml(json_t *j, FILE *f);

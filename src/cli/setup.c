@@ -1,0 +1,82 @@
+/* Opening what apply, run, diff and get need, from the common settings. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "setup.h"
+
+int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) {
+        *e = (struct eg_cli_env){0};
+        struct eg_error err = {0};
+        int r;
+        if (strcmp(eg_settings.runtime, "local") != 0) {
+                eg_log_error("the %s runtime is not built yet in this version: use --runtime local", eg_settings.runtime);
+                return -EOPNOTSUPP;
+        }
+        struct eg_runtime_local_options lo = {
+                .state_dir = eg_settings.state_dir,
+                .etcd_bin_dir = eg_settings.etcd_bin_dir,
+                .advertise_host = eg_settings.advertise_host,
+        };
+        r = eg_runtime_local_new(&lo, &e->runtime, &err);
+        if (r < 0)
+                goto fail;
+        if (opt->source) {
+                struct eg_source_options so = {.location = opt->source, .subpath = eg_settings.path,
+                                               .ref = eg_settings.ref, .spec = {.strict = opt->strict}};
+                r = eg_source_open(&so, &e->source, &err);
+                if (r < 0)
+                        goto fail;
+        }
+        if (opt->want_audit) {
+                char *warning = NULL;
+                r = eg_audit_open(eg_settings.audit_log, &e->audit, &warning);
+                if (warning) {
+                        eg_log_warning("%s", warning);
+                        free(warning);
+                }
+                if (r < 0) {
+                        eg_log_error_errno(r, "cannot open the audit log '%s': %m", eg_settings.audit_log);
+                        eg_cli_env_close(e);
+                        return r;
+                }
+        }
+        struct eg_reconciler_options ro = {
+                .runtime = e->runtime,
+                .audit = e->audit,
+                .policy = opt->policy,
+                .dry_run = opt->dry_run,
+                .state_dir = eg_settings.state_dir,
+                .namespace = eg_settings.namespace,
+        };
+        r = eg_reconciler_new(&ro, &e->rec);
+        if (r < 0) {
+                eg_cli_env_close(e);
+                return eg_log_error_errno(r, "cannot set up: %m");
+        }
+        return 0;
+fail:
+        eg_log_error("%s", err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
+        eg_cli_env_close(e);
+        return r;
+}
+
+void eg_cli_env_close(struct eg_cli_env *e) {
+        eg_reconciler_free(e->rec);
+        eg_source_free(e->source);
+        if (e->audit)
+                eg_audit_close(e->audit);
+        if (e->runtime)
+                e->runtime->ops->free(e->runtime);
+        *e = (struct eg_cli_env){0};
+}
+
+void eg_cli_print_diags(const struct eg_desired_set *set) {
+        for (size_t i = 0; i < set->n_diags; i++) {
+                const struct eg_diag *d = &set->diags[i];
+                fprintf(stderr, "%s:%u:%u: %s: %s%s%s\n", d->path ? d->path : "?", d->line, d->column,
+                        d->severity == EG_SEVERITY_ERROR ? "error" : "warning", d->field ? d->field : "",
+                        d->field ? ": " : "", d->message);
+        }
+}

@@ -1,0 +1,30 @@
+/* What apply, run, diff and get share: opening the runtime, audit log, source and
+ * reconciler from the common settings, and printing a desired set's diagnostics. */
+#pragma once
+
+#include "cli.h"
+#include "etcd-gitops/audit.h"
+#include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/source.h"
+
+struct eg_cli_env {
+        struct eg_runtime *runtime;
+        struct eg_audit *audit;   /* only when asked for */
+        struct eg_source *source; /* only when a source was given */
+        struct eg_reconciler *rec;
+};
+
+struct eg_cli_env_options {
+        const char *source;
+        bool strict;
+        bool want_audit;
+        bool dry_run;
+        struct eg_policy policy;
+};
+
+/* Logs what failed; returns a negative errno. */
+int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt);
+void eg_cli_env_close(struct eg_cli_env *e);
+
+/* Prints every diagnostic as "path:line:col: error: field: message" on stderr. */
+void eg_cli_print_diags(const struct eg_desired_set *set);

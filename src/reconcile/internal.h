@@ -1,0 +1,35 @@
+/* Shared between the reconcile pass and the status builder. */
+#pragma once
+
+#include <jansson.h>
+
+#include "etcd-gitops/etcd.h"
+#include "etcd-gitops/reconcile.h"
+
+/* Everything one observation of a cluster found, joined. */
+struct observation {
+        char *ns, *name;
+        bool rc_exists;
+        struct eg_runtime_cluster rc;
+        bool ml_ok;
+        struct eg_etcd_member_list ml;
+        char *etcd_error;       /* why the member list could not be had */
+        uint64_t leader_id;
+        char *leader_name;
+        struct eg_observed_cluster oc; /* what the planner sees */
+        char **endpoints;       /* client URLs of running members */
+        size_t n_endpoints;
+};
+void observation_done(struct observation *o);
+
+/* Upstream-shaped status of one cluster (caller owns). spec may be NULL; plan may be
+ * NULL (get without a source). */
+json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec,
+                     const struct eg_plan *plan, const char *revision, const char *commit,
+                     const char *last_error, int64_t now_realtime_ms);
+
+/* Writes <state_dir>/status/<ns>/<name>.json when its content changed. */
+int status_write(const char *state_dir, const char *ns, const char *name, json_t *status);
+/* Reads it back; NULL when absent. */
+json_t *status_read(const char *state_dir, const char *ns, const char *name);
+int status_remove(const char *state_dir, const char *ns, const char *name);
