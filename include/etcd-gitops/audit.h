@@ -5,6 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A record line is at most this many bytes including its newline; append cuts long
+ * strings to one common length (ending them with "…(truncated)") to fit, readers reject
+ * longer lines. */
+#define EG_AUDIT_LINE_MAX 65536
+
 /* One decision. Strings may be NULL (omitted from the record). The log fills seq, time,
  * prev (sha256 of the previous line) when appending. Format: specs/audit-log.md. */
 struct eg_audit_record {
@@ -26,32 +31,52 @@ struct eg_audit_record {
         char *prev; /* hex sha256 of the previous record's line; filled by append */
         char *hash; /* hex sha256 of this record's line; filled by append and read */
 };
+/* Frees every string of r (the struct itself is the caller's) and zeroes it. */
 void eg_audit_record_done(struct eg_audit_record *r);
+
+/* Formats r as its on-disk line (compact JSON, fixed key order, no newline) from r->seq,
+ * r->time_ms and r->prev as they are, cutting long strings to fit EG_AUDIT_LINE_MAX.
+ * *ret is malloc'd. -EINVAL when time_ms is outside years 1970..9999. */
+int eg_audit_record_format(const struct eg_audit_record *r, char **ret);
 
 struct eg_audit; /* an open log */
 
-/* Opens (creating with parents) the log, reads its tail to continue the chain. A torn
- * last line (no trailing newline after a crash) is truncated away with a warning in
- * *ret_warning (malloc'd, may be NULL). */
+/* Opens (creating with parents) the log, takes an exclusive flock on it for as long as it
+ * is open, and reads its tail to continue the chain. A torn last line (no trailing newline
+ * after a crash, or a last line that is not a valid record) is truncated away with a
+ * warning in *ret_warning (malloc'd, may be NULL). Returns -EBUSY when another process
+ * (or another open in this one) holds the log, -EBADMSG when, after dropping at most one
+ * torn line, the last line still is not a valid record (run 'etcd-gitops audit verify'). */
 int eg_audit_open(const char *path, struct eg_audit **ret, char **ret_warning);
+/* Accepts NULL. */
 void eg_audit_close(struct eg_audit *a);
 
 /* Appends one record, fsync'd before returning. Fills r->seq, r->prev, r->hash and
- * r->time_ms when 0. */
+ * r->time_ms when 0. The caller's strings are not changed; cuts happen in the line only.
+ * On failure the file is truncated back so the chain stays intact. */
 int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r);
 
 struct eg_audit_filter {
         const char *cluster;  /* exact "ns/name" */
-        const char *revision; /* prefix of commit id, or substring of revision */
-        uint64_t since_seq;
+        const char *revision; /* prefix of commit id (4+ hex chars), or substring of revision */
+        uint64_t since_seq;   /* only records with seq > since_seq; 0 = all */
 };
 
-/* Reads every record matching filter. ret is an array the caller frees with
- * eg_audit_records_free(). */
+/* Reads every record matching filter (NULL = all), streaming the file. Lines that are not
+ * valid records are skipped, as is a torn last line. ret is an array the caller frees
+ * with eg_audit_records_free(). -ENOENT when the log does not exist. */
 int eg_audit_read(const char *path, const struct eg_audit_filter *filter,
                   struct eg_audit_record **ret, size_t *ret_n);
+/* Same, also counting the skipped invalid lines (a torn last line is not counted). */
+int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter,
+                       struct eg_audit_record **ret, size_t *ret_n, size_t *ret_n_skipped);
 void eg_audit_records_free(struct eg_audit_record *r, size_t n);
 
-/* Checks the hash chain. Returns 0 when intact, 1 when broken (ret_bad_seq/line and
- * ret_message say where and why), negative errno on I/O failure. */
+/* Checks the hash chain. Returns 0 when intact, 1 when broken (*ret_bad_line is the
+ * 1-based line where the chain breaks, *ret_message says why), negative errno on I/O
+ * failure. A last line without newline (torn by a crash) is not a break: the result is 0
+ * and *ret_message describes it; otherwise *ret_message is NULL when intact. */
 int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message);
+/* Same, also returning the number of valid records checked. */
+int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line,
+                         char **ret_message);
