@@ -63,16 +63,20 @@ struct eg_etcd_status {
 void eg_etcd_status_done(struct eg_etcd_status *s);
 
 /* All calls: 0 on success, negative errno on failure with *err filled when err != NULL.
- * -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH when no endpoint answered; -EIO for an etcd
- * error reply (message in err). */
+ * -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH/-ECONNRESET/-EPROTO when no endpoint answered
+ * (err->message then names every endpoint tried); -EIO for an etcd error reply (message
+ * in err), -EBADMSG for a reply that is not what etcd sends. An etcd error reply is
+ * final: only transport failures move on to the next endpoint. */
 
 int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
                         struct eg_etcd_error *err);
-/* Adds a member with the given peer URL; ret_id receives its id. */
+/* Adds a member with the given peer URL; ret_id receives its id. -EEXIST when a member
+ * already has that peer URL. */
 int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
                        struct eg_etcd_error *err);
+/* -ENOENT when no such member exists (or it was removed before). */
 int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
-/* -EAGAIN when etcd refuses because the learner is not yet in sync. */
+/* -EAGAIN when etcd refuses because the learner is not yet in sync; -ENOENT as above. */
 int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
 
 /* Status and health of one endpoint (not the failover list). */
@@ -92,6 +96,28 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
  * file. Verifies the sha256 etcd appends before returning 0 (-EBADMSG when it does
  * not match). ret_sha256 receives the hex sha256 of the bytes given to sink. */
 typedef int (*eg_etcd_snapshot_sink)(const void *data, size_t len, void *userdata);
+/* The transfer has no total timeout: it fails when it stalls for timeout_ms (at least 5 s).
+ * A negative return from sink aborts the transfer and is returned. */
 int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
                      void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
                      struct eg_etcd_error *err);
+
+/* ---- for tests and backups ---- */
+
+/* Decodes the gateway's snapshot stream (newline-separated {"result":{"blob":"<base64>"}}
+ * objects whose concatenated blobs are the db file followed by its sha256) in constant
+ * memory: sink gets the db bytes only, never the trailing hash. Feed it arbitrary chunks. */
+struct eg_etcd_snapshot_decoder;
+int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
+                                 struct eg_etcd_snapshot_decoder **ret);
+/* -EBADMSG on malformed input, -EIO for an error object in the stream, or sink's error. */
+int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
+                                  size_t len, struct eg_etcd_error *err);
+/* Ends the stream: -EBADMSG when it is truncated or the trailing sha256 does not match. */
+int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
+                                    uint64_t *ret_size, struct eg_etcd_error *err);
+void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d);
+
+/* Decodes a /v3/cluster/member/list reply body (ids as decimal strings or integers). */
+int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret,
+                              struct eg_etcd_error *err);

@@ -1,2 +1,999 @@
-/* placeholder until the module lands */
+/* etcd: a v3 client over etcd's JSON gRPC gateway, with endpoint failover and snapshot streaming. */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_CONNECT_TIMEOUT_MS 500
+#define RESPONSE_MAX ((size_t)16 << 20)
+/* A snapshot message carries 32 KiB of db as base64 in JSON; anything far beyond is bogus. */
+#define SNAPSHOT_LINE_MAX ((size_t)4 << 20)
+#define SNAPSHOT_MIN_STALL_S 5
+#define SHA256_LEN 32
+
+struct eg_etcd {
+        CURL *curl;
+        char **endpoints;
+        size_t n_endpoints;
+        size_t preferred; /* the endpoint that answered last, tried first */
+        int64_t timeout_ms;
+        int64_t connect_timeout_ms;
+        char *ca_file;
+        char *cert_file;
+        char *key_file;
+        char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
+};
+
+/* Which etcd error messages mean something a caller acts on. */
+struct errmap {
+        const char *needle;
+        int error;
+};
+
+static const struct errmap map_add[] = {
+        {"Peer URLs already exists", -EEXIST},
+        /* ids derive from the peer URLs and the second, so a repeated add can hit this first */
+        {"member ID already exist", -EEXIST},
+        {NULL, 0},
+};
+static const struct errmap map_member[] = {
+        {"member not found", -ENOENT},
+        {"ID removed", -ENOENT},
+        {"can only promote a learner member which is in sync with leader", -EAGAIN},
+        {NULL, 0},
+};
+
+void eg_etcd_error_done(struct eg_etcd_error *e) {
+        if (!e)
+                return;
+        free(e->endpoint);
+        free(e->message);
+        *e = (struct eg_etcd_error){0};
+}
+
+static void error_setv(struct eg_etcd_error *e, const char *endpoint, long http_status,
+                       const char *fmt, va_list ap) {
+        if (!e)
+                return;
+        char *msg = NULL;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        char *ep = endpoint ? strdup(endpoint) : NULL;
+        eg_etcd_error_done(e);
+        e->endpoint = ep;
+        e->http_status = http_status;
+        e->message = msg;
+}
+
+static void __attribute__((format(printf, 4, 5)))
+error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        error_setv(e, endpoint, http_status, fmt, ap);
+        va_end(ap);
+}
+
+static void error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
+        if (!to) {
+                eg_etcd_error_done(from);
+                return;
+        }
+        eg_etcd_error_done(to);
+        *to = *from;
+        *from = (struct eg_etcd_error){0};
+}
+
+/* ---- JSON fields: the gateway writes 64-bit integers as strings and omits zero values ---- */
+
+static int json_get_u64(json_t *obj, const char *key, uint64_t *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!v) {
+                *ret = 0;
+                return 0;
+        }
+        if (json_is_string(v))
+                return eg_parse_uint64(json_string_value(v), ret) < 0 ? -EBADMSG : 0;
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                *ret = (uint64_t)json_integer_value(v);
+                return 0;
+        }
+        return -EBADMSG;
+}
+
+static int json_get_i64(json_t *obj, const char *key, int64_t *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!v) {
+                *ret = 0;
+                return 0;
+        }
+        if (json_is_string(v))
+                return eg_parse_int64(json_string_value(v), ret) < 0 ? -EBADMSG : 0;
+        if (json_is_integer(v)) {
+                *ret = json_integer_value(v);
+                return 0;
+        }
+        return -EBADMSG;
+}
+
+static int json_get_str(json_t *obj, const char *key, char **ret) {
+        json_t *v = json_object_get(obj, key);
+        if (v && !json_is_string(v))
+                return -EBADMSG;
+        char *s = strdup(v ? json_string_value(v) : "");
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int json_get_strv(json_t *obj, const char *key, char ***ret, size_t *ret_n) {
+        json_t *arr = json_object_get(obj, key);
+        *ret = NULL;
+        *ret_n = 0;
+        if (!arr)
+                return 0;
+        if (!json_is_array(arr))
+                return -EBADMSG;
+        size_t n = json_array_size(arr);
+        if (n == 0)
+                return 0;
+        char **v = calloc(n, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_t *s = json_array_get(arr, i);
+                if (!json_is_string(s)) {
+                        strv_free(v, i);
+                        return -EBADMSG;
+                }
+                v[i] = strdup(json_string_value(s));
+                if (!v[i]) {
+                        strv_free(v, i);
+                        return -ENOMEM;
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- base64 through OpenSSL ---- */
+
+static char *b64_encode(const void *data, size_t len) {
+        if (len > INT_MAX / 2)
+                return NULL;
+        char *out = malloc(4 * ((len + 2) / 3) + 1);
+        if (!out)
+                return NULL;
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+        return out;
+}
+
+/* Strict standard base64 with padding, as Go's encoding/json writes []byte. OpenSSL's
+ * decoder skips whitespace and stops at '-', so the alphabet is checked first. out must
+ * hold len / 4 * 3 bytes. */
+static int b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len) {
+        if (len % 4 != 0 || len > INT_MAX)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++) {
+                char ch = in[i];
+                if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/' &&
+                    !(ch == '=' && i + 2 >= len))
+                        return -EBADMSG;
+        }
+        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        int n1 = 0, n2 = 0, r = 0;
+        EVP_DecodeInit(ctx);
+        if (EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)in, (int)len) < 0 ||
+            EVP_DecodeFinal(ctx, out + n1, &n2) < 0)
+                r = -EBADMSG;
+        EVP_ENCODE_CTX_free(ctx);
+        if (r < 0)
+                return r;
+        *ret_len = (size_t)n1 + (size_t)n2;
+        return 0;
+}
+
+/* ---- client ---- */
+
+static void strip_trailing_slashes(char *s) {
+        size_t n = strlen(s);
+        while (n > 0 && s[n - 1] == '/')
+                s[--n] = 0;
+}
+
+static int dup_opt(const char *s, char **ret) {
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt,
+                struct eg_etcd **ret) {
+        if (!endpoints || n == 0)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!endpoints[i] || !*endpoints[i])
+                        return -EINVAL;
+        struct eg_etcd *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        int r = -ENOMEM;
+        c->endpoints = calloc(n, sizeof(*c->endpoints));
+        if (!c->endpoints)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                c->endpoints[i] = strdup(endpoints[i]);
+                if (!c->endpoints[i])
+                        goto fail;
+                c->n_endpoints++;
+                strip_trailing_slashes(c->endpoints[i]);
+        }
+        c->timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
+        c->connect_timeout_ms = opt && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
+                                                                   : DEFAULT_CONNECT_TIMEOUT_MS;
+        if (opt && (dup_opt(opt->tls.ca_file, &c->ca_file) < 0 ||
+                    dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
+                    dup_opt(opt->tls.key_file, &c->key_file) < 0))
+                goto fail;
+        c->curl = curl_easy_init();
+        if (!c->curl)
+                goto fail;
+        *ret = c;
+        return 0;
+fail:
+        eg_etcd_free(c);
+        return r;
+}
+
+void eg_etcd_free(struct eg_etcd *c) {
+        if (!c)
+                return;
+        if (c->curl)
+                curl_easy_cleanup(c->curl);
+        strv_free(c->endpoints, c->n_endpoints);
+        free(c->ca_file);
+        free(c->cert_file);
+        free(c->key_file);
+        free(c);
+}
+
+/* Where a response body goes: a capped buffer, or (a 200 reply of a snapshot) the decoder. */
+struct response {
+        CURL *curl;
+        struct eg_buf body;
+        struct eg_etcd_snapshot_decoder *decoder;
+        struct eg_etcd_error *decoder_err;
+        int r; /* why the write callback stopped the transfer */
+};
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct response *resp = userdata;
+        size_t n = size * nmemb;
+        int r;
+        long status = 0;
+        if (resp->decoder)
+                curl_easy_getinfo(resp->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (resp->decoder && status == 200)
+                r = eg_etcd_snapshot_decoder_feed(resp->decoder, data, n, resp->decoder_err);
+        else
+                r = eg_buf_append(&resp->body, data, n);
+        if (r < 0) {
+                resp->r = r;
+                return 0;
+        }
+        return n;
+}
+
+static int curl_code_to_errno(CURLcode cc) {
+        switch (cc) {
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+                return -ECONNRESET;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+                return -EPROTO;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        default:
+                return -EHOSTUNREACH;
+        }
+}
+
+static bool is_transport_error(int r) {
+        return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ECONNRESET ||
+               r == -EPROTO;
+}
+
+/* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.
+ * Returns 0 with the HTTP status when any response arrived, whatever the status. */
+static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *path,
+                         const char *body, struct response *resp, long *ret_status,
+                         struct eg_etcd_error *err) {
+        _cleanup_free_ char *url = NULL;
+        size_t elen = strlen(endpoint);
+        while (elen > 0 && endpoint[elen - 1] == '/')
+                elen--;
+        url = eg_strdup_printf("%.*s%s", (int)elen, endpoint, path);
+        if (!url)
+                return -ENOMEM;
+
+        CURL *h = c->curl;
+        /* reset drops the previous call's options but keeps the connection cache */
+        curl_easy_reset(h);
+        c->errbuf[0] = 0;
+        resp->curl = h;
+        resp->r = 0;
+        struct curl_slist *headers = NULL;
+        if (body) {
+                headers = curl_slist_append(NULL, "Content-Type: application/json");
+                if (!headers)
+                        return -ENOMEM;
+        }
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        if (resp->decoder) {
+                long stall_s = (long)((c->timeout_ms + 999) / 1000);
+                curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                                 stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
+        } else
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+        if (body) {
+                curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        }
+        if (c->ca_file)
+                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        if (c->cert_file)
+                curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+        if (c->key_file)
+                curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+
+        CURLcode cc = curl_easy_perform(h);
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        /* the slist must outlive the transfer, and no later call may see it */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+
+        if (cc != CURLE_OK && resp->r < 0) {
+                if (resp->r == -E2BIG)
+                        error_set(err, endpoint, status, "response from %s larger than %zu bytes", url,
+                                  resp->body.max);
+                else if (err && !err->endpoint)
+                        err->endpoint = strdup(endpoint);
+                return resp->r;
+        }
+        if (cc != CURLE_OK) {
+                if (c->errbuf[0])
+                        error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc),
+                                  c->errbuf);
+                else
+                        error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
+                return curl_code_to_errno(cc);
+        }
+        *ret_status = status;
+        return 0;
+}
+
+/* Turns a non-200 reply into err; {"error":..,"message":..,"code":..} is etcd's shape. */
+static int reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
+                       const struct errmap *map, struct eg_etcd_error *err) {
+        json_t *o = body->len > 0 ? json_loadb(body->data, body->len, 0, NULL) : NULL;
+        const char *msg = NULL;
+        if (json_is_object(o)) {
+                json_t *e = json_object_get(o, "error");
+                msg = json_string_value(json_object_get(o, "message"));
+                if (!msg)
+                        msg = json_string_value(e);
+                if (!msg)
+                        msg = json_string_value(json_object_get(e, "message"));
+        }
+        int r = -EIO;
+        if (msg) {
+                for (const struct errmap *m = map; m && m->needle; m++)
+                        if (strstr(msg, m->needle)) {
+                                r = m->error;
+                                break;
+                        }
+                error_set(err, endpoint, status, "%s", msg);
+        } else {
+                /* not etcd speaking (a proxy, a wrong port): show the start of what it said */
+                int n = body->len > 200 ? 200 : (int)body->len;
+                while (n > 0 && isspace((unsigned char)body->data[n - 1]))
+                        n--;
+                error_set(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
+                          n > 0 ? body->data : "");
+        }
+        json_decref(o);
+        return r;
+}
+
+/* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply. */
+static int call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req,
+                    const struct errmap *map, json_t **ret, struct eg_etcd_error *err) {
+        _cleanup_free_ char *body = NULL;
+        if (req) {
+                body = json_dumps(req, JSON_COMPACT);
+                if (!body)
+                        return -ENOMEM;
+        }
+        struct response resp = {0};
+        eg_buf_init(&resp.body, RESPONSE_MAX);
+        long status = 0;
+        int r = http_exchange(c, endpoint, path, body, &resp, &status, err);
+        if (r < 0)
+                goto out;
+        if (status != 200) {
+                r = reply_error(endpoint, path, status, &resp.body, map, err);
+                goto out;
+        }
+        json_error_t jerr;
+        json_t *o = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path,
+                          jerr.text);
+                r = -EBADMSG;
+                goto out;
+        }
+        *ret = o;
+out:
+        eg_buf_done(&resp.body);
+        return r;
+}
+
+/* Tries the endpoints, the last one that answered first, until one answers. */
+static int call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map,
+                    json_t **ret, struct eg_etcd_error *err) {
+        struct eg_buf summary;
+        eg_buf_init(&summary, 0);
+        struct eg_etcd_error one = {0};
+        int r = -EHOSTUNREACH;
+        for (size_t k = 0; k < c->n_endpoints; k++) {
+                size_t i = k == 0 ? c->preferred : (k <= c->preferred ? k - 1 : k);
+                r = call_one(c, c->endpoints[i], path, req, map, ret, &one);
+                if (r >= 0 || !is_transport_error(r)) {
+                        if (r >= 0)
+                                c->preferred = i;
+                        else
+                                error_move(err, &one);
+                        eg_etcd_error_done(&one);
+                        eg_buf_done(&summary);
+                        return r;
+                }
+                (void)eg_buf_printf(&summary, "%s%s", summary.len ? "; " : "",
+                                    one.message ? one.message : c->endpoints[i]);
+        }
+        if (c->n_endpoints == 1)
+                error_move(err, &one);
+        else
+                error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s",
+                          summary.data ? summary.data : "");
+        eg_etcd_error_done(&one);
+        eg_buf_done(&summary);
+        return r;
+}
+
+/* ---- members ---- */
+
+static void member_done(struct eg_etcd_member *m) {
+        free(m->name);
+        strv_free(m->peer_urls, m->n_peer_urls);
+        strv_free(m->client_urls, m->n_client_urls);
+        *m = (struct eg_etcd_member){0};
+}
+
+void eg_etcd_member_list_done(struct eg_etcd_member_list *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                member_done(&l->members[i]);
+        free(l->members);
+        *l = (struct eg_etcd_member_list){0};
+}
+
+static int member_decode(json_t *o, struct eg_etcd_member *ret) {
+        struct eg_etcd_member m = {0};
+        int r;
+        if (!json_is_object(o))
+                return -EBADMSG;
+        json_t *learner = json_object_get(o, "isLearner");
+        if (learner && !json_is_boolean(learner))
+                return -EBADMSG;
+        m.is_learner = json_is_true(learner);
+        if ((r = json_get_u64(o, "ID", &m.id)) < 0 || (r = json_get_str(o, "name", &m.name)) < 0 ||
+            (r = json_get_strv(o, "peerURLs", &m.peer_urls, &m.n_peer_urls)) < 0 ||
+            (r = json_get_strv(o, "clientURLs", &m.client_urls, &m.n_client_urls)) < 0) {
+                member_done(&m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+static int member_list_decode(json_t *o, struct eg_etcd_member_list *ret) {
+        struct eg_etcd_member_list l = {0};
+        int r = json_get_u64(json_object_get(o, "header"), "cluster_id", &l.cluster_id);
+        if (r < 0)
+                return r;
+        json_t *arr = json_object_get(o, "members");
+        if (arr && !json_is_array(arr))
+                return -EBADMSG;
+        size_t n = json_array_size(arr);
+        if (n > 0) {
+                l.members = calloc(n, sizeof(*l.members));
+                if (!l.members)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = member_decode(json_array_get(arr, i), &l.members[i]);
+                if (r < 0) {
+                        eg_etcd_member_list_done(&l);
+                        return r;
+                }
+                l.n++;
+        }
+        *ret = l;
+        return 0;
+}
+
+int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret,
+                              struct eg_etcd_error *err) {
+        json_error_t jerr;
+        json_t *o = json_loadb(json, len, 0, &jerr);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                error_set(err, NULL, 0, "invalid member list: %s", o ? "not an object" : jerr.text);
+                return -EBADMSG;
+        }
+        int r = member_list_decode(o, ret);
+        if (r == -EBADMSG)
+                error_set(err, NULL, 0, "invalid member list: unexpected field types");
+        json_decref(o);
+        return r;
+}
+
+static int bad_reply(struct eg_etcd *c, const char *what, struct eg_etcd_error *err) {
+        error_set(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
+        return -EBADMSG;
+}
+
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
+                        struct eg_etcd_error *err) {
+        json_t *req = json_object(), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_any(c, "/v3/cluster/member/list", req, NULL, &reply, err);
+        json_decref(req);
+        if (r < 0)
+                return r;
+        r = member_list_decode(reply, ret);
+        json_decref(reply);
+        if (r == -EBADMSG)
+                return bad_reply(c, "member list", err);
+        return r;
+}
+
+/* The id goes as a decimal string: a JSON number would pass through a double in some readers. */
+static json_t *id_request(uint64_t id) {
+        char s[21];
+        snprintf(s, sizeof(s), "%" PRIu64, id);
+        return json_pack("{s:s}", "ID", s);
+}
+
+int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
+                       struct eg_etcd_error *err) {
+        json_t *req = json_pack("{s:[s],s:b}", "peerURLs", peer_url, "isLearner", learner);
+        json_t *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_any(c, "/v3/cluster/member/add", req, map_add, &reply, err);
+        json_decref(req);
+        if (r < 0)
+                return r;
+        json_t *m = json_object_get(reply, "member");
+        uint64_t id = 0;
+        r = json_is_object(m) ? json_get_u64(m, "ID", &id) : -EBADMSG;
+        json_decref(reply);
+        if (r < 0 || id == 0)
+                return bad_reply(c, "member add", err);
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static int member_call(struct eg_etcd *c, const char *path, uint64_t id, struct eg_etcd_error *err) {
+        json_t *req = id_request(id), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_any(c, path, req, map_member, &reply, err);
+        json_decref(req);
+        json_decref(reply);
+        return r;
+}
+
+int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
+        return member_call(c, "/v3/cluster/member/remove", id, err);
+}
+
+int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
+        return member_call(c, "/v3/cluster/member/promote", id, err);
+}
+
+/* ---- status and health of one endpoint ---- */
+
+void eg_etcd_status_done(struct eg_etcd_status *s) {
+        if (!s)
+                return;
+        free(s->version);
+        *s = (struct eg_etcd_status){0};
+}
+
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
+                      struct eg_etcd_error *err) {
+        json_t *req = json_object(), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_one(c, endpoint, "/v3/maintenance/status", req, NULL, &reply, err);
+        json_decref(req);
+        if (r < 0)
+                return r;
+        struct eg_etcd_status s = {0};
+        json_t *hdr = json_object_get(reply, "header");
+        json_t *learner = json_object_get(reply, "isLearner");
+        s.is_learner = json_is_true(learner);
+        if (json_get_u64(hdr, "member_id", &s.member_id) < 0 ||
+            json_get_i64(hdr, "revision", &s.revision) < 0 ||
+            json_get_u64(reply, "leader", &s.leader) < 0 ||
+            json_get_u64(reply, "raftIndex", &s.raft_index) < 0 ||
+            json_get_u64(reply, "raftTerm", &s.raft_term) < 0 ||
+            json_get_i64(reply, "dbSize", &s.db_size) < 0 || (learner && !json_is_boolean(learner)))
+                r = -EBADMSG;
+        else
+                r = json_get_str(reply, "version", &s.version);
+        json_decref(reply);
+        if (r < 0) {
+                eg_etcd_status_done(&s);
+                if (r == -EBADMSG)
+                        error_set(err, endpoint, 200, "%s: unexpected status reply", endpoint);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err) {
+        json_t *reply = NULL;
+        int r = call_one(c, endpoint, "/health", NULL, NULL, &reply, err);
+        if (r < 0)
+                return r;
+        const char *h = json_string_value(json_object_get(reply, "health"));
+        if (!h || strcmp(h, "true") != 0) {
+                error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint,
+                          h ? h : "missing");
+                r = -EIO;
+        }
+        json_decref(reply);
+        return r;
+}
+
+/* ---- key/value ---- */
+
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
+                struct eg_etcd_error *err) {
+        _cleanup_free_ char *k = b64_encode(key, strlen(key));
+        _cleanup_free_ char *v = b64_encode(val ? val : "", len);
+        if (!k || !v)
+                return -ENOMEM;
+        json_t *req = json_pack("{s:s,s:s}", "key", k, "value", v), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_any(c, "/v3/kv/put", req, NULL, &reply, err);
+        json_decref(req);
+        json_decref(reply);
+        return r;
+}
+
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
+                struct eg_etcd_error *err) {
+        _cleanup_free_ char *k = b64_encode(key, strlen(key));
+        if (!k)
+                return -ENOMEM;
+        json_t *req = json_pack("{s:s}", "key", k), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_any(c, "/v3/kv/range", req, NULL, &reply, err);
+        json_decref(req);
+        if (r < 0)
+                return r;
+        json_t *kvs = json_object_get(reply, "kvs");
+        json_t *value = json_object_get(json_array_get(kvs, 0), "value");
+        if (json_array_size(kvs) == 0) {
+                error_set(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
+                r = -ENOENT;
+        } else if (value && !json_is_string(value)) {
+                r = -EBADMSG;
+        } else {
+                /* an empty value is omitted from the reply */
+                const char *b = value ? json_string_value(value) : "";
+                size_t blen = value ? json_string_length(value) : 0;
+                unsigned char *out = malloc(blen / 4 * 3 + 1);
+                size_t n = 0;
+                if (!out)
+                        r = -ENOMEM;
+                else if ((r = b64_decode(b, blen, out, &n)) < 0)
+                        free(out);
+                else {
+                        out[n] = 0;
+                        *ret = (char *)out;
+                        if (ret_len)
+                                *ret_len = n;
+                }
+        }
+        json_decref(reply);
+        if (r == -EBADMSG)
+                return bad_reply(c, "range", err);
+        return r;
+}
+
+/* ---- snapshot stream ---- */
+
+struct eg_etcd_snapshot_decoder {
+        eg_etcd_snapshot_sink sink;
+        void *userdata;
+        struct eg_buf line; /* the message being received, up to its newline */
+        unsigned char *bin; /* scratch for one decoded blob */
+        size_t bin_alloc;
+        struct eg_sha256 *sha; /* of the bytes given to sink */
+        /* the last bytes seen, held back: at the end of the stream they are the hash */
+        unsigned char tail[SHA256_LEN];
+        size_t tail_len;
+        uint64_t size;
+        uint64_t remaining; /* remainingBytes of the last message */
+        bool seen;
+        int failed; /* sticky: after an error every call returns it */
+};
+
+int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
+                                 struct eg_etcd_snapshot_decoder **ret) {
+        struct eg_etcd_snapshot_decoder *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->sink = sink;
+        d->userdata = userdata;
+        eg_buf_init(&d->line, SNAPSHOT_LINE_MAX);
+        int r = eg_sha256_new(&d->sha);
+        if (r < 0) {
+                eg_etcd_snapshot_decoder_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d) {
+        if (!d)
+                return;
+        eg_buf_done(&d->line);
+        free(d->bin);
+        eg_sha256_free(d->sha);
+        free(d);
+}
+
+static int decoder_emit(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
+                        struct eg_etcd_error *err) {
+        eg_sha256_update(d->sha, p, n);
+        d->size += n;
+        int r = d->sink ? d->sink(p, n, d->userdata) : 0;
+        if (r < 0)
+                error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
+        return r < 0 ? r : 0;
+}
+
+/* Passes on everything but the newest SHA256_LEN bytes. */
+static int decoder_push(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
+                        struct eg_etcd_error *err) {
+        size_t total = d->tail_len + n;
+        if (total <= SHA256_LEN) {
+                memcpy(d->tail + d->tail_len, p, n);
+                d->tail_len = total;
+                return 0;
+        }
+        size_t out = total - SHA256_LEN;
+        size_t from_tail = out < d->tail_len ? out : d->tail_len;
+        int r;
+        if (from_tail > 0 && (r = decoder_emit(d, d->tail, from_tail, err)) < 0)
+                return r;
+        if (out > from_tail && (r = decoder_emit(d, p, out - from_tail, err)) < 0)
+                return r;
+        size_t kept = d->tail_len - from_tail;
+        memmove(d->tail, d->tail + from_tail, kept);
+        memcpy(d->tail + kept, p + (out - from_tail), SHA256_LEN - kept);
+        d->tail_len = SHA256_LEN;
+        return 0;
+}
+
+static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len,
+                           struct eg_etcd_error *err) {
+        json_error_t jerr;
+        json_t *o = json_loadb(s, len, 0, &jerr);
+        int r = 0;
+        if (!json_is_object(o)) {
+                error_set(err, NULL, 0, "invalid snapshot stream message: %s",
+                          o ? "not an object" : jerr.text);
+                r = -EBADMSG;
+                goto out;
+        }
+        json_t *e = json_object_get(o, "error");
+        if (e) {
+                const char *msg = json_string_value(e);
+                if (!msg)
+                        msg = json_string_value(json_object_get(e, "message"));
+                error_set(err, NULL, 0, "snapshot failed: %s", msg ? msg : "unknown error");
+                r = -EIO;
+                goto out;
+        }
+        json_t *res = json_object_get(o, "result");
+        json_t *blob = json_object_get(res, "blob");
+        uint64_t remaining = 0;
+        if (!json_is_object(res) || (blob && !json_is_string(blob)) ||
+            json_get_u64(res, "remainingBytes", &remaining) < 0) {
+                error_set(err, NULL, 0, "invalid snapshot stream message: no result");
+                r = -EBADMSG;
+                goto out;
+        }
+        size_t blen = blob ? json_string_length(blob) : 0;
+        if (blen / 4 * 3 > d->bin_alloc) {
+                unsigned char *p = realloc(d->bin, blen / 4 * 3);
+                if (!p) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                d->bin = p;
+                d->bin_alloc = blen / 4 * 3;
+        }
+        size_t n = 0;
+        if (blen > 0 && b64_decode(json_string_value(blob), blen, d->bin, &n) < 0) {
+                error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
+                r = -EBADMSG;
+                goto out;
+        }
+        r = decoder_push(d, d->bin, n, err);
+        d->remaining = remaining;
+        d->seen = true;
+out:
+        json_decref(o);
+        return r;
+}
+
+static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd_error *err) {
+        bool blank = true;
+        for (size_t i = 0; i < d->line.len && blank; i++)
+                blank = isspace((unsigned char)d->line.data[i]);
+        int r = blank ? 0 : decoder_message(d, d->line.data, d->line.len, err);
+        eg_buf_reset(&d->line);
+        return r;
+}
+
+int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
+                                  size_t len, struct eg_etcd_error *err) {
+        if (d->failed)
+                return d->failed;
+        const char *p = data;
+        int r = 0;
+        while (len > 0) {
+                const char *nl = memchr(p, '\n', len);
+                size_t n = nl ? (size_t)(nl - p) : len;
+                r = eg_buf_append(&d->line, p, n);
+                if (r == -E2BIG) {
+                        error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes",
+                                  d->line.max);
+                        r = -EBADMSG;
+                }
+                if (r < 0 || !nl)
+                        break;
+                r = decoder_flush_line(d, err);
+                if (r < 0)
+                        break;
+                p += n + 1;
+                len -= n + 1;
+        }
+        if (r < 0)
+                d->failed = r;
+        return r;
+}
+
+int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
+                                    uint64_t *ret_size, struct eg_etcd_error *err) {
+        if (d->failed)
+                return d->failed;
+        int r = decoder_flush_line(d, err);
+        if (r < 0)
+                goto fail;
+        if (!d->seen || d->tail_len < SHA256_LEN) {
+                error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)",
+                          d->size + d->tail_len);
+                r = -EBADMSG;
+                goto fail;
+        }
+        if (d->remaining > 0) {
+                error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing",
+                          d->remaining);
+                r = -EBADMSG;
+                goto fail;
+        }
+        unsigned char digest[SHA256_LEN];
+        eg_sha256_final_raw(d->sha, digest);
+        d->sha = NULL;
+        if (memcmp(digest, d->tail, SHA256_LEN) != 0) {
+                error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
+                r = -EBADMSG;
+                goto fail;
+        }
+        for (int i = 0; i < SHA256_LEN; i++)
+                snprintf(ret_sha256 + 2 * i, 3, "%02x", digest[i]);
+        if (ret_size)
+                *ret_size = d->size;
+        return 0;
+fail:
+        d->failed = r;
+        return r;
+}
+
+int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
+                     void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
+                     struct eg_etcd_error *err) {
+        struct response resp = {.decoder_err = err};
+        int r = eg_etcd_snapshot_decoder_new(sink, userdata, &resp.decoder);
+        if (r < 0)
+                return r;
+        eg_buf_init(&resp.body, RESPONSE_MAX);
+        long status = 0;
+        r = http_exchange(c, endpoint, "/v3/maintenance/snapshot", "{}", &resp, &status, err);
+        if (r >= 0 && status != 200)
+                r = reply_error(endpoint, "/v3/maintenance/snapshot", status, &resp.body, NULL, err);
+        if (r >= 0)
+                r = eg_etcd_snapshot_decoder_finish(resp.decoder, ret_sha256, ret_size, err);
+        if (r < 0 && err && !err->endpoint)
+                err->endpoint = strdup(endpoint);
+        eg_etcd_snapshot_decoder_free(resp.decoder);
+        eg_buf_done(&resp.body);
+        return r;
+}
