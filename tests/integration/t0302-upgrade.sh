@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A version change rolls members one at a time, leader last, while writes go on; a
+# version that skips a minor is refused with a reason and changes nothing.
+. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+
+BIN="$T/bin"
+mkdir -p "$BIN/3.4.23" "$BIN/3.4.99"
+ln -s "$(command -v etcd)" "$BIN/3.4.23/etcd"
+ln -s "$(command -v etcd)" "$BIN/3.4.99/etcd"
+export ETCD_GITOPS_ETCD_BIN_DIR="$BIN"
+
+cluster_yaml gamma 3 3.4.23
+eg apply --source "$SRC" --wait=90s
+healthy gamma 3 || fail "not healthy before upgrade"
+pids_before=$(member_pids gamma)
+leader_before=$(cluster_json gamma | jget 'd[0]["status"]["leader"]')
+
+# writer: one put every 50 ms; record failures
+( i=0; while [ ! -f "$T/stop-writer" ]; do
+    i=$((i+1))
+    if etcdctl --command-timeout=2s --endpoints="$(cat "$T/eps")" put /w/$i $i >/dev/null 2>&1; then echo ok; else echo fail; fi
+    sleep 0.05
+  done >"$T/writes" ) &
+WRITER=$!
+endpoints gamma >"$T/eps"
+
+cluster_yaml gamma 3 3.4.99
+eg apply --source "$SRC" --wait=180s
+touch "$T/stop-writer"; wait $WRITER || true
+healthy gamma 3 || fail "not healthy after upgrade"
+cluster_json gamma | jget 'all(m["version"]=="3.4.99" for m in d[0]["status"]["memberDetails"])' | grep -qx True ||
+  fail "members not all at 3.4.99"
+[ "$(member_pids gamma)" != "$pids_before" ] || fail "no member was restarted"
+ups=$(audit_json --cluster default/gamma | jget '",".join(r["member"] for r in d if r["decision"]=="upgrade-member" and r["outcome"]=="ok")')
+[ "$(echo "$ups" | tr ',' '\n' | sort -u | wc -l)" = 3 ] || fail "want 3 distinct upgrade-member records, got $ups"
+[ "${ups##*,}" = "$leader_before" ] || fail "leader $leader_before not upgraded last (order $ups)"
+ok=$(grep -c ok "$T/writes" || true); bad=$(grep -c fail "$T/writes" || true)
+say "writes during upgrade: $ok ok, $bad failed"
+[ "$ok" -gt 20 ] || fail "too few writes went through during the upgrade ($ok)"
+[ "$bad" -le $(( ok / 10 )) ] || fail "cluster did not serve writes during the upgrade: $bad failed of $((ok+bad))"
+
+say "3.4 -> 3.6 is refused"
+pids=$(member_pids gamma)
+cluster_yaml gamma 3 3.6.0
+set +e; eg apply --source "$SRC"; rc=$?; set -e
+[ $rc -eq 1 ] || fail "apply of a skipped minor exit $rc, want 1"
+[ "$(member_pids gamma)" = "$pids" ] || fail "a refused upgrade restarted members"
+audit_json --cluster default/gamma | jget '[r["reason"] for r in d if r["decision"]=="blocked"][-1]' | grep -q "minor" ||
+  fail "no blocked record naming the minor version rule"
+
+say "downgrade is refused"
+cluster_yaml gamma 3 3.4.23
+set +e; eg apply --source "$SRC"; rc=$?; set -e
+[ $rc -eq 1 ] || fail "apply of a downgrade exit $rc, want 1"
+[ "$(member_pids gamma)" = "$pids" ] || fail "a refused downgrade restarted members"
+eg audit verify >/dev/null || fail "audit chain broken"

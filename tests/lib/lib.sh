@@ -1,0 +1,120 @@
+# Shared helpers for integration tests: a private state dir, the binary, bounded waits,
+# and a cleanup that stops every etcd process the test's state dir recorded, by pid.
+# Tests source this file; ctest sets EG_BIN and EG_SOURCE_DIR.
+set -euo pipefail
+
+: "${EG_BIN:?EG_BIN must point at the etcd-gitops binary}"
+: "${EG_SOURCE_DIR:?EG_SOURCE_DIR must point at the source tree}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/eg-test.XXXXXX")
+STATE="$T/state"
+SRC="$T/manifests"
+mkdir -p "$STATE" "$SRC"
+DAEMON_PID=
+export ETCD_GITOPS_STATE_DIR="$STATE"
+export NO_COLOR=1
+export ETCDCTL_API=3
+
+say() { printf '# %s\n' "$*" >&2; }
+fail() {
+  printf 'FAIL: %s\n' "$*" >&2
+  if [ -f "$T/daemon.log" ]; then echo "--- daemon log (tail)" >&2; tail -n 40 "$T/daemon.log" >&2; fi
+  exit 1
+}
+
+# Every pid recorded in the state dir's cluster records.
+recorded_pids() {
+  find "$STATE" -name 'cluster.json*' -print0 2>/dev/null |
+    xargs -0 -r python3 -c '
+import json,sys
+for p in sys.argv[1:]:
+    try:
+        d=json.load(open(p))
+    except Exception:
+        continue
+    for m in d.get("members",[]):
+        if m.get("pid"): print(m["pid"])' 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
+  # members run detached: find them by the pids recorded, and by their data dir
+  local pids
+  pids="$(recorded_pids) $(pgrep -f -- "--data-dir=$STATE/" 2>/dev/null || true)"
+  for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+
+eg() { "$EG_BIN" "$@"; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 100 ms until it
+# succeeds, failing the test after SECONDS.
+wait_until() {
+  local secs=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
+  while ! "$@" >/dev/null 2>&1; do
+    if [ $(( $(date +%s%N) / 1000000 )) -ge $deadline ]; then fail "timed out after ${secs}s waiting for: $what"; fi
+    sleep 0.1
+  done
+}
+
+# cluster_json NAME: `get clusters -o json` for one cluster (default namespace)
+cluster_json() { eg get clusters "$1" -o json; }
+
+# jq-like field extraction with python: jget 'expr' (reads JSON on stdin, d is the doc)
+jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+ready_count() { cluster_json "$1" | jget 'len(d[0]["status"]["members"]["ready"])'; }
+voter_count() { cluster_json "$1" | jget 'sum(1 for m in d[0]["status"]["memberDetails"] if m["inMembership"] and m["role"]!="learner")'; }
+member_count() { cluster_json "$1" | jget 'len(d[0]["status"]["memberDetails"])'; }
+endpoints() { cluster_json "$1" | jget '",".join(d[0]["status"]["clientURLs"])'; }
+member_pids() { cluster_json "$1" | jget '" ".join(str(m["pid"]) for m in sorted(d[0]["status"]["memberDetails"], key=lambda m: m["name"]) if m["pid"])'; }
+
+# healthy NAME N: exactly N members, all ready, all voters
+healthy() {
+  local n
+  n=$(cluster_json "$1" | jget 'len(d[0]["status"]["members"]["ready"]) if len(d[0]["status"]["memberDetails"])==len(d[0]["status"]["members"]["ready"]) and all(m["role"] in ("leader","follower") for m in d[0]["status"]["memberDetails"]) else -1') || return 1
+  [ "$n" = "$2" ]
+}
+
+etcdctl_c() { local name=$1; shift; etcdctl --command-timeout=5s --endpoints="$(endpoints "$name")" "$@"; }
+
+# cluster_yaml NAME SIZE [VERSION] [extra spec lines]: writes $SRC/NAME.yaml
+cluster_yaml() {
+  local name=$1 size=$2 version=${3:-3.4.23} extra=${4:-}
+  cat >"$SRC/$name.yaml.tmp" <<YAML
+apiVersion: etcd.database.coreos.com/v1beta2
+kind: EtcdCluster
+metadata:
+  name: $name
+spec:
+  size: $size
+  version: "$version"
+$extra
+YAML
+  mv "$SRC/$name.yaml.tmp" "$SRC/$name.yaml"
+}
+
+start_daemon() {
+  "$EG_BIN" run --source "$SRC" "$@" >"$T/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+}
+
+stop_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -TERM "$DAEMON_PID"
+  local i
+  for i in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon did not stop within 10s of SIGTERM"
+  wait "$DAEMON_PID" || fail "daemon exited non-zero after SIGTERM"
+  DAEMON_PID=
+}
+
+audit_json() { eg audit -o json "$@"; }
