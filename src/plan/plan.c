@@ -407,7 +407,8 @@ static int plan_dead_voters(const struct ctx *c, const struct model *m, const st
                         dead_reason(c, n, "member"));
 }
 
-/* Checks spec.version against every voter before a new member joins at that version. */
+/* Checks that spec.version is one allowed step from every voter's version; a BLOCKED
+ * reason is prefixed with what (when not NULL) it blocks. */
 static int check_versions(const struct ctx *c, const struct model *m, const char *what,
                           struct step *s, bool *done) {
         for (size_t i = 0; i < m->n; i++) {
@@ -422,6 +423,8 @@ static int check_versions(const struct ctx *c, const struct model *m, const char
                 if (ok)
                         continue;
                 *done = true;
+                if (!what)
+                        return step_wait(s, EG_PLAN_BLOCKED, why);
                 char *reason = strf("%s blocked: %s", what, why);
                 free(why);
                 return step_wait(s, EG_PLAN_BLOCKED, reason);
@@ -535,7 +538,7 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
                 return 0;
         *done = true;
 
-        int r = check_versions(c, m, "upgrade", s, done);
+        int r = check_versions(c, m, NULL, s, done);
         if (r < 0 || s->state == EG_PLAN_BLOCKED)
                 return r;
         const struct node *bad = first_unhealthy_voter(m);
@@ -545,14 +548,16 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
                                       c->spec->version, disp(bad)));
 
         const struct node *n = &m->nodes[pick];
-        const char *last = n->is_leader ? ", the leader, last" : "";
+        char *progress = n->is_leader ? strf("the leader, last") : strf("%zu to go", todo);
+        if (!progress)
+                return -ENOMEM;
         char *reason;
         if (n->version && strcmp(n->version, c->spec->version) == 0)
-                reason = strf("roll member %s%s onto the changed member template (%zu to go)", disp(n),
-                              last, todo);
+                reason = strf("roll member %s onto the changed member template (%s)", disp(n), progress);
         else
-                reason = strf("upgrade member %s%s %s -> %s (%zu to go)", disp(n), last,
-                              vers(n->version), c->spec->version, todo);
+                reason = strf("upgrade member %s %s -> %s (%s)", disp(n), vers(n->version),
+                              c->spec->version, progress);
+        free(progress);
         r = step_act(s, EG_ACTION_UPGRADE_MEMBER, n, pick, false, reason);
         if (r < 0)
                 return r;
