@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Benchmarks of the reconcile core on the local runtime, each beside its baseline:
+
+  bring-up   `apply --wait` of a 3-member cluster vs 3 etcd processes started by hand
+             with a static --initial-cluster (the physical limit); target ratio <= 1.3
+  failover   kill -9 one member of 3 under `run` -> 3 healthy again; target <= 3 s median
+  reaction   save a manifest change under `run` -> its first audit record; target <= 100 ms
+  footprint  daemon peak RSS while keeping 10 local clusters; target <= 10 MiB
+
+usage: bench_reconcile.py BINARY [--rounds N] [--only NAME]
+Everything runs on 127.0.0.1 in a temporary directory and is stopped at the end.
+"""
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ETCD = shutil.which("etcd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url, timeout=0.5):
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=timeout) as r:
+            return json.load(r).get("health") == "true"
+    except Exception:
+        return False
+
+
+def wait(cond, secs, what):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.005)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class Env:
+    def __init__(self, binary):
+        self.bin = binary
+        self.dir = tempfile.mkdtemp(prefix="eg-bench-")
+        self.state = os.path.join(self.dir, "state")
+        self.src = os.path.join(self.dir, "src")
+        os.makedirs(self.src)
+        self.env = dict(os.environ, ETCD_GITOPS_STATE_DIR=self.state, NO_COLOR="1")
+        self.daemon = None
+
+    def eg(self, *args, check=True):
+        return subprocess.run([self.bin, *args], env=self.env, capture_output=True, text=True, check=check)
+
+    def manifest(self, name, size, extra=""):
+        tmp = os.path.join(self.src, f".{name}.tmp")
+        with open(tmp, "w") as f:
+            f.write(f"apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata:\n  name: {name}\n"
+                    f"spec:\n  size: {size}\n  version: \"3.4.23\"\n{extra}")
+        os.rename(tmp, os.path.join(self.src, f"{name}.yaml"))
+
+    def status(self, name):
+        out = self.eg("get", "clusters", name, "-o", "json", check=False)
+        try:
+            return json.loads(out.stdout)[0]["status"]
+        except Exception:
+            return None
+
+    def ready(self, name, n):
+        st = self.status(name)
+        return bool(st) and len(st["members"]["ready"]) == n and len(st["memberDetails"]) == n and \
+            all(m["role"] in ("leader", "follower") for m in st["memberDetails"])
+
+    def start_daemon(self):
+        self.daemon = subprocess.Popen([self.bin, "run", "--source", self.src], env=self.env,
+                                       stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "daemon.log"), "w"))
+
+    def stop_daemon(self):
+        if self.daemon:
+            self.daemon.send_signal(signal.SIGTERM)
+            self.daemon.wait(timeout=15)
+            self.daemon = None
+
+    def close(self):
+        self.stop_daemon()
+        for root, _, files in os.walk(self.state):
+            for f in files:
+                if f.startswith("cluster.json"):
+                    try:
+                        for m in json.load(open(os.path.join(root, f))).get("members", []):
+                            if m.get("pid"):
+                                os.kill(m["pid"], signal.SIGKILL)
+                    except Exception:
+                        pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def manual_bringup():
+    d = tempfile.mkdtemp(prefix="eg-bench-manual-")
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    ic = ",".join(f"m{i}=http://127.0.0.1:{p}" for i, (_, p) in enumerate(ports))
+    t0 = time.monotonic()
+    procs = []
+    for i, (c, p) in enumerate(ports):
+        procs.append(subprocess.Popen([ETCD, f"--name=m{i}", f"--data-dir={d}/m{i}",
+                                       f"--listen-client-urls=http://127.0.0.1:{c}", f"--advertise-client-urls=http://127.0.0.1:{c}",
+                                       f"--listen-peer-urls=http://127.0.0.1:{p}", f"--initial-advertise-peer-urls=http://127.0.0.1:{p}",
+                                       f"--initial-cluster={ic}", "--initial-cluster-state=new", "--initial-cluster-token=bench"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait(lambda: all(healthy(f"http://127.0.0.1:{c}") for c, _ in ports), 60, "manual cluster")
+    dt = time.monotonic() - t0
+    for p in procs:
+        p.kill()
+        p.wait()
+    shutil.rmtree(d, ignore_errors=True)
+    return dt
+
+
+def ours_bringup(binary):
+    e = Env(binary)
+    try:
+        e.manifest("bench", 3)
+        t0 = time.monotonic()
+        e.eg("apply", "--source", e.src, "--wait=60s")
+        return time.monotonic() - t0
+    finally:
+        e.close()
+
+
+def bench_bringup(binary, rounds):
+    manual, ours = [], []
+    for _ in range(rounds):
+        manual.append(manual_bringup())
+        ours.append(ours_bringup(binary))
+    m, o = statistics.median(manual), statistics.median(ours)
+    print(f"bring-up 3 members: etcd-gitops apply --wait median {o*1000:.0f} ms, by hand median {m*1000:.0f} ms, "
+          f"ratio {o/m:.2f} (target <= 1.3) over {rounds} rounds")
+
+
+def bench_failover(binary, rounds):
+    e = Env(binary)
+    times = []
+    try:
+        e.manifest("fo", 3)
+        e.start_daemon()
+        wait(lambda: e.ready("fo", 3), 60, "initial cluster")
+        for _ in range(rounds):
+            st = e.status("fo")
+            victim = next(m for m in st["memberDetails"] if m["role"] == "follower")
+            t0 = time.monotonic()
+            os.kill(victim["pid"], signal.SIGKILL)
+            wait(lambda: (lambda s: s and victim["name"] not in [m["name"] for m in s["memberDetails"]]
+                          and e.ready("fo", 3))(e.status("fo")), 60, "failover")
+            times.append(time.monotonic() - t0)
+    finally:
+        e.close()
+    print(f"failover (kill -9 one of 3 -> 3 healthy): median {statistics.median(times)*1000:.0f} ms, "
+          f"min {min(times)*1000:.0f}, max {max(times)*1000:.0f} (target <= 3000 ms median) over {rounds} rounds")
+
+
+def bench_reaction(binary, rounds):
+    e = Env(binary)
+    times = []
+    audit = os.path.join(e.state, "audit.jsonl")
+    try:
+        e.manifest("re", 1)
+        e.start_daemon()
+        wait(lambda: e.ready("re", 1), 60, "cluster")
+        time.sleep(1.5)
+        for i in range(rounds * 2):
+            size = os.path.getsize(audit)
+            t0 = time.monotonic()
+            e.manifest("re", 1, "  paused: true\n" if i % 2 == 0 else "")
+            wait(lambda: os.path.getsize(audit) > size, 10, "audit record")
+            times.append(time.monotonic() - t0)
+            time.sleep(0.3)
+    finally:
+        e.close()
+    print(f"reaction (manifest saved -> first audit record): median {statistics.median(times)*1000:.1f} ms, "
+          f"max {max(times)*1000:.1f} (target <= 100 ms median) over {len(times)} changes")
+
+
+def bench_footprint(binary, rounds):
+    e = Env(binary)
+    try:
+        for i in range(10):
+            e.manifest(f"fp{i}", 1)
+        e.start_daemon()
+        wait(lambda: all(e.ready(f"fp{i}", 1) for i in range(10)), 120, "10 clusters")
+        time.sleep(10)
+        hwm = rss = 0
+        with open(f"/proc/{e.daemon.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        print(f"footprint: daemon keeping 10 clusters: peak RSS {hwm/1024:.1f} MiB, RSS {rss/1024:.1f} MiB "
+              f"(target <= 10 MiB; ratio {hwm/1024/10:.2f})")
+    finally:
+        e.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only")
+    a = ap.parse_args()
+    for name, fn in [("bringup", bench_bringup), ("failover", bench_failover), ("reaction", bench_reaction),
+                     ("footprint", bench_footprint)]:
+        if not a.only or a.only == name:
+            fn(os.path.abspath(a.binary), a.rounds)
+
+
+if __name__ == "__main__":
+    main()
