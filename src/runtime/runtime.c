@@ -1,2 +1,29 @@
-/* placeholder until the module lands */
-#include "etcd-gitops/util.h"
+/* runtime: helpers shared by every runtime implementation. */
+#include <stdlib.h>
+
+#include "etcd-gitops/runtime.h"
+
+void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n_members; i++) {
+                struct eg_runtime_member *m = &c->members[i];
+                free(m->name);
+                free(m->version);
+                free(m->spec_hash);
+                free(m->client_url);
+                free(m->peer_url);
+        }
+        free(c->members);
+        free(c->namespace);
+        free(c->name);
+        *c = (struct eg_runtime_cluster){0};
+}
+
+void eg_runtime_clusters_free(struct eg_runtime_cluster *c, size_t n) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < n; i++)
+                eg_runtime_cluster_done(&c[i]);
+        free(c);
+}

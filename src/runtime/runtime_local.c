@@ -1,2 +1,1745 @@
-/* placeholder until the module lands */
-#include "etcd-gitops/util.h"
+/* runtime_local: etcd members as detached processes on this host, recorded under the state dir. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "etcd-gitops/runtime.h"
+
+extern char **environ;
+
+#define RECORD_MAX_BYTES ((size_t)4 << 20)
+#define PROC_FILE_MAX_BYTES ((size_t)1 << 20)
+#define VERSION_OUTPUT_MAX_BYTES ((size_t)64 << 10)
+#define VERSION_PROBE_TIMEOUT_MS 5000
+#define SPAWN_TIMEOUT_MS 10000
+#define KILL_WAIT_MS 5000
+#define LOCK_TIMEOUT_MS 120000
+#define POLL_INTERVAL_MS 20
+#define NAME_MAX_LEN 253
+#define MAX_MEMBERS 1000
+
+enum member_state { MEMBER_PREPARED, MEMBER_STARTED };
+
+struct lmember {
+        char *name;
+        enum member_state state;
+        int64_t pid;
+        uint64_t start_time; /* field 22 of /proc/<pid>/stat, ticks since boot */
+        int client_port, peer_port;
+        char *client_url, *peer_url;
+        char *version, *spec_hash, *revision; /* revision may be NULL */
+        char *data_dir;
+        int64_t started_realtime_ms;
+};
+
+/* What clusters/<ns>/<name>/cluster.json holds. */
+struct lrecord {
+        uint64_t next_index;
+        char *token;
+        struct lmember *members;
+        size_t n_members;
+};
+
+struct local_runtime {
+        struct eg_runtime base;
+        char *state_dir; /* absolute */
+        char *clusters_dir;
+        char *bin_dir; /* absolute; NULL when not configured */
+        char *host;
+        int port_base;
+        int64_t stop_grace_ms;
+        /* `etcd` on PATH, probed once per instance: a version check runs a process. */
+        bool path_probed;
+        char *path_etcd;    /* NULL when there is none */
+        char *path_version; /* NULL when it did not say */
+};
+
+static struct local_runtime *to_local(struct eg_runtime *rt) {
+        return (struct local_runtime *)rt;
+}
+
+/* ---- small helpers ---- */
+
+/* A NULL-terminated, owned string vector (argv, envp). */
+struct strv {
+        char **v;
+        size_t n, alloc;
+};
+
+static void strv_done(struct strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        *s = (struct strv){0};
+}
+
+/* Takes ownership of str; a NULL str is an allocation failure. */
+static int strv_push(struct strv *s, char *str) {
+        if (!str)
+                return -ENOMEM;
+        if (s->n + 2 > s->alloc) {
+                size_t n = s->alloc ? s->alloc * 2 : 16;
+                char **v = realloc(s->v, n * sizeof(*v));
+                if (!v) {
+                        free(str);
+                        return -ENOMEM;
+                }
+                s->v = v;
+                s->alloc = n;
+        }
+        s->v[s->n++] = str;
+        s->v[s->n] = NULL;
+        return 0;
+}
+
+static void close_fd(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+/* Moves fd above stdio so the dup2() calls in a child never clobber it. */
+static int fd_above_stdio(int fd) {
+        if (fd < 0 || fd > 2)
+                return fd;
+        int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return n;
+}
+
+/* Names end up in paths and in etcd flags: keep them to a safe alphabet. */
+static bool name_is_valid(const char *s) {
+        if (!s || !*s || s[0] == '.' || strlen(s) > NAME_MAX_LEN)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                        return false;
+        return true;
+}
+
+static bool version_is_valid(const char *s) {
+        if (!s || !*s || s[0] == '.' || strlen(s) > 64)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.'))
+                        return false;
+        return true;
+}
+
+static char *cluster_dir(struct local_runtime *lr, const char *ns, const char *name) {
+        return eg_strdup_printf("%s/%s/%s", lr->clusters_dir, ns, name);
+}
+
+static char *record_path(struct local_runtime *lr, const char *ns, const char *name) {
+        return eg_strdup_printf("%s/%s/%s/cluster.json", lr->clusters_dir, ns, name);
+}
+
+static char *member_dir(struct local_runtime *lr, const char *ns, const char *name,
+                        const char *member) {
+        return eg_strdup_printf("%s/%s/%s/members/%s", lr->clusters_dir, ns, name, member);
+}
+
+static char *host_url(struct local_runtime *lr, int port) {
+        if (strchr(lr->host, ':'))
+                return eg_strdup_printf("http://[%s]:%d", lr->host, port);
+        return eg_strdup_printf("http://%s:%d", lr->host, port);
+}
+
+/* ---- the record ---- */
+
+static void lmember_done(struct lmember *m) {
+        free(m->name);
+        free(m->client_url);
+        free(m->peer_url);
+        free(m->version);
+        free(m->spec_hash);
+        free(m->revision);
+        free(m->data_dir);
+        *m = (struct lmember){0};
+}
+
+static void lrecord_done(struct lrecord *r) {
+        for (size_t i = 0; i < r->n_members; i++)
+                lmember_done(&r->members[i]);
+        free(r->members);
+        free(r->token);
+        *r = (struct lrecord){0};
+}
+
+static struct lmember *lrecord_find(struct lrecord *r, const char *member) {
+        for (size_t i = 0; i < r->n_members; i++)
+                if (strcmp(r->members[i].name, member) == 0)
+                        return &r->members[i];
+        return NULL;
+}
+
+static void lrecord_remove(struct lrecord *r, struct lmember *m) {
+        size_t i = (size_t)(m - r->members);
+        lmember_done(m);
+        memmove(&r->members[i], &r->members[i + 1], (r->n_members - i - 1) * sizeof(*m));
+        r->n_members--;
+}
+
+/* Appends an empty member; the pointer is valid until the next append. */
+static struct lmember *lrecord_append(struct lrecord *r) {
+        struct lmember *m = realloc(r->members, (r->n_members + 1) * sizeof(*m));
+        if (!m)
+                return NULL;
+        r->members = m;
+        m = &r->members[r->n_members++];
+        *m = (struct lmember){0};
+        return m;
+}
+
+/* Member names are <cluster>-<n>: keep next_index past every n handed out. */
+static void lrecord_note_member(struct lrecord *r, const char *cluster, const char *member) {
+        size_t l = strlen(cluster);
+        uint64_t n;
+        if (strncmp(member, cluster, l) != 0 || member[l] != '-' ||
+            eg_parse_uint64(member + l + 1, &n) < 0 || n == UINT64_MAX)
+                return;
+        if (n + 1 > r->next_index)
+                r->next_index = n + 1;
+}
+
+static int json_dup_string(json_t *o, const char *key, bool required, char **ret) {
+        json_t *v = json_object_get(o, key);
+        if (!v || json_is_null(v)) {
+                *ret = NULL;
+                return required ? -EBADMSG : 0;
+        }
+        if (!json_is_string(v))
+                return -EBADMSG;
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int json_get_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
+        json_t *v = json_object_get(o, key);
+        if (!json_is_integer(v))
+                return -EBADMSG;
+        json_int_t i = json_integer_value(v);
+        if (i < min || i > max)
+                return -EBADMSG;
+        *ret = i;
+        return 0;
+}
+
+static int lmember_from_json(json_t *o, struct lmember *m) {
+        int64_t pid, start, cport, pport, started;
+        char *state = NULL;
+        int r;
+        if (!json_is_object(o))
+                return -EBADMSG;
+        if ((r = json_dup_string(o, "name", true, &m->name)) < 0 ||
+            (r = json_dup_string(o, "state", true, &state)) < 0 ||
+            (r = json_dup_string(o, "client_url", true, &m->client_url)) < 0 ||
+            (r = json_dup_string(o, "peer_url", true, &m->peer_url)) < 0 ||
+            (r = json_dup_string(o, "version", true, &m->version)) < 0 ||
+            (r = json_dup_string(o, "spec_hash", true, &m->spec_hash)) < 0 ||
+            (r = json_dup_string(o, "revision", false, &m->revision)) < 0 ||
+            (r = json_dup_string(o, "data_dir", true, &m->data_dir)) < 0 ||
+            (r = json_get_int(o, "pid", 0, INT32_MAX, &pid)) < 0 ||
+            (r = json_get_int(o, "start_time", 0, INT64_MAX, &start)) < 0 ||
+            (r = json_get_int(o, "client_port", 1, 65535, &cport)) < 0 ||
+            (r = json_get_int(o, "peer_port", 1, 65535, &pport)) < 0 ||
+            (r = json_get_int(o, "started_realtime_ms", 0, INT64_MAX, &started)) < 0)
+                goto out;
+        if (strcmp(state, "prepared") == 0)
+                m->state = MEMBER_PREPARED;
+        else if (strcmp(state, "started") == 0)
+                m->state = MEMBER_STARTED;
+        else {
+                r = -EBADMSG;
+                goto out;
+        }
+        if (!name_is_valid(m->name)) {
+                r = -EBADMSG;
+                goto out;
+        }
+        m->pid = pid;
+        m->start_time = (uint64_t)start;
+        m->client_port = (int)cport;
+        m->peer_port = (int)pport;
+        m->started_realtime_ms = started;
+out:
+        free(state);
+        return r;
+}
+
+static int lrecord_from_json(json_t *root, struct lrecord *ret) {
+        struct lrecord rec = {0};
+        int64_t next;
+        int r;
+        if (!json_is_object(root))
+                return -EBADMSG;
+        json_t *members = json_object_get(root, "members");
+        if ((r = json_get_int(root, "next_index", 0, INT64_MAX, &next)) < 0 ||
+            (r = json_dup_string(root, "token", true, &rec.token)) < 0)
+                goto fail;
+        rec.next_index = (uint64_t)next;
+        if (!json_is_array(members) || json_array_size(members) > MAX_MEMBERS) {
+                r = -EBADMSG;
+                goto fail;
+        }
+        for (size_t i = 0; i < json_array_size(members); i++) {
+                struct lmember *m = lrecord_append(&rec);
+                if (!m) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = lmember_from_json(json_array_get(members, i), m);
+                if (r < 0)
+                        goto fail;
+        }
+        *ret = rec;
+        return 0;
+fail:
+        lrecord_done(&rec);
+        return r;
+}
+
+/* -ENOENT (with no message) when there is no record. */
+static int lrecord_load(const char *path, struct lrecord *ret, struct eg_error *err) {
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        int r = eg_read_file(path, RECORD_MAX_BYTES, &data, &len);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0) {
+                eg_error_set(err, "cannot read %s: %s", path, strerror(-r));
+                return r;
+        }
+        json_error_t je;
+        json_t *root = json_loadb(data, len, 0, &je);
+        if (!root) {
+                eg_error_set(err, "%s:%d: invalid cluster record: %s", path, je.line, je.text);
+                return -EBADMSG;
+        }
+        r = lrecord_from_json(root, ret);
+        json_decref(root);
+        if (r == -EBADMSG)
+                eg_error_set(err, "%s: invalid cluster record: missing or wrong field", path);
+        else if (r < 0)
+                eg_error_set(err, "%s: %s", path, strerror(-r));
+        return r;
+}
+
+static json_t *lmember_to_json(const struct lmember *m) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}",
+                              "name", m->name, "state",
+                              m->state == MEMBER_STARTED ? "started" : "prepared", "pid",
+                              (json_int_t)m->pid, "start_time", (json_int_t)m->start_time,
+                              "client_port", m->client_port, "peer_port", m->peer_port,
+                              "client_url", m->client_url, "peer_url", m->peer_url,
+                              "version", m->version, "spec_hash", m->spec_hash, "data_dir",
+                              m->data_dir, "started_realtime_ms",
+                              (json_int_t)m->started_realtime_ms);
+        if (o && m->revision && json_object_set_new(o, "revision", json_string(m->revision)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+static int lrecord_save(struct local_runtime *lr, const char *ns, const char *name,
+                        const struct lrecord *rec, struct eg_error *err) {
+        _cleanup_free_ char *dir = cluster_dir(lr, ns, name);
+        _cleanup_free_ char *path = record_path(lr, ns, name);
+        _cleanup_free_ char *data = NULL;
+        json_t *root = NULL, *members = NULL;
+        int r = -ENOMEM;
+        if (!dir || !path)
+                goto out;
+        members = json_array();
+        if (!members)
+                goto out;
+        for (size_t i = 0; i < rec->n_members; i++)
+                if (json_array_append_new(members, lmember_to_json(&rec->members[i])) < 0)
+                        goto out;
+        root = json_pack("{s:s, s:s, s:I, s:s, s:O}", "namespace", ns, "name", name,
+                         "next_index", (json_int_t)rec->next_index, "token", rec->token,
+                         "members", members);
+        if (!root)
+                goto out;
+        data = json_dumps(root, JSON_INDENT(2));
+        if (!data)
+                goto out;
+        r = eg_mkdir_p(dir, 0700);
+        if (r >= 0) {
+                size_t len = strlen(data);
+                /* the NUL becomes the final newline: only len + 1 bytes are written */
+                data[len] = '\n';
+                r = eg_write_file_atomic(path, data, len + 1, 0600);
+        }
+        if (r < 0)
+                eg_error_set(err, "cannot write %s: %s", path, strerror(-r));
+out:
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory writing the record of %s/%s", ns, name);
+        json_decref(root);
+        json_decref(members);
+        return r;
+}
+
+/* ---- processes ---- */
+
+/* State letter and start time (field 22) of /proc/<pid>/stat; -ENOENT when gone. */
+static int proc_stat(int64_t pid, char *ret_state, uint64_t *ret_start) {
+        _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/stat", pid);
+        _cleanup_free_ char *data = NULL;
+        if (!path)
+                return -ENOMEM;
+        int r = eg_read_file(path, PROC_FILE_MAX_BYTES, &data, NULL);
+        if (r < 0)
+                return r == -ESRCH ? -ENOENT : r;
+        /* comm may contain spaces and parentheses: fields start after the last ')' */
+        char *p = strrchr(data, ')');
+        if (!p || p[1] != ' ' || !p[2])
+                return -EBADMSG;
+        p += 2;
+        char state = *p;
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return -EBADMSG;
+                p++;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (errno || end == p || (*end != ' ' && *end != '\n' && *end != 0))
+                return -EBADMSG;
+        *ret_state = state;
+        *ret_start = v;
+        return 0;
+}
+
+/* True for "--flag=value" or "--flag" "value" among the NUL-separated args. */
+static bool cmdline_has(const char *data, size_t len, const char *flag, const char *value) {
+        size_t lf = strlen(flag);
+        const char *prev = NULL;
+        for (const char *p = data; p < data + len; p += strlen(p) + 1) {
+                if (strncmp(p, flag, lf) == 0 && p[lf] == '=' && strcmp(p + lf + 1, value) == 0)
+                        return true;
+                if (prev && strcmp(prev, flag) == 0 && strcmp(p, value) == 0)
+                        return true;
+                prev = p;
+        }
+        return false;
+}
+
+/* The recorded process is this member only if the pid is alive, was started at the
+ * recorded time and runs with its name and data dir: a recycled pid never passes. */
+static bool member_alive(const struct lmember *m) {
+        if (m->state != MEMBER_STARTED || m->pid <= 0)
+                return false;
+        char state;
+        uint64_t start;
+        if (proc_stat(m->pid, &state, &start) < 0 || state == 'Z' || state == 'X' ||
+            start != m->start_time)
+                return false;
+        _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/cmdline", m->pid);
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        if (!path || eg_read_file(path, PROC_FILE_MAX_BYTES, &data, &len) < 0)
+                return false;
+        return cmdline_has(data, len, "--name", m->name) &&
+               cmdline_has(data, len, "--data-dir", m->data_dir);
+}
+
+struct proc_id {
+        int64_t pid;
+        uint64_t start_time;
+};
+
+/* Gone, a zombie nobody reaped yet, or a different process under the same pid. */
+static bool proc_gone(void *userdata) {
+        const struct proc_id *id = userdata;
+        char state;
+        uint64_t start;
+        int r = proc_stat(id->pid, &state, &start);
+        if (r == -ENOENT)
+                return true;
+        if (r < 0)
+                return false;
+        return state == 'Z' || state == 'X' || start != id->start_time;
+}
+
+/* SIGTERM, up to grace_ms, then SIGKILL; returns once the process is gone. */
+static int member_kill(struct local_runtime *lr, const char *ns, const char *name,
+                       struct lmember *m, struct eg_error *err) {
+        if (member_alive(m)) {
+                struct proc_id id = {m->pid, m->start_time};
+                if (kill((pid_t)m->pid, SIGTERM) < 0 && errno != ESRCH)
+                        goto fail_kill;
+                if (eg_wait_for(proc_gone, &id, lr->stop_grace_ms, POLL_INTERVAL_MS) < 0) {
+                        if (kill((pid_t)m->pid, SIGKILL) < 0 && errno != ESRCH)
+                                goto fail_kill;
+                        if (eg_wait_for(proc_gone, &id, KILL_WAIT_MS, POLL_INTERVAL_MS) < 0) {
+                                eg_error_set(err,
+                                             "member %s of %s/%s (pid %" PRId64
+                                             ") did not exit after SIGKILL",
+                                             m->name, ns, name, m->pid);
+                                return -ETIMEDOUT;
+                        }
+                }
+        }
+        m->pid = 0;
+        m->start_time = 0;
+        return 0;
+fail_kill:;
+        int saved = errno;
+        eg_error_set(err, "cannot signal member %s of %s/%s (pid %" PRId64 "): %s", m->name,
+                     ns, name, m->pid, strerror(saved));
+        return -saved;
+}
+
+/* The daemon's own ETCD_* variables would be read by etcd as flags (and clash with
+ * ours): members see the daemon's environment without them, plus etcdEnv. */
+static int build_env(json_t *etcd_env, struct strv *ret) {
+        struct strv env = {0};
+        int r = 0;
+        for (char **e = environ; e && *e; e++) {
+                if (eg_str_has_prefix(*e, "ETCD_"))
+                        continue;
+                bool overridden = false;
+                for (size_t i = 0; i < json_array_size(etcd_env) && !overridden; i++) {
+                        const char *n = json_string_value(
+                                json_object_get(json_array_get(etcd_env, i), "name"));
+                        size_t l = n ? strlen(n) : 0;
+                        overridden = l > 0 && strncmp(*e, n, l) == 0 && (*e)[l] == '=';
+                }
+                if (!overridden && (r = strv_push(&env, strdup(*e))) < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < json_array_size(etcd_env); i++) {
+                json_t *v = json_array_get(etcd_env, i);
+                const char *n = json_string_value(json_object_get(v, "name"));
+                const char *val = json_string_value(json_object_get(v, "value"));
+                /* valueFrom (Kubernetes secrets and fields) has no local meaning */
+                if (!n || !*n || strchr(n, '='))
+                        continue;
+                if ((r = strv_push(&env, eg_strdup_printf("%s=%s", n, val ? val : ""))) < 0)
+                        goto fail;
+        }
+        if (!env.v && !(env.v = calloc(1, sizeof(*env.v)))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret = env;
+        return 0;
+fail:
+        strv_done(&env);
+        return r;
+}
+
+enum { REPORT_PID, REPORT_SETUP_ERRNO, REPORT_EXEC_ERRNO };
+
+struct spawn_report {
+        int32_t kind;
+        int32_t value;
+};
+
+static void report_write(int fd, int32_t kind, int32_t value) {
+        struct spawn_report m = {kind, value};
+        ssize_t n;
+        do
+                n = write(fd, &m, sizeof(m));
+        while (n < 0 && errno == EINTR);
+}
+
+/* In the grandchild, after fork: async-signal-safe calls only. */
+static _Noreturn void grandchild_exec(const char *bin, char *const *argv, char *const *envp,
+                                      int null_fd, int log_fd, int report_fd) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        for (int s = 1; s < NSIG; s++)
+                sigaction(s, &dfl, NULL);
+        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+            dup2(log_fd, STDERR_FILENO) < 0 || chdir("/") < 0) {
+                report_write(report_fd, REPORT_SETUP_ERRNO, errno);
+                _exit(127);
+        }
+        /* report_fd is O_CLOEXEC: it stays until exec and tells the parent exec worked */
+        if (close_range(3, (unsigned)report_fd - 1, 0) < 0 ||
+            close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
+                struct rlimit rl;
+                int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
+                                  ? (int)rl.rlim_cur
+                                  : 65536;
+                for (int fd = 3; fd < max; fd++)
+                        if (fd != report_fd)
+                                close(fd);
+        }
+        report_write(report_fd, REPORT_PID, (int32_t)getpid());
+        execve(bin, argv, envp);
+        report_write(report_fd, REPORT_EXEC_ERRNO, errno);
+        _exit(127);
+}
+
+/* Starts bin detached: its own session, not our child (double fork), stdin /dev/null,
+ * stdout and stderr appended to log_fd, no other fds. Returns once exec succeeded. */
+static int spawn_detached(const char *bin, char *const *argv, char *const *envp, int log_fd,
+                          pid_t *ret_pid, struct eg_error *err) {
+        int p[2] = {-1, -1}, null_fd = -1, lfd = -1, r = 0;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                goto fail_errno;
+        p[0] = fd_above_stdio(p[0]);
+        p[1] = fd_above_stdio(p[1]);
+        null_fd = fd_above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC));
+        lfd = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
+        if (p[0] < 0 || p[1] < 0 || null_fd < 0 || lfd < 0)
+                goto fail_errno;
+
+        pid_t child = fork();
+        if (child < 0)
+                goto fail_errno;
+        if (child == 0) {
+                if (setsid() < 0) {
+                        report_write(p[1], REPORT_SETUP_ERRNO, errno);
+                        _exit(127);
+                }
+                pid_t g = fork();
+                if (g < 0) {
+                        report_write(p[1], REPORT_SETUP_ERRNO, errno);
+                        _exit(127);
+                }
+                if (g > 0)
+                        _exit(0);
+                grandchild_exec(bin, argv, envp, null_fd, lfd, p[1]);
+        }
+        close_fd(&p[1]);
+        close_fd(&null_fd);
+        close_fd(&lfd);
+        /* the intermediate exits at once; ECHILD if someone else reaped it */
+        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                ;
+
+        struct spawn_report msgs[2];
+        size_t got = 0;
+        int64_t deadline = eg_now_monotonic_ms() + SPAWN_TIMEOUT_MS;
+        while (got < sizeof(msgs)) {
+                int64_t left = deadline - eg_now_monotonic_ms();
+                if (left <= 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+                if (poll(&pfd, 1, (int)left) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        goto fail_errno;
+                }
+                ssize_t n = read(p[0], (char *)msgs + got, sizeof(msgs) - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        goto fail_errno;
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        close_fd(&p[0]);
+        if (got < sizeof(msgs[0])) {
+                eg_error_set(err, "cannot start %s: the starter process died", bin);
+                return -ECHILD;
+        }
+        if (msgs[0].kind != REPORT_PID) {
+                eg_error_set(err, "cannot start %s: %s", bin, strerror(msgs[0].value));
+                return -msgs[0].value;
+        }
+        if (got >= sizeof(msgs) && msgs[1].kind == REPORT_EXEC_ERRNO) {
+                eg_error_set(err, "cannot exec %s: %s", bin, strerror(msgs[1].value));
+                return -msgs[1].value;
+        }
+        if (got > sizeof(msgs[0]) || r == -ETIMEDOUT) {
+                kill(msgs[0].value, SIGKILL);
+                eg_error_set(err, "cannot start %s: no word from the new process", bin);
+                return -ETIMEDOUT;
+        }
+        *ret_pid = msgs[0].value;
+        return 0;
+fail_errno:
+        r = -errno;
+        eg_error_set(err, "cannot start %s: %s", bin, strerror(errno));
+        close_fd(&p[0]);
+        close_fd(&p[1]);
+        close_fd(&null_fd);
+        close_fd(&lfd);
+        return r;
+}
+
+/* ---- etcd binaries ---- */
+
+static bool is_executable_file(const char *path) {
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Only absolute PATH entries: the binary must not depend on the daemon's cwd. */
+static char *find_on_path(const char *name) {
+        const char *path = getenv("PATH");
+        for (const char *p = path; p && *p;) {
+                const char *end = strchr(p, ':');
+                size_t l = end ? (size_t)(end - p) : strlen(p);
+                if (l > 0 && p[0] == '/') {
+                        char *full = eg_strdup_printf("%.*s/%s", (int)l, p, name);
+                        if (!full)
+                                return NULL;
+                        if (is_executable_file(full))
+                                return full;
+                        free(full);
+                }
+                p = end ? end + 1 : p + l;
+        }
+        return NULL;
+}
+
+/* Runs `bin --version` for at most VERSION_PROBE_TIMEOUT_MS; *ret is what follows
+ * "etcd Version: ", or NULL when it printed no such line. */
+static int probe_version(const char *bin, char **ret) {
+        struct strv env = {0};
+        posix_spawn_file_actions_t fa;
+        int p[2] = {-1, -1}, r;
+        pid_t pid = -1;
+        struct eg_buf out;
+        eg_buf_init(&out, VERSION_OUTPUT_MAX_BYTES);
+        char *argv[] = {(char *)bin, (char *)"--version", NULL};
+
+        r = build_env(NULL, &env);
+        if (r < 0)
+                return r;
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                r = -errno;
+                strv_done(&env);
+                return r;
+        }
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+        r = -posix_spawn(&pid, bin, &fa, NULL, argv, env.v);
+        posix_spawn_file_actions_destroy(&fa);
+        strv_done(&env);
+        close_fd(&p[1]);
+        if (r < 0) {
+                close_fd(&p[0]);
+                return r;
+        }
+
+        int64_t deadline = eg_now_monotonic_ms() + VERSION_PROBE_TIMEOUT_MS;
+        for (;;) {
+                int64_t left = deadline - eg_now_monotonic_ms();
+                if (left <= 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+                if (poll(&pfd, 1, (int)left) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                char chunk[4096];
+                ssize_t n = read(p[0], chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : 0;
+                        break;
+                }
+                r = eg_buf_append(&out, chunk, (size_t)n);
+                if (r < 0)
+                        break;
+        }
+        close_fd(&p[0]);
+        if (r < 0)
+                kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        *ret = NULL;
+        if (r == 0 && out.data) {
+                const char *key = "etcd Version: ";
+                char *line = strstr(out.data, key);
+                if (line && (line == out.data || line[-1] == '\n')) {
+                        line += strlen(key);
+                        *ret = strndup(line, strcspn(line, " \r\n"));
+                        if (!*ret)
+                                r = -ENOMEM;
+                }
+        }
+        eg_buf_done(&out);
+        return r;
+}
+
+static void probe_path_etcd(struct local_runtime *lr) {
+        if (lr->path_probed)
+                return;
+        lr->path_probed = true;
+        lr->path_etcd = find_on_path("etcd");
+        if (lr->path_etcd && probe_version(lr->path_etcd, &lr->path_version) < 0)
+                lr->path_version = NULL;
+}
+
+/* "3.4.99 (/dir/3.4.99/etcd), 3.4.23 (/usr/bin/etcd)" or "none". */
+static char *describe_available(struct local_runtime *lr) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        struct dirent **ents = NULL;
+        int n = lr->bin_dir ? scandir(lr->bin_dir, &ents, NULL, alphasort) : 0;
+        for (int i = 0; i < n; i++) {
+                const char *d = ents[i]->d_name;
+                const char *v = eg_str_has_prefix(d, "etcd-") ? d + 5 : d;
+                _cleanup_free_ char *path = v == d
+                                                    ? eg_strdup_printf("%s/%s/etcd", lr->bin_dir, d)
+                                                    : eg_strdup_printf("%s/%s", lr->bin_dir, d);
+                if (version_is_valid(v) && path && is_executable_file(path))
+                        eg_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", v, path);
+                free(ents[i]);
+        }
+        free(ents);
+        probe_path_etcd(lr);
+        if (lr->path_etcd)
+                eg_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "",
+                              lr->path_version ? lr->path_version : "unknown version",
+                              lr->path_etcd);
+        if (b.len == 0)
+                eg_buf_puts(&b, "none");
+        return eg_buf_steal(&b);
+}
+
+static int resolve_binary(struct local_runtime *lr, const char *version, char **ret,
+                          struct eg_error *err) {
+        if (!version_is_valid(version)) {
+                eg_error_set(err, "invalid etcd version \"%s\"", version ? version : "");
+                return -EINVAL;
+        }
+        if (lr->bin_dir) {
+                char *a = eg_strdup_printf("%s/%s/etcd", lr->bin_dir, version);
+                char *b = eg_strdup_printf("%s/etcd-%s", lr->bin_dir, version);
+                char *found = a && is_executable_file(a) ? a : b && is_executable_file(b) ? b : NULL;
+                if (found) {
+                        *ret = found;
+                        free(found == a ? b : a);
+                        return 0;
+                }
+                free(a);
+                free(b);
+        }
+        probe_path_etcd(lr);
+        if (lr->path_etcd && lr->path_version && strcmp(lr->path_version, version) == 0) {
+                *ret = strdup(lr->path_etcd);
+                return *ret ? 0 : -ENOMEM;
+        }
+        _cleanup_free_ char *have = describe_available(lr);
+        if (lr->bin_dir)
+                eg_error_set(err, "no etcd binary for version %s: have %s; put one at %s/%s/etcd",
+                             version, have ? have : "?", lr->bin_dir, version);
+        else
+                eg_error_set(err,
+                             "no etcd binary for version %s: have %s; configure an etcd binary "
+                             "directory and put one at DIR/%s/etcd",
+                             version, have ? have : "?", version);
+        return -ENOENT;
+}
+
+/* ---- ports ---- */
+
+struct ports {
+        int *v;
+        size_t n;
+};
+
+static int ports_add(struct ports *p, int port) {
+        int *v = realloc(p->v, (p->n + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v[p->n++] = port;
+        p->v = v;
+        return 0;
+}
+
+static bool ports_has(const struct ports *p, int port) {
+        for (size_t i = 0; i < p->n; i++)
+                if (p->v[i] == port)
+                        return true;
+        return false;
+}
+
+/* Every port any record in the state dir holds, prepared members included. A record
+ * that cannot be read contributes nothing; the bind() test still guards live ones. */
+static int ports_recorded(struct local_runtime *lr, struct ports *ret) {
+        struct dirent **nss = NULL;
+        int nns = scandir(lr->clusters_dir, &nss, NULL, alphasort), r = 0;
+        for (int i = 0; i < nns; i++) {
+                struct dirent **cls = NULL;
+                _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, nss[i]->d_name);
+                int ncl = nsdir && nss[i]->d_name[0] != '.' ? scandir(nsdir, &cls, NULL, alphasort)
+                                                           : 0;
+                for (int j = 0; j < ncl; j++) {
+                        _cleanup_free_ char *path =
+                                eg_strdup_printf("%s/%s/cluster.json", nsdir, cls[j]->d_name);
+                        struct lrecord rec = {0};
+                        if (r == 0 && path && cls[j]->d_name[0] != '.' &&
+                            lrecord_load(path, &rec, NULL) == 0) {
+                                for (size_t k = 0; k < rec.n_members && r == 0; k++)
+                                        if ((r = ports_add(ret, rec.members[k].client_port)) == 0)
+                                                r = ports_add(ret, rec.members[k].peer_port);
+                                lrecord_done(&rec);
+                        }
+                        free(cls[j]);
+                }
+                free(cls);
+                free(nss[i]);
+        }
+        free(nss);
+        return r;
+}
+
+static bool port_bindable(const char *host, int port) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        char service[16];
+        snprintf(service, sizeof(service), "%d", port);
+        if (getaddrinfo(host, service, &hints, &ai) != 0 || !ai)
+                return false;
+        bool ok = false;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+                /* etcd (Go) listens with SO_REUSEADDR: TIME_WAIT leftovers do not count */
+                int one = 1;
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+                close(fd);
+        }
+        freeaddrinfo(ai);
+        return ok;
+}
+
+/* Takes the next port from base that no record holds and that binds; adds it to used. */
+static int port_allocate(struct local_runtime *lr, struct ports *used, int *ret,
+                         struct eg_error *err) {
+        for (int port = lr->port_base; port <= 65535; port++) {
+                if (ports_has(used, port) || !port_bindable(lr->host, port))
+                        continue;
+                int r = ports_add(used, port);
+                if (r < 0)
+                        return r;
+                *ret = port;
+                return 0;
+        }
+        eg_error_set(err, "no free port on %s from %d up", lr->host, lr->port_base);
+        return -EADDRNOTAVAIL;
+}
+
+/* ---- locking: one mutation of the state dir at a time, across threads and processes ---- */
+
+static bool lock_try(void *userdata) {
+        int *fd = userdata;
+        return flock(*fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+static int state_lock(struct local_runtime *lr, int *ret_fd, struct eg_error *err) {
+        _cleanup_free_ char *path = eg_path_join(lr->state_dir, "runtime-local.lock");
+        if (!path)
+                return -ENOMEM;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                int r = -errno;
+                eg_error_set(err, "cannot open %s: %s", path, strerror(errno));
+                return r;
+        }
+        if (eg_wait_for(lock_try, &fd, LOCK_TIMEOUT_MS, POLL_INTERVAL_MS) < 0) {
+                close(fd);
+                eg_error_set(err, "%s is held by someone else for too long", path);
+                return -ETIMEDOUT;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* ---- members ---- */
+
+static char *random_token(void) {
+        unsigned char raw[16];
+        size_t got = 0;
+        while (got < sizeof(raw)) {
+                ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return NULL;
+                got += (size_t)n;
+        }
+        char *hex = malloc(2 * sizeof(raw) + 1);
+        if (!hex)
+                return NULL;
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        return hex;
+}
+
+static json_t *spec_env(const struct eg_cluster_spec *spec) {
+        json_t *env = spec->pod ? spec->pod->etcd_env : NULL;
+        return json_is_array(env) ? env : NULL;
+}
+
+static char *local_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec) {
+        json_t *env = spec_env(spec);
+        _cleanup_free_ char *envs = env && json_array_size(env) > 0
+                                            ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS)
+                                            : strdup("[]");
+        _cleanup_free_ char *input =
+                envs ? eg_strdup_printf("%s\n%s", spec->version ? spec->version : "", envs)
+                     : NULL;
+        if (!input)
+                return NULL;
+        char hex[65];
+        eg_sha256_hex(input, strlen(input), hex);
+        return eg_strdup_printf("sha256:%s", hex);
+}
+
+/* Fills a fresh member entry: ports, URLs, data dir; nothing on disk yet. */
+static int member_reserve(struct local_runtime *lr, const struct eg_runtime_target *t,
+                          const char *member, struct ports *used, struct lmember *m,
+                          struct eg_error *err) {
+        int r;
+        if ((r = port_allocate(lr, used, &m->client_port, err)) < 0 ||
+            (r = port_allocate(lr, used, &m->peer_port, err)) < 0)
+                return r;
+        _cleanup_free_ char *dir = member_dir(lr, t->namespace, t->name, member);
+        m->name = strdup(member);
+        m->state = MEMBER_PREPARED;
+        m->client_url = host_url(lr, m->client_port);
+        m->peer_url = host_url(lr, m->peer_port);
+        m->version = strdup(t->spec->version);
+        m->spec_hash = local_member_hash(&lr->base, t->spec);
+        m->revision = t->revision ? strdup(t->revision) : NULL;
+        m->data_dir = dir ? eg_path_join(dir, "data") : NULL;
+        if (!m->name || !m->client_url || !m->peer_url || !m->version || !m->spec_hash ||
+            (t->revision && !m->revision) || !m->data_dir) {
+                eg_error_set(err, "out of memory preparing member %s", member);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* A member directory left from an earlier cluster of the same name (data kept on
+ * delete) must not be mistaken for this member's: move it under removed/. */
+static int member_dir_move_aside(struct local_runtime *lr, const char *ns, const char *name,
+                                 const char *member, struct eg_error *err) {
+        _cleanup_free_ char *dir = member_dir(lr, ns, name, member);
+        _cleanup_free_ char *cdir = cluster_dir(lr, ns, name);
+        _cleanup_free_ char *removed = cdir ? eg_path_join(cdir, "removed") : NULL;
+        if (!dir || !removed)
+                return -ENOMEM;
+        if (access(dir, F_OK) < 0)
+                return 0;
+        int r = eg_mkdir_p(removed, 0700);
+        int64_t ts = eg_now_realtime_ms();
+        for (int attempt = 0; r >= 0 && attempt < 100; attempt++) {
+                _cleanup_free_ char *to = eg_strdup_printf("%s/%s-%" PRId64, removed, member,
+                                                           ts + attempt);
+                if (!to)
+                        return -ENOMEM;
+                if (rename(dir, to) == 0)
+                        return 0;
+                if (errno != EEXIST && errno != ENOTEMPTY) {
+                        r = -errno;
+                        break;
+                }
+        }
+        if (r >= 0)
+                r = -EEXIST;
+        eg_error_set(err, "cannot move %s under %s: %s", dir, removed, strerror(-r));
+        return r;
+}
+
+/* Starts m's etcd. token != NULL bootstraps a new cluster with it. */
+static int member_start(struct local_runtime *lr, const char *ns, const char *name,
+                        struct lmember *m, const char *bin, const char *initial_cluster,
+                        const char *token, json_t *etcd_env, struct eg_error *err) {
+        _cleanup_free_ char *dir = member_dir(lr, ns, name, m->name);
+        _cleanup_free_ char *log = dir ? eg_path_join(dir, "etcd.log") : NULL;
+        struct strv argv = {0}, env = {0};
+        int log_fd = -1, r;
+        if (!log) {
+                r = -ENOMEM;
+                goto oom;
+        }
+        r = eg_mkdir_p(m->data_dir, 0700);
+        if (r < 0) {
+                eg_error_set(err, "cannot create %s for member %s: %s", m->data_dir, m->name,
+                             strerror(-r));
+                goto out;
+        }
+        if ((r = strv_push(&argv, strdup(bin))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--name=%s", m->name))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--data-dir=%s", m->data_dir))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--listen-client-urls=%s", m->client_url))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--advertise-client-urls=%s", m->client_url))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--listen-peer-urls=%s", m->peer_url))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--initial-advertise-peer-urls=%s", m->peer_url))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--initial-cluster=%s", initial_cluster))) < 0 ||
+            (r = strv_push(&argv, eg_strdup_printf("--initial-cluster-state=%s",
+                                                   token ? "new" : "existing"))) < 0 ||
+            (token && (r = strv_push(&argv, eg_strdup_printf("--initial-cluster-token=%s", token))) < 0) ||
+            (r = build_env(etcd_env, &env)) < 0)
+                goto oom;
+        log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0) {
+                r = -errno;
+                eg_error_set(err, "cannot open %s for member %s: %s", log, m->name,
+                             strerror(errno));
+                goto out;
+        }
+        pid_t pid;
+        struct eg_error spawn_err = {0};
+        r = spawn_detached(bin, argv.v, env.v, log_fd, &pid, &spawn_err);
+        if (r < 0) {
+                eg_error_set(err, "member %s of %s/%s: %s", m->name, ns, name,
+                             spawn_err.message ? spawn_err.message : strerror(-r));
+                eg_error_done(&spawn_err);
+                goto out;
+        }
+        char state;
+        uint64_t start;
+        if (proc_stat(pid, &state, &start) < 0 || state == 'Z' || state == 'X') {
+                eg_error_set(err, "etcd for member %s of %s/%s exited at once (pid %d); see %s",
+                             m->name, ns, name, (int)pid, log);
+                r = -ECHILD;
+                goto out;
+        }
+        m->state = MEMBER_STARTED;
+        m->pid = pid;
+        m->start_time = start;
+        m->started_realtime_ms = eg_now_realtime_ms();
+        r = 0;
+        goto out;
+oom:
+        eg_error_set(err, "out of memory starting member %s", m->name);
+out:
+        close_fd(&log_fd);
+        strv_done(&argv);
+        strv_done(&env);
+        return r;
+}
+
+static void observed_member(const struct lmember *m, struct eg_runtime_member *o) {
+        bool alive = member_alive(m);
+        *o = (struct eg_runtime_member){
+                .name = strdup(m->name),
+                .running = alive,
+                .pid = alive ? m->pid : 0,
+                .version = strdup(m->version),
+                .spec_hash = strdup(m->spec_hash),
+                .client_url = strdup(m->client_url),
+                .peer_url = strdup(m->peer_url),
+                .started_realtime_ms = m->started_realtime_ms,
+        };
+}
+
+static int observe_one(struct local_runtime *lr, const char *ns, const char *name,
+                       struct eg_runtime_cluster *ret, struct eg_error *err) {
+        _cleanup_free_ char *path = record_path(lr, ns, name);
+        struct lrecord rec = {0};
+        struct eg_runtime_cluster c = {0};
+        if (!path)
+                return -ENOMEM;
+        int r = lrecord_load(path, &rec, err);
+        if (r < 0)
+                return r;
+        c.namespace = strdup(ns);
+        c.name = strdup(name);
+        c.next_index = rec.next_index;
+        c.members = calloc(rec.n_members ? rec.n_members : 1, sizeof(*c.members));
+        r = c.namespace && c.name && c.members ? 0 : -ENOMEM;
+        for (size_t i = 0; r == 0 && i < rec.n_members; i++) {
+                struct eg_runtime_member *o = &c.members[c.n_members++];
+                observed_member(&rec.members[i], o);
+                if (!o->name || !o->version || !o->spec_hash || !o->client_url || !o->peer_url)
+                        r = -ENOMEM;
+        }
+        lrecord_done(&rec);
+        if (r < 0) {
+                eg_runtime_cluster_done(&c);
+                eg_error_set(err, "out of memory observing %s/%s", ns, name);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ---- operations ---- */
+
+static int check_names(const char *ns, const char *name, struct eg_error *err) {
+        if (!name_is_valid(ns) || !name_is_valid(name)) {
+                eg_error_set(err, "invalid cluster name %s/%s", ns ? ns : "", name ? name : "");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_target(const struct eg_runtime_target *t, struct eg_error *err) {
+        if (!t || !t->spec || !t->spec->version) {
+                eg_error_set(err, "no cluster spec given");
+                return -EINVAL;
+        }
+        return check_names(t->namespace, t->name, err);
+}
+
+static int check_member(const char *member, struct eg_error *err) {
+        if (!name_is_valid(member)) {
+                eg_error_set(err, "invalid member name \"%s\"", member ? member : "");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int local_observe(struct eg_runtime *rt, const char *ns, const char *name,
+                         struct eg_runtime_cluster *ret, struct eg_error *err) {
+        int r = check_names(ns, name, err);
+        if (r < 0)
+                return r;
+        return observe_one(to_local(rt), ns, name, ret, err);
+}
+
+static int visible_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+static int local_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
+                      struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct eg_runtime_cluster *all = NULL;
+        size_t n = 0;
+        struct dirent **nss = NULL;
+        int r = 0;
+        int nns = scandir(lr->clusters_dir, &nss, visible_entry, alphasort);
+        if (nns < 0) {
+                if (errno != ENOENT) {
+                        r = -errno;
+                        eg_error_set(err, "cannot list %s: %s", lr->clusters_dir, strerror(errno));
+                }
+                nns = 0;
+        }
+        for (int i = 0; i < nns; i++) {
+                const char *ns = nss[i]->d_name;
+                _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, ns);
+                struct dirent **cls = NULL;
+                int ncl = r == 0 && nsdir && name_is_valid(ns)
+                                  ? scandir(nsdir, &cls, visible_entry, alphasort)
+                                  : 0;
+                for (int j = 0; j < ncl; j++) {
+                        const char *name = cls[j]->d_name;
+                        if (r == 0 && name_is_valid(name)) {
+                                struct eg_runtime_cluster *grown =
+                                        realloc(all, (n + 1) * sizeof(*all));
+                                if (!grown) {
+                                        r = -ENOMEM;
+                                        eg_error_set(err, "out of memory listing clusters");
+                                } else {
+                                        all = grown;
+                                        struct eg_error e = {0};
+                                        int k = observe_one(lr, ns, name, &all[n], &e);
+                                        if (k == 0)
+                                                n++;
+                                        else if (k != -ENOENT && k != -ENOTDIR) {
+                                                r = k;
+                                                eg_error_set(err, "%s", e.message ? e.message : strerror(-k));
+                                        }
+                                        eg_error_done(&e);
+                                }
+                        }
+                        free(cls[j]);
+                }
+                free(cls);
+                free(nss[i]);
+        }
+        free(nss);
+        if (r < 0) {
+                eg_runtime_clusters_free(all, n);
+                return r;
+        }
+        *ret = all;
+        *ret_n = n;
+        return 0;
+}
+
+/* Undoes a failed bootstrap: stops what started and removes what was created. */
+static void bootstrap_undo(struct local_runtime *lr, const struct eg_runtime_target *t,
+                           struct lrecord *rec, const struct lrecord *old, bool had_old) {
+        for (size_t i = 0; i < rec->n_members; i++) {
+                struct lmember *m = &rec->members[i];
+                member_kill(lr, t->namespace, t->name, m, NULL);
+                _cleanup_free_ char *dir = member_dir(lr, t->namespace, t->name, m->name);
+                if (dir)
+                        eg_rm_rf(dir);
+        }
+        _cleanup_free_ char *cdir = cluster_dir(lr, t->namespace, t->name);
+        _cleanup_free_ char *path = record_path(lr, t->namespace, t->name);
+        if (!cdir || !path)
+                return;
+        if (had_old) {
+                lrecord_save(lr, t->namespace, t->name, old, NULL);
+                return;
+        }
+        unlink(path);
+        _cleanup_free_ char *members = eg_path_join(cdir, "members");
+        _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, t->namespace);
+        if (members)
+                rmdir(members);
+        rmdir(cdir);
+        if (nsdir)
+                rmdir(nsdir);
+}
+
+static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                           char *const *members, size_t n, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0}, old = {0};
+        struct ports used = {0};
+        struct eg_buf ic;
+        _cleanup_free_ char *path = NULL, *bin = NULL;
+        bool had_old = false, locked = false;
+        int lock_fd = -1, r;
+        eg_buf_init(&ic, 0);
+
+        if ((r = check_target(t, err)) < 0)
+                return r;
+        if (n == 0 || n > MAX_MEMBERS) {
+                eg_error_set(err, "cannot bootstrap %s/%s with %zu members", t->namespace,
+                             t->name, n);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if ((r = check_member(members[i], err)) < 0)
+                        return r;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(members[i], members[j]) == 0) {
+                                eg_error_set(err, "member %s given twice", members[i]);
+                                return -EINVAL;
+                        }
+        }
+        path = record_path(lr, t->namespace, t->name);
+        if (!path)
+                return -ENOMEM;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        locked = true;
+
+        r = lrecord_load(path, &old, err);
+        if (r == 0 && old.n_members > 0) {
+                eg_error_set(err, "cluster %s/%s already exists (%zu members in %s)",
+                             t->namespace, t->name, old.n_members, path);
+                r = -EEXIST;
+                goto out;
+        }
+        if (r < 0 && r != -ENOENT)
+                goto out;
+        had_old = r == 0;
+        if ((r = resolve_binary(lr, t->spec->version, &bin, err)) < 0)
+                goto out;
+        if ((r = ports_recorded(lr, &used)) < 0)
+                goto oom;
+
+        rec.next_index = old.next_index;
+        rec.token = random_token();
+        if (!rec.token) {
+                r = -EIO;
+                eg_error_set(err, "cannot get random bytes for the cluster token");
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct lmember *m = lrecord_append(&rec);
+                if (!m)
+                        goto oom;
+                if ((r = member_reserve(lr, t, members[i], &used, m, err)) < 0)
+                        goto out;
+                lrecord_note_member(&rec, t->name, members[i]);
+                if ((r = eg_buf_printf(&ic, "%s%s=%s", i ? "," : "", m->name, m->peer_url)) < 0)
+                        goto oom;
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((r = member_dir_move_aside(lr, t->namespace, t->name, members[i], err)) < 0)
+                        goto out;
+        if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto undo;
+        for (size_t i = 0; i < n; i++) {
+                r = member_start(lr, t->namespace, t->name, &rec.members[i], bin, ic.data,
+                                 rec.token, spec_env(t->spec), err);
+                if (r < 0)
+                        goto undo;
+                /* recorded after each start, so a daemon crash here leaves no orphan */
+                if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+                        goto undo;
+        }
+        r = 0;
+        goto out;
+undo:
+        bootstrap_undo(lr, t, &rec, &old, had_old);
+        goto out;
+oom:
+        r = -ENOMEM;
+        eg_error_set(err, "out of memory bootstrapping %s/%s", t->namespace, t->name);
+out:
+        if (locked)
+                close_fd(&lock_fd);
+        eg_buf_done(&ic);
+        free(used.v);
+        lrecord_done(&rec);
+        lrecord_done(&old);
+        return r;
+}
+
+/* Loads the record for a mutation; a missing one is an error naming the cluster. */
+static int load_for_change(struct local_runtime *lr, const char *ns, const char *name,
+                           struct lrecord *ret, struct eg_error *err) {
+        _cleanup_free_ char *path = record_path(lr, ns, name);
+        if (!path)
+                return -ENOMEM;
+        int r = lrecord_load(path, ret, err);
+        if (r == -ENOENT)
+                eg_error_set(err, "no cluster %s/%s (%s does not exist)", ns, name, path);
+        return r;
+}
+
+static int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                                const char *member, char **ret_peer_url, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        struct ports used = {0};
+        int lock_fd = -1, r;
+        char *url = NULL;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        if (lrecord_find(&rec, member)) {
+                eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace,
+                             t->name);
+                r = -EEXIST;
+                goto out;
+        }
+        if ((r = ports_recorded(lr, &used)) < 0)
+                goto out;
+        struct lmember *m = lrecord_append(&rec);
+        if (!m) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if ((r = member_reserve(lr, t, member, &used, m, err)) < 0 ||
+            (r = member_dir_move_aside(lr, t->namespace, t->name, member, err)) < 0)
+                goto out;
+        url = strdup(m->peer_url);
+        if (!url) {
+                r = -ENOMEM;
+                goto out;
+        }
+        lrecord_note_member(&rec, t->name, member);
+        if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        *ret_peer_url = TAKE_PTR(url);
+out:
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory preparing member %s", member);
+        free(url);
+        free(used.v);
+        lrecord_done(&rec);
+        close_fd(&lock_fd);
+        return r;
+}
+
+/* Records the outcome of a start: who runs now and from what spec. */
+static int member_take_target(struct lmember *m, const struct eg_runtime_target *t,
+                              struct local_runtime *lr) {
+        char *version = strdup(t->spec->version);
+        char *hash = local_member_hash(&lr->base, t->spec);
+        char *revision = t->revision ? strdup(t->revision) : NULL;
+        if (!version || !hash || (t->revision && !revision)) {
+                free(version);
+                free(hash);
+                free(revision);
+                return -ENOMEM;
+        }
+        free(m->version);
+        free(m->spec_hash);
+        free(m->revision);
+        m->version = version;
+        m->spec_hash = hash;
+        m->revision = revision;
+        return 0;
+}
+
+static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                              const char *member, const char *initial_cluster,
+                              struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *bin = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if (!initial_cluster || !*initial_cluster) {
+                eg_error_set(err, "member %s: no initial cluster given", member);
+                return -EINVAL;
+        }
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = lrecord_find(&rec, member);
+        if (!m) {
+                eg_error_set(err, "member %s of %s/%s was not prepared", member, t->namespace,
+                             t->name);
+                r = -ENOENT;
+                goto out;
+        }
+        if (member_alive(m)) {
+                eg_error_set(err, "member %s of %s/%s is already running (pid %" PRId64 ")",
+                             member, t->namespace, t->name, m->pid);
+                r = -EALREADY;
+                goto out;
+        }
+        if ((r = resolve_binary(lr, t->spec->version, &bin, err)) < 0)
+                goto out;
+        if ((r = member_take_target(m, t, lr)) < 0) {
+                eg_error_set(err, "out of memory starting member %s", member);
+                goto out;
+        }
+        if ((r = member_start(lr, t->namespace, t->name, m, bin, initial_cluster, NULL,
+                              spec_env(t->spec), err)) < 0)
+                goto out;
+        r = lrecord_save(lr, t->namespace, t->name, &rec, err);
+        if (r < 0)
+                member_kill(lr, t->namespace, t->name, m, NULL);
+out:
+        lrecord_done(&rec);
+        close_fd(&lock_fd);
+        return r;
+}
+
+static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name,
+                             const char *member, bool delete_data, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *dir = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_names(ns, name, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        dir = member_dir(lr, ns, name, member);
+        if (!dir)
+                return -ENOMEM;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, ns, name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = lrecord_find(&rec, member);
+        if (!m) {
+                eg_error_set(err, "no member %s in %s/%s", member, ns, name);
+                r = -ENOENT;
+                goto out;
+        }
+        if ((r = member_kill(lr, ns, name, m, err)) < 0)
+                goto out;
+        lrecord_remove(&rec, m);
+        if ((r = lrecord_save(lr, ns, name, &rec, err)) < 0)
+                goto out;
+        if (delete_data) {
+                r = eg_rm_rf(dir);
+                if (r < 0)
+                        eg_error_set(err, "member %s stopped but %s not removed: %s", member, dir,
+                                     strerror(-r));
+        } else
+                r = member_dir_move_aside(lr, ns, name, member, err);
+out:
+        lrecord_done(&rec);
+        close_fd(&lock_fd);
+        return r;
+}
+
+static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
+                                const char *member, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *bin = NULL, *self = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = lrecord_find(&rec, member);
+        if (!m || m->state != MEMBER_STARTED) {
+                eg_error_set(err, "member %s of %s/%s %s", member, t->namespace, t->name,
+                             m ? "was never started" : "does not exist");
+                r = m ? -EINVAL : -ENOENT;
+                goto out;
+        }
+        /* before stopping anything: a missing binary must leave the member running */
+        if ((r = resolve_binary(lr, t->spec->version, &bin, err)) < 0)
+                goto out;
+        /* with data present etcd ignores --initial-cluster; it only has to be valid */
+        self = eg_strdup_printf("%s=%s", m->name, m->peer_url);
+        if (!self) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if ((r = member_kill(lr, t->namespace, t->name, m, err)) < 0)
+                goto out;
+        r = member_start(lr, t->namespace, t->name, m, bin, self, NULL, spec_env(t->spec), err);
+        if (r == 0 && (r = member_take_target(m, t, lr)) < 0)
+                eg_error_set(err, "out of memory upgrading member %s", member);
+        /* saved either way: a failed start leaves the member recorded as not running */
+        int k = lrecord_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
+        if (r == 0)
+                r = k;
+out:
+        lrecord_done(&rec);
+        close_fd(&lock_fd);
+        return r;
+}
+
+static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const char *name,
+                                bool delete_data, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *path = NULL, *dir = NULL, *deleted = NULL, *nsdir = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_names(ns, name, err)) < 0)
+                return r;
+        path = record_path(lr, ns, name);
+        dir = cluster_dir(lr, ns, name);
+        deleted = eg_strdup_printf("%s.deleted", path ? path : "");
+        nsdir = eg_path_join(lr->clusters_dir, ns);
+        if (!path || !dir || !deleted || !nsdir)
+                return -ENOMEM;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, ns, name, &rec, err)) < 0)
+                goto out;
+        while (rec.n_members > 0) {
+                struct lmember *m = &rec.members[rec.n_members - 1];
+                if ((r = member_kill(lr, ns, name, m, err)) < 0) {
+                        lrecord_save(lr, ns, name, &rec, NULL);
+                        goto out;
+                }
+                lrecord_remove(&rec, m);
+        }
+        if (delete_data) {
+                r = eg_rm_rf(dir);
+                if (r < 0)
+                        eg_error_set(err, "cannot remove %s: %s", dir, strerror(-r));
+                else
+                        rmdir(nsdir);
+        } else if (rename(path, deleted) < 0) {
+                r = -errno;
+                eg_error_set(err, "cannot rename %s: %s", path, strerror(errno));
+        }
+out:
+        lrecord_done(&rec);
+        close_fd(&lock_fd);
+        return r;
+}
+
+static void local_free(struct eg_runtime *rt) {
+        struct local_runtime *lr = to_local(rt);
+        if (!lr)
+                return;
+        free(lr->state_dir);
+        free(lr->clusters_dir);
+        free(lr->bin_dir);
+        free(lr->host);
+        free(lr->path_etcd);
+        free(lr->path_version);
+        free(lr);
+}
+
+static const struct eg_runtime_ops local_ops = {
+        .name = "local",
+        .list = local_list,
+        .observe = local_observe,
+        .bootstrap = local_bootstrap,
+        .prepare_member = local_prepare_member,
+        .start_member = local_start_member,
+        .stop_member = local_stop_member,
+        .upgrade_member = local_upgrade_member,
+        .delete_cluster = local_delete_cluster,
+        .member_hash = local_member_hash,
+        .free = local_free,
+};
+
+static char *absolute_path(const char *p) {
+        if (p[0] == '/')
+                return strdup(p);
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        return cwd ? eg_path_join(cwd, p) : NULL;
+}
+
+int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret,
+                         struct eg_error *err) {
+        if (!opt || !opt->state_dir || !*opt->state_dir) {
+                eg_error_set(err, "the local runtime needs a state directory");
+                return -EINVAL;
+        }
+        if (opt->port_base < 0 || opt->port_base > 65535) {
+                eg_error_set(err, "port base %d is not a port", opt->port_base);
+                return -EINVAL;
+        }
+        struct local_runtime *lr = calloc(1, sizeof(*lr));
+        if (!lr)
+                return -ENOMEM;
+        lr->base.ops = &local_ops;
+        lr->port_base = opt->port_base > 0 ? opt->port_base : 23790;
+        lr->stop_grace_ms = opt->stop_grace_ms > 0 ? opt->stop_grace_ms : 10000;
+        lr->host = strdup(opt->advertise_host && *opt->advertise_host ? opt->advertise_host
+                                                                       : "127.0.0.1");
+        _cleanup_free_ char *clusters = eg_path_join(opt->state_dir, "clusters");
+        if (opt->etcd_bin_dir && *opt->etcd_bin_dir)
+                lr->bin_dir = absolute_path(opt->etcd_bin_dir);
+        if (!lr->host || !clusters || (opt->etcd_bin_dir && *opt->etcd_bin_dir && !lr->bin_dir)) {
+                local_free(&lr->base);
+                return -ENOMEM;
+        }
+        int r = eg_mkdir_p(clusters, 0700);
+        if (r < 0) {
+                eg_error_set(err, "cannot create %s: %s", clusters, strerror(-r));
+                local_free(&lr->base);
+                return r;
+        }
+        /* recorded data dirs and the cmdline check must not depend on our cwd */
+        lr->state_dir = realpath(opt->state_dir, NULL);
+        r = lr->state_dir ? -ENOMEM : -errno;
+        lr->clusters_dir = lr->state_dir ? eg_path_join(lr->state_dir, "clusters") : NULL;
+        if (!lr->clusters_dir) {
+                eg_error_set(err, "cannot resolve %s: %s", opt->state_dir, strerror(-r));
+                local_free(&lr->base);
+                return r;
+        }
+        *ret = &lr->base;
+        return 0;
+}
