@@ -86,11 +86,14 @@ const char *eg_plan_state_to_string(enum eg_plan_state s);
 
 struct eg_plan {
         enum eg_plan_state state;
-        char *reason;              /* for every state but CONVERGED/PROGRESSING; may be NULL */
+        char *reason;              /* for every state but CONVERGED/PROGRESSING; may be NULL
+                                      (the planner sets it in every state: for PROGRESSING it
+                                      is actions[0]'s reason) */
         struct eg_action *actions; /* actions[0] is the step to take now; the rest are the
-                                      foreseeable later steps, shown by diff */
+                                      foreseeable later steps, shown by diff. Non-empty only
+                                      when state is PROGRESSING; at most 64 are listed */
         size_t n_actions;
-        uint64_t next_index;       /* next_index after the planned steps are taken */
+        uint64_t next_index;       /* next_index after all the listed steps are taken */
         /* upstream-style conditions */
         bool available, recovering, scaling, upgrading;
 };

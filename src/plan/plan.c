@@ -297,7 +297,7 @@ static int plan_bootstrap(const struct ctx *c, struct model *m, struct step *s) 
                 return step_wait(s, EG_PLAN_BLOCKED,
                                  strf("member numbers of cluster %s are exhausted", c->name));
         r = step_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
-                     strf("create cluster with %zu members", size));
+                     strf("create cluster with %zu member%s", size, size == 1 ? "" : "s"));
         if (r < 0)
                 return r;
         r = step_set_version(s, c->spec->version);
@@ -327,7 +327,8 @@ static int plan_unknown(const struct ctx *c, const struct model *m, struct step 
                                          strf("member %s is starting and not yet in the etcd membership",
                                               disp(n)));
                 return step_act(s, EG_ACTION_STOP_UNKNOWN, n, i, true,
-                                strf("member %s runs but is not in the etcd membership; stop it", disp(n)));
+                                strf("member %s is in the runtime but not in the etcd membership; stop it",
+                                     disp(n)));
         }
         return 0;
 }
@@ -809,9 +810,7 @@ static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, cons
 
 /* Plans the step to take now, then foresees the following ones on a copy of the model. */
 static int plan_steps(const struct ctx *c, struct model *m, struct eg_plan *p) {
-        p->actions = calloc(PLAN_MAX_ACTIONS, sizeof(struct eg_action));
-        if (!p->actions)
-                return -ENOMEM;
+        size_t cap = 0;
 
         while (p->n_actions < PLAN_MAX_ACTIONS) {
                 struct step s = {};
@@ -829,6 +828,16 @@ static int plan_steps(const struct ctx *c, struct model *m, struct eg_plan *p) {
                                 free(s.reason);
                         break;
                 }
+                if (p->n_actions == cap) {
+                        size_t ncap = cap ? 2 * cap : 4;
+                        struct eg_action *a = realloc(p->actions, ncap * sizeof(struct eg_action));
+                        if (!a) {
+                                action_done(&s.action);
+                                return -ENOMEM;
+                        }
+                        p->actions = a;
+                        cap = ncap;
+                }
                 p->actions[p->n_actions++] = s.action;
                 if (p->n_actions == 1) {
                         p->state = EG_PLAN_PROGRESSING;
@@ -841,10 +850,6 @@ static int plan_steps(const struct ctx *c, struct model *m, struct eg_plan *p) {
                         break;
         }
         p->next_index = m->next_index;
-        if (p->n_actions == 0) {
-                free(p->actions);
-                p->actions = NULL;
-        }
         return 0;
 }
 

@@ -176,7 +176,7 @@ static void test_plan__bootstrap_starts_at_next_index(void **state) {
         assert_int_equal(f.plan.actions[0].n_members, 1);
         assert_string_equal(f.plan.actions[0].members[0], "c-7");
         assert_int_equal(f.plan.next_index, 8);
-        assert_string_equal(f.plan.reason, "create cluster with 1 members");
+        assert_string_equal(f.plan.reason, "create cluster with 1 member");
         eg_plan_done(&f.plan);
 }
 
@@ -577,7 +577,7 @@ static void test_plan__stop_unknown(void **state) {
         assert_action(&f, 0, EG_ACTION_STOP_UNKNOWN, "c-5");
         assert_true(f.plan.actions[0].delete_data);
         assert_string_equal(f.plan.actions[0].reason,
-                            "member c-5 runs but is not in the etcd membership; stop it");
+                            "member c-5 is in the runtime but not in the etcd membership; stop it");
         assert_action(&f, 1, EG_ACTION_REPLACE_DEAD, "c-2");
         assert_action(&f, 2, EG_ACTION_ADD_LEARNER, "c-6");
         eg_plan_done(&f.plan);
