@@ -1,6 +1,7 @@
 /* The pure planner: desired spec + observed cluster + policy + now -> the next safe step. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,14 +385,19 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
 static int plan_dead_voters(const struct ctx *c, const struct model *m, const struct census *cs,
                             struct step *s, bool *done) {
         size_t pick = SIZE_MAX;
+        unsigned best = UINT_MAX;
 
-        /* A dead leader is a stale observation; prefer any other dead member first. */
+        /* Removing one that still answers costs a healthy vote, and a dead leader is a stale
+         * observation: both go after the plainly dead ones. */
         for (size_t i = 0; i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
                 if (!node_voter(n) || !node_dead(c, n))
                         continue;
-                if (pick == SIZE_MAX || (m->nodes[pick].is_leader && !n->is_leader))
+                unsigned rank = (n->healthy ? 2u : 0u) + (n->is_leader ? 1u : 0u);
+                if (rank < best) {
+                        best = rank;
                         pick = i;
+                }
         }
         if (pick == SIZE_MAX)
                 return 0;

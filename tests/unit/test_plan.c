@@ -560,6 +560,12 @@ static void test_plan__dead_removal_keeps_quorum(void **state) {
         assert_reason_has(f.plan.reason, "c-1 looks dead but removing it would leave 2 of 4 voting members "
                                          "healthy (need 3)");
         eg_plan_done(&f.plan);
+
+        /* A plainly dead member goes before the one that still answers. */
+        f.members[4].running = false;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-4");
+        eg_plan_done(&f.plan);
 }
 
 static void test_plan__stop_unknown(void **state) {
