@@ -104,6 +104,31 @@ run 0 eg audit --audit-log "$T/none.jsonl"
 run 2 eg audit verify --audit-log "$T/none.jsonl"
 grep -qF "no audit log at $T/none.jsonl" "$T/err" || fail "verify of a missing log: $(cat "$T/err")"
 
+say "the example in specs/audit-log.md is a valid chain, by etcd-gitops and by the spec's own checker"
+python3 - "$EG_SOURCE_DIR/specs/audit-log.md" "$T/ex" <<'EOF'
+import os, re, sys
+doc = open(sys.argv[1], encoding="utf-8").read()
+blocks = re.findall(r"```(\w+)\n(.*?)```", doc, re.S)
+jsonl = [b for lang, b in blocks if lang == "jsonl"]
+py = [b for lang, b in blocks if lang == "python"]
+assert len(jsonl) == 1 and len(py) == 1, "want one jsonl example and one python checker"
+head = re.search(r"The hash of the last line, `([0-9a-f]{64})`", doc).group(1)
+os.makedirs(sys.argv[2])
+open(os.path.join(sys.argv[2], "audit.jsonl"), "w", encoding="utf-8").write(jsonl[0])
+open(os.path.join(sys.argv[2], "check.py"), "w").write(py[0])
+open(os.path.join(sys.argv[2], "head"), "w").write(head)
+EOF
+head_hash=$(cat "$T/ex/head")
+run 0 eg audit verify --audit-log "$T/ex/audit.jsonl"
+[ "$(cat "$T/out")" = "audit log $T/ex/audit.jsonl: 3 records, chain intact" ] || fail "spec example: $(cat "$T/out")"
+run 0 eg audit --audit-log "$T/ex/audit.jsonl" -o json
+last=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["hash"])' "$T/out")
+[ "$last" = "$head_hash" ] || fail "spec example head is $last, the spec says $head_hash"
+(cd "$T/ex" && python3 check.py) >"$T/out" || fail "the spec's checker rejects the spec's example"
+[ "$(cat "$T/out")" = "3 records, chain intact, head $head_hash" ] || fail "spec checker: $(cat "$T/out")"
+cp "$LOG" "$T/ex/audit.jsonl"
+(cd "$T/ex" && python3 check.py) >"$T/out" || fail "the spec's checker rejects the generated log"
+
 say "verify accepts the independently written chain"
 run 0 eg audit verify --audit-log "$LOG"
 [ "$(cat "$T/out")" = "audit log $LOG: 5 records, chain intact" ] || fail "verify said: $(cat "$T/out")"

@@ -622,6 +622,45 @@ static void test_audit__record_format_matches_disk(void **state) {
         eg_audit_records_free(recs, n);
 }
 
+/* The writer reproduces the example in specs/audit-log.md byte for byte. */
+static void test_audit__matches_spec_example(void **state) {
+        struct fixture *f = *state;
+        const char *c = "5d41402abc4b2a76b9719d911017c592aa11bb22";
+        _cleanup_free_ char *rev = eg_strdup_printf("main@sha1:%s", c);
+        struct eg_audit_record recs[] = {
+                {.time_ms = T0, .revision = rev, .commit = (char *)c, .path = (char *)"clusters/orders.yaml",
+                 .line = 1, .blob = (char *)"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+                 .cluster = (char *)"payments/orders-etcd", .decision = (char *)"create",
+                 .member = (char *)"orders-etcd-0", .reason = (char *)"bootstrap 3 members at 3.5.17",
+                 .outcome = (char *)"ok", .duration_ms = 2140},
+                {.time_ms = T0 - 123 + 9870, .revision = rev, .commit = (char *)c,
+                 .path = (char *)"clusters/orders.yaml", .line = 1,
+                 .blob = (char *)"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+                 .cluster = (char *)"payments/orders-etcd", .decision = (char *)"add-learner",
+                 .member = (char *)"orders-etcd-3",
+                 .reason = (char *)"scale up 3 -> 4: add member orders-etcd-3 as learner",
+                 .outcome = (char *)"failed", .duration_ms = 1502,
+                 .error = (char *)"member add: etcdserver: too many learner members in cluster"},
+                {.time_ms = T0 - 123 + 15002, .revision = rev, .commit = (char *)c,
+                 .path = (char *)"clusters/orders.yaml", .line = 1, .cluster = (char *)"payments/orders-etcd",
+                 .decision = (char *)"waiting", .reason = (char *)"learner orders-etcd-3 is catching up before promotion",
+                 .outcome = (char *)"skipped"},
+        };
+        static const char *const hashes[] = {
+                "9fecdf5f6f8aac71e6e69a6bab6b20b5e8868db46178a87534864f58a893c8d1",
+                "7777dd4a50e29ceea984889c9d0b135b00df5f23cb3b9f4125b66559e1079bc4",
+                "e220b4a853126876956c03a92a145dbce54b4912962b8241a23f84be9910b798",
+        };
+        struct eg_audit *a;
+        assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
+        for (size_t i = 0; i < EG_ELEMENTSOF(recs); i++) {
+                assert_int_equal(eg_audit_append(a, &recs[i]), 0);
+                assert_string_equal(recs[i].hash, hashes[i]);
+                free_filled(&recs[i]);
+        }
+        eg_audit_close(a);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(test_audit__##name, setup, teardown)
 
 int main(void) {
@@ -646,6 +685,7 @@ int main(void) {
                 T(cut_keeps_utf8_whole),
                 T(strings_round_trip),
                 T(record_format_matches_disk),
+                T(matches_spec_example),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
