@@ -74,7 +74,8 @@ int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
  * already has that peer URL. */
 int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
                        struct eg_etcd_error *err);
-/* -ENOENT when no such member exists (or it was removed before). */
+/* -ENOENT when no such member exists (or it was removed before); -EAGAIN when etcd
+ * refuses because too few of the other voters have been connected long enough. */
 int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
 /* -EAGAIN when etcd refuses because the learner is not yet in sync; -ENOENT as above. */
 int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);

@@ -49,6 +49,9 @@ static const struct errmap map_member[] = {
         {"member not found", -ENOENT},
         {"ID removed", -ENOENT},
         {"can only promote a learner member which is in sync with leader", -EAGAIN},
+        /* removing a voter is refused until the others have been connected for 5 s */
+        {"unhealthy cluster", -EAGAIN},
+        {"not enough started members", -EAGAIN},
         {NULL, 0},
 };
 
