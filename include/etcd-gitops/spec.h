@@ -137,7 +137,8 @@ struct eg_diag {
         char *name;
 };
 
-/* Renders "path:line:col: field: message" into a new string. */
+/* Renders "path:line:col: field: message" (or "path:line:col: message" without a field)
+ * into a new string. File-level findings (unreadable, too large) are placed at 1:1. */
 char *eg_diag_format(const struct eg_diag *d);
 
 struct eg_desired_set {
@@ -148,10 +149,13 @@ struct eg_desired_set {
         size_t n_errors;
         size_t n_files;
         char *revision; /* content hash "sha256:<hex>" for a directory, or set by the source */
+        size_t n_invalid; /* documents (or whole files) rejected: each has at least one error */
+        struct eg_sha256 *content_hash; /* internal: fed with every parsed file, in order */
 };
 
 struct eg_spec_options {
         bool strict; /* unknown fields are errors instead of warnings */
+        bool paths_as_given; /* eg_spec_load_paths: report "ARG/rel/path", not "rel/path" (the CLI) */
 };
 
 int eg_desired_set_new(struct eg_desired_set **ret);
