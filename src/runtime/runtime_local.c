@@ -840,7 +840,9 @@ static int resolve_binary(struct local_runtime *lr, const char *version, char **
         if (lr->bin_dir) {
                 char *a = eg_strdup_printf("%s/%s/etcd", lr->bin_dir, version);
                 char *b = eg_strdup_printf("%s/etcd-%s", lr->bin_dir, version);
-                char *found = a && is_executable_file(a) ? a : b && is_executable_file(b) ? b : NULL;
+                char *found = a && is_executable_file(a)   ? a
+                              : b && is_executable_file(b) ? b
+                                                           : NULL;
                 if (found) {
                         *ret = found;
                         free(found == a ? b : a);
@@ -889,27 +891,32 @@ static bool ports_has(const struct ports *p, int port) {
         return false;
 }
 
-/* Every port any record in the state dir holds, prepared members included. A record
- * that cannot be read contributes nothing; the bind() test still guards live ones. */
-static int ports_recorded(struct local_runtime *lr, struct ports *ret) {
+static int visible_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+/* Calls fn for every clusters/<ns>/<name> directory, sorted; stops at the first error. */
+static int for_each_cluster_dir(struct local_runtime *lr,
+                                int (*fn)(struct local_runtime *lr, const char *ns,
+                                          const char *name, void *userdata),
+                                void *userdata, struct eg_error *err) {
         struct dirent **nss = NULL;
-        int nns = scandir(lr->clusters_dir, &nss, NULL, alphasort), r = 0;
+        int r = 0, nns = scandir(lr->clusters_dir, &nss, visible_entry, alphasort);
+        if (nns < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                r = -errno;
+                eg_error_set(err, "cannot list %s: %s", lr->clusters_dir, strerror(errno));
+                return r;
+        }
         for (int i = 0; i < nns; i++) {
+                const char *ns = nss[i]->d_name;
+                _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, ns);
                 struct dirent **cls = NULL;
-                _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, nss[i]->d_name);
-                int ncl = nsdir && nss[i]->d_name[0] != '.' ? scandir(nsdir, &cls, NULL, alphasort)
-                                                           : 0;
+                int ncl = r == 0 && nsdir && name_is_valid(ns)
+                                  ? scandir(nsdir, &cls, visible_entry, alphasort)
+                                  : 0;
                 for (int j = 0; j < ncl; j++) {
-                        _cleanup_free_ char *path =
-                                eg_strdup_printf("%s/%s/cluster.json", nsdir, cls[j]->d_name);
-                        struct lrecord rec = {0};
-                        if (r == 0 && path && cls[j]->d_name[0] != '.' &&
-                            lrecord_load(path, &rec, NULL) == 0) {
-                                for (size_t k = 0; k < rec.n_members && r == 0; k++)
-                                        if ((r = ports_add(ret, rec.members[k].client_port)) == 0)
-                                                r = ports_add(ret, rec.members[k].peer_port);
-                                lrecord_done(&rec);
-                        }
+                        if (r == 0 && name_is_valid(cls[j]->d_name))
+                                r = fn(lr, ns, cls[j]->d_name, userdata);
                         free(cls[j]);
                 }
                 free(cls);
@@ -917,6 +924,29 @@ static int ports_recorded(struct local_runtime *lr, struct ports *ret) {
         }
         free(nss);
         return r;
+}
+
+static int add_recorded_ports(struct local_runtime *lr, const char *ns, const char *name,
+                              void *userdata) {
+        struct ports *ports = userdata;
+        _cleanup_free_ char *path = record_path(lr, ns, name);
+        struct lrecord rec = {0};
+        int r = 0;
+        if (!path)
+                return -ENOMEM;
+        if (lrecord_load(path, &rec, NULL) < 0)
+                return 0;
+        for (size_t k = 0; k < rec.n_members && r == 0; k++)
+                if ((r = ports_add(ports, rec.members[k].client_port)) == 0)
+                        r = ports_add(ports, rec.members[k].peer_port);
+        lrecord_done(&rec);
+        return r;
+}
+
+/* Every port any record in the state dir holds, prepared members included. A record
+ * that cannot be read contributes nothing; the bind() test still guards live ones. */
+static int ports_recorded(struct local_runtime *lr, struct ports *ret) {
+        return for_each_cluster_dir(lr, add_recorded_ports, ret, NULL);
 }
 
 static bool port_bindable(const char *host, int port) {
@@ -1078,6 +1108,33 @@ static int member_dir_move_aside(struct local_runtime *lr, const char *ns, const
         return r;
 }
 
+/* Flags valid for etcd 3.4 and 3.5+; "--flag=value" is what member_alive() looks for. */
+static int build_argv(const char *bin, const struct lmember *m, const char *initial_cluster,
+                      const char *token, struct strv *ret) {
+        const char *flags[][2] = {
+                {"--name", m->name},
+                {"--data-dir", m->data_dir},
+                {"--listen-client-urls", m->client_url},
+                {"--advertise-client-urls", m->client_url},
+                {"--listen-peer-urls", m->peer_url},
+                {"--initial-advertise-peer-urls", m->peer_url},
+                {"--initial-cluster", initial_cluster},
+                {"--initial-cluster-state", token ? "new" : "existing"},
+                {"--initial-cluster-token", token},
+        };
+        struct strv argv = {0};
+        int r = strv_push(&argv, strdup(bin));
+        for (size_t i = 0; r == 0 && i < EG_ELEMENTSOF(flags); i++)
+                if (flags[i][1])
+                        r = strv_push(&argv, eg_strdup_printf("%s=%s", flags[i][0], flags[i][1]));
+        if (r < 0) {
+                strv_done(&argv);
+                return r;
+        }
+        *ret = argv;
+        return 0;
+}
+
 /* Starts m's etcd. token != NULL bootstraps a new cluster with it. */
 static int member_start(struct local_runtime *lr, const char *ns, const char *name,
                         struct lmember *m, const char *bin, const char *initial_cluster,
@@ -1096,17 +1153,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
                              strerror(-r));
                 goto out;
         }
-        if ((r = strv_push(&argv, strdup(bin))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--name=%s", m->name))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--data-dir=%s", m->data_dir))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--listen-client-urls=%s", m->client_url))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--advertise-client-urls=%s", m->client_url))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--listen-peer-urls=%s", m->peer_url))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--initial-advertise-peer-urls=%s", m->peer_url))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--initial-cluster=%s", initial_cluster))) < 0 ||
-            (r = strv_push(&argv, eg_strdup_printf("--initial-cluster-state=%s",
-                                                   token ? "new" : "existing"))) < 0 ||
-            (token && (r = strv_push(&argv, eg_strdup_printf("--initial-cluster-token=%s", token))) < 0) ||
+        if ((r = build_argv(bin, m, initial_cluster, token, &argv)) < 0 ||
             (r = build_env(etcd_env, &env)) < 0)
                 goto oom;
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -1227,63 +1274,44 @@ static int local_observe(struct eg_runtime *rt, const char *ns, const char *name
         return observe_one(to_local(rt), ns, name, ret, err);
 }
 
-static int visible_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
+struct cluster_list {
+        struct eg_runtime_cluster *all;
+        size_t n;
+        struct eg_error *err;
+};
+
+static int list_one(struct local_runtime *lr, const char *ns, const char *name,
+                    void *userdata) {
+        struct cluster_list *l = userdata;
+        struct eg_runtime_cluster *grown = realloc(l->all, (l->n + 1) * sizeof(*l->all));
+        if (!grown) {
+                eg_error_set(l->err, "out of memory listing clusters");
+                return -ENOMEM;
+        }
+        l->all = grown;
+        /* a directory without a record is a deleted cluster whose data was kept */
+        struct eg_error e = {0};
+        int r = observe_one(lr, ns, name, &l->all[l->n], &e);
+        if (r == 0)
+                l->n++;
+        else if (r == -ENOENT || r == -ENOTDIR)
+                r = 0;
+        else
+                eg_error_set(l->err, "%s", e.message ? e.message : strerror(-r));
+        eg_error_done(&e);
+        return r;
+}
 
 static int local_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
                       struct eg_error *err) {
-        struct local_runtime *lr = to_local(rt);
-        struct eg_runtime_cluster *all = NULL;
-        size_t n = 0;
-        struct dirent **nss = NULL;
-        int r = 0;
-        int nns = scandir(lr->clusters_dir, &nss, visible_entry, alphasort);
-        if (nns < 0) {
-                if (errno != ENOENT) {
-                        r = -errno;
-                        eg_error_set(err, "cannot list %s: %s", lr->clusters_dir, strerror(errno));
-                }
-                nns = 0;
-        }
-        for (int i = 0; i < nns; i++) {
-                const char *ns = nss[i]->d_name;
-                _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, ns);
-                struct dirent **cls = NULL;
-                int ncl = r == 0 && nsdir && name_is_valid(ns)
-                                  ? scandir(nsdir, &cls, visible_entry, alphasort)
-                                  : 0;
-                for (int j = 0; j < ncl; j++) {
-                        const char *name = cls[j]->d_name;
-                        if (r == 0 && name_is_valid(name)) {
-                                struct eg_runtime_cluster *grown =
-                                        realloc(all, (n + 1) * sizeof(*all));
-                                if (!grown) {
-                                        r = -ENOMEM;
-                                        eg_error_set(err, "out of memory listing clusters");
-                                } else {
-                                        all = grown;
-                                        struct eg_error e = {0};
-                                        int k = observe_one(lr, ns, name, &all[n], &e);
-                                        if (k == 0)
-                                                n++;
-                                        else if (k != -ENOENT && k != -ENOTDIR) {
-                                                r = k;
-                                                eg_error_set(err, "%s", e.message ? e.message : strerror(-k));
-                                        }
-                                        eg_error_done(&e);
-                                }
-                        }
-                        free(cls[j]);
-                }
-                free(cls);
-                free(nss[i]);
-        }
-        free(nss);
+        struct cluster_list l = {.err = err};
+        int r = for_each_cluster_dir(to_local(rt), list_one, &l, err);
         if (r < 0) {
-                eg_runtime_clusters_free(all, n);
+                eg_runtime_clusters_free(l.all, l.n);
                 return r;
         }
-        *ret = all;
-        *ret_n = n;
+        *ret = l.all;
+        *ret_n = l.n;
         return 0;
 }
 

@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -460,6 +462,63 @@ static bool member_add_ok(void *userdata) {
         return run_cmd(ma->argv, &ma->out) == 0;
 }
 
+static void test_runtime_local__stop_escalates_to_sigkill(void **state) {
+        struct fixture *fx = *state;
+        struct eg_runtime_local_options opt = {.state_dir = fx->state_dir, .stop_grace_ms = 300};
+        struct eg_runtime *rt = NULL;
+        struct eg_error err = {0};
+        assert_int_equal(eg_runtime_local_new(&opt, &rt, &err), 0);
+        char *argv[] = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.1; done",
+                        "--name=c9-0", "--data-dir=/x/c9-0", NULL};
+        pid_t sh;
+        assert_int_equal(posix_spawn(&sh, argv[0], NULL, NULL, argv, environ), 0);
+        assert_true(record_running(fx, "c9-0", sh, proc_start_time(sh), "/x/c9-0"));
+
+        int64_t t0 = eg_now_monotonic_ms();
+        int r = rt->ops->stop_member(rt, "default", "c9", "c9-0", true, &err);
+        int64_t took = eg_now_monotonic_ms() - t0;
+        rt->ops->free(rt);
+        assert_int_equal(r, 0);
+        int status;
+        assert_int_equal(waitpid(sh, &status, 0), sh);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        assert_true(took >= 300 && took < 5000);
+        eg_error_done(&err);
+}
+
+static void test_runtime_local__ports_skip_taken(void **state) {
+        struct fixture *fx = *state;
+        /* the base port is in use by someone else, the next two belong to another record */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)fx->port_base),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        assert_true(fd >= 0);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                skip();
+        assert_int_equal(listen(fd, 1), 0);
+        json_t *ms = json_array();
+        json_array_append_new(ms, member_json("c9-0", 0, 0, "/x/c9-0", fx->port_base + 1));
+        write_record(fx, "c9", ms);
+
+        char *members[] = {"c11-0"};
+        bootstrap(fx, "c11", members, 1);
+        close(fd);
+        json_t *rec = load_record(fx, "c11");
+        json_t *m = json_array_get(json_object_get(rec, "members"), 0);
+        int cport = (int)json_integer_value(json_object_get(m, "client_port"));
+        int pport = (int)json_integer_value(json_object_get(m, "peer_port"));
+        json_decref(rec);
+        assert_true(cport >= fx->port_base + 3);
+        assert_true(pport > cport);
+
+        struct eg_runtime_cluster c = {0};
+        observe(fx, fx->rt, "c11", &c);
+        assert_true(c.members[0].running);
+        assert_healthy(c.members[0].client_url);
+        eg_runtime_cluster_done(&c);
+}
+
 static void test_runtime_local__add_learner(void **state) {
         struct fixture *fx = *state;
         char *members[] = {"c2-0", "c2-1", "c2-2"};
@@ -824,6 +883,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_runtime_local__bootstrap_adopt_kill, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__recycled_pid, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__stop_escalates_to_sigkill,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__ports_skip_taken, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__add_learner, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__upgrade, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__stop_member, setup, teardown),
