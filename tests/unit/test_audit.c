@@ -538,6 +538,31 @@ static void test_audit__line_capped(void **state) {
         assert_verify(f->log, 0, 2, 0, NULL);
 }
 
+static void test_audit__overlong_line(void **state) {
+        struct fixture *f = *state;
+        append_n(f->log, 1, "ns/a");
+        off_t good = file_size(f->log);
+        _cleanup_free_ char *big = repeat('x', EG_AUDIT_LINE_MAX + 4000);
+        big[EG_AUDIT_LINE_MAX + 3999] = '\n';
+        append_raw(f->log, big);
+        assert_verify(f->log, 1, 1, 2, "line 2: longer than 65536 bytes");
+        struct eg_audit_record *recs;
+        size_t n, skipped;
+        assert_int_equal(eg_audit_read_full(f->log, NULL, &recs, &n, &skipped), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(skipped, 1);
+        eg_audit_records_free(recs, n);
+        struct eg_audit *a;
+        char *warning = NULL;
+        assert_int_equal(eg_audit_open(f->log, &a, &warning), 0);
+        _cleanup_free_ char *want = eg_strdup_printf("audit log %s: dropped a torn last record of %d bytes at offset %jd",
+                                                     f->log, EG_AUDIT_LINE_MAX + 4000, (intmax_t)good);
+        assert_string_equal(warning, want);
+        free(warning);
+        eg_audit_close(a);
+        assert_verify(f->log, 0, 1, 0, NULL);
+}
+
 static void test_audit__cut_keeps_utf8_whole(void **state) {
         struct fixture *f = *state;
         struct eg_buf b;
@@ -682,6 +707,7 @@ int main(void) {
                 T(more_damage_refused),
                 T(second_open_busy),
                 T(line_capped),
+                T(overlong_line),
                 T(cut_keeps_utf8_whole),
                 T(strings_round_trip),
                 T(record_format_matches_disk),
