@@ -322,8 +322,15 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
                 if (k < 0)
                         break;
                 k = eg_etcd_member_add(c, peer, true, &id, &ee);
+                if (k == -EAGAIN)
+                        /* etcd's strict reconfiguration check: every voter must have been
+                         * connected for a while before the membership may change */
+                        eg_error_set(err, "etcd is not ready to add %s yet (%s)", a->member,
+                                     ee.message ? ee.message : "unhealthy cluster");
                 if (k < 0) {
-                        etcd_call_error(err, "member add", k, &ee);
+                        if (k != -EAGAIN)
+                                etcd_call_error(err, "member add", k, &ee);
+                        eg_etcd_error_done(&ee);
                         /* the reserved member never joined: forget it */
                         rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
                         free(peer);
@@ -349,9 +356,10 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
         }
         case EG_ACTION_PROMOTE:
                 k = eg_etcd_member_promote(c, a->member_id, &ee);
-                if (k == -EAGAIN)
+                if (k == -EAGAIN) {
+                        eg_error_set(err, "learner %s is catching up before promotion", a->member);
                         eg_etcd_error_done(&ee);
-                else if (k < 0)
+                } else if (k < 0)
                         etcd_call_error(err, "member promote", k, &ee);
                 break;
         case EG_ACTION_REMOVE_MEMBER:
@@ -535,7 +543,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         /* etcd: learner not caught up yet; an expected wait, not a failure */
                         plan.state = EG_PLAN_WAITING;
                         free(plan.reason);
-                        plan.reason = eg_strdup_printf("learner %s is catching up before promotion", a->member);
+                        plan.reason = TAKE_PTR(err.message);
                 } else {
                         bool dry_seen = r->opt.dry_run && !revision_changed && t->recorded_state == plan.state &&
                                         str_eq(t->recorded_reason, a->reason);
