@@ -65,7 +65,7 @@ void eg_buf_reset(struct eg_buf *b);
 int eg_buf_append(struct eg_buf *b, const void *data, size_t len);
 int eg_buf_puts(struct eg_buf *b, const char *s);
 int eg_buf_printf(struct eg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int eg_buf_vprintf(struct eg_buf *b, const char *fmt, va_list ap);
+int eg_buf_vprintf(struct eg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hands the buffer's string to the caller (never NULL on success: "" when empty). */
 char *eg_buf_steal(struct eg_buf *b);
 

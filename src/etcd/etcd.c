@@ -63,8 +63,8 @@ void eg_etcd_error_done(struct eg_etcd_error *e) {
         *e = (struct eg_etcd_error){0};
 }
 
-static void error_setv(struct eg_etcd_error *e, const char *endpoint, long http_status,
-                       const char *fmt, va_list ap) {
+static void __attribute__((format(printf, 4, 0)))
+error_setv(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, va_list ap) {
         if (!e)
                 return;
         char *msg = NULL;
