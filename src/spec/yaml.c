@@ -487,7 +487,7 @@ int eg_yaml_reader_next(struct eg_yaml_reader *r, struct eg_ydoc **ret) {
                         if (++r->n_documents > EG_SPEC_MAX_DOCUMENTS) {
                                 doc_error(b.doc, (unsigned)ev.start_mark.line + 1,
                                           (unsigned)ev.start_mark.column + 1,
-                                          "more than %d documents in one file; the rest is not read",
+                                          "more than %d documents in one file",
                                           EG_SPEC_MAX_DOCUMENTS);
                                 b.doc->fatal = true;
                                 r->done = true;
