@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 #define ETCD_PROC_STOP_GRACE_MS 5000
 #define ETCD_PROC_START_TRIES 5
+
+extern char **environ;
 
 static void etcd_proc_sleep_ms(int64_t ms) {
         struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -62,7 +65,8 @@ int etcd_proc_repick_ports(struct etcd_proc *p) {
         if (r < 0)
                 return r;
         close(fd2);
-        snprintf(p->client_url, sizeof(p->client_url), "http://127.0.0.1:%d", p->client_port);
+        snprintf(p->client_url, sizeof(p->client_url), "%s://127.0.0.1:%d",
+                 p->cert_file ? "https" : "http", p->client_port);
         snprintf(p->peer_url, sizeof(p->peer_url), "http://127.0.0.1:%d", p->peer_port);
         return 0;
 }
@@ -80,6 +84,59 @@ int etcd_proc_init(struct etcd_proc *p) {
         }
         p->dir = dir;
         return etcd_proc_repick_ports(p);
+}
+
+/* Runs argv quietly (output to dir/openssl.log); 0 when it exits 0. */
+static int etcd_proc_run(const struct etcd_proc *p, char *const argv[]) {
+        _cleanup_free_ char *log = eg_path_join(p->dir, "openssl.log");
+        if (!log)
+                return -ENOMEM;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+int etcd_proc_use_tls(struct etcd_proc *p) {
+        _cleanup_free_ char *ca_key = eg_path_join(p->dir, "ca.key");
+        char *ca = eg_path_join(p->dir, "ca.crt");
+        char *cert = eg_path_join(p->dir, "member.crt");
+        char *key = eg_path_join(p->dir, "member.key");
+        int r = -ENOMEM;
+        if (!ca_key || !ca || !cert || !key)
+                goto fail;
+        char *ca_argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                           "/CN=etcd-gitops test CA", "-keyout", ca_key, "-out", ca, NULL};
+        char *cert_argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                             "/CN=127.0.0.1", "-CA", ca, "-CAkey", ca_key, "-addext",
+                             "basicConstraints=critical,CA:FALSE", "-addext",
+                             "subjectAltName=IP:127.0.0.1", "-addext",
+                             "extendedKeyUsage=serverAuth,clientAuth", "-keyout", key, "-out", cert,
+                             NULL};
+        if ((r = etcd_proc_run(p, ca_argv)) < 0 || (r = etcd_proc_run(p, cert_argv)) < 0)
+                goto fail;
+        p->ca_file = ca;
+        p->cert_file = cert;
+        p->key_file = key;
+        snprintf(p->client_url, sizeof(p->client_url), "https://127.0.0.1:%d", p->client_port);
+        return 0;
+fail:
+        free(ca);
+        free(cert);
+        free(key);
+        return r;
 }
 
 int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_cluster,
@@ -102,7 +159,13 @@ int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_c
         if (!log || !own || !a_name || !a_data || !a_lc || !a_ac || !a_lp || !a_ap || !a_ic ||
             !a_st || !a_tok)
                 return -ENOMEM;
-        char *argv[] = {"etcd", a_name, a_data, a_lc, a_ac, a_lp, a_ap, a_ic, a_st, a_tok, NULL};
+        _cleanup_free_ char *a_cert = eg_strdup_printf("--cert-file=%s", p->cert_file);
+        _cleanup_free_ char *a_key = eg_strdup_printf("--key-file=%s", p->key_file);
+        _cleanup_free_ char *a_ca = eg_strdup_printf("--trusted-ca-file=%s", p->ca_file);
+        if (!a_cert || !a_key || !a_ca)
+                return -ENOMEM;
+        char *argv[] = {"etcd", a_name, a_data, a_lc, a_ac, a_lp, a_ap, a_ic, a_st, a_tok,
+                        p->cert_file ? "--client-cert-auth" : NULL, a_cert, a_key, a_ca, NULL};
 
         int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (logfd < 0)
@@ -134,11 +197,11 @@ static size_t etcd_proc_collect(char *data, size_t size, size_t nmemb, void *use
         return eg_buf_append(userdata, data, size * nmemb) < 0 ? 0 : size * nmemb;
 }
 
-static bool etcd_proc_healthy(const char *client_url) {
+static bool etcd_proc_healthy(const struct etcd_proc *p) {
         CURL *h = curl_easy_init();
         if (!h)
                 return false;
-        _cleanup_free_ char *url = eg_strdup_printf("%s/health", client_url);
+        _cleanup_free_ char *url = eg_strdup_printf("%s/health", p->client_url);
         struct eg_buf body;
         eg_buf_init(&body, 4096);
         long status = 0;
@@ -147,6 +210,11 @@ static bool etcd_proc_healthy(const char *client_url) {
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, etcd_proc_collect);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+        if (p->cert_file) {
+                curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
+                curl_easy_setopt(h, CURLOPT_SSLCERT, p->cert_file);
+                curl_easy_setopt(h, CURLOPT_SSLKEY, p->key_file);
+        }
         bool ok = url && curl_easy_perform(h) == CURLE_OK &&
                   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
                   status == 200 && body.data && strstr(body.data, "\"health\":\"true\"");
@@ -173,7 +241,7 @@ int etcd_proc_wait_healthy(struct etcd_proc *p, int64_t timeout_ms) {
                         return etcd_proc_log_says(p, "address already in use") ? -EADDRINUSE
                                                                                 : -ECHILD;
                 }
-                if (etcd_proc_healthy(p->client_url))
+                if (etcd_proc_healthy(p))
                         return 0;
                 if (eg_now_monotonic_ms() >= deadline)
                         return -ETIMEDOUT;
@@ -232,5 +300,8 @@ void etcd_proc_cleanup(struct etcd_proc *p) {
         if (p->dir)
                 (void)eg_rm_rf(p->dir);
         free(p->dir);
-        p->dir = NULL;
+        free(p->ca_file);
+        free(p->cert_file);
+        free(p->key_file);
+        p->dir = p->ca_file = p->cert_file = p->key_file = NULL;
 }

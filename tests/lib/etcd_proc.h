@@ -9,12 +9,18 @@ struct etcd_proc {
         char *dir; /* mkdtemp dir holding data/ and etcd.log; NULL before init */
         int client_port, peer_port;
         char client_url[64], peer_url[64];
+        /* set by etcd_proc_use_tls: files in dir, the cert serves both ends */
+        char *ca_file, *cert_file, *key_file;
 };
 
 /* Creates the temporary directory and picks two free ports, so the URLs are known
  * before the member is started (a member must be added to the cluster by its peer URL
  * before it starts). Returns 0 or a negative errno. */
 int etcd_proc_init(struct etcd_proc *p);
+/* Makes a CA and a certificate for 127.0.0.1 (server and client use) with the openssl
+ * CLI, and switches the client URL to https with client-certificate auth. Call after
+ * init, before start. */
+int etcd_proc_use_tls(struct etcd_proc *p);
 /* Picks fresh free ports (after losing a port race). */
 int etcd_proc_repick_ports(struct etcd_proc *p);
 /* Starts `etcd` (from PATH) as member name. initial_cluster NULL means

@@ -284,6 +284,51 @@ static int e2_teardown(void **state) {
         return 0;
 }
 
+static void test_etcd__tls(void **state) {
+        struct etcd_proc *e = *state;
+        assert_int_equal(etcd_proc_init(e), 0);
+        assert_int_equal(etcd_proc_use_tls(e), 0);
+        assert_true(eg_str_has_prefix(e->client_url, "https://"));
+        assert_int_equal(etcd_proc_start(e, "tls1", NULL, "new", "eg-test-tls"), 0);
+        assert_int_equal(etcd_proc_wait_healthy(e, START_TIMEOUT_MS), 0);
+
+        char *eps[] = {e->client_url};
+        struct eg_etcd_options opt = {.tls = {e->ca_file, e->cert_file, e->key_file}};
+        struct eg_etcd *c = NULL;
+        struct eg_etcd_error err = {0};
+        struct eg_etcd_member_list l = {0};
+        assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
+        assert_int_equal(eg_etcd_member_list(c, &l, &err), 0);
+        assert_int_equal(l.n, 1);
+        assert_string_equal(l.members[0].name, "tls1");
+        assert_string_equal(l.members[0].client_urls[0], e->client_url);
+        eg_etcd_member_list_done(&l);
+        assert_int_equal(eg_etcd_health_of(c, e->client_url, &err), 0);
+        char *v = NULL;
+        assert_int_equal(eg_etcd_put(c, "/tls", "yes", 3, &err), 0);
+        assert_int_equal(eg_etcd_get(c, "/tls", &v, NULL, &err), 0);
+        assert_string_equal(v, "yes");
+        free(v);
+        eg_etcd_free(c);
+
+        /* no CA: the server's certificate cannot be verified */
+        opt.tls.ca_file = NULL;
+        assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
+        assert_int_equal(eg_etcd_member_list(c, &l, &err), -EPROTO);
+        assert_int_equal(err.http_status, 0);
+        assert_non_null(strstr(err.message, e->client_url));
+        eg_etcd_free(c);
+
+        /* no client certificate: etcd drops the connection */
+        opt.tls = (struct eg_etcd_tls){.ca_file = e->ca_file};
+        assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
+        int r = eg_etcd_member_list(c, &l, &err);
+        assert_true(r == -ECONNRESET || r == -EPROTO);
+        assert_int_equal(err.http_status, 0);
+        eg_etcd_free(c);
+        eg_etcd_error_done(&err);
+}
+
 static void test_etcd__failover(void **state) {
         char dead[64], hung[64];
         dead_url(dead);
@@ -661,6 +706,7 @@ int main(void) {
                 cmocka_unit_test(test_etcd__all_dead),
                 cmocka_unit_test(test_etcd__snapshot),
                 cmocka_unit_test_setup_teardown(test_etcd__learner_lifecycle, e2_setup, e2_teardown),
+                cmocka_unit_test_setup_teardown(test_etcd__tls, e2_setup, e2_teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
