@@ -39,6 +39,8 @@ struct fixture {
         char *bin_dir;
         int port_base;
         struct eg_runtime *rt;
+        struct eg_runtime *rt_extra; /* a second instance a test made, freed on teardown */
+        pid_t child;                 /* a helper process a test started, killed on teardown */
         json_t *env;
         struct eg_pod_policy pod;
         struct eg_cluster_spec spec;
@@ -97,6 +99,12 @@ static int teardown(void **state) {
         eg_error_done(&err);
         if (fx->rt)
                 fx->rt->ops->free(fx->rt);
+        if (fx->rt_extra)
+                fx->rt_extra->ops->free(fx->rt_extra);
+        if (fx->child > 0) {
+                kill(fx->child, SIGKILL);
+                waitpid(fx->child, NULL, 0);
+        }
         eg_rm_rf(fx->dir);
         json_decref(fx->env);
         free(fx->dir);
@@ -352,7 +360,7 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
         eg_error_done(&err);
 
         /* a restarted daemon adopts the members as they are */
-        struct eg_runtime *rt2 = new_runtime(fx, NULL);
+        struct eg_runtime *rt2 = fx->rt_extra = new_runtime(fx, NULL);
         struct eg_runtime_cluster c2 = {0};
         observe(fx, rt2, "c1", &c2);
         assert_int_equal(c2.n_members, 3);
@@ -374,6 +382,7 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
 
         /* freeing a runtime leaves members alone */
         rt2->ops->free(rt2);
+        fx->rt_extra = NULL;
         assert_false(pid_gone(pids[0]));
         assert_false(pid_gone(pids[2]));
         eg_runtime_cluster_done(&c);
@@ -423,6 +432,7 @@ static void test_runtime_local__recycled_pid(void **state) {
                         "--data-dir=/x/c9-2", NULL};
         pid_t sh;
         assert_int_equal(posix_spawn(&sh, argv[0], NULL, NULL, argv, environ), 0);
+        fx->child = sh;
         uint64_t sh_start = proc_start_time(sh);
         int64_t self = getpid();
 
@@ -446,6 +456,7 @@ static void test_runtime_local__recycled_pid(void **state) {
         assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c9", "c9-2", true, &err), 0);
         int status;
         assert_int_equal(waitpid(sh, &status, 0), sh);
+        fx->child = 0;
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
         eg_error_done(&err);
 }
@@ -462,25 +473,30 @@ static bool member_add_ok(void *userdata) {
         return run_cmd(ma->argv, &ma->out) == 0;
 }
 
+static bool file_exists(void *userdata) { return access(userdata, F_OK) == 0; }
+
 static void test_runtime_local__stop_escalates_to_sigkill(void **state) {
         struct fixture *fx = *state;
         struct eg_runtime_local_options opt = {.state_dir = fx->state_dir, .stop_grace_ms = 300};
-        struct eg_runtime *rt = NULL;
         struct eg_error err = {0};
-        assert_int_equal(eg_runtime_local_new(&opt, &rt, &err), 0);
-        char *argv[] = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.1; done",
-                        "--name=c9-0", "--data-dir=/x/c9-0", NULL};
+        assert_int_equal(eg_runtime_local_new(&opt, &fx->rt_extra, &err), 0);
+        struct eg_runtime *rt = fx->rt_extra;
+        _cleanup_free_ char *mark = eg_path_join(fx->dir, "trapped");
+        /* the mark says SIGTERM is ignored from now on */
+        char *argv[] = {"/bin/sh", "-c", "trap '' TERM; : > \"$1\"; while :; do sleep 0.1; done",
+                        "--name=c9-0", mark, "--data-dir=/x/c9-0", NULL};
         pid_t sh;
         assert_int_equal(posix_spawn(&sh, argv[0], NULL, NULL, argv, environ), 0);
+        fx->child = sh;
+        assert_int_equal(eg_wait_for(file_exists, mark, 10000, 10), 0);
         assert_true(record_running(fx, "c9-0", sh, proc_start_time(sh), "/x/c9-0"));
 
         int64_t t0 = eg_now_monotonic_ms();
-        int r = rt->ops->stop_member(rt, "default", "c9", "c9-0", true, &err);
+        assert_int_equal(rt->ops->stop_member(rt, "default", "c9", "c9-0", true, &err), 0);
         int64_t took = eg_now_monotonic_ms() - t0;
-        rt->ops->free(rt);
-        assert_int_equal(r, 0);
         int status;
         assert_int_equal(waitpid(sh, &status, 0), sh);
+        fx->child = 0;
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
         assert_true(took >= 300 && took < 5000);
         eg_error_done(&err);
