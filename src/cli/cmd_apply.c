@@ -71,10 +71,9 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
 
         struct eg_desired_set *set = NULL;
-        _cleanup_free_ char *commit = NULL;
-        bool dirty = false;
+        struct eg_source_revision srev = {0};
         struct eg_error err = {0};
-        r = eg_source_read(env.source, &set, &commit, &dirty, &err);
+        r = eg_source_read(env.source, &set, &srev, &err);
         if (r < 0) {
                 eg_log_error("%s", err.message);
                 eg_error_done(&err);
@@ -82,7 +81,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         }
         eg_cli_print_diags(set);
-        struct eg_revision_info rev = {.revision = set->revision, .commit = commit, .dirty = dirty};
+        struct eg_revision_info rev = {.revision = srev.revision, .commit = srev.commit, .dirty = srev.dirty};
 
         int64_t deadline = eg_now_monotonic_ms() + a.wait_ms;
         struct eg_pass_result res = {0};
@@ -105,6 +104,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                        res.n_blocked, res.n_failed,
                        res.all_converged ? "" : a.wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
         eg_desired_set_free(set);
+        eg_source_revision_done(&srev);
         eg_cli_env_close(&env);
         return exit_code;
 }

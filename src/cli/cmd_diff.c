@@ -179,9 +179,8 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         struct eg_desired_set *set = NULL;
         struct eg_error err = {0};
-        _cleanup_free_ char *commit = NULL;
-        bool dirty = false;
-        r = eg_source_read(env.source, &set, &commit, &dirty, &err);
+        struct eg_source_revision srev = {0};
+        r = eg_source_read(env.source, &set, &srev, &err);
         if (r < 0) {
                 eg_log_error("%s", err.message);
                 eg_error_done(&err);
@@ -208,8 +207,8 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                                                                "path", d->path, "line", (int)d->line, "column",
                                                                (int)d->column, "field", d->field, "message", d->message));
                 }
-                json_t *out = json_pack("{s:s, s:s?, s:b, s:b, s:o, s:o}", "revision", set->revision, "commit", commit,
-                                        "dirty", dirty, "changes", changes, "clusters", json_incref(plans),
+                json_t *out = json_pack("{s:s, s:s?, s:b, s:b, s:o, s:o}", "revision", srev.revision, "commit", srev.commit,
+                                        "dirty", srev.dirty, "changes", changes, "clusters", json_incref(plans),
                                         "diagnostics", diags);
                 eg_out_json(out, stdout);
                 json_decref(out);
@@ -217,9 +216,10 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 eg_cli_print_diags(set);
                 print_text(plans, eg_settings.color);
                 if (!changes)
-                        printf("no changes: every cluster matches %s\n", set->revision);
+                        printf("no changes: every cluster matches %s\n", srev.revision);
         }
         json_decref(plans);
         eg_desired_set_free(set);
+        eg_source_revision_done(&srev);
         return changes ? EG_EXIT_DIFF : EG_EXIT_OK;
 }

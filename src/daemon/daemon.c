@@ -13,8 +13,7 @@ struct daemon {
         sd_event *event;
         sd_event_source *reconcile_timer, *debounce_timer, *rescan_timer;
         struct eg_desired_set *desired;
-        char *commit;
-        bool dirty;
+        struct eg_source_revision rev;
         bool source_changed;
         bool ready;
         uint64_t passes;
@@ -35,10 +34,9 @@ static int arm(sd_event_source *s, int64_t due_monotonic_ms) {
 
 static void read_source(struct daemon *d) {
         struct eg_desired_set *set = NULL;
-        char *commit = NULL;
-        bool dirty = false;
+        struct eg_source_revision rev = {0};
         struct eg_error err = {0};
-        int r = eg_source_read(d->opt->source, &set, &commit, &dirty, &err);
+        int r = eg_source_read(d->opt->source, &set, &rev, &err);
         if (r < 0) {
                 /* keep the last good desired set: a vanished folder must not look like
                  * every manifest was deleted */
@@ -46,7 +44,7 @@ static void read_source(struct daemon *d) {
                 eg_error_done(&err);
                 return;
         }
-        bool changed = !d->desired || strcmp(d->desired->revision, set->revision) != 0;
+        bool changed = !d->desired || strcmp(d->rev.revision, rev.revision) != 0;
         if (changed) {
                 for (size_t i = 0; i < set->n_diags; i++) {
                         _cleanup_free_ char *s = eg_diag_format(&set->diags[i]);
@@ -55,15 +53,14 @@ static void read_source(struct daemon *d) {
                         else
                                 eg_log_warning("%s", s ? s : "(out of memory)");
                 }
-                eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", set->revision,
-                            commit ? " (commit " : "", commit ? commit : "", commit ? (dirty ? ", dirty)" : ")") : "",
-                            set->n_objects, set->n_errors);
+                eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", rev.revision,
+                            rev.commit ? " (commit " : "", rev.commit ? rev.commit : "",
+                            rev.commit ? (rev.dirty ? ", dirty)" : ")") : "", set->n_objects, set->n_errors);
         }
         eg_desired_set_free(d->desired);
-        free(d->commit);
+        eg_source_revision_done(&d->rev);
         d->desired = set;
-        d->commit = commit;
-        d->dirty = dirty;
+        d->rev = rev;
         if (changed)
                 eg_reconciler_poke_all(d->opt->rec);
 }
@@ -76,7 +73,7 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         if (!d->desired)
                 return arm(s, eg_now_monotonic_ms() + 1000);
-        struct eg_revision_info rev = {.revision = d->desired->revision, .commit = d->commit, .dirty = d->dirty};
+        struct eg_revision_info rev = {.revision = d->rev.revision, .commit = d->rev.commit, .dirty = d->rev.dirty};
         struct eg_pass_result res = {0};
         int r = eg_reconciler_pass(d->opt->rec, d->desired, &rev, &res);
         d->passes++;
@@ -176,6 +173,6 @@ out:
         sd_event_source_unref(d.rescan_timer);
         sd_event_unref(d.event);
         eg_desired_set_free(d.desired);
-        free(d.commit);
+        eg_source_revision_done(&d.rev);
         return r < 0 ? r : 0;
 }

@@ -22,7 +22,8 @@ struct watch {
         char *path;
 };
 
-struct eg_source {
+struct dir_source {
+        struct eg_source base;
         char *root; /* absolute */
         struct eg_spec_options spec;
         int inotify_fd;
@@ -30,7 +31,7 @@ struct eg_source {
         size_t n_watches;
 };
 
-static void watches_clear(struct eg_source *s) {
+static void watches_clear(struct dir_source *s) {
         for (size_t i = 0; i < s->n_watches; i++)
                 free(s->watches[i].path);
         free(s->watches);
@@ -40,7 +41,7 @@ static void watches_clear(struct eg_source *s) {
 
 /* Watches dir and every non-hidden folder below it; editors that save by renaming a
  * temporary file over the original show up as IN_MOVED_TO on the folder. */
-static int watch_tree(struct eg_source *s, const char *dir, unsigned depth) {
+static int watch_tree(struct dir_source *s, const char *dir, unsigned depth) {
         if (depth > 32 || s->n_watches >= MAX_WATCHES)
                 return 0;
         int wd = inotify_add_watch(s->inotify_fd, dir, WATCH_MASK | IN_ONLYDIR);
@@ -82,12 +83,9 @@ static int watch_tree(struct eg_source *s, const char *dir, unsigned depth) {
         return r;
 }
 
-int eg_source_open(const struct eg_source_options *opt, struct eg_source **ret, struct eg_error *err) {
-        if (eg_source_is_git_url(opt->location)) {
-                eg_error_set(err, "git sources (%s) are not built yet in this version: use a local directory",
-                             opt->location);
-                return -EOPNOTSUPP;
-        }
+static const struct eg_source_ops dir_ops;
+
+int eg_source_dir_open(const struct eg_source_options *opt, struct eg_source **ret, struct eg_error *err) {
         _cleanup_free_ char *joined = opt->subpath ? eg_path_join(opt->location, opt->subpath)
                                                    : strdup(opt->location);
         if (!joined)
@@ -100,22 +98,22 @@ int eg_source_open(const struct eg_source_options *opt, struct eg_source **ret, 
                 free(root);
                 return r;
         }
-        struct eg_source *s = calloc(1, sizeof(*s));
+        struct dir_source *s = calloc(1, sizeof(*s));
         if (!s) {
                 free(root);
                 return -ENOMEM;
         }
+        s->base.ops = &dir_ops;
         s->root = root;
         s->spec = opt->spec;
         s->inotify_fd = -1;
         git_libgit2_init();
-        *ret = s;
+        *ret = &s->base;
         return 0;
 }
 
-void eg_source_free(struct eg_source *s) {
-        if (!s)
-                return;
+static void dir_free(struct eg_source *base) {
+        struct dir_source *s = (struct dir_source *)base;
         if (s->inotify_fd >= 0)
                 close(s->inotify_fd);
         watches_clear(s);
@@ -157,8 +155,9 @@ out:
         git_repository_free(repo);
 }
 
-int eg_source_read(struct eg_source *s, struct eg_desired_set **ret, char **ret_commit,
-                   bool *ret_dirty, struct eg_error *err) {
+static int dir_read(struct eg_source *base, struct eg_desired_set **ret, struct eg_source_revision *ret_rev,
+                    struct eg_error *err) {
+        struct dir_source *s = (struct dir_source *)base;
         char *paths[] = {s->root};
         struct eg_desired_set *set = NULL;
         int r = eg_spec_load_paths(paths, 1, &s->spec, &set);
@@ -171,16 +170,18 @@ int eg_source_read(struct eg_source *s, struct eg_desired_set **ret, char **ret_
                 eg_desired_set_free(set);
                 return r;
         }
-        if (ret_commit)
-                *ret_commit = NULL;
-        if (ret_dirty)
-                *ret_dirty = false;
-        git_revision(s->root, ret_commit, ret_dirty);
+        *ret_rev = (struct eg_source_revision){.revision = strdup(set->revision)};
+        if (!ret_rev->revision) {
+                eg_desired_set_free(set);
+                return -ENOMEM;
+        }
+        git_revision(s->root, &ret_rev->commit, &ret_rev->dirty);
         *ret = set;
         return 0;
 }
 
-int eg_source_watch_fd(struct eg_source *s) {
+static int dir_watch_fd(struct eg_source *base) {
+        struct dir_source *s = (struct dir_source *)base;
         if (s->inotify_fd >= 0)
                 return s->inotify_fd;
         s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -194,14 +195,15 @@ int eg_source_watch_fd(struct eg_source *s) {
         return s->inotify_fd;
 }
 
-static const char *watch_path(struct eg_source *s, int wd) {
+static const char *watch_path(struct dir_source *s, int wd) {
         for (size_t i = 0; i < s->n_watches; i++)
                 if (s->watches[i].wd == wd)
                         return s->watches[i].path;
         return NULL;
 }
 
-int eg_source_process_events(struct eg_source *s, bool *ret_changed) {
+static int dir_process_events(struct eg_source *base, bool *ret_changed) {
+        struct dir_source *s = (struct dir_source *)base;
         *ret_changed = false;
         if (s->inotify_fd < 0)
                 return 0;
@@ -252,3 +254,11 @@ int eg_source_process_events(struct eg_source *s, bool *ret_changed) {
         }
         return 0;
 }
+
+static const struct eg_source_ops dir_ops = {
+        .kind = "dir",
+        .read = dir_read,
+        .watch_fd = dir_watch_fd,
+        .process_events = dir_process_events,
+        .free = dir_free,
+};

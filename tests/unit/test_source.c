@@ -45,16 +45,17 @@ static void test_source__read_and_revision(void **state) {
         struct eg_error err = {0};
         assert_int_equal(eg_source_open(&o, &s, &err), 0);
         struct eg_desired_set *set1, *set2;
-        char *commit = (char *)"x";
-        bool dirty = true;
-        assert_int_equal(eg_source_read(s, &set1, &commit, &dirty, &err), 0);
+        struct eg_source_revision rev = {.dirty = true};
+        assert_int_equal(eg_source_read(s, &set1, &rev, &err), 0);
         assert_int_equal(set1->n_objects, 1);
-        assert_null(commit); /* /tmp is not in a work tree */
-        assert_false(dirty);
-        assert_true(eg_str_has_prefix(set1->revision, "sha256:"));
+        assert_null(rev.commit); /* /tmp is not in a work tree */
+        assert_false(rev.dirty);
+        assert_true(eg_str_has_prefix(rev.revision, "sha256:"));
+        assert_string_equal(rev.revision, set1->revision);
+        eg_source_revision_done(&rev);
         put(d, "a.yaml", "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
                          "metadata:\n  name: a\nspec:\n  size: 5\n");
-        assert_int_equal(eg_source_read(s, &set2, NULL, NULL, &err), 0);
+        assert_int_equal(eg_source_read(s, &set2, NULL, &err), 0);
         assert_string_not_equal(set1->revision, set2->revision);
         assert_int_equal(set2->objects[0]->cluster.size, 5);
         eg_desired_set_free(set1);
@@ -138,19 +139,18 @@ static void test_source__git_work_tree(void **state) {
         struct eg_error err = {0};
         assert_int_equal(eg_source_open(&o, &s, &err), 0);
         struct eg_desired_set *set;
-        char *commit = NULL;
-        bool dirty = true;
-        assert_int_equal(eg_source_read(s, &set, &commit, &dirty, &err), 0);
-        assert_non_null(commit);
-        assert_int_equal(strlen(commit), 40);
-        assert_false(dirty);
+        struct eg_source_revision rev = {.dirty = true};
+        assert_int_equal(eg_source_read(s, &set, &rev, &err), 0);
+        assert_non_null(rev.commit);
+        assert_int_equal(strlen(rev.commit), 40);
+        assert_false(rev.dirty);
         eg_desired_set_free(set);
-        free(commit);
+        eg_source_revision_done(&rev);
         put(sub, "b.yaml", cluster_a);
-        assert_int_equal(eg_source_read(s, &set, &commit, &dirty, &err), 0);
-        assert_true(dirty);
+        assert_int_equal(eg_source_read(s, &set, &rev, &err), 0);
+        assert_true(rev.dirty);
         eg_desired_set_free(set);
-        free(commit);
+        eg_source_revision_done(&rev);
         eg_source_free(s);
         eg_rm_rf(d);
 }
