@@ -40,6 +40,8 @@ struct eg_policy {
         bool delete_pruned_data;   /* prune also deletes data (default keep) */
         int64_t dead_after_ms;     /* unhealthy this long => dead (default 5000) */
         int64_t start_grace_ms;    /* new members are not judged before this (default 10000) */
+        int64_t member_settle_ms;  /* etcd refuses membership changes until every voter has been
+                                      connected this long (its strict reconfig check; default 5000) */
 };
 
 void eg_policy_init(struct eg_policy *p); /* the defaults above */

@@ -50,6 +50,7 @@ void eg_policy_init(struct eg_policy *p) {
         *p = (struct eg_policy){
                 .dead_after_ms = 5000,
                 .start_grace_ms = 10000,
+                .member_settle_ms = 5000,
         };
 }
 
@@ -439,6 +440,17 @@ static int check_versions(const struct ctx *c, const struct model *m, const char
         return 0;
 }
 
+/* A voter started so recently that etcd would refuse to add a member now. */
+static const struct node *first_unsettled_voter(const struct ctx *c, const struct model *m) {
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (node_voter(n) && n->started_ms != 0 &&
+                    elapsed(c->now, n->started_ms) < c->pol->member_settle_ms)
+                        return n;
+        }
+        return NULL;
+}
+
 static int plan_scale_up(const struct ctx *c, struct model *m, const struct census *cs,
                          struct step *s, bool *done) {
         size_t size = (size_t)c->spec->size;
@@ -458,6 +470,14 @@ static int plan_scale_up(const struct ctx *c, struct model *m, const struct cens
                 r = step_wait(s, EG_PLAN_WAITING,
                               strf("%s waits for every member to be healthy (%s is not)", what,
                                    disp(bad)));
+                goto out;
+        }
+        const struct node *fresh = first_unsettled_voter(c, m);
+        if (fresh) {
+                r = step_wait(s, EG_PLAN_WAITING,
+                              strf("%s waits until every voting member has been up %" PRId64
+                                   " ms (%s started %" PRId64 " ms ago): etcd refuses new members before",
+                                   what, c->pol->member_settle_ms, disp(fresh), elapsed(c->now, fresh->started_ms)));
                 goto out;
         }
         if (m->next_index == UINT64_MAX) {

@@ -253,6 +253,24 @@ static void test_plan__scale_up_waits_for_healthy_voters(void **state) {
         eg_plan_done(&f.plan);
 }
 
+static void test_plan__scale_up_waits_for_voters_to_settle(void **state) {
+        struct fx f;
+        fx_init(&f, 5, "3.5.9");
+        fx_cluster(&f, 3);
+        /* c-2 was just (re)started: etcd's strict reconfiguration check would refuse. */
+        f.members[2].started_ms = NOW - 1200;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_int_equal(f.plan.n_actions, 0);
+        assert_reason_has(f.plan.reason, "(c-2 started 1200 ms ago)");
+        eg_plan_done(&f.plan);
+        f.members[2].started_ms = NOW - f.pol.member_settle_ms;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_PROGRESSING);
+        assert_action(&f, 0, EG_ACTION_ADD_LEARNER, "c-3");
+        eg_plan_done(&f.plan);
+}
+
 static void test_plan__scale_up_refuses_version_skip(void **state) {
         struct fx f;
         fx_init(&f, 5, "3.6.0");
@@ -1169,6 +1187,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__never_rebootstrap_all_dead),
                 cmocka_unit_test(test_plan__scale_up_adds_learner_with_next_index),
                 cmocka_unit_test(test_plan__scale_up_waits_for_healthy_voters),
+                cmocka_unit_test(test_plan__scale_up_waits_for_voters_to_settle),
                 cmocka_unit_test(test_plan__scale_up_refuses_version_skip),
                 cmocka_unit_test(test_plan__one_membership_change_at_a_time),
                 cmocka_unit_test(test_plan__promote_healthy_learner),
