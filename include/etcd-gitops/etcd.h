@@ -24,6 +24,9 @@ struct eg_etcd_options {
         int64_t timeout_ms;         /* whole call, per endpoint; default 2000 */
         int64_t connect_timeout_ms; /* default 500 */
         struct eg_etcd_tls tls;     /* all NULL: plain http */
+        /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated; for
+         * endpoints reached through a proxy such as the Kubernetes API server's. */
+        const char *const *headers;
 };
 
 struct eg_etcd; /* a client bound to a list of endpoints, tried in order with failover */

@@ -10,7 +10,30 @@
 #include "etcd-gitops/runtime.h"
 #include "etcd-gitops/spec.h"
 
+/* What the reconciler reports as it goes, for metrics and git notes. */
+enum eg_reconcile_event_kind {
+        EG_EVENT_DECISION,     /* one audit-worthy decision (also in dry-run, also without a log) */
+        EG_EVENT_CLUSTER_PASS, /* one cluster observed and planned (and maybe a step taken) */
+};
+
+struct eg_reconcile_event {
+        enum eg_reconcile_event_kind kind;
+        const char *namespace, *name;
+        const char *revision, *commit;
+        /* DECISION */
+        const char *decision, *member, *reason, *outcome, *error;
+        /* CLUSTER_PASS */
+        int64_t duration_ms;
+        enum eg_plan_state state;
+        size_t ready, desired, voters, healthy_voters;
+        bool quorum;
+};
+
+typedef void (*eg_reconcile_event_fn)(void *userdata, const struct eg_reconcile_event *ev);
+
 struct eg_reconciler_options {
+        eg_reconcile_event_fn on_event; /* may be NULL */
+        void *event_userdata;
         struct eg_runtime *runtime; /* borrowed */
         struct eg_audit *audit;     /* borrowed; NULL = no audit records (diff, get) */
         struct eg_policy policy;

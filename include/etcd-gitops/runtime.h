@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "etcd-gitops/etcd.h"
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
 
@@ -36,6 +37,9 @@ struct eg_runtime_target {
         const char *name;
         const struct eg_cluster_spec *spec;
         const char *revision; /* source revision, recorded with the member */
+        /* bootstrap only: a verified snapshot file the first member's data is restored
+         * from (etcdctl snapshot restore) before it starts; NULL for a fresh cluster */
+        const char *restore_snapshot;
 };
 
 struct eg_runtime;
@@ -76,6 +80,11 @@ struct eg_runtime_ops {
         /* The member template hash of a spec: members started from a different hash are
          * rolled. Only what this runtime actually applies goes into it. malloc'd. */
         char *(*member_hash)(struct eg_runtime *rt, const struct eg_cluster_spec *spec);
+        /* How this daemon reaches the cluster's members: TLS files and headers for the
+         * etcd client (e.g. through the Kubernetes API server's pod proxy). NULL: plain
+         * client URLs. Strings stay owned by the runtime. */
+        int (*etcd_access)(struct eg_runtime *rt, const char *ns, const char *name,
+                           struct eg_etcd_options *ret, struct eg_error *err);
         void (*free)(struct eg_runtime *rt);
 };
 

@@ -30,6 +30,7 @@ struct eg_etcd {
         char *ca_file;
         char *cert_file;
         char *key_file;
+        char **headers; /* extra request headers, NULL-terminated */
         char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
 };
 
@@ -43,6 +44,9 @@ static const struct errmap map_add[] = {
         {"Peer URLs already exists", -EEXIST},
         /* ids derive from the peer URLs and the second, so a repeated add can hit this first */
         {"member ID already exist", -EEXIST},
+        /* strict reconfiguration check: voters connected for less than 5 s */
+        {"unhealthy cluster", -EAGAIN},
+        {"not enough started members", -EAGAIN},
         {NULL, 0},
 };
 static const struct errmap map_member[] = {
@@ -258,6 +262,17 @@ int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *
                     dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
                     dup_opt(opt->tls.key_file, &c->key_file) < 0))
                 goto fail;
+        if (opt && opt->headers) {
+                size_t nh = 0;
+                while (opt->headers[nh])
+                        nh++;
+                c->headers = calloc(nh + 1, sizeof(char *));
+                if (!c->headers)
+                        goto fail;
+                for (size_t i = 0; i < nh; i++)
+                        if (!(c->headers[i] = strdup(opt->headers[i])))
+                                goto fail;
+        }
         c->curl = curl_easy_init();
         if (!c->curl)
                 goto fail;
@@ -277,6 +292,9 @@ void eg_etcd_free(struct eg_etcd *c) {
         free(c->ca_file);
         free(c->cert_file);
         free(c->key_file);
+        for (size_t i = 0; c->headers && c->headers[i]; i++)
+                free(c->headers[i]);
+        free(c->headers);
         free(c);
 }
 
@@ -362,6 +380,14 @@ static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *pa
                 if (!headers)
                         return -ENOMEM;
         }
+        for (size_t i = 0; c->headers && c->headers[i]; i++) {
+                struct curl_slist *more = curl_slist_append(headers, c->headers[i]);
+                if (!more) {
+                        curl_slist_free_all(headers);
+                        return -ENOMEM;
+                }
+                headers = more;
+        }
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -376,8 +402,8 @@ static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *pa
                 curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         if (body) {
-                curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
         }

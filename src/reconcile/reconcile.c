@@ -130,9 +130,14 @@ void observation_done(struct observation *o) {
         *o = (struct observation){0};
 }
 
-static struct eg_etcd *etcd_client(struct eg_reconciler *r, char *const *endpoints, size_t n) {
-        struct eg_etcd_options eo = {.timeout_ms = r->opt.etcd_timeout_ms,
-                                     .connect_timeout_ms = r->opt.etcd_timeout_ms / 3};
+static struct eg_etcd *etcd_client(struct eg_reconciler *r, const char *ns, const char *name,
+                                   char *const *endpoints, size_t n) {
+        struct eg_etcd_options eo = {0};
+        struct eg_runtime *rt = r->opt.runtime;
+        if (rt->ops->etcd_access && rt->ops->etcd_access(rt, ns, name, &eo, NULL) < 0)
+                return NULL;
+        eo.timeout_ms = r->opt.etcd_timeout_ms;
+        eo.connect_timeout_ms = r->opt.etcd_timeout_ms / 3;
         struct eg_etcd *c = NULL;
         if (n == 0 || eg_etcd_new(endpoints, n, &eo, &c) < 0)
                 return NULL;
@@ -177,7 +182,7 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 if (o->rc.members[i].running && o->rc.members[i].client_url)
                         o->endpoints[o->n_endpoints++] = o->rc.members[i].client_url;
 
-        struct eg_etcd *c = etcd_client(r, o->endpoints, o->n_endpoints);
+        struct eg_etcd *c = etcd_client(r, ns, name, o->endpoints, o->n_endpoints);
         bool *healthy = calloc(o->rc.n_members + 1, sizeof(bool));
         if (!healthy) {
                 eg_etcd_free(c);
@@ -304,7 +309,7 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
         if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
             a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
             a->kind == EG_ACTION_REMOVE_ORPHAN) {
-                c = etcd_client(r, o->endpoints, o->n_endpoints);
+                c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints);
                 if (!c) {
                         eg_error_set(err, "no running member to reach etcd through");
                         return -EHOSTUNREACH;
@@ -442,6 +447,15 @@ static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, c
                   const struct eg_diag *diag, const char *ns, const char *name, const char *decision,
                   const char *member, const char *reason, const char *outcome, int64_t duration_ms,
                   const char *error) {
+        if (r->opt.on_event) {
+                struct eg_reconcile_event ev = {
+                        .kind = EG_EVENT_DECISION, .namespace = ns, .name = name,
+                        .revision = rev ? rev->revision : NULL,
+                        .commit = obj && obj->origin.commit ? obj->origin.commit : rev ? rev->commit : NULL,
+                        .decision = decision, .member = member, .reason = reason, .outcome = outcome, .error = error,
+                };
+                r->opt.on_event(r->opt.event_userdata, &ev);
+        }
         if (!r->opt.audit)
                 return;
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ns, name);
@@ -631,6 +645,24 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         }
         if (plan.state != EG_PLAN_CONVERGED && plan.state != EG_PLAN_PAUSED && plan.state != EG_PLAN_ABSENT)
                 res->all_converged = false;
+        if (r->opt.on_event) {
+                struct eg_reconcile_event ev = {
+                        .kind = EG_EVENT_CLUSTER_PASS, .namespace = ns, .name = name,
+                        .revision = rev ? rev->revision : NULL, .commit = rev ? rev->commit : NULL,
+                        .duration_ms = eg_now_monotonic_ms() - now, .state = plan.state,
+                        .desired = obj ? (size_t)obj->cluster.size : 0,
+                };
+                for (size_t i = 0; i < o.oc.n_members; i++) {
+                        const struct eg_observed_member *m = &o.oc.members[i];
+                        ev.ready += m->in_runtime && m->running && m->healthy && m->in_membership;
+                        if (m->in_membership && !m->is_learner) {
+                                ev.voters++;
+                                ev.healthy_voters += m->healthy;
+                        }
+                }
+                ev.quorum = ev.voters > 0 && ev.healthy_voters >= eg_quorum(ev.voters);
+                r->opt.on_event(r->opt.event_userdata, &ev);
+        }
         eg_error_done(&err);
         eg_plan_done(&plan);
         observation_done(&o);
