@@ -666,9 +666,10 @@ static int spawn_detached(const char *bin, char *const *argv, char *const *envp,
                 eg_error_set(err, "cannot start %s: the starter process died", bin);
                 return -ECHILD;
         }
-        if (msgs[0].kind != REPORT_PID) {
-                eg_error_set(err, "cannot start %s: %s", bin, strerror(msgs[0].value));
-                return -msgs[0].value;
+        if (msgs[0].kind != REPORT_PID || msgs[0].value <= 0) {
+                int e = msgs[0].kind != REPORT_PID && msgs[0].value > 0 ? msgs[0].value : EIO;
+                eg_error_set(err, "cannot start %s: %s", bin, strerror(e));
+                return -e;
         }
         if (got >= sizeof(msgs) && msgs[1].kind == REPORT_EXEC_ERRNO) {
                 eg_error_set(err, "cannot exec %s: %s", bin, strerror(msgs[1].value));
