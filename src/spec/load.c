@@ -219,8 +219,8 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
 }
 
 static int walk_dir(struct walker *w, const char *full, const char *rel) {
-        char **names;
-        size_t n;
+        char **names = NULL;
+        size_t n = 0;
         int r = list_dir(full, &names, &n);
         if (r == -ENOMEM)
                 return r;

@@ -380,9 +380,18 @@ static void test_spec__header(void **state) {
         assert_int_equal(set->n_diags, 0);
         assert_int_equal(set->n_objects, 0);
         eg_desired_set_free(set);
-        assert_error(CLUSTER("  size: [1\n"), 7, 1, NULL,
-                     "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at 6:9); "
-                     "the rest of the file is not read");
+        const char *broken = CLUSTER("  size: [1\n");
+        set = parse(broken);
+        assert_one_diag(set, EG_SEVERITY_ERROR, 7, 1, NULL,
+                        "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at 6:9); "
+                        "the rest of the file is not read");
+        /* the object is named from what was read before the syntax error */
+        assert_true(set->diags[0].has_object);
+        assert_int_equal(set->diags[0].kind, EG_KIND_CLUSTER);
+        assert_string_equal(set->diags[0].name, "c");
+        assert_string_equal(set->diags[0].namespace, "default");
+        assert_int_equal(set->n_invalid, 1);
+        eg_desired_set_free(set);
 }
 
 /* ---- backups and restores ---- */
