@@ -172,8 +172,9 @@ int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *ori
 /* Walks files and directories (recursively, sorted, hidden entries skipped, symlinks
  * leaving the root refused, .yaml/.yml/.json only), parses everything, then calls
  * eg_desired_set_finish(). Paths in diagnostics are relative to each argument's root
- * (a file argument is reported as given). Returns -errno for an unreadable argument
- * (the set is still returned with what was read). */
+ * (a file argument is reported as given). Returns -errno for an unreadable argument or
+ * an unreadable file below it (the set is still returned with what was read, and the
+ * failure is also one of its diagnostics). */
 int eg_spec_load_paths(char *const *paths, size_t n_paths, const struct eg_spec_options *opt,
                        struct eg_desired_set **ret);
 
