@@ -266,13 +266,14 @@ static bool decode_map(struct dec *d, const struct eg_yn *m, json_t *jm, const s
         return true;
 }
 
+/* The value under key; NULL when absent or null, which mean the same everywhere. */
 static const struct eg_yn *map_get(const struct eg_yn *m, const char *key) {
         if (!m || m->type != EG_YN_MAP)
                 return NULL;
         for (size_t i = 0; i + 1 < m->n_items; i += 2)
                 if (m->items[i]->type != EG_YN_MAP && m->items[i]->type != EG_YN_SEQ && m->items[i]->text &&
                     strcmp(m->items[i]->text, key) == 0)
-                        return m->items[i + 1];
+                        return m->items[i + 1]->type == EG_YN_NULL ? NULL : m->items[i + 1];
         return NULL;
 }
 

@@ -418,6 +418,8 @@ static void test_spec__backup(void **state) {
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: NFS\n"), 7, 16, "spec.storageType",
                      "must be one of S3, ABS, GCS, OSS, File, got \"NFS\"");
         assert_error(BACKUP("  etcdCluster: {name: c}\n"), 6, 3, "spec.storageType", "required (S3, ABS, GCS, OSS or File)");
+        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: ~\n"), 6, 3, "spec.storageType",
+                     "required (S3, ABS, GCS, OSS or File)");
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: S3\n  s3: {path: bucket}\n"), 8, 14, "spec.s3.path",
                      "must be \"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', then a "
                      "non-empty key), got \"bucket\"");
@@ -480,6 +482,13 @@ static void test_spec__restore(void **state) {
 
         assert_error(RESTORE("  backupStorageType: File\n  file: {path: /b/x.db}\n"), 6, 3, "spec.etcdCluster",
                      "required (with name: the cluster to restore into)");
+        /* null is absent, also for required fields */
+        assert_error(RESTORE("  etcdCluster:\n  backupStorageType: File\n  file: {path: /b/x.db}\n"), 6, 3,
+                     "spec.etcdCluster", "required (with name: the cluster to restore into)");
+        assert_error(RESTORE("  etcdCluster: {name: ~}\n  backupStorageType: File\n  file: {path: /b/x.db}\n"), 6, 16,
+                     "spec.etcdCluster.name", "required");
+        assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: S3\n  s3: {path: null}\n"), 8, 7,
+                     "spec.s3.path", "required");
         assert_error(RESTORE("  etcdCluster: {}\n  backupStorageType: File\n  file: {path: /b/x.db}\n"), 6, 16,
                      "spec.etcdCluster.name", "required");
         assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: GCS\n  gcs: {path: abc/d}\n"), 7, 22,
