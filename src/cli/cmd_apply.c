@@ -65,8 +65,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         }
 
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.source = a.p.source, .strict = a.p.strict, .want_audit = true,
-                                        .policy = a.p.policy};
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
 

@@ -174,7 +174,7 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         }
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.source = a.p.source, .strict = a.p.strict, .policy = a.p.policy};
+        struct eg_cli_env_options eo = {.p = &a.p};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
         struct eg_desired_set *set = NULL;

@@ -116,7 +116,6 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
         }
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {0};
-        eg_policy_init(&eo.policy);
         if (eg_cli_env_open(&env, &eo) < 0) {
                 free(args);
                 return EG_EXIT_ERROR;

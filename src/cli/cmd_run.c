@@ -66,8 +66,7 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
         if (a.listen)
                 eg_log_warning("HTTP endpoints are not built yet in this version; --listen %s is ignored", a.listen);
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.source = a.p.source, .strict = a.p.strict, .want_audit = true,
-                                        .dry_run = a.dry_run, .policy = a.p.policy};
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
         eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a.p.source, eg_settings.runtime,

@@ -21,9 +21,20 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
         r = eg_runtime_local_new(&lo, &e->runtime, &err);
         if (r < 0)
                 goto fail;
-        if (opt->source) {
-                struct eg_source_options so = {.location = opt->source, .subpath = eg_settings.path,
-                                               .ref = eg_settings.ref, .spec = {.strict = opt->strict}};
+        if (opt->p && opt->p->source) {
+                struct eg_source_options so = {
+                        .location = opt->p->source,
+                        .subpath = eg_settings.path,
+                        .ref = eg_settings.ref,
+                        .state_dir = eg_settings.state_dir,
+                        .spec = {.strict = opt->p->strict},
+                        .token_file = opt->p->token_file,
+                        .ssh_key_file = opt->p->ssh_key_file,
+                        .known_hosts_file = opt->p->known_hosts_file,
+                        .insecure_skip_host_key_check = opt->p->insecure_host_key,
+                        .refuse_force_push = opt->p->refuse_force_push,
+                        .push_notes = opt->p->push_notes,
+                };
                 r = eg_source_open(&so, &e->source, &err);
                 if (r < 0)
                         goto fail;
@@ -41,10 +52,15 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
                         return r;
                 }
         }
+        struct eg_policy policy;
+        if (opt->p)
+                policy = opt->p->policy;
+        else
+                eg_policy_init(&policy);
         struct eg_reconciler_options ro = {
                 .runtime = e->runtime,
                 .audit = e->audit,
-                .policy = opt->policy,
+                .policy = policy,
                 .dry_run = opt->dry_run,
                 .state_dir = eg_settings.state_dir,
                 .namespace = eg_settings.namespace,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cli.h"
+#include "policy_options.h"
 #include "etcd-gitops/audit.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/source.h"
@@ -15,11 +16,9 @@ struct eg_cli_env {
 };
 
 struct eg_cli_env_options {
-        const char *source;
-        bool strict;
+        const struct policy_args *p; /* source, policy and git settings; NULL: no source */
         bool want_audit;
         bool dry_run;
-        struct eg_policy policy;
 };
 
 /* Logs what failed; returns a negative errno. */
