@@ -1164,7 +1164,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
                              strerror(errno));
                 goto out;
         }
-        pid_t pid;
+        pid_t pid = 0;
         struct eg_error spawn_err = {0};
         r = spawn_detached(bin, argv.v, env.v, log_fd, &pid, &spawn_err);
         if (r < 0) {
