@@ -393,8 +393,8 @@ static void test_audit__verify_first_line(void **state) {
         size_t len;
         _cleanup_free_ char *data = read_all(f->log, &len);
         /* drop the first record: line 1 now has seq 2 */
-        char *nl = strchr(data, '\n');
-        write_all(f->log, nl + 1, len - (size_t)(nl + 1 - data));
+        size_t off = (size_t)(strchr(data, '\n') - data) + 1;
+        write_all(f->log, data + off, len - off);
         assert_verify(f->log, 1, 0, 1, "line 1: seq is 2, expected 1 (record removed, reordered or duplicated?)");
 }
 
