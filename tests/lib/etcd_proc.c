@@ -46,7 +46,7 @@ static int etcd_proc_bind_any(int *ret_fd, int *ret_port) {
 }
 
 int etcd_proc_free_port(void) {
-        int fd, port;
+        int fd = -1, port = 0;
         int r = etcd_proc_bind_any(&fd, &port);
         if (r < 0)
                 return r;
@@ -56,7 +56,7 @@ int etcd_proc_free_port(void) {
 
 int etcd_proc_repick_ports(struct etcd_proc *p) {
         /* both bound at once so the two ports differ */
-        int fd1, fd2;
+        int fd1 = -1, fd2 = -1;
         int r = etcd_proc_bind_any(&fd1, &p->client_port);
         if (r < 0)
                 return r;

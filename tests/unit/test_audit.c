@@ -391,10 +391,11 @@ static void test_audit__verify_first_line(void **state) {
         append_n(f->log, 3, "ns/a");
         rewrite_lines(f->log, delete_line3);
         size_t len;
-        _cleanup_free_ char *data = read_all(f->log, &len);
+        char *data = read_all(f->log, &len);
         /* drop the first record: line 1 now has seq 2 */
         size_t off = (size_t)(strchr(data, '\n') - data) + 1;
         write_all(f->log, data + off, len - off);
+        free(data);
         assert_verify(f->log, 1, 0, 1, "line 1: seq is 2, expected 1 (record removed, reordered or duplicated?)");
 }
 
