@@ -64,6 +64,8 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
                 .dry_run = opt->dry_run,
                 .state_dir = eg_settings.state_dir,
                 .namespace = eg_settings.namespace,
+                .on_event = opt->on_event,
+                .event_userdata = opt->event_userdata,
         };
         r = eg_reconciler_new(&ro, &e->rec);
         if (r < 0) {
