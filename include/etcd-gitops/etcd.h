@@ -83,6 +83,11 @@ int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *
 /* -EAGAIN when etcd refuses because the learner is not yet in sync; -ENOENT as above. */
 int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
 
+/* Hands leadership to target_id; must be sent to the current leader's endpoint. Used
+ * before restarting the leader so writes pause for a transfer, not an election. */
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id,
+                        struct eg_etcd_error *err);
+
 /* Status and health of one endpoint (not the failover list). */
 int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
                       struct eg_etcd_error *err);

@@ -686,6 +686,19 @@ int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error 
         return member_call(c, "/v3/cluster/member/promote", id, err);
 }
 
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id,
+                        struct eg_etcd_error *err) {
+        char id[21];
+        snprintf(id, sizeof(id), "%" PRIu64, target_id);
+        json_t *req = json_pack("{s:s}", "targetID", id), *reply = NULL;
+        if (!req)
+                return -ENOMEM;
+        int r = call_one(c, leader_endpoint, "/v3/maintenance/transfer-leadership", req, NULL, &reply, err);
+        json_decref(req);
+        json_decref(reply);
+        return r;
+}
+
 /* ---- status and health of one endpoint ---- */
 
 void eg_etcd_status_done(struct eg_etcd_status *s) {

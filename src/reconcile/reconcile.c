@@ -297,6 +297,35 @@ static int etcd_call_error(struct eg_error *err, const char *what, int k, struct
         return k;
 }
 
+/* The leader is replaced last; handing leadership to a healthy follower first turns
+ * an election (writes stall for the election timeout) into a quick transfer. Best
+ * effort: if it fails the restart still goes ahead, as etcd would elect anyway. */
+static void hand_over_leadership(struct eg_reconciler *r, const struct eg_runtime_target *tg,
+                                 const struct observation *o, const struct eg_action *a) {
+        const char *leader_url = NULL;
+        uint64_t target = 0;
+        for (size_t i = 0; i < o->oc.n_members; i++) {
+                const struct eg_observed_member *m = &o->oc.members[i];
+                const char *url = NULL;
+                for (size_t j = 0; j < o->rc.n_members; j++)
+                        if (strcmp(o->rc.members[j].name, m->name) == 0)
+                                url = o->rc.members[j].client_url;
+                if (m->id == a->member_id)
+                        leader_url = url;
+                else if (!target && m->healthy && m->in_membership && !m->is_learner)
+                        target = m->id;
+        }
+        if (!leader_url || !target)
+                return;
+        struct eg_etcd *c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints);
+        struct eg_etcd_error ee = {0};
+        if (c && eg_etcd_move_leader(c, leader_url, target, &ee) < 0)
+                eg_log_warning("%s/%s: could not hand leadership over before restarting %s: %s", tg->namespace,
+                               tg->name, a->member, ee.message ? ee.message : "no answer");
+        eg_etcd_error_done(&ee);
+        eg_etcd_free(c);
+}
+
 /* Runs one action. Returns 0, -EAGAIN when etcd asked to retry later (not a failure),
  * or a negative errno with err set. */
 static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, const struct observation *o,
@@ -388,6 +417,8 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
                 k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
                 break;
         case EG_ACTION_UPGRADE_MEMBER:
+                if (a->member_id && a->member_id == o->leader_id)
+                        hand_over_leadership(r, tg, o, a);
                 k = rt->ops->upgrade_member(rt, tg, a->member, err);
                 break;
         case EG_ACTION_PRUNE:

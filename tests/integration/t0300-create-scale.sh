@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # apply creates a 3-member cluster from a manifest; resizing 3 -> 5 -> 3 keeps the data.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml alpha 3
 say "diff before anything runs: changes, exit 1"

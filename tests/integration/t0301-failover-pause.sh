@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Under run: a member killed with SIGKILL is replaced by a fresh one; while paused it
 # is not; unpausing heals it.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml beta 3
 start_daemon

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The daemon killed with SIGKILL and started again adopts the running members: same pids.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml delta 3
 start_daemon

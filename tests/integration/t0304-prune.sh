@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A deleted manifest is left alone without --prune; with --prune its members stop; prune
 # never removes every cluster at once unless --allow-empty.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml p1 1
 cluster_yaml p2 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A manifest made invalid while its cluster runs leaves the cluster untouched, with the
 # error (file and line) in the audit log and in status; other clusters go on.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml good 1
 cluster_yaml bad 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Killing 2 of 3 members loses quorum: reported as QuorumLost, nothing is destroyed.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml omega 3
 start_daemon

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # audit verify passes on a real log and catches a hand-edited record.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml tamper 1
 eg apply --source "$SRC" --wait=60s
