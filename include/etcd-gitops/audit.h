@@ -80,3 +80,8 @@ int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message
 /* Same, also returning the number of valid records checked. */
 int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line,
                          char **ret_message);
+
+/* A git note's text for commit: one line per record that names it (time, cluster,
+ * decision, member, outcome, reason, error), capped at 64 KiB. Returns the number of
+ * records (0 is fine: the note then says so) or a negative errno; *ret is malloc'd. */
+int eg_audit_note_for_commit(const char *path, const char *commit, char **ret);

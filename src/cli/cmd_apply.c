@@ -97,6 +97,16 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                         break;
                 sleep_until(res.next_due_ms, a.wait_ms > 0 ? deadline : now + 1000);
         }
+        if (r >= 0 && srev.commit && env.audit && env.source->ops->annotate) {
+                /* the commit's note says what it caused, from the audit log */
+                _cleanup_free_ char *note = NULL;
+                if (eg_audit_note_for_commit(eg_settings.audit_log, srev.commit, &note) >= 0 &&
+                    eg_source_annotate(env.source, srev.commit, note, &err) < 0) {
+                        eg_log_warning("cannot write the git note on %s: %s", srev.commit,
+                                       err.message ? err.message : "unknown error");
+                        eg_error_done(&err);
+                }
+        }
         int exit_code = r < 0 ? EG_EXIT_ERROR : res.all_converged && set->n_errors == 0 ? EG_EXIT_OK : EG_EXIT_DIFF;
         if (r >= 0)
                 printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
