@@ -1061,6 +1061,20 @@ static int copy_origin(struct eg_origin *dst, const struct eg_origin *src, const
         return 0;
 }
 
+/* A document of another API group and kind (a Role, a ConfigMap, ...): GitOps
+ * repositories hold more than etcd manifests, and those are not ours to judge. A
+ * document that names our group or one of our kinds is ours, and checked strictly. */
+static bool foreign_object(const struct eg_yn *root) {
+        if (root->type != EG_YN_MAP)
+                return false;
+        const struct eg_yn *api = map_get(root, "apiVersion"), *kind = map_get(root, "kind");
+        enum eg_kind k;
+        if (!api || api->type != EG_YN_STR || !kind || kind->type != EG_YN_STR)
+                return false;
+        return !eg_str_has_prefix(api->text, "etcd.database.coreos.com/") &&
+               eg_kind_from_string(kind->text, &k) < 0;
+}
+
 static int process_document(struct eg_desired_set *set, const struct eg_origin *origin, struct eg_ydoc *doc,
                             const struct eg_spec_options *opt) {
         struct eg_dctx c = {.path = origin->path, .opt = opt};
@@ -1073,6 +1087,8 @@ static int process_document(struct eg_desired_set *set, const struct eg_origin *
                                doc->fatal ? "; the rest of the file is not read" : "");
         } else if (!root || root->type == EG_YN_NULL) {
                 return 0; /* empty document, e.g. a trailing "---" */
+        } else if (foreign_object(root)) {
+                return 0; /* another API group's object sharing the repository */
         } else if (root->type != EG_YN_MAP) {
                 _cleanup_free_ char *got = eg_yn_describe(root);
                 eg_dctx_report(&c, EG_SEVERITY_ERROR, root->line, root->column, NULL,

@@ -380,6 +380,14 @@ static void test_spec__header(void **state) {
         assert_int_equal(set->n_diags, 0);
         assert_int_equal(set->n_objects, 0);
         eg_desired_set_free(set);
+        /* other API groups' objects share GitOps repositories: ignored, not errors */
+        set = parse("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r}\nrules: []\n---\n"
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        assert_int_equal(set->n_diags, 0);
+        assert_int_equal(set->n_objects, 0);
+        eg_desired_set_free(set);
+        assert_error("apiVersion: etcd.database.coreos.com/v1\nkind: EtcdCluster\nmetadata: {name: a}\nspec: {size: 1}\n", 1, 13,
+                     "apiVersion", "must be \"etcd.database.coreos.com/v1beta2\", got \"etcd.database.coreos.com/v1\"");
         const char *broken = CLUSTER("  size: [1\n");
         set = parse(broken);
         assert_one_diag(set, EG_SEVERITY_ERROR, 7, 1, NULL,
