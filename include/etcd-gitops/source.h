@@ -32,15 +32,37 @@ struct eg_source_revision {
         bool force_push;        /* git: the new tip does not descend from the last one read */
         char *previous_commit;  /* git: the last commit read, when force_push */
         bool held;              /* git: a force-push was refused; this is still the old revision */
+        bool fetched;           /* git: this read fetched from the remote (the ref moved) */
 };
 void eg_source_revision_done(struct eg_source_revision *r);
 
 struct eg_source;
 
+/* The git source keeps a bare cache repository in <state_dir>/git/<sha256 of the URL>/
+ * and reads manifests from the commit's tree, never from a checkout.
+ * - revision is "<ref>@sha1:<hex>" (ref as given, or the remote's default branch such as
+ *   "main"); a ref that is a full commit id gives "sha1:<hex>".
+ * - read() first lists the remote ref and fetches only when it moved; a commit id already
+ *   in the cache needs no connection at all.
+ * - When the remote cannot be reached or the ref is gone, read() returns 0 with the last
+ *   commit read for that ref (kept in the cache, so also after a restart) and err->message
+ *   set to why the fetch failed: the caller logs it. With no earlier read it returns
+ *   -errno with err set.
+ * - Force-push: a new tip that does not descend from the last commit read sets force_push
+ *   and previous_commit. With refuse_force_push the read returns the last commit's set
+ *   with held, and keeps doing so (also across restarts) until the ref moves back onto a
+ *   descendant of it or a read without refuse_force_push takes the new history. Every
+ *   read of a branch or tag, diff's included, moves "the last commit read".
+ * - annotate() appends note to the commit's note under refs/notes/etcd-gitops in the
+ *   cache (the same text twice in a row is written once; a note past 64 KiB starts over
+ *   with the newest text). With push_notes it force-pushes that notes ref to the remote:
+ *   the daemon is taken to be its only writer.
+ * - watch_fd() is -1: the daemon polls on its interval. */
 struct eg_source_ops {
         const char *kind; /* "dir", "git" */
         /* A fresh desired set (caller frees) and its revision (caller frees with
-         * eg_source_revision_done). git: fetches first when the remote ref moved. */
+         * eg_source_revision_done). git: fetches first when the remote ref moved, and may
+         * return 0 with err->message set (see above). */
         int (*read)(struct eg_source *s, struct eg_desired_set **ret, struct eg_source_revision *ret_rev,
                     struct eg_error *err);
         /* A descriptor to poll for changes, or -1 (git: polled on an interval instead). */

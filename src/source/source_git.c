@@ -1,10 +1,958 @@
-/* The git source: not part of this build yet; git URLs are refused with a clear error. */
+/* The git source: a bare cache repository per URL, fetched only when the remote ref
+ * moved, manifests read straight from the commit's tree, notes written back. */
 #include <errno.h>
+#include <fnmatch.h>
+#include <git2.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "../spec/spec-internal.h"
 #include "etcd-gitops/source.h"
 
-int eg_source_git_open(const struct eg_source_options *opt, struct eg_source **ret, struct eg_error *err) {
-        eg_error_set(err, "git sources (%s) are not built yet in this version: use a local directory",
-                     opt->location);
-        return -EOPNOTSUPP;
+#define NOTES_REF "refs/notes/etcd-gitops"
+#define READ_PREFIX "refs/etcd-gitops/read/"       /* last commit read, per remote ref */
+#define FETCHED_PREFIX "refs/etcd-gitops/fetched/" /* what the last fetch brought, per remote ref */
+#define DEFAULT_HEAD "refs/etcd-gitops/HEAD"       /* the remote's default branch, for offline reads */
+#define MAX_TREE_DEPTH 32
+#define MAX_NOTE_BYTES ((size_t)64 << 10)
+#define MAX_SECRET_FILE ((size_t)64 << 10)
+#define MAX_KNOWN_HOSTS ((size_t)16 << 20)
+
+struct git_source {
+        struct eg_source base;
+        char *url;         /* as given: may carry userinfo, never printed */
+        char *display_url; /* userinfo replaced by "***" */
+        char *userinfo;    /* the part redacted, to scrub from libgit2's messages */
+        char *host;
+        unsigned port;
+        char *ref;     /* as given, NULL = remote HEAD */
+        char *subpath; /* "" = root */
+        char *cache_dir;
+        struct eg_spec_options spec;
+        char *token; /* wiped before it is freed */
+        char *ssh_key_file, *known_hosts_file;
+        bool insecure, refuse_force_push, push_notes;
+        git_repository *repo;
+        unsigned auth_attempts;
+        char *cb_error; /* why a callback refused, set before it returns GIT_EUSER */
+};
+
+/* What a remote ref resolved to. */
+struct target {
+        char *full;    /* "refs/heads/main"; NULL when the ref is a commit id */
+        char *display; /* name in the revision string */
+        git_oid tip;
+};
+
+static void target_done(struct target *t) {
+        free(t->full);
+        free(t->display);
+        *t = (struct target){0};
 }
+
+/* ---- URLs and redaction ---- */
+
+static char *replace_all(const char *s, const char *needle, const char *with) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        size_t n = needle ? strlen(needle) : 0;
+        const char *p = s;
+        int r = 0;
+        for (const char *q; n > 0 && r >= 0 && (q = strstr(p, needle)); p = q + n) {
+                r = eg_buf_append(&b, p, (size_t)(q - p));
+                if (r >= 0)
+                        r = eg_buf_puts(&b, with);
+        }
+        if (r >= 0)
+                r = eg_buf_puts(&b, p);
+        if (r < 0) {
+                eg_buf_done(&b);
+                return NULL;
+        }
+        return eg_buf_steal(&b);
+}
+
+/* Splits scheme://[userinfo@]host[:port]/path and user@host:path far enough to redact
+ * and to know which known_hosts name to look for. */
+static int parse_url(struct git_source *s) {
+        const char *u = s->url, *sep = strstr(u, "://");
+        const char *auth = sep ? sep + 3 : u;
+        const char *end = sep ? auth + strcspn(auth, "/") : strchr(u, ':');
+        if (!end)
+                end = u + strlen(u);
+        const char *at = NULL;
+        for (const char *p = auth; p < end; p++)
+                if (*p == '@')
+                        at = p;
+        const char *host = at ? at + 1 : auth;
+        s->port = eg_str_has_prefix(u, "ssh://") || !sep ? 22 : 0;
+        const char *hend = end;
+        if (*host == '[') {
+                const char *close = memchr(host, ']', (size_t)(end - host));
+                if (close) {
+                        hend = close;
+                        host++;
+                        if (close + 1 < end && close[1] == ':')
+                                s->port = (unsigned)strtoul(close + 2, NULL, 10);
+                }
+        } else if (sep) {
+                const char *colon = memchr(host, ':', (size_t)(end - host));
+                if (colon) {
+                        hend = colon;
+                        s->port = (unsigned)strtoul(colon + 1, NULL, 10);
+                }
+        }
+        s->host = strndup(host, (size_t)(hend - host));
+        if (sep && at) {
+                s->userinfo = strndup(auth, (size_t)(at - auth));
+                s->display_url = eg_strdup_printf("%.*s***%s", (int)(auth - u), u, at);
+        } else
+                s->display_url = strdup(u);
+        return s->host && s->display_url && (!sep || !at || s->userinfo) ? 0 : -ENOMEM;
+}
+
+/* A message from libgit2 or a callback with the URL's userinfo and the token removed. */
+static char *scrub(const struct git_source *s, const char *msg) {
+        char *a = replace_all(msg, s->url, s->display_url);
+        char *b = a && s->userinfo && s->userinfo[0] ? replace_all(a, s->userinfo, "***") : a;
+        if (b != a)
+                free(a);
+        char *c = b && s->token && s->token[0] ? replace_all(b, s->token, "***") : b;
+        if (c != b)
+                free(b);
+        return c;
+}
+
+/* Sets err to "<what> <url>: <why>" from the failed libgit2 call's result r. */
+static int git_fail(struct git_source *s, struct eg_error *err, int r, const char *what) {
+        const git_error *e = git_error_last();
+        const char *why = r == GIT_EUSER && s->cb_error ? s->cb_error : e && e->message ? e->message : "unknown error";
+        _cleanup_free_ char *clean = scrub(s, why);
+        eg_error_set(err, "%s %s: %s", what, s->display_url, clean ? clean : "(no memory for the message)");
+        free(s->cb_error);
+        s->cb_error = NULL;
+        return r == GIT_ENOTFOUND ? -ENOENT : r == GIT_EAUTH || r == GIT_ECERTIFICATE ? -EACCES : -EIO;
+}
+
+static void cb_fail(struct git_source *s, char *msg) {
+        free(s->cb_error);
+        s->cb_error = msg;
+}
+
+/* ---- known_hosts ---- */
+
+static size_t b64_decode(const char *in, size_t len, unsigned char **ret) {
+        unsigned char *out = malloc(len / 4 * 3 + 3);
+        if (!out || len % 4 != 0 || len == 0) {
+                free(out);
+                return 0;
+        }
+        int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+        if (n < 0) {
+                free(out);
+                return 0;
+        }
+        /* EVP_DecodeBlock counts the padding as zero bytes */
+        for (size_t i = len; i > 0 && in[i - 1] == '='; i--)
+                n--;
+        *ret = out;
+        return (size_t)n;
+}
+
+/* "|1|salt|hash": HMAC-SHA1 of the name keyed with the salt. */
+static bool hashed_host_matches(const char *pattern, const char *name) {
+        const char *salt = pattern + 3, *bar = strchr(salt, '|');
+        if (!bar)
+                return false;
+        unsigned char *k = NULL, *h = NULL;
+        size_t kn = b64_decode(salt, (size_t)(bar - salt), &k), hn = b64_decode(bar + 1, strlen(bar + 1), &h);
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned mac_len = 0;
+        bool ok = kn > 0 && hn == 20 &&
+                  HMAC(EVP_sha1(), k, (int)kn, (const unsigned char *)name, strlen(name), mac, &mac_len) &&
+                  mac_len == 20 && memcmp(mac, h, 20) == 0;
+        free(k);
+        free(h);
+        return ok;
+}
+
+/* ssh's rules: comma-separated patterns with * and ?, "!pattern" excludes. */
+static bool hosts_match(char *hosts, const char *name) {
+        if (eg_str_has_prefix(hosts, "|1|"))
+                return hashed_host_matches(hosts, name);
+        bool match = false;
+        for (char *p; (p = strsep(&hosts, ","));) {
+                if (!p[0])
+                        continue;
+                bool negate = p[0] == '!';
+                if (fnmatch(p + negate, name, FNM_CASEFOLD) == 0) {
+                        if (negate)
+                                return false;
+                        match = true;
+                }
+        }
+        return match;
+}
+
+/* 1 when the key is listed for the host, 0 when the host is not listed, -EKEYREJECTED
+ * when it is listed with other keys only or the key is revoked, -errno when unreadable. */
+static int known_hosts_check(const char *path, const char *host, unsigned port, const unsigned char *key,
+                             size_t key_len) {
+        _cleanup_free_ char *data = NULL;
+        int r = eg_read_file(path, MAX_KNOWN_HOSTS, &data, NULL);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *name = port == 22 || port == 0 ? strdup(host) : eg_strdup_printf("[%s]:%u", host, port);
+        if (!name)
+                return -ENOMEM;
+        bool listed = false, found = false;
+        char *rest = data;
+        for (char *line; (line = strsep(&rest, "\n"));) {
+                char *f[4] = {0};
+                size_t n = 0;
+                for (char *w; n < 4 && (w = strsep(&line, " \t\r"));)
+                        if (w[0])
+                                f[n++] = w;
+                if (n < 3 || f[0][0] == '#')
+                        continue;
+                bool revoked = false;
+                if (f[0][0] == '@') {
+                        if (strcmp(f[0], "@revoked") != 0 || n < 4)
+                                continue; /* @cert-authority: host certificates are not checked here */
+                        revoked = true;
+                        memmove(f, f + 1, 3 * sizeof(*f));
+                }
+                if (!hosts_match(f[0], name))
+                        continue;
+                unsigned char *blob = NULL;
+                size_t bn = b64_decode(f[2], strlen(f[2]), &blob);
+                bool same = bn == key_len && memcmp(blob, key, key_len) == 0;
+                free(blob);
+                if (same && revoked)
+                        return -EKEYREJECTED;
+                if (!revoked)
+                        listed = true;
+                found = found || same;
+        }
+        return found ? 1 : listed ? -EKEYREJECTED : 0;
+}
+
+/* ---- libgit2 callbacks ---- */
+
+static int cb_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
+                          void *payload) {
+        struct git_source *s = payload;
+        /* libgit2 asks again after a refusal: the same answer would loop forever */
+        if (++s->auth_attempts > 1) {
+                cb_fail(s, strdup("authentication failed (check the token or key)"));
+                return GIT_EUSER;
+        }
+        const char *user = user_from_url && user_from_url[0] ? user_from_url : "git";
+        if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && s->token) {
+                char *colon = strchr(s->token, ':');
+                if (!colon)
+                        return git_credential_userpass_plaintext_new(out, "x-access-token", s->token);
+                _cleanup_free_ char *name = strndup(s->token, (size_t)(colon - s->token));
+                return name ? git_credential_userpass_plaintext_new(out, name, colon + 1) : -1;
+        }
+        if ((allowed & GIT_CREDENTIAL_SSH_KEY) && s->ssh_key_file)
+                return git_credential_ssh_key_new(out, user, NULL, s->ssh_key_file, NULL);
+        if (allowed & GIT_CREDENTIAL_SSH_KEY)
+                return git_credential_ssh_key_from_agent(out, user);
+        if (allowed & GIT_CREDENTIAL_USERNAME)
+                return git_credential_username_new(out, user);
+        cb_fail(s, strdup(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT
+                                  ? "the server asks for credentials: pass --token-file"
+                                  : "the server asks for credentials this source has none of"));
+        return GIT_EUSER;
+}
+
+static int cb_certificate(git_cert *cert, int valid, const char *host, void *payload) {
+        struct git_source *s = payload;
+        if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+                return GIT_PASSTHROUGH; /* TLS: libgit2's own verification stands */
+        if (s->insecure)
+                return 0;
+        const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+        if (!(hk->type & GIT_CERT_SSH_RAW)) {
+                cb_fail(s, eg_strdup_printf("the host key of %s cannot be checked", host));
+                return GIT_EUSER;
+        }
+        int r = known_hosts_check(s->known_hosts_file, host, s->port, (const unsigned char *)hk->hostkey,
+                                  hk->hostkey_len);
+        if (r > 0)
+                return 0;
+        if (r == 0)
+                cb_fail(s, eg_strdup_printf("host %s is not in %s (add it with ssh-keyscan, or pass "
+                                            "--insecure-skip-host-key-check)",
+                                            host, s->known_hosts_file));
+        else if (r == -EKEYREJECTED)
+                cb_fail(s, eg_strdup_printf("the host key of %s does not match %s: refusing to connect", host,
+                                            s->known_hosts_file));
+        else
+                cb_fail(s, eg_strdup_printf("cannot read %s: %s", s->known_hosts_file, strerror(-r)));
+        return GIT_EUSER;
+}
+
+static git_remote_callbacks callbacks(struct git_source *s) {
+        git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+        cb.credentials = cb_credentials;
+        cb.certificate_check = cb_certificate;
+        cb.payload = s;
+        s->auth_attempts = 0;
+        return cb;
+}
+
+/* ---- opening ---- */
+
+static int read_secret(const char *path, char **ret, struct eg_error *err) {
+        char *data = NULL;
+        size_t len = 0;
+        int r = eg_read_file(path, MAX_SECRET_FILE, &data, &len);
+        if (r < 0) {
+                eg_error_set(err, "cannot read the token file '%s': %s", path, strerror(-r));
+                return r;
+        }
+        while (len > 0 && strchr(" \t\r\n", data[len - 1]))
+                data[--len] = 0;
+        if (len == 0 || memchr(data, '\n', len)) {
+                eg_error_set(err, "the token file '%s' must hold one line: a token or user:password", path);
+                free(data);
+                return -EINVAL;
+        }
+        *ret = data;
+        return 0;
+}
+
+static bool is_commit_id(const char *ref) {
+        return ref && strlen(ref) == GIT_OID_HEXSZ && strspn(ref, "0123456789abcdefABCDEF") == GIT_OID_HEXSZ;
+}
+
+static char *normalize_subpath(const char *p) {
+        if (!p)
+                return strdup("");
+        while (*p == '/' || (p[0] == '.' && p[1] == '/'))
+                p += *p == '/' ? 1 : 2;
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] == '/')
+                n--;
+        if (n == 1 && p[0] == '.')
+                n = 0;
+        return strndup(p, n);
+}
+
+static int open_cache(struct git_source *s, const char *state_dir, struct eg_error *err) {
+        char hex[65];
+        eg_sha256_hex(s->url, strlen(s->url), hex);
+        _cleanup_free_ char *base = eg_path_join(state_dir, "git");
+        s->cache_dir = base ? eg_path_join(base, hex) : NULL;
+        if (!s->cache_dir)
+                return -ENOMEM;
+        int r = eg_mkdir_p(s->cache_dir, 0700);
+        if (r < 0) {
+                eg_error_set(err, "cannot create the git cache '%s': %s", s->cache_dir, strerror(-r));
+                return r;
+        }
+        if (git_repository_open_bare(&s->repo, s->cache_dir) < 0 &&
+            git_repository_init(&s->repo, s->cache_dir, 1) < 0)
+                return git_fail(s, err, -1, "cannot create the cache repository for");
+        git_remote *origin = NULL;
+        /* for people looking into the cache; fetches use the full URL without storing it */
+        if (git_remote_lookup(&origin, s->repo, "origin") < 0 &&
+            git_remote_create(&origin, s->repo, "origin", s->display_url) < 0)
+                return git_fail(s, err, -1, "cannot record the remote of");
+        git_remote_free(origin);
+        return 0;
+}
+
+static const struct eg_source_ops git_ops;
+static void git_free(struct eg_source *base);
+
+int eg_source_git_open(const struct eg_source_options *opt, struct eg_source **ret, struct eg_error *err) {
+        if (!opt->state_dir) {
+                eg_error_set(err, "git sources need a state directory for their cache");
+                return -EINVAL;
+        }
+        if (opt->ref && !opt->ref[0]) {
+                eg_error_set(err, "--ref must not be empty");
+                return -EINVAL;
+        }
+        struct git_source *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        git_libgit2_init();
+        s->base.ops = &git_ops;
+        s->spec = opt->spec;
+        s->insecure = opt->insecure_skip_host_key_check;
+        s->refuse_force_push = opt->refuse_force_push;
+        s->push_notes = opt->push_notes;
+        int r = -ENOMEM;
+        s->url = strdup(opt->location);
+        s->subpath = normalize_subpath(opt->subpath);
+        s->ref = opt->ref ? strdup(opt->ref) : NULL;
+        s->ssh_key_file = opt->ssh_key_file ? strdup(opt->ssh_key_file) : NULL;
+        const char *home = getenv("HOME");
+        s->known_hosts_file = opt->known_hosts_file ? strdup(opt->known_hosts_file)
+                                                    : eg_strdup_printf("%s/.ssh/known_hosts", home ? home : "");
+        if (!s->url || !s->subpath || (opt->ref && !s->ref) || (opt->ssh_key_file && !s->ssh_key_file) ||
+            !s->known_hosts_file || parse_url(s) < 0)
+                goto fail;
+        if (opt->token_file && (r = read_secret(opt->token_file, &s->token, err)) < 0)
+                goto fail;
+        if (opt->ssh_key_file && access(opt->ssh_key_file, R_OK) < 0) {
+                r = -errno;
+                eg_error_set(err, "cannot read the SSH key '%s': %s", opt->ssh_key_file, strerror(-r));
+                goto fail;
+        }
+        r = open_cache(s, opt->state_dir, err);
+        if (r < 0)
+                goto fail;
+        *ret = &s->base;
+        return 0;
+fail:
+        git_free(&s->base);
+        return r;
+}
+
+static void git_free(struct eg_source *base) {
+        struct git_source *s = (struct git_source *)base;
+        if (s->token)
+                explicit_bzero(s->token, strlen(s->token));
+        free(s->token);
+        if (s->userinfo)
+                explicit_bzero(s->userinfo, strlen(s->userinfo));
+        free(s->userinfo);
+        if (s->url)
+                explicit_bzero(s->url, strlen(s->url));
+        free(s->url);
+        free(s->display_url);
+        free(s->host);
+        free(s->ref);
+        free(s->subpath);
+        free(s->cache_dir);
+        free(s->ssh_key_file);
+        free(s->known_hosts_file);
+        free(s->cb_error);
+        git_repository_free(s->repo);
+        free(s);
+        git_libgit2_shutdown();
+}
+
+/* ---- resolving and fetching ---- */
+
+static char *ref_with_prefix(const char *prefix, const char *full) {
+        return eg_strdup_printf("%s%s", prefix, eg_str_has_prefix(full, "refs/") ? full + 5 : full);
+}
+
+static const char *short_name(const char *full) {
+        if (eg_str_has_prefix(full, "refs/heads/"))
+                return full + 11;
+        if (eg_str_has_prefix(full, "refs/tags/"))
+                return full + 10;
+        return full;
+}
+
+static bool have_commit(git_repository *repo, const git_oid *id) {
+        git_commit *c = NULL;
+        int r = git_commit_lookup(&c, repo, id);
+        git_commit_free(c);
+        return r == 0;
+}
+
+static bool have_object(git_repository *repo, const git_oid *id) {
+        git_odb *odb = NULL;
+        bool ok = git_repository_odb(&odb, repo) == 0 && git_odb_exists(odb, id);
+        git_odb_free(odb);
+        return ok;
+}
+
+/* The ref as the remote lists it: a full name as given, else a branch before a tag. */
+static const git_remote_head *find_head(const git_remote_head **heads, size_t n, const char *ref) {
+        const char *prefixes[] = {"", "refs/heads/", "refs/tags/"};
+        for (size_t p = 0; p < EG_ELEMENTSOF(prefixes); p++) {
+                if (p == 0 && !eg_str_has_prefix(ref, "refs/"))
+                        continue;
+                size_t pl = strlen(prefixes[p]);
+                for (size_t i = 0; i < n; i++)
+                        if (strncmp(heads[i]->name, prefixes[p], pl) == 0 && strcmp(heads[i]->name + pl, ref) == 0)
+                                return heads[i];
+        }
+        return NULL;
+}
+
+static int fetch(struct git_source *s, git_remote *remote, char *refspec, struct eg_error *err) {
+        git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+        fo.callbacks = callbacks(s);
+        fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+        fo.prune = GIT_FETCH_NO_PRUNE;
+        fo.update_fetchhead = 0;
+        git_strarray specs = {.strings = &refspec, .count = 1};
+        int r = git_remote_fetch(remote, &specs, &fo, "etcd-gitops fetch");
+        return r < 0 ? git_fail(s, err, r, "cannot fetch from") : 0;
+}
+
+/* Finds what the ref points at on the remote and fetches it when the cache does not have
+ * it yet. A commit id already in the cache needs no connection at all. */
+static int resolve_and_fetch(struct git_source *s, struct target *ret, bool *ret_fetched, struct eg_error *err) {
+        struct target t = {0};
+        git_remote *remote = NULL;
+        _cleanup_free_ char *tracking = NULL, *refspec = NULL;
+        int r;
+        *ret_fetched = false;
+        if (is_commit_id(s->ref)) {
+                git_oid_fromstr(&t.tip, s->ref);
+                if (have_commit(s->repo, &t.tip))
+                        goto done;
+        }
+        if (git_remote_create_anonymous(&remote, s->repo, s->url) < 0) {
+                r = git_fail(s, err, -1, "invalid git URL");
+                goto out;
+        }
+        git_remote_callbacks cb = callbacks(s);
+        r = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL);
+        if (r < 0) {
+                r = git_fail(s, err, r, "cannot connect to");
+                goto out;
+        }
+        const git_remote_head **heads = NULL;
+        size_t n = 0;
+        r = git_remote_ls(&heads, &n, remote);
+        if (r < 0) {
+                r = git_fail(s, err, r, "cannot list the refs of");
+                goto out;
+        }
+        if (is_commit_id(s->ref)) {
+                /* the commit may be on any branch or tag: bring them all */
+                r = fetch(s, remote, "+refs/heads/*:" FETCHED_PREFIX "heads/*", err);
+                if (r >= 0)
+                        r = fetch(s, remote, "+refs/tags/*:" FETCHED_PREFIX "tags/*", err);
+                if (r < 0)
+                        goto out;
+                *ret_fetched = true;
+                if (!have_commit(s->repo, &t.tip)) {
+                        eg_error_set(err, "commit %s is not on any branch or tag of %s", s->ref, s->display_url);
+                        r = -ENOENT;
+                        goto out;
+                }
+                goto done;
+        }
+        const git_remote_head *h;
+        if (s->ref) {
+                h = find_head(heads, n, s->ref);
+                if (!h) {
+                        eg_error_set(err, "%s has no branch or tag '%s'", s->display_url, s->ref);
+                        r = -ENOENT;
+                        goto out;
+                }
+        } else {
+                git_buf def = GIT_BUF_INIT;
+                r = git_remote_default_branch(&def, remote);
+                if (r < 0) {
+                        r = git_fail(s, err, r, "cannot find the default branch (pass --ref) of");
+                        goto out;
+                }
+                h = find_head(heads, n, def.ptr);
+                git_buf_dispose(&def);
+                if (!h) {
+                        eg_error_set(err, "the default branch of %s is not listed", s->display_url);
+                        r = -ENOENT;
+                        goto out;
+                }
+        }
+        t.full = strdup(h->name);
+        t.display = strdup(s->ref ? s->ref : short_name(h->name));
+        tracking = t.full ? ref_with_prefix(FETCHED_PREFIX, t.full) : NULL;
+        refspec = tracking ? eg_strdup_printf("+%s:%s", t.full, tracking) : NULL;
+        if (!t.display || !refspec) {
+                r = -ENOMEM;
+                goto out;
+        }
+        git_oid local;
+        if (git_reference_name_to_id(&local, s->repo, tracking) < 0 || !git_oid_equal(&local, &h->oid) ||
+            !have_object(s->repo, &h->oid)) {
+                r = fetch(s, remote, refspec, err);
+                if (r < 0)
+                        goto out;
+                *ret_fetched = true;
+        }
+        /* the ref may have moved again between listing and fetching: take what arrived */
+        if (git_reference_name_to_id(&t.tip, s->repo, tracking) < 0) {
+                r = git_fail(s, err, -1, "fetch brought no ref from");
+                goto out;
+        }
+        if (!s->ref) {
+                _cleanup_free_ char *read_ref = ref_with_prefix(READ_PREFIX, t.full);
+                git_reference *sym = NULL;
+                if (!read_ref || git_reference_symbolic_create(&sym, s->repo, DEFAULT_HEAD, read_ref, 1, NULL) < 0) {
+                        r = git_fail(s, err, -1, "cannot remember the default branch of");
+                        goto out;
+                }
+                git_reference_free(sym);
+        }
+done:
+        if (!t.display && !(t.display = strdup(s->ref))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret = t;
+        t = (struct target){0};
+        r = 0;
+out:
+        if (remote)
+                git_remote_disconnect(remote);
+        git_remote_free(remote);
+        target_done(&t);
+        return r;
+}
+
+/* ---- reading a commit's tree ---- */
+
+struct walk {
+        struct git_source *s;
+        struct eg_desired_set *set;
+        const char *commit;
+        size_t n_entries;
+};
+
+static bool is_manifest_name(const char *name) {
+        return eg_str_has_suffix(name, ".yaml") || eg_str_has_suffix(name, ".yml") || eg_str_has_suffix(name, ".json");
+}
+
+static int load_blob(struct walk *w, const git_tree_entry *e, const char *path) {
+        git_blob *blob = NULL;
+        if (git_blob_lookup(&blob, w->s->repo, git_tree_entry_id(e)) < 0) {
+                w->set->n_files++;
+                return eg_set_file_error(w->set, path, "blob %s is missing from the cache", w->commit);
+        }
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+        struct eg_origin origin = {.path = (char *)path, .blob = hex, .commit = (char *)w->commit};
+        int r = eg_spec_parse_buffer(w->set, &origin, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+                                     &w->s->spec);
+        git_blob_free(blob);
+        return r;
+}
+
+/* Tree order is git's (names compared as bytes, folders as if ending in '/'); the set
+ * sorts objects by path anyway. Only what a checkout would give as regular files is read. */
+static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsigned depth) {
+        size_t n = git_tree_entrycount(tree);
+        int r = 0;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+                const char *name = git_tree_entry_name(e);
+                if (name[0] == '.')
+                        continue;
+                _cleanup_free_ char *path = rel[0] ? eg_path_join(rel, name) : strdup(name);
+                if (!path)
+                        return -ENOMEM;
+                git_object_t type = git_tree_entry_type(e);
+                if (type == GIT_OBJECT_BLOB && !is_manifest_name(name))
+                        continue;
+                if (++w->n_entries > EG_SPEC_MAX_FILES) {
+                        if (w->n_entries == EG_SPEC_MAX_FILES + 1)
+                                return eg_set_file_error(w->set, path,
+                                                         "more than %d files and directories; the rest is not read",
+                                                         EG_SPEC_MAX_FILES);
+                        return 0;
+                }
+                if (type == GIT_OBJECT_TREE) {
+                        if (depth == MAX_TREE_DEPTH) {
+                                r = eg_set_file_error(w->set, path, "directories nested deeper than %d levels; not read",
+                                                      MAX_TREE_DEPTH);
+                                continue;
+                        }
+                        git_tree *sub = NULL;
+                        if (git_tree_lookup(&sub, w->s->repo, git_tree_entry_id(e)) < 0)
+                                r = eg_set_file_error(w->set, path, "tree is missing from the cache");
+                        else
+                                r = walk_tree(w, sub, path, depth + 1);
+                        git_tree_free(sub);
+                } else if (type == GIT_OBJECT_COMMIT) {
+                        w->set->n_files++;
+                        r = eg_set_file_error(w->set, path, "submodule: not followed, manifests inside it are not read");
+                } else if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+                        w->set->n_files++;
+                        r = eg_set_file_error(w->set, path, "symlink in the repository: not followed");
+                } else if (type == GIT_OBJECT_BLOB)
+                        r = load_blob(w, e, path);
+        }
+        return r;
+}
+
+static int read_commit(struct git_source *s, const git_commit *c, const char *display, struct eg_desired_set **ret,
+                       struct eg_error *err) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+        git_tree *root = NULL, *sub = NULL;
+        git_tree_entry *entry = NULL;
+        struct eg_desired_set *set = NULL;
+        int r = git_commit_tree(&root, c);
+        if (r < 0) {
+                r = git_fail(s, err, r, "cannot read the tree of a commit from");
+                goto out;
+        }
+        const git_tree *tree = root;
+        if (s->subpath[0]) {
+                if (git_tree_entry_bypath(&entry, root, s->subpath) < 0 ||
+                    git_tree_entry_type(entry) != GIT_OBJECT_TREE || git_tree_lookup(&sub, s->repo, git_tree_entry_id(entry)) < 0) {
+                        eg_error_set(err, "commit %s of %s has no folder '%s'", hex, s->display_url, s->subpath);
+                        r = -ENOENT;
+                        goto out;
+                }
+                tree = sub;
+        }
+        r = eg_desired_set_new(&set);
+        if (r < 0)
+                goto out;
+        struct walk w = {.s = s, .set = set, .commit = hex};
+        r = walk_tree(&w, tree, "", 0);
+        if (r >= 0) {
+                /* set before finish, which only makes up a content hash when there is none */
+                set->revision = is_commit_id(display) ? eg_strdup_printf("sha1:%s", hex)
+                                                      : eg_strdup_printf("%s@sha1:%s", display, hex);
+                r = set->revision ? eg_desired_set_finish(set) : -ENOMEM;
+        }
+        if (r < 0) {
+                eg_error_set(err, "cannot read commit %s of %s: %s", hex, s->display_url, strerror(-r));
+                goto out;
+        }
+        *ret = TAKE_PTR(set);
+out:
+        eg_desired_set_free(set);
+        git_tree_entry_free(entry);
+        git_tree_free(sub);
+        git_tree_free(root);
+        return r;
+}
+
+static int fill_revision(const git_commit *c, const char *revision, struct eg_source_revision *rev) {
+        char hex[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+        const git_signature *a = git_commit_author(c);
+        const char *msg = git_commit_message(c);
+        msg = msg ? msg : "";
+        rev->revision = strdup(revision);
+        rev->commit = strdup(hex);
+        rev->author = eg_strdup_printf("%s <%s>", a && a->name ? a->name : "", a && a->email ? a->email : "");
+        rev->subject = strndup(msg, strcspn(msg, "\n"));
+        return rev->revision && rev->commit && rev->author && rev->subject ? 0 : -ENOMEM;
+}
+
+/* The commit last read for the remote ref: where a fetch failure falls back to and what
+ * a force-push is measured against. */
+static int last_read(struct git_source *s, const char *read_ref, git_oid *ret) {
+        return read_ref && git_reference_name_to_id(ret, s->repo, read_ref) == 0 ? 0 : -ENOENT;
+}
+
+/* When the remote cannot be reached: the ref's last read commit, found without it. */
+static int offline_target(struct git_source *s, struct target *ret) {
+        struct target t = {0};
+        if (is_commit_id(s->ref))
+                return -ENOENT; /* a commit in the cache needs no connection: it is not there */
+        if (s->ref) {
+                const char *prefixes[] = {"", "refs/heads/", "refs/tags/"};
+                for (size_t p = 0; p < EG_ELEMENTSOF(prefixes) && !t.full; p++) {
+                        if (p == 0 && !eg_str_has_prefix(s->ref, "refs/"))
+                                continue;
+                        _cleanup_free_ char *full = eg_strdup_printf("%s%s", prefixes[p], s->ref);
+                        _cleanup_free_ char *read_ref = full ? ref_with_prefix(READ_PREFIX, full) : NULL;
+                        if (!read_ref)
+                                return -ENOMEM;
+                        if (last_read(s, read_ref, &t.tip) == 0)
+                                t.full = TAKE_PTR(full);
+                }
+                if (!t.full)
+                        return -ENOENT;
+                t.display = strdup(s->ref);
+        } else {
+                git_reference *sym = NULL;
+                if (git_reference_lookup(&sym, s->repo, DEFAULT_HEAD) < 0 || !git_reference_symbolic_target(sym)) {
+                        git_reference_free(sym);
+                        return -ENOENT;
+                }
+                const char *target = git_reference_symbolic_target(sym);
+                int r = last_read(s, target, &t.tip);
+                if (r == 0) {
+                        t.full = eg_strdup_printf("refs/%s", target + strlen(READ_PREFIX));
+                        t.display = t.full ? strdup(short_name(t.full)) : NULL;
+                }
+                git_reference_free(sym);
+                if (r < 0)
+                        return r;
+        }
+        if (!t.full || !t.display) {
+                target_done(&t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+static int git_read(struct eg_source *base, struct eg_desired_set **ret, struct eg_source_revision *ret_rev,
+                    struct eg_error *err) {
+        struct git_source *s = (struct git_source *)base;
+        struct target t = {0};
+        struct eg_error fetch_err = {0};
+        struct eg_source_revision rev = {0};
+        struct eg_desired_set *set = NULL;
+        git_commit *tip = NULL, *use = NULL;
+        _cleanup_free_ char *read_ref = NULL, *revision = NULL;
+        bool fetched = false;
+        int r = resolve_and_fetch(s, &t, &fetched, &fetch_err);
+        if (r < 0) {
+                if (offline_target(s, &t) < 0) {
+                        eg_error_set(err, "%s", fetch_err.message ? fetch_err.message : strerror(-r));
+                        goto out;
+                }
+        }
+        r = git_commit_lookup(&tip, s->repo, &t.tip);
+        if (r < 0) {
+                git_object *obj = NULL;
+                /* an annotated tag: its commit */
+                if (git_object_lookup(&obj, s->repo, &t.tip, GIT_OBJECT_ANY) == 0 &&
+                    git_object_peel((git_object **)&tip, obj, GIT_OBJECT_COMMIT) == 0)
+                        r = 0;
+                git_object_free(obj);
+                if (r < 0) {
+                        r = git_fail(s, err, r, "the ref does not lead to a commit in");
+                        goto out;
+                }
+        }
+        if (t.full && !(read_ref = ref_with_prefix(READ_PREFIX, t.full))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        git_oid last;
+        const git_oid *tip_id = git_commit_id(tip);
+        if (last_read(s, read_ref, &last) == 0 && !git_oid_equal(&last, tip_id) &&
+            git_graph_descendant_of(s->repo, tip_id, &last) != 1) {
+                rev.force_push = true;
+                rev.previous_commit = malloc(GIT_OID_HEXSZ + 1);
+                if (!rev.previous_commit) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                git_oid_tostr(rev.previous_commit, GIT_OID_HEXSZ + 1, &last);
+                if (s->refuse_force_push && git_commit_lookup(&use, s->repo, &last) == 0)
+                        rev.held = true;
+        }
+        if (!use && git_commit_dup(&use, tip) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = read_commit(s, use, t.display, &set, err);
+        if (r < 0)
+                goto out;
+        r = fill_revision(use, set->revision, &rev);
+        if (r < 0)
+                goto out;
+        rev.fetched = fetched;
+        /* a held force-push leaves the last read commit where it was, so every read until
+         * the ref moves back onto it (or someone reads without refusing) holds again */
+        if (read_ref && !rev.held) {
+                git_reference *ref = NULL;
+                if (git_reference_create(&ref, s->repo, read_ref, git_commit_id(use), 1, "etcd-gitops read") < 0) {
+                        r = git_fail(s, err, -1, "cannot record the commit read from");
+                        goto out;
+                }
+                git_reference_free(ref);
+        }
+        if (fetch_err.message) {
+                eg_error_set(err, "%s; still at %s", fetch_err.message, rev.revision);
+                if (!err->message) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        *ret = TAKE_PTR(set);
+        *ret_rev = rev;
+        rev = (struct eg_source_revision){0};
+        r = 0;
+out:
+        eg_source_revision_done(&rev);
+        eg_desired_set_free(set);
+        git_commit_free(tip);
+        git_commit_free(use);
+        eg_error_done(&fetch_err);
+        target_done(&t);
+        return r;
+}
+
+/* ---- notes ---- */
+
+static int cb_push_update(const char *refname, const char *status, void *payload) {
+        struct git_source *s = payload;
+        if (status)
+                cb_fail(s, eg_strdup_printf("the remote refused %s: %s", refname, status));
+        return 0;
+}
+
+static int push_notes(struct git_source *s, struct eg_error *err) {
+        git_remote *remote = NULL;
+        int r = git_remote_create_anonymous(&remote, s->repo, s->url);
+        if (r < 0)
+                return git_fail(s, err, r, "invalid git URL");
+        git_push_options po = GIT_PUSH_OPTIONS_INIT;
+        po.callbacks = callbacks(s);
+        po.callbacks.push_update_reference = cb_push_update;
+        /* forced: the daemon is the only writer of these notes */
+        char *spec = "+" NOTES_REF ":" NOTES_REF;
+        git_strarray specs = {.strings = &spec, .count = 1};
+        r = git_remote_push(remote, &specs, &po);
+        git_remote_free(remote);
+        if (r >= 0 && s->cb_error)
+                r = GIT_EUSER;
+        return r < 0 ? git_fail(s, err, r, "cannot push notes to") : 0;
+}
+
+static int git_annotate(struct eg_source *base, const char *commit, const char *note, struct eg_error *err) {
+        struct git_source *s = (struct git_source *)base;
+        git_oid id;
+        if (!is_commit_id(commit) || git_oid_fromstr(&id, commit) < 0 || !have_commit(s->repo, &id)) {
+                eg_error_set(err, "cannot annotate '%s': not a commit read from %s", commit, s->display_url);
+                return -ENOENT;
+        }
+        git_note *old = NULL;
+        git_signature *sig = NULL;
+        _cleanup_free_ char *text = NULL;
+        int r = 0;
+        if (git_note_read(&old, s->repo, NOTES_REF, &id) == 0) {
+                const char *prev = git_note_message(old);
+                size_t pl = strlen(prev), nl = strlen(note);
+                /* the same summary again (a pass with nothing new) is not repeated */
+                if (pl >= nl && strcmp(prev + pl - nl, note) == 0 && (pl == nl || prev[pl - nl - 1] == '\n'))
+                        goto push;
+                if (pl + nl + 2 <= MAX_NOTE_BYTES)
+                        text = eg_strdup_printf("%s%s%s", prev, pl > 0 && prev[pl - 1] != '\n' ? "\n" : "", note);
+        }
+        if (!text && !(text = strdup(note))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        git_oid note_id;
+        if (git_signature_now(&sig, "etcd-gitops", "etcd-gitops@localhost") < 0 ||
+            git_note_create(&note_id, s->repo, NOTES_REF, sig, sig, &id, text, 1) < 0) {
+                r = git_fail(s, err, -1, "cannot write a note in the cache of");
+                goto out;
+        }
+push:
+        if (s->push_notes)
+                r = push_notes(s, err);
+out:
+        git_signature_free(sig);
+        git_note_free(old);
+        return r;
+}
+
+static int git_watch_fd(struct eg_source *base) { return -1; }
+
+static const struct eg_source_ops git_ops = {
+        .kind = "git",
+        .read = git_read,
+        .watch_fd = git_watch_fd,
+        .annotate = git_annotate,
+        .free = git_free,
+};
