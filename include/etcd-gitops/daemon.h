@@ -1,19 +1,37 @@
-/* daemon: the event loop of `run` (sd-event): source watch, reconcile timer, signals,
- * sd_notify and the watchdog. */
+/* daemon: the event loop of `run` (sd-event): source watch or polling, reconcile timer,
+ * signals, sd_notify and the watchdog, the HTTP endpoints, metrics and git notes. */
 #pragma once
 
 #include <stdint.h>
 
+#include "etcd-gitops/audit.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/source.h"
 
 struct eg_daemon_options {
         struct eg_source *source;     /* borrowed */
-        struct eg_reconciler *rec;    /* borrowed */
-        int64_t interval_ms;          /* full re-read of the source even without events */
+        struct eg_reconciler *rec;    /* borrowed; created with eg_daemon_on_event */
+        struct eg_audit *audit;       /* borrowed; force-push and webhook-rejected records; may be NULL */
+        int64_t interval_ms;          /* full re-read of the source even without events (±10 % jitter) */
         int64_t debounce_ms;          /* quiet time after a change before reading */
+        const char *listen;           /* HTTP endpoints, "HOST:PORT"; NULL = none */
+        const char *webhook_secret_file; /* NULL: every webhook is refused */
+        const char *state_dir;        /* /status reads the status files under <state_dir>/status/ */
+        int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */
+        int64_t hook_retry_ms;        /* between those reads; 0 = 200 ms */
 };
 
+struct eg_daemon;
+
+int eg_daemon_new(struct eg_daemon **ret);
+/* Accepts NULL. */
+void eg_daemon_free(struct eg_daemon *d);
+
+/* The reconciler's event callback (userdata: the daemon): feeds the metrics and the git
+ * note of the revision being applied. */
+void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev);
+
 /* Runs until SIGTERM/SIGINT: finishes the step in progress and its audit record, then
- * returns 0. Negative errno when the loop cannot be set up. */
-int eg_daemon_run(const struct eg_daemon_options *opt);
+ * returns 0. Negative errno when the loop, the HTTP server or the webhook secret cannot
+ * be set up (logged). */
+int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt);

@@ -4,16 +4,18 @@
 #include <string.h>
 
 #include "etcd-gitops/daemon.h"
+#include "etcd-gitops/http.h"
 #include "policy_options.h"
 #include "setup.h"
 
-enum { OPT_INTERVAL = 1, OPT_LISTEN, OPT_DRY_RUN, OPT_DEBOUNCE };
+enum { OPT_INTERVAL = 1, OPT_LISTEN, OPT_DRY_RUN, OPT_DEBOUNCE, OPT_WEBHOOK_SECRET_FILE };
 
 const struct eg_option cmd_run_options[] = {
         POLICY_OPTIONS,
-        {OPT_INTERVAL, "interval", 0, "DURATION", "re-read the source at least this often (default 15s)"},
+        {OPT_INTERVAL, "interval", 0, "DURATION", "re-read the source at least this often (default 15s, ±10 %)"},
         {OPT_DEBOUNCE, "debounce", 0, "DURATION", "quiet time after a file change before reading (default 20ms)"},
-        {OPT_LISTEN, "listen", 0, "ADDR", "HTTP endpoints (not built yet in this version)"},
+        {OPT_LISTEN, "listen", 0, "ADDR", "HTTP endpoints on HOST:PORT (default " EG_HTTP_DEFAULT_LISTEN "; none: off)"},
+        {OPT_WEBHOOK_SECRET_FILE, "webhook-secret-file", 0, "FILE", "secret that POST /hook requests must be signed with"},
         {OPT_DRY_RUN, "dry-run", 0, NULL, "plan and record what would be done; change nothing"},
         {0},
 };
@@ -23,6 +25,7 @@ struct run_args {
         int64_t interval_ms, debounce_ms;
         bool dry_run;
         const char *listen;
+        const char *webhook_secret_file;
 };
 
 static int on_option(int id, const char *value, void *userdata) {
@@ -40,8 +43,24 @@ static int on_option(int id, const char *value, void *userdata) {
                 }
                 return 0;
         }
-        case OPT_LISTEN:
+        case OPT_LISTEN: {
+                if (strcmp(value, "none") == 0 || strcmp(value, "off") == 0) {
+                        a->listen = NULL;
+                        return 0;
+                }
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                struct eg_error err = {0};
+                if (eg_http_parse_listen(value, &ss, &sl, &err) < 0) {
+                        fprintf(stderr, "etcd-gitops run: %s\n", err.message ? err.message : "bad --listen");
+                        eg_error_done(&err);
+                        return -EINVAL;
+                }
                 a->listen = value;
+                return 0;
+        }
+        case OPT_WEBHOOK_SECRET_FILE:
+                a->webhook_secret_file = value;
                 return 0;
         case OPT_DRY_RUN:
                 a->dry_run = true;
@@ -51,7 +70,7 @@ static int on_option(int id, const char *value, void *userdata) {
 }
 
 int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
-        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20};
+        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN};
         eg_policy_init(&a.p.policy);
         char **args = NULL;
         size_t n = 0;
@@ -63,17 +82,32 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
                 fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
                 return EG_EXIT_ERROR;
         }
-        if (a.listen)
-                eg_log_warning("HTTP endpoints are not built yet in this version; --listen %s is ignored", a.listen);
-        struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run};
-        if (eg_cli_env_open(&env, &eo) < 0)
+        struct eg_daemon *daemon = NULL;
+        if (eg_daemon_new(&daemon) < 0) {
+                eg_log_error("out of memory");
                 return EG_EXIT_ERROR;
+        }
+        struct eg_cli_env env;
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run,
+                                        .on_event = eg_daemon_on_event, .event_userdata = daemon};
+        if (eg_cli_env_open(&env, &eo) < 0) {
+                eg_daemon_free(daemon);
+                return EG_EXIT_ERROR;
+        }
         eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a.p.source, eg_settings.runtime,
                     eg_settings.state_dir, eg_settings.audit_log, a.dry_run ? ", dry run: nothing will be changed" : "");
-        struct eg_daemon_options d = {.source = env.source, .rec = env.rec, .interval_ms = a.interval_ms,
-                                      .debounce_ms = a.debounce_ms};
-        r = eg_daemon_run(&d);
+        struct eg_daemon_options d = {
+                .source = env.source,
+                .rec = env.rec,
+                .audit = env.audit,
+                .interval_ms = a.interval_ms,
+                .debounce_ms = a.debounce_ms,
+                .listen = a.listen,
+                .webhook_secret_file = a.webhook_secret_file,
+                .state_dir = eg_settings.state_dir,
+        };
+        r = eg_daemon_run(daemon, &d);
         eg_cli_env_close(&env);
+        eg_daemon_free(daemon);
         return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;
 }

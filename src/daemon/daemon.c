@@ -1,23 +1,115 @@
-/* The daemon's one event loop: inotify on the source, a reconcile timer re-armed for
- * the earliest due cluster, a periodic re-read, signals, sd_notify and the watchdog. */
+/* The daemon's one event loop: inotify on a directory source or polling with jitter for
+ * git, a reconcile timer re-armed for the earliest due cluster, webhooks that trigger an
+ * early read, signals, sd_notify and the watchdog, the HTTP endpoints, metrics, git notes. */
+#include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "etcd-gitops/daemon.h"
+#include "etcd-gitops/http.h"
+#include "etcd-gitops/metrics.h"
 
-struct daemon {
+#define NOTE_MAX ((size_t)64 << 10)
+#define NOTE_REASON_MAX 200
+#define STATUS_MAX_FILES 10000
+#define STATUS_FILE_MAX ((size_t)1 << 20)
+/* rejected webhooks recorded in the audit log per minute; the rest are only logged so a
+ * flood of bad requests cannot flood the log */
+#define REJECT_RECORDS_PER_MIN 10
+
+struct eg_daemon {
         const struct eg_daemon_options *opt;
         sd_event *event;
-        sd_event_source *reconcile_timer, *debounce_timer, *rescan_timer;
+        sd_event_source *reconcile_timer, *debounce_timer, *rescan_timer, *hook_timer;
         struct eg_desired_set *desired;
         struct eg_source_revision rev;
         bool source_changed;
         bool ready;
         uint64_t passes;
+        uint64_t rng;
+        struct eg_metrics *metrics;
+        struct eg_http *http;
+
+        int64_t last_read_ms; /* realtime */
+        char *last_error;     /* of the last read, NULL when it went well */
+
+        /* the last force-push seen, for /status and to record each one once */
+        char *force_key, *force_previous, *force_commit;
+        bool force_held;
+        int64_t force_time_ms;
+
+        /* a commit a webhook named, read for until it shows up or the deadline passes */
+        char *hook_commit;
+        int64_t hook_started_ms, hook_deadline_ms;
+        int64_t reject_window_ms;
+        unsigned reject_records, reject_suppressed;
+
+        /* the git note of the revision being applied: finished lines, and a pending line
+         * that gathers the members of consecutive same decisions */
+        char *note_commit, *note_revision;
+        struct eg_buf note;
+        char *pend_cluster, *pend_decision, *pend_outcome, *pend_reason;
+        struct eg_buf pend_members;
+        bool note_dirty, note_written, notes_off;
 };
+
+int eg_daemon_new(struct eg_daemon **ret) {
+        struct eg_daemon *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        int r = eg_metrics_new(&d->metrics);
+        if (r < 0) {
+                free(d);
+                return r;
+        }
+        eg_buf_init(&d->note, NOTE_MAX);
+        eg_buf_init(&d->pend_members, 4096);
+        d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+        if (!d->rng)
+                d->rng = 1;
+        *ret = d;
+        return 0;
+}
+
+static void pending_clear(struct eg_daemon *d) {
+        free(d->pend_cluster);
+        free(d->pend_decision);
+        free(d->pend_outcome);
+        free(d->pend_reason);
+        d->pend_cluster = d->pend_decision = d->pend_outcome = d->pend_reason = NULL;
+        eg_buf_reset(&d->pend_members);
+}
+
+void eg_daemon_free(struct eg_daemon *d) {
+        if (!d)
+                return;
+        eg_metrics_free(d->metrics);
+        free(d->last_error);
+        free(d->force_key);
+        free(d->force_previous);
+        free(d->force_commit);
+        free(d->hook_commit);
+        free(d->note_commit);
+        free(d->note_revision);
+        pending_clear(d);
+        eg_buf_done(&d->note);
+        eg_buf_done(&d->pend_members);
+        free(d);
+}
+
+static void set_str(char **dst, const char *s) {
+        free(*dst);
+        *dst = s ? strdup(s) : NULL;
+}
+
+static bool str_eq(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+/* ---- timers ---- */
 
 static int arm(sd_event_source *s, int64_t due_monotonic_ms) {
         int64_t now = eg_now_monotonic_ms();
@@ -32,18 +124,207 @@ static int arm(sd_event_source *s, int64_t due_monotonic_ms) {
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
-static void read_source(struct daemon *d) {
+/* interval ± 10 %, so many daemons polling one server do not knock in step */
+static int64_t jittered(struct eg_daemon *d, int64_t interval_ms) {
+        d->rng ^= d->rng << 13;
+        d->rng ^= d->rng >> 7;
+        d->rng ^= d->rng << 17;
+        int64_t spread = interval_ms / 10;
+        if (spread <= 0)
+                return interval_ms;
+        return interval_ms - spread + (int64_t)(d->rng % (uint64_t)(2 * spread + 1));
+}
+
+/* ---- git notes ---- */
+
+static void note_flush_pending(struct eg_daemon *d) {
+        if (!d->pend_cluster)
+                return;
+        struct eg_buf *n = &d->note;
+        int r = eg_buf_printf(n, "%s: %s", d->pend_cluster, d->pend_decision);
+        if (r >= 0 && d->pend_members.len)
+                r = eg_buf_printf(n, " %s", d->pend_members.data);
+        if (r >= 0)
+                r = eg_buf_printf(n, " %s", d->pend_outcome);
+        if (r >= 0 && d->pend_reason)
+                r = eg_buf_printf(n, " (%.*s%s)", NOTE_REASON_MAX, d->pend_reason,
+                                  strlen(d->pend_reason) > NOTE_REASON_MAX ? "…" : "");
+        if (r >= 0)
+                r = eg_buf_puts(n, "\n");
+        if (r < 0 && n->len + 32 < NOTE_MAX)
+                (void)eg_buf_puts(n, "(more decisions left out)\n");
+        pending_clear(d);
+}
+
+static void note_decision(struct eg_daemon *d, const struct eg_reconcile_event *ev) {
+        if (d->notes_off || !d->note_commit || !str_eq(ev->revision, d->note_revision))
+                return;
+        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ev->namespace ? ev->namespace : "",
+                                                        ev->name ? ev->name : "");
+        const char *decision = ev->decision ? ev->decision : "?", *outcome = ev->outcome ? ev->outcome : "?";
+        if (!cluster)
+                return;
+        d->note_dirty = true;
+        /* consecutive same decisions on members of one cluster share a line */
+        if (ev->member && d->pend_cluster && d->pend_members.len && strcmp(d->pend_cluster, cluster) == 0 &&
+            strcmp(d->pend_decision, decision) == 0 && strcmp(d->pend_outcome, outcome) == 0) {
+                (void)eg_buf_printf(&d->pend_members, ",%s", ev->member);
+                return;
+        }
+        note_flush_pending(d);
+        d->pend_cluster = TAKE_PTR(cluster);
+        d->pend_decision = strdup(decision);
+        d->pend_outcome = strdup(outcome);
+        if (!d->pend_decision || !d->pend_outcome) {
+                pending_clear(d);
+                return;
+        }
+        if (ev->member)
+                (void)eg_buf_puts(&d->pend_members, ev->member);
+        else if (ev->reason)
+                d->pend_reason = strdup(ev->reason);
+}
+
+static void note_write(struct eg_daemon *d) {
+        if (d->notes_off || !d->note_commit)
+                return;
+        note_flush_pending(d);
+        struct eg_error err = {0};
+        int r = eg_source_annotate(d->opt->source, d->note_commit, d->note.len ? d->note.data : "no decisions\n", &err);
+        if (r == -EOPNOTSUPP) {
+                d->notes_off = true;
+        } else if (r < 0) {
+                eg_log_warning("cannot write the git note of %s: %s", d->note_commit,
+                               err.message ? err.message : strerror(-r));
+        } else
+                eg_log_debug("git note written on %s", d->note_commit);
+        eg_error_done(&err);
+        d->note_dirty = false;
+        d->note_written = true;
+}
+
+/* A new revision: the old one's note is finished, the new one starts empty. */
+static void note_start(struct eg_daemon *d, const struct eg_source_revision *rev) {
+        if (d->note_dirty)
+                note_write(d);
+        pending_clear(d);
+        eg_buf_reset(&d->note);
+        set_str(&d->note_commit, rev->commit);
+        set_str(&d->note_revision, rev->revision);
+        d->note_dirty = d->note_written = false;
+}
+
+/* Written after the first pass at a revision, and again once it settles if more was done. */
+static void note_after_pass(struct eg_daemon *d, const struct eg_pass_result *res) {
+        if (!d->note_commit || d->notes_off)
+                return;
+        if (!d->note_written || (d->note_dirty && res->n_actions == 0))
+                note_write(d);
+}
+
+void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
+        struct eg_daemon *d = userdata;
+        eg_metrics_record(d->metrics, ev);
+        if (ev->kind == EG_EVENT_DECISION)
+                note_decision(d, ev);
+}
+
+/* ---- audit records of the daemon's own decisions ---- */
+
+static void record(struct eg_daemon *d, const char *decision, const char *reason, const char *outcome) {
+        struct eg_reconcile_event ev = {.kind = EG_EVENT_DECISION, .decision = decision, .outcome = outcome};
+        eg_metrics_record(d->metrics, &ev);
+        if (!d->opt->audit)
+                return;
+        struct eg_audit_record rec = {
+                .revision = d->rev.revision,
+                .commit = d->rev.commit,
+                .decision = (char *)decision,
+                .reason = (char *)reason,
+                .outcome = (char *)outcome,
+        };
+        int r = eg_audit_append(d->opt->audit, &rec);
+        if (r < 0)
+                eg_log_error_errno(r, "cannot append to the audit log: %m");
+        free(rec.prev);
+        free(rec.hash);
+}
+
+static void force_push(struct eg_daemon *d, const struct eg_source_revision *rev) {
+        _cleanup_free_ char *key = eg_strdup_printf("%s %s %d", rev->previous_commit ? rev->previous_commit : "",
+                                                    rev->commit ? rev->commit : "", rev->held);
+        if (!key || str_eq(key, d->force_key))
+                return;
+        set_str(&d->force_key, key);
+        set_str(&d->force_previous, rev->previous_commit);
+        set_str(&d->force_commit, rev->commit);
+        d->force_held = rev->held;
+        d->force_time_ms = eg_now_realtime_ms();
+        eg_metrics_force_push(d->metrics);
+        const char *prev = rev->previous_commit ? rev->previous_commit : "(unknown)";
+        const char *now = rev->commit ? rev->commit : "(unknown)";
+        _cleanup_free_ char *reason =
+                rev->held ? eg_strdup_printf("the ref was force-pushed away from %s; refused (--refuse-force-push), "
+                                             "holding at %s", prev, now)
+                          : eg_strdup_printf("the ref was force-pushed: %s does not descend from %s; following it", now, prev);
+        eg_log_warning("%s", reason ? reason : "force-push");
+        /* the record names the revision it is about, which the read just produced */
+        struct eg_source_revision saved = d->rev;
+        d->rev = *rev;
+        record(d, "force-push", reason, rev->held ? "blocked" : "ok");
+        d->rev = saved;
+}
+
+/* ---- reading the source ---- */
+
+static void hook_check(struct eg_daemon *d) {
+        if (!d->hook_commit)
+                return;
+        int64_t now = eg_now_monotonic_ms();
+        if (!d->rev.commit || eg_str_has_prefix(d->rev.commit, d->hook_commit)) {
+                if (d->rev.commit)
+                        eg_log_info("webhook: commit %s read after %lld ms", d->hook_commit,
+                                    (long long)(now - d->hook_started_ms));
+                set_str(&d->hook_commit, NULL);
+                sd_event_source_set_enabled(d->hook_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (now >= d->hook_deadline_ms) {
+                eg_log_warning("webhook named commit %s, but after %lld ms the source still shows %s", d->hook_commit,
+                               (long long)(now - d->hook_started_ms), d->rev.commit);
+                set_str(&d->hook_commit, NULL);
+                return;
+        }
+        arm(d->hook_timer, now + (d->opt->hook_retry_ms > 0 ? d->opt->hook_retry_ms : 200));
+}
+
+static void read_source(struct eg_daemon *d) {
         struct eg_desired_set *set = NULL;
         struct eg_source_revision rev = {0};
         struct eg_error err = {0};
         int r = eg_source_read(d->opt->source, &set, &rev, &err);
+        d->last_read_ms = eg_now_realtime_ms();
         if (r < 0) {
-                /* keep the last good desired set: a vanished folder must not look like
-                 * every manifest was deleted */
-                eg_log_error("%s; keeping the last revision", err.message ? err.message : strerror(-r));
+                /* keep the last good desired set: a vanished folder or an unreachable
+                 * remote must not look like every manifest was deleted */
+                eg_metrics_fetch_failed(d->metrics);
+                _cleanup_free_ char *msg = eg_strdup_printf("%s", err.message ? err.message : strerror(-r));
+                eg_log_error("%s; keeping the last revision", msg ? msg : "reading the source failed");
+                set_str(&d->last_error, msg);
                 eg_error_done(&err);
+                hook_check(d);
                 return;
         }
+        if (err.message) {
+                /* a failed fetch that still produced what was fetched before */
+                eg_metrics_fetch_failed(d->metrics);
+                eg_log_warning("%s; using the revision fetched before", err.message);
+                set_str(&d->last_error, err.message);
+                eg_error_done(&err);
+        } else
+                set_str(&d->last_error, NULL);
+        if (rev.force_push)
+                force_push(d, &rev);
         bool changed = !d->desired || strcmp(d->rev.revision, rev.revision) != 0;
         if (changed) {
                 for (size_t i = 0; i < set->n_diags; i++) {
@@ -56,6 +337,8 @@ static void read_source(struct daemon *d) {
                 eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", rev.revision,
                             rev.commit ? " (commit " : "", rev.commit ? rev.commit : "",
                             rev.commit ? (rev.dirty ? ", dirty)" : ")") : "", set->n_objects, set->n_errors);
+                eg_metrics_set_revision(d->metrics, rev.revision, rev.commit);
+                note_start(d, &rev);
         }
         eg_desired_set_free(d->desired);
         eg_source_revision_done(&d->rev);
@@ -63,10 +346,11 @@ static void read_source(struct daemon *d) {
         d->rev = rev;
         if (changed)
                 eg_reconciler_poke_all(d->opt->rec);
+        hook_check(d);
 }
 
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct daemon *d = userdata;
+        struct eg_daemon *d = userdata;
         if (d->source_changed || !d->desired) {
                 d->source_changed = false;
                 read_source(d);
@@ -79,6 +363,8 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         d->passes++;
         if (r < 0)
                 res.next_due_ms = eg_now_monotonic_ms() + 1000;
+        else
+                note_after_pass(d, &res);
         if (!d->ready) {
                 d->ready = true;
                 sd_notify(0, "READY=1");
@@ -88,21 +374,29 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         return arm(s, res.next_due_ms);
 }
 
-static int on_debounced(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct daemon *d = userdata;
+static void read_soon(struct eg_daemon *d) {
         d->source_changed = true;
-        return arm(d->reconcile_timer, 0);
+        arm(d->reconcile_timer, 0);
+}
+
+static int on_debounced(sd_event_source *s, uint64_t usec, void *userdata) {
+        read_soon(userdata);
+        return 0;
 }
 
 static int on_rescan(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct daemon *d = userdata;
-        d->source_changed = true;
-        arm(d->reconcile_timer, 0);
-        return arm(s, eg_now_monotonic_ms() + d->opt->interval_ms);
+        struct eg_daemon *d = userdata;
+        read_soon(d);
+        return arm(s, eg_now_monotonic_ms() + jittered(d, d->opt->interval_ms));
+}
+
+static int on_hook_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        read_soon(userdata);
+        return 0;
 }
 
 static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct daemon *d = userdata;
+        struct eg_daemon *d = userdata;
         bool changed = false;
         int r = eg_source_process_events(d->opt->source, &changed);
         if (r < 0)
@@ -112,11 +406,143 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* ---- HTTP handlers ---- */
+
+static bool http_ready(void *userdata) { return ((struct eg_daemon *)userdata)->ready; }
+
+static int http_metrics(void *userdata, struct eg_buf *out) {
+        return eg_metrics_render(((struct eg_daemon *)userdata)->metrics, out);
+}
+
+static int cmp_dirent(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+static int no_dots(const struct dirent *e) { return e->d_name[0] != '.'; }
+
+/* The status files the reconciler wrote after its last pass, sorted by namespace and
+ * name: no etcd call on the loop, bounded in count and size. */
+static json_t *cached_statuses(const char *state_dir) {
+        json_t *arr = json_array();
+        _cleanup_free_ char *root = state_dir ? eg_path_join(state_dir, "status") : NULL;
+        struct dirent **ns = NULL;
+        int n_ns = root ? scandir(root, &ns, no_dots, cmp_dirent) : -1;
+        for (int i = 0; i < n_ns; i++) {
+                _cleanup_free_ char *dir = eg_path_join(root, ns[i]->d_name);
+                struct dirent **files = NULL;
+                int n = dir ? scandir(dir, &files, no_dots, cmp_dirent) : -1;
+                for (int k = 0; k < n; k++) {
+                        if (arr && json_array_size(arr) < STATUS_MAX_FILES && eg_str_has_suffix(files[k]->d_name, ".json")) {
+                                _cleanup_free_ char *p = eg_path_join(dir, files[k]->d_name);
+                                _cleanup_free_ char *text = NULL;
+                                size_t len;
+                                json_t *j = p && eg_read_file(p, STATUS_FILE_MAX, &text, &len) == 0
+                                                    ? json_loadb(text, len, 0, NULL) : NULL;
+                                if (j)
+                                        json_array_append_new(arr, j);
+                        }
+                        free(files[k]);
+                }
+                free(files);
+                free(ns[i]);
+        }
+        free(ns);
+        return arr;
+}
+
+static json_t *time_or_null(int64_t ms) {
+        if (!ms)
+                return json_null();
+        char buf[32];
+        eg_format_rfc3339_ms(ms, buf);
+        return json_string(buf);
+}
+
+static int http_status(void *userdata, char **ret) {
+        struct eg_daemon *d = userdata;
+        json_t *fp = d->force_key ? json_pack("{s:s?, s:s?, s:b, s:o}", "previousCommit", d->force_previous, "commit",
+                                              d->force_commit, "held", d->force_held, "time", time_or_null(d->force_time_ms))
+                                  : json_null();
+        json_t *doc = json_pack(
+                "{s:b, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o}", "ready", d->ready, "source",
+                "kind", d->opt->source->ops->kind, "revision", d->rev.revision, "commit", d->rev.commit, "author",
+                d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty, "lastRead", time_or_null(d->last_read_ms),
+                "lastError", d->last_error, "waitingForCommit", d->hook_commit, "forcePush", fp, "clusters",
+                cached_statuses(d->opt->state_dir));
+        if (!doc)
+                return -ENOMEM;
+        *ret = json_dumps(doc, JSON_INDENT(2));
+        json_decref(doc);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static void http_webhook(void *userdata, const struct eg_webhook_event *ev) {
+        struct eg_daemon *d = userdata;
+        eg_metrics_webhook(d->metrics, ev->result);
+        switch (ev->result) {
+        case EG_WEBHOOK_ACCEPTED:
+                eg_log_info("webhook from %s%s%s: reading the source", ev->remote, ev->commit ? " for commit " : "",
+                            ev->commit ? ev->commit : "");
+                if (ev->commit) {
+                        set_str(&d->hook_commit, ev->commit);
+                        d->hook_started_ms = eg_now_monotonic_ms();
+                        d->hook_deadline_ms = d->hook_started_ms + (d->opt->hook_wait_ms > 0 ? d->opt->hook_wait_ms : 10000);
+                }
+                read_soon(d);
+                return;
+        case EG_WEBHOOK_PING:
+                eg_log_info("webhook ping from %s", ev->remote);
+                return;
+        case EG_WEBHOOK_TOO_LARGE:
+                eg_log_warning("webhook from %s refused: payload too large", ev->remote);
+                return;
+        case EG_WEBHOOK_REJECTED:
+        case EG_WEBHOOK_N_RESULTS:
+                break;
+        }
+        eg_log_warning("webhook from %s rejected: %s", ev->remote, ev->why);
+        int64_t now = eg_now_monotonic_ms();
+        if (now - d->reject_window_ms >= 60000) {
+                d->reject_window_ms = now;
+                d->reject_records = 0;
+        }
+        if (d->reject_records >= REJECT_RECORDS_PER_MIN) {
+                d->reject_suppressed++;
+                return;
+        }
+        d->reject_records++;
+        _cleanup_free_ char *reason =
+                d->reject_suppressed
+                        ? eg_strdup_printf("webhook from %s rejected: %s (%u more rejected without a record before it)",
+                                           ev->remote, ev->why, d->reject_suppressed)
+                        : eg_strdup_printf("webhook from %s rejected: %s", ev->remote, ev->why);
+        d->reject_suppressed = 0;
+        record(d, "webhook-rejected", reason, "blocked");
+}
+
+/* ---- settings that SIGHUP reloads ---- */
+
+static int load_secret(struct eg_daemon *d) {
+        if (!d->http || !d->opt->webhook_secret_file)
+                return 0;
+        char *s = NULL;
+        size_t n = 0;
+        int r = eg_webhook_secret_read(d->opt->webhook_secret_file, &s, &n);
+        if (r < 0)
+                return eg_log_error_errno(r, "cannot read the webhook secret '%s': %m", d->opt->webhook_secret_file);
+        r = eg_http_set_secret(d->http, s, n);
+        explicit_bzero(s, n);
+        free(s);
+        return r;
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct daemon *d = userdata;
+        struct eg_daemon *d = userdata;
         if (si->ssi_signo == SIGHUP) {
-                sd_notify(0, "RELOADING=1");
-                d->source_changed = true;
+                uint64_t now;
+                sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+                sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now);
+                eg_log_info("received SIGHUP: re-reading the webhook secret and the source");
+                if (load_secret(d) < 0)
+                        eg_log_warning("keeping the webhook secret read before");
+                read_source(d);
                 arm(d->reconcile_timer, 0);
                 sd_notify(0, "READY=1");
                 return 0;
@@ -126,8 +552,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-int eg_daemon_run(const struct eg_daemon_options *opt) {
-        struct daemon d = {.opt = opt};
+int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
+        d->opt = opt;
         int r;
         sigset_t mask;
         sigemptyset(&mask);
@@ -136,43 +562,74 @@ int eg_daemon_run(const struct eg_daemon_options *opt) {
         sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = sd_event_new(&d.event);
+        r = sd_event_new(&d->event);
         if (r < 0)
                 return eg_log_error_errno(r, "cannot create the event loop: %m");
-        if ((r = sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d)) < 0 ||
-            (r = sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d)) < 0 ||
-            (r = sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d)) < 0 ||
-            (r = sd_event_add_time(d.event, &d.reconcile_timer, CLOCK_MONOTONIC, 0, 0, on_reconcile, &d)) < 0 ||
-            (r = sd_event_add_time(d.event, &d.debounce_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounced, &d)) < 0 ||
-            (r = sd_event_add_time(d.event, &d.rescan_timer, CLOCK_MONOTONIC, 0, 0, on_rescan, &d)) < 0) {
+        if ((r = sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_signal, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->reconcile_timer, CLOCK_MONOTONIC, 0, 0, on_reconcile, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->debounce_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounced, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->hook_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_hook_timer, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, 0, 0, on_rescan, d)) < 0) {
                 eg_log_error_errno(r, "cannot set up the event loop: %m");
                 goto out;
         }
         /* Timers need an accuracy finer than sd-event's 250 ms default to meet the
          * reaction and failover targets. */
-        sd_event_source_set_time_accuracy(d.reconcile_timer, 1000);
-        sd_event_source_set_time_accuracy(d.debounce_timer, 1000);
-        sd_event_source_set_time_accuracy(d.rescan_timer, 100000);
-        sd_event_source_set_enabled(d.debounce_timer, SD_EVENT_OFF);
-        arm(d.rescan_timer, eg_now_monotonic_ms() + opt->interval_ms);
+        sd_event_source_set_time_accuracy(d->reconcile_timer, 1000);
+        sd_event_source_set_time_accuracy(d->debounce_timer, 1000);
+        sd_event_source_set_time_accuracy(d->hook_timer, 1000);
+        sd_event_source_set_time_accuracy(d->rescan_timer, 100000);
+        sd_event_source_set_enabled(d->debounce_timer, SD_EVENT_OFF);
+        sd_event_source_set_enabled(d->hook_timer, SD_EVENT_OFF);
+        arm(d->rescan_timer, eg_now_monotonic_ms() + jittered(d, opt->interval_ms));
         int fd = eg_source_watch_fd(opt->source);
         if (fd >= 0) {
-                r = sd_event_add_io(d.event, NULL, fd, EPOLLIN, on_inotify, &d);
+                r = sd_event_add_io(d->event, NULL, fd, EPOLLIN, on_inotify, d);
                 if (r < 0) {
                         eg_log_error_errno(r, "cannot watch the source: %m");
                         goto out;
                 }
         } else
-                eg_log_warning("cannot watch the source for changes; re-reading it every %lld ms",
-                               (long long)opt->interval_ms);
-        sd_event_set_watchdog(d.event, true);
-        r = sd_event_loop(d.event);
+                eg_log_info("polling the %s source every %lld ms (±10 %%)", opt->source->ops->kind,
+                            (long long)opt->interval_ms);
+        if (opt->listen) {
+                struct eg_error err = {0};
+                struct eg_http_options ho = {
+                        .listen = opt->listen,
+                        .handlers = {.ready = http_ready, .status = http_status, .metrics = http_metrics,
+                                     .webhook = http_webhook, .userdata = d},
+                };
+                r = eg_http_new(d->event, &ho, &d->http, &err);
+                if (r < 0) {
+                        eg_log_error("%s", err.message ? err.message : strerror(-r));
+                        eg_error_done(&err);
+                        goto out;
+                }
+                eg_log_info("serving /healthz, /readyz, /status, /metrics and POST /hook on %s (port %u)", opt->listen,
+                            eg_http_port(d->http));
+                if ((r = load_secret(d)) < 0)
+                        goto out;
+        } else if (opt->webhook_secret_file)
+                eg_log_warning("--webhook-secret-file is ignored without --listen");
+        sd_event_set_watchdog(d->event, true);
+        r = sd_event_loop(d->event);
+        /* what the last revision did goes into its note even when stopped before it settled */
+        if (d->note_dirty)
+                note_write(d);
 out:
-        sd_event_source_unref(d.reconcile_timer);
-        sd_event_source_unref(d.debounce_timer);
-        sd_event_source_unref(d.rescan_timer);
-        sd_event_unref(d.event);
-        eg_desired_set_free(d.desired);
-        eg_source_revision_done(&d.rev);
+        eg_http_free(d->http);
+        d->http = NULL;
+        sd_event_source_unref(d->reconcile_timer);
+        sd_event_source_unref(d->debounce_timer);
+        sd_event_source_unref(d->rescan_timer);
+        sd_event_source_unref(d->hook_timer);
+        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = NULL;
+        sd_event_unref(d->event);
+        d->event = NULL;
+        eg_desired_set_free(d->desired);
+        d->desired = NULL;
+        eg_source_revision_done(&d->rev);
         return r < 0 ? r : 0;
 }

@@ -1,0 +1,49 @@
+/* metrics: the daemon's counters and gauges, fed by reconcile events, rendered in the
+ * Prometheus text format for /metrics. */
+#pragma once
+
+#include <stdint.h>
+
+#include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/util.h"
+
+/* Upper bounds (ms) of the reconcile duration histogram; +Inf follows the last. */
+#define EG_METRICS_BUCKETS_MS 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
+
+/* At most this many clusters and decision/outcome pairs are tracked; more are dropped
+ * (and counted in etcd_gitops_metrics_dropped_total) so a flood of names cannot grow
+ * the daemon without bound. */
+#define EG_METRICS_MAX_CLUSTERS 10000
+#define EG_METRICS_MAX_DECISIONS 512
+
+enum eg_webhook_result {
+        EG_WEBHOOK_ACCEPTED,  /* signature good, a read was triggered */
+        EG_WEBHOOK_PING,      /* GitHub ping answered */
+        EG_WEBHOOK_REJECTED,  /* signature or token missing or wrong (401) */
+        EG_WEBHOOK_TOO_LARGE, /* payload over the limit (413) */
+        EG_WEBHOOK_N_RESULTS,
+};
+const char *eg_webhook_result_to_string(enum eg_webhook_result r);
+
+struct eg_metrics;
+
+int eg_metrics_new(struct eg_metrics **ret);
+/* Accepts NULL. */
+void eg_metrics_free(struct eg_metrics *m);
+
+/* Counts a DECISION (by decision and outcome) or records a CLUSTER_PASS (duration into
+ * the cluster's histogram, members ready and desired, quorum). A cluster whose pass says
+ * ABSENT with nothing running is forgotten. Allocation failures drop the event. */
+void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev);
+/* The revision applied now; commit may be NULL (shown as ""). */
+int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit);
+void eg_metrics_fetch_failed(struct eg_metrics *m);
+void eg_metrics_force_push(struct eg_metrics *m);
+void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r);
+
+/* Appends every family in a fixed order (clusters by namespace then name, decisions by
+ * decision then outcome) to out. -E2BIG when out's cap is reached, -ENOMEM. */
+int eg_metrics_render(const struct eg_metrics *m, struct eg_buf *out);
+
+/* Appends s escaped as a label value: backslash, double quote and newline. */
+int eg_metrics_escape_label(struct eg_buf *out, const char *s);

@@ -1,0 +1,312 @@
+/* Counters and gauges for /metrics, kept in sorted arrays so output order is stable. */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "etcd-gitops/metrics.h"
+
+static const int64_t buckets_ms[] = {EG_METRICS_BUCKETS_MS};
+#define N_BUCKETS EG_ELEMENTSOF(buckets_ms)
+
+struct cluster_metrics {
+        char *ns, *name;
+        uint64_t bucket[N_BUCKETS]; /* not cumulative; summed when rendered */
+        uint64_t count;
+        int64_t sum_ms;
+        uint64_t ready, desired;
+        bool quorum;
+};
+
+struct decision_count {
+        char *decision, *outcome;
+        uint64_t n;
+};
+
+struct eg_metrics {
+        struct cluster_metrics *clusters;
+        size_t n_clusters, alloc_clusters;
+        struct decision_count *decisions;
+        size_t n_decisions, alloc_decisions;
+        char *revision, *commit;
+        uint64_t fetch_failures, force_pushes, dropped;
+        uint64_t webhooks[EG_WEBHOOK_N_RESULTS];
+};
+
+const char *eg_webhook_result_to_string(enum eg_webhook_result r) {
+        static const char *const names[EG_WEBHOOK_N_RESULTS] = {
+                [EG_WEBHOOK_ACCEPTED] = "accepted",
+                [EG_WEBHOOK_PING] = "ping",
+                [EG_WEBHOOK_REJECTED] = "rejected",
+                [EG_WEBHOOK_TOO_LARGE] = "too-large",
+        };
+        return (unsigned)r < EG_WEBHOOK_N_RESULTS ? names[r] : "unknown";
+}
+
+int eg_metrics_new(struct eg_metrics **ret) {
+        struct eg_metrics *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        *ret = m;
+        return 0;
+}
+
+void eg_metrics_free(struct eg_metrics *m) {
+        if (!m)
+                return;
+        for (size_t i = 0; i < m->n_clusters; i++) {
+                free(m->clusters[i].ns);
+                free(m->clusters[i].name);
+        }
+        free(m->clusters);
+        for (size_t i = 0; i < m->n_decisions; i++) {
+                free(m->decisions[i].decision);
+                free(m->decisions[i].outcome);
+        }
+        free(m->decisions);
+        free(m->revision);
+        free(m->commit);
+        free(m);
+}
+
+static int cmp2(const char *a1, const char *a2, const char *b1, const char *b2) {
+        int c = strcmp(a1, b1);
+        return c ? c : strcmp(a2, b2);
+}
+
+/* Index of (a, b) in a sorted array of n elements of size sz whose first two members are
+ * the keys, or the insertion point with *found = false. */
+static size_t find_sorted(const void *base, size_t n, size_t sz, const char *a, const char *b, bool *found) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                char *const *keys = (char *const *)((const char *)base + mid * sz);
+                int c = cmp2(keys[0], keys[1], a, b);
+                if (c == 0) {
+                        *found = true;
+                        return mid;
+                }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        *found = false;
+        return lo;
+}
+
+/* Makes room at index i of an array (grown by doubling) and zeroes the new slot. */
+static int insert_at(void **base, size_t *n, size_t *alloc, size_t sz, size_t i) {
+        if (*n == *alloc) {
+                size_t na = *alloc ? *alloc * 2 : 8;
+                void *p = realloc(*base, na * sz);
+                if (!p)
+                        return -ENOMEM;
+                *base = p;
+                *alloc = na;
+        }
+        char *b = *base;
+        memmove(b + (i + 1) * sz, b + i * sz, (*n - i) * sz);
+        memset(b + i * sz, 0, sz);
+        (*n)++;
+        return 0;
+}
+
+static struct cluster_metrics *cluster_get(struct eg_metrics *m, const char *ns, const char *name) {
+        bool found;
+        size_t i = find_sorted(m->clusters, m->n_clusters, sizeof(*m->clusters), ns, name, &found);
+        if (found)
+                return &m->clusters[i];
+        if (m->n_clusters >= EG_METRICS_MAX_CLUSTERS) {
+                m->dropped++;
+                return NULL;
+        }
+        char *a = strdup(ns), *b = strdup(name);
+        if (!a || !b || insert_at((void **)&m->clusters, &m->n_clusters, &m->alloc_clusters, sizeof(*m->clusters), i) < 0) {
+                free(a);
+                free(b);
+                m->dropped++;
+                return NULL;
+        }
+        m->clusters[i].ns = a;
+        m->clusters[i].name = b;
+        return &m->clusters[i];
+}
+
+static void cluster_forget(struct eg_metrics *m, const char *ns, const char *name) {
+        bool found;
+        size_t i = find_sorted(m->clusters, m->n_clusters, sizeof(*m->clusters), ns, name, &found);
+        if (!found)
+                return;
+        free(m->clusters[i].ns);
+        free(m->clusters[i].name);
+        memmove(&m->clusters[i], &m->clusters[i + 1], (m->n_clusters - i - 1) * sizeof(*m->clusters));
+        m->n_clusters--;
+}
+
+static void count_decision(struct eg_metrics *m, const char *decision, const char *outcome) {
+        bool found;
+        size_t i = find_sorted(m->decisions, m->n_decisions, sizeof(*m->decisions), decision, outcome, &found);
+        if (found) {
+                m->decisions[i].n++;
+                return;
+        }
+        if (m->n_decisions >= EG_METRICS_MAX_DECISIONS) {
+                m->dropped++;
+                return;
+        }
+        char *a = strdup(decision), *b = strdup(outcome);
+        if (!a || !b ||
+            insert_at((void **)&m->decisions, &m->n_decisions, &m->alloc_decisions, sizeof(*m->decisions), i) < 0) {
+                free(a);
+                free(b);
+                m->dropped++;
+                return;
+        }
+        m->decisions[i] = (struct decision_count){.decision = a, .outcome = b, .n = 1};
+}
+
+void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
+        if (ev->kind == EG_EVENT_DECISION) {
+                count_decision(m, ev->decision ? ev->decision : "", ev->outcome ? ev->outcome : "");
+                return;
+        }
+        if (ev->kind != EG_EVENT_CLUSTER_PASS || !ev->namespace || !ev->name)
+                return;
+        if (ev->state == EG_PLAN_ABSENT && ev->ready == 0 && ev->voters == 0) {
+                cluster_forget(m, ev->namespace, ev->name);
+                return;
+        }
+        struct cluster_metrics *c = cluster_get(m, ev->namespace, ev->name);
+        if (!c)
+                return;
+        int64_t d = ev->duration_ms < 0 ? 0 : ev->duration_ms;
+        for (size_t i = 0; i < N_BUCKETS; i++)
+                if (d <= buckets_ms[i]) {
+                        c->bucket[i]++;
+                        break;
+                }
+        c->count++;
+        c->sum_ms += d;
+        c->ready = ev->ready;
+        c->desired = ev->desired;
+        c->quorum = ev->quorum;
+}
+
+int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit) {
+        char *r = strdup(revision ? revision : ""), *c = strdup(commit ? commit : "");
+        if (!r || !c) {
+                free(r);
+                free(c);
+                return -ENOMEM;
+        }
+        free(m->revision);
+        free(m->commit);
+        m->revision = r;
+        m->commit = c;
+        return 0;
+}
+
+void eg_metrics_fetch_failed(struct eg_metrics *m) { m->fetch_failures++; }
+void eg_metrics_force_push(struct eg_metrics *m) { m->force_pushes++; }
+
+void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r) {
+        if ((unsigned)r < EG_WEBHOOK_N_RESULTS)
+                m->webhooks[r]++;
+}
+
+int eg_metrics_escape_label(struct eg_buf *out, const char *s) {
+        int r = 0;
+        for (const char *p = s; *p && r >= 0; p++) {
+                const char *e = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+                r = e ? eg_buf_puts(out, e) : eg_buf_append(out, p, 1);
+        }
+        return r < 0 ? r : eg_buf_append(out, "", 0);
+}
+
+static int family(struct eg_buf *out, const char *name, const char *type, const char *help) {
+        return eg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{namespace="..",name="..",<extra>} */
+static int cluster_series(struct eg_buf *out, const char *metric, const struct cluster_metrics *c, const char *extra) {
+        int r;
+        if ((r = eg_buf_printf(out, "%s{namespace=\"", metric)) < 0 || (r = eg_metrics_escape_label(out, c->ns)) < 0 ||
+            (r = eg_buf_puts(out, "\",name=\"")) < 0 || (r = eg_metrics_escape_label(out, c->name)) < 0)
+                return r;
+        return eg_buf_printf(out, "\"%s%s} ", extra ? "," : "", extra ? extra : "");
+}
+
+static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
+        static const char h[] = "etcd_gitops_reconcile_duration_seconds";
+        int r = family(out, h, "histogram", "Time one reconcile pass over a cluster took (observe, plan, maybe one step).");
+        for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
+                const struct cluster_metrics *c = &m->clusters[i];
+                uint64_t cum = 0;
+                for (size_t b = 0; r >= 0 && b < N_BUCKETS; b++) {
+                        cum += c->bucket[b];
+                        char le[32];
+                        snprintf(le, sizeof(le), "le=\"%lld.%03lld\"", (long long)(buckets_ms[b] / 1000),
+                                 (long long)(buckets_ms[b] % 1000));
+                        if ((r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, le)) >= 0)
+                                r = eg_buf_printf(out, "%llu\n", (unsigned long long)cum);
+                }
+                if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, "le=\"+Inf\"")) >= 0)
+                        r = eg_buf_printf(out, "%llu\n", (unsigned long long)c->count);
+                if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_sum", c, NULL)) >= 0)
+                        r = eg_buf_printf(out, "%lld.%03lld\n", (long long)(c->sum_ms / 1000), (long long)(c->sum_ms % 1000));
+                if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_count", c, NULL)) >= 0)
+                        r = eg_buf_printf(out, "%llu\n", (unsigned long long)c->count);
+        }
+        return r;
+}
+
+enum gauge { GAUGE_READY, GAUGE_DESIRED, GAUGE_QUORUM };
+
+static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const char *name, const char *help, enum gauge g) {
+        int r = family(out, name, "gauge", help);
+        for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
+                const struct cluster_metrics *c = &m->clusters[i];
+                uint64_t v = g == GAUGE_READY ? c->ready : g == GAUGE_DESIRED ? c->desired : c->quorum;
+                if ((r = cluster_series(out, name, c, NULL)) >= 0)
+                        r = eg_buf_printf(out, "%llu\n", (unsigned long long)v);
+        }
+        return r;
+}
+
+int eg_metrics_render(const struct eg_metrics *m, struct eg_buf *out) {
+        int r = render_histograms(m, out);
+        if (r >= 0)
+                r = family(out, "etcd_gitops_decisions_total", "counter", "Decisions taken, by kind and outcome (as in the audit log).");
+        for (size_t i = 0; r >= 0 && i < m->n_decisions; i++) {
+                const struct decision_count *d = &m->decisions[i];
+                if ((r = eg_buf_puts(out, "etcd_gitops_decisions_total{decision=\"")) >= 0 &&
+                    (r = eg_metrics_escape_label(out, d->decision)) >= 0 && (r = eg_buf_puts(out, "\",outcome=\"")) >= 0 &&
+                    (r = eg_metrics_escape_label(out, d->outcome)) >= 0)
+                        r = eg_buf_printf(out, "\"} %llu\n", (unsigned long long)d->n);
+        }
+        if (r >= 0)
+                r = render_gauge(m, out, "etcd_gitops_cluster_members_ready", "Members running, healthy and in the membership.", GAUGE_READY);
+        if (r >= 0)
+                r = render_gauge(m, out, "etcd_gitops_cluster_members_desired", "Members the manifest asks for (0 without a manifest).", GAUGE_DESIRED);
+        if (r >= 0)
+                r = render_gauge(m, out, "etcd_gitops_cluster_quorum", "1 when a majority of voters is healthy, else 0.", GAUGE_QUORUM);
+        if (r >= 0 && (r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.")) >= 0 &&
+            m->revision) {
+                if ((r = eg_buf_puts(out, "etcd_gitops_source_revision_info{revision=\"")) >= 0 &&
+                    (r = eg_metrics_escape_label(out, m->revision)) >= 0 && (r = eg_buf_puts(out, "\",commit=\"")) >= 0 &&
+                    (r = eg_metrics_escape_label(out, m->commit)) >= 0)
+                        r = eg_buf_puts(out, "\"} 1\n");
+        }
+        if (r >= 0 && (r = family(out, "etcd_gitops_source_fetch_failures_total", "counter", "Reads of the source that failed; the last good revision stayed applied.")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_source_fetch_failures_total %llu\n", (unsigned long long)m->fetch_failures);
+        if (r >= 0 && (r = family(out, "etcd_gitops_source_force_pushes_total", "counter", "Force-pushes seen on the followed ref.")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_source_force_pushes_total %llu\n", (unsigned long long)m->force_pushes);
+        if (r >= 0)
+                r = family(out, "etcd_gitops_webhooks_total", "counter", "Webhook requests, by result.");
+        for (int i = 0; r >= 0 && i < EG_WEBHOOK_N_RESULTS; i++)
+                r = eg_buf_printf(out, "etcd_gitops_webhooks_total{result=\"%s\"} %llu\n", eg_webhook_result_to_string(i),
+                                  (unsigned long long)m->webhooks[i]);
+        if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter", "Events not tracked because a limit on distinct series was reached.")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_metrics_dropped_total %llu\n", (unsigned long long)m->dropped);
+        return r < 0 ? r : 0;
+}
