@@ -1,0 +1,182 @@
+/* Taking a snapshot: choose the member, stream its snapshot into a store, verify, retain. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define STATUS_TIMEOUT_MS 5000
+#define DEFAULT_TIMEOUT_MS 60000
+
+void eg_backup_result_done(struct eg_backup_result *r) {
+        free(r->version);
+        free(r->endpoint);
+        free(r->object);
+        free(r->skipped);
+        *r = (struct eg_backup_result){0};
+}
+
+struct take {
+        struct store_writer *w;
+        struct eg_error *err;
+        uint64_t bytes, expected;
+        eg_backup_progress_fn progress;
+        void *progress_userdata;
+        bool store_failed; /* err already says what failed */
+};
+
+static int on_chunk(const void *data, size_t len, void *userdata) {
+        struct take *t = userdata;
+        int r = store_writer_write(t->w, data, len, t->err);
+        if (r < 0) {
+                t->store_failed = true;
+                return r;
+        }
+        t->bytes += len;
+        if (t->progress)
+                t->progress(t->bytes, t->expected, t->progress_userdata);
+        return 0;
+}
+
+static int hex_to_raw(const char *hex, unsigned char out[static 32]) {
+        for (int i = 0; i < 32; i++) {
+                unsigned v;
+                if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+                        return -EINVAL;
+                out[i] = (unsigned char)v;
+        }
+        return 0;
+}
+
+/* The reachable endpoint with the highest revision; the others' failures in *skipped. */
+static int choose_endpoint(const struct eg_backup_options *o, size_t *ret_idx, struct eg_etcd_status *ret,
+                           struct eg_buf *skipped) {
+        struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
+        eo.timeout_ms = STATUS_TIMEOUT_MS;
+        struct eg_etcd *c;
+        int r = eg_etcd_new(o->endpoints, o->n_endpoints, &eo, &c);
+        if (r < 0)
+                return r;
+        bool found = false;
+        for (size_t i = 0; i < o->n_endpoints; i++) {
+                struct eg_etcd_status st = {0};
+                struct eg_etcd_error e = {0};
+                r = eg_etcd_status_of(c, o->endpoints[i], &st, &e);
+                if (r < 0) {
+                        eg_buf_printf(skipped, "%s%s: %s", skipped->len ? "; " : "", o->endpoints[i],
+                                      e.message ? e.message : strerror(-r));
+                        eg_etcd_error_done(&e);
+                        continue;
+                }
+                if (!found || st.revision > ret->revision) {
+                        if (found)
+                                eg_etcd_status_done(ret);
+                        *ret = st;
+                        *ret_idx = i;
+                        found = true;
+                } else
+                        eg_etcd_status_done(&st);
+        }
+        eg_etcd_free(c);
+        return found ? 0 : -EHOSTUNREACH;
+}
+
+int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret,
+                   struct eg_error *err) {
+        int64_t start = eg_now_monotonic_ms();
+        struct eg_backup_result res = {0};
+        struct eg_etcd_status st = {0};
+        struct eg_buf skipped;
+        eg_buf_init(&skipped, 1 << 16);
+        struct store_writer *w = NULL;
+        struct eg_etcd *c = NULL;
+        size_t idx = 0;
+        int r;
+        if (o->n_endpoints == 0) {
+                eg_error_set(err, "no endpoints to back up");
+                r = -EINVAL;
+                goto out;
+        }
+        r = choose_endpoint(o, &idx, &st, &skipped);
+        if (r < 0) {
+                if (r == -EHOSTUNREACH)
+                        eg_error_set(err, "no endpoint answered: %s", skipped.data ? skipped.data : "");
+                goto out;
+        }
+        res.revision = st.revision;
+        res.version = st.version ? strdup(st.version) : strdup("");
+        res.endpoint = strdup(o->endpoints[idx]);
+        res.object = o->periodic ? eg_backup_name_periodic(o->store.path, st.revision, eg_now_realtime_ms())
+                                 : strdup(o->store.path);
+        if (skipped.len)
+                res.skipped = strdup(skipped.data);
+        if (!res.version || !res.endpoint || !res.object || (skipped.len && !res.skipped)) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = store_writer_open(&o->store, res.object, &w, err);
+        if (r < 0)
+                goto out;
+        struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
+        eo.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+        r = eg_etcd_new(&res.endpoint, 1, &eo, &c);
+        if (r < 0)
+                goto out;
+        struct take t = {.w = w, .err = err, .expected = st.db_size > 0 ? (uint64_t)st.db_size : 0,
+                         .progress = o->progress, .progress_userdata = o->progress_userdata};
+        struct eg_etcd_error e = {0};
+        r = eg_etcd_snapshot(c, res.endpoint, on_chunk, &t, res.sha256, &res.size, &e);
+        if (r < 0) {
+                if (!t.store_failed)
+                        eg_error_set(err, "snapshot from %s: %s", res.endpoint, e.message ? e.message : strerror(-r));
+                eg_etcd_error_done(&e);
+                goto out;
+        }
+        eg_etcd_error_done(&e);
+        unsigned char trailer[EG_SNAPSHOT_TRAILER];
+        r = hex_to_raw(res.sha256, trailer);
+        if (r >= 0)
+                r = store_writer_write(w, trailer, sizeof(trailer), err);
+        if (r >= 0)
+                r = store_writer_commit(w, err);
+        if (r < 0)
+                goto out;
+        res.duration_ms = eg_now_monotonic_ms() - start;
+        *ret = res;
+        res = (struct eg_backup_result){0};
+out:
+        store_writer_free(w);
+        eg_etcd_free(c);
+        eg_etcd_status_done(&st);
+        eg_buf_done(&skipped);
+        eg_backup_result_done(&res);
+        return r;
+}
+
+int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
+                     size_t *ret_n, struct eg_error *err) {
+        char **names = NULL, **deleted = NULL;
+        size_t n = 0, n_deleted = 0;
+        const char **doomed = NULL;
+        size_t n_doomed = 0;
+        int r = store_list(store, store->path, &names, &n, err);
+        if (r < 0)
+                return r;
+        r = eg_backup_retention(store->path, names, n, keep, &doomed, &n_doomed);
+        if (r >= 0 && n_doomed > 0 && !(deleted = calloc(n_doomed, sizeof(*deleted))))
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n_doomed; i++) {
+                r = store_delete(store, doomed[i], err);
+                if (r >= 0 && !(deleted[n_deleted++] = strdup(doomed[i])))
+                        r = -ENOMEM;
+        }
+        free(doomed);
+        bk_strv_free(names, n);
+        if (r >= 0 && ret_deleted) {
+                *ret_deleted = deleted;
+                *ret_n = n_deleted;
+                return 0;
+        }
+        bk_strv_free(deleted, n_deleted);
+        return r;
+}

@@ -1,0 +1,600 @@
+/* S3: credentials, URLs, and the requests backups need, signed by libcurl's SigV4. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "internal.h"
+
+#define S3_REPLY_MAX ((size_t)16 << 20)
+#define S3_CONNECT_TIMEOUT_MS 10000
+#define S3_STALL_SECONDS 60L
+#define S3_MAX_PAGES 10000
+
+void bk_strv_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* ---- credentials ---- */
+
+void eg_s3_credentials_done(struct eg_s3_credentials *c) {
+        free(c->access_key_id);
+        if (c->secret_access_key)
+                explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
+        free(c->secret_access_key);
+        free(c->session_token);
+        free(c->region);
+        *c = (struct eg_s3_credentials){0};
+}
+
+static char *trim(char *s, char *end) {
+        while (s < end && isspace((unsigned char)*s))
+                s++;
+        while (end > s && isspace((unsigned char)end[-1]))
+                end--;
+        *end = 0;
+        return s;
+}
+
+int eg_s3_credentials_parse(const char *text, const char *profile, struct eg_s3_credentials *ret) {
+        _cleanup_free_ char *copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        struct eg_s3_credentials c = {0};
+        bool in = false;
+        int r = 0;
+        for (char *line = copy; line && *line;) {
+                char *nl = strchr(line, '\n'), *next = nl ? nl + 1 : NULL;
+                char *s = trim(line, nl ? nl : line + strlen(line));
+                line = next;
+                if (*s == 0 || *s == '#' || *s == ';')
+                        continue;
+                if (*s == '[') {
+                        char *close = strchr(s, ']');
+                        if (!close)
+                                continue;
+                        char *name = trim(s + 1, close);
+                        if (strncmp(name, "profile ", 8) == 0)
+                                name = trim(name + 8, name + strlen(name));
+                        in = strcmp(name, profile) == 0;
+                        continue;
+                }
+                char *eq = strchr(s, '=');
+                if (!in || !eq)
+                        continue;
+                char *key = trim(s, eq), *val = trim(eq + 1, eq + 1 + strlen(eq + 1));
+                char **dst = strcmp(key, "aws_access_key_id") == 0       ? &c.access_key_id
+                             : strcmp(key, "aws_secret_access_key") == 0 ? &c.secret_access_key
+                             : strcmp(key, "aws_session_token") == 0     ? &c.session_token
+                             : strcmp(key, "region") == 0                ? &c.region
+                                                                         : NULL;
+                if (!dst)
+                        continue;
+                free(*dst);
+                *dst = strdup(val);
+                if (!*dst) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        explicit_bzero(copy, strlen(text));
+        if (r == 0 && (!c.access_key_id || !c.secret_access_key || !*c.access_key_id || !*c.secret_access_key))
+                r = -ENOENT;
+        if (r < 0) {
+                eg_s3_credentials_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static int dup_env(const char *name, char **ret) {
+        const char *v = getenv(name);
+        *ret = NULL;
+        if (!v || !*v)
+                return 0;
+        *ret = strdup(v);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int load_file(const char *file, struct eg_s3_credentials *c, struct eg_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = eg_read_file(file, 1 << 20, &text, NULL);
+        if (r < 0) {
+                eg_error_set(err, "cannot read AWS credentials file '%s': %s", file, strerror(-r));
+                return r;
+        }
+        const char *profile = getenv("AWS_PROFILE");
+        if (!profile || !*profile)
+                profile = "default";
+        r = eg_s3_credentials_parse(text, profile, c);
+        explicit_bzero(text, strlen(text));
+        if (r == -ENOENT)
+                eg_error_set(err, "AWS credentials file '%s' has no aws_access_key_id and aws_secret_access_key for profile '%s'",
+                             file, profile);
+        return r;
+}
+
+int eg_s3_credentials_load(const char *file, struct eg_s3_credentials *ret, struct eg_error *err) {
+        struct eg_s3_credentials c = {0};
+        int r;
+        if (file)
+                r = load_file(file, &c, err);
+        else if (getenv("AWS_ACCESS_KEY_ID") && *getenv("AWS_ACCESS_KEY_ID")) {
+                r = dup_env("AWS_ACCESS_KEY_ID", &c.access_key_id);
+                if (r >= 0)
+                        r = dup_env("AWS_SECRET_ACCESS_KEY", &c.secret_access_key);
+                if (r >= 0)
+                        r = dup_env("AWS_SESSION_TOKEN", &c.session_token);
+                if (r >= 0 && !c.secret_access_key) {
+                        eg_error_set(err, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+                        r = -ENOENT;
+                }
+        } else {
+                const char *home = getenv("HOME");
+                _cleanup_free_ char *path = eg_strdup_printf("%s/.aws/credentials", home ? home : "");
+                r = path ? load_file(path, &c, err) : -ENOMEM;
+                if (r == -ENOENT && !err->message)
+                        eg_error_set(err, "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials");
+        }
+        if (r >= 0 && !c.region) {
+                r = dup_env("AWS_REGION", &c.region);
+                if (r >= 0 && !c.region)
+                        r = dup_env("AWS_DEFAULT_REGION", &c.region);
+                if (r >= 0 && !c.region && !(c.region = strdup("us-east-1")))
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                eg_s3_credentials_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ---- URLs ---- */
+
+int eg_s3_parse_path(const char *path, char **ret_bucket, char **ret_key) {
+        if (strncmp(path, "s3://", 5) == 0)
+                path += 5;
+        const char *slash = strchr(path, '/');
+        if (!slash || slash == path || slash[1] == 0)
+                return -EINVAL;
+        char *b = strndup(path, (size_t)(slash - path)), *k = strdup(slash + 1);
+        if (!b || !k) {
+                free(b);
+                free(k);
+                return -ENOMEM;
+        }
+        *ret_bucket = b;
+        *ret_key = k;
+        return 0;
+}
+
+static int append_escaped(struct eg_buf *b, const char *s, bool keep_slash) {
+        int r = 0;
+        for (; *s && r >= 0; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/'))
+                        r = eg_buf_append(b, s, 1);
+                else
+                        r = eg_buf_printf(b, "%%%02X", c);
+        }
+        return r;
+}
+
+char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const char *bucket,
+                const char *key, const char *query) {
+        _cleanup_free_ char *def = NULL;
+        if (!endpoint || !*endpoint)
+                endpoint = def = eg_strdup_printf("https://s3.%s.amazonaws.com", region ? region : "us-east-1");
+        if (!endpoint)
+                return NULL;
+        const char *scheme = "https://", *host = endpoint, *sep = strstr(endpoint, "://");
+        _cleanup_free_ char *scheme_buf = NULL;
+        if (sep) {
+                scheme = scheme_buf = strndup(endpoint, (size_t)(sep - endpoint) + 3);
+                host = sep + 3;
+                if (!scheme_buf)
+                        return NULL;
+        }
+        size_t hl = strlen(host);
+        while (hl > 0 && host[hl - 1] == '/')
+                hl--;
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        int r = path_style ? eg_buf_printf(&b, "%s%.*s/", scheme, (int)hl, host)
+                           : eg_buf_printf(&b, "%s%s.%.*s/", scheme, bucket, (int)hl, host);
+        if (r >= 0 && path_style)
+                r = append_escaped(&b, bucket, false);
+        if (r >= 0 && path_style && key)
+                r = eg_buf_puts(&b, "/");
+        if (r >= 0 && key)
+                r = append_escaped(&b, key, true);
+        if (r >= 0 && query)
+                r = eg_buf_printf(&b, "?%s", query);
+        if (r < 0) {
+                eg_buf_done(&b);
+                return NULL;
+        }
+        return eg_buf_steal(&b);
+}
+
+/* ---- requests ---- */
+
+struct s3 {
+        CURL *h;
+        struct eg_s3_credentials cred;
+        char *endpoint;
+        bool path_style;
+        char *sigv4;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+int s3_new(const struct eg_backup_store *store, struct s3 **ret, struct eg_error *err) {
+        struct s3 *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        int r = eg_s3_credentials_load(store->credentials_file, &s->cred, err);
+        if (r < 0)
+                goto fail;
+        s->path_style = store->force_path_style;
+        s->endpoint = store->endpoint && *store->endpoint ? strdup(store->endpoint) : NULL;
+        s->sigv4 = eg_strdup_printf("aws:amz:%s:s3", s->cred.region);
+        s->h = curl_easy_init();
+        if ((store->endpoint && *store->endpoint && !s->endpoint) || !s->sigv4 || !s->h) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+fail:
+        s3_free(s);
+        return r;
+}
+
+void s3_free(struct s3 *s) {
+        if (!s)
+                return;
+        if (s->h)
+                curl_easy_cleanup(s->h);
+        eg_s3_credentials_done(&s->cred);
+        free(s->endpoint);
+        free(s->sigv4);
+        free(s);
+}
+
+struct reply {
+        struct s3 *s;
+        struct eg_buf body;
+        bk_sink sink; /* a 2xx body goes here instead of body */
+        void *userdata;
+        int sink_error;
+        char *etag;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct reply *rp = userdata;
+        size_t n = size * nmemb;
+        long status = 0;
+        curl_easy_getinfo(rp->s->h, CURLINFO_RESPONSE_CODE, &status);
+        if (rp->sink && status / 100 == 2) {
+                int r = rp->sink(data, n, rp->userdata);
+                if (r < 0) {
+                        rp->sink_error = r;
+                        return 0;
+                }
+                return n;
+        }
+        return eg_buf_append(&rp->body, data, n) < 0 ? 0 : n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata) {
+        struct reply *rp = userdata;
+        size_t n = size * nmemb;
+        if (n > 5 && strncasecmp(data, "etag:", 5) == 0 && !rp->etag) {
+                const char *v = data + 5, *end = data + n;
+                while (v < end && isspace((unsigned char)*v))
+                        v++;
+                while (end > v && isspace((unsigned char)end[-1]))
+                        end--;
+                rp->etag = strndup(v, (size_t)(end - v));
+        }
+        return n;
+}
+
+/* The text of the first <tag>...</tag> in xml, entities decoded; NULL when absent. */
+static char *xml_text(const char *xml, const char *tag, const char **ret_end) {
+        _cleanup_free_ char *open = eg_strdup_printf("<%s>", tag), *close = eg_strdup_printf("</%s>", tag);
+        if (!open || !close || !xml)
+                return NULL;
+        const char *a = strstr(xml, open);
+        if (!a)
+                return NULL;
+        a += strlen(open);
+        const char *b = strstr(a, close);
+        if (!b)
+                return NULL;
+        if (ret_end)
+                *ret_end = b + strlen(close);
+        struct eg_buf out;
+        eg_buf_init(&out, 0);
+        static const struct {
+                const char *ent;
+                char c;
+        } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        for (const char *p = a; p < b;) {
+                size_t i;
+                for (i = 0; *p == '&' && i < EG_ELEMENTSOF(ents); i++)
+                        if (strncmp(p, ents[i].ent, strlen(ents[i].ent)) == 0)
+                                break;
+                if (*p == '&' && i < EG_ELEMENTSOF(ents)) {
+                        eg_buf_append(&out, &ents[i].c, 1);
+                        p += strlen(ents[i].ent);
+                } else
+                        eg_buf_append(&out, p++, 1);
+        }
+        if (out.len == 0)
+                eg_buf_puts(&out, "");
+        return eg_buf_steal(&out);
+}
+
+static int xml_escape(struct eg_buf *b, const char *s) {
+        int r = 0;
+        for (; *s && r >= 0; s++)
+                r = *s == '&' ? eg_buf_puts(b, "&amp;") : *s == '<' ? eg_buf_puts(b, "&lt;")
+                  : *s == '>' ? eg_buf_puts(b, "&gt;") : *s == '"' ? eg_buf_puts(b, "&quot;")
+                              : eg_buf_append(b, s, 1);
+        return r;
+}
+
+/* One signed request. body NULL: none. A non-2xx status is -EIO (-ENOENT for 404) with
+ * S3's Code and Message in err. */
+static int request(struct s3 *s, const char *method, const char *bucket, const char *key,
+                   const char *query, const void *body, size_t len, struct reply *rp,
+                   struct eg_error *err) {
+        _cleanup_free_ char *url = eg_s3_url(s->endpoint, s->cred.region, s->path_style, bucket, key, query);
+        _cleanup_free_ char *token = s->cred.session_token ? eg_strdup_printf("x-amz-security-token: %s", s->cred.session_token) : NULL;
+        if (!url || (s->cred.session_token && !token))
+                return -ENOMEM;
+        CURL *h = s->h;
+        curl_easy_reset(h);
+        struct curl_slist *hdrs = NULL, *t;
+        t = curl_slist_append(hdrs, "Expect:");
+        hdrs = t ? t : hdrs;
+        t = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+        hdrs = t ? t : hdrs;
+        if (token) {
+                t = curl_slist_append(hdrs, token);
+                hdrs = t ? t : hdrs;
+        }
+        s->errbuf[0] = 0;
+        rp->s = s;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_CONNECT_TIMEOUT_MS);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, S3_STALL_SECONDS);
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, s->cred.access_key_id);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, s->cred.secret_access_key);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, rp);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, rp);
+        if (body) {
+                /* postfields, not a read callback: curl's SigV4 then signs the payload hash */
+                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, len ? body : "");
+        }
+        if (strcmp(method, "GET") == 0)
+                curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        else
+                curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        CURLcode cc = curl_easy_perform(h);
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(hdrs);
+        const char *what = key ? key : "";
+        if (rp->sink_error < 0) {
+                eg_error_set(err, "s3 %s %s/%s: %s", method, bucket, what, strerror(-rp->sink_error));
+                return rp->sink_error;
+        }
+        if (cc != CURLE_OK) {
+                eg_error_set(err, "s3 %s %s/%s: %s", method, bucket, what, s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));
+                return cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
+        }
+        if (status / 100 != 2) {
+                _cleanup_free_ char *code = xml_text(rp->body.data, "Code", NULL), *msg = xml_text(rp->body.data, "Message", NULL);
+                eg_error_set(err, "s3 %s %s/%s: HTTP %ld%s%s%s%s", method, bucket, what, status, code ? " " : "",
+                             code ? code : "", msg ? ": " : "", msg ? msg : "");
+                return status == 404 ? -ENOENT : status == 403 ? -EACCES : -EIO;
+        }
+        return 0;
+}
+
+static void reply_done(struct reply *rp) {
+        eg_buf_done(&rp->body);
+        free(rp->etag);
+}
+
+static struct reply reply_new(void) {
+        struct reply rp = {0};
+        eg_buf_init(&rp.body, S3_REPLY_MAX);
+        return rp;
+}
+
+int s3_put(struct s3 *s, const char *bucket, const char *key, const void *data, size_t len,
+           struct eg_error *err) {
+        struct reply rp = reply_new();
+        int r = request(s, "PUT", bucket, key, NULL, data, len, &rp, err);
+        reply_done(&rp);
+        return r;
+}
+
+int s3_multipart_create(struct s3 *s, const char *bucket, const char *key, char **ret_upload_id,
+                        struct eg_error *err) {
+        struct reply rp = reply_new();
+        int r = request(s, "POST", bucket, key, "uploads=", "", 0, &rp, err);
+        if (r >= 0) {
+                char *id = xml_text(rp.body.data, "UploadId", NULL);
+                if (!id || !*id) {
+                        free(id);
+                        eg_error_set(err, "s3 create multipart upload %s/%s: no UploadId in the reply", bucket, key);
+                        r = -EBADMSG;
+                } else
+                        *ret_upload_id = id;
+        }
+        reply_done(&rp);
+        return r;
+}
+
+static char *upload_query(const char *upload_id, unsigned part) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        /* parameters sorted and escaped already: the canonical form SigV4 signs */
+        int r = part ? eg_buf_printf(&b, "partNumber=%u&uploadId=", part) : eg_buf_puts(&b, "uploadId=");
+        if (r >= 0)
+                r = append_escaped(&b, upload_id, false);
+        if (r < 0) {
+                eg_buf_done(&b);
+                return NULL;
+        }
+        return eg_buf_steal(&b);
+}
+
+int s3_multipart_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+                      unsigned part, const void *data, size_t len, char **ret_etag,
+                      struct eg_error *err) {
+        _cleanup_free_ char *q = upload_query(upload_id, part);
+        if (!q)
+                return -ENOMEM;
+        struct reply rp = reply_new();
+        int r = request(s, "PUT", bucket, key, q, data, len, &rp, err);
+        if (r >= 0 && !rp.etag) {
+                eg_error_set(err, "s3 upload part %u of %s/%s: no ETag in the reply", part, bucket, key);
+                r = -EBADMSG;
+        }
+        if (r >= 0)
+                *ret_etag = TAKE_PTR(rp.etag);
+        reply_done(&rp);
+        return r;
+}
+
+int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+                          char *const *etags, size_t n, struct eg_error *err) {
+        _cleanup_free_ char *q = upload_query(upload_id, 0);
+        if (!q)
+                return -ENOMEM;
+        struct eg_buf body;
+        eg_buf_init(&body, 0);
+        int r = eg_buf_puts(&body, "<CompleteMultipartUpload>");
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = eg_buf_printf(&body, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
+                if (r >= 0)
+                        r = xml_escape(&body, etags[i]);
+                if (r >= 0)
+                        r = eg_buf_puts(&body, "</ETag></Part>");
+        }
+        if (r >= 0)
+                r = eg_buf_puts(&body, "</CompleteMultipartUpload>");
+        struct reply rp = reply_new();
+        if (r >= 0)
+                r = request(s, "POST", bucket, key, q, body.data, body.len, &rp, err);
+        /* S3 may answer 200 and still fail the completion in the body */
+        if (r >= 0 && rp.body.data && strstr(rp.body.data, "<Error>")) {
+                _cleanup_free_ char *code = xml_text(rp.body.data, "Code", NULL);
+                eg_error_set(err, "s3 complete multipart upload %s/%s: %s", bucket, key, code ? code : "error");
+                r = -EIO;
+        }
+        reply_done(&rp);
+        eg_buf_done(&body);
+        return r;
+}
+
+int s3_multipart_abort(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
+                       struct eg_error *err) {
+        _cleanup_free_ char *q = upload_query(upload_id, 0);
+        if (!q)
+                return -ENOMEM;
+        struct reply rp = reply_new();
+        int r = request(s, "DELETE", bucket, key, q, NULL, 0, &rp, err);
+        reply_done(&rp);
+        return r;
+}
+
+int s3_list(struct s3 *s, const char *bucket, const char *prefix, char ***ret, size_t *ret_n,
+            struct eg_error *err) {
+        char **v = NULL;
+        size_t n = 0, alloc = 0;
+        _cleanup_free_ char *token = NULL;
+        int r = 0;
+        for (int page = 0; page < S3_MAX_PAGES; page++) {
+                struct eg_buf q;
+                eg_buf_init(&q, 0);
+                if (token) {
+                        eg_buf_puts(&q, "continuation-token=");
+                        append_escaped(&q, token, false);
+                        eg_buf_puts(&q, "&");
+                }
+                eg_buf_puts(&q, "list-type=2&prefix=");
+                r = append_escaped(&q, prefix, false);
+                struct reply rp = reply_new();
+                if (r >= 0)
+                        r = request(s, "GET", bucket, NULL, q.data, NULL, 0, &rp, err);
+                eg_buf_done(&q);
+                const char *p = rp.body.data, *end;
+                char *k;
+                while (r >= 0 && p && (k = xml_text(p, "Key", &end))) {
+                        if (n == alloc) {
+                                char **nv = realloc(v, (alloc = alloc ? alloc * 2 : 16) * sizeof(*v));
+                                if (!nv) {
+                                        free(k);
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                v = nv;
+                        }
+                        v[n++] = k;
+                        p = end;
+                }
+                _cleanup_free_ char *trunc = r >= 0 ? xml_text(rp.body.data, "IsTruncated", NULL) : NULL;
+                free(token);
+                token = r >= 0 && trunc && strcmp(trunc, "true") == 0 ? xml_text(rp.body.data, "NextContinuationToken", NULL) : NULL;
+                reply_done(&rp);
+                if (r < 0 || !token)
+                        break;
+        }
+        if (r < 0) {
+                bk_strv_free(v, n);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int s3_delete(struct s3 *s, const char *bucket, const char *key, struct eg_error *err) {
+        struct reply rp = reply_new();
+        int r = request(s, "DELETE", bucket, key, NULL, NULL, 0, &rp, err);
+        reply_done(&rp);
+        return r;
+}
+
+int s3_get(struct s3 *s, const char *bucket, const char *key, bk_sink sink, void *userdata,
+           struct eg_error *err) {
+        struct reply rp = reply_new();
+        rp.sink = sink;
+        rp.userdata = userdata;
+        int r = request(s, "GET", bucket, key, NULL, NULL, 0, &rp, err);
+        reply_done(&rp);
+        return r;
+}
