@@ -189,8 +189,14 @@ static void note_write(struct eg_daemon *d) {
         if (d->notes_off || !d->note_commit)
                 return;
         note_flush_pending(d);
+        d->note_dirty = false;
+        d->note_written = true;
+        if (!d->note.len)
+                return;
+        /* the source appends to the commit's note: hand it only the lines not written yet */
         struct eg_error err = {0};
-        int r = eg_source_annotate(d->opt->source, d->note_commit, d->note.len ? d->note.data : "no decisions\n", &err);
+        int r = eg_source_annotate(d->opt->source, d->note_commit, d->note.data, &err);
+        eg_buf_reset(&d->note);
         if (r == -EOPNOTSUPP) {
                 d->notes_off = true;
         } else if (r < 0) {
@@ -199,8 +205,6 @@ static void note_write(struct eg_daemon *d) {
         } else
                 eg_log_debug("git note written on %s", d->note_commit);
         eg_error_done(&err);
-        d->note_dirty = false;
-        d->note_written = true;
 }
 
 /* A new revision: the old one's note is finished, the new one starts empty. */

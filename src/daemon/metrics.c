@@ -1,6 +1,7 @@
 /* Counters and gauges for /metrics, kept in sorted arrays so output order is stable. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "etcd-gitops/metrics.h"
@@ -244,9 +245,16 @@ static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
                 uint64_t cum = 0;
                 for (size_t b = 0; r >= 0 && b < N_BUCKETS; b++) {
                         cum += c->bucket[b];
-                        char le[32];
-                        snprintf(le, sizeof(le), "le=\"%lld.%03lld\"", (long long)(buckets_ms[b] / 1000),
+                        /* "0.05", "1", "2.5": seconds as Prometheus clients write them */
+                        char num[24], le[32];
+                        snprintf(num, sizeof(num), "%lld.%03lld", (long long)(buckets_ms[b] / 1000),
                                  (long long)(buckets_ms[b] % 1000));
+                        size_t n = strlen(num);
+                        while (num[n - 1] == '0')
+                                num[--n] = 0;
+                        if (num[n - 1] == '.')
+                                num[--n] = 0;
+                        snprintf(le, sizeof(le), "le=\"%s\"", num);
                         if ((r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, le)) >= 0)
                                 r = eg_buf_printf(out, "%llu\n", (unsigned long long)cum);
                 }

@@ -1,0 +1,201 @@
+/* Unit tests for the Prometheus rendering of the daemon's metrics: exact text for given
+ * reconcile events, cumulative histogram buckets, label escaping, limits. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "etcd-gitops/metrics.h"
+
+static void pass(struct eg_metrics *m, const char *ns, const char *name, int64_t ms, size_t ready, size_t desired,
+                 bool quorum) {
+        struct eg_reconcile_event ev = {.kind = EG_EVENT_CLUSTER_PASS, .namespace = ns, .name = name,
+                                        .duration_ms = ms, .state = EG_PLAN_CONVERGED, .ready = ready,
+                                        .desired = desired, .voters = ready, .healthy_voters = ready, .quorum = quorum};
+        eg_metrics_record(m, &ev);
+}
+
+static void decision(struct eg_metrics *m, const char *d, const char *outcome) {
+        struct eg_reconcile_event ev = {.kind = EG_EVENT_DECISION, .namespace = "default", .name = "a",
+                                        .decision = d, .outcome = outcome};
+        eg_metrics_record(m, &ev);
+}
+
+static char *render(const struct eg_metrics *m) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        assert_int_equal(eg_metrics_render(m, &b), 0);
+        return eg_buf_steal(&b);
+}
+
+/* The lines of text that start with prefix, joined. */
+static char *lines_with(const char *text, const char *prefix) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        for (const char *p = text; *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+                if (strncmp(p, prefix, strlen(prefix)) == 0)
+                        assert_int_equal(eg_buf_append(&b, p, n), 0);
+                p += n;
+        }
+        assert_int_equal(eg_buf_append(&b, "", 0), 0);
+        return eg_buf_steal(&b);
+}
+
+static void test_metrics__histogram_cumulative(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        pass(m, "default", "a", 3, 3, 3, true);
+        pass(m, "default", "a", 60, 3, 3, true);
+        pass(m, "default", "a", 2000, 2, 3, true);
+        pass(m, "default", "a", 45000, 2, 3, true);
+        _cleanup_free_ char *text = render(m);
+        _cleanup_free_ char *h = lines_with(text, "etcd_gitops_reconcile_duration_seconds");
+        assert_string_equal(h,
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.005\"} 1\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.01\"} 1\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.025\"} 1\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.05\"} 1\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.1\"} 2\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.25\"} 2\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.5\"} 2\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"1\"} 2\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"2.5\"} 3\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"5\"} 3\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"10\"} 3\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"30\"} 3\n"
+                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"+Inf\"} 4\n"
+                "etcd_gitops_reconcile_duration_seconds_sum{namespace=\"default\",name=\"a\"} 47.063\n"
+                "etcd_gitops_reconcile_duration_seconds_count{namespace=\"default\",name=\"a\"} 4\n");
+        /* the last pass's gauges win */
+        _cleanup_free_ char *g = lines_with(text, "etcd_gitops_cluster_");
+        assert_string_equal(g, "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"a\"} 2\n"
+                               "etcd_gitops_cluster_members_desired{namespace=\"default\",name=\"a\"} 3\n"
+                               "etcd_gitops_cluster_quorum{namespace=\"default\",name=\"a\"} 1\n");
+        eg_metrics_free(m);
+}
+
+static void test_metrics__full_text(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        /* inserted out of order: output is sorted */
+        pass(m, "prod", "b", 7, 0, 3, false);
+        pass(m, "default", "z", 1, 1, 1, true);
+        decision(m, "noop", "skipped");
+        decision(m, "create", "ok");
+        decision(m, "create", "ok");
+        decision(m, "create", "failed");
+        assert_int_equal(eg_metrics_set_revision(m, "main@sha1:abc", "abc"), 0);
+        eg_metrics_fetch_failed(m);
+        eg_metrics_fetch_failed(m);
+        eg_metrics_force_push(m);
+        eg_metrics_webhook(m, EG_WEBHOOK_ACCEPTED);
+        eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
+        eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
+        _cleanup_free_ char *text = render(m);
+        _cleanup_free_ char *rest = lines_with(text, "etcd_gitops_");
+        const char *want =
+                "etcd_gitops_decisions_total{decision=\"create\",outcome=\"failed\"} 1\n"
+                "etcd_gitops_decisions_total{decision=\"create\",outcome=\"ok\"} 2\n"
+                "etcd_gitops_decisions_total{decision=\"noop\",outcome=\"skipped\"} 1\n"
+                "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"z\"} 1\n"
+                "etcd_gitops_cluster_members_ready{namespace=\"prod\",name=\"b\"} 0\n"
+                "etcd_gitops_cluster_members_desired{namespace=\"default\",name=\"z\"} 1\n"
+                "etcd_gitops_cluster_members_desired{namespace=\"prod\",name=\"b\"} 3\n"
+                "etcd_gitops_cluster_quorum{namespace=\"default\",name=\"z\"} 1\n"
+                "etcd_gitops_cluster_quorum{namespace=\"prod\",name=\"b\"} 0\n"
+                "etcd_gitops_source_revision_info{revision=\"main@sha1:abc\",commit=\"abc\"} 1\n"
+                "etcd_gitops_source_fetch_failures_total 2\n"
+                "etcd_gitops_source_force_pushes_total 1\n"
+                "etcd_gitops_webhooks_total{result=\"accepted\"} 1\n"
+                "etcd_gitops_webhooks_total{result=\"ping\"} 0\n"
+                "etcd_gitops_webhooks_total{result=\"rejected\"} 2\n"
+                "etcd_gitops_webhooks_total{result=\"too-large\"} 0\n"
+                "etcd_gitops_metrics_dropped_total 0\n";
+        const char *tail = strstr(rest, "etcd_gitops_decisions_total");
+        assert_non_null(tail);
+        assert_string_equal(tail, want);
+        /* every family is announced once, with its type */
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_reconcile_duration_seconds histogram\n"));
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_decisions_total counter\n"));
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_cluster_quorum gauge\n"));
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_source_revision_info gauge\n"));
+        /* histograms in namespace order too */
+        assert_true(strstr(text, "namespace=\"default\",name=\"z\",le=") < strstr(text, "namespace=\"prod\",name=\"b\",le="));
+        eg_metrics_free(m);
+}
+
+static void test_metrics__label_escaping(void **state) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        assert_int_equal(eg_metrics_escape_label(&b, "a\"b\\c\nd"), 0);
+        assert_string_equal(b.data, "a\\\"b\\\\c\\nd");
+        eg_buf_reset(&b);
+        assert_int_equal(eg_metrics_escape_label(&b, ""), 0);
+        assert_string_equal(b.data, "");
+        eg_buf_done(&b);
+
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        decision(m, "we\"ird", "line\nbreak\\");
+        assert_int_equal(eg_metrics_set_revision(m, "rev\"1", NULL), 0);
+        _cleanup_free_ char *text = render(m);
+        assert_non_null(strstr(text, "etcd_gitops_decisions_total{decision=\"we\\\"ird\",outcome=\"line\\nbreak\\\\\"} 1\n"));
+        assert_non_null(strstr(text, "etcd_gitops_source_revision_info{revision=\"rev\\\"1\",commit=\"\"} 1\n"));
+        eg_metrics_free(m);
+}
+
+static void test_metrics__absent_cluster_forgotten(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        pass(m, "default", "gone", 5, 1, 1, true);
+        struct eg_reconcile_event ev = {.kind = EG_EVENT_CLUSTER_PASS, .namespace = "default", .name = "gone",
+                                        .state = EG_PLAN_ABSENT};
+        eg_metrics_record(m, &ev);
+        _cleanup_free_ char *text = render(m);
+        assert_null(strstr(text, "name=\"gone\""));
+        eg_metrics_free(m);
+}
+
+static void test_metrics__cap_on_decisions(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        for (int i = 0; i < EG_METRICS_MAX_DECISIONS + 5; i++) {
+                char d[32];
+                snprintf(d, sizeof(d), "d%04d", i);
+                decision(m, d, "ok");
+        }
+        _cleanup_free_ char *text = render(m);
+        assert_non_null(strstr(text, "decision=\"d0511\""));
+        assert_null(strstr(text, "decision=\"d0512\""));
+        assert_non_null(strstr(text, "etcd_gitops_metrics_dropped_total 5\n"));
+        eg_metrics_free(m);
+}
+
+static void test_metrics__render_cap(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        pass(m, "default", "a", 1, 1, 1, true);
+        struct eg_buf b;
+        eg_buf_init(&b, 100);
+        assert_int_equal(eg_metrics_render(m, &b), -E2BIG);
+        eg_buf_done(&b);
+        eg_metrics_free(m);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_metrics__histogram_cumulative),
+                cmocka_unit_test(test_metrics__full_text),
+                cmocka_unit_test(test_metrics__label_escaping),
+                cmocka_unit_test(test_metrics__absent_cluster_forgotten),
+                cmocka_unit_test(test_metrics__cap_on_decisions),
+                cmocka_unit_test(test_metrics__render_cap),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
