@@ -54,9 +54,10 @@ struct eg_source;
  *   descendant of it or a read without refuse_force_push takes the new history. Every
  *   read of a branch or tag, diff's included, moves "the last commit read".
  * - annotate() appends note to the commit's note under refs/notes/etcd-gitops in the
- *   cache (the same text twice in a row is written once; a note past 64 KiB starts over
- *   with the newest text). With push_notes it force-pushes that notes ref to the remote:
- *   the daemon is taken to be its only writer.
+ *   cache. Text the note already ends with is not added again; text that starts with the
+ *   whole note (a fuller summary of the same commit) replaces it; a note past 64 KiB
+ *   starts over with the newest text. With push_notes it force-pushes that notes ref to
+ *   the remote: etcd-gitops is taken to be its only writer.
  * - watch_fd() is -1: the daemon polls on its interval. */
 struct eg_source_ops {
         const char *kind; /* "dir", "git" */

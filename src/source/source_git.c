@@ -549,6 +549,12 @@ static int resolve_and_fetch(struct git_source *s, struct target *ret, bool *ret
         } else {
                 git_buf def = GIT_BUF_INIT;
                 r = git_remote_default_branch(&def, remote);
+                if (r == GIT_ENOTFOUND) {
+                        eg_error_set(err, "%s has no default branch (empty, or HEAD detached): pass --ref",
+                                     s->display_url);
+                        r = -ENOENT;
+                        goto out;
+                }
                 if (r < 0) {
                         r = git_fail(s, err, r, "cannot find the default branch (pass --ref) of");
                         goto out;
@@ -922,11 +928,15 @@ static int git_annotate(struct eg_source *base, const char *commit, const char *
         if (git_note_read(&old, s->repo, NOTES_REF, &id) == 0) {
                 const char *prev = git_note_message(old);
                 size_t pl = strlen(prev), nl = strlen(note);
-                /* the same summary again (a pass with nothing new) is not repeated */
-                if (pl >= nl && strcmp(prev + pl - nl, note) == 0 && (pl == nl || prev[pl - nl - 1] == '\n'))
+                while (pl > 0 && prev[pl - 1] == '\n')
+                        pl--;
+                /* the same lines again (a pass with nothing new) are not repeated; a full
+                 * summary that starts with what the note holds replaces it */
+                if (pl >= nl && strncmp(prev + pl - nl, note, nl) == 0 && (pl == nl || prev[pl - nl - 1] == '\n'))
                         goto push;
-                if (pl + nl + 2 <= MAX_NOTE_BYTES)
-                        text = eg_strdup_printf("%s%s%s", prev, pl > 0 && prev[pl - 1] != '\n' ? "\n" : "", note);
+                if (!(nl >= pl && strncmp(note, prev, pl) == 0 && (nl == pl || note[pl] == '\n')) &&
+                    pl + nl + 2 <= MAX_NOTE_BYTES)
+                        text = eg_strdup_printf("%.*s\n%s", (int)pl, prev, note);
         }
         if (!text && !(text = strdup(note))) {
                 r = -ENOMEM;

@@ -441,6 +441,10 @@ static void test_source_git__notes(void **state) {
         assert_int_equal(eg_source_annotate(s, c1, "default/a: noop", &err), 0);
         _cleanup_free_ char *n2 = run_out("git --git-dir='%s' notes --ref=etcd-gitops show %s", cache, c1);
         assert_string_equal(n2, "default/a: create ok\ndefault/a: noop");
+        /* a fuller summary of the same commit replaces what it starts with */
+        assert_int_equal(eg_source_annotate(s, c1, "default/a: create ok\ndefault/a: noop\ndefault/a: scale", &err), 0);
+        _cleanup_free_ char *n3 = run_out("git --git-dir='%s' notes --ref=etcd-gitops show %s", cache, c1);
+        assert_string_equal(n3, "default/a: create ok\ndefault/a: noop\ndefault/a: scale");
         assert_null(err.message);
         assert_int_equal(eg_source_annotate(s, "0123456789012345678901234567890123456789", "x", &err), -ENOENT);
         assert_non_null(err.message);
@@ -455,13 +459,13 @@ static void test_source_git__notes(void **state) {
         set = read_ok(s, &rev);
         eg_desired_set_free(set);
         eg_source_revision_done(&rev);
-        assert_int_equal(eg_source_annotate(s, c1, "default/a: scale", &err), 0);
+        assert_int_equal(eg_source_annotate(s, c1, "default/a: stop", &err), 0);
         assert_null(err.message);
         eg_source_free(s);
         _cleanup_free_ char *clone = eg_path_join(f->dir, "clone");
         run("git clone -q '%s' '%s' && git -C '%s' fetch -q origin 'refs/notes/*:refs/notes/*'", f->url, clone, clone);
         _cleanup_free_ char *log = run_out("git -C '%s' log -1 --notes=etcd-gitops --format=%%N", clone);
-        assert_string_equal(log, "default/a: create ok\ndefault/a: noop\ndefault/a: scale");
+        assert_string_equal(log, "default/a: create ok\ndefault/a: noop\ndefault/a: scale\ndefault/a: stop");
         fx_free(f);
 }
 
