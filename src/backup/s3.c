@@ -372,6 +372,12 @@ static int request(struct s3 *s, const char *method, const char *bucket, const c
                 t = curl_slist_append(hdrs, token);
                 hdrs = t ? t : hdrs;
         }
+        /* S3 wants the payload hash as a header; the value curl's SigV4 signs is the same */
+        char payload_hash[65], hash_header[96];
+        eg_sha256_hex(body ? body : "", body ? len : 0, payload_hash);
+        snprintf(hash_header, sizeof(hash_header), "x-amz-content-sha256: %s", payload_hash);
+        t = curl_slist_append(hdrs, hash_header);
+        hdrs = t ? t : hdrs;
         s->errbuf[0] = 0;
         rp->s = s;
         curl_easy_setopt(h, CURLOPT_URL, url);

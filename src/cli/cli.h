@@ -79,6 +79,7 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv);
 int cmd_get(const struct eg_command *cmd, int argc, char **argv);
 int cmd_audit(const struct eg_command *cmd, int argc, char **argv);
 int cmd_version(const struct eg_command *cmd, int argc, char **argv);
+int cmd_backup(const struct eg_command *cmd, int argc, char **argv);
 int cmd_not_built(const struct eg_command *cmd, int argc, char **argv);
 
 extern const struct eg_option cmd_validate_options[];
@@ -87,3 +88,4 @@ extern const struct eg_option cmd_apply_options[];
 extern const struct eg_option cmd_run_options[];
 extern const struct eg_option cmd_get_options[];
 extern const struct eg_option cmd_audit_options[];
+extern const struct eg_option cmd_backup_options[];

@@ -19,8 +19,8 @@ const struct eg_command eg_commands[] = {
          "get [clusters|members|backups] [NAME] [-o table|wide|json|yaml]", cmd_get_options, true},
         {"audit", cmd_audit, "List audit records, or verify the log's hash chain.",
          "audit [--cluster NS/NAME] [--revision REV] [-o table|json] | audit verify", cmd_audit_options, true},
-        {"backup", cmd_not_built, "Take an ad-hoc snapshot of a cluster.",
-         "backup CLUSTER --to s3://BUCKET/KEY|PATH", NULL, true},
+        {"backup", cmd_backup, "Take an ad-hoc snapshot of a cluster.",
+         "backup CLUSTER|--endpoints URL,... --to s3://BUCKET/KEY|PATH", cmd_backup_options, true},
         {"version", cmd_version, "Print the version.", "version", NULL, false},
 };
 const size_t eg_n_commands = EG_ELEMENTSOF(eg_commands);

@@ -1,0 +1,262 @@
+/* etcd-gitops backup: an ad-hoc snapshot of a cluster to a file or S3. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "etcd-gitops/backup.h"
+
+enum {
+        OPT_TO = 1,
+        OPT_ENDPOINTS,
+        OPT_CACERT,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_AWS_CREDENTIALS,
+        OPT_S3_ENDPOINT,
+        OPT_S3_PATH_STYLE,
+        OPT_TIMEOUT,
+        OPT_OUTPUT,
+};
+
+const struct eg_option cmd_backup_options[] = {
+        {OPT_TO, "to", 0, "s3://BUCKET/KEY|PATH", "where the snapshot goes (required)"},
+        {OPT_ENDPOINTS, "endpoints", 0, "URL,...", "client URLs to snapshot instead of a local cluster"},
+        {OPT_CACERT, "cacert", 0, "FILE", "CA certificate of the etcd server"},
+        {OPT_CERT, "cert", 0, "FILE", "client certificate for etcd"},
+        {OPT_KEY, "key", 0, "FILE", "client key for etcd"},
+        {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE", "AWS shared credentials file (default: environment, then ~/.aws/credentials)"},
+        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server (default AWS)"},
+        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
+        {OPT_TIMEOUT, "timeout", 0, "DURATION", "fail when the transfer stalls this long (default 60s)"},
+        {OPT_OUTPUT, "output", 'o', "text|json", "output format (default text)"},
+        {0},
+};
+
+struct backup_args {
+        const char *to, *endpoints, *cacert, *cert, *key, *aws_credentials, *s3_endpoint;
+        bool path_style, json;
+        int64_t timeout_ms;
+};
+
+static int on_option(int id, const char *value, void *userdata) {
+        struct backup_args *a = userdata;
+        switch (id) {
+        case OPT_TO:
+                a->to = value;
+                return 0;
+        case OPT_ENDPOINTS:
+                a->endpoints = value;
+                return 0;
+        case OPT_CACERT:
+                a->cacert = value;
+                return 0;
+        case OPT_CERT:
+                a->cert = value;
+                return 0;
+        case OPT_KEY:
+                a->key = value;
+                return 0;
+        case OPT_AWS_CREDENTIALS:
+                a->aws_credentials = value;
+                return 0;
+        case OPT_S3_ENDPOINT:
+                a->s3_endpoint = value;
+                return 0;
+        case OPT_S3_PATH_STYLE:
+                a->path_style = true;
+                return 0;
+        case OPT_TIMEOUT:
+                if (eg_parse_duration_ms(value, &a->timeout_ms) < 0 || a->timeout_ms <= 0) {
+                        fprintf(stderr, "etcd-gitops backup: --timeout takes a duration such as 90s, got '%s'\n", value);
+                        return -EINVAL;
+                }
+                return 0;
+        case OPT_OUTPUT:
+                if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
+                        a->json = strcmp(value, "json") == 0;
+                        return 0;
+                }
+                fprintf(stderr, "etcd-gitops backup: -o must be text or json, got '%s'\n", value);
+                return -EINVAL;
+        }
+        return -EINVAL;
+}
+
+static void progress(uint64_t bytes, uint64_t expected, void *userdata) {
+        int64_t *last = userdata, now = eg_now_monotonic_ms();
+        if (now - *last < 200)
+                return;
+        *last = now;
+        double mib = (double)bytes / (1 << 20);
+        if (expected > 0) {
+                unsigned pct = bytes >= expected ? 100 : (unsigned)(bytes * 100 / expected);
+                char bar[41];
+                memset(bar, ' ', 40);
+                memset(bar, '#', pct * 40 / 100);
+                bar[40] = 0;
+                fprintf(stderr, "\r[%s] %3u%% %.1f MiB", bar, pct, mib);
+        } else
+                fprintf(stderr, "\r%.1f MiB", mib);
+        fflush(stderr);
+}
+
+/* Client URLs of a local-runtime cluster's running members. */
+static int local_endpoints(const char *cluster, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt,
+                           char **ret_ns, char **ret_name) {
+        const char *slash = strchr(cluster, '/');
+        char *ns = slash ? strndup(cluster, (size_t)(slash - cluster)) : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
+        char *name = strdup(slash ? slash + 1 : cluster);
+        if (!ns || !name) {
+                free(ns);
+                free(name);
+                return -ENOMEM;
+        }
+        struct eg_error err = {0};
+        struct eg_runtime_local_options lo = {.state_dir = eg_settings.state_dir, .etcd_bin_dir = eg_settings.etcd_bin_dir,
+                                              .advertise_host = eg_settings.advertise_host};
+        struct eg_runtime *rt = NULL;
+        struct eg_runtime_cluster rc = {0};
+        int r = eg_runtime_local_new(&lo, &rt, &err);
+        if (r >= 0)
+                r = rt->ops->observe(rt, ns, name, &rc, &err);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        eg_log_error("no cluster %s/%s on the local runtime (state dir %s)", ns, name, eg_settings.state_dir);
+                else
+                        eg_log_error("cannot look up cluster %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
+                eg_error_done(&err);
+                if (rt)
+                        rt->ops->free(rt);
+                free(ns);
+                free(name);
+                return r;
+        }
+        char **v = calloc(rc.n_members + 1, sizeof(*v));
+        size_t n = 0;
+        for (size_t i = 0; v && i < rc.n_members; i++)
+                if (rc.members[i].running && rc.members[i].client_url && !(v[n++] = strdup(rc.members[i].client_url)))
+                        r = -ENOMEM;
+        eg_runtime_cluster_done(&rc);
+        if (!v || r < 0 || n == 0) {
+                if (v && n == 0 && r >= 0)
+                        eg_log_error("cluster %s/%s has no running member", ns, name);
+                for (size_t i = 0; v && i < n; i++)
+                        free(v[i]);
+                free(v);
+                rt->ops->free(rt);
+                free(ns);
+                free(name);
+                return r < 0 || !v ? -ENOMEM : -EHOSTUNREACH;
+        }
+        *ret = v;
+        *ret_n = n;
+        *ret_rt = rt;
+        *ret_ns = ns;
+        *ret_name = name;
+        return 0;
+}
+
+static int split_endpoints(const char *list, char ***ret, size_t *ret_n) {
+        size_t n = 1;
+        for (const char *p = list; *p; p++)
+                n += *p == ',';
+        char **v = calloc(n + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        size_t k = 0;
+        for (const char *p = list;;) {
+                size_t len = strcspn(p, ",");
+                if (len > 0 && !(v[k++] = strndup(p, len))) {
+                        for (size_t i = 0; i < k; i++)
+                                free(v[i]);
+                        free(v);
+                        return -ENOMEM;
+                }
+                if (!p[len])
+                        break;
+                p += len + 1;
+        }
+        *ret = v;
+        *ret_n = k;
+        return 0;
+}
+
+int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
+        struct backup_args a = {0};
+        char **args = NULL;
+        size_t n = 0;
+        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
+        if (r != 0)
+                return eg_cli_parse_exit(r);
+        const char *cluster = n > 0 ? args[0] : NULL;
+        free(args);
+        if (!a.to || n > 1 || (!cluster && !a.endpoints) || (cluster && a.endpoints)) {
+                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
+                return EG_EXIT_ERROR;
+        }
+        char **eps = NULL;
+        size_t n_eps = 0;
+        struct eg_runtime *rt = NULL;
+        _cleanup_free_ char *ns = NULL, *name = NULL;
+        struct eg_etcd_options eo = {0};
+        r = cluster ? local_endpoints(cluster, &eps, &n_eps, &rt, &ns, &name) : split_endpoints(a.endpoints, &eps, &n_eps);
+        if (r < 0)
+                return EG_EXIT_ERROR;
+        if (rt && rt->ops->etcd_access) {
+                struct eg_error e = {0};
+                if (rt->ops->etcd_access(rt, ns, name, &eo, &e) < 0)
+                        eo = (struct eg_etcd_options){0};
+                eg_error_done(&e);
+        }
+        if (a.cacert || a.cert || a.key)
+                eo.tls = (struct eg_etcd_tls){a.cacert, a.cert, a.key};
+        struct eg_backup_options bo = {
+                .endpoints = eps,
+                .n_endpoints = n_eps,
+                .etcd = &eo,
+                .timeout_ms = a.timeout_ms,
+        };
+        int64_t last = 0;
+        if (isatty(STDERR_FILENO)) {
+                bo.progress = progress;
+                bo.progress_userdata = &last;
+        }
+        if (eg_str_has_prefix(a.to, "s3://")) {
+                bo.store = (struct eg_backup_store){.type = EG_STORAGE_S3, .path = a.to + 5, .endpoint = a.s3_endpoint,
+                                                    .force_path_style = a.path_style, .credentials_file = a.aws_credentials};
+        } else
+                bo.store = (struct eg_backup_store){.type = EG_STORAGE_FILE, .path = a.to};
+        struct eg_backup_result res = {0};
+        struct eg_error err = {0};
+        r = eg_backup_take(&bo, &res, &err);
+        if (bo.progress && last)
+                fprintf(stderr, "\n");
+        for (size_t i = 0; i < n_eps; i++)
+                free(eps[i]);
+        free(eps);
+        if (rt)
+                rt->ops->free(rt);
+        if (r < 0) {
+                eg_log_error("backup failed: %s", err.message ? err.message : strerror(-r));
+                eg_error_done(&err);
+                return EG_EXIT_ERROR;
+        }
+        if (res.skipped)
+                eg_log_warning("skipped unreachable endpoints: %s", res.skipped);
+        if (a.json) {
+                json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "sha256", res.sha256, "size", (json_int_t)res.size,
+                                      "revision", (json_int_t)res.revision, "etcdVersion", res.version, "endpoint", res.endpoint,
+                                      "object", res.object, "durationMs", (json_int_t)res.duration_ms);
+                if (j)
+                        json_dumpf(j, stdout, JSON_INDENT(2));
+                printf("\n");
+                json_decref(j);
+        } else
+                printf("sha256: %s\nsize: %llu\nrevision: %lld\nversion: %s\nendpoint: %s\nobject: %s\nduration: %lld ms\n",
+                       res.sha256, (unsigned long long)res.size, (long long)res.revision, res.version, res.endpoint, res.object,
+                       (long long)res.duration_ms);
+        eg_backup_result_done(&res);
+        return EG_EXIT_OK;
+}
