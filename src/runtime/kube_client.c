@@ -1,0 +1,633 @@
+/* kube_client: a small Kubernetes REST client on libcurl and jansson, with retries and readable errors. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "etcd-gitops/kube.h"
+
+#define RESPONSE_MAX_BYTES ((size_t)64 << 20)
+#define LIST_MAX_ITEMS 100000
+#define LIST_MAX_PAGES 10000
+#define BACKOFF_CAP_MS 8000
+#define RETRY_AFTER_CAP_MS 30000
+#define RBAC_HINT "grant it in examples/kubernetes/rbac.yaml"
+
+struct eg_kube_client {
+        struct eg_kube_config *cfg;
+        int64_t timeout_ms;
+        int max_retries;
+        int64_t retry_base_ms;
+        CURL *h;              /* reused: keeps the connection to the API server alive */
+        char *url_server;     /* the server as requests name it (tls-server-name swaps the host) */
+        char *connect_to;     /* CURLOPT_CONNECT_TO entry for tls-server-name; NULL otherwise */
+        /* etcd access through the pod proxy */
+        char *access_header;
+        const char *access_headers[2];
+        char *ca_path, *cert_path, *key_path;
+};
+
+struct eg_kube_config *eg_kube_client_config(struct eg_kube_client *c) { return c->cfg; }
+
+/* Splits "scheme://host[:port][/prefix]" into its parts; host may be a [v6] literal. */
+static int split_server(const char *server, char **ret_scheme, char **ret_host, char **ret_port,
+                        char **ret_rest) {
+        const char *p = strstr(server, "://");
+        if (!p)
+                return -EINVAL;
+        const char *h = p + 3;
+        const char *end = h + strcspn(h, "/");
+        const char *colon = NULL;
+        if (*h == '[') {
+                const char *rb = memchr(h, ']', (size_t)(end - h));
+                if (!rb)
+                        return -EINVAL;
+                colon = rb[1] == ':' ? rb + 1 : NULL;
+        } else
+                colon = memchr(h, ':', (size_t)(end - h));
+        bool https = strncmp(server, "https", 5) == 0;
+        *ret_scheme = strndup(server, (size_t)(p - server));
+        *ret_host = strndup(h, (size_t)((colon ? colon : end) - h));
+        *ret_port = colon ? strndup(colon + 1, (size_t)(end - colon - 1)) : strdup(https ? "443" : "80");
+        *ret_rest = strdup(end);
+        if (!*ret_scheme || !*ret_host || !*ret_port || !*ret_rest) {
+                free(*ret_scheme);
+                free(*ret_host);
+                free(*ret_port);
+                free(*ret_rest);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o,
+                       struct eg_kube_client **ret, struct eg_error *err) {
+        struct eg_kube_client *c = calloc(1, sizeof(*c));
+        if (!c) {
+                eg_kube_config_free(cfg);
+                return -ENOMEM;
+        }
+        c->cfg = cfg;
+        c->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 30000;
+        c->max_retries = o && o->max_retries > 0 ? o->max_retries : 5;
+        c->retry_base_ms = o && o->retry_base_ms > 0 ? o->retry_base_ms : 200;
+        if (strncmp(cfg->server, "https://", 8) != 0 && strncmp(cfg->server, "http://", 7) != 0) {
+                eg_error_set(err, "%s: server %s is not an http(s) URL", cfg->source, cfg->server);
+                eg_kube_client_free(c);
+                return -EINVAL;
+        }
+        if (cfg->tls_server_name) {
+                /* curl checks the certificate against the URL's host: name the URL after
+                 * tls-server-name and connect to the real address */
+                char *scheme = NULL, *host = NULL, *port = NULL, *rest = NULL;
+                int r = split_server(cfg->server, &scheme, &host, &port, &rest);
+                if (r < 0) {
+                        eg_error_set(err, "%s: cannot parse server %s", cfg->source, cfg->server);
+                        eg_kube_client_free(c);
+                        return r;
+                }
+                c->url_server = eg_strdup_printf("%s://%s:%s%s", scheme, cfg->tls_server_name, port, rest);
+                c->connect_to = eg_strdup_printf("%s:%s:%s:%s", cfg->tls_server_name, port, host, port);
+                free(scheme);
+                free(host);
+                free(port);
+                free(rest);
+        } else
+                c->url_server = strdup(cfg->server);
+        c->h = curl_easy_init();
+        if (!c->url_server || !c->h || (cfg->tls_server_name && !c->connect_to)) {
+                eg_kube_client_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+void eg_kube_client_free(struct eg_kube_client *c) {
+        if (!c)
+                return;
+        if (c->h)
+                curl_easy_cleanup(c->h);
+        eg_kube_config_free(c->cfg);
+        free(c->url_server);
+        free(c->connect_to);
+        free(c->access_header);
+        free(c->ca_path);
+        free(c->cert_path);
+        free(c->key_path);
+        free(c);
+}
+
+/* ---- one HTTP exchange ---- */
+
+struct exchange {
+        struct eg_buf body;
+        int64_t retry_after_ms; /* -1 when absent */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
+        struct exchange *x = userdata;
+        return eg_buf_append(&x->body, p, size * n) < 0 ? 0 : size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
+        struct exchange *x = userdata;
+        size_t len = size * n;
+        if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+                _cleanup_free_ char *v = strndup(p + 12, len - 12);
+                uint64_t secs;
+                if (v) {
+                        char *s = v + strspn(v, " \t");
+                        s[strcspn(s, " \t\r\n")] = 0;
+                        if (eg_parse_uint64(s, &secs) >= 0)
+                                x->retry_after_ms = secs > RETRY_AFTER_CAP_MS / 1000 ? RETRY_AFTER_CAP_MS
+                                                                                     : (int64_t)secs * 1000;
+                }
+        }
+        return len;
+}
+
+static char *basic_auth(const char *user, const char *pass) {
+        _cleanup_free_ char *plain = eg_strdup_printf("%s:%s", user, pass ? pass : "");
+        if (!plain)
+                return NULL;
+        size_t n = strlen(plain);
+        unsigned char *enc = malloc(4 * ((n + 2) / 3) + 1);
+        if (!enc)
+                return NULL;
+        EVP_EncodeBlock(enc, (const unsigned char *)plain, (int)n);
+        char *h = eg_strdup_printf("Authorization: Basic %s", enc);
+        free(enc);
+        return h;
+}
+
+static char *auth_header(const struct eg_kube_credentials *cr) {
+        if (cr->token)
+                return eg_strdup_printf("Authorization: Bearer %s", cr->token);
+        if (cr->username)
+                return basic_auth(cr->username, cr->password);
+        return NULL;
+}
+
+static void set_tls(CURL *h, const struct eg_kube_config *cfg) {
+        const struct eg_kube_credentials *cr = &cfg->cred;
+        if (cfg->ca_data) {
+                struct curl_blob b = {.data = cfg->ca_data, .len = cfg->ca_len, .flags = CURL_BLOB_COPY};
+                curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+        } else if (cfg->ca_file)
+                curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+        if (cfg->insecure_skip_tls_verify) {
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (cr->cert_data) {
+                struct curl_blob b = {.data = (void *)cr->cert_data, .len = cr->cert_len, .flags = CURL_BLOB_COPY};
+                curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
+                curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+        } else if (cr->cert_file)
+                curl_easy_setopt(h, CURLOPT_SSLCERT, cr->cert_file);
+        if (cr->key_data) {
+                struct curl_blob b = {.data = (void *)cr->key_data, .len = cr->key_len, .flags = CURL_BLOB_COPY};
+                curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &b);
+                curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+        } else if (cr->key_file)
+                curl_easy_setopt(h, CURLOPT_SSLKEY, cr->key_file);
+}
+
+static int curl_errno(CURLcode cc) {
+        switch (cc) {
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+                return -EHOSTUNREACH;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        case CURLE_WRITE_ERROR:
+                return -E2BIG;
+        default:
+                return -EPROTO;
+        }
+}
+
+static int exchange_once(struct eg_kube_client *c, const char *method, const char *url,
+                         const char *body, size_t body_len, const char *content_type,
+                         long *ret_status, struct exchange *x, struct eg_error *err) {
+        CURL *h = c->h;
+        struct curl_slist *hdrs = NULL, *more;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        _cleanup_free_ char *auth = NULL, *ctype = NULL;
+        const char *lines[3] = {"Accept: application/json", NULL, NULL};
+        int r = -ENOMEM;
+        if (body) {
+                ctype = eg_strdup_printf("Content-Type: %s", content_type ? content_type : "application/json");
+                if (!ctype)
+                        return -ENOMEM;
+                lines[1] = ctype;
+        }
+        auth = auth_header(&c->cfg->cred);
+        if (auth)
+                lines[body ? 2 : 1] = auth;
+        for (size_t i = 0; i < EG_ELEMENTSOF(lines) && lines[i]; i++) {
+                if (!(more = curl_slist_append(hdrs, lines[i])))
+                        goto out;
+                hdrs = more;
+        }
+        struct curl_slist *connect_to = NULL;
+        if (c->connect_to && !(connect_to = curl_slist_append(NULL, c->connect_to)))
+                goto out;
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_ms < 10000 ? c->timeout_ms : 10000));
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        if (strcmp(method, "HEAD") == 0)
+                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        if (body) {
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        }
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+        if (connect_to)
+                curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+        set_tls(h, c->cfg);
+        CURLcode cc = curl_easy_perform(h);
+        curl_slist_free_all(connect_to);
+        if (cc != CURLE_OK) {
+                r = curl_errno(cc);
+                eg_error_set(err, "%s %s: %s", method, url, *errbuf ? errbuf : curl_easy_strerror(cc));
+                goto out;
+        }
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
+        r = 0;
+out:
+        curl_slist_free_all(hdrs);
+        /* the handle must not keep pointers into our stack once we return */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
+        return r;
+}
+
+/* ---- errors ---- */
+
+/* What RBAC calls the request: verb, resource (with subresource and group) and namespace. */
+static void describe_request(const char *method, const char *path, char **ret_verb,
+                             char **ret_resource, char **ret_ns) {
+        _cleanup_free_ char *p = strndup(path, strcspn(path, "?"));
+        char *seg[16];
+        size_t n = 0;
+        *ret_verb = *ret_resource = *ret_ns = NULL;
+        if (!p)
+                return;
+        for (char *s = p, *next; s && n < EG_ELEMENTSOF(seg); s = next) {
+                next = strchr(s, '/');
+                if (next)
+                        *next++ = 0;
+                if (*s)
+                        seg[n++] = s;
+        }
+        size_t i = 0;
+        const char *group = NULL;
+        if (n >= 2 && strcmp(seg[0], "api") == 0)
+                i = 2;
+        else if (n >= 3 && strcmp(seg[0], "apis") == 0) {
+                group = seg[1];
+                i = 3;
+        } else
+                return;
+        if (n >= i + 3 && strcmp(seg[i], "namespaces") == 0) {
+                *ret_ns = strdup(seg[i + 1]);
+                i += 2;
+        }
+        if (i >= n)
+                return;
+        const char *res = seg[i], *name = i + 1 < n ? seg[i + 1] : NULL, *sub = i + 2 < n ? seg[i + 2] : NULL;
+        *ret_resource = eg_strdup_printf("%s%s%s%s%s", res, sub ? "/" : "", sub ? sub : "", group ? "." : "",
+                                         group ? group : "");
+        const char *verb = "get";
+        if (strcmp(method, "GET") == 0)
+                verb = name ? "get" : "list";
+        else if (strcmp(method, "POST") == 0)
+                verb = "create";
+        else if (strcmp(method, "PUT") == 0)
+                verb = "update";
+        else if (strcmp(method, "PATCH") == 0)
+                verb = "patch";
+        else if (strcmp(method, "DELETE") == 0)
+                verb = name ? "delete" : "deletecollection";
+        *ret_verb = strdup(verb);
+}
+
+static int status_error(long status, const char *method, const char *path, json_t *body, struct eg_error *err) {
+        const char *msg = json_string_value(json_object_get(body, "message"));
+        const char *reason = json_string_value(json_object_get(body, "reason"));
+        if (status == 403) {
+                char *verb, *res, *ns;
+                describe_request(method, path, &verb, &res, &ns);
+                if (verb && res)
+                        eg_error_set(err, "forbidden: the credentials cannot %s %s%s%s: " RBAC_HINT "%s%s%s", verb, res,
+                                     ns ? " in namespace " : " (cluster-wide)", ns ? ns : "", msg ? " (" : "",
+                                     msg ? msg : "", msg ? ")" : "");
+                else
+                        eg_error_set(err, "forbidden: %s %s: %s: " RBAC_HINT, method, path, msg ? msg : "no reason given");
+                free(verb);
+                free(res);
+                free(ns);
+                return -EACCES;
+        }
+        if (status == 401) {
+                eg_error_set(err, "unauthorized: the API server did not accept the kubeconfig's credentials for %s %s%s%s",
+                             method, path, msg ? ": " : "", msg ? msg : "");
+                return -EPERM;
+        }
+        eg_error_set(err, "%s %s: HTTP %ld%s%s%s%s%s", method, path, status, reason ? " " : "", reason ? reason : "",
+                     msg ? ": " : "", msg ? msg : "", body ? "" : " (no Status in the reply)");
+        switch (status) {
+        case 404:
+                return -ENOENT;
+        case 409:
+                return reason && strcmp(reason, "AlreadyExists") == 0 ? -EEXIST : -ESTALE;
+        case 400:
+        case 422:
+                return -EINVAL;
+        case 410:
+                return -ESTALE;
+        default:
+                return status == 429 || status >= 500 ? -EAGAIN : -EIO;
+        }
+}
+
+static void sleep_ms(int64_t ms) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+int eg_kube_request(struct eg_kube_client *c, const char *method, const char *path, json_t *body,
+                    const char *content_type, long *ret_status, json_t **ret, struct eg_error *err) {
+        _cleanup_free_ char *url = eg_strdup_printf("%s%s", c->url_server, path);
+        _cleanup_free_ char *data = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        bool refreshed = false;
+        int64_t backoff = c->retry_base_ms;
+        int r;
+        if (!url || (body && !data))
+                return -ENOMEM;
+        for (int attempt = 0;; attempt++) {
+                struct exchange x = {.retry_after_ms = -1};
+                long status = 0;
+                eg_buf_init(&x.body, RESPONSE_MAX_BYTES);
+                r = eg_kube_config_credentials(c->cfg, false, err);
+                if (r >= 0)
+                        r = exchange_once(c, method, url, data, data ? strlen(data) : 0, content_type, &status, &x, err);
+                if (r < 0) {
+                        /* transport failures are final: a POST may have been applied, and
+                         * the caller's next pass observes again anyway */
+                        eg_buf_done(&x.body);
+                        return r;
+                }
+                json_t *doc = NULL;
+                if (x.body.len > 0)
+                        doc = json_loadb(x.body.data, x.body.len, 0, NULL);
+                bool retryable = status == 429 || status >= 500;
+                if (status == 401 && !refreshed && (c->cfg->exec || c->cfg->token_file)) {
+                        refreshed = true;
+                        json_decref(doc);
+                        eg_buf_done(&x.body);
+                        if ((r = eg_kube_config_credentials(c->cfg, true, err)) < 0)
+                                return r;
+                        continue;
+                }
+                if (retryable && attempt < c->max_retries) {
+                        int64_t wait = x.retry_after_ms >= 0 ? x.retry_after_ms : backoff;
+                        backoff = backoff * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : backoff * 2;
+                        json_decref(doc);
+                        eg_buf_done(&x.body);
+                        sleep_ms(wait);
+                        continue;
+                }
+                if (ret_status)
+                        *ret_status = status;
+                if (status < 200 || status >= 300) {
+                        r = status_error(status, method, path, json_is_object(doc) ? doc : NULL, err);
+                        json_decref(doc);
+                        eg_buf_done(&x.body);
+                        return r;
+                }
+                if (x.body.len > 0 && !doc) {
+                        eg_error_set(err, "%s %s: the reply is not JSON", method, path);
+                        eg_buf_done(&x.body);
+                        return -EBADMSG;
+                }
+                eg_buf_done(&x.body);
+                if (ret)
+                        *ret = doc;
+                else
+                        json_decref(doc);
+                return 0;
+        }
+}
+
+int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err) {
+        return eg_kube_request(c, "GET", path, NULL, NULL, NULL, ret, err);
+}
+
+int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret,
+                   struct eg_error *err) {
+        return eg_kube_request(c, "POST", collection, obj, NULL, NULL, ret, err);
+}
+
+int eg_kube_replace(struct eg_kube_client *c, const char *path, json_t *obj, json_t **ret,
+                    struct eg_error *err) {
+        return eg_kube_request(c, "PUT", path, obj, NULL, NULL, ret, err);
+}
+
+int eg_kube_patch(struct eg_kube_client *c, const char *path, enum eg_kube_patch_type type, json_t *patch,
+                  json_t **ret, struct eg_error *err) {
+        const char *ct = type == EG_KUBE_PATCH_STRATEGIC ? "application/strategic-merge-patch+json"
+                                                         : "application/merge-patch+json";
+        return eg_kube_request(c, "PATCH", path, patch, ct, NULL, ret, err);
+}
+
+int eg_kube_delete(struct eg_kube_client *c, const char *path, int64_t grace_seconds, const char *propagation,
+                   struct eg_error *err) {
+        json_t *opts = json_pack("{s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1");
+        int r = -ENOMEM;
+        if (!opts)
+                return r;
+        if ((grace_seconds >= 0 && json_object_set_new(opts, "gracePeriodSeconds", json_integer(grace_seconds)) < 0) ||
+            (propagation && json_object_set_new(opts, "propagationPolicy", json_string(propagation)) < 0))
+                goto out;
+        r = eg_kube_request(c, "DELETE", path, opts, NULL, NULL, NULL, err);
+out:
+        json_decref(opts);
+        return r;
+}
+
+static char *escape(struct eg_kube_client *c, const char *s) {
+        char *e = curl_easy_escape(c->h, s, 0);
+        char *d = e ? strdup(e) : NULL;
+        curl_free(e);
+        return d;
+}
+
+int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector, int64_t limit,
+                 json_t **ret, struct eg_error *err) {
+        json_t *items = json_array();
+        _cleanup_free_ char *sel = label_selector ? escape(c, label_selector) : NULL;
+        char *cont = NULL;
+        int r = -ENOMEM;
+        if (!items || (label_selector && !sel))
+                goto out;
+        for (int page = 0;; page++) {
+                struct eg_buf q;
+                json_t *doc = NULL;
+                eg_buf_init(&q, 0);
+                r = eg_buf_puts(&q, path);
+                char sep = strchr(path, '?') ? '&' : '?';
+                if (r >= 0 && sel) {
+                        r = eg_buf_printf(&q, "%clabelSelector=%s", sep, sel);
+                        sep = '&';
+                }
+                if (r >= 0 && limit > 0) {
+                        r = eg_buf_printf(&q, "%climit=%" PRId64, sep, limit);
+                        sep = '&';
+                }
+                if (r >= 0 && cont)
+                        r = eg_buf_printf(&q, "%ccontinue=%s", sep, cont);
+                if (r >= 0)
+                        r = eg_kube_get(c, q.data, &doc, err);
+                eg_buf_done(&q);
+                if (r < 0)
+                        goto out;
+                json_t *got = json_object_get(doc, "items");
+                if (!json_is_array(got) && !json_is_null(got) && got) {
+                        eg_error_set(err, "GET %s: the reply has no item list", path);
+                        json_decref(doc);
+                        r = -EBADMSG;
+                        goto out;
+                }
+                if (got && json_is_array(got) && json_array_extend(items, got) < 0) {
+                        json_decref(doc);
+                        r = -ENOMEM;
+                        goto out;
+                }
+                const char *next = json_string_value(json_object_get(json_object_get(doc, "metadata"), "continue"));
+                free(cont);
+                cont = next && *next ? escape(c, next) : NULL;
+                json_decref(doc);
+                if (next && *next && !cont) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (!cont)
+                        break;
+                if (page >= LIST_MAX_PAGES || json_array_size(items) > LIST_MAX_ITEMS) {
+                        eg_error_set(err, "GET %s: more than %d items or pages", path, LIST_MAX_ITEMS);
+                        r = -E2BIG;
+                        goto out;
+                }
+        }
+        *ret = TAKE_PTR(items);
+        r = 0;
+out:
+        free(cont);
+        json_decref(items);
+        return r;
+}
+
+int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn mutate, void *userdata,
+                   json_t **ret, struct eg_error *err) {
+        int r = -ESTALE;
+        for (int attempt = 0; attempt <= c->max_retries; attempt++) {
+                json_t *obj = NULL;
+                if ((r = eg_kube_get(c, path, &obj, err)) < 0)
+                        return r;
+                r = mutate(obj, userdata);
+                if (r < 0) {
+                        json_decref(obj);
+                        return r;
+                }
+                if (r == 1) {
+                        if (ret)
+                                *ret = obj;
+                        else
+                                json_decref(obj);
+                        return 0;
+                }
+                r = eg_kube_replace(c, path, obj, ret, err);
+                json_decref(obj);
+                if (r != -ESTALE)
+                        return r;
+        }
+        eg_error_set(err, "PUT %s: still conflicting after %d attempts", path, c->max_retries + 1);
+        return r;
+}
+
+char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char *pod, int port, bool https) {
+        return eg_strdup_printf("%s/api/v1/namespaces/%s/pods/%s%s:%d/proxy", c->url_server, ns, https ? "https:" : "",
+                                pod, port);
+}
+
+/* Writes data to dir/name (0600) unless it already holds exactly that. */
+static int materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
+                       struct eg_error *err) {
+        _cleanup_free_ char *p = eg_path_join(dir, name);
+        _cleanup_free_ char *have = NULL;
+        size_t have_len = 0;
+        if (!p)
+                return -ENOMEM;
+        if (eg_read_file(p, len + 1, &have, &have_len) < 0 || have_len != len || memcmp(have, data, len) != 0) {
+                int r = eg_write_file_atomic(p, data, len, 0600);
+                if (r < 0) {
+                        eg_error_set(err, "cannot write %s: %s", p, strerror(-r));
+                        return r;
+                }
+        }
+        free(*path);
+        *path = TAKE_PTR(p);
+        return 0;
+}
+
+int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct eg_etcd_options *ret,
+                               struct eg_error *err) {
+        struct eg_kube_config *cfg = c->cfg;
+        int r;
+        if ((r = eg_kube_config_credentials(cfg, false, err)) < 0)
+                return r;
+        if ((r = eg_mkdir_p(dir, 0700)) < 0) {
+                eg_error_set(err, "cannot create %s: %s", dir, strerror(-r));
+                return r;
+        }
+        const struct eg_kube_credentials *cr = &cfg->cred;
+        if (cfg->ca_data && (r = materialise(dir, "ca.crt", cfg->ca_data, cfg->ca_len, &c->ca_path, err)) < 0)
+                return r;
+        if (cr->cert_data && (r = materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
+                return r;
+        if (cr->key_data && (r = materialise(dir, "client.key", cr->key_data, cr->key_len, &c->key_path, err)) < 0)
+                return r;
+        char *h = auth_header(cr);
+        if (!h && (cr->token || cr->username))
+                return -ENOMEM;
+        free(c->access_header);
+        c->access_header = h;
+        c->access_headers[0] = h;
+        c->access_headers[1] = NULL;
+        ret->tls.ca_file = cfg->ca_data ? c->ca_path : cfg->ca_file;
+        ret->tls.cert_file = cr->cert_data ? c->cert_path : cr->cert_file;
+        ret->tls.key_file = cr->key_data ? c->key_path : cr->key_file;
+        ret->headers = h ? c->access_headers : NULL;
+        return 0;
+}

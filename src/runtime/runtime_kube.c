@@ -1,0 +1,1145 @@
+/* runtime_kube: etcd members as Kubernetes pods, with the services, PDB and PVCs the original etcd-operator made. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "etcd-gitops/kube.h"
+
+#define CLIENT_PORT 2379
+#define PEER_PORT 2380
+#define MANAGED_BY "etcd-gitops"
+#define ANN_NEXT_INDEX "etcd-gitops/next-index"
+#define ANN_SPEC_HASH "etcd-gitops/spec-hash"
+#define ANN_REVISION "etcd-gitops/revision"
+#define ANN_VERSION "etcd.version"
+#define DEFAULT_BUSYBOX "busybox:1.28.0-glibc"
+#define DEFAULT_REPOSITORY "quay.io/coreos/etcd"
+#define POD_GONE_TIMEOUT_MS 120000
+#define POLL_INTERVAL_MS 200
+#define PEER_TLS_DIR "/etc/etcdtls/member/peer-tls"
+#define SERVER_TLS_DIR "/etc/etcdtls/member/server-tls"
+#define OPERATOR_TLS_DIR "/etc/etcdtls/operator/etcd-tls"
+
+struct kube_runtime {
+        struct eg_runtime base;
+        struct eg_kube_client *client;
+        char *access_dir; /* <state_dir>/kube */
+        char *namespace;  /* NULL: list() looks at every namespace */
+        enum eg_kube_etcd_access access;
+        bool read_only;
+};
+
+static struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
+
+/* ---- names and paths ---- */
+
+/* RFC 1123 labels: what pod, service and namespace names must be. */
+static bool dns_label(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                        return false;
+        return true;
+}
+
+static int check_names(const char *ns, const char *name, const char *member, struct eg_error *err) {
+        const char *bad = !dns_label(ns) ? ns : !dns_label(name) ? name : member && !dns_label(member) ? member : NULL;
+        if (bad || !ns || !name) {
+                eg_error_set(err, "'%s' is not a valid Kubernetes name (lowercase letters, digits, '-', at most 63)",
+                             bad ? bad : "(null)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_target(const struct eg_runtime_target *t, const char *member, struct eg_error *err) {
+        if (!t || !t->spec || !t->spec->version) {
+                eg_error_set(err, "no cluster spec given");
+                return -EINVAL;
+        }
+        return check_names(t->namespace, t->name, member, err);
+}
+
+static char *pods_path(const char *ns) { return eg_strdup_printf("/api/v1/namespaces/%s/pods", ns); }
+static char *pod_path(const char *ns, const char *pod) {
+        return eg_strdup_printf("/api/v1/namespaces/%s/pods/%s", ns, pod);
+}
+static char *services_path(const char *ns) { return eg_strdup_printf("/api/v1/namespaces/%s/services", ns); }
+static char *pvcs_path(const char *ns) {
+        return eg_strdup_printf("/api/v1/namespaces/%s/persistentvolumeclaims", ns);
+}
+static char *pdbs_path(const char *ns) {
+        return eg_strdup_printf("/apis/policy/v1/namespaces/%s/poddisruptionbudgets", ns);
+}
+static char *named(char *(*collection)(const char *), const char *ns, const char *name) {
+        _cleanup_free_ char *c = collection(ns);
+        return c ? eg_strdup_printf("%s/%s", c, name) : NULL;
+}
+
+static char *cluster_selector(const char *name) { return eg_strdup_printf("app=etcd,etcd_cluster=%s", name); }
+
+static const char *jstr(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+
+static json_t *jpath(json_t *o, const char *a, const char *b) { return json_object_get(json_object_get(o, a), b); }
+
+/* ---- spec helpers ---- */
+
+static const struct eg_pod_policy *policy(const struct eg_cluster_spec *s) { return s->pod; }
+
+static const char *busybox_image(const struct eg_cluster_spec *s) {
+        return s->pod && s->pod->busybox_image && *s->pod->busybox_image ? s->pod->busybox_image : DEFAULT_BUSYBOX;
+}
+
+static const char *cluster_domain(const struct eg_cluster_spec *s) {
+        return s->pod && s->pod->cluster_domain ? s->pod->cluster_domain : "";
+}
+
+static bool peer_tls(const struct eg_cluster_spec *s) { return s->tls && s->tls->peer_secret; }
+static bool client_tls(const struct eg_cluster_spec *s) { return s->tls && s->tls->server_secret; }
+static bool has_pvc(const struct eg_cluster_spec *s) {
+        return s->pod && json_is_object(s->pod->persistent_volume_claim_spec);
+}
+
+static char *member_dns(const struct eg_runtime_target *t, const char *member) {
+        return eg_strdup_printf("%s.%s.%s.svc%s", member, t->name, t->namespace, cluster_domain(t->spec));
+}
+
+static char *member_peer_url(const struct eg_runtime_target *t, const char *member) {
+        _cleanup_free_ char *dns = member_dns(t, member);
+        return dns ? eg_strdup_printf("%s://%s:%d", peer_tls(t->spec) ? "https" : "http", dns, PEER_PORT) : NULL;
+}
+
+static int64_t quorum(int64_t n) { return n / 2 + 1; }
+
+/* The pod policy as upstream's JSON, the one input besides version and repository that
+ * shapes a pod. */
+static json_t *policy_json(const struct eg_cluster_spec *s) {
+        const struct eg_pod_policy *p = policy(s);
+        json_t *o = json_object();
+        if (!o || !p)
+                return o;
+        struct {
+                const char *key;
+                json_t *v;
+        } fields[] = {
+                {"labels", p->labels},
+                {"nodeSelector", p->node_selector},
+                {"affinity", p->affinity},
+                {"resources", p->resources},
+                {"tolerations", p->tolerations},
+                {"etcdEnv", p->etcd_env},
+                {"persistentVolumeClaimSpec", p->persistent_volume_claim_spec},
+                {"annotations", p->annotations},
+                {"securityContext", p->security_context},
+        };
+        for (size_t i = 0; i < EG_ELEMENTSOF(fields); i++)
+                if (fields[i].v && !json_is_null(fields[i].v))
+                        json_object_set(o, fields[i].key, fields[i].v);
+        json_object_set_new(o, "antiAffinity", json_boolean(p->anti_affinity));
+        json_object_set_new(o, "busyboxImage", json_string(busybox_image(s)));
+        json_object_set_new(o, "DNSTimeoutInSecond", json_integer(p->dns_timeout_in_second));
+        json_object_set_new(o, "ClusterDomain", json_string(cluster_domain(s)));
+        return o;
+}
+
+static char *kube_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec) {
+        json_t *pj = policy_json(spec);
+        json_t *tls = spec->tls ? json_pack("{s:s?, s:s?, s:s?}", "peerSecret", spec->tls->peer_secret, "serverSecret",
+                                            spec->tls->server_secret, "operatorSecret", spec->tls->operator_secret)
+                                : json_null();
+        json_t *all = pj && tls ? json_pack("{s:s, s:s, s:O, s:O}", "version", spec->version ? spec->version : "",
+                                            "repository", spec->repository ? spec->repository : DEFAULT_REPOSITORY,
+                                            "pod", pj, "TLS", tls)
+                                : NULL;
+        char *canon = all ? json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(pj);
+        json_decref(tls);
+        json_decref(all);
+        if (!canon)
+                return NULL;
+        char hex[65];
+        eg_sha256_hex(canon, strlen(canon), hex);
+        free(canon);
+        return eg_strdup_printf("sha256:%s", hex);
+}
+
+/* ---- object manifests ---- */
+
+static json_t *cluster_labels(const char *name) {
+        return json_pack("{s:s, s:s, s:s}", "app", "etcd", "etcd_cluster", name, "app.kubernetes.io/managed-by",
+                         MANAGED_BY);
+}
+
+static json_t *service_ports(bool headless) {
+        if (headless)
+                return json_pack("[{s:s, s:i, s:i, s:s}, {s:s, s:i, s:i, s:s}]", "name", "client", "port", CLIENT_PORT,
+                                 "targetPort", CLIENT_PORT, "protocol", "TCP", "name", "peer", "port", PEER_PORT,
+                                 "targetPort", PEER_PORT, "protocol", "TCP");
+        return json_pack("[{s:s, s:i, s:i, s:s}]", "name", "client", "port", CLIENT_PORT, "targetPort", CLIENT_PORT,
+                         "protocol", "TCP");
+}
+
+static json_t *service_manifest(const char *ns, const char *name, bool headless) {
+        _cleanup_free_ char *sname = headless ? strdup(name) : eg_strdup_printf("%s-client", name);
+        if (!sname)
+                return NULL;
+        json_t *spec = json_pack("{s:o, s:{s:s, s:s}}", "ports", service_ports(headless), "selector", "app", "etcd",
+                                 "etcd_cluster", name);
+        if (spec && headless) {
+                json_object_set_new(spec, "clusterIP", json_string("None"));
+                json_object_set_new(spec, "publishNotReadyAddresses", json_true());
+        } else if (spec)
+                json_object_set_new(spec, "type", json_string("ClusterIP"));
+        return json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:o}", "apiVersion", "v1", "kind", "Service", "metadata", "name",
+                         sname, "namespace", ns, "labels", cluster_labels(name), "spec", spec);
+}
+
+/* Ports compared by name and number: the server fills in defaults we do not set. */
+static bool ports_match(json_t *have, json_t *want) {
+        if (json_array_size(have) != json_array_size(want))
+                return false;
+        size_t i;
+        json_t *w;
+        json_array_foreach(want, i, w) {
+                bool found = false;
+                size_t j;
+                json_t *h;
+                json_array_foreach(have, j, h) {
+                        if (json_equal(json_object_get(h, "name"), json_object_get(w, "name")) &&
+                            json_equal(json_object_get(h, "port"), json_object_get(w, "port")) &&
+                            (!json_object_get(h, "targetPort") ||
+                             json_equal(json_object_get(h, "targetPort"), json_object_get(w, "targetPort"))))
+                                found = true;
+                }
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+static bool service_ok(json_t *have, json_t *want, bool headless) {
+        json_t *hs = json_object_get(have, "spec"), *ws = json_object_get(want, "spec");
+        if (!json_equal(json_object_get(hs, "selector"), json_object_get(ws, "selector")) ||
+            !ports_match(json_object_get(hs, "ports"), json_object_get(ws, "ports")))
+                return false;
+        if (headless) {
+                const char *ip = jstr(hs, "clusterIP");
+                return json_is_true(json_object_get(hs, "publishNotReadyAddresses")) && ip && strcmp(ip, "None") == 0;
+        }
+        const char *type = jstr(hs, "type");
+        return !type || strcmp(type, "ClusterIP") == 0;
+}
+
+/* Puts our selector, ports and flags into a live service, keeping what the server owns. */
+static int service_repair(json_t *obj, void *userdata) {
+        json_t *want = userdata;
+        json_t *hs = json_object_get(obj, "spec"), *ws = json_object_get(want, "spec");
+        if (!json_is_object(hs))
+                return -EBADMSG;
+        json_object_set(hs, "selector", json_object_get(ws, "selector"));
+        json_object_set(hs, "ports", json_object_get(ws, "ports"));
+        if (json_object_get(ws, "publishNotReadyAddresses"))
+                json_object_set(hs, "publishNotReadyAddresses", json_object_get(ws, "publishNotReadyAddresses"));
+        if (json_object_get(ws, "type"))
+                json_object_set(hs, "type", json_object_get(ws, "type"));
+        return 0;
+}
+
+/* Creates the service when missing, repairs it when edited. */
+static int ensure_service(struct kube_runtime *kr, const char *ns, const char *name, bool headless,
+                          struct eg_error *err) {
+        json_t *want = service_manifest(ns, name, headless), *have = NULL;
+        _cleanup_free_ char *coll = services_path(ns);
+        _cleanup_free_ char *path = NULL;
+        int r = -ENOMEM;
+        if (!want || !coll)
+                goto out;
+        path = eg_strdup_printf("%s/%s", coll, jstr(json_object_get(want, "metadata"), "name"));
+        if (!path)
+                goto out;
+        r = eg_kube_get(kr->client, path, &have, err);
+        if (r == -ENOENT) {
+                r = eg_kube_create(kr->client, coll, want, NULL, err);
+                if (r == -EEXIST)
+                        r = 0;
+                goto out;
+        }
+        if (r < 0 || service_ok(have, want, headless))
+                goto out;
+        const char *ip = jstr(json_object_get(have, "spec"), "clusterIP");
+        if (headless && (!ip || strcmp(ip, "None") != 0)) {
+                /* clusterIP cannot change in place */
+                if ((r = eg_kube_delete(kr->client, path, 0, NULL, err)) < 0 && r != -ENOENT)
+                        goto out;
+                r = eg_kube_create(kr->client, coll, want, NULL, err);
+        } else
+                r = eg_kube_update(kr->client, path, service_repair, want, NULL, err);
+out:
+        json_decref(want);
+        json_decref(have);
+        return r;
+}
+
+static int ensure_services(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
+        int r = ensure_service(kr, ns, name, false, err);
+        return r < 0 ? r : ensure_service(kr, ns, name, true, err);
+}
+
+/* The PDB exists and asks for min_available; min_available < 0 only creates a missing one
+ * (for quorum of n_default members). */
+static int ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available,
+                      int64_t n_default, struct eg_error *err) {
+        _cleanup_free_ char *coll = pdbs_path(ns);
+        _cleanup_free_ char *path = coll ? eg_strdup_printf("%s/%s", coll, name) : NULL;
+        json_t *have = NULL;
+        if (!path)
+                return -ENOMEM;
+        int r = eg_kube_get(kr->client, path, &have, err);
+        if (r == -ENOENT) {
+                int64_t min = min_available >= 0 ? min_available : quorum(n_default);
+                json_t *pdb = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:I, s:{s:{s:s, s:s}}}}", "apiVersion",
+                                        "policy/v1", "kind", "PodDisruptionBudget", "metadata", "name", name,
+                                        "namespace", ns, "labels", cluster_labels(name), "spec", "minAvailable",
+                                        (json_int_t)min, "selector", "matchLabels", "app", "etcd", "etcd_cluster", name);
+                if (!pdb)
+                        return -ENOMEM;
+                r = eg_kube_create(kr->client, coll, pdb, NULL, err);
+                json_decref(pdb);
+                return r == -EEXIST ? 0 : r;
+        }
+        if (r < 0)
+                return r;
+        json_t *cur = jpath(have, "spec", "minAvailable");
+        bool same = min_available < 0 || (json_is_integer(cur) && json_integer_value(cur) == min_available);
+        json_decref(have);
+        if (same)
+                return 0;
+        json_t *patch = json_pack("{s:{s:I}}", "spec", "minAvailable", (json_int_t)min_available);
+        if (!patch)
+                return -ENOMEM;
+        r = eg_kube_patch(kr->client, path, EG_KUBE_PATCH_MERGE, patch, NULL, err);
+        json_decref(patch);
+        return r;
+}
+
+static uint64_t member_index(const char *cluster, const char *member) {
+        size_t l = strlen(cluster);
+        uint64_t n;
+        if (strncmp(member, cluster, l) != 0 || member[l] != '-' || eg_parse_uint64(member + l + 1, &n) < 0 ||
+            n == UINT64_MAX)
+                return 0;
+        return n + 1;
+}
+
+/* Raises the next-index annotation on the client service to at least next. */
+static int record_next_index(struct kube_runtime *kr, const char *ns, const char *name, uint64_t next,
+                             struct eg_error *err) {
+        _cleanup_free_ char *path = named(services_path, ns, name);
+        _cleanup_free_ char *cpath = path ? eg_strdup_printf("%s-client", path) : NULL;
+        json_t *svc = NULL;
+        uint64_t have = 0;
+        if (!cpath)
+                return -ENOMEM;
+        int r = eg_kube_get(kr->client, cpath, &svc, err);
+        if (r < 0)
+                return r;
+        const char *cur = jstr(jpath(svc, "metadata", "annotations"), ANN_NEXT_INDEX);
+        if (cur && eg_parse_uint64(cur, &have) >= 0 && have >= next) {
+                json_decref(svc);
+                return 0;
+        }
+        json_decref(svc);
+        char num[32];
+        snprintf(num, sizeof(num), "%" PRIu64, next);
+        json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", ANN_NEXT_INDEX, num);
+        if (!patch)
+                return -ENOMEM;
+        r = eg_kube_patch(kr->client, cpath, EG_KUBE_PATCH_MERGE, patch, NULL, err);
+        json_decref(patch);
+        return r;
+}
+
+#define DNS_SCRIPT \
+        "\n" \
+        "TIMEOUT_READY=%" PRId64 "\n" \
+        "while ( ! nslookup %s )\n" \
+        "do\n" \
+        "  # If TIMEOUT_READY is 0 we should never time out and exit\n" \
+        "  TIMEOUT_READY=$(( TIMEOUT_READY-1 ))\n" \
+        "  if [ $TIMEOUT_READY -eq 0 ];\n" \
+        "  then\n" \
+        "    echo \"Timed out waiting for DNS entry\"\n" \
+        "    exit 1\n" \
+        "  fi\n" \
+        "  sleep 1\n" \
+        "done"
+
+static json_t *probe(const struct eg_cluster_spec *s, int initial_delay, int timeout, int period) {
+        const char *cmd = client_tls(s) ? "ETCDCTL_API=3 etcdctl --endpoints=https://localhost:2379 "
+                                          "--cert=" OPERATOR_TLS_DIR "/etcd-client.crt "
+                                          "--key=" OPERATOR_TLS_DIR "/etcd-client.key "
+                                          "--cacert=" OPERATOR_TLS_DIR "/etcd-client-ca.crt endpoint status"
+                                        : "ETCDCTL_API=3 etcdctl endpoint status";
+        return json_pack("{s:{s:[s, s, s]}, s:i, s:i, s:i, s:i}", "exec", "command", "/bin/sh", "-ec", cmd,
+                         "initialDelaySeconds", initial_delay, "timeoutSeconds", timeout, "periodSeconds", period,
+                         "failureThreshold", 3);
+}
+
+static int push_str(json_t *a, char *s) {
+        if (!s)
+                return -ENOMEM;
+        int r = json_array_append_new(a, json_string(s)) < 0 ? -ENOMEM : 0;
+        free(s);
+        return r;
+}
+
+static json_t *etcd_command(const struct eg_runtime_target *t, const char *member, const char *initial_cluster,
+                            const char *token) {
+        _cleanup_free_ char *dns = member_dns(t, member);
+        _cleanup_free_ char *peer = member_peer_url(t, member);
+        const char *cs = client_tls(t->spec) ? "https" : "http", *ps = peer_tls(t->spec) ? "https" : "http";
+        json_t *a = json_array();
+        if (!a || !dns || !peer)
+                goto fail;
+        if (push_str(a, strdup("/usr/local/bin/etcd")) < 0 || push_str(a, strdup("--data-dir=/var/etcd/data")) < 0 ||
+            push_str(a, eg_strdup_printf("--name=%s", member)) < 0 ||
+            push_str(a, eg_strdup_printf("--initial-advertise-peer-urls=%s", peer)) < 0 ||
+            push_str(a, eg_strdup_printf("--listen-peer-urls=%s://0.0.0.0:%d", ps, PEER_PORT)) < 0 ||
+            push_str(a, eg_strdup_printf("--listen-client-urls=%s://0.0.0.0:%d", cs, CLIENT_PORT)) < 0 ||
+            push_str(a, eg_strdup_printf("--advertise-client-urls=%s://%s:%d", cs, dns, CLIENT_PORT)) < 0 ||
+            push_str(a, eg_strdup_printf("--initial-cluster=%s", initial_cluster)) < 0 ||
+            push_str(a, eg_strdup_printf("--initial-cluster-state=%s", token ? "new" : "existing")) < 0)
+                goto fail;
+        if (token && push_str(a, eg_strdup_printf("--initial-cluster-token=%s", token)) < 0)
+                goto fail;
+        if (peer_tls(t->spec) &&
+            (push_str(a, strdup("--peer-client-cert-auth=true")) < 0 ||
+             push_str(a, strdup("--peer-trusted-ca-file=" PEER_TLS_DIR "/peer-ca.crt")) < 0 ||
+             push_str(a, strdup("--peer-cert-file=" PEER_TLS_DIR "/peer.crt")) < 0 ||
+             push_str(a, strdup("--peer-key-file=" PEER_TLS_DIR "/peer.key")) < 0))
+                goto fail;
+        if (client_tls(t->spec) &&
+            (push_str(a, strdup("--client-cert-auth=true")) < 0 ||
+             push_str(a, strdup("--trusted-ca-file=" SERVER_TLS_DIR "/server-ca.crt")) < 0 ||
+             push_str(a, strdup("--cert-file=" SERVER_TLS_DIR "/server.crt")) < 0 ||
+             push_str(a, strdup("--key-file=" SERVER_TLS_DIR "/server.key")) < 0))
+                goto fail;
+        return a;
+fail:
+        json_decref(a);
+        return NULL;
+}
+
+static int add_secret_volume(json_t *volumes, json_t *mounts, const char *vol, const char *secret, const char *dir) {
+        if (json_array_append_new(volumes, json_pack("{s:s, s:{s:s}}", "name", vol, "secret", "secretName", secret)) < 0 ||
+            json_array_append_new(mounts, json_pack("{s:s, s:s}", "name", vol, "mountPath", dir)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* Merges string maps: src first, then ours over it (reserved keys win). */
+static int merge_map(json_t *dst, json_t *src) {
+        if (!json_is_object(src))
+                return 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(src, k, v) if (!json_object_get(dst, k) && json_object_set(dst, k, v) < 0) return -ENOMEM;
+        return 0;
+}
+
+/* The pod upstream made, plus our labels and annotations. token != NULL: a new cluster. */
+static json_t *pod_manifest(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
+                            const char *initial_cluster, const char *token) {
+        const struct eg_cluster_spec *s = t->spec;
+        const struct eg_pod_policy *p = policy(s);
+        _cleanup_free_ char *dns = member_dns(t, member);
+        _cleanup_free_ char *script = dns ? eg_strdup_printf(DNS_SCRIPT, p ? p->dns_timeout_in_second : 0, dns) : NULL;
+        _cleanup_free_ char *image = eg_strdup_printf("%s:v%s", s->repository ? s->repository : DEFAULT_REPOSITORY,
+                                                      s->version);
+        _cleanup_free_ char *hash = kube_member_hash(&kr->base, s);
+        json_t *pod = NULL, *labels = NULL, *ann = NULL, *mounts = NULL, *volumes = NULL, *container = NULL,
+               *spec = NULL;
+        if (!script || !image || !hash)
+                return NULL;
+        labels = json_pack("{s:s, s:s, s:s, s:s}", "app", "etcd", "etcd_cluster", t->name, "etcd_node", member,
+                           "app.kubernetes.io/managed-by", MANAGED_BY);
+        ann = json_pack("{s:s, s:s}", ANN_VERSION, s->version, ANN_SPEC_HASH, hash);
+        mounts = json_pack("[{s:s, s:s}]", "name", "etcd-data", "mountPath", "/var/etcd");
+        volumes = has_pvc(s) ? json_pack("[{s:s, s:{s:s}}]", "name", "etcd-data", "persistentVolumeClaim", "claimName",
+                                         member)
+                             : json_pack("[{s:s, s:{}}]", "name", "etcd-data", "emptyDir");
+        if (!labels || !ann || !mounts || !volumes)
+                goto fail;
+        if (t->revision && json_object_set_new(ann, ANN_REVISION, json_string(t->revision)) < 0)
+                goto fail;
+        if (p && (merge_map(labels, p->labels) < 0 || merge_map(ann, p->annotations) < 0))
+                goto fail;
+        if (peer_tls(s) && add_secret_volume(volumes, mounts, "member-peer-tls", s->tls->peer_secret, PEER_TLS_DIR) < 0)
+                goto fail;
+        if (client_tls(s) &&
+            add_secret_volume(volumes, mounts, "member-server-tls", s->tls->server_secret, SERVER_TLS_DIR) < 0)
+                goto fail;
+        if (client_tls(s) && s->tls->operator_secret &&
+            add_secret_volume(volumes, mounts, "etcd-client-tls", s->tls->operator_secret, OPERATOR_TLS_DIR) < 0)
+                goto fail;
+        container = json_pack("{s:s, s:s, s:o, s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}], s:O, s:o, s:o}", "name", "etcd",
+                              "image", image, "command", etcd_command(t, member, initial_cluster, token), "ports",
+                              "name", "server", "containerPort", PEER_PORT, "protocol", "TCP", "name", "client",
+                              "containerPort", CLIENT_PORT, "protocol", "TCP", "volumeMounts", mounts, "livenessProbe",
+                              probe(s, 10, 10, 60), "readinessProbe", probe(s, 1, 5, 5));
+        if (!container)
+                goto fail;
+        if (p && json_is_array(p->etcd_env) && json_array_size(p->etcd_env) > 0)
+                json_object_set(container, "env", p->etcd_env);
+        if (p && json_is_object(p->resources))
+                json_object_set(container, "resources", p->resources);
+        spec = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:[s, s, s]}], s:[O], s:O}", "hostname", member, "subdomain",
+                         t->name, "restartPolicy", "Never", "initContainers", "name", "check-dns", "image",
+                         busybox_image(s), "command", "/bin/sh", "-c", script, "containers", container, "volumes",
+                         volumes);
+        if (!spec)
+                goto fail;
+        if (p && json_is_object(p->node_selector))
+                json_object_set(spec, "nodeSelector", p->node_selector);
+        if (p && json_is_array(p->tolerations))
+                json_object_set(spec, "tolerations", p->tolerations);
+        if (p && json_is_object(p->security_context))
+                json_object_set(spec, "securityContext", p->security_context);
+        if (p && json_is_object(p->affinity))
+                json_object_set(spec, "affinity", p->affinity);
+        else if (p && p->anti_affinity)
+                json_object_set_new(spec, "affinity",
+                                    json_pack("{s:{s:[{s:{s:{s:s}}, s:s}]}}", "podAntiAffinity",
+                                              "requiredDuringSchedulingIgnoredDuringExecution", "labelSelector",
+                                              "matchLabels", "etcd_cluster", t->name, "topologyKey",
+                                              "kubernetes.io/hostname"));
+        pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:O}, s:O}", "apiVersion", "v1", "kind", "Pod", "metadata", "name",
+                        member, "namespace", t->namespace, "labels", labels, "annotations", ann, "spec", spec);
+fail:
+        json_decref(labels);
+        json_decref(ann);
+        json_decref(mounts);
+        json_decref(volumes);
+        json_decref(container);
+        json_decref(spec);
+        return pod;
+}
+
+static json_t *pvc_manifest(const struct eg_runtime_target *t, const char *member) {
+        json_t *labels = cluster_labels(t->name);
+        if (labels)
+                json_object_set_new(labels, "etcd_node", json_string(member));
+        return json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:O}", "apiVersion", "v1", "kind", "PersistentVolumeClaim",
+                         "metadata", "name", member, "namespace", t->namespace, "labels", labels, "spec",
+                         t->spec->pod->persistent_volume_claim_spec);
+}
+
+/* ---- observe ---- */
+
+/* The value of "--flag=" in the etcd container's command (or args). */
+static const char *etcd_flag(json_t *pod, const char *flag) {
+        json_t *containers = jpath(pod, "spec", "containers"), *c;
+        size_t i, l = strlen(flag);
+        json_array_foreach(containers, i, c) {
+                if (!jstr(c, "name") || strcmp(jstr(c, "name"), "etcd") != 0)
+                        continue;
+                const char *lists[] = {"command", "args"};
+                for (size_t k = 0; k < 2; k++) {
+                        size_t j;
+                        json_t *a;
+                        json_array_foreach(json_object_get(c, lists[k]), j, a) {
+                                const char *s = json_string_value(a);
+                                if (s && strncmp(s, flag, l) == 0 && s[l] == '=')
+                                        return s + l + 1;
+                        }
+                }
+        }
+        return NULL;
+}
+
+static int64_t parse_time_ms(const char *s) {
+        struct tm tm = {0};
+        if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                         &tm.tm_sec) != 6)
+                return 0;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
+}
+
+static int64_t container_started_ms(json_t *pod) {
+        size_t i;
+        json_t *cs;
+        json_array_foreach(jpath(pod, "status", "containerStatuses"), i, cs) {
+                const char *n = jstr(cs, "name");
+                if (n && strcmp(n, "etcd") == 0)
+                        return parse_time_ms(jstr(jpath(cs, "state", "running"), "startedAt"));
+        }
+        return 0;
+}
+
+static char *strdup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static int member_from_pod(struct kube_runtime *kr, const char *ns, json_t *pod, struct eg_runtime_member *m) {
+        json_t *meta = json_object_get(pod, "metadata"), *ann = json_object_get(meta, "annotations");
+        const char *name = jstr(meta, "name");
+        const char *phase = jstr(json_object_get(pod, "status"), "phase");
+        const char *adv = etcd_flag(pod, "--advertise-client-urls");
+        const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
+        bool tls = adv && strncmp(adv, "https:", 6) == 0;
+        if (!name)
+                return -EBADMSG;
+        m->name = strdup(name);
+        m->running = phase && strcmp(phase, "Running") == 0 && !json_object_get(meta, "deletionTimestamp");
+        m->version = strdup_or_null(jstr(ann, ANN_VERSION));
+        /* adopted pods carry no hash: NULL, never a guess */
+        m->spec_hash = strdup_or_null(jstr(ann, ANN_SPEC_HASH));
+        m->peer_url = peer ? strndup(peer, strcspn(peer, ",")) : NULL;
+        if (kr->access == EG_KUBE_ACCESS_PROXY)
+                m->client_url = eg_kube_pod_proxy_url(kr->client, ns, name, CLIENT_PORT, tls);
+        else
+                m->client_url = adv ? strndup(adv, strcspn(adv, ",")) : NULL;
+        m->started_realtime_ms = container_started_ms(pod);
+        if (!m->name || (jstr(ann, ANN_VERSION) && !m->version) || (jstr(ann, ANN_SPEC_HASH) && !m->spec_hash) ||
+            (peer && !m->peer_url) || (kr->access == EG_KUBE_ACCESS_PROXY && !m->client_url))
+                return -ENOMEM;
+        return 0;
+}
+
+static int cmp_member(const void *a, const void *b) {
+        return strcmp(((const struct eg_runtime_member *)a)->name, ((const struct eg_runtime_member *)b)->name);
+}
+
+/* Builds the cluster from its pods (those labelled etcd_cluster=name in ns). */
+static int cluster_from_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t *pods,
+                             uint64_t recorded_next, struct eg_runtime_cluster *ret) {
+        struct eg_runtime_cluster c = {.next_index = recorded_next};
+        size_t i;
+        json_t *pod;
+        int r = -ENOMEM;
+        c.namespace = strdup(ns);
+        c.name = strdup(name);
+        c.members = calloc(json_array_size(pods) + 1, sizeof(*c.members));
+        if (!c.namespace || !c.name || !c.members)
+                goto fail;
+        json_array_foreach(pods, i, pod) {
+                if ((r = member_from_pod(kr, ns, pod, &c.members[c.n_members++])) < 0)
+                        goto fail;
+                uint64_t idx = member_index(name, c.members[c.n_members - 1].name);
+                if (idx > c.next_index)
+                        c.next_index = idx;
+        }
+        qsort(c.members, c.n_members, sizeof(*c.members), cmp_member);
+        *ret = c;
+        return 0;
+fail:
+        eg_runtime_cluster_done(&c);
+        return r;
+}
+
+static uint64_t recorded_next_index(struct kube_runtime *kr, const char *ns, const char *name) {
+        _cleanup_free_ char *path = named(services_path, ns, name);
+        _cleanup_free_ char *cpath = path ? eg_strdup_printf("%s-client", path) : NULL;
+        json_t *svc = NULL;
+        uint64_t n = 0;
+        if (cpath && eg_kube_get(kr->client, cpath, &svc, NULL) >= 0) {
+                const char *v = jstr(jpath(svc, "metadata", "annotations"), ANN_NEXT_INDEX);
+                if (!v || eg_parse_uint64(v, &n) < 0)
+                        n = 0;
+        }
+        json_decref(svc);
+        return n;
+}
+
+static int list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t **ret,
+                             struct eg_error *err) {
+        _cleanup_free_ char *coll = pods_path(ns);
+        _cleanup_free_ char *sel = cluster_selector(name);
+        if (!coll || !sel)
+                return -ENOMEM;
+        return eg_kube_list(kr->client, coll, sel, 500, ret, err);
+}
+
+static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                        struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        json_t *pods = NULL;
+        int r;
+        if ((r = check_names(ns, name, NULL, err)) < 0)
+                return r;
+        if ((r = list_cluster_pods(kr, ns, name, &pods, err)) < 0)
+                return r;
+        if (json_array_size(pods) == 0) {
+                json_decref(pods);
+                return -ENOENT;
+        }
+        /* upstream created services once and never looked again: repair them every pass */
+        if (!kr->read_only && ((r = ensure_services(kr, ns, name, err)) < 0 ||
+                               (r = ensure_pdb(kr, ns, name, -1, (int64_t)json_array_size(pods), err)) < 0)) {
+                json_decref(pods);
+                return r;
+        }
+        r = cluster_from_pods(kr, ns, name, pods, recorded_next_index(kr, ns, name), ret);
+        json_decref(pods);
+        return r;
+}
+
+static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *coll = kr->namespace ? pods_path(kr->namespace) : strdup("/api/v1/pods");
+        json_t *pods = NULL, *groups = json_object();
+        struct eg_runtime_cluster *out = NULL;
+        size_t n = 0;
+        int r = -ENOMEM;
+        if (!coll || !groups)
+                goto out;
+        if ((r = eg_kube_list(kr->client, coll, "app=etcd,etcd_cluster", 500, &pods, err)) < 0)
+                goto out;
+        size_t i;
+        json_t *pod;
+        r = -ENOMEM;
+        json_array_foreach(pods, i, pod) {
+                json_t *meta = json_object_get(pod, "metadata");
+                const char *pns = jstr(meta, "namespace"), *cl = jstr(json_object_get(meta, "labels"), "etcd_cluster");
+                if (!pns || !cl || !dns_label(pns) || !dns_label(cl))
+                        continue;
+                _cleanup_free_ char *key = eg_strdup_printf("%s/%s", pns, cl);
+                if (!key)
+                        goto out;
+                json_t *g = json_object_get(groups, key);
+                if (!g && (json_object_set_new(groups, key, json_array()) < 0 || !(g = json_object_get(groups, key))))
+                        goto out;
+                if (json_array_append(g, pod) < 0)
+                        goto out;
+        }
+        out = calloc(json_object_size(groups) + 1, sizeof(*out));
+        if (!out)
+                goto out;
+        const char *key;
+        json_t *g;
+        json_object_foreach(groups, key, g) {
+                _cleanup_free_ char *pns = strndup(key, strcspn(key, "/"));
+                const char *cl = strchr(key, '/') + 1;
+                if (!pns)
+                        goto out;
+                if ((r = cluster_from_pods(kr, pns, cl, g, recorded_next_index(kr, pns, cl), &out[n])) < 0)
+                        goto out;
+                n++;
+        }
+        *ret = TAKE_PTR(out);
+        *ret_n = n;
+        r = 0;
+out:
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory listing etcd pods");
+        eg_runtime_clusters_free(out, n);
+        json_decref(pods);
+        json_decref(groups);
+        return r;
+}
+
+/* ---- mutations ---- */
+
+static char *fresh_token(void) {
+        unsigned char raw[16];
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                return NULL;
+        char *hex = malloc(2 * sizeof(raw) + 1);
+        if (!hex)
+                return NULL;
+        for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        return hex;
+}
+
+static int create_pvc(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
+                      struct eg_error *err) {
+        _cleanup_free_ char *coll = pvcs_path(t->namespace);
+        json_t *pvc = pvc_manifest(t, member);
+        int r = -ENOMEM;
+        if (coll && pvc)
+                r = eg_kube_create(kr->client, coll, pvc, NULL, err);
+        json_decref(pvc);
+        if (r == -EEXIST)
+                eg_error_set(err,
+                             "persistent volume claim %s/%s already exists (data of an earlier member of that name): "
+                             "delete it before this member can be created",
+                             t->namespace, member);
+        return r;
+}
+
+static int create_pod(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
+                      const char *initial_cluster, const char *token, struct eg_error *err) {
+        _cleanup_free_ char *coll = pods_path(t->namespace);
+        json_t *pod = pod_manifest(kr, t, member, initial_cluster, token);
+        int r = -ENOMEM;
+        if (coll && pod)
+                r = eg_kube_create(kr->client, coll, pod, NULL, err);
+        else
+                eg_error_set(err, "out of memory building pod %s", member);
+        json_decref(pod);
+        return r;
+}
+
+static void delete_quietly(struct kube_runtime *kr, char *(*collection)(const char *), const char *ns,
+                           const char *name) {
+        _cleanup_free_ char *path = named(collection, ns, name);
+        if (path)
+                eg_kube_delete(kr->client, path, 0, NULL, NULL);
+}
+
+static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
+                          struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        json_t *pods = NULL;
+        struct eg_buf ic;
+        _cleanup_free_ char *token = fresh_token();
+        size_t made_pvcs = 0, made_pods = 0;
+        uint64_t next = 0;
+        int r;
+        if ((r = check_target(t, NULL, err)) < 0)
+                return r;
+        if (n == 0) {
+                eg_error_set(err, "bootstrap of %s/%s without members", t->namespace, t->name);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((r = check_names(t->namespace, t->name, members[i], err)) < 0)
+                        return r;
+        if (!token)
+                return -ENOMEM;
+        if ((r = list_cluster_pods(kr, t->namespace, t->name, &pods, err)) < 0)
+                return r;
+        size_t existing = json_array_size(pods);
+        json_decref(pods);
+        if (existing > 0) {
+                eg_error_set(err, "cluster %s/%s already has %zu pods", t->namespace, t->name, existing);
+                return -EEXIST;
+        }
+        eg_buf_init(&ic, 0);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *peer = member_peer_url(t, members[i]);
+                if (!peer || eg_buf_printf(&ic, "%s%s=%s", i ? "," : "", members[i], peer) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                uint64_t idx = member_index(t->name, members[i]);
+                if (idx > next)
+                        next = idx;
+        }
+        if ((r = ensure_services(kr, t->namespace, t->name, err)) < 0 ||
+            (r = record_next_index(kr, t->namespace, t->name, next, err)) < 0 ||
+            (r = ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, err)) < 0)
+                goto out;
+        if (has_pvc(t->spec))
+                for (; made_pvcs < n; made_pvcs++)
+                        if ((r = create_pvc(kr, t, members[made_pvcs], err)) < 0)
+                                goto undo;
+        for (; made_pods < n; made_pods++)
+                if ((r = create_pod(kr, t, members[made_pods], ic.data, token, err)) < 0)
+                        goto undo;
+        r = 0;
+        goto out;
+undo:
+        /* a half-made cluster must not survive: its token would be reused by nobody */
+        while (made_pods > 0)
+                delete_quietly(kr, pods_path, t->namespace, members[--made_pods]);
+        while (made_pvcs > 0)
+                delete_quietly(kr, pvcs_path, t->namespace, members[--made_pvcs]);
+out:
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory bootstrapping %s/%s", t->namespace, t->name);
+        eg_buf_done(&ic);
+        return r;
+}
+
+static int kube_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                               char **ret_peer_url, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = NULL, *url = NULL;
+        int r;
+        if ((r = check_target(t, member, err)) < 0)
+                return r;
+        path = pod_path(t->namespace, member);
+        url = member_peer_url(t, member);
+        if (!path || !url)
+                return -ENOMEM;
+        r = eg_kube_get(kr->client, path, NULL, NULL);
+        if (r == 0) {
+                eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace, t->name);
+                return -EEXIST;
+        }
+        if ((r = ensure_services(kr, t->namespace, t->name, err)) < 0 ||
+            (r = record_next_index(kr, t->namespace, t->name, member_index(t->name, member), err)) < 0)
+                return r;
+        *ret_peer_url = TAKE_PTR(url);
+        return 0;
+}
+
+static int kube_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                             const char *initial_cluster, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        int r;
+        if ((r = check_target(t, member, err)) < 0)
+                return r;
+        if (!initial_cluster || !*initial_cluster) {
+                eg_error_set(err, "member %s: no initial cluster given", member);
+                return -EINVAL;
+        }
+        if (has_pvc(t->spec) && (r = create_pvc(kr, t, member, err)) < 0)
+                return r;
+        r = create_pod(kr, t, member, initial_cluster, NULL, err);
+        if (r == -EEXIST)
+                eg_error_set(err, "member %s of %s/%s is already running", member, t->namespace, t->name);
+        if (r < 0) {
+                if (has_pvc(t->spec) && r != -EEXIST)
+                        delete_quietly(kr, pvcs_path, t->namespace, member);
+                return r;
+        }
+        return ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, err);
+}
+
+struct pod_gone {
+        struct kube_runtime *kr;
+        const char *path;
+};
+
+static bool pod_is_gone(void *userdata) {
+        struct pod_gone *g = userdata;
+        return eg_kube_get(g->kr->client, g->path, NULL, NULL) == -ENOENT;
+}
+
+static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                            bool delete_data, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = NULL, *pvc = NULL;
+        json_t *pods = NULL;
+        int r;
+        if ((r = check_names(ns, name, member, err)) < 0)
+                return r;
+        path = pod_path(ns, member);
+        pvc = named(pvcs_path, ns, member);
+        if (!path || !pvc)
+                return -ENOMEM;
+        r = eg_kube_delete(kr->client, path, -1, NULL, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (delete_data) {
+                /* the claim is only released once its pod is gone */
+                struct pod_gone g = {kr, path};
+                eg_wait_for(pod_is_gone, &g, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS);
+                r = eg_kube_delete(kr->client, pvc, -1, NULL, err);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        }
+        /* voluntary disruptions must not take the smaller cluster below its quorum */
+        if (list_cluster_pods(kr, ns, name, &pods, NULL) >= 0) {
+                size_t left = 0, i;
+                json_t *p;
+                json_array_foreach(pods, i, p) if (!jpath(p, "metadata", "deletionTimestamp")) left++;
+                json_decref(pods);
+                _cleanup_free_ char *pdb = named(pdbs_path, ns, name);
+                json_t *have = NULL;
+                if (pdb && eg_kube_get(kr->client, pdb, &have, NULL) >= 0) {
+                        json_t *cur = jpath(have, "spec", "minAvailable");
+                        if (left > 0 && json_is_integer(cur) && json_integer_value(cur) > quorum((int64_t)left))
+                                ensure_pdb(kr, ns, name, quorum((int64_t)left), 0, NULL);
+                }
+                json_decref(have);
+        }
+        return 0;
+}
+
+static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                               struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = NULL, *self = NULL;
+        json_t *pod = NULL;
+        int r;
+        if ((r = check_target(t, member, err)) < 0)
+                return r;
+        if (!(path = pod_path(t->namespace, member)))
+                return -ENOMEM;
+        if ((r = eg_kube_get(kr->client, path, &pod, err)) < 0)
+                return r;
+        bool on_pvc = false;
+        size_t i;
+        json_t *v;
+        json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
+                const char *vn = jstr(v, "name");
+                if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
+                        on_pvc = true;
+        }
+        const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
+        if (peer)
+                self = eg_strdup_printf("%s=%.*s", member, (int)strcspn(peer, ","), peer);
+        json_decref(pod);
+        if (!on_pvc) {
+                /* a new pod means a new emptyDir: an etcd member restarted without its data
+                 * but with its old identity crashes the raft log, so refuse */
+                eg_error_set(err,
+                             "member %s of %s/%s keeps its data in an emptyDir, which replacing the pod would lose: "
+                             "set spec.pod.persistentVolumeClaimSpec for in-place upgrades, or replace the member "
+                             "(scale up, then remove it)",
+                             member, t->namespace, t->name);
+                return -EOPNOTSUPP;
+        }
+        if (!peer) {
+                eg_error_set(err, "pod %s has no --initial-advertise-peer-urls flag", member);
+                return -EBADMSG;
+        }
+        if (!self)
+                return -ENOMEM;
+        if ((r = eg_kube_delete(kr->client, path, -1, NULL, err)) < 0 && r != -ENOENT)
+                return r;
+        struct pod_gone g = {kr, path};
+        if (eg_wait_for(pod_is_gone, &g, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS) < 0) {
+                eg_error_set(err, "pod %s/%s was not gone within %d s", t->namespace, member, POD_GONE_TIMEOUT_MS / 1000);
+                return -ETIMEDOUT;
+        }
+        /* with data on the claim etcd ignores --initial-cluster: it only has to be valid */
+        return create_pod(kr, t, member, self, NULL, err);
+}
+
+static int delete_all(struct kube_runtime *kr, char *(*collection)(const char *), const char *ns, const char *name,
+                      bool *found, struct eg_error *err) {
+        _cleanup_free_ char *coll = collection(ns);
+        _cleanup_free_ char *sel = cluster_selector(name);
+        json_t *items = NULL;
+        if (!coll || !sel)
+                return -ENOMEM;
+        int r = eg_kube_list(kr->client, coll, sel, 500, &items, err);
+        if (r < 0)
+                return r;
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it) {
+                const char *n = jstr(json_object_get(it, "metadata"), "name");
+                _cleanup_free_ char *path = n ? eg_strdup_printf("%s/%s", coll, n) : NULL;
+                if (!path)
+                        continue;
+                *found = true;
+                r = eg_kube_delete(kr->client, path, -1, NULL, err);
+                if (r < 0 && r != -ENOENT)
+                        break;
+                r = 0;
+        }
+        json_decref(items);
+        return r;
+}
+
+static int delete_named(struct kube_runtime *kr, char *path, bool *found, struct eg_error *err) {
+        if (!path)
+                return -ENOMEM;
+        int r = eg_kube_delete(kr->client, path, -1, NULL, err);
+        free(path);
+        if (r == 0)
+                *found = true;
+        return r == -ENOENT ? 0 : r;
+}
+
+static int kube_delete_cluster(struct eg_runtime *rt, const char *ns, const char *name, bool delete_data,
+                               struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *client = NULL;
+        bool found = false;
+        int r;
+        if ((r = check_names(ns, name, NULL, err)) < 0)
+                return r;
+        _cleanup_free_ char *svc = named(services_path, ns, name);
+        client = svc ? eg_strdup_printf("%s-client", svc) : NULL;
+        if ((r = delete_all(kr, pods_path, ns, name, &found, err)) < 0 ||
+            (r = delete_named(kr, client ? strdup(client) : NULL, &found, err)) < 0 ||
+            (r = delete_named(kr, svc ? strdup(svc) : NULL, &found, err)) < 0 ||
+            (r = delete_named(kr, named(pdbs_path, ns, name), &found, err)) < 0)
+                return r;
+        if (delete_data && (r = delete_all(kr, pvcs_path, ns, name, &found, err)) < 0)
+                return r;
+        if (!found) {
+                eg_error_set(err, "no cluster %s/%s in Kubernetes", ns, name);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+static int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
+                            struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        if (kr->access == EG_KUBE_ACCESS_DIRECT) {
+                ret->tls = (struct eg_etcd_tls){0};
+                ret->headers = NULL;
+                return 0;
+        }
+        return eg_kube_client_etcd_access(kr->client, kr->access_dir, ret, err);
+}
+
+static void kube_free(struct eg_runtime *rt) {
+        struct kube_runtime *kr = to_kube(rt);
+        if (!kr)
+                return;
+        eg_kube_client_free(kr->client);
+        free(kr->access_dir);
+        free(kr->namespace);
+        free(kr);
+}
+
+static const struct eg_runtime_ops kube_ops = {
+        .name = "kubernetes",
+        .list = kube_list,
+        .observe = kube_observe,
+        .bootstrap = kube_bootstrap,
+        .prepare_member = kube_prepare_member,
+        .start_member = kube_start_member,
+        .stop_member = kube_stop_member,
+        .upgrade_member = kube_upgrade_member,
+        .delete_cluster = kube_delete_cluster,
+        .member_hash = kube_member_hash,
+        .etcd_access = kube_etcd_access,
+        .free = kube_free,
+};
+
+int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runtime **ret, struct eg_error *err) {
+        if (!o || !o->state_dir || !*o->state_dir) {
+                eg_error_set(err, "the kubernetes runtime needs a state directory");
+                return -EINVAL;
+        }
+        if (o->namespace && *o->namespace && !dns_label(o->namespace)) {
+                eg_error_set(err, "namespace '%s' is not a valid Kubernetes name", o->namespace);
+                return -EINVAL;
+        }
+        struct eg_kube_config_options co = {
+                .kubeconfig = o->kubeconfig,
+                .context = o->context,
+                .service_account_dir = o->service_account_dir,
+        };
+        struct eg_kube_config *cfg = NULL;
+        int r = eg_kube_config_load(&co, &cfg, err);
+        if (r < 0)
+                return r;
+        struct kube_runtime *kr = calloc(1, sizeof(*kr));
+        if (!kr) {
+                eg_kube_config_free(cfg);
+                return -ENOMEM;
+        }
+        kr->base.ops = &kube_ops;
+        kr->access = o->etcd_access;
+        kr->read_only = o->read_only;
+        if ((r = eg_kube_client_new(cfg, &o->client, &kr->client, err)) < 0) {
+                kube_free(&kr->base);
+                return r;
+        }
+        kr->access_dir = eg_path_join(o->state_dir, "kube");
+        kr->namespace = o->namespace && *o->namespace ? strdup(o->namespace) : NULL;
+        if (!kr->access_dir || (o->namespace && *o->namespace && !kr->namespace)) {
+                kube_free(&kr->base);
+                return -ENOMEM;
+        }
+        *ret = &kr->base;
+        return 0;
+}
