@@ -15,6 +15,7 @@ struct eg_daemon_options {
         int64_t interval_ms;          /* full re-read of the source even without events (±10 % jitter) */
         int64_t debounce_ms;          /* quiet time after a change before reading */
         const char *listen;           /* HTTP endpoints, "HOST:PORT"; NULL = none */
+        bool listen_optional;         /* listen is the default: a failure to bind only warns */
         const char *webhook_secret_file; /* NULL: every webhook is refused */
         const char *state_dir;        /* /status reads the status files under <state_dir>/status/ */
         int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */

@@ -26,6 +26,7 @@ struct run_args {
         bool dry_run;
         const char *listen;
         const char *webhook_secret_file;
+        bool listen_given;
 };
 
 static int on_option(int id, const char *value, void *userdata) {
@@ -44,6 +45,7 @@ static int on_option(int id, const char *value, void *userdata) {
                 return 0;
         }
         case OPT_LISTEN: {
+                a->listen_given = true;
                 if (strcmp(value, "none") == 0 || strcmp(value, "off") == 0) {
                         a->listen = NULL;
                         return 0;
@@ -103,6 +105,7 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
                 .interval_ms = a.interval_ms,
                 .debounce_ms = a.debounce_ms,
                 .listen = a.listen,
+                .listen_optional = !a.listen_given,
                 .webhook_secret_file = a.webhook_secret_file,
                 .state_dir = eg_settings.state_dir,
         };

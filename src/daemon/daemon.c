@@ -606,16 +606,22 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
                                      .webhook = http_webhook, .userdata = d},
                 };
                 r = eg_http_new(d->event, &ho, &d->http, &err);
-                if (r < 0) {
+                if (r < 0 && opt->listen_optional) {
+                        /* a second daemon on this host (another state dir) still runs */
+                        eg_log_warning("%s; running without the HTTP endpoints", err.message ? err.message : strerror(-r));
+                        eg_error_done(&err);
+                } else if (r < 0) {
                         eg_log_error("%s", err.message ? err.message : strerror(-r));
                         eg_error_done(&err);
                         goto out;
                 }
+        }
+        if (d->http) {
                 eg_log_info("serving /healthz, /readyz, /status, /metrics and POST /hook on %s (port %u)", opt->listen,
                             eg_http_port(d->http));
                 if ((r = load_secret(d)) < 0)
                         goto out;
-        } else if (opt->webhook_secret_file)
+        } else if (opt->webhook_secret_file && !opt->listen)
                 eg_log_warning("--webhook-secret-file is ignored without --listen");
         sd_event_set_watchdog(d->event, true);
         r = sd_event_loop(d->event);
