@@ -305,6 +305,16 @@ static git_remote_callbacks callbacks(struct git_source *s) {
         return cb;
 }
 
+/* A remote as given: url.insteadOf rewriting is skipped (libgit2 1.5 also leaks a regex
+ * match on that path, once per remote). name NULL makes an in-memory remote. */
+static int remote_new(struct git_source *s, const char *name, const char *url, git_remote **ret) {
+        git_remote_create_options o = GIT_REMOTE_CREATE_OPTIONS_INIT;
+        o.repository = s->repo;
+        o.name = name;
+        o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+        return git_remote_create_with_opts(ret, url, &o);
+}
+
 /* ---- opening ---- */
 
 static int read_secret(const char *path, char **ret, struct eg_error *err) {
@@ -358,13 +368,17 @@ static int open_cache(struct git_source *s, const char *state_dir, struct eg_err
         if (git_repository_open_bare(&s->repo, s->cache_dir) < 0 &&
             git_repository_init(&s->repo, s->cache_dir, 1) < 0)
                 return git_fail(s, err, -1, "cannot create the cache repository for");
-        git_remote *origin = NULL;
         /* for people looking into the cache; fetches use the full URL without storing it */
-        if (git_remote_lookup(&origin, s->repo, "origin") < 0 &&
-            git_remote_create(&origin, s->repo, "origin", s->display_url) < 0)
-                return git_fail(s, err, -1, "cannot record the remote of");
+        git_config *cfg = NULL;
+        git_config_entry *entry = NULL;
+        git_remote *origin = NULL;
+        r = git_repository_config(&cfg, s->repo);
+        if (r >= 0 && git_config_get_entry(&entry, cfg, "remote.origin.url") < 0)
+                r = remote_new(s, "origin", s->display_url, &origin);
+        git_config_entry_free(entry);
+        git_config_free(cfg);
         git_remote_free(origin);
-        return 0;
+        return r < 0 ? git_fail(s, err, r, "cannot record the remote of") : 0;
 }
 
 static const struct eg_source_ops git_ops;
@@ -506,7 +520,7 @@ static int resolve_and_fetch(struct git_source *s, struct target *ret, bool *ret
                 if (have_commit(s->repo, &t.tip))
                         goto done;
         }
-        if (git_remote_create_anonymous(&remote, s->repo, s->url) < 0) {
+        if (remote_new(s, NULL, s->url, &remote) < 0) {
                 r = git_fail(s, err, -1, "invalid git URL");
                 goto out;
         }
@@ -805,7 +819,7 @@ static int git_read(struct eg_source *base, struct eg_desired_set **ret, struct 
         struct eg_source_revision rev = {0};
         struct eg_desired_set *set = NULL;
         git_commit *tip = NULL, *use = NULL;
-        _cleanup_free_ char *read_ref = NULL, *revision = NULL;
+        _cleanup_free_ char *read_ref = NULL;
         bool fetched = false;
         int r = resolve_and_fetch(s, &t, &fetched, &fetch_err);
         if (r < 0) {
@@ -898,7 +912,7 @@ static int cb_push_update(const char *refname, const char *status, void *payload
 
 static int push_notes(struct git_source *s, struct eg_error *err) {
         git_remote *remote = NULL;
-        int r = git_remote_create_anonymous(&remote, s->repo, s->url);
+        int r = remote_new(s, NULL, s->url, &remote);
         if (r < 0)
                 return git_fail(s, err, r, "invalid git URL");
         git_push_options po = GIT_PUSH_OPTIONS_INIT;
