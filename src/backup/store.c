@@ -254,7 +254,13 @@ int store_list(const struct eg_backup_store *store, const char *base, char ***re
                 return 0;
         }
         _cleanup_free_ char *dir = NULL, *name = NULL;
-        r = split_dir(base, &dir, &name);
+        /* "DIR/" lists everything in DIR */
+        if (eg_str_has_suffix(base, "/")) {
+                dir = strndup(base, strlen(base) - 1);
+                name = strdup("");
+                r = dir && name ? 0 : -ENOMEM;
+        } else
+                r = split_dir(base, &dir, &name);
         if (r < 0)
                 return r;
         DIR *d = opendir(dir);
@@ -273,7 +279,7 @@ int store_list(const struct eg_backup_store *store, const char *base, char ***re
         struct dirent *de;
         r = 0;
         while ((de = readdir(d))) {
-                if (strncmp(de->d_name, name, strlen(name)) != 0)
+                if (de->d_name[0] == '.' || strncmp(de->d_name, name, strlen(name)) != 0)
                         continue;
                 char **nv = realloc(v, (n + 1) * sizeof(*v));
                 char *full = eg_path_join(dir, de->d_name);
