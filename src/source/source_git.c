@@ -119,10 +119,15 @@ static char *scrub(const struct git_source *s, const char *msg) {
         char *b = a && s->userinfo && s->userinfo[0] ? replace_all(a, s->userinfo, "***") : a;
         if (b != a)
                 free(a);
-        char *c = b && s->token && s->token[0] ? replace_all(b, s->token, "***") : b;
+        /* the password alone, as a message might show it apart from the user name */
+        const char *password = s->userinfo ? strchr(s->userinfo, ':') : NULL;
+        char *c = b && password && strlen(password + 1) >= 4 ? replace_all(b, password + 1, "***") : b;
         if (c != b)
                 free(b);
-        return c;
+        char *d = c && s->token && s->token[0] ? replace_all(c, s->token, "***") : c;
+        if (d != c)
+                free(c);
+        return d;
 }
 
 /* Sets err to "<what> <url>: <why>" from the failed libgit2 call's result r. */
