@@ -79,6 +79,11 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                 eg_cli_env_close(&env);
                 return EG_EXIT_ERROR;
         }
+        if (err.message) {
+                /* the source fell back to the last revision it could read */
+                eg_log_warning("%s", err.message);
+                eg_error_done(&err);
+        }
         eg_cli_print_diags(set);
         struct eg_revision_info rev = {.revision = srev.revision, .commit = srev.commit, .dirty = srev.dirty};
 

@@ -187,6 +187,11 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 eg_cli_env_close(&env);
                 return EG_EXIT_ERROR;
         }
+        if (err.message) {
+                /* the source fell back to the last revision it could read */
+                eg_log_warning("%s", err.message);
+                eg_error_done(&err);
+        }
         json_t *plans = NULL;
         r = eg_reconciler_plan_all(env.rec, set, &plans);
         eg_cli_env_close(&env);
