@@ -1558,6 +1558,7 @@ class Api:
                 self.rbac = Rbac([d for _, d in load_yaml_documents(f.read())])
         self.hosts_lock = threading.Lock()
         self.hosts_dirty = threading.Event()
+        self.store.hooks.append(self._on_event)
         for ns in ("default", "kube-system", "kube-public"):
             self.store.ensure_namespace(ns)
         if args.hosts_file:
@@ -1633,6 +1634,18 @@ class Api:
                 os.close(fd)
 
     # object life cycle hooks
+    def _on_event(self, etype, res, obj):
+        """Runs under the store lock for every change, whichever request path made it."""
+        if etype != "DELETED":
+            return
+        m = obj["metadata"]
+        if res is PVC:
+            # Reclaim policy Delete: the claim's volume goes with it.
+            shutil.rmtree(os.path.join(self.state_dir, "pvcs", m["namespace"], f"{m['name']}-{m['uid']}"),
+                          ignore_errors=True)
+        if res in (POD, SERVICE):
+            self.hosts_changed()
+
     def on_created(self, res, obj):
         if res is POD:
             m = obj["metadata"]
@@ -1683,8 +1696,6 @@ class Api:
                         del new["metadata"]["finalizers"]
                         self.store.objs[(PVC.group + "/" + PVC.plural, m["namespace"], m["name"])] = new
                         self.store.remove(PVC, new)
-                        shutil.rmtree(os.path.join(self.state_dir, "pvcs", m["namespace"],
-                                                   f"{m['name']}-{m['uid']}"), ignore_errors=True)
                     else:
                         self.store.put(PVC, new, "MODIFIED")
 
@@ -2291,6 +2302,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def apply_patch(self, old, body):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json",
+                         "application/json-patch+json"):
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media types include: "
+                           "application/json-patch+json, application/merge-patch+json, "
+                           "application/strategic-merge-patch+json")
         try:
             patch = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
@@ -2303,20 +2320,13 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(patch, dict):
                 raise bad_request("strategic merge patch must be a JSON object")
             new = strategic_merge(old, patch)
-        elif ctype == "application/json-patch+json":
-            new = json_patch(old, patch)
         else:
-            raise ApiError(415, "UnsupportedMediaType",
-                           f"the body of the request was in an unknown format - accepted media types include: "
-                           "application/json-patch+json, application/merge-patch+json, "
-                           "application/strategic-merge-patch+json")
+            new = json_patch(old, patch)
         if not isinstance(new, dict):
             raise bad_request("the patch produced something that is not an object")
         want_rv = None
         if isinstance(patch, dict) and isinstance(patch.get("metadata"), dict):
             want_rv = patch["metadata"].get("resourceVersion")
-        elif ctype == "application/json-patch+json":
-            want_rv = None
         return new, want_rv
 
     def handle_delete(self, res, ns, name, query, body):
