@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "etcd-gitops/backup.h"
 #include "policy_options.h"
 #include "setup.h"
 
@@ -89,6 +90,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
 
         int64_t deadline = eg_now_monotonic_ms() + a.wait_ms;
         struct eg_pass_result res = {0};
+        bool backups_failed = false;
         for (;;) {
                 r = eg_reconciler_pass(env.rec, set, &rev, &res);
                 if (r < 0)
@@ -102,6 +104,18 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                         break;
                 sleep_until(res.next_due_ms, a.wait_ms > 0 ? deadline : now + 1000);
         }
+        if (r >= 0) {
+                /* backups the source asks for that are due now (one-shot ones once) */
+                struct eg_backup_controller *bc = NULL;
+                struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
+                                                          .state_dir = eg_settings.state_dir};
+                int64_t next = 0;
+                if (eg_backup_controller_new(&bo, &bc) < 0)
+                        r = -ENOMEM;
+                else if (eg_backup_controller_pass(bc, set, srev.revision, eg_now_realtime_ms(), &next) > 0)
+                        backups_failed = true;
+                eg_backup_controller_free(bc);
+        }
         if (r >= 0 && srev.commit && env.audit && env.source->ops->annotate) {
                 /* the commit's note says what it caused, from the audit log */
                 _cleanup_free_ char *note = NULL;
@@ -112,7 +126,9 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                         eg_error_done(&err);
                 }
         }
-        int exit_code = r < 0 ? EG_EXIT_ERROR : res.all_converged && set->n_errors == 0 ? EG_EXIT_OK : EG_EXIT_DIFF;
+        int exit_code = r < 0                                                      ? EG_EXIT_ERROR
+                        : res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK
+                                                                                      : EG_EXIT_DIFF;
         if (r >= 0)
                 printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
                        res.n_blocked, res.n_failed,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "etcd-gitops/backup.h"
 #include "output.h"
 #include "setup.h"
 
@@ -96,6 +97,56 @@ static json_t *filter(json_t *all, const char *name) {
         return out;
 }
 
+static int get_backups(const char *name, enum eg_out_format fmt) {
+        json_t *all = NULL;
+        if (eg_backup_status_all(eg_settings.state_dir, &all) < 0) {
+                eg_log_error("cannot read the backup status under %s", eg_settings.state_dir);
+                return EG_EXIT_ERROR;
+        }
+        json_t *sel = json_array(), *b;
+        size_t i;
+        json_array_foreach(all, i, b) {
+                const char *ns = sget(b, "namespace"), *n = sget(b, "name");
+                _cleanup_free_ char *full = eg_strdup_printf("%s/%s", ns, n);
+                if (!name || strcmp(name, n) == 0 || (full && strcmp(name, full) == 0))
+                        json_array_append(sel, b);
+        }
+        json_decref(all);
+        int exit_code = EG_EXIT_OK;
+        if (name && json_array_size(sel) == 0) {
+                fprintf(stderr, "etcd-gitops get: no backup named '%s'\n", name);
+                exit_code = EG_EXIT_DIFF;
+        } else if (fmt == EG_OUT_JSON)
+                eg_out_json(sel, stdout);
+        else if (fmt == EG_OUT_YAML)
+                eg_out_yaml(sel, stdout);
+        else if (json_array_size(sel) == 0)
+                printf("no backups\n");
+        else {
+                struct eg_table *t;
+                bool wide = fmt == EG_OUT_WIDE;
+                if (eg_table_new(wide ? 9 : 7, &t) == 0) {
+                        const char *head[] = {"NAMESPACE", "NAME", "SUCCEEDED", "REVISION", "SIZE", "LAST-SUCCESS",
+                                              "OBJECT", "SHA256", "REASON"};
+                        eg_table_add(t, head);
+                        json_array_foreach(sel, i, b) {
+                                char rev[24], size[24];
+                                snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(b, "etcdRevision")));
+                                snprintf(size, sizeof(size), "%lld", (long long)json_integer_value(json_object_get(b, "size")));
+                                const char *row[] = {sget(b, "namespace"), sget(b, "name"),
+                                                     json_is_true(json_object_get(b, "succeeded")) ? "true" : "false",
+                                                     rev, size, sget(b, "lastSuccessDate"), sget(b, "object"),
+                                                     sget(b, "sha256"), sget(b, "reason")};
+                                eg_table_add(t, row);
+                        }
+                        eg_table_print(t, stdout);
+                        eg_table_free(t);
+                }
+        }
+        json_decref(sel);
+        return exit_code;
+}
+
 int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
         enum eg_out_format fmt = EG_OUT_TABLE;
         char **args = NULL;
@@ -110,9 +161,9 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         }
         if (strcmp(what, "backups") == 0) {
-                fprintf(stderr, "etcd-gitops get backups: backups are not built yet in this version\n");
+                int k = get_backups(name, fmt);
                 free(args);
-                return EG_EXIT_ERROR;
+                return k;
         }
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {0};
