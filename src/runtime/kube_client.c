@@ -525,10 +525,11 @@ int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_s
                         goto out;
                 }
                 const char *next = json_string_value(json_object_get(json_object_get(doc, "metadata"), "continue"));
+                bool more = next && *next;
                 free(cont);
-                cont = next && *next ? escape(c, next) : NULL;
+                cont = more ? escape(c, next) : NULL;
                 json_decref(doc);
-                if (next && *next && !cont) {
+                if (more && !cont) {
                         r = -ENOMEM;
                         goto out;
                 }

@@ -639,10 +639,8 @@ int eg_kube_config_load(const struct eg_kube_config_options *o, struct eg_kube_c
                              env && *env ? "none of the KUBECONFIG files exists" : "~/.kube/config does not exist");
                 r = -ENOENT;
         }
-        if (r == 0) {
+        if (r == 0)
                 *ret = TAKE_PTR(c);
-                return 0;
-        }
 out:
         if (r == -ENOMEM)
                 eg_error_set(err, "out of memory loading the kubeconfig");
