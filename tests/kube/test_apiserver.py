@@ -801,6 +801,56 @@ class KubeletTest(ServerTest):
         self.assertFalse(pid_alive(pid))
         self.assertNotEqual(self.pod_pid("m0"), pid)
 
+    def make_tls_secret(self, name, prefix):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            f"{d}/ca.key", "-out", f"{d}/ca.crt", "-days", "1", "-subj", "/CN=etcd-ca")
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            f"{d}/leaf.key", "-out", f"{d}/leaf.csr", "-subj", "/CN=m0")
+        with open(f"{d}/ext", "w") as f:
+            f.write("extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,DNS:*.c.default.svc\n")
+        run("x509", "-req", "-in", f"{d}/leaf.csr", "-CA", f"{d}/ca.crt", "-CAkey", f"{d}/ca.key", "-set_serial",
+            "2", "-days", "1", "-extfile", f"{d}/ext", "-out", f"{d}/leaf.crt")
+        data = {}
+        for src, key in (("ca.crt", f"{prefix}-ca.crt"), ("leaf.crt", f"{prefix}.crt"), ("leaf.key", f"{prefix}.key")):
+            with open(os.path.join(d, src), "rb") as f:
+                data[key] = base64.b64encode(f.read()).decode()
+        self.create("/api/v1/namespaces/default/secrets",
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data})
+
+    def test_tls_member_from_mounted_secrets(self):
+        p = etcd_pod("m0")
+        c = p["spec"]["containers"][0]
+        c["command"] = [a.replace("http://", "https://") for a in c["command"]] + [
+            "--peer-client-cert-auth=true", "--peer-trusted-ca-file=/etc/etcdtls/member/peer-tls/peer-ca.crt",
+            "--peer-cert-file=/etc/etcdtls/member/peer-tls/peer.crt",
+            "--peer-key-file=/etc/etcdtls/member/peer-tls/peer.key",
+            "--client-cert-auth=true", "--trusted-ca-file=/etc/etcdtls/member/server-tls/server-ca.crt",
+            "--cert-file=/etc/etcdtls/member/server-tls/server.crt",
+            "--key-file=/etc/etcdtls/member/server-tls/server.key"]
+        c["volumeMounts"] += [{"name": "member-peer-tls", "mountPath": "/etc/etcdtls/member/peer-tls"},
+                              {"name": "member-server-tls", "mountPath": "/etc/etcdtls/member/server-tls"}]
+        p["spec"]["volumes"] += [{"name": "member-peer-tls", "secret": {"secretName": "peer"}},
+                                 {"name": "member-server-tls", "secret": {"secretName": "server"}}]
+        self.create(PODS, p)
+        # Its secrets do not exist yet: the pod waits for them instead of starting without.
+        wait_for(lambda: any(c.get("reason") == "ContainerCreating" for c in
+                             (self.get_pod("m0") or {}).get("status", {}).get("conditions", [])), 10,
+                 "m0 waiting for its secrets")
+        self.make_tls_secret("peer", "peer")
+        self.make_tls_secret("server", "server")
+        self.wait_ready("m0")
+        with open(f"/proc/{self.pod_pid('m0')}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        cert = [a for a in argv if a.startswith(b"--cert-file=")][0].decode().split("=", 1)[1]
+        with open(cert, "rb") as f, open(os.path.join(self.tmp, "server", "leaf.crt"), "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        # The proxy presents no client certificate, so etcd's client-cert-auth refuses it, as with a real cluster.
+        status, _ = self.req("GET", f"{PODS}/https:m0:2379/proxy/health")
+        self.assertEqual(status, 503)
+
     def test_server_stop_kills_pods(self):
         self.create(PODS, etcd_pod("m0"))
         self.wait_ready("m0")
