@@ -109,6 +109,10 @@ struct eg_plan_input {
         const struct eg_observed_cluster *observed;
         const struct eg_policy *policy;
         bool prune_allowed; /* result of eg_plan_prune_allowed() for this pass */
+        /* An EtcdRestore names this cluster and its snapshot is fetched and verified
+         * (restore_from names it): a new cluster starts as one seed member restored from
+         * it, and grows to size through the usual steps. */
+        const char *restore_from;
         int64_t now_ms;     /* monotonic */
 };
 

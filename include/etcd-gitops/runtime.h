@@ -37,9 +37,13 @@ struct eg_runtime_target {
         const char *name;
         const struct eg_cluster_spec *spec;
         const char *revision; /* source revision, recorded with the member */
-        /* bootstrap only: a verified snapshot file the first member's data is restored
-         * from (etcdctl snapshot restore) before it starts; NULL for a fresh cluster */
-        const char *restore_snapshot;
+        /* bootstrap only, NULL for a fresh cluster: fills the first member's data dir
+         * (which does not exist yet) before it starts, as a restore from a snapshot does.
+         * initial_cluster and token are what that member will be started with. */
+        int (*prepare_data)(void *userdata, const char *member, const char *peer_url,
+                            const char *initial_cluster, const char *token, const char *data_dir,
+                            struct eg_error *err);
+        void *prepare_data_userdata;
 };
 
 struct eg_runtime;

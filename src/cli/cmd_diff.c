@@ -174,7 +174,7 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         }
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.p = &a.p};
+        struct eg_cli_env_options eo = {.p = &a.p, .read_only = true};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
         struct eg_desired_set *set = NULL;

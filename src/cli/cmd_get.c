@@ -166,7 +166,7 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
                 return k;
         }
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {0};
+        struct eg_cli_env_options eo = {.read_only = true};
         if (eg_cli_env_open(&env, &eo) < 0) {
                 free(args);
                 return EG_EXIT_ERROR;

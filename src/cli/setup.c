@@ -3,22 +3,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "etcd-gitops/kube.h"
 #include "setup.h"
 
 int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) {
         *e = (struct eg_cli_env){0};
         struct eg_error err = {0};
         int r;
-        if (strcmp(eg_settings.runtime, "local") != 0) {
-                eg_log_error("the %s runtime is not built yet in this version: use --runtime local", eg_settings.runtime);
-                return -EOPNOTSUPP;
+        if (strcmp(eg_settings.runtime, "kubernetes") == 0) {
+                struct eg_runtime_kube_options ko = {
+                        .state_dir = eg_settings.state_dir,
+                        .kubeconfig = eg_settings.kubeconfig,
+                        .context = eg_settings.context,
+                        .namespace = eg_settings.namespace,
+                        /* observe repairs services and the PDB: not while only looking */
+                        .read_only = opt->dry_run || opt->read_only,
+                };
+                r = eg_runtime_kube_new(&ko, &e->runtime, &err);
+        } else {
+                struct eg_runtime_local_options lo = {
+                        .state_dir = eg_settings.state_dir,
+                        .etcd_bin_dir = eg_settings.etcd_bin_dir,
+                        .advertise_host = eg_settings.advertise_host,
+                };
+                r = eg_runtime_local_new(&lo, &e->runtime, &err);
         }
-        struct eg_runtime_local_options lo = {
-                .state_dir = eg_settings.state_dir,
-                .etcd_bin_dir = eg_settings.etcd_bin_dir,
-                .advertise_host = eg_settings.advertise_host,
-        };
-        r = eg_runtime_local_new(&lo, &e->runtime, &err);
         if (r < 0)
                 goto fail;
         if (opt->p && opt->p->source) {

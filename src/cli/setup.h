@@ -19,6 +19,7 @@ struct eg_cli_env_options {
         const struct policy_args *p; /* source, policy and git settings; NULL: no source */
         bool want_audit;
         bool dry_run;
+        bool read_only; /* diff, get: nothing may change, not even repairs */
         eg_reconcile_event_fn on_event; /* metrics, notes; may be NULL */
         void *event_userdata;
 };

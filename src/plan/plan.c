@@ -92,6 +92,7 @@ struct ctx {
         const char *desired_hash;
         const struct eg_policy *pol;
         int64_t now;
+        const char *restore_from;
 };
 
 /* The outcome of one planning round: a state with a reason, or one action. */
@@ -171,7 +172,9 @@ static bool node_voter(const struct node *n) {
 static bool node_needs_roll(const struct ctx *c, const struct node *n) {
         if (!n->version || strcmp(n->version, c->spec->version) != 0)
                 return true;
-        return c->desired_hash && (!n->hash || strcmp(n->hash, c->desired_hash) != 0);
+        /* a member without a recorded template (adopted from the original operator) is
+         * taken as it is: adoption must not restart it */
+        return c->desired_hash && n->hash && strcmp(n->hash, c->desired_hash) != 0;
 }
 
 struct census {
@@ -292,14 +295,20 @@ static const struct node *first_unhealthy_voter(const struct model *m) {
 }
 
 static int plan_bootstrap(const struct ctx *c, struct model *m, struct step *s) {
-        size_t size = (size_t)c->spec->size;
+        /* a restore seeds one member from the snapshot; the rest join as learners */
+        size_t size = c->restore_from ? 1 : (size_t)c->spec->size;
         int r;
 
         if (m->next_index > UINT64_MAX - size)
                 return step_wait(s, EG_PLAN_BLOCKED,
                                  strf("member numbers of cluster %s are exhausted", c->name));
-        r = step_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
-                     strf("create cluster with %zu member%s", size, size == 1 ? "" : "s"));
+        if (c->restore_from)
+                r = step_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
+                             strf("restore cluster from %s: seed member %s-%" PRIu64 ", then grow to %" PRId64,
+                                  c->restore_from, c->name, m->next_index, c->spec->size));
+        else
+                r = step_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
+                             strf("create cluster with %zu member%s", size, size == 1 ? "" : "s"));
         if (r < 0)
                 return r;
         r = step_set_version(s, c->spec->version);
@@ -895,6 +904,7 @@ int eg_plan_cluster(const struct eg_plan_input *in, struct eg_plan *ret) {
                 .desired_hash = in->desired_hash,
                 .pol = in->policy,
                 .now = in->now_ms,
+                .restore_from = in->restore_from,
         };
         r = model_init(in->observed, &m);
         if (r < 0)

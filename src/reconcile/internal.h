@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 
+#include "etcd-gitops/backup.h"
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/reconcile.h"
 
@@ -33,3 +34,18 @@ int status_write(const char *state_dir, const char *ns, const char *name, json_t
 /* Reads it back; NULL when absent. */
 json_t *status_read(const char *state_dir, const char *ns, const char *name);
 int status_remove(const char *state_dir, const char *ns, const char *name);
+
+/* ---- restores (restore.c) ---- */
+
+/* The EtcdRestore naming this cluster in d, or NULL. */
+const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name);
+/* What a restore reads from, for reasons: object, else the file or S3 path. */
+const char *restore_source(const struct eg_restore_spec *s);
+/* True when this restore manifest (by content) was applied to the cluster already. */
+bool restore_done(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore);
+/* Writes <state_dir>/restores/<ns>/<name>.json: upstream's succeeded/reason plus what was restored. */
+void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
+                    const struct eg_restore_info *info, bool ok, const char *reason);
+/* eg_runtime_target.prepare_data for a restore: userdata is the snapshot path. */
+int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
+                         const char *token, const char *data_dir, struct eg_error *err);

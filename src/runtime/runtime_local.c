@@ -1415,6 +1415,13 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
                         goto out;
         if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto undo;
+        if (t->prepare_data) {
+                struct lmember *seed = &rec.members[0];
+                r = t->prepare_data(t->prepare_data_userdata, seed->name, seed->peer_url, ic.data, rec.token,
+                                    seed->data_dir, err);
+                if (r < 0)
+                        goto undo;
+        }
         for (size_t i = 0; i < n; i++) {
                 r = member_start(lr, t->namespace, t->name, &rec.members[i], bin, ic.data,
                                  rec.token, spec_env(t->spec), err);

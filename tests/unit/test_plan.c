@@ -167,6 +167,19 @@ static void test_plan__bootstrap_fresh(void **state) {
         eg_plan_done(&f.plan);
 }
 
+static void test_plan__restore_seeds_one_member(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.4.23");
+        f.in.restore_from = "backups/etcd.db";
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_PROGRESSING);
+        assert_int_equal(f.plan.actions[0].kind, EG_ACTION_BOOTSTRAP);
+        assert_int_equal(f.plan.actions[0].n_members, 1);
+        assert_string_equal(f.plan.actions[0].members[0], "c-0");
+        assert_string_equal(f.plan.actions[0].reason, "restore cluster from backups/etcd.db: seed member c-0, then grow to 3");
+        eg_plan_done(&f.plan);
+}
+
 static void test_plan__bootstrap_starts_at_next_index(void **state) {
         struct fx f;
         fx_init(&f, 1, "3.4.23");
@@ -828,6 +841,16 @@ static void test_plan__template_change_rolls(void **state) {
         assert_true(f.plan.upgrading);
         eg_plan_done(&f.plan);
 
+        /* Members without a recorded template (adopted from the original operator)
+         * are taken as they are: adoption never restarts them. */
+        for (size_t i = 0; i < 3; i++)
+                f.members[i].spec_hash = NULL;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_CONVERGED);
+        eg_plan_done(&f.plan);
+        for (size_t i = 0; i < 3; i++)
+                f.members[i].spec_hash = "old";
+
         /* Without a desired hash the template is not compared. */
         f.in.desired_hash = NULL;
         fx_plan(&f);
@@ -1183,6 +1206,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__policy_defaults),
                 cmocka_unit_test(test_plan__invalid_arguments),
                 cmocka_unit_test(test_plan__bootstrap_fresh),
+                cmocka_unit_test(test_plan__restore_seeds_one_member),
                 cmocka_unit_test(test_plan__bootstrap_starts_at_next_index),
                 cmocka_unit_test(test_plan__never_rebootstrap_all_dead),
                 cmocka_unit_test(test_plan__scale_up_adds_learner_with_next_index),

@@ -1,0 +1,66 @@
+/* Restores: which EtcdRestore names a cluster, and whether it was applied already. */
+#include <string.h>
+
+#include "etcd-gitops/backup.h"
+#include "internal.h"
+
+/* The EtcdRestore naming this cluster, if the source has one. */
+const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name) {
+        for (size_t i = 0; d && i < d->n_objects; i++) {
+                const struct eg_object *o = d->objects[i];
+                if (o->kind == EG_KIND_RESTORE && strcmp(o->meta.namespace, ns) == 0 &&
+                    o->restore.etcd_cluster_name && strcmp(o->restore.etcd_cluster_name, name) == 0)
+                        return o;
+        }
+        return NULL;
+}
+
+const char *restore_source(const struct eg_restore_spec *s) {
+        if (s->object)
+                return s->object;
+        return s->backup_storage_type == EG_STORAGE_FILE ? s->file.path : s->s3.path;
+}
+
+/* A restore is applied once per manifest content: its marker holds the content hash. */
+static char *restore_marker(const char *state_dir, const char *ns, const char *name) {
+        return eg_strdup_printf("%s/restores/%s/%s.json", state_dir, ns, name);
+}
+
+static void restore_hash(const struct eg_object *restore, char out[static 65]) {
+        _cleanup_free_ char *text = json_dumps(restore->document, JSON_SORT_KEYS | JSON_COMPACT);
+        eg_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
+}
+
+bool restore_done(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore) {
+        _cleanup_free_ char *p = restore_marker(state_dir, ns, name);
+        json_t *j = p ? json_load_file(p, 0, NULL) : NULL;
+        char hash[65];
+        restore_hash(restore, hash);
+        bool done = j && json_is_true(json_object_get(j, "succeeded")) &&
+                    strcmp(json_string_value(json_object_get(j, "contentHash")) ?: "", hash) == 0;
+        json_decref(j);
+        return done;
+}
+
+void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
+                           const struct eg_restore_info *info, bool ok, const char *reason) {
+        _cleanup_free_ char *p = restore_marker(state_dir, ns, name);
+        _cleanup_free_ char *dir = eg_strdup_printf("%s/restores/%s", state_dir, ns);
+        char hash[65], when[32];
+        restore_hash(restore, hash);
+        eg_format_rfc3339_ms(eg_now_realtime_ms(), when);
+        json_t *j = json_pack("{s:b, s:s?, s:s, s:s?, s:I, s:s?, s:I, s:s}", "succeeded", ok, "reason", reason,
+                              "contentHash", hash, "object", info->object, "revision", (json_int_t)info->revision,
+                              "sha256", info->sha256[0] ? info->sha256 : NULL, "size", (json_int_t)info->size,
+                              "date", when);
+        _cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        if (p && dir && text && eg_mkdir_p(dir, 0755) >= 0)
+                eg_write_file_atomic(p, text, strlen(text), 0644);
+        json_decref(j);
+}
+
+int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
+                                const char *token, const char *data_dir, struct eg_error *err) {
+        return eg_restore_data_dir(userdata, member, peer_url, initial_cluster, token, data_dir, err);
+}
+
