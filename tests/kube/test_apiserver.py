@@ -893,6 +893,23 @@ class DnsTest(ServerTest):
         # Outside the wrapper the machine's own /etc/hosts is untouched.
         self.assertNotEqual(subprocess.run(["getent", "hosts", "m0.c.default.svc"], capture_output=True).returncode, 0)
         self.assertEqual(self.req("GET", f"{PODS}/m0:2379/proxy/health"), (200, {"health": "true"}))
+
+        # A second member joins the way upstream grows a cluster: MemberAdd, then a pod with
+        # --initial-cluster-state=existing; the peers find each other only through the hosts file.
+        peer1 = "http://m1.c.default.svc:2380"
+        status, body = self.req("POST", f"{PODS}/m0:2379/proxy/v3/cluster/member/add", {"peerURLs": [peer1]})
+        self.assertEqual(status, 200, body)
+        p = etcd_pod("m1", dns=True)
+        cmd = p["spec"]["containers"][0]["command"]
+        cmd[:] = [a for a in cmd if not a.startswith("--initial-cluster-token")]
+        cmd[cmd.index("--initial-cluster=m1=" + peer1)] = \
+            f"--initial-cluster=m0=http://m0.c.default.svc:2380,m1={peer1}"
+        cmd[cmd.index("--initial-cluster-state=new")] = "--initial-cluster-state=existing"
+        self.create(PODS, p)
+        self.wait_ready("m1", timeout=60)
+        status, body = self.req("POST", f"{PODS}/m1:2379/proxy/v3/cluster/member/list", {})
+        self.assertEqual(sorted(m["name"] for m in body["members"]), ["m0", "m1"])
+        self.req("DELETE", f"{PODS}/m1?gracePeriodSeconds=5")
         self.req("DELETE", f"{PODS}/m0?gracePeriodSeconds=5")
         wait_for(lambda: self.req("GET", f"{PODS}/m0")[0] == 404, 15, "m0 gone")
         wait_for(lambda: "m0.c.default.svc" not in read_file(self.srv.hosts), 5, "m0's name dropped")
