@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "etcd-gitops/audit.h"
+#include "etcd-gitops/backup.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/source.h"
 
@@ -20,6 +21,7 @@ struct eg_daemon_options {
         const char *state_dir;        /* /status reads the status files under <state_dir>/status/ */
         int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */
         int64_t hook_retry_ms;        /* between those reads; 0 = 200 ms */
+        struct eg_backup_controller *backups; /* borrowed; runs EtcdBackups when due; may be NULL */
 };
 
 struct eg_daemon;

@@ -109,7 +109,15 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
                 .webhook_secret_file = a.webhook_secret_file,
                 .state_dir = eg_settings.state_dir,
         };
+        struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
+                                                  .state_dir = eg_settings.state_dir, .dry_run = a.dry_run};
+        if (eg_backup_controller_new(&bo, &d.backups) < 0) {
+                eg_cli_env_close(&env);
+                eg_daemon_free(daemon);
+                return EG_EXIT_ERROR;
+        }
         r = eg_daemon_run(daemon, &d);
+        eg_backup_controller_free(d.backups);
         eg_cli_env_close(&env);
         eg_daemon_free(daemon);
         return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;

@@ -56,6 +56,8 @@ struct eg_daemon {
         char *pend_cluster, *pend_decision, *pend_outcome, *pend_reason;
         struct eg_buf pend_members;
         bool note_dirty, note_written, notes_off;
+
+        int64_t backup_due_ms; /* realtime; 0 = at the next pass */
 };
 
 int eg_daemon_new(struct eg_daemon **ret) {
@@ -348,8 +350,10 @@ static void read_source(struct eg_daemon *d) {
         eg_source_revision_done(&d->rev);
         d->desired = set;
         d->rev = rev;
-        if (changed)
+        if (changed) {
                 eg_reconciler_poke_all(d->opt->rec);
+                d->backup_due_ms = 0; /* a new revision may bring new backups */
+        }
         hook_check(d);
 }
 
@@ -375,6 +379,18 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing", rev.revision,
                    res.n_clusters, res.n_converged, res.n_blocked, res.n_failed);
+        int64_t now_real = eg_now_realtime_ms();
+        if (d->opt->backups && (d->backup_due_ms == 0 || now_real >= d->backup_due_ms)) {
+                /* a snapshot streams in bounded memory, but it does hold the loop while it runs */
+                int64_t next = INT64_MAX;
+                eg_backup_controller_pass(d->opt->backups, d->desired, rev.revision, now_real, &next);
+                d->backup_due_ms = next;
+        }
+        if (d->opt->backups && d->backup_due_ms != INT64_MAX) {
+                int64_t due = eg_now_monotonic_ms() + (d->backup_due_ms - eg_now_realtime_ms());
+                if (due < res.next_due_ms)
+                        res.next_due_ms = due;
+        }
         return arm(s, res.next_due_ms);
 }
 
