@@ -380,7 +380,13 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing", rev.revision,
                    res.n_clusters, res.n_converged, res.n_blocked, res.n_failed);
         int64_t now_real = eg_now_realtime_ms();
-        if (d->opt->backups && (d->backup_due_ms == 0 || now_real >= d->backup_due_ms)) {
+        if (d->opt->backups && d->backup_due_ms == 0)
+                d->backup_due_ms = now_real;
+        /* backups wait for the clusters to settle (a member still starting would fail
+         * them), but never more than a minute past due, so one stuck cluster cannot
+         * starve every backup */
+        if (d->opt->backups && now_real >= d->backup_due_ms &&
+            (res.all_converged || now_real - d->backup_due_ms >= 60000)) {
                 /* a snapshot streams in bounded memory, but it does hold the loop while it runs */
                 int64_t next = INT64_MAX;
                 eg_backup_controller_pass(d->opt->backups, d->desired, rev.revision, now_real, &next);

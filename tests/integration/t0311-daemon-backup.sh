@@ -21,7 +21,7 @@ spec:
 YAML
 start_daemon --listen none
 wait_until 60 "cluster up" healthy bk 1
-backups_taken() { [ "$(audit_json --cluster default/bk-periodic | jget 'sum(1 for r in d if r["decision"]=="backup" and r["outcome"]=="ok")')" -ge "$1" ]; }
+backups_taken() { [ "$(audit_json --cluster default/bk | jget 'sum(1 for r in d if r["decision"]=="backup" and r["outcome"]=="ok")')" -ge "$1" ]; }
 wait_until 60 "three backups" backups_taken 3
 files=$(ls "$T/backups" | grep -c '_v' || true)
 [ "$files" = 2 ] || fail "retention kept $files backups, want 2: $(ls "$T/backups")"
