@@ -628,6 +628,22 @@ static void test_etcd__snapshot_decoder_rejects(void **state) {
         eg_buf_reset(&col.buf);
         assert_int_equal(decode_in_steps(good, (size_t)(first_end - good), 1000, &col, sha, &size),
                          -EBADMSG);
+        /* the same with etcd 3.4's key spelling */
+        char *snake = strdup(good);
+        assert_non_null(snake);
+        for (char *k = snake; (k = strstr(k, "remainingBytes")); k += 15) {
+                memmove(k + 15, k + 14, strlen(k + 14) + 1);
+                memcpy(k, "remaining_bytes", 15);
+        }
+        const char *snake_end = strchr(snake, '\n') + 1;
+        eg_buf_reset(&col.buf);
+        assert_int_equal(decode_in_steps(snake, (size_t)(snake_end - snake), 1000, &col, sha, &size), -EBADMSG);
+        eg_buf_reset(&col.buf);
+        assert_int_equal(decode_in_steps(snake, strlen(snake), 1000, &col, sha, &size), 0);
+        assert_int_equal(col.buf.len, n);
+        free(snake);
+        snprintf(sha, sizeof(sha), "unchanged");
+        size = 7;
         /* nothing at all */
         assert_int_equal(decode_in_steps("", 0, 1, &col, sha, &size), -EBADMSG);
         /* an error object in the stream */
