@@ -248,8 +248,9 @@ static void test_kubeconfig__exec_failures(void **state) {
         assert_non_null(strstr(fx->err.message, "cannot run the exec credential plugin"));
 
         /* a daemon has no terminal to give an interactive plugin */
-        _cleanup_free_ char *head = strndup(src, (size_t)(strstr(src, "interactiveMode: Never") - src));
-        _cleanup_free_ char *tail = strdup(strstr(src, "interactiveMode: Never") + strlen("interactiveMode: Never"));
+        size_t at = (size_t)(strstr(src, "interactiveMode: Never") - src);
+        _cleanup_free_ char *head = strndup(src, at);
+        _cleanup_free_ char *tail = strdup(src + at + strlen("interactiveMode: Never"));
         _cleanup_free_ char *txt = eg_strdup_printf("%sinteractiveMode: Always%s", head, tail);
         assert_int_equal(eg_write_file_atomic(p, txt, strlen(txt), 0600), 0);
         assert_int_equal(load(fx, p, NULL), -EINVAL);
