@@ -201,13 +201,15 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                         const struct eg_runtime_member *m = &o->rc.members[i];
                         if (!m->running || !m->client_url)
                                 continue;
-                        healthy[i] = eg_etcd_health_of(c, m->client_url, NULL) >= 0;
-                        if (healthy[i] && o->leader_id == 0) {
-                                struct eg_etcd_status st = {0};
-                                if (eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0)
+                        /* status answers at once; /health blocks while there is no leader
+                         * (as during an election), so it is asked only when one exists */
+                        struct eg_etcd_status st = {0};
+                        if (eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0 && st.leader != 0) {
+                                healthy[i] = eg_etcd_health_of(c, m->client_url, NULL) >= 0;
+                                if (healthy[i] && o->leader_id == 0)
                                         o->leader_id = st.leader;
-                                eg_etcd_status_done(&st);
                         }
+                        eg_etcd_status_done(&st);
                 }
                 eg_etcd_free(c);
         } else if (o->rc_exists && o->rc.n_members > 0)
