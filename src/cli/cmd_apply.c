@@ -73,17 +73,9 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         struct eg_desired_set *set = NULL;
         struct eg_source_revision srev = {0};
         struct eg_error err = {0};
-        r = eg_source_read(env.source, &set, &srev, &err);
-        if (r < 0) {
-                eg_log_error("%s", err.message);
-                eg_error_done(&err);
+        if (eg_cli_read_source(&env, &set, &srev) < 0) {
                 eg_cli_env_close(&env);
                 return EG_EXIT_ERROR;
-        }
-        if (err.message) {
-                /* the source fell back to the last revision it could read */
-                eg_log_warning("%s", err.message);
-                eg_error_done(&err);
         }
         eg_cli_print_diags(set);
         struct eg_revision_info rev = {.revision = srev.revision, .commit = srev.commit, .dirty = srev.dirty};

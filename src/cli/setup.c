@@ -107,3 +107,15 @@ void eg_cli_print_diags(const struct eg_desired_set *set) {
                         d->field ? ": " : "", d->message);
         }
 }
+
+int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct eg_source_revision *ret_rev) {
+        struct eg_error err = {0};
+        int r = eg_source_read(e->source, ret, ret_rev, &err);
+        if (r < 0)
+                eg_log_error("%s", err.message ? err.message : strerror(-r));
+        else if (err.message)
+                /* the source fell back to the last revision it could read */
+                eg_log_warning("%s", err.message);
+        eg_error_done(&err);
+        return r;
+}

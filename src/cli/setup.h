@@ -28,5 +28,9 @@ struct eg_cli_env_options {
 int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt);
 void eg_cli_env_close(struct eg_cli_env *e);
 
+/* Reads e->source: logs a read failure (returns it), warns when a git source fell back
+ * to its last good revision. */
+int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct eg_source_revision *ret_rev);
+
 /* Prints every diagnostic as "path:line:col: error: field: message" on stderr. */
 void eg_cli_print_diags(const struct eg_desired_set *set);

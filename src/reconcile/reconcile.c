@@ -772,11 +772,12 @@ static bool keys_has(const struct cluster_key *keys, size_t n, const char *ns, c
         return false;
 }
 
-/* desired ∪ runtime clusters, filtered by namespace. *ret_runtime holds what the runtime
- * listed (caller frees); keys point into it and into desired. */
+/* desired ∪ runtime clusters, filtered by namespace, and whether this pass may prune.
+ * *ret_runtime holds what the runtime listed (caller frees); keys point into it and
+ * into desired. */
 static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *desired,
                         struct eg_runtime_cluster **ret_runtime, size_t *ret_n_runtime,
-                        struct cluster_key **ret_keys, size_t *ret_n, size_t *ret_to_prune) {
+                        struct cluster_key **ret_keys, size_t *ret_n, bool *ret_prune_allowed) {
         struct eg_error err = {0};
         struct eg_runtime_cluster *rcs = NULL;
         size_t n_rcs = 0;
@@ -815,8 +816,15 @@ static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *de
         *ret_n_runtime = n_rcs;
         *ret_keys = keys;
         *ret_n = n;
-        if (ret_to_prune)
-                *ret_to_prune = to_prune;
+        if (ret_prune_allowed) {
+                size_t n_running = 0;
+                for (size_t i = 0; i < n_rcs; i++)
+                        if (!r->opt.namespace || strcmp(r->opt.namespace, rcs[i].namespace) == 0)
+                                n_running++;
+                const char *why = NULL;
+                *ret_prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0,
+                                                           n_running, to_prune, &why);
+        }
         return 0;
 }
 
@@ -825,17 +833,11 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
         struct eg_pass_result res = {.all_converged = true};
         struct eg_runtime_cluster *rcs = NULL;
         struct cluster_key *keys = NULL;
-        size_t n_rcs = 0, n = 0, to_prune = 0;
-        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &to_prune);
+        size_t n_rcs = 0, n = 0;
+        bool prune_allowed = false;
+        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &prune_allowed);
         if (k < 0)
                 return k;
-        size_t n_running = 0;
-        for (size_t i = 0; i < n_rcs; i++)
-                if (!r->opt.namespace || strcmp(r->opt.namespace, rcs[i].namespace) == 0)
-                        n_running++;
-        const char *why = NULL;
-        bool prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0,
-                                                   n_running, to_prune, &why);
         for (size_t i = 0; i < n; i++)
                 reconcile_one(r, desired, rev, keys[i].ns, keys[i].name, prune_allowed, &res);
         if (res.n_clusters == 0)
@@ -865,17 +867,11 @@ static json_t *plan_json(const struct eg_plan *p) {
 int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set *desired, json_t **ret) {
         struct eg_runtime_cluster *rcs = NULL;
         struct cluster_key *keys = NULL;
-        size_t n_rcs = 0, n = 0, to_prune = 0;
-        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &to_prune);
+        size_t n_rcs = 0, n = 0;
+        bool prune_allowed = false;
+        int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &prune_allowed);
         if (k < 0)
                 return k;
-        size_t n_running = 0;
-        for (size_t i = 0; i < n_rcs; i++)
-                if (!r->opt.namespace || strcmp(r->opt.namespace, rcs[i].namespace) == 0)
-                        n_running++;
-        const char *why = NULL;
-        bool prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0,
-                                                   n_running, to_prune, &why);
         json_t *out = json_array();
         int64_t now = eg_now_monotonic_ms();
         for (size_t i = 0; out && i < n; i++) {
