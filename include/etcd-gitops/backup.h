@@ -32,19 +32,7 @@ int eg_backup_name_parse(const char *path, const char *name, int64_t *ret_revisi
 int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t keep,
                         const char ***ret, size_t *ret_n);
 
-/* ---- cron (spec.schedule: 5 fields, UTC, as the spec module validates it) ---- */
 
-struct eg_cron {
-        uint64_t minute;
-        uint32_t hour;
-        uint32_t dom; /* bits 1..31 */
-        uint16_t month; /* bits 1..12 */
-        uint8_t dow; /* bits 0..6, Sunday 0 (7 is folded into 0) */
-        bool dom_any, dow_any; /* '*' : when both are restricted either matching suffices */
-};
-int eg_cron_parse(const char *expr, struct eg_cron *ret);
-/* The first matching minute strictly after after_ms; -ERANGE when none in 5 years. */
-int eg_cron_next(const struct eg_cron *c, int64_t after_ms, int64_t *ret_ms);
 
 /* ---- S3 ---- */
 

@@ -112,6 +112,23 @@ void eg_sha256_final_hex(struct eg_sha256 *h, char out[static 65]);
 void eg_sha256_final_raw(struct eg_sha256 *h, unsigned char out[static 32]);
 void eg_sha256_free(struct eg_sha256 *h);
 
+/* ---- cron: 5 fields (minute hour day-of-month month day-of-week), UTC ---- */
+
+struct eg_cron {
+        uint64_t minute;
+        uint32_t hour;
+        uint32_t dom;   /* bits 1..31 */
+        uint16_t month; /* bits 1..12 */
+        uint8_t dow;    /* bits 0..6, Sunday 0 (7 is folded into 0) */
+        bool dom_any, dow_any; /* '*' : when both are restricted either matching suffices */
+};
+/* -EINVAL for a bad schedule; *ret_bad_field (may be NULL) is the 0-based field that is
+ * wrong, or -1 when the number of fields is. */
+int eg_cron_parse_at(const char *expr, struct eg_cron *ret, int *ret_bad_field);
+int eg_cron_parse(const char *expr, struct eg_cron *ret);
+/* The first matching minute strictly after after_ms; -ERANGE when none in 5 years. */
+int eg_cron_next(const struct eg_cron *c, int64_t after_ms, int64_t *ret_ms);
+
 /* ---- processes ---- */
 
 /* Polls cond(userdata) every interval_ms until it returns true or timeout_ms passes.

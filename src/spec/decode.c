@@ -435,95 +435,32 @@ static void f_bucket_path(struct dec *d, const struct eg_yn *v, json_t *j, const
 
 /* ---- cron (extension: EtcdBackup spec.schedule) ---- */
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec"};
-static const char *const day_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-
-static bool cron_value(const char **p, int field, int64_t *ret) {
-        const char *s = *p;
-        if (*s >= '0' && *s <= '9') {
-                int64_t v = 0;
-                while (*s >= '0' && *s <= '9' && v < 1000)
-                        v = v * 10 + (*s++ - '0');
-                *p = s;
-                *ret = v;
-                return true;
-        }
-        const char *const *names = field == 3 ? month_names : field == 4 ? day_names : NULL;
-        size_t n = field == 3 ? 12 : 7;
-        for (size_t i = 0; names && i < n; i++)
-                if (strncasecmp(s, names[i], 3) == 0) {
-                        *p = s + 3;
-                        *ret = (int64_t)i + (field == 3);
-                        return true;
-                }
-        return false;
-}
-
-static bool cron_field(const char *s, int field) {
-        static const int64_t lo[] = {0, 0, 1, 1, 0}, hi[] = {59, 23, 31, 12, 7};
-        for (;;) {
-                int64_t a = lo[field], b = hi[field];
-                if (*s == '*')
-                        s++;
-                else {
-                        if (!cron_value(&s, field, &a))
-                                return false;
-                        b = a;
-                        if (*s == '-') {
-                                s++;
-                                if (!cron_value(&s, field, &b))
-                                        return false;
-                        }
-                        if (a < lo[field] || b > hi[field] || a > b)
-                                return false;
-                }
-                if (*s == '/') {
-                        s++;
-                        int64_t step;
-                        if (*s < '0' || *s > '9' || !cron_value(&s, 0, &step) || step < 1 || step > hi[field])
-                                return false;
-                }
-                if (*s == 0)
-                        return true;
-                if (*s++ != ',')
-                        return false;
-        }
-}
-
 static void f_schedule(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         if (!get_string(d, v, p, NULL))
                 return;
         static const char *const names[] = {"minute", "hour", "day of month", "month", "day of week"};
-        _cleanup_free_ char *copy = strdup(v->text);
-        if (!copy) {
+        struct eg_cron c;
+        int bad = -1, r = eg_cron_parse_at(v->text, &c, &bad);
+        if (r == -ENOMEM) {
                 d->c->oom = -ENOMEM;
                 return;
         }
-        char *fields[5];
-        int n = 0;
-        for (char *q = copy; *q;) {
-                q += strspn(q, " \t");
-                if (!*q)
-                        break;
-                if (n == 5) {
-                        n++;
-                        break;
-                }
-                fields[n++] = q;
-                q += strcspn(q, " \t");
-                if (*q)
-                        *q++ = 0;
-        }
-        if (n != 5) {
+        if (r < 0 && bad < 0) {
                 err_got(d, v, p, "a cron schedule of 5 fields (minute hour day-of-month month day-of-week)");
                 return;
         }
-        for (int i = 0; i < 5; i++)
-                if (!cron_field(fields[i], i)) {
-                        err(d, v, p, "invalid %s field \"%s\" in cron schedule", names[i], fields[i]);
-                        return;
+        if (r < 0) {
+                /* name the field as written */
+                const char *q = v->text;
+                for (int i = 0;; i++) {
+                        q += strspn(q, " \t");
+                        if (i == bad)
+                                break;
+                        q += strcspn(q, " \t");
                 }
+                err(d, v, p, "invalid %s field \"%.*s\" in cron schedule", names[bad], (int)strcspn(q, " \t"), q);
+                return;
+        }
         set_str(t, v->text);
 }
 
