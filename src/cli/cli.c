@@ -243,8 +243,3 @@ int eg_settings_finish(void) {
         eg_settings.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
         return 0;
 }
-
-int cmd_not_built(const struct eg_command *cmd, int argc, char **argv) {
-        fprintf(stderr, "etcd-gitops %s: not built yet in this version\n", cmd->name);
-        return EG_EXIT_ERROR;
-}

@@ -80,7 +80,6 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv);
 int cmd_audit(const struct eg_command *cmd, int argc, char **argv);
 int cmd_version(const struct eg_command *cmd, int argc, char **argv);
 int cmd_backup(const struct eg_command *cmd, int argc, char **argv);
-int cmd_not_built(const struct eg_command *cmd, int argc, char **argv);
 
 extern const struct eg_option cmd_validate_options[];
 extern const struct eg_option cmd_diff_options[];

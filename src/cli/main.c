@@ -30,8 +30,7 @@ static void usage(FILE *f) {
                    "Keeps etcd clusters in the shape a git repository or directory describes.\n\n"
                    "commands:\n");
         for (size_t i = 0; i < eg_n_commands; i++)
-                fprintf(f, "  %-10s %s%s\n", eg_commands[i].name, eg_commands[i].summary,
-                        eg_commands[i].fn == cmd_not_built ? " (not built yet)" : "");
+                fprintf(f, "  %-10s %s\n", eg_commands[i].name, eg_commands[i].summary);
         fprintf(f, "\nSee 'etcd-gitops <command> --help'. Exit codes: 0 ok, 1 differences/not converged/invalid, 2 error.\n");
 }
 
