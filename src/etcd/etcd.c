@@ -11,14 +11,12 @@
 
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
+#include "internal.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
 #define RESPONSE_MAX ((size_t)16 << 20)
-/* A snapshot message carries 32 KiB of db as base64 in JSON; anything far beyond is bogus. */
-#define SNAPSHOT_LINE_MAX ((size_t)4 << 20)
 #define SNAPSHOT_MIN_STALL_S 5
-#define SHA256_LEN 32
 
 struct eg_etcd {
         CURL *curl;
@@ -81,8 +79,8 @@ error_setv(struct eg_etcd_error *e, const char *endpoint, long http_status, cons
         e->message = msg;
 }
 
-static void __attribute__((format(printf, 4, 5)))
-error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...) {
+void __attribute__((format(printf, 4, 5)))
+etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         error_setv(e, endpoint, http_status, fmt, ap);
@@ -101,7 +99,7 @@ static void error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
 
 /* ---- JSON fields: the gateway writes 64-bit integers as strings and omits zero values ---- */
 
-static int json_get_u64(json_t *obj, const char *key, uint64_t *ret) {
+int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret) {
         json_t *v = json_object_get(obj, key);
         if (!v) {
                 *ret = 0;
@@ -194,7 +192,7 @@ static char *b64_encode(const void *data, size_t len) {
 /* Strict standard base64 with padding, as Go's encoding/json writes []byte. OpenSSL's
  * decoder skips whitespace and stops at '-', so the alphabet is checked first. out must
  * hold len / 4 * 3 bytes. */
-static int b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len) {
+int etcd_b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len) {
         if (len % 4 != 0 || len > INT_MAX)
                 return -EBADMSG;
         for (size_t i = 0; i < len; i++) {
@@ -423,7 +421,7 @@ static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *pa
 
         if (cc != CURLE_OK && resp->r < 0) {
                 if (resp->r == -E2BIG)
-                        error_set(err, endpoint, status, "response from %s larger than %zu bytes", url,
+                        etcd_error_set(err, endpoint, status, "response from %s larger than %zu bytes", url,
                                   resp->body.max);
                 else if (err && !err->endpoint)
                         err->endpoint = strdup(endpoint);
@@ -431,10 +429,10 @@ static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *pa
         }
         if (cc != CURLE_OK) {
                 if (c->errbuf[0])
-                        error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc),
+                        etcd_error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc),
                                   c->errbuf);
                 else
-                        error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
+                        etcd_error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
                 return curl_code_to_errno(cc);
         }
         *ret_status = status;
@@ -461,13 +459,13 @@ static int reply_error(const char *endpoint, const char *path, long status, cons
                                 r = m->error;
                                 break;
                         }
-                error_set(err, endpoint, status, "%s", msg);
+                etcd_error_set(err, endpoint, status, "%s", msg);
         } else {
                 /* not etcd speaking (a proxy, a wrong port): show the start of what it said */
                 int n = body->len > 200 ? 200 : (int)body->len;
                 while (n > 0 && isspace((unsigned char)body->data[n - 1]))
                         n--;
-                error_set(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
+                etcd_error_set(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
                           n > 0 ? body->data : "");
         }
         json_decref(o);
@@ -497,7 +495,7 @@ static int call_one(struct eg_etcd *c, const char *endpoint, const char *path, j
         json_t *o = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
         if (!json_is_object(o)) {
                 json_decref(o);
-                error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path,
+                etcd_error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path,
                           jerr.text);
                 r = -EBADMSG;
                 goto out;
@@ -533,7 +531,7 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
         if (c->n_endpoints == 1)
                 error_move(err, &one);
         else
-                error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s",
+                etcd_error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s",
                           summary.data ? summary.data : "");
         eg_etcd_error_done(&one);
         eg_buf_done(&summary);
@@ -567,7 +565,7 @@ static int member_decode(json_t *o, struct eg_etcd_member *ret) {
         if (learner && !json_is_boolean(learner))
                 return -EBADMSG;
         m.is_learner = json_is_true(learner);
-        if ((r = json_get_u64(o, "ID", &m.id)) < 0 || (r = json_get_str(o, "name", &m.name)) < 0 ||
+        if ((r = etcd_json_get_u64(o, "ID", &m.id)) < 0 || (r = json_get_str(o, "name", &m.name)) < 0 ||
             (r = json_get_strv(o, "peerURLs", &m.peer_urls, &m.n_peer_urls)) < 0 ||
             (r = json_get_strv(o, "clientURLs", &m.client_urls, &m.n_client_urls)) < 0) {
                 member_done(&m);
@@ -579,7 +577,7 @@ static int member_decode(json_t *o, struct eg_etcd_member *ret) {
 
 static int member_list_decode(json_t *o, struct eg_etcd_member_list *ret) {
         struct eg_etcd_member_list l = {0};
-        int r = json_get_u64(json_object_get(o, "header"), "cluster_id", &l.cluster_id);
+        int r = etcd_json_get_u64(json_object_get(o, "header"), "cluster_id", &l.cluster_id);
         if (r < 0)
                 return r;
         json_t *arr = json_object_get(o, "members");
@@ -609,18 +607,18 @@ int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_membe
         json_t *o = json_loadb(json, len, 0, &jerr);
         if (!json_is_object(o)) {
                 json_decref(o);
-                error_set(err, NULL, 0, "invalid member list: %s", o ? "not an object" : jerr.text);
+                etcd_error_set(err, NULL, 0, "invalid member list: %s", o ? "not an object" : jerr.text);
                 return -EBADMSG;
         }
         int r = member_list_decode(o, ret);
         if (r == -EBADMSG)
-                error_set(err, NULL, 0, "invalid member list: unexpected field types");
+                etcd_error_set(err, NULL, 0, "invalid member list: unexpected field types");
         json_decref(o);
         return r;
 }
 
 static int bad_reply(struct eg_etcd *c, const char *what, struct eg_etcd_error *err) {
-        error_set(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
+        etcd_error_set(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
         return -EBADMSG;
 }
 
@@ -659,7 +657,7 @@ int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, ui
                 return r;
         json_t *m = json_object_get(reply, "member");
         uint64_t id = 0;
-        r = json_is_object(m) ? json_get_u64(m, "ID", &id) : -EBADMSG;
+        r = json_is_object(m) ? etcd_json_get_u64(m, "ID", &id) : -EBADMSG;
         json_decref(reply);
         if (r < 0 || id == 0)
                 return bad_reply(c, "member add", err);
@@ -721,11 +719,11 @@ int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_st
         json_t *hdr = json_object_get(reply, "header");
         json_t *learner = json_object_get(reply, "isLearner");
         s.is_learner = json_is_true(learner);
-        if (json_get_u64(hdr, "member_id", &s.member_id) < 0 ||
+        if (etcd_json_get_u64(hdr, "member_id", &s.member_id) < 0 ||
             json_get_i64(hdr, "revision", &s.revision) < 0 ||
-            json_get_u64(reply, "leader", &s.leader) < 0 ||
-            json_get_u64(reply, "raftIndex", &s.raft_index) < 0 ||
-            json_get_u64(reply, "raftTerm", &s.raft_term) < 0 ||
+            etcd_json_get_u64(reply, "leader", &s.leader) < 0 ||
+            etcd_json_get_u64(reply, "raftIndex", &s.raft_index) < 0 ||
+            etcd_json_get_u64(reply, "raftTerm", &s.raft_term) < 0 ||
             json_get_i64(reply, "dbSize", &s.db_size) < 0 || (learner && !json_is_boolean(learner)))
                 r = -EBADMSG;
         else
@@ -734,7 +732,7 @@ int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_st
         if (r < 0) {
                 eg_etcd_status_done(&s);
                 if (r == -EBADMSG)
-                        error_set(err, endpoint, 200, "%s: unexpected status reply", endpoint);
+                        etcd_error_set(err, endpoint, 200, "%s: unexpected status reply", endpoint);
                 return r;
         }
         *ret = s;
@@ -748,7 +746,7 @@ int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_er
                 return r;
         const char *h = json_string_value(json_object_get(reply, "health"));
         if (!h || strcmp(h, "true") != 0) {
-                error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint,
+                etcd_error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint,
                           h ? h : "missing");
                 r = -EIO;
         }
@@ -788,7 +786,7 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
         json_t *kvs = json_object_get(reply, "kvs");
         json_t *value = json_object_get(json_array_get(kvs, 0), "value");
         if (json_array_size(kvs) == 0) {
-                error_set(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
+                etcd_error_set(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
                 r = -ENOENT;
         } else if (value && !json_is_string(value)) {
                 r = -EBADMSG;
@@ -800,7 +798,7 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
                 size_t n = 0;
                 if (!out)
                         r = -ENOMEM;
-                else if ((r = b64_decode(b, blen, out, &n)) < 0)
+                else if ((r = etcd_b64_decode(b, blen, out, &n)) < 0)
                         free(out);
                 else {
                         out[n] = 0;
@@ -812,273 +810,6 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
         json_decref(reply);
         if (r == -EBADMSG)
                 return bad_reply(c, "range", err);
-        return r;
-}
-
-/* ---- snapshot stream ---- */
-
-struct eg_etcd_snapshot_decoder {
-        eg_etcd_snapshot_sink sink;
-        void *userdata;
-        struct eg_buf line; /* the message being received, up to its newline */
-        unsigned char *bin; /* scratch for one decoded blob */
-        size_t bin_alloc;
-        struct eg_sha256 *sha; /* of the bytes given to sink */
-        /* the last bytes seen, held back: at the end of the stream they are the hash */
-        unsigned char tail[SHA256_LEN];
-        size_t tail_len;
-        uint64_t size;
-        uint64_t remaining; /* remainingBytes of the last message */
-        bool seen;
-        int failed; /* sticky: after an error every call returns it */
-};
-
-int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
-                                 struct eg_etcd_snapshot_decoder **ret) {
-        struct eg_etcd_snapshot_decoder *d = calloc(1, sizeof(*d));
-        if (!d)
-                return -ENOMEM;
-        d->sink = sink;
-        d->userdata = userdata;
-        eg_buf_init(&d->line, SNAPSHOT_LINE_MAX);
-        int r = eg_sha256_new(&d->sha);
-        if (r < 0) {
-                eg_etcd_snapshot_decoder_free(d);
-                return r;
-        }
-        *ret = d;
-        return 0;
-}
-
-void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d) {
-        if (!d)
-                return;
-        eg_buf_done(&d->line);
-        free(d->bin);
-        eg_sha256_free(d->sha);
-        free(d);
-}
-
-static int decoder_emit(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
-                        struct eg_etcd_error *err) {
-        eg_sha256_update(d->sha, p, n);
-        d->size += n;
-        int r = d->sink ? d->sink(p, n, d->userdata) : 0;
-        if (r < 0)
-                error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
-        return r < 0 ? r : 0;
-}
-
-/* Passes on everything but the newest SHA256_LEN bytes. */
-static int decoder_push(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
-                        struct eg_etcd_error *err) {
-        size_t total = d->tail_len + n;
-        if (total <= SHA256_LEN) {
-                memcpy(d->tail + d->tail_len, p, n);
-                d->tail_len = total;
-                return 0;
-        }
-        size_t out = total - SHA256_LEN;
-        size_t from_tail = out < d->tail_len ? out : d->tail_len;
-        int r;
-        if (from_tail > 0 && (r = decoder_emit(d, d->tail, from_tail, err)) < 0)
-                return r;
-        if (out > from_tail && (r = decoder_emit(d, p, out - from_tail, err)) < 0)
-                return r;
-        size_t kept = d->tail_len - from_tail;
-        memmove(d->tail, d->tail + from_tail, kept);
-        memcpy(d->tail + kept, p + (out - from_tail), SHA256_LEN - kept);
-        d->tail_len = SHA256_LEN;
-        return 0;
-}
-
-static bool span_has(const char *s, size_t len, const char *needle) {
-        return memmem(s, len, needle, strlen(needle)) != NULL;
-}
-
-/* The gateway's data messages are {"result":{"header":{...},"remainingBytes":"N",
- * "blob":"<base64>"}}. Building a jansson tree of each took most of a backup's CPU, so
- * the two fields are picked out directly; anything else (an error, escapes, another
- * shape) returns false and takes the full parse. */
-static bool decoder_fast_fields(const char *s, size_t len, const char **ret_blob, size_t *ret_blen,
-                                uint64_t *ret_remaining) {
-        /* etcd 3.4's gateway writes remaining_bytes; newer ones remainingBytes */
-        static const char blob_key[] = "\"blob\":\"", rem_key[] = "\"remaining_bytes\":",
-                          rem_key2[] = "\"remainingBytes\":";
-        if (len < 2 || s[0] != '{' || !span_has(s, len < 16 ? len : 16, "\"result\""))
-                return false;
-        const char *b = memmem(s, len, blob_key, sizeof(blob_key) - 1);
-        if (!b)
-                return false;
-        const char *bs = b + sizeof(blob_key) - 1;
-        const char *be = memchr(bs, '"', len - (size_t)(bs - s));
-        if (!be || memchr(bs, '\\', (size_t)(be - bs)))
-                return false;
-        size_t head = (size_t)(b - s), tail = len - (size_t)(be - s);
-        if (span_has(s, head, "\"error\"") || span_has(be, tail, "\"error\"") || span_has(be, tail, "\"blob\""))
-                return false;
-        size_t klen = sizeof(rem_key) - 1;
-        const char *in = memmem(s, head, rem_key, klen);
-        if (!in)
-                in = memmem(be, tail, rem_key, klen);
-        if (!in) {
-                klen = sizeof(rem_key2) - 1;
-                in = memmem(s, head, rem_key2, klen);
-                if (!in)
-                        in = memmem(be, tail, rem_key2, klen);
-        }
-        if (!in)
-                return false;
-        in += klen;
-        if (*in == '"')
-                in++;
-        uint64_t v = 0;
-        const char *end = s + len;
-        if (in >= end || *in < '0' || *in > '9')
-                return false;
-        for (; in < end && *in >= '0' && *in <= '9'; in++) {
-                if (v > (UINT64_MAX - 9) / 10)
-                        return false;
-                v = v * 10 + (uint64_t)(*in - '0');
-        }
-        *ret_blob = bs;
-        *ret_blen = (size_t)(be - bs);
-        *ret_remaining = v;
-        return true;
-}
-
-static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, size_t blen, uint64_t remaining,
-                        struct eg_etcd_error *err) {
-        if (blen / 4 * 3 > d->bin_alloc) {
-                unsigned char *p = realloc(d->bin, blen / 4 * 3);
-                if (!p)
-                        return -ENOMEM;
-                d->bin = p;
-                d->bin_alloc = blen / 4 * 3;
-        }
-        size_t n = 0;
-        if (blen > 0 && b64_decode(b64, blen, d->bin, &n) < 0) {
-                error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
-                return -EBADMSG;
-        }
-        int r = decoder_push(d, d->bin, n, err);
-        d->remaining = remaining;
-        d->seen = true;
-        return r;
-}
-
-static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len,
-                           struct eg_etcd_error *err) {
-        const char *fb;
-        size_t fblen;
-        uint64_t frem;
-        if (decoder_fast_fields(s, len, &fb, &fblen, &frem))
-                return decoder_blob(d, fb, fblen, frem, err);
-        json_error_t jerr;
-        json_t *o = json_loadb(s, len, 0, &jerr);
-        int r = 0;
-        if (!json_is_object(o)) {
-                error_set(err, NULL, 0, "invalid snapshot stream message: %s",
-                          o ? "not an object" : jerr.text);
-                r = -EBADMSG;
-                goto out;
-        }
-        json_t *e = json_object_get(o, "error");
-        if (e) {
-                const char *msg = json_string_value(e);
-                if (!msg)
-                        msg = json_string_value(json_object_get(e, "message"));
-                error_set(err, NULL, 0, "snapshot failed: %s", msg ? msg : "unknown error");
-                r = -EIO;
-                goto out;
-        }
-        json_t *res = json_object_get(o, "result");
-        json_t *blob = json_object_get(res, "blob");
-        uint64_t remaining = 0;
-        if (!json_is_object(res) || (blob && !json_is_string(blob)) ||
-            json_get_u64(res, json_object_get(res, "remaining_bytes") ? "remaining_bytes" : "remainingBytes",
-                         &remaining) < 0) {
-                error_set(err, NULL, 0, "invalid snapshot stream message: no result");
-                r = -EBADMSG;
-                goto out;
-        }
-        r = decoder_blob(d, blob ? json_string_value(blob) : "", blob ? json_string_length(blob) : 0, remaining, err);
-out:
-        json_decref(o);
-        return r;
-}
-
-static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd_error *err) {
-        bool blank = true;
-        for (size_t i = 0; i < d->line.len && blank; i++)
-                blank = isspace((unsigned char)d->line.data[i]);
-        int r = blank ? 0 : decoder_message(d, d->line.data, d->line.len, err);
-        eg_buf_reset(&d->line);
-        return r;
-}
-
-int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
-                                  size_t len, struct eg_etcd_error *err) {
-        if (d->failed)
-                return d->failed;
-        const char *p = data;
-        int r = 0;
-        while (len > 0) {
-                const char *nl = memchr(p, '\n', len);
-                size_t n = nl ? (size_t)(nl - p) : len;
-                r = eg_buf_append(&d->line, p, n);
-                if (r == -E2BIG) {
-                        error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes",
-                                  d->line.max);
-                        r = -EBADMSG;
-                }
-                if (r < 0 || !nl)
-                        break;
-                r = decoder_flush_line(d, err);
-                if (r < 0)
-                        break;
-                p += n + 1;
-                len -= n + 1;
-        }
-        if (r < 0)
-                d->failed = r;
-        return r;
-}
-
-int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
-                                    uint64_t *ret_size, struct eg_etcd_error *err) {
-        if (d->failed)
-                return d->failed;
-        int r = decoder_flush_line(d, err);
-        if (r < 0)
-                goto fail;
-        if (!d->seen || d->tail_len < SHA256_LEN) {
-                error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)",
-                          d->size + d->tail_len);
-                r = -EBADMSG;
-                goto fail;
-        }
-        if (d->remaining > 0) {
-                error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing",
-                          d->remaining);
-                r = -EBADMSG;
-                goto fail;
-        }
-        unsigned char digest[SHA256_LEN];
-        eg_sha256_final_raw(d->sha, digest);
-        d->sha = NULL;
-        if (memcmp(digest, d->tail, SHA256_LEN) != 0) {
-                error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
-                r = -EBADMSG;
-                goto fail;
-        }
-        for (int i = 0; i < SHA256_LEN; i++)
-                snprintf(ret_sha256 + 2 * i, 3, "%02x", digest[i]);
-        if (ret_size)
-                *ret_size = d->size;
-        return 0;
-fail:
-        d->failed = r;
         return r;
 }
 

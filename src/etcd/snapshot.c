@@ -1,0 +1,279 @@
+/* The snapshot stream decoder: newline-separated JSON messages with base64 blobs, the
+ * last 32 bytes of the db stream being etcd's sha256 of the rest. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "etcd-gitops/etcd.h"
+#include "etcd-gitops/util.h"
+#include "internal.h"
+
+/* ---- snapshot stream ---- */
+
+struct eg_etcd_snapshot_decoder {
+        eg_etcd_snapshot_sink sink;
+        void *userdata;
+        struct eg_buf line; /* the message being received, up to its newline */
+        unsigned char *bin; /* scratch for one decoded blob */
+        size_t bin_alloc;
+        struct eg_sha256 *sha; /* of the bytes given to sink */
+        /* the last bytes seen, held back: at the end of the stream they are the hash */
+        unsigned char tail[SHA256_LEN];
+        size_t tail_len;
+        uint64_t size;
+        uint64_t remaining; /* remainingBytes of the last message */
+        bool seen;
+        int failed; /* sticky: after an error every call returns it */
+};
+
+int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
+                                 struct eg_etcd_snapshot_decoder **ret) {
+        struct eg_etcd_snapshot_decoder *d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->sink = sink;
+        d->userdata = userdata;
+        eg_buf_init(&d->line, SNAPSHOT_LINE_MAX);
+        int r = eg_sha256_new(&d->sha);
+        if (r < 0) {
+                eg_etcd_snapshot_decoder_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d) {
+        if (!d)
+                return;
+        eg_buf_done(&d->line);
+        free(d->bin);
+        eg_sha256_free(d->sha);
+        free(d);
+}
+
+static int decoder_emit(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
+                        struct eg_etcd_error *err) {
+        eg_sha256_update(d->sha, p, n);
+        d->size += n;
+        int r = d->sink ? d->sink(p, n, d->userdata) : 0;
+        if (r < 0)
+                etcd_error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
+        return r < 0 ? r : 0;
+}
+
+/* Passes on everything but the newest SHA256_LEN bytes. */
+static int decoder_push(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
+                        struct eg_etcd_error *err) {
+        size_t total = d->tail_len + n;
+        if (total <= SHA256_LEN) {
+                memcpy(d->tail + d->tail_len, p, n);
+                d->tail_len = total;
+                return 0;
+        }
+        size_t out = total - SHA256_LEN;
+        size_t from_tail = out < d->tail_len ? out : d->tail_len;
+        int r;
+        if (from_tail > 0 && (r = decoder_emit(d, d->tail, from_tail, err)) < 0)
+                return r;
+        if (out > from_tail && (r = decoder_emit(d, p, out - from_tail, err)) < 0)
+                return r;
+        size_t kept = d->tail_len - from_tail;
+        memmove(d->tail, d->tail + from_tail, kept);
+        memcpy(d->tail + kept, p + (out - from_tail), SHA256_LEN - kept);
+        d->tail_len = SHA256_LEN;
+        return 0;
+}
+
+static bool span_has(const char *s, size_t len, const char *needle) {
+        return memmem(s, len, needle, strlen(needle)) != NULL;
+}
+
+/* The gateway's data messages are {"result":{"header":{...},"remainingBytes":"N",
+ * "blob":"<base64>"}}. Building a jansson tree of each took most of a backup's CPU, so
+ * the two fields are picked out directly; anything else (an error, escapes, another
+ * shape) returns false and takes the full parse. */
+static bool decoder_fast_fields(const char *s, size_t len, const char **ret_blob, size_t *ret_blen,
+                                uint64_t *ret_remaining) {
+        /* etcd 3.4's gateway writes remaining_bytes; newer ones remainingBytes */
+        static const char blob_key[] = "\"blob\":\"", rem_key[] = "\"remaining_bytes\":",
+                          rem_key2[] = "\"remainingBytes\":";
+        if (len < 2 || s[0] != '{' || !span_has(s, len < 16 ? len : 16, "\"result\""))
+                return false;
+        const char *b = memmem(s, len, blob_key, sizeof(blob_key) - 1);
+        if (!b)
+                return false;
+        const char *bs = b + sizeof(blob_key) - 1;
+        const char *be = memchr(bs, '"', len - (size_t)(bs - s));
+        if (!be || memchr(bs, '\\', (size_t)(be - bs)))
+                return false;
+        size_t head = (size_t)(b - s), tail = len - (size_t)(be - s);
+        if (span_has(s, head, "\"error\"") || span_has(be, tail, "\"error\"") || span_has(be, tail, "\"blob\""))
+                return false;
+        size_t klen = sizeof(rem_key) - 1;
+        const char *in = memmem(s, head, rem_key, klen);
+        if (!in)
+                in = memmem(be, tail, rem_key, klen);
+        if (!in) {
+                klen = sizeof(rem_key2) - 1;
+                in = memmem(s, head, rem_key2, klen);
+                if (!in)
+                        in = memmem(be, tail, rem_key2, klen);
+        }
+        if (!in)
+                return false;
+        in += klen;
+        if (*in == '"')
+                in++;
+        uint64_t v = 0;
+        const char *end = s + len;
+        if (in >= end || *in < '0' || *in > '9')
+                return false;
+        for (; in < end && *in >= '0' && *in <= '9'; in++) {
+                if (v > (UINT64_MAX - 9) / 10)
+                        return false;
+                v = v * 10 + (uint64_t)(*in - '0');
+        }
+        *ret_blob = bs;
+        *ret_blen = (size_t)(be - bs);
+        *ret_remaining = v;
+        return true;
+}
+
+static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, size_t blen, uint64_t remaining,
+                        struct eg_etcd_error *err) {
+        if (blen / 4 * 3 > d->bin_alloc) {
+                unsigned char *p = realloc(d->bin, blen / 4 * 3);
+                if (!p)
+                        return -ENOMEM;
+                d->bin = p;
+                d->bin_alloc = blen / 4 * 3;
+        }
+        size_t n = 0;
+        if (blen > 0 && etcd_b64_decode(b64, blen, d->bin, &n) < 0) {
+                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
+                return -EBADMSG;
+        }
+        int r = decoder_push(d, d->bin, n, err);
+        d->remaining = remaining;
+        d->seen = true;
+        return r;
+}
+
+static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len,
+                           struct eg_etcd_error *err) {
+        const char *fb;
+        size_t fblen;
+        uint64_t frem;
+        if (decoder_fast_fields(s, len, &fb, &fblen, &frem))
+                return decoder_blob(d, fb, fblen, frem, err);
+        json_error_t jerr;
+        json_t *o = json_loadb(s, len, 0, &jerr);
+        int r = 0;
+        if (!json_is_object(o)) {
+                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: %s",
+                          o ? "not an object" : jerr.text);
+                r = -EBADMSG;
+                goto out;
+        }
+        json_t *e = json_object_get(o, "error");
+        if (e) {
+                const char *msg = json_string_value(e);
+                if (!msg)
+                        msg = json_string_value(json_object_get(e, "message"));
+                etcd_error_set(err, NULL, 0, "snapshot failed: %s", msg ? msg : "unknown error");
+                r = -EIO;
+                goto out;
+        }
+        json_t *res = json_object_get(o, "result");
+        json_t *blob = json_object_get(res, "blob");
+        uint64_t remaining = 0;
+        if (!json_is_object(res) || (blob && !json_is_string(blob)) ||
+            etcd_json_get_u64(res, json_object_get(res, "remaining_bytes") ? "remaining_bytes" : "remainingBytes",
+                         &remaining) < 0) {
+                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: no result");
+                r = -EBADMSG;
+                goto out;
+        }
+        r = decoder_blob(d, blob ? json_string_value(blob) : "", blob ? json_string_length(blob) : 0, remaining, err);
+out:
+        json_decref(o);
+        return r;
+}
+
+static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd_error *err) {
+        bool blank = true;
+        for (size_t i = 0; i < d->line.len && blank; i++)
+                blank = isspace((unsigned char)d->line.data[i]);
+        int r = blank ? 0 : decoder_message(d, d->line.data, d->line.len, err);
+        eg_buf_reset(&d->line);
+        return r;
+}
+
+int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
+                                  size_t len, struct eg_etcd_error *err) {
+        if (d->failed)
+                return d->failed;
+        const char *p = data;
+        int r = 0;
+        while (len > 0) {
+                const char *nl = memchr(p, '\n', len);
+                size_t n = nl ? (size_t)(nl - p) : len;
+                r = eg_buf_append(&d->line, p, n);
+                if (r == -E2BIG) {
+                        etcd_error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes",
+                                  d->line.max);
+                        r = -EBADMSG;
+                }
+                if (r < 0 || !nl)
+                        break;
+                r = decoder_flush_line(d, err);
+                if (r < 0)
+                        break;
+                p += n + 1;
+                len -= n + 1;
+        }
+        if (r < 0)
+                d->failed = r;
+        return r;
+}
+
+int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
+                                    uint64_t *ret_size, struct eg_etcd_error *err) {
+        if (d->failed)
+                return d->failed;
+        int r = decoder_flush_line(d, err);
+        if (r < 0)
+                goto fail;
+        if (!d->seen || d->tail_len < SHA256_LEN) {
+                etcd_error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)",
+                          d->size + d->tail_len);
+                r = -EBADMSG;
+                goto fail;
+        }
+        if (d->remaining > 0) {
+                etcd_error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing",
+                          d->remaining);
+                r = -EBADMSG;
+                goto fail;
+        }
+        unsigned char digest[SHA256_LEN];
+        eg_sha256_final_raw(d->sha, digest);
+        d->sha = NULL;
+        if (memcmp(digest, d->tail, SHA256_LEN) != 0) {
+                etcd_error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
+                r = -EBADMSG;
+                goto fail;
+        }
+        for (int i = 0; i < SHA256_LEN; i++)
+                snprintf(ret_sha256 + 2 * i, 3, "%02x", digest[i]);
+        if (ret_size)
+                *ret_size = d->size;
+        return 0;
+fail:
+        d->failed = r;
+        return r;
+}
+
