@@ -19,14 +19,11 @@
 #include <unistd.h>
 
 #include "etcd-gitops/runtime.h"
+#include "process.h"
 
-extern char **environ;
 
 #define RECORD_MAX_BYTES ((size_t)4 << 20)
 #define PROC_FILE_MAX_BYTES ((size_t)1 << 20)
-#define VERSION_OUTPUT_MAX_BYTES ((size_t)64 << 10)
-#define VERSION_PROBE_TIMEOUT_MS 5000
-#define SPAWN_TIMEOUT_MS 10000
 #define KILL_WAIT_MS 5000
 #define LOCK_TIMEOUT_MS 120000
 #define POLL_INTERVAL_MS 20
@@ -74,55 +71,6 @@ static struct local_runtime *to_local(struct eg_runtime *rt) {
 }
 
 /* ---- small helpers ---- */
-
-/* A NULL-terminated, owned string vector (argv, envp). */
-struct strv {
-        char **v;
-        size_t n, alloc;
-};
-
-static void strv_done(struct strv *s) {
-        for (size_t i = 0; i < s->n; i++)
-                free(s->v[i]);
-        free(s->v);
-        *s = (struct strv){0};
-}
-
-/* Takes ownership of str; a NULL str is an allocation failure. */
-static int strv_push(struct strv *s, char *str) {
-        if (!str)
-                return -ENOMEM;
-        if (s->n + 2 > s->alloc) {
-                size_t n = s->alloc ? s->alloc * 2 : 16;
-                char **v = realloc(s->v, n * sizeof(*v));
-                if (!v) {
-                        free(str);
-                        return -ENOMEM;
-                }
-                s->v = v;
-                s->alloc = n;
-        }
-        s->v[s->n++] = str;
-        s->v[s->n] = NULL;
-        return 0;
-}
-
-static void close_fd(int *fd) {
-        if (*fd >= 0)
-                close(*fd);
-        *fd = -1;
-}
-
-/* Moves fd above stdio so the dup2() calls in a child never clobber it. */
-static int fd_above_stdio(int fd) {
-        if (fd < 0 || fd > 2)
-                return fd;
-        int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return n;
-}
 
 /* Names end up in paths and in etcd flags: keep them to a safe alphabet. */
 static bool name_is_valid(const char *s) {
@@ -403,51 +351,6 @@ out:
 
 /* ---- processes ---- */
 
-/* State letter and start time (field 22) of /proc/<pid>/stat; -ENOENT when gone. */
-static int proc_stat(int64_t pid, char *ret_state, uint64_t *ret_start) {
-        _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/stat", pid);
-        _cleanup_free_ char *data = NULL;
-        if (!path)
-                return -ENOMEM;
-        int r = eg_read_file(path, PROC_FILE_MAX_BYTES, &data, NULL);
-        if (r < 0)
-                return r == -ESRCH ? -ENOENT : r;
-        /* comm may contain spaces and parentheses: fields start after the last ')' */
-        char *p = strrchr(data, ')');
-        if (!p || p[1] != ' ' || !p[2])
-                return -EBADMSG;
-        p += 2;
-        char state = *p;
-        for (int field = 3; field < 22; field++) {
-                p = strchr(p, ' ');
-                if (!p)
-                        return -EBADMSG;
-                p++;
-        }
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (errno || end == p || (*end != ' ' && *end != '\n' && *end != 0))
-                return -EBADMSG;
-        *ret_state = state;
-        *ret_start = v;
-        return 0;
-}
-
-/* True for "--flag=value" or "--flag" "value" among the NUL-separated args. */
-static bool cmdline_has(const char *data, size_t len, const char *flag, const char *value) {
-        size_t lf = strlen(flag);
-        const char *prev = NULL;
-        for (const char *p = data; p < data + len; p += strlen(p) + 1) {
-                if (strncmp(p, flag, lf) == 0 && p[lf] == '=' && strcmp(p + lf + 1, value) == 0)
-                        return true;
-                if (prev && strcmp(prev, flag) == 0 && strcmp(p, value) == 0)
-                        return true;
-                prev = p;
-        }
-        return false;
-}
-
 /* The recorded process is this member only if the pid is alive, was started at the
  * recorded time and runs with its name and data dir: a recycled pid never passes. */
 static bool member_alive(const struct lmember *m) {
@@ -455,7 +358,7 @@ static bool member_alive(const struct lmember *m) {
                 return false;
         char state;
         uint64_t start;
-        if (proc_stat(m->pid, &state, &start) < 0 || state == 'Z' || state == 'X' ||
+        if (eg_proc_stat(m->pid, &state, &start) < 0 || state == 'Z' || state == 'X' ||
             start != m->start_time)
                 return false;
         _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/cmdline", m->pid);
@@ -463,8 +366,8 @@ static bool member_alive(const struct lmember *m) {
         size_t len = 0;
         if (!path || eg_read_file(path, PROC_FILE_MAX_BYTES, &data, &len) < 0)
                 return false;
-        return cmdline_has(data, len, "--name", m->name) &&
-               cmdline_has(data, len, "--data-dir", m->data_dir);
+        return eg_proc_cmdline_has(data, len, "--name", m->name) &&
+               eg_proc_cmdline_has(data, len, "--data-dir", m->data_dir);
 }
 
 struct proc_id {
@@ -477,7 +380,7 @@ static bool proc_gone(void *userdata) {
         const struct proc_id *id = userdata;
         char state;
         uint64_t start;
-        int r = proc_stat(id->pid, &state, &start);
+        int r = eg_proc_stat(id->pid, &state, &start);
         if (r == -ENOENT)
                 return true;
         if (r < 0)
@@ -514,294 +417,15 @@ fail_kill:;
         return -saved;
 }
 
-/* The daemon's own ETCD_* variables would be read by etcd as flags (and clash with
- * ours): members see the daemon's environment without them, plus etcdEnv. */
-static int build_env(json_t *etcd_env, struct strv *ret) {
-        struct strv env = {0};
-        int r = 0;
-        for (char **e = environ; e && *e; e++) {
-                if (eg_str_has_prefix(*e, "ETCD_"))
-                        continue;
-                bool overridden = false;
-                for (size_t i = 0; i < json_array_size(etcd_env) && !overridden; i++) {
-                        const char *n = json_string_value(
-                                json_object_get(json_array_get(etcd_env, i), "name"));
-                        size_t l = n ? strlen(n) : 0;
-                        overridden = l > 0 && strncmp(*e, n, l) == 0 && (*e)[l] == '=';
-                }
-                if (!overridden && (r = strv_push(&env, strdup(*e))) < 0)
-                        goto fail;
-        }
-        for (size_t i = 0; i < json_array_size(etcd_env); i++) {
-                json_t *v = json_array_get(etcd_env, i);
-                const char *n = json_string_value(json_object_get(v, "name"));
-                const char *val = json_string_value(json_object_get(v, "value"));
-                /* valueFrom (Kubernetes secrets and fields) has no local meaning */
-                if (!n || !*n || strchr(n, '='))
-                        continue;
-                if ((r = strv_push(&env, eg_strdup_printf("%s=%s", n, val ? val : ""))) < 0)
-                        goto fail;
-        }
-        if (!env.v && !(env.v = calloc(1, sizeof(*env.v)))) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        *ret = env;
-        return 0;
-fail:
-        strv_done(&env);
-        return r;
-}
-
-enum { REPORT_PID, REPORT_SETUP_ERRNO, REPORT_EXEC_ERRNO };
-
-struct spawn_report {
-        int32_t kind;
-        int32_t value;
-};
-
-static void report_write(int fd, int32_t kind, int32_t value) {
-        struct spawn_report m = {kind, value};
-        ssize_t n;
-        do
-                n = write(fd, &m, sizeof(m));
-        while (n < 0 && errno == EINTR);
-}
-
-/* In the grandchild, after fork: async-signal-safe calls only. */
-static _Noreturn void grandchild_exec(const char *bin, char *const *argv, char *const *envp,
-                                      int null_fd, int log_fd, int report_fd) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
-        for (int s = 1; s < NSIG; s++)
-                sigaction(s, &dfl, NULL);
-        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
-            dup2(log_fd, STDERR_FILENO) < 0 || chdir("/") < 0) {
-                report_write(report_fd, REPORT_SETUP_ERRNO, errno);
-                _exit(127);
-        }
-        /* report_fd is O_CLOEXEC: it stays until exec and tells the parent exec worked */
-        if (close_range(3, (unsigned)report_fd - 1, 0) < 0 ||
-            close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
-                struct rlimit rl;
-                int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
-                                  ? (int)rl.rlim_cur
-                                  : 65536;
-                for (int fd = 3; fd < max; fd++)
-                        if (fd != report_fd)
-                                close(fd);
-        }
-        report_write(report_fd, REPORT_PID, (int32_t)getpid());
-        execve(bin, argv, envp);
-        report_write(report_fd, REPORT_EXEC_ERRNO, errno);
-        _exit(127);
-}
-
-/* Starts bin detached: its own session, not our child (double fork), stdin /dev/null,
- * stdout and stderr appended to log_fd, no other fds. Returns once exec succeeded. */
-static int spawn_detached(const char *bin, char *const *argv, char *const *envp, int log_fd,
-                          pid_t *ret_pid, struct eg_error *err) {
-        int p[2] = {-1, -1}, null_fd = -1, lfd = -1, r = 0;
-        if (pipe2(p, O_CLOEXEC) < 0)
-                goto fail_errno;
-        p[0] = fd_above_stdio(p[0]);
-        p[1] = fd_above_stdio(p[1]);
-        null_fd = fd_above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC));
-        lfd = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
-        if (p[0] < 0 || p[1] < 0 || null_fd < 0 || lfd < 0)
-                goto fail_errno;
-
-        pid_t child = fork();
-        if (child < 0)
-                goto fail_errno;
-        if (child == 0) {
-                if (setsid() < 0) {
-                        report_write(p[1], REPORT_SETUP_ERRNO, errno);
-                        _exit(127);
-                }
-                pid_t g = fork();
-                if (g < 0) {
-                        report_write(p[1], REPORT_SETUP_ERRNO, errno);
-                        _exit(127);
-                }
-                if (g > 0)
-                        _exit(0);
-                grandchild_exec(bin, argv, envp, null_fd, lfd, p[1]);
-        }
-        close_fd(&p[1]);
-        close_fd(&null_fd);
-        close_fd(&lfd);
-        /* the intermediate exits at once; ECHILD if someone else reaped it */
-        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-                ;
-
-        struct spawn_report msgs[2];
-        size_t got = 0;
-        int64_t deadline = eg_now_monotonic_ms() + SPAWN_TIMEOUT_MS;
-        while (got < sizeof(msgs)) {
-                int64_t left = deadline - eg_now_monotonic_ms();
-                if (left <= 0) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-                if (poll(&pfd, 1, (int)left) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        goto fail_errno;
-                }
-                ssize_t n = read(p[0], (char *)msgs + got, sizeof(msgs) - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        goto fail_errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        close_fd(&p[0]);
-        if (got < sizeof(msgs[0])) {
-                eg_error_set(err, "cannot start %s: the starter process died", bin);
-                return -ECHILD;
-        }
-        if (msgs[0].kind != REPORT_PID || msgs[0].value <= 0) {
-                int e = msgs[0].kind != REPORT_PID && msgs[0].value > 0 ? msgs[0].value : EIO;
-                eg_error_set(err, "cannot start %s: %s", bin, strerror(e));
-                return -e;
-        }
-        if (got >= sizeof(msgs) && msgs[1].kind == REPORT_EXEC_ERRNO) {
-                eg_error_set(err, "cannot exec %s: %s", bin, strerror(msgs[1].value));
-                return -msgs[1].value;
-        }
-        if (got > sizeof(msgs[0]) || r == -ETIMEDOUT) {
-                kill(msgs[0].value, SIGKILL);
-                eg_error_set(err, "cannot start %s: no word from the new process", bin);
-                return -ETIMEDOUT;
-        }
-        *ret_pid = msgs[0].value;
-        return 0;
-fail_errno:
-        r = -errno;
-        eg_error_set(err, "cannot start %s: %s", bin, strerror(errno));
-        close_fd(&p[0]);
-        close_fd(&p[1]);
-        close_fd(&null_fd);
-        close_fd(&lfd);
-        return r;
-}
 
 /* ---- etcd binaries ---- */
-
-static bool is_executable_file(const char *path) {
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Only absolute PATH entries: the binary must not depend on the daemon's cwd. */
-static char *find_on_path(const char *name) {
-        const char *path = getenv("PATH");
-        for (const char *p = path; p && *p;) {
-                const char *end = strchr(p, ':');
-                size_t l = end ? (size_t)(end - p) : strlen(p);
-                if (l > 0 && p[0] == '/') {
-                        char *full = eg_strdup_printf("%.*s/%s", (int)l, p, name);
-                        if (!full)
-                                return NULL;
-                        if (is_executable_file(full))
-                                return full;
-                        free(full);
-                }
-                p = end ? end + 1 : p + l;
-        }
-        return NULL;
-}
-
-/* Runs `bin --version` for at most VERSION_PROBE_TIMEOUT_MS; *ret is what follows
- * "etcd Version: ", or NULL when it printed no such line. */
-static int probe_version(const char *bin, char **ret) {
-        struct strv env = {0};
-        posix_spawn_file_actions_t fa;
-        int p[2] = {-1, -1}, r;
-        pid_t pid = -1;
-        struct eg_buf out;
-        eg_buf_init(&out, VERSION_OUTPUT_MAX_BYTES);
-        char *argv[] = {(char *)bin, (char *)"--version", NULL};
-
-        r = build_env(NULL, &env);
-        if (r < 0)
-                return r;
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                r = -errno;
-                strv_done(&env);
-                return r;
-        }
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-        r = -posix_spawn(&pid, bin, &fa, NULL, argv, env.v);
-        posix_spawn_file_actions_destroy(&fa);
-        strv_done(&env);
-        close_fd(&p[1]);
-        if (r < 0) {
-                close_fd(&p[0]);
-                return r;
-        }
-
-        int64_t deadline = eg_now_monotonic_ms() + VERSION_PROBE_TIMEOUT_MS;
-        for (;;) {
-                int64_t left = deadline - eg_now_monotonic_ms();
-                if (left <= 0) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-                if (poll(&pfd, 1, (int)left) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                char chunk[4096];
-                ssize_t n = read(p[0], chunk, sizeof(chunk));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : 0;
-                        break;
-                }
-                r = eg_buf_append(&out, chunk, (size_t)n);
-                if (r < 0)
-                        break;
-        }
-        close_fd(&p[0]);
-        if (r < 0)
-                kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        *ret = NULL;
-        if (r == 0 && out.data) {
-                const char *key = "etcd Version: ";
-                char *line = strstr(out.data, key);
-                if (line && (line == out.data || line[-1] == '\n')) {
-                        line += strlen(key);
-                        *ret = strndup(line, strcspn(line, " \r\n"));
-                        if (!*ret)
-                                r = -ENOMEM;
-                }
-        }
-        eg_buf_done(&out);
-        return r;
-}
 
 static void probe_path_etcd(struct local_runtime *lr) {
         if (lr->path_probed)
                 return;
         lr->path_probed = true;
-        lr->path_etcd = find_on_path("etcd");
-        if (lr->path_etcd && probe_version(lr->path_etcd, &lr->path_version) < 0)
+        lr->path_etcd = eg_proc_find_on_path("etcd");
+        if (lr->path_etcd && eg_proc_probe_version(lr->path_etcd, &lr->path_version) < 0)
                 lr->path_version = NULL;
 }
 
@@ -817,7 +441,7 @@ static char *describe_available(struct local_runtime *lr) {
                 _cleanup_free_ char *path = v == d
                                                     ? eg_strdup_printf("%s/%s/etcd", lr->bin_dir, d)
                                                     : eg_strdup_printf("%s/%s", lr->bin_dir, d);
-                if (version_is_valid(v) && path && is_executable_file(path))
+                if (version_is_valid(v) && path && eg_proc_is_executable(path))
                         eg_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", v, path);
                 free(ents[i]);
         }
@@ -841,8 +465,8 @@ static int resolve_binary(struct local_runtime *lr, const char *version, char **
         if (lr->bin_dir) {
                 char *a = eg_strdup_printf("%s/%s/etcd", lr->bin_dir, version);
                 char *b = eg_strdup_printf("%s/etcd-%s", lr->bin_dir, version);
-                char *found = a && is_executable_file(a)   ? a
-                              : b && is_executable_file(b) ? b
+                char *found = a && eg_proc_is_executable(a)   ? a
+                              : b && eg_proc_is_executable(b) ? b
                                                            : NULL;
                 if (found) {
                         *ret = found;
@@ -1124,12 +748,12 @@ static int build_argv(const char *bin, const struct lmember *m, const char *init
                 {"--initial-cluster-token", token},
         };
         struct strv argv = {0};
-        int r = strv_push(&argv, strdup(bin));
+        int r = eg_strv_push(&argv, strdup(bin));
         for (size_t i = 0; r == 0 && i < EG_ELEMENTSOF(flags); i++)
                 if (flags[i][1])
-                        r = strv_push(&argv, eg_strdup_printf("%s=%s", flags[i][0], flags[i][1]));
+                        r = eg_strv_push(&argv, eg_strdup_printf("%s=%s", flags[i][0], flags[i][1]));
         if (r < 0) {
-                strv_done(&argv);
+                eg_strv_done(&argv);
                 return r;
         }
         *ret = argv;
@@ -1155,7 +779,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
                 goto out;
         }
         if ((r = build_argv(bin, m, initial_cluster, token, &argv)) < 0 ||
-            (r = build_env(etcd_env, &env)) < 0)
+            (r = eg_proc_build_env(etcd_env, &env)) < 0)
                 goto oom;
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0) {
@@ -1166,7 +790,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
         }
         pid_t pid = 0;
         struct eg_error spawn_err = {0};
-        r = spawn_detached(bin, argv.v, env.v, log_fd, &pid, &spawn_err);
+        r = eg_proc_spawn_detached(bin, argv.v, env.v, log_fd, &pid, &spawn_err);
         if (r < 0) {
                 eg_error_set(err, "member %s of %s/%s: %s", m->name, ns, name,
                              spawn_err.message ? spawn_err.message : strerror(-r));
@@ -1175,7 +799,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
         }
         char state;
         uint64_t start;
-        if (proc_stat(pid, &state, &start) < 0 || state == 'Z' || state == 'X') {
+        if (eg_proc_stat(pid, &state, &start) < 0 || state == 'Z' || state == 'X') {
                 eg_error_set(err, "etcd for member %s of %s/%s exited at once (pid %d); see %s",
                              m->name, ns, name, (int)pid, log);
                 r = -ECHILD;
@@ -1190,9 +814,9 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
 oom:
         eg_error_set(err, "out of memory starting member %s", m->name);
 out:
-        close_fd(&log_fd);
-        strv_done(&argv);
-        strv_done(&env);
+        eg_close_fd(&log_fd);
+        eg_strv_done(&argv);
+        eg_strv_done(&env);
         return r;
 }
 
@@ -1441,7 +1065,7 @@ oom:
         eg_error_set(err, "out of memory bootstrapping %s/%s", t->namespace, t->name);
 out:
         if (locked)
-                close_fd(&lock_fd);
+                eg_close_fd(&lock_fd);
         eg_buf_done(&ic);
         free(used.v);
         lrecord_done(&rec);
@@ -1505,7 +1129,7 @@ out:
         free(url);
         free(used.v);
         lrecord_done(&rec);
-        close_fd(&lock_fd);
+        eg_close_fd(&lock_fd);
         return r;
 }
 
@@ -1574,7 +1198,7 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
                 member_kill(lr, t->namespace, t->name, m, NULL);
 out:
         lrecord_done(&rec);
-        close_fd(&lock_fd);
+        eg_close_fd(&lock_fd);
         return r;
 }
 
@@ -1613,7 +1237,7 @@ static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *
                 r = member_dir_move_aside(lr, ns, name, member, err);
 out:
         lrecord_done(&rec);
-        close_fd(&lock_fd);
+        eg_close_fd(&lock_fd);
         return r;
 }
 
@@ -1656,7 +1280,7 @@ static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_t
                 r = k;
 out:
         lrecord_done(&rec);
-        close_fd(&lock_fd);
+        eg_close_fd(&lock_fd);
         return r;
 }
 
@@ -1698,7 +1322,7 @@ static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const cha
         }
 out:
         lrecord_done(&rec);
-        close_fd(&lock_fd);
+        eg_close_fd(&lock_fd);
         return r;
 }
 
