@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# run --runtime kubernetes: one pod's etcd killed (kill -9) is replaced by a new member under a
+# new name, back to 3 ready voters, and a key written before is still there.
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
+. "$EG_SOURCE_DIR/tests/lib/kube.sh"
+start_kube_server
+
+cluster_yaml kf 3
+start_daemon "${K[@]}" --listen none
+wait_until 180 "3 healthy members" kube_healthy kf 3
+before=$(kube_members kf)
+[ "$before" = "kf-0 kf-1 kf-2" ] || fail "members after bring-up: '$before'"
+etcd_put kf kf-0 /e2e/failover before-crash
+
+sleep 6 # etcd refuses a new member for 5 s after a voter (re)joins
+victim=$(kube_follower kf)
+say "killing $victim"
+kube_kill "$victim"
+replaced() { kube_healthy kf 3 && ! kube_members kf | grep -qw "$victim"; }
+wait_until 120 "3 healthy members without $victim" replaced
+after=$(kube_members kf)
+say "members now: $after"
+[ "$after" != "$before" ] || fail "member names unchanged"
+[ "$(kube_pods kf)" = "$after" ] || fail "pods '$(kube_pods kf)' are not the members '$after'"
+new=$(comm -13 <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after"))
+# a name is never reused: the replacement is kf-N, N >= 3 (a refused add burns its name)
+[[ $new =~ ^kf-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 3 ] || fail "the new member is '$new'"
+[ "$(etcd_get kf "$new" /e2e/failover)" = before-crash ] || fail "the key is gone on the new member"
+stop_daemon
