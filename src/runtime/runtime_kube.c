@@ -30,6 +30,7 @@ struct kube_runtime {
         char *namespace;  /* NULL: list() looks at every namespace */
         enum eg_kube_etcd_access access;
         bool read_only;
+        bool proxy_allowed; /* a pods/proxy request got past authorization once */
 };
 
 static struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
@@ -666,6 +667,28 @@ static int list_cluster_pods(struct kube_runtime *kr, const char *ns, const char
         return eg_kube_list(kr->client, coll, sel, 500, ret, err);
 }
 
+/* etcd behind a forbidden pods/proxy would look like dead members (quorum lost): ask once
+ * and report the RBAC denial instead. Authorization comes before the pod is looked up, so the
+ * pod need not exist yet: anything but a 403 got past it. */
+static int check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
+        if (kr->access != EG_KUBE_ACCESS_PROXY || kr->proxy_allowed || !name)
+                return 0;
+        _cleanup_free_ char *path = pod_path(ns, name);
+        _cleanup_free_ char *probe_path = path ? eg_strdup_printf("%s:%d/proxy/version", path, CLIENT_PORT) : NULL;
+        struct eg_error e = {0};
+        if (!probe_path)
+                return -ENOMEM;
+        int r = eg_kube_get(kr->client, probe_path, NULL, &e);
+        if (r == -EACCES) {
+                eg_error_set(err, "%s", e.message ? e.message : "forbidden: pods/proxy");
+                eg_error_done(&e);
+                return r;
+        }
+        eg_error_done(&e);
+        kr->proxy_allowed = true;
+        return 0;
+}
+
 static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                         struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
@@ -682,6 +705,11 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
         /* upstream created services once and never looked again: repair them every pass */
         if (!kr->read_only && ((r = ensure_services(kr, ns, name, err)) < 0 ||
                                (r = ensure_pdb(kr, ns, name, -1, (int64_t)json_array_size(pods), err)) < 0)) {
+                json_decref(pods);
+                return r;
+        }
+        const char *first = jstr(json_object_get(json_array_get(pods, 0), "metadata"), "name");
+        if ((r = check_proxy_allowed(kr, ns, first, err)) < 0) {
                 json_decref(pods);
                 return r;
         }
@@ -822,6 +850,8 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 eg_error_set(err, "cluster %s/%s already has %zu pods", t->namespace, t->name, existing);
                 return -EEXIST;
         }
+        if ((r = check_proxy_allowed(kr, t->namespace, members[0], err)) < 0)
+                return r;
         eg_buf_init(&ic, 0);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *peer = member_peer_url(t, members[i]);

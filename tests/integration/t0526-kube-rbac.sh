@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# RBAC on the kubernetes runtime: the service account bound by examples/kubernetes/rbac.yaml can
+# apply a cluster in its namespace (-n: the binding is a RoleBinding); a user whose role lacks
+# pods/proxy gets exit 1 or 2, an error naming it, and no pods.
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
+. "$EG_SOURCE_DIR/tests/lib/kube.sh"
+{
+  cat "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml"
+  # the same rules without pods/proxy, bound to the user "noproxy"
+  python3 - "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+role = next(d for d in docs if "kind: ClusterRole\n" in d)
+out, skip = [], False
+for line in role.replace("name: etcd-gitops-runtime", "name: etcd-gitops-noproxy").splitlines():
+    if line.strip().startswith("- apiGroups:"):
+        skip = False
+    if line.strip() == "resources: [pods/proxy]":
+        out.pop()  # its "- apiGroups" line
+        skip = True
+    if not skip:
+        out.append(line)
+print("---")
+print("\n".join(out))
+print("""---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: etcd-gitops-noproxy
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: etcd-gitops-noproxy
+subjects:
+  - kind: User
+    name: noproxy""")
+PY
+} >"$T/rbac.yaml"
+grep -q 'pods/proxy' <(sed -n '/name: etcd-gitops-noproxy/,$p' "$T/rbac.yaml") && fail "the reduced role still grants pods/proxy"
+start_kube_server --rbac "$T/rbac.yaml" \
+  --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops --token noproxy-token:noproxy
+SA_KC="$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig"
+NP_KC="$KUBE/kc/noproxy.kubeconfig"
+[ -f "$SA_KC" ] && [ -f "$NP_KC" ] || fail "kubeconfigs: $(ls "$KUBE/kc")"
+
+cluster_yaml kb 3
+set +e
+eg apply --runtime kubernetes --kubeconfig "$SA_KC" -n default --source "$SRC" --wait=120s >"$T/apply.txt" 2>&1
+rc=$?
+set -e
+[ $rc -eq 0 ] || fail "apply as the service account: exit $rc: $(cat "$T/apply.txt")"
+K=(--runtime kubernetes --kubeconfig "$SA_KC" -n default)
+kube_healthy kb 3 || fail "not 3 healthy members seen by the service account: $(kube_json kb)"
+
+say "without pods/proxy"
+rm "$SRC/kb.yaml"
+cluster_yaml np 3
+set +e
+eg apply --runtime kubernetes --kubeconfig "$NP_KC" -n default --source "$SRC" --wait=15s >"$T/apply-np.txt" 2>&1
+rc=$?
+set -e
+say "exit $rc: $(tail -n 3 "$T/apply-np.txt")"
+[ $rc -eq 1 ] || [ $rc -eq 2 ] || fail "apply without pods/proxy: exit $rc"
+grep -q 'pods/proxy' "$T/apply-np.txt" || fail "the error does not name pods/proxy: $(cat "$T/apply-np.txt")"
+[ -z "$(kube_pods np)" ] || fail "pods made for a cluster the credentials cannot reach: $(kube_pods np)"
