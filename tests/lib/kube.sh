@@ -30,6 +30,8 @@ stop_kube_server() {
     echo "--- apiserver log (tail)" >&2
     tail -n 30 "$KUBE/server.log" >&2
   fi
+  # cleanup reads the test's status from $?; set -e must not end the trap on it
+  set +e
   (exit $rc)
   cleanup
 }
