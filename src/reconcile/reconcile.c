@@ -516,6 +516,17 @@ static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, c
         free(rec.hash);
 }
 
+/* A failing cluster waits 1 s, 2 s, 4 s ... up to a minute, and never blocks the others. */
+static void track_backoff(struct cluster_track *t) {
+        t->failures++;
+        int64_t delay = BACKOFF_FIRST_MS;
+        for (int i = 1; i < t->failures && delay < BACKOFF_MAX_MS; i++)
+                delay *= 2;
+        if (delay > BACKOFF_MAX_MS)
+                delay = BACKOFF_MAX_MS;
+        t->next_attempt_ms = eg_now_monotonic_ms() + delay;
+}
+
 static bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
 static void set_str(char **dst, const char *src) {
@@ -547,11 +558,16 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         int k = observe(r, t, ns, name, &o, now);
         if (k < 0) {
                 const char *why = o.etcd_error ? o.etcd_error : strerror(-k);
-                audit(r, rev, obj, NULL, ns, name, "failed", NULL, "cannot observe the cluster", "failed", 0, why);
+                /* once per distinct error: a cluster that stays unobservable must not flood the log */
+                if (!str_eq(t->last_error, why)) {
+                        audit(r, rev, obj, NULL, ns, name, "failed", NULL, "cannot observe the cluster", "failed", 0, why);
+                        eg_log_error("%s/%s: cannot observe the cluster: %s", ns, name, why);
+                }
                 set_str(&t->last_error, why);
-                t->failures++;
+                track_backoff(t);
                 observation_done(&o);
                 res->n_failed++;
+                res->all_converged = false;
                 return;
         }
 
@@ -594,8 +610,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                               "failed", eg_now_monotonic_ms() - t0, rerr.message);
                         restore_record(r->opt.state_dir, ns, name, restore, &rinfo, false, rerr.message);
                         set_str(&t->last_error, rerr.message);
-                        t->failures++;
-                        t->next_attempt_ms = eg_now_monotonic_ms() + BACKOFF_MAX_MS / 4;
+                        track_backoff(t);
                         res->n_failed++;
                         res->all_converged = false;
                         eg_restore_info_done(&rinfo);
@@ -659,13 +674,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                                 eg_log_error("%s/%s: %s %s failed: %s", ns, name, eg_action_kind_to_string(a->kind),
                                              a->member ? a->member : "", err.message);
                                 set_str(&t->last_error, err.message);
-                                t->failures++;
-                                int64_t delay = BACKOFF_FIRST_MS;
-                                for (int i = 1; i < t->failures && delay < BACKOFF_MAX_MS; i++)
-                                        delay *= 2;
-                                if (delay > BACKOFF_MAX_MS)
-                                        delay = BACKOFF_MAX_MS;
-                                t->next_attempt_ms = eg_now_monotonic_ms() + delay;
+                                track_backoff(t);
                                 res->n_failed++;
                         } else {
                                 if (snapshot && a->kind == EG_ACTION_BOOTSTRAP)
