@@ -19,7 +19,7 @@ static int sh(const char *cmd) {
 }
 
 static int write_manifest(int i, int size) {
-        _cleanup_free_ char *path = eg_strdup_printf("%s/work/clusters/team-%02d/cluster-%04d.yaml", dir, i % 20, i);
+        _cleanup_free_ char *path = eg_strdup_printf("%s/clone/clusters/team-%02d/cluster-%04d.yaml", dir, i % 20, i);
         _cleanup_free_ char *text = eg_strdup_printf(
                 "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata:\n  name: cluster-%d\n"
                 "  namespace: team-%d\n  labels:\n    owner: team-%d\nspec:\n  size: %d\n  version: \"3.4.23\"\n"
@@ -77,12 +77,12 @@ int main(void) {
         setenv("GIT_COMMITTER_NAME", "bench", 1);
         setenv("GIT_COMMITTER_EMAIL", "bench@example.com", 1);
         setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-        int r = sh("git init -q --bare -b main remote.git && git init -q -b main work && "
-                   "git -C work remote add origin ../remote.git");
+        int r = sh("git init -q --bare -b main remote.git && git init -q -b main clone && "
+                   "git -C clone remote add origin ../remote.git");
         for (int i = 0; i < N_MANIFESTS && r == 0; i++)
                 r = write_manifest(i, 3);
         if (r == 0)
-                r = sh("cd work && git add -A && git commit -q -m init && git push -q origin main 2>/dev/null");
+                r = sh("cd clone && git add -A && git commit -q -m init && git push -q origin main 2>/dev/null");
         _cleanup_free_ char *url = eg_strdup_printf("file://%s/remote.git", dir);
         _cleanup_free_ char *state = eg_path_join(dir, "state");
         struct eg_source_options o = {.location = url, .state_dir = state, .subpath = "clusters"};
@@ -97,7 +97,7 @@ int main(void) {
         r = first < 0 ? -1 : 0;
         for (int i = 0; i < ROUNDS && r == 0; i++) {
                 _cleanup_free_ char *cmd =
-                        eg_strdup_printf("cd work && git commit -q -am 'resize %d' && git push -q origin main 2>/dev/null", i);
+                        eg_strdup_printf("cd clone && git commit -q -am 'resize %d' && git push -q origin main 2>/dev/null", i);
                 if (!cmd || write_manifest(i * 7, 5 + 2 * i) < 0 || sh(cmd) < 0) {
                         r = -1;
                         break;
