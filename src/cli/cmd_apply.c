@@ -54,16 +54,9 @@ static void sleep_until(int64_t due_ms, int64_t deadline_ms) {
 int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         struct apply_args a = {0};
         eg_policy_init(&a.p.policy);
-        char **args = NULL;
-        size_t n = 0;
-        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
-        if (r != 0)
-                return eg_cli_parse_exit(r);
-        free(args);
-        if (!a.p.source || n > 0) {
-                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
-                return EG_EXIT_ERROR;
-        }
+        int r, exit_code;
+        if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
+                return exit_code;
 
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true};
@@ -118,7 +111,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                         eg_error_done(&err);
                 }
         }
-        int exit_code = r < 0                                                      ? EG_EXIT_ERROR
+        exit_code = r < 0                                                      ? EG_EXIT_ERROR
                         : res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK
                                                                                       : EG_EXIT_DIFF;
         if (r >= 0)

@@ -163,16 +163,9 @@ static void print_text(json_t *plans, bool color) {
 int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
         struct diff_args a = {.fmt = EG_OUT_TEXT};
         eg_policy_init(&a.p.policy);
-        char **args = NULL;
-        size_t n = 0;
-        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
-        if (r != 0)
-                return eg_cli_parse_exit(r);
-        free(args);
-        if (!a.p.source || n > 0) {
-                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
-                return EG_EXIT_ERROR;
-        }
+        int r, exit_code;
+        if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
+                return exit_code;
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {.p = &a.p, .read_only = true};
         if (eg_cli_env_open(&env, &eo) < 0)

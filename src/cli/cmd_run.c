@@ -74,16 +74,9 @@ static int on_option(int id, const char *value, void *userdata) {
 int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
         struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN};
         eg_policy_init(&a.p.policy);
-        char **args = NULL;
-        size_t n = 0;
-        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
-        if (r != 0)
-                return eg_cli_parse_exit(r);
-        free(args);
-        if (!a.p.source || n > 0) {
-                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
-                return EG_EXIT_ERROR;
-        }
+        int r, exit_code;
+        if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
+                return exit_code;
         struct eg_daemon *daemon = NULL;
         if (eg_daemon_new(&daemon) < 0) {
                 eg_log_error("out of memory");

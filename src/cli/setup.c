@@ -119,3 +119,21 @@ int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct
         eg_error_done(&err);
         return r;
 }
+
+int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
+                         void *userdata, const struct policy_args *p, int *ret_exit) {
+        char **args = NULL;
+        size_t n = 0;
+        int r = eg_cli_parse(cmd, argc, argv, h, userdata, &args, &n);
+        if (r != 0) {
+                *ret_exit = eg_cli_parse_exit(r);
+                return -1;
+        }
+        free(args);
+        if (!p->source || n > 0) {
+                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
+                *ret_exit = EG_EXIT_ERROR;
+                return -1;
+        }
+        return 0;
+}

@@ -24,6 +24,11 @@ struct eg_cli_env_options {
         void *event_userdata;
 };
 
+/* eg_cli_parse for commands that take --source and no positional arguments (apply,
+ * diff, run). Returns 0 to go on, else the exit code to return (0 after --help). */
+int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
+                         void *userdata, const struct policy_args *p, int *ret_exit);
+
 /* Logs what failed; returns a negative errno. */
 int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt);
 void eg_cli_env_close(struct eg_cli_env *e);

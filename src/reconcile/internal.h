@@ -37,12 +37,13 @@ int status_remove(const char *state_dir, const char *ns, const char *name);
 
 /* ---- restores (restore.c) ---- */
 
-/* The EtcdRestore naming this cluster in d, or NULL. */
-const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name);
+/* The EtcdRestore still to apply to this cluster: named by the source and not applied
+ * yet. One that names a running cluster without overwrite: true is refused instead
+ * (NULL returned, the restore in *ret_refused when that is not NULL). */
+const struct eg_object *pending_restore(const char *state_dir, const struct eg_desired_set *d, const char *ns,
+                                        const char *name, bool cluster_exists, const struct eg_object **ret_refused);
 /* What a restore reads from, for reasons: object, else the file or S3 path. */
 const char *restore_source(const struct eg_restore_spec *s);
-/* True when this restore manifest (by content) was applied to the cluster already. */
-bool restore_done(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore);
 /* Writes <state_dir>/restores/<ns>/<name>.json: upstream's succeeded/reason plus what was restored. */
 void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
                     const struct eg_restore_info *info, bool ok, const char *reason);

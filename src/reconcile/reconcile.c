@@ -572,19 +572,15 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         }
 
         struct eg_runtime *rt = r->opt.runtime;
-        const struct eg_object *restore = obj && r->opt.state_dir ? find_restore(desired, ns, name) : NULL;
+        const struct eg_object *refused = NULL;
+        const struct eg_object *restore =
+                obj ? pending_restore(r->opt.state_dir, desired, ns, name, o.rc_exists, &refused) : NULL;
         _cleanup_free_ char *snapshot = NULL;
         struct eg_restore_info rinfo = {0};
-        if (restore && restore_done(r->opt.state_dir, ns, name, restore))
-                restore = NULL;
-        if (restore && o.rc_exists && !restore->restore.overwrite) {
-                /* a running cluster is never replaced by a restore unless asked */
-                if (revision_changed || t->recorded_state != EG_PLAN_BLOCKED)
-                        audit(r, rev, restore, NULL, ns, name, "blocked", NULL,
-                              "EtcdRestore names a running cluster; set spec.overwrite: true to replace it", "blocked",
-                              0, NULL);
-                restore = NULL;
-        }
+        if (refused && (revision_changed || t->recorded_state != EG_PLAN_BLOCKED))
+                audit(r, rev, refused, NULL, ns, name, "blocked", NULL,
+                      "EtcdRestore names a running cluster; set spec.overwrite: true to replace it", "blocked", 0,
+                      NULL);
         if (restore && !r->opt.dry_run) {
                 /* nothing is torn down or started before the snapshot is here and verified */
                 struct eg_error rerr = {0};
@@ -895,10 +891,9 @@ int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set 
                 }
                 const struct eg_object *obj = eg_desired_set_find(desired, EG_KIND_CLUSTER, keys[i].ns, keys[i].name);
                 _cleanup_free_ char *hash = obj ? r->opt.runtime->ops->member_hash(r->opt.runtime, &obj->cluster) : NULL;
-                const struct eg_object *restore = obj && r->opt.state_dir ? find_restore(desired, keys[i].ns, keys[i].name) : NULL;
-                if (restore && (restore_done(r->opt.state_dir, keys[i].ns, keys[i].name, restore) ||
-                                (o.rc_exists && !restore->restore.overwrite)))
-                        restore = NULL;
+                const struct eg_object *restore =
+                        obj ? pending_restore(r->opt.state_dir, desired, keys[i].ns, keys[i].name, o.rc_exists, NULL)
+                            : NULL;
                 struct eg_plan_input in = {
                         .restore_from = restore ? restore_source(&restore->restore) : NULL,
                         .namespace = keys[i].ns,

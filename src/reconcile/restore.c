@@ -5,7 +5,7 @@
 #include "internal.h"
 
 /* The EtcdRestore naming this cluster, if the source has one. */
-const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name) {
+static const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name) {
         for (size_t i = 0; d && i < d->n_objects; i++) {
                 const struct eg_object *o = d->objects[i];
                 if (o->kind == EG_KIND_RESTORE && strcmp(o->meta.namespace, ns) == 0 &&
@@ -31,7 +31,7 @@ static void restore_hash(const struct eg_object *restore, char out[static 65]) {
         eg_sha256_hex(text ? text : "", text ? strlen(text) : 0, out);
 }
 
-bool restore_done(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore) {
+static bool restore_done(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore) {
         _cleanup_free_ char *p = restore_marker(state_dir, ns, name);
         json_t *j = p ? json_load_file(p, 0, NULL) : NULL;
         char hash[65];
@@ -64,3 +64,19 @@ int restore_prepare_data(void *userdata, const char *member, const char *peer_ur
         return eg_restore_data_dir(userdata, member, peer_url, initial_cluster, token, data_dir, err);
 }
 
+
+const struct eg_object *pending_restore(const char *state_dir, const struct eg_desired_set *d, const char *ns,
+                                        const char *name, bool cluster_exists, const struct eg_object **ret_refused) {
+        if (ret_refused)
+                *ret_refused = NULL;
+        const struct eg_object *restore = state_dir ? find_restore(d, ns, name) : NULL;
+        if (!restore || restore_done(state_dir, ns, name, restore))
+                return NULL;
+        if (cluster_exists && !restore->restore.overwrite) {
+                /* a running cluster is never replaced by a restore unless asked */
+                if (ret_refused)
+                        *ret_refused = restore;
+                return NULL;
+        }
+        return restore;
+}
