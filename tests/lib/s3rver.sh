@@ -1,13 +1,22 @@
 # S3-compatible server for tests: s3rver (npm, installed by .ci/install-deps under
 # build-deps/node) on 127.0.0.1 at a free port, stopped by its pid.
 # s3rver_start DIR BUCKET...  sets S3_PID, S3_PORT, S3_ENDPOINT (http://127.0.0.1:PORT)
-# s3rver_stop                 stops it (SIGTERM, then SIGKILL)
+# s3rver_stop                 stops it (SIGTERM, then SIGKILL), and the verifier when there is one
 # s3rver's account: access key S3RVER, secret S3RVER.
+# s3rver checks the access key but not the signature. With S3_VERIFY=1, s3rver_start puts
+# tests/lib/s3sigv4.py in front, which checks SigV4 as AWS does (keys S3_VERIFY_KEYS, default
+# S3RVER:S3RVER, space-separated ID:SECRET; region S3_VERIFY_REGION, default us-east-1):
+# S3_PORT and S3_ENDPOINT are then the verifier's, S3RVER_PORT is s3rver's, S3V_PID the
+# verifier's pid and S3V_LOG its log (one line per request: method path query verdict).
+# S3_PID stays s3rver's, so killing it still takes the storage away.
 
 S3RVER_BIN=${S3RVER_BIN:-${EG_SOURCE_DIR:-.}/build-deps/node/node_modules/.bin/s3rver}
 S3_PID=
 S3_PORT=
 S3_ENDPOINT=
+S3RVER_PORT=
+S3V_PID=
+S3V_LOG=
 
 s3rver_available() { [ -x "$S3RVER_BIN" ] && command -v node >/dev/null 2>&1; }
 
@@ -26,9 +35,14 @@ s3rver_start() {
     "$S3RVER_BIN" -d "$dir" -a 127.0.0.1 -p "$S3_PORT" --service-endpoint localhost "${args[@]}" >"$dir.log" 2>&1 &
     S3_PID=$!
     S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+    S3RVER_PORT=$S3_PORT
     for i in $(seq 150); do
       kill -0 "$S3_PID" 2>/dev/null || break
-      if curl -s -o /dev/null "$S3_ENDPOINT/" 2>/dev/null; then return 0; fi
+      if curl -s -o /dev/null "$S3_ENDPOINT/" 2>/dev/null; then
+        [ "${S3_VERIFY:-0}" = 1 ] || return 0
+        s3sigv4_start "$dir" && return 0
+        break
+      fi
       sleep 0.1
     done
     s3rver_stop
@@ -38,12 +52,41 @@ s3rver_start() {
   return 1
 }
 
+# s3sigv4_start DIR: the verifier in front of the s3rver on S3RVER_PORT
+s3sigv4_start() {
+  local dir=$1 i k
+  local ready="$dir.sigv4.ready" args=()
+  if [ -n "$S3V_PID" ]; then s3_stop_pid "$S3V_PID"; S3V_PID=; fi
+  for k in ${S3_VERIFY_KEYS:-S3RVER:S3RVER}; do args+=(--key "$k"); done
+  S3V_LOG="$dir.sigv4.log"
+  rm -f "$ready"
+  python3 "${EG_SOURCE_DIR:-.}/tests/lib/s3sigv4.py" --upstream "127.0.0.1:$S3RVER_PORT" "${args[@]}" \
+    --region "${S3_VERIFY_REGION:-us-east-1}" --ready-file "$ready" --log "$S3V_LOG" >/dev/null 2>"$dir.sigv4.err" &
+  S3V_PID=$!
+  for i in $(seq 100); do
+    if [ -s "$ready" ]; then
+      S3_PORT=$(cat "$ready")
+      S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+      return 0
+    fi
+    kill -0 "$S3V_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "s3sigv4.py did not start:" >&2
+  cat "$dir.sigv4.err" >&2 || true
+  return 1
+}
+
+# s3_stop_pid PID: SIGTERM, up to 5 s, then SIGKILL
+s3_stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 s3rver_stop() {
-  [ -n "$S3_PID" ] || return 0
-  kill -TERM "$S3_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 50); do kill -0 "$S3_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$S3_PID" 2>/dev/null || true
-  wait "$S3_PID" 2>/dev/null || true
-  S3_PID=
+  if [ -n "$S3V_PID" ]; then s3_stop_pid "$S3V_PID"; S3V_PID=; fi
+  if [ -n "$S3_PID" ]; then s3_stop_pid "$S3_PID"; S3_PID=; fi
 }
