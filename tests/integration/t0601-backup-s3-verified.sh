@@ -11,7 +11,7 @@ stop_all() { s3rver_stop; cleanup; }
 trap stop_all EXIT
 
 S3_VERIFY=1 S3_VERIFY_KEYS="S3RVER:S3RVER" s3rver_start "$T/s3" bkt || fail "s3rver with the verifier did not start"
-[ "$S3_PORT" != "$S3RVER_PORT" ] && [ -n "$S3V_PID" ] || fail "the verifier is not in front of s3rver"
+if [ "$S3_PORT" = "$S3RVER_PORT" ] || [ -z "$S3V_PID" ]; then fail "the verifier is not in front of s3rver"; fi
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$T/creds"
 # the key id s3rver knows, so only a signature check can refuse it
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = WRONGSECRETxyz\n' >"$T/badsecret"
@@ -110,7 +110,7 @@ spec:
     maxBackups: 2
 YAML
 status() { eg get backups ret -o json | jget "d[0]$1"; }
-# objects KEY-PREFIX: the revisions of the objects s3rver holds under bkt/ret/, sorted
+# the revisions of the periodic objects s3rver holds under bkt/ret/, in order
 revisions_in_bucket() {
   find "$T/s3/bkt/ret" -name 'etcd.backup_v*._S3rver_object' -printf '%f\n' 2>/dev/null |
     sed -n 's/^etcd\.backup_v\([0-9]*\)_.*/\1/p' | sort -n | tr '\n' ' '

@@ -9,6 +9,7 @@
 # S3_PORT and S3_ENDPOINT are then the verifier's, S3RVER_PORT is s3rver's, S3V_PID the
 # verifier's pid and S3V_LOG its log (one line per request: method path query verdict).
 # S3_PID stays s3rver's, so killing it still takes the storage away.
+# shellcheck shell=bash
 
 S3RVER_BIN=${S3RVER_BIN:-${EG_SOURCE_DIR:-.}/build-deps/node/node_modules/.bin/s3rver}
 S3_PID=
@@ -25,18 +26,18 @@ s3_free_port() {
 }
 
 s3rver_start() {
-  local dir=$1 attempt i
+  local dir=$1
   shift
   mkdir -p "$dir"
   local args=()
   for b in "$@"; do args+=(--configure-bucket "$b"); done
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     S3_PORT=$(s3_free_port)
     "$S3RVER_BIN" -d "$dir" -a 127.0.0.1 -p "$S3_PORT" --service-endpoint localhost "${args[@]}" >"$dir.log" 2>&1 &
     S3_PID=$!
     S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
     S3RVER_PORT=$S3_PORT
-    for i in $(seq 150); do
+    for _ in $(seq 150); do
       kill -0 "$S3_PID" 2>/dev/null || break
       if curl -s -o /dev/null "$S3_ENDPOINT/" 2>/dev/null; then
         [ "${S3_VERIFY:-0}" = 1 ] || return 0
@@ -54,7 +55,7 @@ s3rver_start() {
 
 # s3sigv4_start DIR: the verifier in front of the s3rver on S3RVER_PORT
 s3sigv4_start() {
-  local dir=$1 i k
+  local dir=$1 k
   local ready="$dir.sigv4.ready" args=()
   if [ -n "$S3V_PID" ]; then s3_stop_pid "$S3V_PID"; S3V_PID=; fi
   for k in ${S3_VERIFY_KEYS:-S3RVER:S3RVER}; do args+=(--key "$k"); done
@@ -63,7 +64,7 @@ s3sigv4_start() {
   python3 "${EG_SOURCE_DIR:-.}/tests/lib/s3sigv4.py" --upstream "127.0.0.1:$S3RVER_PORT" "${args[@]}" \
     --region "${S3_VERIFY_REGION:-us-east-1}" --ready-file "$ready" --log "$S3V_LOG" >/dev/null 2>"$dir.sigv4.err" &
   S3V_PID=$!
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     if [ -s "$ready" ]; then
       S3_PORT=$(cat "$ready")
       S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
@@ -79,9 +80,9 @@ s3sigv4_start() {
 
 # s3_stop_pid PID: SIGTERM, up to 5 s, then SIGKILL
 s3_stop_pid() {
-  local pid=$1 i
+  local pid=$1
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
