@@ -137,6 +137,11 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
 int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir,
                                struct eg_etcd_options *ret, struct eg_error *err);
 
+/* Writes data to dir/name (0600, atomically) unless it already holds exactly that, and
+ * replaces *path with that file's path. */
+int eg_kube_materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
+                        struct eg_error *err);
+
 /* ---- the runtime ---- */
 
 enum eg_kube_etcd_access { EG_KUBE_ACCESS_PROXY, EG_KUBE_ACCESS_DIRECT };
@@ -147,7 +152,9 @@ struct eg_runtime_kube_options {
         const char *context;
         const char *namespace;  /* list(): only this namespace; NULL: every namespace */
         /* PROXY (default): members reached through the API server's pod proxy; DIRECT:
-         * through their cluster DNS names (the daemon runs inside the cluster network). */
+         * through their cluster DNS names (the daemon runs inside the cluster network),
+         * the only way to members that require client certificates (the operator secret's
+         * etcd-client.crt/key/ca, read from the API). */
         enum eg_kube_etcd_access etcd_access;
         /* observe() never repairs services or the PDB (diff, dry runs) */
         bool read_only;

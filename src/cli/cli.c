@@ -15,6 +15,7 @@ enum {
         OPT_ETCD_BIN_DIR,
         OPT_KUBECONFIG,
         OPT_CONTEXT,
+        OPT_ETCD_ACCESS,
         OPT_NAMESPACE,
         OPT_PATH,
         OPT_REF,
@@ -32,6 +33,8 @@ static const struct eg_option common_options[] = {
         {OPT_ADVERTISE_HOST, "advertise-host", 0, "HOST", "address local members listen on (default 127.0.0.1)"},
         {OPT_KUBECONFIG, "kubeconfig", 0, "FILE", "kubeconfig for the kubernetes runtime"},
         {OPT_CONTEXT, "context", 0, "NAME", "kubeconfig context"},
+        {OPT_ETCD_ACCESS, "etcd-access", 0, "proxy|direct",
+         "kubernetes: reach etcd through the API server's pod proxy (default) or member DNS names"},
         {OPT_NAMESPACE, "namespace", 'n', "NS", "only this namespace"},
         {OPT_PATH, "path", 0, "SUBDIR", "folder inside the source"},
         {OPT_REF, "ref", 0, "REF", "git branch, tag or commit"},
@@ -67,6 +70,13 @@ static int set_common(int id, const char *value) {
                 return 0;
         case OPT_CONTEXT:
                 eg_settings.context = value;
+                return 0;
+        case OPT_ETCD_ACCESS:
+                if (strcmp(value, "proxy") != 0 && strcmp(value, "direct") != 0) {
+                        fprintf(stderr, "etcd-gitops: --etcd-access must be proxy or direct, got '%s'\n", value);
+                        return -EINVAL;
+                }
+                eg_settings.etcd_access_direct = strcmp(value, "direct") == 0;
                 return 0;
         case OPT_NAMESPACE:
                 eg_settings.namespace = value;

@@ -21,6 +21,7 @@ struct eg_settings {
         const char *etcd_bin_dir;
         const char *kubeconfig;
         const char *context;
+        bool etcd_access_direct; /* kubernetes: member DNS names, not the pod proxy */
         const char *namespace;
         const char *path;
         const char *ref;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "setup.h"
 #include "etcd-gitops/backup.h"
 
 enum {
@@ -103,7 +104,7 @@ static void progress(uint64_t bytes, uint64_t expected, void *userdata) {
 }
 
 /* Client URLs of a local-runtime cluster's running members. */
-static int local_endpoints(const char *cluster, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt,
+static int cluster_endpoints(const char *cluster, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt,
                            char **ret_ns, char **ret_name) {
         const char *slash = strchr(cluster, '/');
         char *ns = slash ? strndup(cluster, (size_t)(slash - cluster)) : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
@@ -114,16 +115,16 @@ static int local_endpoints(const char *cluster, char ***ret, size_t *ret_n, stru
                 return -ENOMEM;
         }
         struct eg_error err = {0};
-        struct eg_runtime_local_options lo = {.state_dir = eg_settings.state_dir, .etcd_bin_dir = eg_settings.etcd_bin_dir,
-                                              .advertise_host = eg_settings.advertise_host};
         struct eg_runtime *rt = NULL;
         struct eg_runtime_cluster rc = {0};
-        int r = eg_runtime_local_new(&lo, &rt, &err);
+        int r = eg_cli_runtime_open(true, &rt, &err);
         if (r >= 0)
                 r = rt->ops->observe(rt, ns, name, &rc, &err);
         if (r < 0) {
                 if (r == -ENOENT)
-                        eg_log_error("no cluster %s/%s on the local runtime (state dir %s)", ns, name, eg_settings.state_dir);
+                        eg_log_error("no cluster %s/%s on the %s runtime%s%s", ns, name, eg_settings.runtime,
+                                     strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
+                                     strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
                 else
                         eg_log_error("cannot look up cluster %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
                 eg_error_done(&err);
@@ -201,14 +202,20 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
         struct eg_runtime *rt = NULL;
         _cleanup_free_ char *ns = NULL, *name = NULL;
         struct eg_etcd_options eo = {0};
-        r = cluster ? local_endpoints(cluster, &eps, &n_eps, &rt, &ns, &name) : split_endpoints(a.endpoints, &eps, &n_eps);
+        r = cluster ? cluster_endpoints(cluster, &eps, &n_eps, &rt, &ns, &name) : split_endpoints(a.endpoints, &eps, &n_eps);
         if (r < 0)
                 return EG_EXIT_ERROR;
-        if (rt && rt->ops->etcd_access) {
+        if (rt && rt->ops->etcd_access && !(a.cacert || a.cert || a.key)) {
                 struct eg_error e = {0};
-                if (rt->ops->etcd_access(rt, ns, name, &eo, &e) < 0)
-                        eo = (struct eg_etcd_options){0};
-                eg_error_done(&e);
+                if ((r = rt->ops->etcd_access(rt, ns, name, &eo, &e)) < 0) {
+                        eg_log_error("cannot reach the members of %s/%s: %s", ns, name, e.message ? e.message : strerror(-r));
+                        eg_error_done(&e);
+                        for (size_t i = 0; i < n_eps; i++)
+                                free(eps[i]);
+                        free(eps);
+                        rt->ops->free(rt);
+                        return EG_EXIT_ERROR;
+                }
         }
         if (a.cacert || a.cert || a.key)
                 eo.tls = (struct eg_etcd_tls){a.cacert, a.cert, a.key};

@@ -6,28 +6,31 @@
 #include "etcd-gitops/kube.h"
 #include "setup.h"
 
-int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) {
-        *e = (struct eg_cli_env){0};
-        struct eg_error err = {0};
-        int r;
+int eg_cli_runtime_open(bool read_only, struct eg_runtime **ret, struct eg_error *err) {
         if (strcmp(eg_settings.runtime, "kubernetes") == 0) {
                 struct eg_runtime_kube_options ko = {
                         .state_dir = eg_settings.state_dir,
                         .kubeconfig = eg_settings.kubeconfig,
                         .context = eg_settings.context,
                         .namespace = eg_settings.namespace,
+                        .etcd_access = eg_settings.etcd_access_direct ? EG_KUBE_ACCESS_DIRECT : EG_KUBE_ACCESS_PROXY,
                         /* observe repairs services and the PDB: not while only looking */
-                        .read_only = opt->dry_run || opt->read_only,
+                        .read_only = read_only,
                 };
-                r = eg_runtime_kube_new(&ko, &e->runtime, &err);
-        } else {
-                struct eg_runtime_local_options lo = {
-                        .state_dir = eg_settings.state_dir,
-                        .etcd_bin_dir = eg_settings.etcd_bin_dir,
-                        .advertise_host = eg_settings.advertise_host,
-                };
-                r = eg_runtime_local_new(&lo, &e->runtime, &err);
+                return eg_runtime_kube_new(&ko, ret, err);
         }
+        struct eg_runtime_local_options lo = {
+                .state_dir = eg_settings.state_dir,
+                .etcd_bin_dir = eg_settings.etcd_bin_dir,
+                .advertise_host = eg_settings.advertise_host,
+        };
+        return eg_runtime_local_new(&lo, ret, err);
+}
+
+int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) {
+        *e = (struct eg_cli_env){0};
+        struct eg_error err = {0};
+        int r = eg_cli_runtime_open(opt->dry_run || opt->read_only, &e->runtime, &err);
         if (r < 0)
                 goto fail;
         if (opt->p && opt->p->source) {

@@ -29,6 +29,9 @@ struct eg_cli_env_options {
 int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
                          void *userdata, const struct policy_args *p, int *ret_exit);
 
+/* The runtime the common settings name (--runtime and its options). */
+int eg_cli_runtime_open(bool read_only, struct eg_runtime **ret, struct eg_error *err);
+
 /* Logs what failed; returns a negative errno. */
 int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt);
 void eg_cli_env_close(struct eg_cli_env *e);

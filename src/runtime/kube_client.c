@@ -582,8 +582,7 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
                                 pod, port);
 }
 
-/* Writes data to dir/name (0600) unless it already holds exactly that. */
-static int materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
+int eg_kube_materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
                        struct eg_error *err) {
         _cleanup_free_ char *p = eg_path_join(dir, name);
         _cleanup_free_ char *have = NULL;
@@ -613,11 +612,11 @@ int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct
                 return r;
         }
         const struct eg_kube_credentials *cr = &cfg->cred;
-        if (cfg->ca_data && (r = materialise(dir, "ca.crt", cfg->ca_data, cfg->ca_len, &c->ca_path, err)) < 0)
+        if (cfg->ca_data && (r = eg_kube_materialise(dir, "ca.crt", cfg->ca_data, cfg->ca_len, &c->ca_path, err)) < 0)
                 return r;
-        if (cr->cert_data && (r = materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
+        if (cr->cert_data && (r = eg_kube_materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
                 return r;
-        if (cr->key_data && (r = materialise(dir, "client.key", cr->key_data, cr->key_len, &c->key_path, err)) < 0)
+        if (cr->key_data && (r = eg_kube_materialise(dir, "client.key", cr->key_data, cr->key_len, &c->key_path, err)) < 0)
                 return r;
         char *h = auth_header(cr);
         if (!h && (cr->token || cr->username))

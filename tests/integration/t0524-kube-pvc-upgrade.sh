@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run --runtime kubernetes with spec.pod.persistentVolumeClaimSpec: a claim per member named
-# after it, the claim of a member removed by scale-down deleted, and an upgrade that replaces
-# the pods one at a time on the same claims (the data survives).
+# after it, the claim of a member removed by scale-down deleted, and an upgrade that also
+# changes the pod template (which a running pod cannot take) replacing the pods one at a time
+# on the same claims (the data survives).
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
@@ -41,7 +42,7 @@ pod_uids() { kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluste
 claims_before=$(pvc_uids)
 pods_before=$(pod_uids)
 
-say "upgrade 3.4.23 -> 3.4.99"
+say "upgrade 3.4.23 -> 3.4.99 with a new pod annotation"
 # sample the pods while the upgrade runs: never more than one of them down at a time
 (
   while :; do
@@ -54,7 +55,9 @@ print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["met
   done
 ) &
 SAMPLER=$!
-cluster_yaml kv 3 3.4.99 "$PVC"
+cluster_yaml kv 3 3.4.99 "$PVC
+    annotations:
+      rolled: \"yes\""
 images() { kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3Dkv" | jget '" ".join(sorted(set(p["spec"]["containers"][0]["image"].rsplit(":",1)[1] for p in d["items"])))'; }
 upgraded() { kube_healthy kv 3 && [ "$(images)" = v3.4.99 ] && [ "$(kube_pods kv | wc -w)" = 3 ]; }
 wait_until 180 "3 healthy members on v3.4.99" upgraded

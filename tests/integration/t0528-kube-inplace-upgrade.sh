@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# run --runtime kubernetes: a version upgrade of members on emptyDir is an image change in
+# place, as upstream did it: the same pods (uids) restart on the new binary one at a time,
+# never more than one down, the leader last, and the data stays.
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
+. "$EG_SOURCE_DIR/tests/lib/kube.sh"
+# the server runs the binary named by each pod's image tag: two "versions" of one etcd
+mkdir -p "$T/bins/3.4.23" "$T/bins/3.4.99"
+ln -s "$(command -v etcd)" "$T/bins/3.4.23/etcd"
+ln -s "$(command -v etcd)" "$T/bins/3.4.99/etcd"
+start_kube_server --etcd-bin-dir "$T/bins"
+
+cluster_yaml ku 3
+start_daemon "${K[@]}" --listen none
+wait_until 180 "3 healthy members" kube_healthy ku 3
+m=$(kube_members ku)
+etcd_put ku ku-0 /e2e/inplace kept
+pods_json() { kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3Dku"; }
+uids() { pods_json | jget '" ".join(p["metadata"]["uid"] for p in sorted(d["items"], key=lambda p: p["metadata"]["name"]))'; }
+uids_before=$(uids)
+leader=$(kube_json ku | jget '[m["name"] for m in d[0]["status"]["memberDetails"] if m["role"]=="leader"][0]')
+
+say "upgrade 3.4.23 -> 3.4.99 (leader $leader)"
+(
+  while :; do
+    pods_json | python3 -c '
+import json,sys
+items=json.load(sys.stdin)["items"]
+print(sum(1 for p in items if p["status"].get("phase")=="Running" and
+          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
+    sleep 0.2
+  done
+) &
+SAMPLER=$!
+cluster_yaml ku 3 3.4.99
+restarted() {
+  pods_json | jget 'all(p["spec"]["containers"][0]["image"].endswith(":v3.4.99") and p["status"]["containerStatuses"][0]["image"].endswith(":v3.4.99") and p["status"]["containerStatuses"][0]["restartCount"]==1 for p in d["items"]) and len(d["items"])==3' |
+    grep -qx True
+}
+upgraded() { restarted && kube_healthy ku 3; }
+wait_until 180 "3 healthy members restarted on v3.4.99" upgraded
+kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+
+[ "$(uids)" = "$uids_before" ] || fail "pods were replaced, not updated in place"
+[ "$(kube_members ku)" = "$m" ] || fail "members changed by the upgrade: '$(kube_members ku)'"
+low=$(sort -n "$T/ready-samples" | head -n1)
+say "$(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
+[ "$low" -ge 2 ] || fail "$low of 3 pods ready at one point: not one at a time"
+order=$(audit_json | jget '" ".join(e["member"] for e in d if e["decision"]=="upgrade-member" and e["outcome"]=="ok")')
+say "upgrade order: $order"
+[ "$(tr ' ' '\n' <<<"$order" | sort | tr '\n' ' ' | sed 's/ $//')" = "$m" ] || fail "upgrade-member entries: '$order'"
+[ "${order##* }" = "$leader" ] || fail "the leader $leader was not upgraded last: $order"
+for p in $m; do
+  [ "$(etcd_get ku "$p" /e2e/inplace)" = kept ] || fail "the key is not on $p after the upgrade"
+done
+versions=$(kube_json ku | jget '" ".join(sorted(set(m["version"] for m in d[0]["status"]["memberDetails"])))')
+[ "$versions" = 3.4.99 ] || fail "members report versions '$versions'"
+stop_daemon
