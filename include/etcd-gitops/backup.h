@@ -161,6 +161,12 @@ void eg_restore_info_done(struct eg_restore_info *i);
 int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
                      char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err);
 
+/* Where a member fetches object ("<bucket>/<key>", as eg_restore_fetch chose it) itself: its
+ * URL and signing region, from r's endpoint and addressing style and the credentials file
+ * (its profile's region, or the config file beside it). S3 only: -EOPNOTSUPP otherwise. */
+int eg_restore_seed_url(const struct eg_restore_spec *r, const char *object, const char *credentials_file,
+                        char **ret_url, char **ret_region, struct eg_error *err);
+
 /* Checks a snapshot file's trailing sha256 (constant memory). -EBADMSG when it does not
  * match or the file is shorter than a trailer. */
 int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *ret_size,

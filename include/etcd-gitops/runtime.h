@@ -31,6 +31,14 @@ struct eg_runtime_cluster {
 void eg_runtime_cluster_done(struct eg_runtime_cluster *c);
 void eg_runtime_clusters_free(struct eg_runtime_cluster *c, size_t n);
 
+/* A restore's snapshot as a seed member fetches it itself, where the daemon cannot hand it a
+ * data dir (kubernetes: an init container signs the GET with the secret's credentials). */
+struct eg_runtime_seed {
+        const char *url;        /* the S3 object, path-style or virtual-hosted */
+        const char *region;     /* SigV4 signing region */
+        const char *aws_secret; /* secret whose "credentials" key is an AWS shared credentials file */
+};
+
 /* What a mutating call acts for. */
 struct eg_runtime_target {
         const char *namespace;
@@ -44,12 +52,17 @@ struct eg_runtime_target {
                             const char *initial_cluster, const char *token, const char *data_dir,
                             struct eg_error *err);
         void *prepare_data_userdata;
+        /* bootstrap only, with prepare_data: the same snapshot for runtimes whose members
+         * fetch it themselves (fetches_restores); NULL when it cannot be fetched that way */
+        const struct eg_runtime_seed *seed;
 };
 
 struct eg_runtime;
 
 struct eg_runtime_ops {
         const char *name; /* "local", "kubernetes" */
+        /* restores reach members only as a seed (from S3), never through prepare_data */
+        bool fetches_restores;
         /* Every cluster the runtime holds members or records for. */
         int (*list)(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
                     struct eg_error *err);
@@ -89,6 +102,10 @@ struct eg_runtime_ops {
          * client URLs. Strings stay owned by the runtime. */
         int (*etcd_access)(struct eg_runtime *rt, const char *ns, const char *name,
                            struct eg_etcd_options *ret, struct eg_error *err);
+        /* The daemon reads secrets (AWS credentials, client TLS) as files under
+         * <state_dir>/secrets/NS/NAME/. NULL: the user keeps that directory (local); else
+         * it (re)writes it from where the runtime keeps secrets (a Kubernetes Secret). */
+        int (*sync_secret)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
         void (*free)(struct eg_runtime *rt);
 };
 

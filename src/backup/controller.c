@@ -245,6 +245,14 @@ static int run_one(struct eg_backup_controller *c, const struct eg_object *obj, 
         _cleanup_free_ char *dir_object = NULL, *creds = NULL;
         bool periodic = b->schedule || b->backup_interval_in_second > 0;
         int r = resolve_endpoints(c, obj, &eps, &n_eps, &eo, &err);
+        /* on kubernetes the secrets are Secrets: written where they are read below */
+        struct eg_runtime *rt = c->o.runtime;
+        const char *secrets[] = {b->client_tls_secret, b->storage_type == EG_STORAGE_S3 && !c->aws_credentials_file
+                                                               ? b->s3.aws_secret
+                                                               : NULL};
+        for (size_t i = 0; i < EG_ELEMENTSOF(secrets) && r >= 0 && rt && rt->ops->sync_secret; i++)
+                if (secrets[i] && (r = rt->ops->sync_secret(rt, obj->meta.namespace, secrets[i], &err)) == -ENOENT)
+                        eg_error_set(&err, "secret %s/%s not found", obj->meta.namespace, secrets[i]);
         if (r >= 0 && b->client_tls_secret) {
                 _cleanup_free_ char *sd = eg_strdup_printf("%s/secrets/%s/%s", c->state_dir, obj->meta.namespace, b->client_tls_secret);
                 tls.ca = sd ? eg_path_join(sd, "etcd-client-ca.crt") : NULL;

@@ -240,6 +240,35 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
         return 0;
 }
 
+int eg_restore_seed_url(const struct eg_restore_spec *r, const char *object, const char *credentials_file,
+                        char **ret_url, char **ret_region, struct eg_error *err) {
+        _cleanup_free_ char *bucket = NULL, *key = NULL;
+        struct eg_s3_credentials cred = {0};
+        if (r->backup_storage_type != EG_STORAGE_S3) {
+                eg_error_set(err, "backup storage type %s cannot be fetched by a member: restore from S3",
+                             eg_storage_type_to_string(r->backup_storage_type));
+                return -EOPNOTSUPP;
+        }
+        if (!object || eg_s3_parse_path(object, &bucket, &key) < 0) {
+                eg_error_set(err, "s3 object '%s' is not <bucket>/<key>", object ? object : "");
+                return -EINVAL;
+        }
+        int q = eg_s3_credentials_load(credentials_file, &cred, err);
+        if (q < 0)
+                return q;
+        char *url = eg_s3_url(r->s3.endpoint, cred.region, r->s3.force_path_style, bucket, key, NULL);
+        char *region = strdup(cred.region ? cred.region : "us-east-1");
+        eg_s3_credentials_done(&cred);
+        if (!url || !region) {
+                free(url);
+                free(region);
+                return -ENOMEM;
+        }
+        *ret_url = url;
+        *ret_region = region;
+        return 0;
+}
+
 static char **env_with(const char *var) {
         size_t n = 0;
         while (environ[n])

@@ -40,7 +40,8 @@ static char *trim(char *s, char *end) {
         return s;
 }
 
-int eg_s3_credentials_parse(const char *text, const char *profile, struct eg_s3_credentials *ret) {
+/* profile's keys in an AWS INI file (credentials or config), whichever are there */
+static int parse_profile(const char *text, const char *profile, struct eg_s3_credentials *ret) {
         _cleanup_free_ char *copy = strdup(text);
         if (!copy)
                 return -ENOMEM;
@@ -82,6 +83,17 @@ int eg_s3_credentials_parse(const char *text, const char *profile, struct eg_s3_
                 }
         }
         explicit_bzero(copy, strlen(text));
+        if (r < 0) {
+                eg_s3_credentials_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int eg_s3_credentials_parse(const char *text, const char *profile, struct eg_s3_credentials *ret) {
+        struct eg_s3_credentials c = {0};
+        int r = parse_profile(text, profile, &c);
         if (r == 0 && (!c.access_key_id || !c.secret_access_key || !*c.access_key_id || !*c.secret_access_key))
                 r = -ENOENT;
         if (r < 0) {
@@ -116,7 +128,20 @@ static int load_file(const char *file, struct eg_s3_credentials *c, struct eg_er
         if (r == -ENOENT)
                 eg_error_set(err, "AWS credentials file '%s' has no aws_access_key_id and aws_secret_access_key for profile '%s'",
                              file, profile);
-        return r;
+        if (r < 0 || c->region)
+                return r;
+        /* as the AWS tools do, the region may be in the config file beside it (an awsSecret
+         * holds both, as upstream's did) */
+        const char *slash = strrchr(file, '/');
+        _cleanup_free_ char *config = slash ? eg_strdup_printf("%.*s/config", (int)(slash - file), file)
+                                            : strdup("config");
+        _cleanup_free_ char *ctext = NULL;
+        struct eg_s3_credentials cc = {0};
+        if (config && eg_read_file(config, 1 << 20, &ctext, NULL) >= 0 && parse_profile(ctext, profile, &cc) >= 0) {
+                c->region = TAKE_PTR(cc.region);
+                eg_s3_credentials_done(&cc);
+        }
+        return 0;
 }
 
 int eg_s3_credentials_load(const char *file, struct eg_s3_credentials *ret, struct eg_error *err) {

@@ -47,6 +47,18 @@ const char *restore_source(const struct eg_restore_spec *s);
 /* Writes <state_dir>/restores/<ns>/<name>.json: upstream's succeeded/reason plus what was restored. */
 void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
                     const struct eg_restore_info *info, bool ok, const char *reason);
+/* Before a restore's snapshot is fetched: refuses what the runtime cannot restore (its seed
+ * fetches from S3 with an awsSecret, or nothing) and writes the awsSecret's files where the
+ * fetch reads them. */
+int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err);
+/* The seed for a runtime that fetches restores itself: url and region malloc'd into it. */
+struct restore_seed {
+        struct eg_runtime_seed seed;
+        char *url, *region;
+};
+int restore_seed_init(struct restore_seed *s, const char *state_dir, const char *ns, const struct eg_restore_spec *r,
+                      const char *object, struct eg_error *err);
+void restore_seed_done(struct restore_seed *s);
 /* eg_runtime_target.prepare_data for a restore: userdata is the snapshot path. */
 int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
                          const char *token, const char *data_dir, struct eg_error *err);

@@ -133,11 +133,13 @@ void observation_done(struct observation *o) {
         *o = (struct observation){0};
 }
 
+/* NULL with err set when the runtime cannot say how to reach the members (e.g. TLS through a
+ * proxy that cannot carry client certificates); NULL alone when there is no endpoint. */
 static struct eg_etcd *etcd_client(struct eg_reconciler *r, const char *ns, const char *name,
-                                   char *const *endpoints, size_t n) {
+                                   char *const *endpoints, size_t n, struct eg_error *err) {
         struct eg_etcd_options eo = {0};
         struct eg_runtime *rt = r->opt.runtime;
-        if (rt->ops->etcd_access && rt->ops->etcd_access(rt, ns, name, &eo, NULL) < 0)
+        if (rt->ops->etcd_access && rt->ops->etcd_access(rt, ns, name, &eo, err) < 0)
                 return NULL;
         eo.timeout_ms = r->opt.etcd_timeout_ms;
         eo.connect_timeout_ms = r->opt.etcd_timeout_ms / 3;
@@ -185,10 +187,12 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 if (o->rc.members[i].running && o->rc.members[i].client_url)
                         o->endpoints[o->n_endpoints++] = o->rc.members[i].client_url;
 
-        struct eg_etcd *c = etcd_client(r, ns, name, o->endpoints, o->n_endpoints);
+        struct eg_error access_err = {0};
+        struct eg_etcd *c = etcd_client(r, ns, name, o->endpoints, o->n_endpoints, &access_err);
         bool *healthy = calloc(o->rc.n_members + 1, sizeof(bool));
         if (!healthy) {
                 eg_etcd_free(c);
+                eg_error_done(&access_err);
                 return -ENOMEM;
         }
         if (c) {
@@ -212,8 +216,11 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                         eg_etcd_status_done(&st);
                 }
                 eg_etcd_free(c);
-        } else if (o->rc_exists && o->rc.n_members > 0)
+        } else if (access_err.message)
+                o->etcd_error = eg_strdup_printf("runtime: %s", access_err.message);
+        else if (o->rc_exists && o->rc.n_members > 0)
                 o->etcd_error = strdup("no member process is running");
+        eg_error_done(&access_err);
         o->oc.etcd_reachable = o->ml_ok;
 
         size_t cap = o->rc.n_members + o->ml.n;
@@ -322,7 +329,7 @@ static void hand_over_leadership(struct eg_reconciler *r, const struct eg_runtim
         }
         if (!leader_url || !target)
                 return;
-        struct eg_etcd *c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints);
+        struct eg_etcd *c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints, NULL);
         struct eg_etcd_error ee = {0};
         if (c && eg_etcd_move_leader(c, leader_url, target, &ee) < 0)
                 eg_log_warning("%s/%s: could not hand leadership over before restarting %s: %s", tg->namespace,
@@ -343,9 +350,10 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
         if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
             a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
             a->kind == EG_ACTION_REMOVE_ORPHAN) {
-                c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints);
+                c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints, err);
                 if (!c) {
-                        eg_error_set(err, "no running member to reach etcd through");
+                        if (!err || !err->message)
+                                eg_error_set(err, "no running member to reach etcd through");
                         return -EHOSTUNREACH;
                 }
         }
@@ -585,7 +593,9 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 /* nothing is torn down or started before the snapshot is here and verified */
                 struct eg_error rerr = {0};
                 int64_t t0 = eg_now_monotonic_ms();
-                k = eg_restore_fetch(&restore->restore, ns, r->opt.state_dir, &snapshot, &rinfo, &rerr);
+                k = restore_ready(rt, ns, &restore->restore, &rerr);
+                if (k >= 0)
+                        k = eg_restore_fetch(&restore->restore, ns, r->opt.state_dir, &snapshot, &rinfo, &rerr);
                 if (k >= 0 && o.rc_exists) {
                         k = rt->ops->delete_cluster(rt, ns, name, false, &rerr);
                         audit(r, rev, restore, NULL, ns, name, "restore-replace", NULL,
@@ -605,6 +615,8 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         audit(r, rev, restore, NULL, ns, name, "restore", NULL, "fetch and verify the snapshot to restore",
                               "failed", eg_now_monotonic_ms() - t0, rerr.message);
                         restore_record(r->opt.state_dir, ns, name, restore, &rinfo, false, rerr.message);
+                        if (!str_eq(t->last_error, rerr.message))
+                                eg_log_error("%s/%s: restore failed: %s", ns, name, rerr.message);
                         set_str(&t->last_error, rerr.message);
                         track_backoff(t);
                         res->n_failed++;
@@ -641,19 +653,27 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 const struct eg_action *a = &plan.actions[0];
                 struct eg_runtime_target tg = {.namespace = ns, .name = name, .spec = obj ? &obj->cluster : NULL,
                                                .revision = rev ? rev->revision : NULL};
+                struct restore_seed seed = {0};
+                k = 0;
                 if (snapshot && a->kind == EG_ACTION_BOOTSTRAP) {
                         tg.prepare_data = restore_prepare_data;
                         tg.prepare_data_userdata = snapshot;
+                        if (rt->ops->fetches_restores &&
+                            (k = restore_seed_init(&seed, r->opt.state_dir, ns, &restore->restore, rinfo.object,
+                                                   &err)) >= 0)
+                                tg.seed = &seed.seed;
                 }
                 int64_t t0 = eg_now_monotonic_ms();
                 if (r->opt.dry_run) {
                         k = 0;
                         outcome = "dry-run";
                 } else {
-                        k = execute(r, &tg, &o, a, &err);
+                        if (k >= 0)
+                                k = execute(r, &tg, &o, a, &err);
                         outcome = k >= 0 ? "ok" : k == -EAGAIN ? NULL : "failed";
                 }
                 int64_t dt = eg_now_monotonic_ms() - t0;
+                restore_seed_done(&seed);
                 if (k == -EAGAIN) {
                         /* etcd: learner not caught up yet; an expected wait, not a failure */
                         plan.state = EG_PLAN_WAITING;

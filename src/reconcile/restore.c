@@ -1,4 +1,5 @@
 /* Restores: which EtcdRestore names a cluster, and whether it was applied already. */
+#include <errno.h>
 #include <string.h>
 
 #include "etcd-gitops/backup.h"
@@ -57,6 +58,47 @@ void restore_record(const char *state_dir, const char *ns, const char *name, con
         if (p && dir && text && eg_mkdir_p(dir, 0755) >= 0)
                 eg_write_file_atomic(p, text, strlen(text), 0644);
         json_decref(j);
+}
+
+static char *aws_credentials_file(const char *state_dir, const char *ns, const struct eg_restore_spec *r) {
+        return eg_strdup_printf("%s/secrets/%s/%s/credentials", state_dir, ns, r->s3.aws_secret);
+}
+
+int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err) {
+        bool s3 = r->backup_storage_type == EG_STORAGE_S3;
+        if (rt->ops->fetches_restores && (!s3 || !r->s3.aws_secret)) {
+                eg_error_set(err, "on the %s runtime the seed member fetches the snapshot itself: restore from S3 "
+                             "with s3.awsSecret naming a secret with the AWS credentials file", rt->ops->name);
+                return -EOPNOTSUPP;
+        }
+        if (s3 && r->s3.aws_secret && rt->ops->sync_secret) {
+                int k = rt->ops->sync_secret(rt, ns, r->s3.aws_secret, err);
+                if (k < 0) {
+                        if (k == -ENOENT)
+                                eg_error_set(err, "secret %s/%s (s3.awsSecret) not found", ns, r->s3.aws_secret);
+                        return k;
+                }
+        }
+        return 0;
+}
+
+int restore_seed_init(struct restore_seed *s, const char *state_dir, const char *ns, const struct eg_restore_spec *r,
+                      const char *object, struct eg_error *err) {
+        *s = (struct restore_seed){0};
+        _cleanup_free_ char *creds = aws_credentials_file(state_dir, ns, r);
+        if (!creds)
+                return -ENOMEM;
+        int k = eg_restore_seed_url(r, object, creds, &s->url, &s->region, err);
+        if (k < 0)
+                return k;
+        s->seed = (struct eg_runtime_seed){.url = s->url, .region = s->region, .aws_secret = r->s3.aws_secret};
+        return 0;
+}
+
+void restore_seed_done(struct restore_seed *s) {
+        free(s->url);
+        free(s->region);
+        *s = (struct restore_seed){0};
 }
 
 int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,

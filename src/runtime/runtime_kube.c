@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "etcd-gitops/kube.h"
@@ -13,6 +14,7 @@
 #define MANAGED_BY "etcd-gitops"
 #define ANN_NEXT_INDEX "etcd-gitops/next-index"
 #define ANN_SPEC_HASH "etcd-gitops/spec-hash"
+#define ANN_POD_HASH "etcd-gitops/pod-hash" /* the template without the image */
 #define ANN_REVISION "etcd-gitops/revision"
 #define ANN_VERSION "etcd.version"
 #define DEFAULT_BUSYBOX "busybox:1.28.0-glibc"
@@ -22,15 +24,29 @@
 #define PEER_TLS_DIR "/etc/etcdtls/member/peer-tls"
 #define SERVER_TLS_DIR "/etc/etcdtls/member/server-tls"
 #define OPERATOR_TLS_DIR "/etc/etcdtls/operator/etcd-tls"
+#define OPERATOR_TLS_VOLUME "etcd-client-tls"
+/* how long the operator secret's files are trusted before the API is asked again */
+#define CLIENT_TLS_TTL_MS 30000
+
+/* How the daemon authenticates to one cluster's members, learnt from its pods. */
+struct client_tls {
+        char *ns, *name;
+        int64_t checked_ms;
+        bool required;            /* members serve https and want a client certificate */
+        char *ca, *cert, *key;    /* the operator secret's files, materialised */
+        struct client_tls *next;
+};
 
 struct kube_runtime {
         struct eg_runtime base;
         struct eg_kube_client *client;
+        char *state_dir;
         char *access_dir; /* <state_dir>/kube */
         char *namespace;  /* NULL: list() looks at every namespace */
         enum eg_kube_etcd_access access;
         bool read_only;
         bool proxy_allowed; /* a pods/proxy request got past authorization once */
+        struct client_tls *tls;
 };
 
 static struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
@@ -148,15 +164,21 @@ static json_t *policy_json(const struct eg_cluster_spec *s) {
         return o;
 }
 
-static char *kube_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec) {
+/* with_image: the member hash (what makes a member roll); without: what an image change in
+ * place (a pod update, which may change nothing else) cannot give a running pod. */
+static char *template_hash(const struct eg_cluster_spec *spec, bool with_image) {
         json_t *pj = policy_json(spec);
         json_t *tls = spec->tls ? json_pack("{s:s?, s:s?, s:s?}", "peerSecret", spec->tls->peer_secret, "serverSecret",
                                             spec->tls->server_secret, "operatorSecret", spec->tls->operator_secret)
                                 : json_null();
-        json_t *all = pj && tls ? json_pack("{s:s, s:s, s:O, s:O}", "version", spec->version ? spec->version : "",
-                                            "repository", spec->repository ? spec->repository : DEFAULT_REPOSITORY,
-                                            "pod", pj, "TLS", tls)
-                                : NULL;
+        json_t *all = pj && tls ? json_pack("{s:O, s:O}", "pod", pj, "TLS", tls) : NULL;
+        if (all && with_image &&
+            (json_object_set_new(all, "version", json_string(spec->version ? spec->version : "")) < 0 ||
+             json_object_set_new(all, "repository",
+                                 json_string(spec->repository ? spec->repository : DEFAULT_REPOSITORY)) < 0)) {
+                json_decref(all);
+                all = NULL;
+        }
         char *canon = all ? json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(pj);
         json_decref(tls);
@@ -167,6 +189,15 @@ static char *kube_member_hash(struct eg_runtime *rt, const struct eg_cluster_spe
         eg_sha256_hex(canon, strlen(canon), hex);
         free(canon);
         return eg_strdup_printf("sha256:%s", hex);
+}
+
+static char *kube_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec) {
+        (void)rt;
+        return template_hash(spec, true);
+}
+
+static char *etcd_image(const struct eg_cluster_spec *s) {
+        return eg_strdup_printf("%s:v%s", s->repository ? s->repository : DEFAULT_REPOSITORY, s->version);
 }
 
 /* ---- object manifests ---- */
@@ -380,6 +411,33 @@ static int record_next_index(struct kube_runtime *kr, const char *ns, const char
         "  sleep 1\n" \
         "done"
 
+#define DEFAULT_CURL_IMAGE "curlimages/curl:8.5.0"
+#define RESTORE_DIR "/var/etcd-restore"
+#define AWS_DIR "/etc/etcd-gitops/aws"
+
+/* The seed pod's snapshot fetch: the credentials file's profile read with awk, handed to curl
+ * on stdin (never on a command line), the GET signed by curl's SigV4. */
+static const char FETCH_SCRIPT[] =
+        "set -eu\n"
+        "profile=${AWS_PROFILE:-default}\n"
+        "ini() {\n"
+        "  awk -v want=\"[$profile]\" -v key=\"$1\" '\n"
+        "    /^[[:space:]]*\\[/ { s = $0; gsub(/[[:space:]]/, \"\", s); on = (s == want); next }\n"
+        "    on && index($0, \"=\") { k = substr($0, 1, index($0, \"=\") - 1); gsub(/[[:space:]]/, \"\", k)\n"
+        "      if (k == key) { v = substr($0, index($0, \"=\") + 1); gsub(/^[[:space:]]+|[[:space:]]+$/, \"\", v)\n"
+        "        print v; exit } }' \"$AWS_SHARED_CREDENTIALS_FILE\"\n"
+        "}\n"
+        "id=$(ini aws_access_key_id); secret=$(ini aws_secret_access_key); token=$(ini aws_session_token)\n"
+        "if [ -z \"$id\" ] || [ -z \"$secret\" ]; then\n"
+        "  echo \"no aws_access_key_id and aws_secret_access_key for profile $profile in the awsSecret\" >&2; exit 1\n"
+        "fi\n"
+        "{ printf 'user = \"%s:%s\"\\n' \"$id\" \"$secret\"\n"
+        "  [ -z \"$token\" ] || printf 'header = \"x-amz-security-token: %s\"\\n' \"$token\"; } |\n"
+        "  curl --config - --fail --silent --show-error --retry 3 --aws-sigv4 \"aws:amz:$AWS_REGION:s3\" \\\n"
+        "    -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \\\n"
+        "    -o \"$SNAPSHOT.partial\" \"$SNAPSHOT_URL\"\n"
+        "mv \"$SNAPSHOT.partial\" \"$SNAPSHOT\"\n";
+
 static json_t *probe(const struct eg_cluster_spec *s, int initial_delay, int timeout, int period) {
         const char *cmd = client_tls(s) ? "ETCDCTL_API=3 etcdctl --endpoints=https://localhost:2379 "
                                           "--cert=" OPERATOR_TLS_DIR "/etcd-client.crt "
@@ -454,22 +512,59 @@ static int merge_map(json_t *dst, json_t *src) {
 }
 
 /* The pod upstream made, plus our labels and annotations. token != NULL: a new cluster. */
+/* The restore's seed: the snapshot fetched into its own emptyDir, then turned into the data
+ * dir by etcdctl (which checks its hash) with this member's identity, before etcd starts. */
+static int add_seed(const struct eg_runtime_target *t, const char *member, const char *initial_cluster,
+                    const char *token, const char *image, json_t *init, json_t *volumes) {
+        const struct eg_runtime_seed *sd = t->seed;
+        _cleanup_free_ char *peer = member_peer_url(t, member);
+        _cleanup_free_ char *snapshot = eg_strdup_printf("%s/snapshot.db", RESTORE_DIR);
+        _cleanup_free_ char *a_name = eg_strdup_printf("--name=%s", member);
+        _cleanup_free_ char *a_cluster = eg_strdup_printf("--initial-cluster=%s", initial_cluster);
+        _cleanup_free_ char *a_token = eg_strdup_printf("--initial-cluster-token=%s", token);
+        _cleanup_free_ char *a_peer = peer ? eg_strdup_printf("--initial-advertise-peer-urls=%s", peer) : NULL;
+        if (!snapshot || !a_name || !a_cluster || !a_token || !a_peer)
+                return -ENOMEM;
+        json_t *fetch = json_pack(
+                "{s:s, s:s, s:[s, s, s], s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}],"
+                " s:[{s:s, s:s}, {s:s, s:s, s:b}]}",
+                "name", "fetch-snapshot", "image", DEFAULT_CURL_IMAGE, "command", "/bin/sh", "-c", FETCH_SCRIPT, "env",
+                "name", "SNAPSHOT_URL", "value", sd->url, "name", "AWS_REGION", "value", sd->region, "name",
+                "AWS_SHARED_CREDENTIALS_FILE", "value", AWS_DIR "/credentials", "name", "SNAPSHOT", "value", snapshot,
+                "volumeMounts", "name", "etcd-restore", "mountPath", RESTORE_DIR, "name", "aws-credentials",
+                "mountPath", AWS_DIR, "readOnly", 1);
+        json_t *restore = json_pack("{s:s, s:s, s:[s, s, s, s, s, s, s, s], s:[{s:s, s:s}],"
+                                    " s:[{s:s, s:s}, {s:s, s:s}]}",
+                                    "name", "restore-snapshot", "image", image, "command", "/usr/local/bin/etcdctl",
+                                    "snapshot", "restore", snapshot, a_name, a_cluster, a_token, a_peer, "env", "name",
+                                    "ETCDCTL_API", "value", "3", "volumeMounts", "name", "etcd-restore", "mountPath",
+                                    RESTORE_DIR, "name", "etcd-data", "mountPath", "/var/etcd");
+        if (!fetch || !restore || json_array_append_new(init, fetch) < 0 || json_array_append_new(init, restore) < 0)
+                return -ENOMEM;
+        json_t *args = json_object_get(restore, "command");
+        if (json_array_append_new(args, json_string("--data-dir=/var/etcd/data")) < 0 ||
+            json_array_append_new(volumes, json_pack("{s:s, s:{}}", "name", "etcd-restore", "emptyDir")) < 0 ||
+            json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:i}}", "name", "aws-credentials", "secret",
+                                                     "secretName", sd->aws_secret, "defaultMode", 0400)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static json_t *pod_manifest(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
                             const char *initial_cluster, const char *token) {
         const struct eg_cluster_spec *s = t->spec;
         const struct eg_pod_policy *p = policy(s);
         _cleanup_free_ char *dns = member_dns(t, member);
         _cleanup_free_ char *script = dns ? eg_strdup_printf(DNS_SCRIPT, p ? p->dns_timeout_in_second : 0, dns) : NULL;
-        _cleanup_free_ char *image = eg_strdup_printf("%s:v%s", s->repository ? s->repository : DEFAULT_REPOSITORY,
-                                                      s->version);
-        _cleanup_free_ char *hash = kube_member_hash(&kr->base, s);
+        _cleanup_free_ char *image = etcd_image(s);
+        _cleanup_free_ char *hash = kube_member_hash(&kr->base, s), *pod_hash = template_hash(s, false);
         json_t *pod = NULL, *labels = NULL, *ann = NULL, *mounts = NULL, *volumes = NULL, *container = NULL,
                *spec = NULL;
-        if (!script || !image || !hash)
+        if (!script || !image || !hash || !pod_hash)
                 return NULL;
         labels = json_pack("{s:s, s:s, s:s, s:s}", "app", "etcd", "etcd_cluster", t->name, "etcd_node", member,
                            "app.kubernetes.io/managed-by", MANAGED_BY);
-        ann = json_pack("{s:s, s:s}", ANN_VERSION, s->version, ANN_SPEC_HASH, hash);
+        ann = json_pack("{s:s, s:s, s:s}", ANN_VERSION, s->version, ANN_SPEC_HASH, hash, ANN_POD_HASH, pod_hash);
         mounts = json_pack("[{s:s, s:s}]", "name", "etcd-data", "mountPath", "/var/etcd");
         volumes = has_pvc(s) ? json_pack("[{s:s, s:{s:s}}]", "name", "etcd-data", "persistentVolumeClaim", "claimName",
                                          member)
@@ -486,7 +581,7 @@ static json_t *pod_manifest(struct kube_runtime *kr, const struct eg_runtime_tar
             add_secret_volume(volumes, mounts, "member-server-tls", s->tls->server_secret, SERVER_TLS_DIR) < 0)
                 goto fail;
         if (client_tls(s) && s->tls->operator_secret &&
-            add_secret_volume(volumes, mounts, "etcd-client-tls", s->tls->operator_secret, OPERATOR_TLS_DIR) < 0)
+            add_secret_volume(volumes, mounts, OPERATOR_TLS_VOLUME, s->tls->operator_secret, OPERATOR_TLS_DIR) < 0)
                 goto fail;
         container = json_pack("{s:s, s:s, s:o, s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}], s:O, s:o, s:o}", "name", "etcd",
                               "image", image, "command", etcd_command(t, member, initial_cluster, token), "ports",
@@ -504,6 +599,10 @@ static json_t *pod_manifest(struct kube_runtime *kr, const struct eg_runtime_tar
                          busybox_image(s), "command", "/bin/sh", "-c", script, "containers", container, "volumes",
                          volumes);
         if (!spec)
+                goto fail;
+        if (t->seed && token &&
+            add_seed(t, member, initial_cluster, token, image, json_object_get(spec, "initContainers"),
+                     json_object_get(spec, "volumes")) < 0)
                 goto fail;
         if (p && json_is_object(p->node_selector))
                 json_object_set(spec, "nodeSelector", p->node_selector);
@@ -689,6 +788,13 @@ static int check_proxy_allowed(struct kube_runtime *kr, const char *ns, const ch
         return 0;
 }
 
+static int proxy_cannot_present_certs(const char *ns, const char *name, struct eg_error *err) {
+        eg_error_set(err, "the members of %s/%s require client certificates (TLS with an operator secret), "
+                     "which the API server's pod proxy cannot present: run etcd-gitops with --etcd-access "
+                     "direct where it reaches the pod network and resolves cluster DNS", ns, name);
+        return -EPROTONOSUPPORT;
+}
+
 static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                         struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
@@ -837,6 +943,14 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 eg_error_set(err, "bootstrap of %s/%s without members", t->namespace, t->name);
                 return -EINVAL;
         }
+        if (t->prepare_data && !t->seed) {
+                eg_error_set(err, "the members of %s/%s cannot be handed a restored data dir: the seed pod fetches "
+                             "the snapshot itself, from S3", t->namespace, t->name);
+                return -EOPNOTSUPP;
+        }
+        /* members nobody could talk to must not be created */
+        if (client_tls(t->spec) && kr->access == EG_KUBE_ACCESS_PROXY)
+                return proxy_cannot_present_certs(t->namespace, t->name, err);
         for (size_t i = 0; i < n; i++)
                 if ((r = check_names(t->namespace, t->name, members[i], err)) < 0)
                         return r;
@@ -986,37 +1100,92 @@ static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *n
         return 0;
 }
 
+struct image_running {
+        struct kube_runtime *kr;
+        const char *path;
+        const char *image;
+};
+
+/* The kubelet has restarted the etcd container on the new image. */
+static bool image_is_running(void *userdata) {
+        struct image_running *w = userdata;
+        json_t *pod = NULL, *cs;
+        size_t i;
+        bool ok = false;
+        if (eg_kube_get(w->kr->client, w->path, &pod, NULL) < 0)
+                return false;
+        json_array_foreach(jpath(pod, "status", "containerStatuses"), i, cs) {
+                const char *n = jstr(cs, "name"), *img = jstr(cs, "image");
+                if (n && strcmp(n, "etcd") == 0 && img && strcmp(img, w->image) == 0 &&
+                    json_object_get(json_object_get(cs, "state"), "running"))
+                        ok = true;
+        }
+        json_decref(pod);
+        return ok;
+}
+
+/* What upstream did for upgrades: a pod update that changes only the image, so the kubelet
+ * restarts etcd on the same data (emptyDir included) under the same identity. */
+static int upgrade_in_place(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
+                            const char *path, struct eg_error *err) {
+        _cleanup_free_ char *image = etcd_image(t->spec);
+        _cleanup_free_ char *hash = kube_member_hash(&kr->base, t->spec), *pod_hash = template_hash(t->spec, false);
+        if (!image || !hash || !pod_hash)
+                return -ENOMEM;
+        json_t *patch = json_pack("{s:{s:{s:s, s:s, s:s, s:s?}}, s:{s:[{s:s, s:s}]}}", "metadata", "annotations",
+                                  ANN_VERSION, t->spec->version, ANN_SPEC_HASH, hash, ANN_POD_HASH, pod_hash,
+                                  ANN_REVISION, t->revision, "spec", "containers", "name", "etcd", "image", image);
+        if (!patch)
+                return -ENOMEM;
+        int r = eg_kube_patch(kr->client, path, EG_KUBE_PATCH_STRATEGIC, patch, NULL, err);
+        json_decref(patch);
+        if (r < 0)
+                return r;
+        struct image_running w = {kr, path, image};
+        if (eg_wait_for(image_is_running, &w, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS) < 0) {
+                eg_error_set(err, "pod %s/%s did not run %s within %d s", t->namespace, member, image,
+                             POD_GONE_TIMEOUT_MS / 1000);
+                return -ETIMEDOUT;
+        }
+        return 0;
+}
+
 static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                                struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
-        _cleanup_free_ char *path = NULL, *self = NULL;
+        _cleanup_free_ char *path = NULL, *self = NULL, *pod_hash = NULL;
         json_t *pod = NULL;
         int r;
         if ((r = check_target(t, member, err)) < 0)
                 return r;
-        if (!(path = pod_path(t->namespace, member)))
+        if (!(path = pod_path(t->namespace, member)) || !(pod_hash = template_hash(t->spec, false)))
                 return -ENOMEM;
         if ((r = eg_kube_get(kr->client, path, &pod, err)) < 0)
                 return r;
         bool on_pvc = false;
         size_t i;
-        json_t *v;
+        json_t *v, *ann = jpath(pod, "metadata", "annotations");
         json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
                 const char *vn = jstr(v, "name");
                 if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
                         on_pvc = true;
         }
+        /* pods made by the original operator carry no hash: only their image is ours to roll */
+        const char *had = jstr(ann, ANN_POD_HASH);
+        bool image_only = had ? strcmp(had, pod_hash) == 0 : !jstr(ann, ANN_SPEC_HASH);
         const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
         if (peer)
                 self = eg_strdup_printf("%s=%.*s", member, (int)strcspn(peer, ","), peer);
         json_decref(pod);
+        if (image_only)
+                return upgrade_in_place(kr, t, member, path, err);
         if (!on_pvc) {
                 /* a new pod means a new emptyDir: an etcd member restarted without its data
                  * but with its old identity crashes the raft log, so refuse */
                 eg_error_set(err,
-                             "member %s of %s/%s keeps its data in an emptyDir, which replacing the pod would lose: "
-                             "set spec.pod.persistentVolumeClaimSpec for in-place upgrades, or replace the member "
-                             "(scale up, then remove it)",
+                             "member %s of %s/%s keeps its data in an emptyDir, and its pod template changed in ways "
+                             "a running pod cannot take (only the image can): set "
+                             "spec.pod.persistentVolumeClaimSpec, or replace the member (scale up, then remove it)",
                              member, t->namespace, t->name);
                 return -EOPNOTSUPP;
         }
@@ -1098,14 +1267,162 @@ static int kube_delete_cluster(struct eg_runtime *rt, const char *ns, const char
         return 0;
 }
 
+static void client_tls_free(struct client_tls *t) {
+        while (t) {
+                struct client_tls *next = t->next;
+                free(t->ns);
+                free(t->name);
+                free(t->ca);
+                free(t->cert);
+                free(t->key);
+                free(t);
+                t = next;
+        }
+}
+
+static struct client_tls *client_tls_entry(struct kube_runtime *kr, const char *ns, const char *name) {
+        for (struct client_tls *t = kr->tls; t; t = t->next)
+                if (strcmp(t->ns, ns) == 0 && strcmp(t->name, name) == 0)
+                        return t;
+        struct client_tls *t = calloc(1, sizeof(*t));
+        if (!t)
+                return NULL;
+        t->ns = strdup(ns);
+        t->name = strdup(name);
+        if (!t->ns || !t->name) {
+                client_tls_free(t);
+                return NULL;
+        }
+        t->next = kr->tls;
+        kr->tls = t;
+        return t;
+}
+
+/* A Secret's data as files (0600) in <state_dir>/secrets/NS/NAME/, where the daemon reads
+ * secrets on every runtime. *ret_dir is malloc'd. */
+static int sync_secret(struct kube_runtime *kr, const char *ns, const char *name, char **ret_dir,
+                       struct eg_error *err) {
+        _cleanup_free_ char *path = eg_strdup_printf("/api/v1/namespaces/%s/secrets/%s", ns, name);
+        _cleanup_free_ char *dir = eg_strdup_printf("%s/secrets/%s/%s", kr->state_dir, ns, name);
+        json_t *sec = NULL, *v;
+        const char *key;
+        int r;
+        if (!path || !dir)
+                return -ENOMEM;
+        if ((r = check_names(ns, name, NULL, err)) < 0 || (r = eg_kube_get(kr->client, path, &sec, err)) < 0)
+                return r;
+        if ((r = eg_mkdir_p(dir, 0700)) < 0)
+                eg_error_set(err, "cannot create %s: %s", dir, strerror(-r));
+        json_object_foreach(json_object_get(sec, "data"), key, v) {
+                _cleanup_free_ char *data = NULL, *file = NULL;
+                size_t len = 0;
+                if (r < 0)
+                        break;
+                /* the API allows only [-._a-zA-Z0-9] in keys; anything else never becomes a path */
+                if (!*key || strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+                                     strlen(key) || strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
+                        continue;
+                if (!json_is_string(v) || eg_kube_base64_decode(json_string_value(v), &data, &len) < 0) {
+                        eg_error_set(err, "secret %s/%s: %s is not base64", ns, name, key);
+                        r = -EBADMSG;
+                } else
+                        r = eg_kube_materialise(dir, key, data, len, &file, err);
+        }
+        json_decref(sec);
+        if (r >= 0)
+                *ret_dir = TAKE_PTR(dir);
+        return r;
+}
+
+static int kube_sync_secret(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        return sync_secret(to_kube(rt), ns, name, &dir, err);
+}
+
+/* The operator secret's three files, as upstream names them. */
+static int materialise_operator_secret(struct kube_runtime *kr, struct client_tls *t, const char *secret,
+                                       struct eg_error *err) {
+        static const char *const keys[] = {"etcd-client-ca.crt", "etcd-client.crt", "etcd-client.key"};
+        char **paths[] = {&t->ca, &t->cert, &t->key};
+        _cleanup_free_ char *dir = NULL;
+        int r = sync_secret(kr, t->ns, secret, &dir, err);
+        if (r == -ENOENT)
+                eg_error_set(err, "secret %s/%s (spec.TLS.static.operatorSecret of cluster %s) not found", t->ns,
+                             secret, t->name);
+        for (size_t i = 0; i < EG_ELEMENTSOF(keys) && r >= 0; i++) {
+                _cleanup_free_ char *file = eg_path_join(dir, keys[i]);
+                struct stat st;
+                if (!file)
+                        return -ENOMEM;
+                if (stat(file, &st) < 0 || st.st_size == 0) {
+                        eg_error_set(err, "secret %s/%s has no %s: the operator secret needs etcd-client.crt, "
+                                     "etcd-client.key and etcd-client-ca.crt", t->ns, secret, keys[i]);
+                        return -EINVAL;
+                }
+                free(*paths[i]);
+                *paths[i] = TAKE_PTR(file);
+        }
+        return r;
+}
+
+/* Whether the cluster's members want a client certificate (they serve https, as upstream's
+ * serverSecret makes them, with --client-cert-auth) and which operator secret holds ours:
+ * read from the pods, so adopted clusters and backups by cluster name work alike. */
+static int refresh_client_tls(struct kube_runtime *kr, struct client_tls *t, struct eg_error *err) {
+        json_t *pods = NULL, *pod;
+        size_t i;
+        int r = list_cluster_pods(kr, t->ns, t->name, &pods, err);
+        if (r < 0)
+                return r;
+        const char *secret = NULL;
+        bool https = false;
+        json_array_foreach(pods, i, pod) {
+                const char *adv = etcd_flag(pod, "--advertise-client-urls");
+                if (!adv || strncmp(adv, "https:", 6) != 0)
+                        continue;
+                https = true;
+                size_t j;
+                json_t *v;
+                json_array_foreach(jpath(pod, "spec", "volumes"), j, v) {
+                        const char *vn = jstr(v, "name");
+                        if (vn && strcmp(vn, OPERATOR_TLS_VOLUME) == 0)
+                                secret = jstr(json_object_get(v, "secret"), "secretName");
+                }
+                if (secret)
+                        break;
+        }
+        t->required = https;
+        if (https && !secret)
+                eg_error_set(err, "the members of %s/%s serve clients over TLS but mount no operator secret: set "
+                             "spec.TLS.static.operatorSecret to a secret with etcd-client.crt, etcd-client.key "
+                             "and etcd-client-ca.crt", t->ns, t->name);
+        r = !https ? 0 : !secret ? -ENOKEY : materialise_operator_secret(kr, t, secret, err);
+        /* no pods yet: nothing to reach, and the next call must look again */
+        if (r >= 0 && json_array_size(pods) > 0)
+                t->checked_ms = eg_now_monotonic_ms();
+        json_decref(pods);
+        return r;
+}
+
 static int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
                             struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
+        struct client_tls *t = ns && name ? client_tls_entry(kr, ns, name) : NULL;
+        int r;
+        if (ns && name && !t)
+                return -ENOMEM;
+        if (t && (t->checked_ms == 0 || eg_now_monotonic_ms() - t->checked_ms > CLIENT_TLS_TTL_MS) &&
+            (r = refresh_client_tls(kr, t, err)) < 0)
+                return r;
+        bool required = t && t->required;
         if (kr->access == EG_KUBE_ACCESS_DIRECT) {
-                ret->tls = (struct eg_etcd_tls){0};
+                ret->tls = required ? (struct eg_etcd_tls){.ca_file = t->ca, .cert_file = t->cert, .key_file = t->key}
+                                    : (struct eg_etcd_tls){0};
                 ret->headers = NULL;
                 return 0;
         }
+        if (required)
+                return proxy_cannot_present_certs(ns, name, err);
         return eg_kube_client_etcd_access(kr->client, kr->access_dir, ret, err);
 }
 
@@ -1114,6 +1431,8 @@ static void kube_free(struct eg_runtime *rt) {
         if (!kr)
                 return;
         eg_kube_client_free(kr->client);
+        client_tls_free(kr->tls);
+        free(kr->state_dir);
         free(kr->access_dir);
         free(kr->namespace);
         free(kr);
@@ -1121,6 +1440,7 @@ static void kube_free(struct eg_runtime *rt) {
 
 static const struct eg_runtime_ops kube_ops = {
         .name = "kubernetes",
+        .fetches_restores = true,
         .list = kube_list,
         .observe = kube_observe,
         .bootstrap = kube_bootstrap,
@@ -1131,6 +1451,7 @@ static const struct eg_runtime_ops kube_ops = {
         .delete_cluster = kube_delete_cluster,
         .member_hash = kube_member_hash,
         .etcd_access = kube_etcd_access,
+        .sync_secret = kube_sync_secret,
         .free = kube_free,
 };
 
@@ -1164,9 +1485,10 @@ int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runti
                 kube_free(&kr->base);
                 return r;
         }
+        kr->state_dir = strdup(o->state_dir);
         kr->access_dir = eg_path_join(o->state_dir, "kube");
         kr->namespace = o->namespace && *o->namespace ? strdup(o->namespace) : NULL;
-        if (!kr->access_dir || (o->namespace && *o->namespace && !kr->namespace)) {
+        if (!kr->state_dir || !kr->access_dir || (o->namespace && *o->namespace && !kr->namespace)) {
                 kube_free(&kr->base);
                 return -ENOMEM;
         }

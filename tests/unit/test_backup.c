@@ -168,6 +168,83 @@ static void test_backup__credentials_load_env(void **state) {
         unsetenv("AWS_REGION");
 }
 
+/* An awsSecret as upstream made them: credentials and config side by side. */
+static char *aws_secret_dir(const char *credentials, const char *config) {
+        char *dir = strdup("/tmp/eg-test-aws.XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        char *cf = eg_path_join(dir, "credentials"), *gf = eg_path_join(dir, "config");
+        assert_int_equal(eg_write_file_atomic(cf, credentials, strlen(credentials), 0600), 0);
+        if (config)
+                assert_int_equal(eg_write_file_atomic(gf, config, strlen(config), 0600), 0);
+        free(cf);
+        free(gf);
+        return dir;
+}
+
+static void rm_aws_secret_dir(char *dir) {
+        char *cf = eg_path_join(dir, "credentials"), *gf = eg_path_join(dir, "config");
+        unlink(cf);
+        unlink(gf);
+        rmdir(dir);
+        free(cf);
+        free(gf);
+        free(dir);
+}
+
+static void test_backup__credentials_region_from_config(void **state) {
+        char *dir = aws_secret_dir("[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n",
+                                   "[default]\nregion = eu-central-1\n[profile other]\nregion = us-west-2\n");
+        char *cf = eg_path_join(dir, "credentials");
+        struct eg_s3_credentials c;
+        struct eg_error err = {0};
+        unsetenv("AWS_PROFILE");
+        assert_int_equal(eg_s3_credentials_load(cf, &c, &err), 0);
+        assert_string_equal(c.region, "eu-central-1");
+        eg_s3_credentials_done(&c);
+        free(cf);
+        rm_aws_secret_dir(dir);
+
+        /* the credentials file's own region wins */
+        dir = aws_secret_dir("[default]\naws_access_key_id = AKID\naws_secret_access_key = s\nregion = sa-east-1\n",
+                             "[default]\nregion = eu-central-1\n");
+        cf = eg_path_join(dir, "credentials");
+        assert_int_equal(eg_s3_credentials_load(cf, &c, &err), 0);
+        assert_string_equal(c.region, "sa-east-1");
+        eg_s3_credentials_done(&c);
+        free(cf);
+        rm_aws_secret_dir(dir);
+}
+
+static void test_backup__restore_seed_url(void **state) {
+        char *dir = aws_secret_dir("[default]\naws_access_key_id = AKID\naws_secret_access_key = s\n",
+                                   "[default]\nregion = eu-central-1\n");
+        char *cf = eg_path_join(dir, "credentials");
+        struct eg_restore_spec r = {.backup_storage_type = EG_STORAGE_S3,
+                                    .s3 = {.endpoint = "http://127.0.0.1:9000", .force_path_style = true}};
+        char *url = NULL, *region = NULL;
+        struct eg_error err = {0};
+        assert_int_equal(eg_restore_seed_url(&r, "bkt/c/snap_v12_2026-11-28-03:04:05", cf, &url, &region, &err), 0);
+        assert_string_equal(url, "http://127.0.0.1:9000/bkt/c/snap_v12_2026-11-28-03%3A04%3A05");
+        assert_string_equal(region, "eu-central-1");
+        free(url);
+        free(region);
+        /* AWS itself, virtual-hosted in the signing region */
+        r.s3.endpoint = NULL;
+        r.s3.force_path_style = false;
+        assert_int_equal(eg_restore_seed_url(&r, "bkt/snap.db", cf, &url, &region, &err), 0);
+        assert_string_equal(url, "https://bkt.s3.eu-central-1.amazonaws.com/snap.db");
+        free(url);
+        free(region);
+        assert_int_equal(eg_restore_seed_url(&r, "no-key", cf, &url, &region, &err), -EINVAL);
+        assert_non_null(err.message);
+        r.backup_storage_type = EG_STORAGE_FILE;
+        assert_int_equal(eg_restore_seed_url(&r, "bkt/snap.db", cf, &url, &region, &err), -EOPNOTSUPP);
+        assert_non_null(strstr(err.message, "restore from S3"));
+        eg_error_done(&err);
+        free(cf);
+        rm_aws_secret_dir(dir);
+}
+
 static char *write_snapshot(const char *db, size_t len, bool good_trailer) {
         char *path = strdup("/tmp/eg-test-snap.XXXXXX");
         int fd = mkstemp(path);
@@ -263,6 +340,8 @@ int main(void) {
                 cmocka_unit_test(test_backup__s3_url),
                 cmocka_unit_test(test_backup__credentials_parse),
                 cmocka_unit_test(test_backup__credentials_load_env),
+                cmocka_unit_test(test_backup__credentials_region_from_config),
+                cmocka_unit_test(test_backup__restore_seed_url),
                 cmocka_unit_test(test_backup__snapshot_verify),
                 cmocka_unit_test(test_backup__status_all_empty),
                 cmocka_unit_test(test_backup__restore_refused),
