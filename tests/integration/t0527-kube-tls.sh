@@ -6,7 +6,10 @@
 # the cluster by name restores with its keys.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+# as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
+start_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
+  --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
 
 # eg_ns ARGS: etcd-gitops inside the server's mount namespace, where member DNS names resolve
 eg_ns() { bash "$EG_SOURCE_DIR/tests/kube/netns-run.sh" "$KUBE/hosts" "$EG_BIN" "$@"; }

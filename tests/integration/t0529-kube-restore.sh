@@ -9,7 +9,10 @@
 . "$EG_SOURCE_DIR/tests/lib/s3rver.sh"
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
 trap 'rc=$?; s3rver_stop; (exit $rc); stop_kube_server' EXIT
-start_kube_server
+# as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
+start_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
+  --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
 S3_VERIFY=1 s3rver_start "$T/s3" bkt || fail "s3rver did not start"
 
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$T/credentials"
