@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# kubeconfig credentials end to end against the API test server: a client certificate
+# (cert.kubeconfig) and an exec plugin (client.authentication.k8s.io/v1, EKS style) whose
+# first token is refused: the 401 makes the runtime run the plugin once more, then its
+# credential is cached until expirationTimestamp.
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
+. "$EG_SOURCE_DIR/tests/lib/kube.sh"
+start_kube_server
+
+say "client certificate"
+cluster_yaml kc 1
+eg apply --source "$SRC" --runtime kubernetes --kubeconfig "$KUBE/kc/cert.kubeconfig" --wait=120s >"$T/cert.out" 2>&1 ||
+  { cat "$T/cert.out" >&2; fail "apply with a client certificate"; }
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/cert.kubeconfig")
+kube_healthy kc 1 || fail "not 1 healthy member seen with the client certificate"
+
+say "exec plugin"
+cat >"$T/plugin" <<'SH'
+#!/bin/sh
+# a credential plugin: the first token it hands out is stale
+n=$(cat "$PLUGIN_DIR/calls" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" >"$PLUGIN_DIR/calls"
+tok=admin
+[ "$n" = 1 ] && tok=stale-token
+[ "$1" = get-token ] || exit 3
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2099-01-01T00:00:00Z"}}\n' "$tok"
+SH
+chmod +x "$T/plugin"
+python3 - "$KUBE/kc/admin.kubeconfig" "$T/exec.kubeconfig" "$T/plugin" "$T" <<'PY'
+import json, sys, re
+src, dst, plugin, pdir = sys.argv[1:]
+text = open(src).read()
+server = re.search(r"server:\s*(\S+)", text).group(1)
+ca = re.search(r"certificate-authority-data:\s*(\S+)", text).group(1)
+cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "eks",
+       "clusters": [{"name": "eks", "cluster": {"server": server, "certificate-authority-data": ca}}],
+       "contexts": [{"name": "eks", "context": {"cluster": "eks", "user": "aws"}}],
+       "users": [{"name": "aws", "user": {"exec": {
+           "apiVersion": "client.authentication.k8s.io/v1", "command": plugin,
+           "args": ["get-token", "--cluster-name", "test"], "env": [{"name": "PLUGIN_DIR", "value": pdir}],
+           "interactiveMode": "Never"}}}]}
+open(dst, "w").write(json.dumps(cfg, indent=2))
+PY
+rm "$SRC/kc.yaml"
+cluster_yaml ke 1
+eg apply --source "$SRC" --runtime kubernetes --kubeconfig "$T/exec.kubeconfig" --wait=120s >"$T/exec.out" 2>&1 ||
+  { cat "$T/exec.out" >&2; fail "apply with the exec plugin"; }
+calls=$(cat "$T/calls")
+say "plugin ran $calls times for the whole apply"
+[ "$calls" = 2 ] || fail "the plugin ran $calls times: want once stale, once after the 401, then cached"
+K=(--runtime kubernetes --kubeconfig "$T/exec.kubeconfig")
+kube_healthy ke 1 || fail "not 1 healthy member seen through the exec plugin"
+[ "$(kube_pods ke)" = ke-0 ] || fail "pods: $(kube_pods ke)"
