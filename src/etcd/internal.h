@@ -1,7 +1,8 @@
-/* Shared inside the etcd module: error filling, base64 and JSON number helpers. */
+/* Shared inside the etcd module: error filling, base64 and JSON helpers, snapshot decoding. */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,3 +18,47 @@ void etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_sta
 int etcd_b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len);
 /* A uint64 given as a JSON string (as the gateway sends them) or integer; absent is 0. */
 int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret);
+
+/* What both snapshot wire formats (gateway JSON, gRPC) decode to: a sequence of blobs whose
+ * concatenation is the db file followed by etcd's sha256 of it, each blob tagged with the
+ * db bytes still to come. The core passes all but the newest SHA256_LEN bytes to sink, so
+ * sink never sees the hash, and checks it at the end. Constant memory. */
+struct etcd_snapshot_core {
+        eg_etcd_snapshot_sink sink;
+        void *userdata;
+        struct eg_sha256 *sha; /* of the bytes given to sink */
+        unsigned char tail[SHA256_LEN]; /* the newest bytes, held back */
+        size_t tail_len;
+        uint64_t size;      /* bytes given to sink */
+        uint64_t remaining; /* of the last blob */
+        bool seen;          /* any blob at all */
+};
+int etcd_snapshot_core_init(struct etcd_snapshot_core *k, eg_etcd_snapshot_sink sink, void *userdata);
+void etcd_snapshot_core_done(struct etcd_snapshot_core *k);
+/* Returns sink's error (with err filled) when sink fails. */
+int etcd_snapshot_core_blob(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, uint64_t remaining,
+                            struct eg_etcd_error *err);
+/* -EBADMSG when no blob came, remaining did not reach 0 or the sha256 does not match. Once. */
+int etcd_snapshot_core_finish(struct etcd_snapshot_core *k, char ret_sha256[static 65], uint64_t *ret_size,
+                              struct eg_etcd_error *err);
+
+/* gRPC frames go up to this; etcd sends 32 KiB of db per message. */
+#define GRPC_FRAME_MAX ((size_t)16 << 20)
+
+/* Decoder of the gRPC reply of etcdserverpb.Maintenance/Snapshot: length-prefixed frames,
+ * each a protobuf SnapshotResponse {header = 1; uint64 remaining_bytes = 2; bytes blob = 3},
+ * fed in arbitrary chunks, plus the response's header and trailer lines for grpc-status. */
+struct etcd_grpc_snapshot;
+int etcd_grpc_snapshot_new(eg_etcd_snapshot_sink sink, void *userdata, struct etcd_grpc_snapshot **ret);
+void etcd_grpc_snapshot_free(struct etcd_grpc_snapshot *d);
+/* The body. -EBADMSG on a malformed or compressed frame, or sink's error; sticky. */
+int etcd_grpc_snapshot_feed(struct etcd_grpc_snapshot *d, const void *data, size_t len, struct eg_etcd_error *err);
+/* One header or trailer line as curl gives it ("name: value\r\n"); picks out content-type,
+ * grpc-status and grpc-message, ignores the rest. -ENOMEM only. */
+int etcd_grpc_snapshot_header(struct etcd_grpc_snapshot *d, const char *line, size_t len);
+/* Whether the reply says it is gRPC: content-type application/grpc or a grpc-status. */
+bool etcd_grpc_snapshot_is_grpc(const struct etcd_grpc_snapshot *d);
+/* Ends the reply: -EIO with grpc-message in err for a non-zero grpc-status, -EBADMSG when
+ * the status is missing or a frame was cut, or the core's verdict. */
+int etcd_grpc_snapshot_finish(struct etcd_grpc_snapshot *d, char ret_sha256[static 65], uint64_t *ret_size,
+                              struct eg_etcd_error *err);

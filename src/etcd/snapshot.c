@@ -1,5 +1,5 @@
-/* The snapshot stream decoder: newline-separated JSON messages with base64 blobs, the
- * last 32 bytes of the db stream being etcd's sha256 of the rest. */
+/* Snapshot stream decoding: the core that holds back and checks etcd's trailing sha256, and
+ * the gateway's newline-separated JSON messages with base64 blobs that feed it. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -10,21 +10,86 @@
 #include "etcd-gitops/util.h"
 #include "internal.h"
 
-/* ---- snapshot stream ---- */
+/* ---- the core both wire formats feed ---- */
+
+int etcd_snapshot_core_init(struct etcd_snapshot_core *k, eg_etcd_snapshot_sink sink, void *userdata) {
+        *k = (struct etcd_snapshot_core){.sink = sink, .userdata = userdata};
+        return eg_sha256_new(&k->sha);
+}
+
+void etcd_snapshot_core_done(struct etcd_snapshot_core *k) {
+        eg_sha256_free(k->sha);
+        k->sha = NULL;
+}
+
+static int core_emit(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, struct eg_etcd_error *err) {
+        eg_sha256_update(k->sha, p, n);
+        k->size += n;
+        int r = k->sink ? k->sink(p, n, k->userdata) : 0;
+        if (r < 0)
+                etcd_error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
+        return r < 0 ? r : 0;
+}
+
+/* Passes on everything but the newest SHA256_LEN bytes. */
+int etcd_snapshot_core_blob(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, uint64_t remaining,
+                            struct eg_etcd_error *err) {
+        k->remaining = remaining;
+        k->seen = true;
+        size_t total = k->tail_len + n;
+        if (total <= SHA256_LEN) {
+                if (n > 0)
+                        memcpy(k->tail + k->tail_len, p, n);
+                k->tail_len = total;
+                return 0;
+        }
+        size_t out = total - SHA256_LEN;
+        size_t from_tail = out < k->tail_len ? out : k->tail_len;
+        int r;
+        if (from_tail > 0 && (r = core_emit(k, k->tail, from_tail, err)) < 0)
+                return r;
+        if (out > from_tail && (r = core_emit(k, p, out - from_tail, err)) < 0)
+                return r;
+        size_t kept = k->tail_len - from_tail;
+        memmove(k->tail, k->tail + from_tail, kept);
+        memcpy(k->tail + kept, p + (out - from_tail), SHA256_LEN - kept);
+        k->tail_len = SHA256_LEN;
+        return 0;
+}
+
+int etcd_snapshot_core_finish(struct etcd_snapshot_core *k, char ret_sha256[static 65], uint64_t *ret_size,
+                              struct eg_etcd_error *err) {
+        if (!k->seen || k->tail_len < SHA256_LEN) {
+                etcd_error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)", k->size + k->tail_len);
+                return -EBADMSG;
+        }
+        if (k->remaining > 0) {
+                etcd_error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing", k->remaining);
+                return -EBADMSG;
+        }
+        if (!k->sha)
+                return -EINVAL;
+        unsigned char digest[SHA256_LEN];
+        eg_sha256_final_raw(k->sha, digest);
+        k->sha = NULL;
+        if (memcmp(digest, k->tail, SHA256_LEN) != 0) {
+                etcd_error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
+                return -EBADMSG;
+        }
+        for (int i = 0; i < SHA256_LEN; i++)
+                snprintf(ret_sha256 + 2 * i, 3, "%02x", digest[i]);
+        if (ret_size)
+                *ret_size = k->size;
+        return 0;
+}
+
+/* ---- the gateway's JSON stream ---- */
 
 struct eg_etcd_snapshot_decoder {
-        eg_etcd_snapshot_sink sink;
-        void *userdata;
+        struct etcd_snapshot_core core;
         struct eg_buf line; /* the message being received, up to its newline */
         unsigned char *bin; /* scratch for one decoded blob */
         size_t bin_alloc;
-        struct eg_sha256 *sha; /* of the bytes given to sink */
-        /* the last bytes seen, held back: at the end of the stream they are the hash */
-        unsigned char tail[SHA256_LEN];
-        size_t tail_len;
-        uint64_t size;
-        uint64_t remaining; /* remainingBytes of the last message */
-        bool seen;
         int failed; /* sticky: after an error every call returns it */
 };
 
@@ -33,10 +98,8 @@ int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
         struct eg_etcd_snapshot_decoder *d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
-        d->sink = sink;
-        d->userdata = userdata;
         eg_buf_init(&d->line, SNAPSHOT_LINE_MAX);
-        int r = eg_sha256_new(&d->sha);
+        int r = etcd_snapshot_core_init(&d->core, sink, userdata);
         if (r < 0) {
                 eg_etcd_snapshot_decoder_free(d);
                 return r;
@@ -50,41 +113,8 @@ void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d) {
                 return;
         eg_buf_done(&d->line);
         free(d->bin);
-        eg_sha256_free(d->sha);
+        etcd_snapshot_core_done(&d->core);
         free(d);
-}
-
-static int decoder_emit(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
-                        struct eg_etcd_error *err) {
-        eg_sha256_update(d->sha, p, n);
-        d->size += n;
-        int r = d->sink ? d->sink(p, n, d->userdata) : 0;
-        if (r < 0)
-                etcd_error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
-        return r < 0 ? r : 0;
-}
-
-/* Passes on everything but the newest SHA256_LEN bytes. */
-static int decoder_push(struct eg_etcd_snapshot_decoder *d, const unsigned char *p, size_t n,
-                        struct eg_etcd_error *err) {
-        size_t total = d->tail_len + n;
-        if (total <= SHA256_LEN) {
-                memcpy(d->tail + d->tail_len, p, n);
-                d->tail_len = total;
-                return 0;
-        }
-        size_t out = total - SHA256_LEN;
-        size_t from_tail = out < d->tail_len ? out : d->tail_len;
-        int r;
-        if (from_tail > 0 && (r = decoder_emit(d, d->tail, from_tail, err)) < 0)
-                return r;
-        if (out > from_tail && (r = decoder_emit(d, p, out - from_tail, err)) < 0)
-                return r;
-        size_t kept = d->tail_len - from_tail;
-        memmove(d->tail, d->tail + from_tail, kept);
-        memcpy(d->tail + kept, p + (out - from_tail), SHA256_LEN - kept);
-        d->tail_len = SHA256_LEN;
-        return 0;
 }
 
 static bool span_has(const char *s, size_t len, const char *needle) {
@@ -156,10 +186,7 @@ static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, siz
                 etcd_error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
                 return -EBADMSG;
         }
-        int r = decoder_push(d, d->bin, n, err);
-        d->remaining = remaining;
-        d->seen = true;
-        return r;
+        return etcd_snapshot_core_blob(&d->core, d->bin, n, remaining, err);
 }
 
 static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len,
@@ -245,35 +272,9 @@ int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret
         if (d->failed)
                 return d->failed;
         int r = decoder_flush_line(d, err);
+        if (r >= 0)
+                r = etcd_snapshot_core_finish(&d->core, ret_sha256, ret_size, err);
         if (r < 0)
-                goto fail;
-        if (!d->seen || d->tail_len < SHA256_LEN) {
-                etcd_error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)",
-                          d->size + d->tail_len);
-                r = -EBADMSG;
-                goto fail;
-        }
-        if (d->remaining > 0) {
-                etcd_error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing",
-                          d->remaining);
-                r = -EBADMSG;
-                goto fail;
-        }
-        unsigned char digest[SHA256_LEN];
-        eg_sha256_final_raw(d->sha, digest);
-        d->sha = NULL;
-        if (memcmp(digest, d->tail, SHA256_LEN) != 0) {
-                etcd_error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
-                r = -EBADMSG;
-                goto fail;
-        }
-        for (int i = 0; i < SHA256_LEN; i++)
-                snprintf(ret_sha256 + 2 * i, 3, "%02x", digest[i]);
-        if (ret_size)
-                *ret_size = d->size;
-        return 0;
-fail:
-        d->failed = r;
+                d->failed = r;
         return r;
 }
-
