@@ -1,4 +1,4 @@
-/* etcd: a v3 client over etcd's JSON gateway (libcurl + jansson). */
+/* etcd: a v3 client over etcd's JSON gateway, and its gRPC API for snapshots (libcurl + jansson). */
 #pragma once
 
 #include <stdbool.h>
