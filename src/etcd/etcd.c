@@ -1,4 +1,4 @@
-/* etcd: a v3 client over etcd's JSON gRPC gateway, with endpoint failover and snapshot streaming (over gRPC). */
+/* etcd: a v3 client over etcd's JSON gRPC gateway, with endpoint failover. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -16,24 +16,7 @@
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
-#define RESPONSE_MAX ((size_t)16 << 20)
-#define SNAPSHOT_MIN_STALL_S 5
-/* fewer, larger write callbacks for a snapshot stream */
-#define SNAPSHOT_CURL_BUFFER (512L << 10)
 
-struct eg_etcd {
-        CURL *curl;
-        char **endpoints;
-        size_t n_endpoints;
-        size_t preferred; /* the endpoint that answered last, tried first */
-        int64_t timeout_ms;
-        int64_t connect_timeout_ms;
-        char *ca_file;
-        char *cert_file;
-        char *key_file;
-        char **headers; /* extra request headers, NULL-terminated */
-        char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
-};
 
 /* Which etcd error messages mean something a caller acts on. */
 struct errmap {
@@ -90,7 +73,7 @@ etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, 
         va_end(ap);
 }
 
-static void error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
+void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
         if (!to) {
                 eg_etcd_error_done(from);
                 return;
@@ -299,17 +282,9 @@ void eg_etcd_free(struct eg_etcd *c) {
         free(c);
 }
 
-/* Where a response body goes: a capped buffer, or (a 200 reply of a snapshot) the decoder. */
-struct response {
-        CURL *curl;
-        struct eg_buf body;
-        struct eg_etcd_snapshot_decoder *decoder;
-        struct eg_etcd_error *decoder_err;
-        int r; /* why the write callback stopped the transfer */
-};
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
-        struct response *resp = userdata;
+        struct etcd_response *resp = userdata;
         size_t n = size * nmemb;
         int r;
         long status = 0;
@@ -326,7 +301,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-static int curl_code_to_errno(CURLcode cc) {
+int etcd_curl_code_to_errno(CURLcode cc) {
         switch (cc) {
         case CURLE_COULDNT_CONNECT:
                 return -ECONNREFUSED;
@@ -356,11 +331,8 @@ static bool is_transport_error(int r) {
                r == -EPROTO;
 }
 
-/* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.
- * Returns 0 with the HTTP status when any response arrived, whatever the status. */
-static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *path,
-                         const char *body, struct response *resp, long *ret_status,
-                         struct eg_etcd_error *err) {
+int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,
+                       struct etcd_response *resp, long *ret_status, struct eg_etcd_error *err) {
         _cleanup_free_ char *url = NULL;
         size_t elen = strlen(endpoint);
         while (elen > 0 && endpoint[elen - 1] == '/')
@@ -436,15 +408,15 @@ static int http_exchange(struct eg_etcd *c, const char *endpoint, const char *pa
                                   c->errbuf);
                 else
                         etcd_error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
-                return curl_code_to_errno(cc);
+                return etcd_curl_code_to_errno(cc);
         }
         *ret_status = status;
         return 0;
 }
 
-/* Turns a non-200 reply into err; {"error":..,"message":..,"code":..} is etcd's shape. */
-static int reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
-                       const struct errmap *map, struct eg_etcd_error *err) {
+/* {"error":..,"message":..,"code":..} is etcd's shape */
+int etcd_reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
+                     const struct errmap *map, struct eg_etcd_error *err) {
         json_t *o = body->len > 0 ? json_loadb(body->data, body->len, 0, NULL) : NULL;
         const char *msg = NULL;
         if (json_is_object(o)) {
@@ -484,14 +456,14 @@ static int call_one(struct eg_etcd *c, const char *endpoint, const char *path, j
                 if (!body)
                         return -ENOMEM;
         }
-        struct response resp = {0};
+        struct etcd_response resp = {0};
         eg_buf_init(&resp.body, RESPONSE_MAX);
         long status = 0;
-        int r = http_exchange(c, endpoint, path, body, &resp, &status, err);
+        int r = etcd_http_exchange(c, endpoint, path, body, &resp, &status, err);
         if (r < 0)
                 goto out;
         if (status != 200) {
-                r = reply_error(endpoint, path, status, &resp.body, map, err);
+                r = etcd_reply_error(endpoint, path, status, &resp.body, map, err);
                 goto out;
         }
         json_error_t jerr;
@@ -523,7 +495,7 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
                         if (r >= 0)
                                 c->preferred = i;
                         else
-                                error_move(err, &one);
+                                etcd_error_move(err, &one);
                         eg_etcd_error_done(&one);
                         eg_buf_done(&summary);
                         return r;
@@ -532,7 +504,7 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
                                     one.message ? one.message : c->endpoints[i]);
         }
         if (c->n_endpoints == 1)
-                error_move(err, &one);
+                etcd_error_move(err, &one);
         else
                 etcd_error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s",
                           summary.data ? summary.data : "");
@@ -813,197 +785,5 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
         json_decref(reply);
         if (r == -EBADMSG)
                 return bad_reply(c, "range", err);
-        return r;
-}
-
-/* ---- snapshot ---- */
-
-/* Where a gRPC snapshot reply goes: the decoder when it is a 200 HTTP/2 gRPC reply; the
- * capped buffer otherwise, to show what answered instead. */
-struct grpc_response {
-        CURL *curl;
-        struct etcd_grpc_snapshot *decoder;
-        struct eg_etcd_error *err;
-        struct eg_buf body;
-        bool decided, grpc;
-        int r; /* why a callback stopped the transfer */
-};
-
-static size_t on_grpc_header(char *data, size_t size, size_t nmemb, void *userdata) {
-        struct grpc_response *g = userdata;
-        size_t n = size * nmemb;
-        int r = etcd_grpc_snapshot_header(g->decoder, data, n);
-        if (r < 0) {
-                g->r = r;
-                return 0;
-        }
-        return n;
-}
-
-static size_t on_grpc_write(char *data, size_t size, size_t nmemb, void *userdata) {
-        struct grpc_response *g = userdata;
-        size_t n = size * nmemb;
-        if (!g->decided) {
-                long status = 0, version = 0;
-                curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
-                curl_easy_getinfo(g->curl, CURLINFO_HTTP_VERSION, &version);
-                g->grpc = status == 200 && version == CURL_HTTP_VERSION_2_0 &&
-                          etcd_grpc_snapshot_is_grpc(g->decoder);
-                g->decided = true;
-        }
-        int r = g->grpc ? etcd_grpc_snapshot_feed(g->decoder, data, n, g->err) : eg_buf_append(&g->body, data, n);
-        if (r < 0) {
-                g->r = r;
-                return 0;
-        }
-        return n;
-}
-
-/* Failures that say nothing about whether the server speaks gRPC: the gateway would meet
- * them too. */
-static bool grpc_failure_is_final(CURLcode cc) {
-        switch (cc) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_OPERATION_TIMEDOUT:
-        case CURLE_OUT_OF_MEMORY:
-                return true;
-        default:
-                return curl_code_to_errno(cc) == -EPROTO;
-        }
-}
-
-/* The snapshot through etcd's gRPC API (Maintenance/Snapshot, as etcdctl fetches it):
- * protobuf blobs rather than base64 in JSON. *ret_fallback is set when the server did not
- * answer as a gRPC server, nothing reached sink and the gateway may be tried instead. */
-static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
-                         char ret_sha256[static 65], uint64_t *ret_size, bool *ret_fallback,
-                         struct eg_etcd_error *err) {
-        /* one gRPC frame: uncompressed, length 0, an empty SnapshotRequest */
-        static const char request[5] = {0};
-        static const char path[] = "/etcdserverpb.Maintenance/Snapshot";
-        *ret_fallback = false;
-        _cleanup_free_ char *url = eg_strdup_printf("%s%s", endpoint, path);
-        if (!url)
-                return -ENOMEM;
-        struct grpc_response g = {.curl = c->curl, .err = err};
-        eg_buf_init(&g.body, RESPONSE_MAX);
-        struct curl_slist *headers = NULL;
-        int r = etcd_grpc_snapshot_new(sink, userdata, &g.decoder);
-        if (r < 0)
-                goto out;
-        r = -ENOMEM;
-        const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers", "Expect:"};
-        for (size_t i = 0; i < EG_ELEMENTSOF(hdrs); i++) {
-                struct curl_slist *more = curl_slist_append(headers, hdrs[i]);
-                if (!more)
-                        goto out;
-                headers = more;
-        }
-
-        CURL *h = c->curl;
-        curl_easy_reset(h);
-        c->errbuf[0] = 0;
-        bool tls = strncasecmp(endpoint, "https://", 8) == 0;
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        /* etcd serves h2c on a plain client port, and ALPN h2 on a TLS one */
-        curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                         tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        /* etcd routes a connection by its first request: one that has carried gRPC must not
-         * carry the gateway's JSON calls later, nor this one ride on theirs */
-        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)SNAPSHOT_CURL_BUFFER);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-        long stall_s = (long)((c->timeout_ms + 999) / 1000);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                         stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_grpc_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &g);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_grpc_write);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)sizeof(request));
-        if (c->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        if (c->cert_file)
-                curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-        if (c->key_file)
-                curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
-
-        CURLcode cc = curl_easy_perform(h);
-        long status = 0, version = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-        /* the next call must not inherit the h2-only setting */
-        curl_easy_reset(h);
-
-        if (!g.decided) /* no body: a gRPC error comes as headers only */
-                g.grpc = status == 200 && version == CURL_HTTP_VERSION_2_0 && etcd_grpc_snapshot_is_grpc(g.decoder);
-        if (cc != CURLE_OK && g.r < 0 && g.grpc) {
-                r = g.r; /* the decoder or sink stopped it; err says why */
-        } else if (cc != CURLE_OK && (g.grpc || grpc_failure_is_final(cc))) {
-                etcd_error_set(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
-                               c->errbuf[0] ? ": " : "", c->errbuf);
-                r = curl_code_to_errno(cc);
-        } else if (!g.grpc) {
-                /* not a gRPC server, or not over HTTP/2 (an h1 proxy): nothing reached sink */
-                int n = g.body.len > 200 ? 200 : (int)g.body.len;
-                if (cc != CURLE_OK)
-                        etcd_error_set(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
-                                       c->errbuf[0] ? ": " : "", c->errbuf);
-                else
-                        etcd_error_set(err, endpoint, status, "%s: not a gRPC reply (HTTP %ld, version %ld): %.*s",
-                                       url, status, version, n, n > 0 ? g.body.data : "");
-                *ret_fallback = true;
-                r = cc != CURLE_OK ? curl_code_to_errno(cc) : -EPROTONOSUPPORT;
-        } else
-                r = etcd_grpc_snapshot_finish(g.decoder, ret_sha256, ret_size, err);
-out:
-        curl_slist_free_all(headers);
-        etcd_grpc_snapshot_free(g.decoder);
-        eg_buf_done(&g.body);
-        return r;
-}
-
-/* Over gRPC when etcd is reached directly; over the JSON gateway through a proxy (which
- * cannot carry gRPC) or when the gRPC attempt met no gRPC server. */
-int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
-                     void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
-                     struct eg_etcd_error *err) {
-        int r;
-        if (!c->headers) {
-                struct eg_etcd_error gerr = {0};
-                bool fallback = false;
-                r = snapshot_grpc(c, endpoint, sink, userdata, ret_sha256, ret_size, &fallback, &gerr);
-                if (r >= 0 || !fallback) {
-                        if (r < 0 && !gerr.endpoint)
-                                gerr.endpoint = strdup(endpoint);
-                        error_move(err, &gerr);
-                        return r;
-                }
-                eg_etcd_error_done(&gerr);
-        }
-        struct response resp = {.decoder_err = err};
-        r = eg_etcd_snapshot_decoder_new(sink, userdata, &resp.decoder);
-        if (r < 0)
-                return r;
-        eg_buf_init(&resp.body, RESPONSE_MAX);
-        long status = 0;
-        r = http_exchange(c, endpoint, "/v3/maintenance/snapshot", "{}", &resp, &status, err);
-        if (r >= 0 && status != 200)
-                r = reply_error(endpoint, "/v3/maintenance/snapshot", status, &resp.body, NULL, err);
-        if (r >= 0)
-                r = eg_etcd_snapshot_decoder_finish(resp.decoder, ret_sha256, ret_size, err);
-        if (r < 0 && err && !err->endpoint)
-                err->endpoint = strdup(endpoint);
-        eg_etcd_snapshot_decoder_free(resp.decoder);
-        eg_buf_done(&resp.body);
         return r;
 }

@@ -1,16 +1,57 @@
 /* Shared inside the etcd module: error filling, base64 and JSON helpers, snapshot decoding. */
 #pragma once
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "etcd-gitops/etcd.h"
+#include "etcd-gitops/util.h"
 
 #define SHA256_LEN 32
 /* A snapshot message carries 32 KiB of db as base64 in JSON; anything far beyond is bogus. */
 #define SNAPSHOT_LINE_MAX ((size_t)4 << 20)
+
+#define RESPONSE_MAX ((size_t)16 << 20)
+/* the gateway's per-call stall limit for a snapshot stream never drops below this */
+#define SNAPSHOT_MIN_STALL_S 5
+
+struct eg_etcd {
+        CURL *curl;
+        char **endpoints;
+        size_t n_endpoints;
+        size_t preferred; /* the endpoint that answered last, tried first */
+        int64_t timeout_ms;
+        int64_t connect_timeout_ms;
+        char *ca_file;
+        char *cert_file;
+        char *key_file;
+        char **headers; /* extra request headers, NULL-terminated */
+        char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
+};
+
+/* Where a response body goes: a capped buffer, or (a 200 reply of a snapshot) the decoder. */
+struct etcd_response {
+        CURL *curl;
+        struct eg_buf body;
+        struct eg_etcd_snapshot_decoder *decoder;
+        struct eg_etcd_error *decoder_err;
+        int r; /* why the write callback stopped the transfer */
+};
+
+struct errmap;
+
+void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from);
+int etcd_curl_code_to_errno(CURLcode cc);
+/* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.
+ * Returns 0 with the HTTP status when any response arrived, whatever the status. */
+int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,
+                       struct etcd_response *resp, long *ret_status, struct eg_etcd_error *err);
+/* Turns a non-200 reply into err; map (may be NULL) picks errnos from etcd's messages. */
+int etcd_reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
+                     const struct errmap *map, struct eg_etcd_error *err);
 
 void etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
