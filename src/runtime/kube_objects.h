@@ -1,0 +1,51 @@
+/* The Kubernetes objects the kubernetes runtime makes, as the original etcd-operator made
+ * them: pods (with the restore seed's init containers), services, claims, and the hashes
+ * that tell which pods a spec change rolls. Pure: spec in, JSON out. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "etcd-gitops/runtime.h"
+
+#define CLIENT_PORT 2379
+#define PEER_PORT 2380
+#define MANAGED_BY "etcd-gitops"
+#define ANN_NEXT_INDEX "etcd-gitops/next-index"
+#define ANN_SPEC_HASH "etcd-gitops/spec-hash"
+#define ANN_POD_HASH "etcd-gitops/pod-hash" /* the template without the image */
+#define ANN_REVISION "etcd-gitops/revision"
+#define ANN_VERSION "etcd.version"
+#define DEFAULT_BUSYBOX "busybox:1.28.0-glibc"
+#define DEFAULT_REPOSITORY "quay.io/coreos/etcd"
+#define PEER_TLS_DIR "/etc/etcdtls/member/peer-tls"
+#define SERVER_TLS_DIR "/etc/etcdtls/member/server-tls"
+#define OPERATOR_TLS_DIR "/etc/etcdtls/operator/etcd-tls"
+#define OPERATOR_TLS_VOLUME "etcd-client-tls"
+
+static inline const char *jstr(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static inline json_t *jpath(json_t *o, const char *a, const char *b) {
+        return json_object_get(json_object_get(o, a), b);
+}
+
+bool kube_peer_tls(const struct eg_cluster_spec *s);
+bool kube_client_tls(const struct eg_cluster_spec *s);
+bool kube_has_pvc(const struct eg_cluster_spec *s);
+/* <member>.<cluster>.<ns>.svc<ClusterDomain>, and its peer URL. malloc'd. */
+char *kube_member_dns(const struct eg_runtime_target *t, const char *member);
+char *kube_member_peer_url(const struct eg_runtime_target *t, const char *member);
+/* "sha256:<hex>" of what shapes a member's pod. with_image: the member hash (a different
+ * one rolls the member); without: what only a new pod can take (an image change can be
+ * made to a running pod). malloc'd. */
+char *kube_template_hash(const struct eg_cluster_spec *spec, bool with_image);
+/* <repository>:v<version>. malloc'd. */
+char *kube_etcd_image(const struct eg_cluster_spec *s);
+json_t *kube_cluster_labels(const char *name);
+/* The client service <name>-client, or the headless peer service <name>. */
+json_t *kube_service_manifest(const char *ns, const char *name, bool headless);
+/* A member's pod. token: bootstrap (--initial-cluster-state=new), and with t->seed the
+ * restore's init containers; NULL: joining an existing cluster. */
+json_t *kube_pod_manifest(const struct eg_runtime_target *t, const char *member, const char *initial_cluster,
+                          const char *token);
+/* The member's claim, named after it, from spec.pod.persistentVolumeClaimSpec. */
+json_t *kube_pvc_manifest(const struct eg_runtime_target *t, const char *member);
