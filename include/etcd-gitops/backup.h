@@ -2,6 +2,7 @@
  * controller, and fetching a snapshot back for a restore. */
 #pragma once
 
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,6 +71,7 @@ struct eg_backup_store {
         const char *endpoint;      /* S3 only; NULL: AWS */
         bool force_path_style;
         const char *credentials_file; /* S3: NULL means environment, then ~/.aws/credentials */
+        const atomic_bool *cancel; /* S3 requests stop when it is set; may be NULL */
 };
 
 struct eg_backup_result {
@@ -95,6 +97,8 @@ struct eg_backup_options {
         int64_t timeout_ms; /* a stalled transfer fails after this; default 60 s */
         eg_backup_progress_fn progress; /* may be NULL */
         void *progress_userdata;
+        /* set (from any thread) to abandon the transfer: -ECANCELED, nothing left behind */
+        const atomic_bool *cancel; /* may be NULL */
 };
 
 /* Snapshots the reachable member with the highest revision (endpoints that do not answer
@@ -141,6 +145,21 @@ void eg_backup_controller_free(struct eg_backup_controller *c);
 int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
                               const char *revision, int64_t now_realtime_ms,
                               int64_t *ret_next_due_realtime_ms);
+
+/* The same pass in three steps, so that the transfers run off the caller's thread: start
+ * picks what is due and copies all it needs into a batch (*ret_batch NULL: nothing due;
+ * *ret_next_due for the rest); run, on any thread, takes the snapshots and applies
+ * retention, touching nothing shared; finish, back on the caller's thread, writes status
+ * and audit records, frees the batch and gives when the batch's backups are due again.
+ * desired may be freed once start returns. finish returns the number that failed. */
+struct eg_backup_batch;
+int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,
+                               const char *revision, int64_t now_realtime_ms, struct eg_backup_batch **ret_batch,
+                               int64_t *ret_next_due_realtime_ms);
+void eg_backup_batch_run(struct eg_backup_batch *b, const atomic_bool *cancel);
+int eg_backup_controller_finish(struct eg_backup_controller *c, struct eg_backup_batch *b,
+                                int64_t *ret_next_due_realtime_ms);
+void eg_backup_batch_free(struct eg_backup_batch *b);
 
 /* ---- restore ---- */
 

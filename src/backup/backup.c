@@ -22,11 +22,17 @@ struct take {
         uint64_t bytes, expected;
         eg_backup_progress_fn progress;
         void *progress_userdata;
+        const atomic_bool *cancel;
         bool store_failed; /* err already says what failed */
 };
 
 static int on_chunk(const void *data, size_t len, void *userdata) {
         struct take *t = userdata;
+        if (t->cancel && atomic_load(t->cancel)) {
+                eg_error_set(t->err, "cancelled: etcd-gitops is stopping");
+                t->store_failed = true;
+                return -ECANCELED;
+        }
         int r = store_writer_write(t->w, data, len, t->err);
         if (r < 0) {
                 t->store_failed = true;
@@ -123,7 +129,7 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
         if (r < 0)
                 goto out;
         struct take t = {.w = w, .err = err, .expected = st.db_size > 0 ? (uint64_t)st.db_size : 0,
-                         .progress = o->progress, .progress_userdata = o->progress_userdata};
+                         .progress = o->progress, .progress_userdata = o->progress_userdata, .cancel = o->cancel};
         struct eg_etcd_error e = {0};
         r = eg_etcd_snapshot(c, res.endpoint, on_chunk, &t, res.sha256, &res.size, &e);
         if (r < 0) {

@@ -142,17 +142,17 @@ int eg_backup_status_all(const char *state_dir, json_t **ret) {
 
 /* ---- one backup ---- */
 
-static void audit(struct eg_backup_controller *c, const struct eg_object *obj, const char *revision,
+static void audit(struct eg_backup_controller *c, const struct eg_origin *origin, const char *revision,
                   const char *decision, const char *cluster, const char *reason, const char *outcome,
                   const char *error, int64_t duration_ms) {
         if (!c->o.audit)
                 return;
         struct eg_audit_record rec = {
                 .revision = (char *)revision,
-                .commit = obj->origin.commit,
-                .path = obj->origin.path,
-                .line = obj->origin.line,
-                .blob = obj->origin.blob,
+                .commit = origin->commit,
+                .path = origin->path,
+                .line = origin->line,
+                .blob = origin->blob,
                 .cluster = (char *)cluster,
                 .decision = (char *)decision,
                 .reason = (char *)reason,
@@ -201,11 +201,12 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
                 eg_runtime_cluster_done(&rc);
                 if (!v)
                         return -ENOMEM;
-                if (c->o.runtime->ops->etcd_access) {
-                        struct eg_error e = {0};
-                        if (c->o.runtime->ops->etcd_access(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, eo, &e) < 0)
-                                *eo = (struct eg_etcd_options){0};
-                        eg_error_done(&e);
+                int q = c->o.runtime->ops->etcd_access
+                                ? c->o.runtime->ops->etcd_access(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, eo, err)
+                                : 0;
+                if (q < 0) {
+                        bk_strv_free(v, n);
+                        return q;
                 }
         } else {
                 v = calloc(b->n_etcd_endpoints + 1, sizeof(*v));
@@ -229,117 +230,251 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
         return 0;
 }
 
-struct tls_files {
+/* One due backup with everything its transfer needs copied, so that the transfer can run
+ * on another thread while the daemon goes on (and replaces the desired set). Prepared and
+ * finished on the caller's thread: only they touch the runtime, status files and audit. */
+struct job {
+        char *ns, *name, *cluster, *hash, *revision;
+        struct eg_origin origin;
+        const char *kind; /* "periodic" or "one-shot" */
+        bool periodic, one_shot;
+        int64_t max_backups, interval_s;
+        char *schedule;
+        int64_t now;
+        json_t *st;
+        /* the transfer */
+        char **eps;
+        size_t n_eps;
         char *ca, *cert, *key;
+        char **headers; /* NULL-terminated */
+        char *store_path, *store_endpoint, *creds;
+        enum eg_storage_type store_type;
+        bool path_style;
+        int64_t timeout_ms;
+        /* what happened */
+        int r;
+        struct eg_error err;
+        struct eg_backup_result res;
+        int retain_r;
+        struct eg_error retain_err;
+        char **deleted;
+        size_t n_deleted;
 };
 
-static int run_one(struct eg_backup_controller *c, const struct eg_object *obj, const char *revision,
-                   const char *cluster, json_t *st, int64_t now) {
+struct eg_backup_batch {
+        struct job *jobs;
+        size_t n;
+};
+
+static void job_done(struct job *j) {
+        free(j->ns);
+        free(j->name);
+        free(j->cluster);
+        free(j->hash);
+        free(j->revision);
+        free(j->origin.path);
+        free(j->origin.blob);
+        free(j->origin.commit);
+        free(j->schedule);
+        json_decref(j->st);
+        bk_strv_free(j->eps, j->n_eps);
+        free(j->ca);
+        free(j->cert);
+        free(j->key);
+        for (char **h = j->headers; h && *h; h++)
+                free(*h);
+        free(j->headers);
+        free(j->store_path);
+        free(j->store_endpoint);
+        free(j->creds);
+        eg_error_done(&j->err);
+        eg_backup_result_done(&j->res);
+        eg_error_done(&j->retain_err);
+        bk_strv_free(j->deleted, j->n_deleted);
+        *j = (struct job){0};
+}
+
+void eg_backup_batch_free(struct eg_backup_batch *b) {
+        if (!b)
+                return;
+        for (size_t i = 0; i < b->n; i++)
+                job_done(&b->jobs[i]);
+        free(b->jobs);
+        free(b);
+}
+
+static int dup_or_null(const char *s, char **ret) {
+        *ret = s ? strdup(s) : NULL;
+        return s && !*ret ? -ENOMEM : 0;
+}
+
+static char **dup_headers(const char *const *h) {
+        size_t n = 0;
+        while (h && h[n])
+                n++;
+        char **v = calloc(n + 1, sizeof(*v));
+        for (size_t i = 0; v && i < n; i++)
+                if (!(v[i] = strdup(h[i]))) {
+                        for (size_t k = 0; k < i; k++)
+                                free(v[k]);
+                        free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+/* Where the backup reads from and writes to, copied into j; a failure is j's outcome. */
+static int job_resolve(struct eg_backup_controller *c, const struct eg_object *obj, struct job *j) {
         const struct eg_backup_spec *b = &obj->backup;
-        struct eg_error err = {0};
         struct eg_etcd_options eo = {0};
-        struct tls_files tls = {0};
-        char **eps = NULL;
-        size_t n_eps = 0;
-        struct eg_backup_result res = {0};
-        _cleanup_free_ char *dir_object = NULL, *creds = NULL;
-        bool periodic = b->schedule || b->backup_interval_in_second > 0;
-        int r = resolve_endpoints(c, obj, &eps, &n_eps, &eo, &err);
+        int r = resolve_endpoints(c, obj, &j->eps, &j->n_eps, &eo, &j->err);
+        if (r >= 0 && (dup_or_null(eo.tls.ca_file, &j->ca) < 0 || dup_or_null(eo.tls.cert_file, &j->cert) < 0 ||
+                       dup_or_null(eo.tls.key_file, &j->key) < 0 || !(j->headers = dup_headers(eo.headers))))
+                return -ENOMEM;
+        if (r < 0)
+                return r;
         /* on kubernetes the secrets are Secrets: written where they are read below */
         struct eg_runtime *rt = c->o.runtime;
         const char *secrets[] = {b->client_tls_secret, b->storage_type == EG_STORAGE_S3 && !c->aws_credentials_file
                                                                ? b->s3.aws_secret
                                                                : NULL};
-        for (size_t i = 0; i < EG_ELEMENTSOF(secrets) && r >= 0 && rt && rt->ops->sync_secret; i++)
-                if (secrets[i] && (r = rt->ops->sync_secret(rt, obj->meta.namespace, secrets[i], &err)) == -ENOENT)
-                        eg_error_set(&err, "secret %s/%s not found", obj->meta.namespace, secrets[i]);
-        if (r >= 0 && b->client_tls_secret) {
-                _cleanup_free_ char *sd = eg_strdup_printf("%s/secrets/%s/%s", c->state_dir, obj->meta.namespace, b->client_tls_secret);
-                tls.ca = sd ? eg_path_join(sd, "etcd-client-ca.crt") : NULL;
-                tls.cert = sd ? eg_path_join(sd, "etcd-client.crt") : NULL;
-                tls.key = sd ? eg_path_join(sd, "etcd-client.key") : NULL;
-                if (!tls.ca || !tls.cert || !tls.key)
-                        r = -ENOMEM;
-                eo.tls = (struct eg_etcd_tls){tls.ca, tls.cert, tls.key};
+        for (size_t i = 0; i < EG_ELEMENTSOF(secrets) && rt && rt->ops->sync_secret; i++)
+                if (secrets[i] && (r = rt->ops->sync_secret(rt, obj->meta.namespace, secrets[i], &j->err)) < 0) {
+                        if (r == -ENOENT)
+                                eg_error_set(&j->err, "secret %s/%s not found", obj->meta.namespace, secrets[i]);
+                        return r;
+                }
+        if (b->client_tls_secret) {
+                _cleanup_free_ char *sd = eg_strdup_printf("%s/secrets/%s/%s", c->state_dir, obj->meta.namespace,
+                                                           b->client_tls_secret);
+                free(j->ca);
+                free(j->cert);
+                free(j->key);
+                j->ca = sd ? eg_path_join(sd, "etcd-client-ca.crt") : NULL;
+                j->cert = sd ? eg_path_join(sd, "etcd-client.crt") : NULL;
+                j->key = sd ? eg_path_join(sd, "etcd-client.key") : NULL;
+                if (!j->ca || !j->cert || !j->key)
+                        return -ENOMEM;
         }
-        struct eg_backup_options bo = {
-                .endpoints = eps,
-                .n_endpoints = n_eps,
-                .etcd = &eo,
-                .periodic = periodic,
-                .timeout_ms = b->timeout_in_second > 0 ? b->timeout_in_second * 1000 : 60000,
-        };
-        bo.store.type = b->storage_type;
-        if (b->storage_type == EG_STORAGE_FILE) {
-                dir_object = eg_path_join(b->file.path, obj->meta.name);
-                bo.store.path = dir_object;
-        } else {
-                bo.store.path = b->s3.path;
-                bo.store.endpoint = b->s3.endpoint;
-                bo.store.force_path_style = b->s3.force_path_style;
+        j->store_type = b->storage_type;
+        j->timeout_ms = b->timeout_in_second > 0 ? b->timeout_in_second * 1000 : 60000;
+        if (b->storage_type == EG_STORAGE_FILE)
+                j->store_path = eg_path_join(b->file.path, obj->meta.name);
+        else if (b->storage_type == EG_STORAGE_S3) {
+                j->path_style = b->s3.force_path_style;
+                if (dup_or_null(b->s3.path, &j->store_path) < 0 || dup_or_null(b->s3.endpoint, &j->store_endpoint) < 0)
+                        return -ENOMEM;
                 if (c->aws_credentials_file)
-                        bo.store.credentials_file = c->aws_credentials_file;
+                        j->creds = strdup(c->aws_credentials_file);
                 else if (b->s3.aws_secret)
-                        bo.store.credentials_file = creds = eg_strdup_printf("%s/secrets/%s/%s/credentials", c->state_dir,
-                                                                             obj->meta.namespace, b->s3.aws_secret);
+                        j->creds = eg_strdup_printf("%s/secrets/%s/%s/credentials", c->state_dir, obj->meta.namespace,
+                                                    b->s3.aws_secret);
+                if ((c->aws_credentials_file || b->s3.aws_secret) && !j->creds)
+                        return -ENOMEM;
+        } else {
+                eg_error_set(&j->err, "storage type %s is not supported: use S3 or File",
+                             eg_storage_type_to_string(b->storage_type));
+                return -EOPNOTSUPP;
         }
-        if (r >= 0 && !bo.store.path)
-                r = -ENOMEM;
-        if (r >= 0 && b->storage_type != EG_STORAGE_FILE && b->storage_type != EG_STORAGE_S3) {
-                eg_error_set(&err, "storage type %s is not supported: use S3 or File", eg_storage_type_to_string(b->storage_type));
-                r = -EOPNOTSUPP;
-        }
-        if (r >= 0)
-                r = eg_backup_take(&bo, &res, &err);
+        return j->store_path ? 0 : -ENOMEM;
+}
+
+static int job_prepare(struct eg_backup_controller *c, const struct eg_object *obj, const char *revision,
+                       const char *cluster, const char *hash, json_t *st, int64_t now, struct job *j) {
+        const struct eg_backup_spec *b = &obj->backup;
+        *j = (struct job){.now = now, .st = json_incref(st), .origin.line = obj->origin.line};
+        j->periodic = b->schedule || b->backup_interval_in_second > 0;
+        j->one_shot = !j->periodic;
+        j->kind = j->periodic ? "periodic" : "one-shot";
+        j->max_backups = b->max_backups;
+        j->interval_s = b->backup_interval_in_second;
+        if (!(j->ns = strdup(obj->meta.namespace)) || !(j->name = strdup(obj->meta.name)) ||
+            !(j->cluster = strdup(cluster)) || !(j->hash = strdup(hash)) || dup_or_null(revision, &j->revision) < 0 ||
+            dup_or_null(obj->origin.path, &j->origin.path) < 0 || dup_or_null(obj->origin.blob, &j->origin.blob) < 0 ||
+            dup_or_null(obj->origin.commit, &j->origin.commit) < 0 || dup_or_null(b->schedule, &j->schedule) < 0)
+                return -ENOMEM;
+        j->r = job_resolve(c, obj, j);
+        return j->r == -ENOMEM ? -ENOMEM : 0;
+}
+
+static void job_run(struct job *j, const atomic_bool *cancel) {
+        if (j->r < 0)
+                return;
+        struct eg_etcd_options eo = {
+                .tls = {j->ca, j->cert, j->key},
+                .headers = j->headers && j->headers[0] ? (const char *const *)j->headers : NULL,
+        };
+        struct eg_backup_options bo = {
+                .endpoints = j->eps,
+                .n_endpoints = j->n_eps,
+                .etcd = &eo,
+                .periodic = j->periodic,
+                .timeout_ms = j->timeout_ms,
+                .cancel = cancel,
+                .store = {.type = j->store_type, .path = j->store_path, .endpoint = j->store_endpoint,
+                          .force_path_style = j->path_style, .credentials_file = j->creds, .cancel = cancel},
+        };
+        j->r = eg_backup_take(&bo, &j->res, &j->err);
+        if (j->r >= 0 && j->periodic && j->max_backups > 0)
+                j->retain_r = eg_backup_retain(&bo.store, j->max_backups, &j->deleted, &j->n_deleted, &j->retain_err);
+}
+
+/* Status, audit records and when this backup is due again. */
+static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
+        json_t *st = j->st;
+        int64_t now = j->now;
         char date[32];
         eg_format_rfc3339_ms(now, date);
+        json_object_set_new(st, "attemptHash", json_string(j->hash));
         json_object_set_new(st, "lastAttemptDate", json_string(date));
         json_object_set_new(st, "lastAttemptMs", json_integer(now));
-        json_object_set_new(st, "succeeded", json_boolean(r >= 0));
-        if (r >= 0) {
-                _cleanup_free_ char *reason = eg_strdup_printf("%s snapshot of %s at revision %lld from %s: %llu bytes, sha256 %s, to %s",
-                                                               periodic ? "periodic" : "one-shot", cluster, (long long)res.revision,
-                                                               res.endpoint, (unsigned long long)res.size, res.sha256, res.object);
+        json_object_set_new(st, "succeeded", json_boolean(j->r >= 0));
+        if (j->r >= 0) {
+                const struct eg_backup_result *res = &j->res;
+                _cleanup_free_ char *reason = eg_strdup_printf(
+                        "%s snapshot of %s at revision %lld from %s: %llu bytes, sha256 %s, to %s", j->kind, j->cluster,
+                        (long long)res->revision, res->endpoint, (unsigned long long)res->size, res->sha256, res->object);
                 json_object_set_new(st, "reason", json_string(""));
-                json_object_set_new(st, "etcdVersion", json_string(res.version));
-                json_object_set_new(st, "etcdRevision", json_integer(res.revision));
+                json_object_set_new(st, "etcdVersion", json_string(res->version));
+                json_object_set_new(st, "etcdRevision", json_integer(res->revision));
                 json_object_set_new(st, "lastSuccessDate", json_string(date));
-                json_object_set_new(st, "sha256", json_string(res.sha256));
-                json_object_set_new(st, "size", json_integer((json_int_t)res.size));
-                json_object_set_new(st, "durationMs", json_integer(res.duration_ms));
-                json_object_set_new(st, "object", json_string(res.object));
-                json_object_set_new(st, "endpoint", json_string(res.endpoint));
-                json_object_set_new(st, "skippedEndpoints", res.skipped ? json_string(res.skipped) : json_null());
-                audit(c, obj, revision, "backup", cluster, reason, "ok", res.skipped, res.duration_ms);
+                json_object_set_new(st, "sha256", json_string(res->sha256));
+                json_object_set_new(st, "size", json_integer((json_int_t)res->size));
+                json_object_set_new(st, "durationMs", json_integer(res->duration_ms));
+                json_object_set_new(st, "object", json_string(res->object));
+                json_object_set_new(st, "endpoint", json_string(res->endpoint));
+                json_object_set_new(st, "skippedEndpoints", res->skipped ? json_string(res->skipped) : json_null());
+                audit(c, &j->origin, j->revision, "backup", j->cluster, reason, "ok", res->skipped, res->duration_ms);
+                if (j->one_shot)
+                        json_object_set_new(st, "oneShotDone", json_string(j->hash));
         } else {
-                const char *msg = err.message ? err.message : strerror(-r);
+                const char *msg = j->err.message ? j->err.message : strerror(-j->r);
                 json_object_set_new(st, "reason", json_string(msg));
-                _cleanup_free_ char *reason = eg_strdup_printf("%s snapshot of %s", periodic ? "periodic" : "one-shot", cluster);
-                audit(c, obj, revision, "backup", cluster, reason, "failed", msg, 0);
+                _cleanup_free_ char *reason = eg_strdup_printf("%s snapshot of %s", j->kind, j->cluster);
+                audit(c, &j->origin, j->revision, "backup", j->cluster, reason, "failed", msg, 0);
         }
-        eg_error_done(&err);
-        if (r >= 0 && periodic && b->max_backups > 0) {
-                char **deleted = NULL;
-                size_t n_deleted = 0;
-                int q = eg_backup_retain(&bo.store, b->max_backups, &deleted, &n_deleted, &err);
-                for (size_t i = 0; q >= 0 && i < n_deleted; i++) {
-                        _cleanup_free_ char *reason = eg_strdup_printf("deleted %s: keeping the newest %lld backups by revision",
-                                                                       deleted[i], (long long)b->max_backups);
-                        audit(c, obj, revision, "backup-retention", cluster, reason, "ok", NULL, 0);
-                }
-                if (q < 0) {
-                        _cleanup_free_ char *reason = eg_strdup_printf("keeping the newest %lld backups", (long long)b->max_backups);
-                        audit(c, obj, revision, "backup-retention", cluster, reason, "failed", err.message ? err.message : strerror(-q), 0);
-                }
-                bk_strv_free(deleted, n_deleted);
-                eg_error_done(&err);
+        for (size_t i = 0; j->retain_r >= 0 && i < j->n_deleted; i++) {
+                _cleanup_free_ char *reason = eg_strdup_printf("deleted %s: keeping the newest %lld backups by revision",
+                                                               j->deleted[i], (long long)j->max_backups);
+                audit(c, &j->origin, j->revision, "backup-retention", j->cluster, reason, "ok", NULL, 0);
         }
-        eg_backup_result_done(&res);
-        bk_strv_free(eps, n_eps);
-        free(tls.ca);
-        free(tls.cert);
-        free(tls.key);
-        return r;
+        if (j->retain_r < 0) {
+                _cleanup_free_ char *reason = eg_strdup_printf("keeping the newest %lld backups", (long long)j->max_backups);
+                audit(c, &j->origin, j->revision, "backup-retention", j->cluster, reason, "failed",
+                      j->retain_err.message ? j->retain_err.message : strerror(-j->retain_r), 0);
+        }
+        int q = status_save(c->state_dir, j->ns, j->name, st);
+        if (q < 0)
+                eg_log_warning_errno(q, "cannot write the status of backup %s/%s: %m", j->ns, j->name);
+        int64_t again = j->interval_s > 0 ? now + j->interval_s * 1000
+                        : j->r < 0 && !j->schedule ? now + ONE_SHOT_RETRY_MS
+                                                   : INT64_MAX;
+        if (j->schedule) {
+                struct eg_cron cron;
+                if (eg_cron_parse(j->schedule, &cron) < 0 || eg_cron_next(&cron, now, &again) < 0)
+                        again = INT64_MAX;
+        }
+        return again;
 }
 
 static struct dry_entry *dry_find(struct eg_backup_controller *c, const char *key) {
@@ -356,10 +491,13 @@ static struct dry_entry *dry_find(struct eg_backup_controller *c, const char *ke
         return &v[c->n_dry++];
 }
 
-int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
-                              const char *revision, int64_t now, int64_t *ret_next_due_realtime_ms) {
+int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,
+                               const char *revision, int64_t now, struct eg_backup_batch **ret_batch,
+                               int64_t *ret_next_due_realtime_ms) {
         int64_t next = INT64_MAX;
-        int failed = 0;
+        struct eg_backup_batch *batch = calloc(1, sizeof(*batch));
+        if (!batch)
+                return -ENOMEM;
         for (size_t i = 0; i < desired->n_objects; i++) {
                 const struct eg_object *obj = desired->objects[i];
                 if (obj->kind != EG_KIND_BACKUP ||
@@ -370,11 +508,11 @@ int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_de
                 _cleanup_free_ char *hash = document_hash(obj);
                 _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", obj->meta.namespace,
                                                                 b->etcd_cluster_name ? b->etcd_cluster_name : obj->meta.name);
-                if (!path || !hash || !cluster)
+                json_t *st = path && hash && cluster ? status_load(path) : NULL;
+                if (!st) {
+                        eg_backup_batch_free(batch);
                         return -ENOMEM;
-                json_t *st = status_load(path);
-                if (!st)
-                        return -ENOMEM;
+                }
                 json_object_set_new(st, "namespace", json_string(obj->meta.namespace));
                 json_object_set_new(st, "name", json_string(obj->meta.name));
                 json_object_set_new(st, "cluster", json_string(cluster));
@@ -410,7 +548,7 @@ int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_de
                 }
                 if (c->o.dry_run) {
                         _cleanup_free_ char *reason = eg_strdup_printf("would snapshot %s", cluster);
-                        audit(c, obj, revision, "backup", cluster, reason, "dry-run", NULL, 0);
+                        audit(c, &obj->origin, revision, "backup", cluster, reason, "dry-run", NULL, 0);
                         if (dry)
                                 dry->last_ms = now;
                         if (b->schedule || b->backup_interval_in_second > 0) {
@@ -421,27 +559,57 @@ int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_de
                         json_decref(st);
                         continue;
                 }
-                json_object_set_new(st, "attemptHash", json_string(hash));
-                int r = run_one(c, obj, revision, cluster, st, now);
-                if (r < 0)
-                        failed++;
-                else if (!b->schedule && b->backup_interval_in_second == 0)
-                        json_object_set_new(st, "oneShotDone", json_string(hash));
-                int q = status_save(c->state_dir, obj->meta.namespace, obj->meta.name, st);
-                if (q < 0)
-                        eg_log_warning_errno(q, "cannot write backup status '%s': %m", path);
-                int64_t again = b->backup_interval_in_second > 0 ? now + b->backup_interval_in_second * 1000
-                                : r < 0 && !b->schedule          ? now + ONE_SHOT_RETRY_MS
-                                                                 : INT64_MAX;
-                if (b->schedule) {
-                        struct eg_cron cron;
-                        if (eg_cron_parse(b->schedule, &cron) < 0 || eg_cron_next(&cron, now, &again) < 0)
-                                again = INT64_MAX;
+                struct job *v = realloc(batch->jobs, (batch->n + 1) * sizeof(*v));
+                int r = v ? job_prepare(c, obj, revision, cluster, hash, st, now, &v[batch->n]) : -ENOMEM;
+                if (v)
+                        batch->jobs = v;
+                json_decref(st);
+                if (v)
+                        batch->n++;
+                if (r < 0) {
+                        eg_backup_batch_free(batch);
+                        return r;
                 }
+        }
+        if (batch->n == 0) {
+                eg_backup_batch_free(batch);
+                batch = NULL;
+        }
+        *ret_batch = batch;
+        *ret_next_due_realtime_ms = next;
+        return 0;
+}
+
+void eg_backup_batch_run(struct eg_backup_batch *b, const atomic_bool *cancel) {
+        for (size_t i = 0; b && i < b->n; i++)
+                job_run(&b->jobs[i], cancel);
+}
+
+int eg_backup_controller_finish(struct eg_backup_controller *c, struct eg_backup_batch *b,
+                                int64_t *ret_next_due_realtime_ms) {
+        int failed = 0;
+        int64_t next = INT64_MAX;
+        for (size_t i = 0; b && i < b->n; i++) {
+                int64_t again = job_finish(c, &b->jobs[i]);
+                if (b->jobs[i].r < 0)
+                        failed++;
                 if (again < next)
                         next = again;
-                json_decref(st);
         }
+        eg_backup_batch_free(b);
         *ret_next_due_realtime_ms = next;
+        return failed;
+}
+
+int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
+                              const char *revision, int64_t now, int64_t *ret_next_due_realtime_ms) {
+        struct eg_backup_batch *b = NULL;
+        int64_t next = INT64_MAX, again = INT64_MAX;
+        int r = eg_backup_controller_start(c, desired, revision, now, &b, &next);
+        if (r < 0)
+                return r;
+        eg_backup_batch_run(b, NULL);
+        int failed = eg_backup_controller_finish(c, b, &again);
+        *ret_next_due_realtime_ms = again < next ? again : next;
         return failed;
 }

@@ -253,6 +253,7 @@ char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const
 
 struct s3 {
         CURL *h;
+        const atomic_bool *cancel;
         struct eg_s3_credentials cred;
         char *endpoint;
         bool path_style;
@@ -268,6 +269,7 @@ int s3_new(const struct eg_backup_store *store, struct s3 **ret, struct eg_error
         if (r < 0)
                 goto fail;
         s->path_style = store->force_path_style;
+        s->cancel = store->cancel;
         s->endpoint = store->endpoint && *store->endpoint ? strdup(store->endpoint) : NULL;
         s->sigv4 = eg_strdup_printf("aws:amz:%s:s3", s->cred.region);
         s->h = curl_easy_init();
@@ -377,6 +379,12 @@ static int xml_escape(struct eg_buf *b, const char *s) {
         return r;
 }
 
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        const struct s3 *s = userdata;
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        return s->cancel && atomic_load(s->cancel);
+}
+
 /* One signed request. body NULL: none. A non-2xx status is -EIO (-ENOENT for 404) with
  * S3's Code and Message in err. */
 static int request(struct s3 *s, const char *method, const char *bucket, const char *key,
@@ -420,6 +428,12 @@ static int request(struct s3 *s, const char *method, const char *bucket, const c
         curl_easy_setopt(h, CURLOPT_WRITEDATA, rp);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, rp);
+        /* a DELETE cleans up (an aborted upload): it runs even when cancelled */
+        if (s->cancel && strcmp(method, "DELETE") != 0) {
+                curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+                curl_easy_setopt(h, CURLOPT_XFERINFODATA, s);
+                curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        }
         if (body) {
                 /* postfields, not a read callback: curl's SigV4 then signs the payload hash */
                 curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -438,6 +452,10 @@ static int request(struct s3 *s, const char *method, const char *bucket, const c
         if (rp->sink_error < 0) {
                 eg_error_set(err, "s3 %s %s/%s: %s", method, bucket, what, strerror(-rp->sink_error));
                 return rp->sink_error;
+        }
+        if (cc == CURLE_ABORTED_BY_CALLBACK) {
+                eg_error_set(err, "s3 %s %s/%s: cancelled: etcd-gitops is stopping", method, bucket, what);
+                return -ECANCELED;
         }
         if (cc != CURLE_OK) {
                 eg_error_set(err, "s3 %s %s/%s: %s", method, bucket, what, s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc));

@@ -1,11 +1,15 @@
 /* The daemon's one event loop: inotify on a directory source or polling with jitter for
  * git, a reconcile timer re-armed for the earliest due cluster, webhooks that trigger an
- * early read, signals, sd_notify and the watchdog, the HTTP endpoints, metrics, git notes. */
+ * early read, signals, sd_notify and the watchdog, the HTTP endpoints, metrics, git notes,
+ * and backups streaming on a worker thread. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -58,6 +62,13 @@ struct eg_daemon {
         bool note_dirty, note_written, notes_off;
 
         int64_t backup_due_ms; /* realtime; 0 = at the next pass */
+        /* Snapshots stream on a worker thread (one batch at a time) so that a large one
+         * holds up neither failover, nor the HTTP endpoints, nor the watchdog. */
+        pthread_t backup_thread;
+        struct eg_backup_batch *backup_batch; /* non-NULL while the worker owns it */
+        int backup_done_fd;                   /* eventfd the worker signals */
+        sd_event_source *backup_done_source;
+        atomic_bool backup_cancel;
 };
 
 int eg_daemon_new(struct eg_daemon **ret) {
@@ -74,6 +85,7 @@ int eg_daemon_new(struct eg_daemon **ret) {
         d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
         if (!d->rng)
                 d->rng = 1;
+        d->backup_done_fd = -1;
         *ret = d;
         return 0;
 }
@@ -357,6 +369,62 @@ static void read_source(struct eg_daemon *d) {
         hook_check(d);
 }
 
+static void *backup_worker(void *userdata) {
+        struct eg_daemon *d = userdata;
+        eg_backup_batch_run(d->backup_batch, &d->backup_cancel);
+        uint64_t one = 1;
+        if (write(d->backup_done_fd, &one, sizeof(one)) < 0)
+                eg_log_warning_errno(-errno, "cannot signal the end of the backups: %m");
+        return NULL;
+}
+
+/* Joins the worker and records what its batch did. */
+static void backups_finish(struct eg_daemon *d) {
+        if (!d->backup_batch)
+                return;
+        pthread_join(d->backup_thread, NULL);
+        int64_t again = INT64_MAX;
+        eg_backup_controller_finish(d->opt->backups, d->backup_batch, &again);
+        d->backup_batch = NULL;
+        if (again < d->backup_due_ms)
+                d->backup_due_ms = again;
+}
+
+static int on_backups_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct eg_daemon *d = userdata;
+        uint64_t n;
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                return 0;
+        backups_finish(d);
+        arm(d->reconcile_timer, 0);
+        return 0;
+}
+
+static void backups_start(struct eg_daemon *d, const char *revision, int64_t now_real) {
+        struct eg_backup_batch *batch = NULL;
+        int64_t next = INT64_MAX;
+        if (eg_backup_controller_start(d->opt->backups, d->desired, revision, now_real, &batch, &next) < 0) {
+                eg_log_error("cannot prepare the backups due: out of memory");
+                d->backup_due_ms = now_real + 60000;
+                return;
+        }
+        d->backup_due_ms = next;
+        if (!batch)
+                return;
+        d->backup_batch = batch;
+        int r = -pthread_create(&d->backup_thread, NULL, backup_worker, d);
+        if (r < 0) {
+                /* still taken, on this thread, rather than skipped */
+                eg_log_warning_errno(r, "cannot start the backup thread (%m): taking the backups on the loop");
+                eg_backup_batch_run(batch, NULL);
+                int64_t again = INT64_MAX;
+                eg_backup_controller_finish(d->opt->backups, batch, &again);
+                d->backup_batch = NULL;
+                if (again < d->backup_due_ms)
+                        d->backup_due_ms = again;
+        }
+}
+
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         struct eg_daemon *d = userdata;
         if (d->source_changed || !d->desired) {
@@ -385,14 +453,10 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         /* backups wait for the clusters to settle (a member still starting would fail
          * them), but never more than a minute past due, so one stuck cluster cannot
          * starve every backup */
-        if (d->opt->backups && now_real >= d->backup_due_ms &&
-            (res.all_converged || now_real - d->backup_due_ms >= 60000)) {
-                /* a snapshot streams in bounded memory, but it does hold the loop while it runs */
-                int64_t next = INT64_MAX;
-                eg_backup_controller_pass(d->opt->backups, d->desired, rev.revision, now_real, &next);
-                d->backup_due_ms = next;
-        }
-        if (d->opt->backups && d->backup_due_ms != INT64_MAX) {
+        if (d->opt->backups && !d->backup_batch && now_real >= d->backup_due_ms &&
+            (res.all_converged || now_real - d->backup_due_ms >= 60000))
+                backups_start(d, rev.revision, now_real);
+        if (d->opt->backups && !d->backup_batch && d->backup_due_ms != INT64_MAX) {
                 int64_t due = eg_now_monotonic_ms() + (d->backup_due_ms - eg_now_realtime_ms());
                 if (due < res.next_due_ms)
                         res.next_due_ms = due;
@@ -645,8 +709,24 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
                         goto out;
         } else if (opt->webhook_secret_file && !opt->listen)
                 eg_log_warning("--webhook-secret-file is ignored without --listen");
+        if (opt->backups) {
+                d->backup_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (d->backup_done_fd < 0 ||
+                    (r = sd_event_add_io(d->event, &d->backup_done_source, d->backup_done_fd, EPOLLIN, on_backups_done,
+                                         d)) < 0) {
+                        r = d->backup_done_fd < 0 ? -errno : r;
+                        eg_log_error_errno(r, "cannot set up the backup thread's signal: %m");
+                        goto out;
+                }
+        }
         sd_event_set_watchdog(d->event, true);
         r = sd_event_loop(d->event);
+        /* a snapshot still streaming is abandoned (nothing of it is left), and recorded */
+        if (d->backup_batch) {
+                eg_log_info("abandoning the backup in progress");
+                atomic_store(&d->backup_cancel, true);
+                backups_finish(d);
+        }
         /* what the last revision did goes into its note even when stopped before it settled */
         if (d->note_dirty)
                 note_write(d);
@@ -657,7 +737,11 @@ out:
         sd_event_source_unref(d->debounce_timer);
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
-        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = NULL;
+        sd_event_source_unref(d->backup_done_source);
+        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = d->backup_done_source = NULL;
+        if (d->backup_done_fd >= 0)
+                close(d->backup_done_fd);
+        d->backup_done_fd = -1;
         sd_event_unref(d->event);
         d->event = NULL;
         eg_desired_set_free(d->desired);
