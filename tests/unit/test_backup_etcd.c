@@ -223,6 +223,56 @@ static void test_backup_etcd__one_shot_once_and_unreachable(void **state) {
         eg_desired_set_free(set);
 }
 
+/* start copies what the transfer needs: the desired set may go before the batch runs (as the
+ * daemon replaces it meanwhile); a cancelled batch leaves no file and a failed status. */
+static void test_backup_etcd__batch_outlives_desired_and_cancels(void **state) {
+        _cleanup_free_ char *dir = eg_path_join(tmp, "batch"), *st = eg_path_join(tmp, "state-b"),
+                            *log = eg_path_join(tmp, "audit-b.jsonl");
+        struct eg_audit *a = NULL;
+        assert_int_equal(eg_audit_open(log, &a, NULL), 0);
+        struct eg_backup_controller *c = controller(a, st);
+        int64_t now = eg_now_realtime_ms(), next = 0, again = 0;
+        const char *names[] = {"kept", "cancelled"};
+        for (int i = 0; i < 2; i++) {
+                _cleanup_free_ char *doc = eg_strdup_printf(
+                        "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdBackup\nmetadata:\n  name: %s\n"
+                        "spec:\n  etcdEndpoints: [\"%s\"]\n  storageType: File\n  file:\n    path: %s\n",
+                        names[i], e1.client_url, dir);
+                struct eg_desired_set *set = parse(doc);
+                struct eg_backup_batch *b = NULL;
+                assert_int_equal(eg_backup_controller_start(c, set, "r1", now, &b, &next), 0);
+                assert_non_null(b);
+                assert_true(next == INT64_MAX);
+                eg_desired_set_free(set);
+                atomic_bool cancel = i == 1;
+                eg_backup_batch_run(b, &cancel);
+                assert_int_equal(eg_backup_controller_finish(c, b, &again), i);
+                /* a failed one-shot is tried again a minute later; a done one never */
+                assert_true(again == (i == 0 ? INT64_MAX : now + 60000));
+        }
+        _cleanup_free_ char *kept = eg_path_join(dir, "kept"), *gone = eg_path_join(dir, "cancelled");
+        char sha[65];
+        struct eg_error err = {0};
+        assert_int_equal(eg_snapshot_verify(kept, sha, NULL, &err), 0);
+        assert_int_equal(access(gone, F_OK), -1);
+        size_t n;
+        char **left = list_dir(dir, &n);
+        assert_int_equal(n, 1);
+        free_list(left, n);
+        eg_backup_controller_free(c);
+        eg_audit_close(a);
+        assert_int_equal(count_records(log, "backup", "ok"), 1);
+        assert_int_equal(count_records(log, "backup", "failed"), 1);
+        json_t *all = NULL;
+        assert_int_equal(eg_backup_status_all(st, &all), 0);
+        assert_int_equal(json_array_size(all), 2);
+        json_t *s0 = json_array_get(all, 0); /* sorted by name: cancelled first */
+        assert_string_equal(json_string_value(json_object_get(s0, "name")), "cancelled");
+        assert_true(json_is_false(json_object_get(s0, "succeeded")));
+        assert_non_null(strstr(json_string_value(json_object_get(s0, "reason")), "cancelled"));
+        json_decref(all);
+}
+
 static void test_backup_etcd__nothing_reachable_fails(void **state) {
         _cleanup_free_ char *file = eg_path_join(tmp, "never/snap.db");
         int dead = etcd_proc_free_port();
@@ -341,6 +391,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backup_etcd__periodic_retention_numeric),
                 cmocka_unit_test(test_backup_etcd__one_shot_once_and_unreachable),
+                cmocka_unit_test(test_backup_etcd__batch_outlives_desired_and_cancels),
                 cmocka_unit_test(test_backup_etcd__nothing_reachable_fails),
                 cmocka_unit_test(test_backup_etcd__restore),
                 cmocka_unit_test(test_backup_etcd__tls),
