@@ -23,6 +23,10 @@ struct eg_observed_member {
         int64_t started_ms;          /* monotonic ms when started by us; 0 = unknown/long ago */
         char *version;               /* version it was started with */
         char *spec_hash;             /* member template hash it was started with */
+        /* the runtime cannot give it the desired template in place without losing its data
+         * (a pod on an emptyDir whose pod template changed): it is rolled by adding a
+         * successor first, then removing it */
+        bool replace_to_roll;
 };
 
 struct eg_observed_cluster {

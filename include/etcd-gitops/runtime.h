@@ -83,6 +83,10 @@ struct eg_runtime_ops {
         int (*start_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
                             const char *member, const char *initial_cluster,
                             struct eg_error *err);
+        /* A prepared member that etcd refused to add (it never joined): forgets it, and hands
+         * its name out again when it was the last one reserved, so a refusal burns no name. */
+        int (*release_member)(struct eg_runtime *rt, const char *ns, const char *name,
+                              const char *member, struct eg_error *err);
         /* Stops a member (SIGTERM, then SIGKILL after a grace period / pod delete) and
          * forgets it; its data is deleted only when delete_data. */
         int (*stop_member)(struct eg_runtime *rt, const char *ns, const char *name,
@@ -91,6 +95,10 @@ struct eg_runtime_ops {
          * name, identity and data. Returns once the new one is started (not yet healthy). */
         int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
                               const char *member, struct eg_error *err);
+        /* Whether upgrade_member can give member spec's template and keep its data. NULL:
+         * always. A member that cannot is replaced instead, its successor added first. */
+        bool (*rolls_in_place)(struct eg_runtime *rt, const char *ns, const char *member,
+                               const struct eg_cluster_spec *spec);
         /* Stops every member and forgets the cluster; data deleted only when delete_data. */
         int (*delete_cluster)(struct eg_runtime *rt, const char *ns, const char *name,
                               bool delete_data, struct eg_error *err);

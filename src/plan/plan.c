@@ -74,7 +74,7 @@ bool eg_plan_prune_allowed(const struct eg_policy *p, bool source_clean, size_t 
 struct node {
         const char *name;
         uint64_t id;
-        bool in_runtime, running, in_membership, is_learner, is_leader, healthy;
+        bool in_runtime, running, in_membership, is_learner, is_leader, healthy, replace_to_roll;
         int64_t unhealthy_since_ms, started_ms;
         const char *version, *hash;
 };
@@ -460,10 +460,40 @@ static const struct node *first_unsettled_voter(const struct ctx *c, const struc
         return NULL;
 }
 
+/* Adds a member as a learner, when every voter is healthy and settled: what is written as
+ * "what: add member X as learner". */
+static int plan_add(const struct ctx *c, const struct model *m, struct step *s, bool *done, const char *what) {
+        int r = check_versions(c, m, what, s, done);
+        if (r < 0 || s->state == EG_PLAN_BLOCKED)
+                return r;
+        const struct node *bad = first_unhealthy_voter(m);
+        if (bad)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("%s waits for every member to be healthy (%s is not)", what, disp(bad)));
+        const struct node *fresh = first_unsettled_voter(c, m);
+        if (fresh)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("%s waits until every voting member has been up %" PRId64
+                                      " ms (%s started %" PRId64 " ms ago): etcd refuses new members before",
+                                      what, c->pol->member_settle_ms, disp(fresh), elapsed(c->now, fresh->started_ms)));
+        if (m->next_index == UINT64_MAX)
+                return step_wait(s, EG_PLAN_BLOCKED,
+                                 strf("%s blocked: member numbers of cluster %s are exhausted", what, c->name));
+        char *member = strf("%s-%" PRIu64, c->name, m->next_index);
+        if (!member)
+                return -ENOMEM;
+        r = step_act(s, EG_ACTION_ADD_LEARNER, NULL, 0, false, strf("%s: add member %s as learner", what, member));
+        if (r < 0) {
+                free(member);
+                return r;
+        }
+        s->action.member = member;
+        return step_set_version(s, c->spec->version);
+}
+
 static int plan_scale_up(const struct ctx *c, struct model *m, const struct census *cs,
                          struct step *s, bool *done) {
         size_t size = (size_t)c->spec->size;
-        int r;
 
         if (cs->voters >= size)
                 return 0;
@@ -471,45 +501,14 @@ static int plan_scale_up(const struct ctx *c, struct model *m, const struct cens
         char *what = strf("scale up %zu -> %zu", cs->voters, size);
         if (!what)
                 return -ENOMEM;
-        r = check_versions(c, m, what, s, done);
-        if (r < 0 || s->state == EG_PLAN_BLOCKED)
-                goto out;
-        const struct node *bad = first_unhealthy_voter(m);
-        if (bad) {
-                r = step_wait(s, EG_PLAN_WAITING,
-                              strf("%s waits for every member to be healthy (%s is not)", what,
-                                   disp(bad)));
-                goto out;
-        }
-        const struct node *fresh = first_unsettled_voter(c, m);
-        if (fresh) {
-                r = step_wait(s, EG_PLAN_WAITING,
-                              strf("%s waits until every voting member has been up %" PRId64
-                                   " ms (%s started %" PRId64 " ms ago): etcd refuses new members before",
-                                   what, c->pol->member_settle_ms, disp(fresh), elapsed(c->now, fresh->started_ms)));
-                goto out;
-        }
-        if (m->next_index == UINT64_MAX) {
-                r = step_wait(s, EG_PLAN_BLOCKED,
-                              strf("%s blocked: member numbers of cluster %s are exhausted", what, c->name));
-                goto out;
-        }
-        char *member = strf("%s-%" PRIu64, c->name, m->next_index);
-        if (!member) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = step_act(s, EG_ACTION_ADD_LEARNER, NULL, 0, false,
-                     strf("%s: add member %s as learner", what, member));
-        if (r < 0) {
-                free(member);
-                goto out;
-        }
-        s->action.member = member;
-        r = step_set_version(s, c->spec->version);
-out:
+        int r = plan_add(c, m, s, done, what);
         free(what);
         return r;
+}
+
+/* A member rolled by replacement: its successor is added first, and it goes next. */
+static bool node_replaced_to_roll(const struct ctx *c, const struct node *n) {
+        return n->replace_to_roll && node_needs_roll(c, n);
 }
 
 /* Higher is a better scale-down victim: unhealthy first, then the most recently added. */
@@ -540,10 +539,15 @@ static int plan_scale_down(const struct ctx *c, const struct model *m, const str
                         continue;
                 if (pick == SIZE_MAX)
                         pick = i;
-                else if (m->nodes[pick].is_leader != n->is_leader) {
+                else if (node_replaced_to_roll(c, &m->nodes[pick]) != node_replaced_to_roll(c, n)) {
+                        if (node_replaced_to_roll(c, n))
+                                pick = i;
+                } else if (m->nodes[pick].is_leader != n->is_leader) {
                         if (m->nodes[pick].is_leader)
                                 pick = i;
-                } else if (victim_better(c, n, &m->nodes[pick]))
+                } else if (node_replaced_to_roll(c, n) ? !n->healthy && m->nodes[pick].healthy
+                                                       : victim_better(c, n, &m->nodes[pick]))
+                        /* members being replaced go in the order the upgrade named them */
                         pick = i;
         }
 
@@ -555,6 +559,10 @@ static int plan_scale_down(const struct ctx *c, const struct model *m, const str
                                       "voting members healthy (need %zu)",
                                       cs->voters, size, disp(n), after, cs->voters - 1,
                                       eg_quorum(cs->voters - 1)));
+        if (node_replaced_to_roll(c, n))
+                return step_act(s, EG_ACTION_REMOVE_MEMBER, n, pick, true,
+                                strf("remove member %s, replaced by a member on the changed member template "
+                                     "(%zu -> %zu)", disp(n), cs->voters, size));
         return step_act(s, EG_ACTION_REMOVE_MEMBER, n, pick, !c->pol->keep_removed_data,
                         strf("scale down %zu -> %zu: remove member %s", cs->voters, size, disp(n)));
 }
@@ -587,6 +595,17 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
         char *progress = n->is_leader ? strf("the leader, last") : strf("%zu to go", todo);
         if (!progress)
                 return -ENOMEM;
+        if (n->replace_to_roll) {
+                /* its data cannot survive the change: a successor joins first, so the
+                 * cluster never has fewer healthy members than it should */
+                char *what = strf("replace member %s onto the changed member template (%s)", disp(n), progress);
+                free(progress);
+                if (!what)
+                        return -ENOMEM;
+                r = plan_add(c, m, s, done, what);
+                free(what);
+                return r;
+        }
         char *reason;
         if (n->version && strcmp(n->version, c->spec->version) == 0)
                 reason = strf("roll member %s onto the changed member template (%s)", disp(n), progress);
@@ -763,6 +782,7 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .started_ms = om->started_ms,
                         .version = om->version,
                         .hash = om->spec_hash,
+                        .replace_to_roll = om->replace_to_roll,
                 };
         }
         *ret = m;

@@ -378,8 +378,12 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
                         if (k != -EAGAIN)
                                 etcd_call_error(err, "member add", k, &ee);
                         eg_etcd_error_done(&ee);
-                        /* the reserved member never joined: forget it */
-                        rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
+                        /* the reserved member never joined: forget it; when etcd refused it
+                         * outright its name is handed out again */
+                        if (k == -EAGAIN && rt->ops->release_member)
+                                rt->ops->release_member(rt, tg->namespace, tg->name, a->member, NULL);
+                        else
+                                rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
                         free(peer);
                         break;
                 }
@@ -412,6 +416,9 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
         case EG_ACTION_REMOVE_MEMBER:
         case EG_ACTION_REPLACE_DEAD:
         case EG_ACTION_REMOVE_ORPHAN:
+                /* a leader replaced onto a new template is removed last, after handing over */
+                if (a->kind == EG_ACTION_REMOVE_MEMBER && a->member_id && a->member_id == o->leader_id)
+                        hand_over_leadership(r, tg, o, a);
                 /* etcd first: a member stopped before its removal would count as a dead
                  * voter and could cost quorum in the meantime */
                 if (a->member_id) {
@@ -535,6 +542,16 @@ static void track_backoff(struct cluster_track *t) {
         t->next_attempt_ms = eg_now_monotonic_ms() + delay;
 }
 
+/* Members on an old template that the runtime cannot roll in place are replaced instead. */
+static void mark_replace_to_roll(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, const char *hash,
+                                 struct eg_observed_cluster *oc) {
+        for (size_t i = 0; obj && hash && rt->ops->rolls_in_place && i < oc->n_members; i++) {
+                struct eg_observed_member *om = &oc->members[i];
+                if (om->in_runtime && om->spec_hash && strcmp(om->spec_hash, hash) != 0)
+                        om->replace_to_roll = !rt->ops->rolls_in_place(rt, ns, om->name, &obj->cluster);
+        }
+}
+
 static bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
 static void set_str(char **dst, const char *src) {
@@ -629,6 +646,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 eg_error_done(&rerr);
         }
         _cleanup_free_ char *hash = obj ? rt->ops->member_hash(rt, &obj->cluster) : NULL;
+        mark_replace_to_roll(rt, ns, obj, hash, &o.oc);
         struct eg_plan_input in = {
                 .restore_from = restore ? (rinfo.object ? rinfo.object : restore_source(&restore->restore)) : NULL,
                 .namespace = ns,
@@ -911,6 +929,7 @@ int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set 
                 }
                 const struct eg_object *obj = eg_desired_set_find(desired, EG_KIND_CLUSTER, keys[i].ns, keys[i].name);
                 _cleanup_free_ char *hash = obj ? r->opt.runtime->ops->member_hash(r->opt.runtime, &obj->cluster) : NULL;
+                mark_replace_to_roll(r->opt.runtime, keys[i].ns, obj, hash, &o.oc);
                 const struct eg_object *restore =
                         obj ? pending_restore(r->opt.state_dir, desired, keys[i].ns, keys[i].name, o.rc_exists, NULL)
                             : NULL;

@@ -682,6 +682,42 @@ static bool pod_is_gone(void *userdata) {
         return eg_kube_get(g->kr->client, g->path, NULL, NULL) == -ENOENT;
 }
 
+static int kube_release_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                               struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = NULL, *svc = NULL;
+        json_t *have = NULL;
+        int r;
+        if ((r = check_names(ns, name, member, err)) < 0)
+                return r;
+        path = pod_path(ns, member);
+        svc = named(services_path, ns, name);
+        _cleanup_free_ char *cpath = svc ? eg_strdup_printf("%s-client", svc) : NULL;
+        if (!path || !cpath)
+                return -ENOMEM;
+        /* prepare_member makes no pod: one here means the member started after all */
+        if (eg_kube_get(kr->client, path, NULL, NULL) >= 0) {
+                eg_error_set(err, "member %s of %s/%s has a pod", member, ns, name);
+                return -EBUSY;
+        }
+        uint64_t idx = member_index(name, member), cur = 0;
+        if ((r = eg_kube_get(kr->client, cpath, &have, err)) < 0)
+                return r;
+        const char *v = jstr(jpath(have, "metadata", "annotations"), ANN_NEXT_INDEX);
+        bool last = idx > 0 && v && eg_parse_uint64(v, &cur) >= 0 && cur == idx;
+        json_decref(have);
+        if (!last)
+                return 0;
+        char num[32];
+        snprintf(num, sizeof(num), "%" PRIu64, idx - 1);
+        json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", ANN_NEXT_INDEX, num);
+        if (!patch)
+                return -ENOMEM;
+        r = eg_kube_patch(kr->client, cpath, EG_KUBE_PATCH_MERGE, patch, NULL, err);
+        json_decref(patch);
+        return r;
+}
+
 static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
                             bool delete_data, struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
@@ -773,6 +809,35 @@ static int upgrade_in_place(struct kube_runtime *kr, const struct eg_runtime_tar
         return 0;
 }
 
+/* What a pod can take in place: anything on a claim (it is recreated on the same data), only
+ * an image change on an emptyDir. Pods the original operator made carry no hash: only their
+ * image is ours to roll. */
+static void pod_roll(json_t *pod, const char *pod_hash, bool *ret_on_pvc, bool *ret_image_only) {
+        size_t i;
+        json_t *v, *ann = jpath(pod, "metadata", "annotations");
+        *ret_on_pvc = false;
+        json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
+                const char *vn = jstr(v, "name");
+                if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
+                        *ret_on_pvc = true;
+        }
+        const char *had = jstr(ann, ANN_POD_HASH);
+        *ret_image_only = had ? strcmp(had, pod_hash) == 0 : !jstr(ann, ANN_SPEC_HASH);
+}
+
+static bool kube_rolls_in_place(struct eg_runtime *rt, const char *ns, const char *member,
+                                const struct eg_cluster_spec *spec) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = pod_path(ns, member), *pod_hash = kube_template_hash(spec, false);
+        json_t *pod = NULL;
+        bool on_pvc = true, image_only = true;
+        /* when the pod cannot be read, upgrade_member finds out and says why */
+        if (path && pod_hash && eg_kube_get(kr->client, path, &pod, NULL) >= 0)
+                pod_roll(pod, pod_hash, &on_pvc, &image_only);
+        json_decref(pod);
+        return on_pvc || image_only;
+}
+
 static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                                struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
@@ -785,17 +850,8 @@ static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_ta
                 return -ENOMEM;
         if ((r = eg_kube_get(kr->client, path, &pod, err)) < 0)
                 return r;
-        bool on_pvc = false;
-        size_t i;
-        json_t *v, *ann = jpath(pod, "metadata", "annotations");
-        json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
-                const char *vn = jstr(v, "name");
-                if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
-                        on_pvc = true;
-        }
-        /* pods made by the original operator carry no hash: only their image is ours to roll */
-        const char *had = jstr(ann, ANN_POD_HASH);
-        bool image_only = had ? strcmp(had, pod_hash) == 0 : !jstr(ann, ANN_SPEC_HASH);
+        bool on_pvc, image_only;
+        pod_roll(pod, pod_hash, &on_pvc, &image_only);
         const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
         if (peer)
                 self = eg_strdup_printf("%s=%.*s", member, (int)strcspn(peer, ","), peer);
@@ -804,11 +860,11 @@ static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_ta
                 return upgrade_in_place(kr, t, member, path, err);
         if (!on_pvc) {
                 /* a new pod means a new emptyDir: an etcd member restarted without its data
-                 * but with its old identity crashes the raft log, so refuse */
+                 * but with its old identity crashes the raft log; the planner replaces such
+                 * members instead (rolls_in_place), so this is a guard */
                 eg_error_set(err,
                              "member %s of %s/%s keeps its data in an emptyDir, and its pod template changed in ways "
-                             "a running pod cannot take (only the image can): set "
-                             "spec.pod.persistentVolumeClaimSpec, or replace the member (scale up, then remove it)",
+                             "a running pod cannot take (only the image can): it must be replaced, not upgraded",
                              member, t->namespace, t->name);
                 return -EOPNOTSUPP;
         }
@@ -1069,8 +1125,10 @@ static const struct eg_runtime_ops kube_ops = {
         .bootstrap = kube_bootstrap,
         .prepare_member = kube_prepare_member,
         .start_member = kube_start_member,
+        .release_member = kube_release_member,
         .stop_member = kube_stop_member,
         .upgrade_member = kube_upgrade_member,
+        .rolls_in_place = kube_rolls_in_place,
         .delete_cluster = kube_delete_cluster,
         .member_hash = kube_member_hash,
         .etcd_access = kube_etcd_access,

@@ -1241,6 +1241,40 @@ out:
         return r;
 }
 
+static int local_release_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                                struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *dir = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_names(ns, name, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if (!(dir = member_dir(lr, ns, name, member)))
+                return -ENOMEM;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, ns, name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = lrecord_find(&rec, member);
+        if (!m || m->state == MEMBER_STARTED) {
+                eg_error_set(err, "member %s of %s/%s %s", member, ns, name, m ? "has started" : "does not exist");
+                r = m ? -EBUSY : -ENOENT;
+                goto out;
+        }
+        lrecord_remove(&rec, m);
+        size_t l = strlen(name);
+        uint64_t n;
+        if (strncmp(member, name, l) == 0 && member[l] == '-' && eg_parse_uint64(member + l + 1, &n) >= 0 &&
+            rec.next_index == n + 1)
+                rec.next_index = n;
+        if ((r = lrecord_save(lr, ns, name, &rec, err)) >= 0)
+                eg_rm_rf(dir);
+out:
+        lrecord_done(&rec);
+        eg_close_fd(&lock_fd);
+        return r;
+}
+
 static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
                                 const char *member, struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
@@ -1346,6 +1380,7 @@ static const struct eg_runtime_ops local_ops = {
         .bootstrap = local_bootstrap,
         .prepare_member = local_prepare_member,
         .start_member = local_start_member,
+        .release_member = local_release_member,
         .stop_member = local_stop_member,
         .upgrade_member = local_upgrade_member,
         .delete_cluster = local_delete_cluster,

@@ -23,7 +23,8 @@ say "members now: $after"
 [ "$after" != "$before" ] || fail "member names unchanged"
 [ "$(kube_pods kf)" = "$after" ] || fail "pods '$(kube_pods kf)' are not the members '$after'"
 new=$(comm -13 <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after"))
-# a name is never reused: the replacement is kf-N, N >= 3 (a refused add burns its name)
+# a name is never reused: the replacement is kf-N, N >= 3 (kf-3 unless an add failed other
+# than by etcd refusing it, which burns the name)
 [[ $new =~ ^kf-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 3 ] || fail "the new member is '$new'"
 [ "$(etcd_get kf "$new" /e2e/failover)" = before-crash ] || fail "the key is gone on the new member"
 stop_daemon

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run --runtime kubernetes: a version upgrade of members on emptyDir is an image change in
 # place, as upstream did it: the same pods (uids) restart on the new binary one at a time,
-# never more than one down, the leader last, and the data stays.
+# never more than one down, the leader last, and the data stays. A pod template change,
+# which an emptyDir member cannot survive, replaces the members instead: each successor
+# joins before its predecessor leaves, so 3 members are ready throughout.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
@@ -55,4 +57,37 @@ for p in $m; do
 done
 versions=$(kube_json ku | jget '" ".join(sorted(set(m["version"] for m in d[0]["status"]["memberDetails"])))')
 [ "$versions" = 3.4.99 ] || fail "members report versions '$versions'"
+
+say "a pod template change: members replaced, successors first"
+sleep 6 # etcd refuses a new member for 5 s after a voter (re)joins
+: >"$T/ready-samples"
+(
+  while :; do
+    pods_json | python3 -c '
+import json,sys
+items=json.load(sys.stdin)["items"]
+print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["metadata"].get("deletionTimestamp") and
+          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
+    sleep 0.2
+  done
+) &
+SAMPLER=$!
+cluster_yaml ku 3 3.4.99 "  pod:
+    annotations:
+      rolled: \"yes\""
+annotated() {
+  pods_json | jget 'len(d["items"])==3 and all(p["metadata"].get("annotations",{}).get("rolled")=="yes" for p in d["items"])' |
+    grep -qx True
+}
+replaced_all() { annotated && kube_healthy ku 3 && [ -z "$(comm -12 <(tr ' ' '\n' <<<"$m") <(kube_members ku | tr ' ' '\n'))" ]; }
+wait_until 240 "3 healthy members, all new, on the new template" replaced_all
+kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+low=$(sort -n "$T/ready-samples" | head -n1)
+say "members now $(kube_members ku); $(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
+[ "$low" -ge 3 ] || fail "only $low pods ready at one point: a member left before its successor joined"
+for p in $(kube_members ku); do
+  [ "$(etcd_get ku "$p" /e2e/inplace)" = kept ] || fail "the key is not on $p after the replacement"
+done
+removed=$(audit_json | jget '" ".join(sorted(e["member"] for e in d if e["decision"]=="remove" and e["outcome"]=="ok"))')
+[ "$removed" = "$m" ] || fail "removed members '$removed', want '$m'"
 stop_daemon

@@ -761,6 +761,82 @@ static void test_plan__upgrade_waits_for_healthy(void **state) {
         eg_plan_done(&f.plan);
 }
 
+/* Members whose data cannot survive a template change (emptyDir pods) are rolled by adding a
+ * successor, promoting it, then removing the old member: never fewer voters than the size,
+ * the leader last, members that can change in place still upgraded in place. */
+static void test_plan__template_roll_by_replacement(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.4.23");
+        f.in.desired_hash = "sha256:new";
+        fx_cluster(&f, 3);
+        for (size_t i = 0; i < 3; i++) {
+                f.members[i].spec_hash = "sha256:old";
+                f.members[i].replace_to_roll = true;
+        }
+        f.members[0].is_leader = false;
+        f.members[1].is_leader = true;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_PROGRESSING);
+        const struct {
+                enum eg_action_kind kind;
+                const char *member;
+        } want[] = {
+                {EG_ACTION_ADD_LEARNER, "c-3"}, {EG_ACTION_PROMOTE, "c-3"}, {EG_ACTION_REMOVE_MEMBER, "c-0"},
+                {EG_ACTION_ADD_LEARNER, "c-4"}, {EG_ACTION_PROMOTE, "c-4"}, {EG_ACTION_REMOVE_MEMBER, "c-2"},
+                {EG_ACTION_ADD_LEARNER, "c-5"}, {EG_ACTION_PROMOTE, "c-5"}, {EG_ACTION_REMOVE_MEMBER, "c-1"},
+        };
+        assert_int_equal(f.plan.n_actions, EG_ELEMENTSOF(want));
+        for (size_t i = 0; i < EG_ELEMENTSOF(want); i++)
+                assert_action(&f, i, want[i].kind, want[i].member);
+        assert_string_equal(f.plan.actions[0].reason, "replace member c-0 onto the changed member template (3 to go): "
+                                                      "add member c-3 as learner");
+        assert_string_equal(f.plan.actions[2].reason,
+                            "remove member c-0, replaced by a member on the changed member template (4 -> 3)");
+        assert_true(f.plan.actions[2].delete_data);
+        assert_reason_has(f.plan.actions[6].reason, "replace member c-1 onto the changed member template (the leader, last)");
+        assert_true(f.plan.upgrading);
+        eg_plan_done(&f.plan);
+
+        /* mid-way, with the successor a voter: an old member goes (the first, as the upgrade
+         * names them), not the new one nor the leader (c-0) */
+        fx_init(&f, 3, "3.4.23");
+        f.in.desired_hash = "sha256:new";
+        fx_cluster(&f, 4);
+        for (size_t i = 0; i < 3; i++) {
+                f.members[i].spec_hash = "sha256:old";
+                f.members[i].replace_to_roll = true;
+        }
+        f.members[3].spec_hash = "sha256:new";
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REMOVE_MEMBER, "c-1");
+        eg_plan_done(&f.plan);
+
+        /* a member that can take the change in place is upgraded in place, first */
+        fx_init(&f, 3, "3.4.23");
+        f.in.desired_hash = "sha256:new";
+        fx_cluster(&f, 3);
+        for (size_t i = 0; i < 3; i++)
+                f.members[i].spec_hash = "sha256:old";
+        f.members[2].replace_to_roll = true;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_UPGRADE_MEMBER, "c-1");
+        eg_plan_done(&f.plan);
+
+        /* the successor waits for every member to be healthy, like any scale-up */
+        fx_init(&f, 3, "3.4.23");
+        f.in.desired_hash = "sha256:new";
+        fx_cluster(&f, 3);
+        for (size_t i = 0; i < 3; i++) {
+                f.members[i].spec_hash = "sha256:old";
+                f.members[i].replace_to_roll = true;
+        }
+        f.members[2].healthy = false;
+        f.members[2].unhealthy_since_ms = NOW - 100;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        eg_plan_done(&f.plan);
+}
+
 /* Plans a 3-member cluster at `from` towards `to`. */
 static void plan_version_step(struct fx *f, const char *from, const char *to) {
         fx_init(f, 3, to);
@@ -1081,6 +1157,7 @@ static void random_cluster(struct fx *f, uint64_t *rng) {
                 m->version = rng_below(rng, 2) ? f->spec.version : (char *)versions[rng_below(rng, 5)];
                 m->spec_hash = rng_below(rng, 2) ? (char *)f->in.desired_hash
                                                  : (char *)hashes[rng_below(rng, 3)];
+                m->replace_to_roll = rng_below(rng, 3) == 0;
         }
         if (n > 0 && rng_below(rng, 5) != 0)
                 f->members[rng_below(rng, n)].is_leader = true;
@@ -1100,6 +1177,11 @@ static bool membership_change(enum eg_action_kind k) {
                k == EG_ACTION_REPLACE_DEAD || k == EG_ACTION_REMOVE_ORPHAN;
 }
 
+
+static bool needs_roll(const struct fx *f, const struct eg_observed_member *m) {
+        return !m->version || strcmp(m->version, f->spec.version) != 0 ||
+               (f->in.desired_hash && m->spec_hash && strcmp(m->spec_hash, f->in.desired_hash) != 0);
+}
 static void check_invariants(struct fx *f) {
         const struct eg_plan *p = &f->plan;
         size_t voters = 0, healthy = 0;
@@ -1167,8 +1249,15 @@ static void check_invariants(struct fx *f) {
         if (a->kind == EG_ACTION_REMOVE_MEMBER) {
                 assert_true(voter);
                 assert_true(voters > (size_t)f->spec.size);
-                if (voters > 1)
-                        assert_false(m->is_leader);
+                /* the leader goes only as the last member replaced onto a new template */
+                if (voters > 1 && m->is_leader) {
+                        assert_true(m->replace_to_roll && needs_roll(f, m));
+                        for (size_t j = 0; j < f->obs.n_members; j++) {
+                                const struct eg_observed_member *o = &f->members[j];
+                                if (o != m && o->in_membership && !o->is_learner)
+                                        assert_false(o->replace_to_roll && needs_roll(f, o));
+                        }
+                }
         }
         if (a->kind == EG_ACTION_UPGRADE_MEMBER) {
                 assert_int_equal(healthy, voters);
@@ -1232,6 +1321,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__etcd_unreachable),
                 cmocka_unit_test(test_plan__upgrade_one_at_a_time_leader_last),
                 cmocka_unit_test(test_plan__upgrade_waits_for_healthy),
+                cmocka_unit_test(test_plan__template_roll_by_replacement),
                 cmocka_unit_test(test_plan__upgrade_version_rules),
                 cmocka_unit_test(test_plan__template_change_rolls),
                 cmocka_unit_test(test_plan__paused),

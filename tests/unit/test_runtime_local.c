@@ -553,7 +553,19 @@ static void test_runtime_local__add_learner(void **state) {
         assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c2-3", &again, &err), -EEXIST);
         assert_null(again);
 
+        /* etcd refused it: released, and the name is handed out again */
         struct eg_runtime_cluster p = {0};
+        assert_int_equal(fx->rt->ops->release_member(fx->rt, "default", "c2", "c2-3", &err), 0);
+        observe(fx, fx->rt, "c2", &p);
+        assert_int_equal(p.n_members, 3);
+        assert_int_equal(p.next_index, 3);
+        eg_runtime_cluster_done(&p);
+        free(peer);
+        peer = NULL;
+        assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c2-3", &peer, &err), 0);
+        /* a started member is never released */
+        assert_int_equal(fx->rt->ops->release_member(fx->rt, "default", "c2", "c2-0", &err), -EBUSY);
+
         observe(fx, fx->rt, "c2", &p);
         assert_int_equal(p.n_members, 4);
         assert_int_equal(p.next_index, 4);
