@@ -16,6 +16,8 @@
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
+/* a snapshot stream's stall limit never drops below this */
+#define SNAPSHOT_MIN_STALL_S 5
 
 
 /* Which etcd error messages mean something a caller acts on. */
@@ -331,6 +333,31 @@ static bool is_transport_error(int r) {
                r == -EPROTO;
 }
 
+void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
+        CURL *h = c->curl;
+        /* reset drops the previous call's options but keeps the connection cache */
+        curl_easy_reset(h);
+        c->errbuf[0] = 0;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        if (stream) {
+                long stall_s = (long)((c->timeout_ms + 999) / 1000);
+                curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                                 stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
+        } else
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        if (c->ca_file)
+                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        if (c->cert_file)
+                curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+        if (c->key_file)
+                curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+}
+
 int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,
                        struct etcd_response *resp, long *ret_status, struct eg_etcd_error *err) {
         _cleanup_free_ char *url = NULL;
@@ -342,9 +369,7 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
                 return -ENOMEM;
 
         CURL *h = c->curl;
-        /* reset drops the previous call's options but keeps the connection cache */
-        curl_easy_reset(h);
-        c->errbuf[0] = 0;
+        etcd_curl_setup(c, url, resp->decoder != NULL);
         resp->curl = h;
         resp->r = 0;
         struct curl_slist *headers = NULL;
@@ -361,18 +386,6 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
                 }
                 headers = more;
         }
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-        if (resp->decoder) {
-                long stall_s = (long)((c->timeout_ms + 999) / 1000);
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                                 stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
-        } else
-                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -380,12 +393,6 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
         }
-        if (c->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        if (c->cert_file)
-                curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-        if (c->key_file)
-                curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
 
         CURLcode cc = curl_easy_perform(h);
         long status = 0;

@@ -15,8 +15,6 @@
 #define SNAPSHOT_LINE_MAX ((size_t)4 << 20)
 
 #define RESPONSE_MAX ((size_t)16 << 20)
-/* the gateway's per-call stall limit for a snapshot stream never drops below this */
-#define SNAPSHOT_MIN_STALL_S 5
 
 struct eg_etcd {
         CURL *curl;
@@ -44,6 +42,9 @@ struct etcd_response {
 struct errmap;
 
 void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from);
+/* Resets c's handle for one request to url: timeouts (stream: none in total, only a stall
+ * limit), TLS files, error buffer. */
+void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream);
 int etcd_curl_code_to_errno(CURLcode cc);
 /* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.
  * Returns 0 with the HTTP status when any response arrived, whatever the status. */

@@ -96,11 +96,8 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
         }
 
         CURL *h = c->curl;
-        curl_easy_reset(h);
-        c->errbuf[0] = 0;
+        etcd_curl_setup(c, url, true);
         bool tls = strncasecmp(endpoint, "https://", 8) == 0;
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         /* etcd serves h2c on a plain client port, and ALPN h2 on a TLS one */
         curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
                          tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
@@ -109,13 +106,6 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
         curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
         curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)SNAPSHOT_CURL_BUFFER);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-        long stall_s = (long)((c->timeout_ms + 999) / 1000);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                         stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_grpc_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, &g);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_grpc_write);
@@ -123,12 +113,6 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, request);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)sizeof(request));
-        if (c->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        if (c->cert_file)
-                curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-        if (c->key_file)
-                curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
 
         CURLcode cc = curl_easy_perform(h);
         long status = 0, version = 0;
