@@ -6,9 +6,7 @@
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
-mkdir -p "$T/bins/3.4.23" "$T/bins/3.4.99"
-ln -s "$(command -v etcd)" "$T/bins/3.4.23/etcd"
-ln -s "$(command -v etcd)" "$T/bins/3.4.99/etcd"
+kube_fake_versions 3.4.23 3.4.99
 start_kube_server --etcd-bin-dir "$T/bins"
 
 PVC='  pod:
@@ -44,30 +42,20 @@ pods_before=$(pod_uids)
 
 say "upgrade 3.4.23 -> 3.4.99 with a new pod annotation"
 # sample the pods while the upgrade runs: never more than one of them down at a time
-(
-  while :; do
-    kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3Dkv" | python3 -c '
-import json,sys
-items=json.load(sys.stdin)["items"]
-print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["metadata"].get("deletionTimestamp") and
-          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
-    sleep 0.2
-  done
-) &
-SAMPLER=$!
+sampler_start kv
 cluster_yaml kv 3 3.4.99 "$PVC
     annotations:
       rolled: \"yes\""
 images() { kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3Dkv" | jget '" ".join(sorted(set(p["spec"]["containers"][0]["image"].rsplit(":",1)[1] for p in d["items"])))'; }
 upgraded() { kube_healthy kv 3 && [ "$(images)" = v3.4.99 ] && [ "$(kube_pods kv | wc -w)" = 3 ]; }
 wait_until 180 "3 healthy members on v3.4.99" upgraded
-kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+sampler_stop
 [ "$(kube_members kv)" = "$m" ] || fail "members changed by the upgrade: '$(kube_members kv)'"
 [ "$(pvc_uids)" = "$claims_before" ] || fail "the claims were replaced by the upgrade"
 for u in $(pod_uids); do
   grep -qw "$u" <<<"$pods_before" && fail "pod $u was not replaced by the upgrade"
 done
-low=$(sort -n "$T/ready-samples" | head -n1)
+low=$(sampler_low)
 say "$(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
 [ "$low" -ge 2 ] || fail "$low of 3 pods ready at one point: not one at a time"
 ups=$(audit_json | jget '" ".join(sorted(e["member"] for e in d if e["decision"]=="upgrade-member" and e["outcome"]=="ok"))')

@@ -7,9 +7,7 @@
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
-mkdir -p "$T/bins/3.4.23" "$T/bins/3.4.99"
-ln -s "$(command -v etcd)" "$T/bins/3.4.23/etcd"
-ln -s "$(command -v etcd)" "$T/bins/3.4.99/etcd"
+kube_fake_versions 3.4.23 3.4.99
 start_kube_server --etcd-bin-dir "$T/bins"
 
 cluster_yaml ku 3
@@ -23,17 +21,7 @@ uids_before=$(uids)
 leader=$(kube_json ku | jget '[m["name"] for m in d[0]["status"]["memberDetails"] if m["role"]=="leader"][0]')
 
 say "upgrade 3.4.23 -> 3.4.99 (leader $leader)"
-(
-  while :; do
-    pods_json | python3 -c '
-import json,sys
-items=json.load(sys.stdin)["items"]
-print(sum(1 for p in items if p["status"].get("phase")=="Running" and
-          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
-    sleep 0.2
-  done
-) &
-SAMPLER=$!
+sampler_start ku
 cluster_yaml ku 3 3.4.99
 restarted() {
   pods_json | jget 'all(p["spec"]["containers"][0]["image"].endswith(":v3.4.99") and p["status"]["containerStatuses"][0]["image"].endswith(":v3.4.99") and p["status"]["containerStatuses"][0]["restartCount"]==1 for p in d["items"]) and len(d["items"])==3' |
@@ -41,11 +29,11 @@ restarted() {
 }
 upgraded() { restarted && kube_healthy ku 3; }
 wait_until 180 "3 healthy members restarted on v3.4.99" upgraded
-kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
+sampler_stop
 
 [ "$(uids)" = "$uids_before" ] || fail "pods were replaced, not updated in place"
 [ "$(kube_members ku)" = "$m" ] || fail "members changed by the upgrade: '$(kube_members ku)'"
-low=$(sort -n "$T/ready-samples" | head -n1)
+low=$(sampler_low)
 say "$(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
 [ "$low" -ge 2 ] || fail "$low of 3 pods ready at one point: not one at a time"
 order=$(audit_json | jget '" ".join(e["member"] for e in d if e["decision"]=="upgrade-member" and e["outcome"]=="ok")')
@@ -60,18 +48,7 @@ versions=$(kube_json ku | jget '" ".join(sorted(set(m["version"] for m in d[0]["
 
 say "a pod template change: members replaced, successors first"
 sleep 6 # etcd refuses a new member for 5 s after a voter (re)joins
-: >"$T/ready-samples"
-(
-  while :; do
-    pods_json | python3 -c '
-import json,sys
-items=json.load(sys.stdin)["items"]
-print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["metadata"].get("deletionTimestamp") and
-          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
-    sleep 0.2
-  done
-) &
-SAMPLER=$!
+sampler_start ku
 cluster_yaml ku 3 3.4.99 "  pod:
     annotations:
       rolled: \"yes\""
@@ -81,8 +58,8 @@ annotated() {
 }
 replaced_all() { annotated && kube_healthy ku 3 && [ -z "$(comm -12 <(tr ' ' '\n' <<<"$m") <(kube_members ku | tr ' ' '\n'))" ]; }
 wait_until 240 "3 healthy members, all new, on the new template" replaced_all
-kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
-low=$(sort -n "$T/ready-samples" | head -n1)
+sampler_stop
+low=$(sampler_low)
 say "members now $(kube_members ku); $(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
 [ "$low" -ge 3 ] || fail "only $low pods ready at one point: a member left before its successor joined"
 for p in $(kube_members ku); do

@@ -10,6 +10,7 @@ KUBE_TOKEN=admin
 
 stop_kube_server() {
   local rc=$?
+  [ -z "${SAMPLER:-}" ] || kill "$SAMPLER" 2>/dev/null || true
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
@@ -108,3 +109,34 @@ kube_kill() {
   pid=$(cat "$KUBE/state/pods/default/$1.pid") || fail "no pid file for pod $1"
   kill -KILL "$pid"
 }
+
+# kube_fake_versions V...: $T/bins/<V>/etcd for each V, all the etcd on PATH, so that
+# `start_kube_server --etcd-bin-dir "$T/bins"` runs "versions" that only differ by name
+kube_fake_versions() {
+  local v
+  for v in "$@"; do
+    mkdir -p "$T/bins/$v"
+    ln -sf "$(command -v etcd)" "$T/bins/$v/etcd"
+  done
+}
+
+# sampler_start CLUSTER / sampler_stop: every 200 ms, the number of the cluster's pods that
+# are Running, Ready and not being deleted, one line each in $T/ready-samples (emptied at
+# start); sampler_low: the fewest seen
+SAMPLER=
+sampler_start() {
+  : >"$T/ready-samples"
+  (
+    while :; do
+      kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3D$1" | python3 -c '
+import json,sys
+items=json.load(sys.stdin)["items"]
+print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["metadata"].get("deletionTimestamp") and
+          any(c["type"]=="Ready" and c["status"]=="True" for c in p["status"].get("conditions",[]))))' >>"$T/ready-samples" || true
+      sleep 0.2
+    done
+  ) &
+  SAMPLER=$!
+}
+sampler_stop() { kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=; }
+sampler_low() { sort -n "$T/ready-samples" | head -n1; }
