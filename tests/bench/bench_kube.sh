@@ -31,7 +31,10 @@ manifest() { printf 'apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdClu
 healthy3() {
   "$BIN" get clusters kb "${K[@]}" -o json 2>/dev/null | python3 -c '
 import json,sys
-s=json.load(sys.stdin)[0]["status"]; m=s["memberDetails"]
+try:
+    s=json.load(sys.stdin)[0]["status"]; m=s["memberDetails"]
+except (ValueError, LookupError):
+    sys.exit(1)  # no cluster yet
 sys.exit(0 if len(m)==3 and len(s["members"]["ready"])==3 and all(x["role"] in ("leader","follower") for x in m) else 1)'
 }
 
