@@ -350,7 +350,20 @@ static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, 
         if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
             a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
             a->kind == EG_ACTION_REMOVE_ORPHAN) {
-                c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints, err);
+                /* a member applying its own removal stops before it answers: ask the others */
+                const char *self = NULL;
+                for (size_t i = 0; a->member && i < o->rc.n_members; i++)
+                        if (strcmp(o->rc.members[i].name, a->member) == 0)
+                                self = o->rc.members[i].client_url;
+                _cleanup_free_ char **eps = calloc(o->n_endpoints + 1, sizeof(char *));
+                size_t n = 0;
+                if (!eps)
+                        return -ENOMEM;
+                for (size_t i = 0; i < o->n_endpoints; i++)
+                        if (!self || strcmp(o->endpoints[i], self) != 0)
+                                eps[n++] = o->endpoints[i];
+                c = etcd_client(r, tg->namespace, tg->name, n > 0 ? eps : o->endpoints, n > 0 ? n : o->n_endpoints,
+                                err);
                 if (!c) {
                         if (!err || !err->message)
                                 eg_error_set(err, "no running member to reach etcd through");
