@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `etcd-gitops audit` lists and verifies a log written independently from specs/audit-log.md.
 set -euo pipefail
-. "${EG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/lib.sh" || exit 2
 
 LOG="$T/logs/audit.jsonl"
 mkdir -p "$T/logs"

@@ -35,7 +35,7 @@ PY
 mkdir -p "$T/objects"
 python3 "$T/slow_s3.py" "$T/objects" "$T/s3.log" "$T/s3.port" &
 S3PID=$!
-trap 'rc=$?; kill "$S3PID" 2>/dev/null; (exit $rc); cleanup' EXIT
+on_exit 'kill "$S3PID" 2>/dev/null'
 wait_until 10 "the slow S3 server" test -s "$T/s3.port"
 S3_ENDPOINT="http://127.0.0.1:$(cat "$T/s3.port")"
 mkdir -p "$STATE/secrets/default/aws"

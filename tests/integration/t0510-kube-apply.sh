@@ -7,17 +7,15 @@ KUBE="$T/kube"
 mkdir -p "$KUBE"
 SERVER_PID=
 stop_server() {
-  local rc=$?
   if [ -n "$SERVER_PID" ]; then
     # its own process group: the server and every etcd pod process it started
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
   fi
-  if [ $rc -ne 0 ] && [ -f "$KUBE/server.log" ]; then echo "--- apiserver log (tail)" >&2; tail -n 30 "$KUBE/server.log" >&2; fi
-  cleanup
+  if [ "$TEST_RC" -ne 0 ] && [ -f "$KUBE/server.log" ]; then echo "--- apiserver log (tail)" >&2; tail -n 30 "$KUBE/server.log" >&2; fi
 }
-trap stop_server EXIT
+on_exit stop_server
 
 setsid bash "$EG_SOURCE_DIR/tests/kube/netns-run.sh" "$KUBE/hosts" \
   python3 "$EG_SOURCE_DIR/tests/kube/apiserver.py" --state-dir "$KUBE/state" --tls-dir "$KUBE/tls" \

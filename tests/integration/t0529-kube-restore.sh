@@ -8,7 +8,7 @@
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 . "$EG_SOURCE_DIR/tests/lib/s3rver.sh"
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
-trap 'rc=$?; s3rver_stop; (exit $rc); stop_kube_server' EXIT
+on_exit s3rver_stop
 # as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
 start_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
   --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops

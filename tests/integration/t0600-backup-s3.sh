@@ -2,12 +2,11 @@
 # backup to S3 (s3rver): one-shot path-style and virtual-hosted, restorable by etcdctl with the
 # right sha256; a multipart upload killed midway leaves no object and the next attempt works;
 # to a File by cluster name; credentials never printed.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/s3rver.sh"
 
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
-stop_all() { s3rver_stop; cleanup; }
-trap stop_all EXIT
+on_exit s3rver_stop
 
 s3rver_start "$T/s3" bkt || fail "s3rver did not start"
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$T/creds"

@@ -9,7 +9,6 @@ SERVER_PID=
 KUBE_TOKEN=admin
 
 stop_kube_server() {
-  local rc=$?
   [ -z "${SAMPLER:-}" ] || kill "$SAMPLER" 2>/dev/null || true
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
@@ -27,16 +26,12 @@ stop_kube_server() {
   for f in "$KUBE"/state/pods/*/*.pid; do
     [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
   done
-  if [ $rc -ne 0 ] && [ -f "$KUBE/server.log" ]; then
+  if [ "$TEST_RC" -ne 0 ] && [ -f "$KUBE/server.log" ]; then
     echo "--- apiserver log (tail)" >&2
     tail -n 30 "$KUBE/server.log" >&2
   fi
-  # cleanup reads the test's status from $?; set -e must not end the trap on it
-  set +e
-  (exit $rc)
-  cleanup
 }
-trap stop_kube_server EXIT
+on_exit stop_kube_server
 
 # start_kube_server [apiserver options]: starts it and waits for its URL; exits 0 (skip)
 # where no private mount namespace is allowed. Pod addresses start at a random 127.R.R.10

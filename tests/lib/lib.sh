@@ -36,8 +36,17 @@ for p in sys.argv[1:]:
         if m.get("pid"): print(m["pid"])' 2>/dev/null || true
 }
 
+# on_exit COMMAND...: run at exit, before the daemon and members are stopped, newest first;
+# TEST_RC holds the test's exit status by then (so a hook may print logs on failure).
+EG_ON_EXIT=()
+on_exit() { EG_ON_EXIT+=("$*"); }
+
 cleanup() {
-  local rc=$?
+  TEST_RC=$?
+  local rc=$TEST_RC i
+  # a hook's own status must neither end the cleanup nor become the test's
+  set +e
+  for ((i = ${#EG_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${EG_ON_EXIT[i]}"; done
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
