@@ -3,12 +3,11 @@
 # only the access key): one-shot path-style and virtual-hosted, a session token, a multipart
 # upload; a wrong secret or region is refused and leaves no object; periodic backups under apply
 # keep the newest maxBackups by revision as a number (v99 < v100 < v101) in the bucket.
-. "$EG_SOURCE_DIR/tests/lib/lib.sh"
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/s3rver.sh"
 
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
-stop_all() { s3rver_stop; cleanup; }
-trap stop_all EXIT
+on_exit s3rver_stop
 
 S3_VERIFY=1 S3_VERIFY_KEYS="S3RVER:S3RVER" s3rver_start "$T/s3" bkt || fail "s3rver with the verifier did not start"
 if [ "$S3_PORT" = "$S3RVER_PORT" ] || [ -z "$S3V_PID" ]; then fail "the verifier is not in front of s3rver"; fi
@@ -116,12 +115,13 @@ revisions_in_bucket() {
     sed -n 's/^etcd\.backup_v\([0-9]*\)_.*/\1/p' | sort -n | tr '\n' ' '
 }
 last_attempt=0
+interval_passed() { [ $(( $(date +%s%3N) - last_attempt )) -gt 1100 ]; }
 for want in 99 100 101; do
   if [ "$want" != 99 ]; then
     etcdctl_c r1 put /r/next "$want" >/dev/null
     [ "$(revision)" = "$want" ] || fail "r1 is at revision $(revision), want $want"
     # the interval is 1 s: the next apply runs the backup once that second has passed
-    wait_until 10 "the backup interval to pass" test $(( $(date +%s%3N) - last_attempt )) -gt 1100
+    wait_until 10 "the backup interval to pass" interval_passed
   fi
   eg apply --source "$SRC" --wait=60s >"$T/apply-$want.out" 2>&1 || { cat "$T/apply-$want.out" "$S3V_LOG" >&2; fail "apply with the S3 backup at v$want failed"; }
   [ "$(status '["succeeded"]')" = True ] || fail "backup at v$want not succeeded: $(status '["reason"]')"
@@ -138,6 +138,31 @@ grep -q "^DELETE /bkt/ret/etcd.backup_v99_[^ ]* - ok 204$" "$S3V_LOG" || { cat "
 [ "$(audit_json --cluster default/r1 | jget 'sum(1 for r in d if r["decision"]=="backup-retention" and r["outcome"]=="ok" and "etcd.backup_v99_" in r["reason"])')" = 1 ] ||
   fail "no audit record of the v99 deletion"
 no_refusal || fail "the verifier refused a request of the periodic backups"
+
+say "retention over a listing of more than one page (1000 keys a page)"
+# 1001 older backups at v100, whose names sort before the new one at v101: a retention that read
+# only the first page would never see the new backup nor the 1001st old one
+mkdir -p "$T/s3/bkt/many"
+model=$(object_file "${obj#bkt/}")
+TZ=UTC
+for i in $(seq 0 1000); do
+  printf -v old '%s/many/etcd.backup_v100_%(%Y-%m-%d-%H:%M:%S)T' "$T/s3/bkt" $((1767225600 + i))
+  ln "$model" "$old._S3rver_object"
+  ln "${model%._S3rver_object}._S3rver_metadata.json" "$old._S3rver_metadata.json"
+done
+sed -e 's/name: ret$/name: many/' -e 's#path: bkt/ret/#path: bkt/many/#' "$SRC/backup.yaml" >"$T/many.yaml"
+mv "$T/many.yaml" "$SRC/backup.yaml"
+: >"$S3V_LOG"
+eg apply --source "$SRC" --wait=120s >"$T/apply-many.out" 2>&1 || { cat "$T/apply-many.out" >&2; fail "apply with 1001 old backups failed"; }
+many=$(eg get backups many -o json | jget 'd[0]["object"]')
+case "$many" in bkt/many/etcd.backup_v101_*) ;; *) fail "backup object $many is not at v101" ;; esac
+left=$(find "$T/s3/bkt/many" -name '*._S3rver_object' -printf '%f\n' | sort)
+[ "$left" = "etcd.backup_v100_2026-01-01-00:16:40._S3rver_object
+${many#bkt/many/}._S3rver_object" ] ||
+  { cat "$T/apply-many.out" >&2; fail "bucket holds $(wc -l <<<"$left") objects after retention (from $(head -n 1 <<<"$left")), want the newest v100 and the new v101"; }
+grep -q "^GET /bkt continuation-token=[^ ]*&list-type=2&prefix=many%2Fetcd.backup ok 200$" "$S3V_LOG" ||
+  { tail -n 5 "$S3V_LOG" >&2; fail "the second page of the listing was not asked for"; }
+no_refusal || fail "the verifier refused a request of the paged retention"
 
 if grep -l "WRONGSECRETxyz\|FwoGZXIvYXdzEXAMPLE" "$T"/*.out "$T"/*.err "$T"/*.json 2>/dev/null; then fail "credentials printed"; fi
 echo "ok"

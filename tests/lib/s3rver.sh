@@ -33,7 +33,9 @@ s3rver_start() {
   for b in "$@"; do args+=(--configure-bucket "$b"); done
   for _ in 1 2 3; do
     S3_PORT=$(s3_free_port)
-    "$S3RVER_BIN" -d "$dir" -a 127.0.0.1 -p "$S3_PORT" --service-endpoint localhost "${args[@]}" >"$dir.log" 2>&1 &
+    # s3rver seals list continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider:
+    # without it, a listing longer than one page fails with HTTP 500
+    NODE_OPTIONS=--openssl-legacy-provider "$S3RVER_BIN" -d "$dir" -a 127.0.0.1 -p "$S3_PORT" --service-endpoint localhost "${args[@]}" >"$dir.log" 2>&1 &
     S3_PID=$!
     S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
     S3RVER_PORT=$S3_PORT
