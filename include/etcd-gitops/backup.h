@@ -149,8 +149,10 @@ int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_de
 /* The same pass in three steps, so that the transfers run off the caller's thread: start
  * picks what is due and copies all it needs into a batch (*ret_batch NULL: nothing due;
  * *ret_next_due for the rest); run, on any thread, takes the snapshots and applies
- * retention, touching nothing shared; finish, back on the caller's thread, writes status
- * and audit records, frees the batch and gives when the batch's backups are due again.
+ * retention, touching nothing shared; finish writes status and audit records, frees the
+ * batch and gives when the batch's backups are due again. start (which asks the runtime)
+ * and finish may run on different threads but never at once: the daemon starts a batch
+ * on its reconcile thread, finishes it on its loop, and starts none while one is out.
  * desired may be freed once start returns. finish returns the number that failed. */
 struct eg_backup_batch;
 int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,

@@ -31,7 +31,7 @@ int eg_daemon_new(struct eg_daemon **ret);
 void eg_daemon_free(struct eg_daemon *d);
 
 /* The reconciler's event callback (userdata: the daemon): feeds the metrics and the git
- * note of the revision being applied. */
+ * note of the revision being applied. Called on the daemon's reconcile thread. */
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev);
 
 /* Runs until SIGTERM/SIGINT: finishes the step in progress and its audit record, then

@@ -43,7 +43,7 @@ void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r);
 
 /* Appends every family in a fixed order (clusters by namespace then name, decisions by
  * decision then outcome) to out. -E2BIG when out's cap is reached, -ENOMEM. */
-int eg_metrics_render(const struct eg_metrics *m, struct eg_buf *out);
+int eg_metrics_render(struct eg_metrics *m, struct eg_buf *out);
 
 /* Appends s escaped as a label value: backslash, double quote and newline. */
 int eg_metrics_escape_label(struct eg_buf *out, const char *s);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,9 @@
 #define TIME_MS_MAX INT64_C(253402300799999)
 
 struct eg_audit {
+        /* the daemon appends from its loop and its reconcile thread: one record at a time
+         * keeps the chain whole */
+        pthread_mutex_t lock;
         int fd;
         off_t size; /* we hold the lock, so nobody else moves the end */
         uint64_t last_seq;
@@ -619,6 +623,7 @@ int eg_audit_open(const char *path, struct eg_audit **ret, char **ret_warning) {
                 return -ENOMEM;
         }
         a->fd = fd;
+        pthread_mutex_init(&a->lock, NULL);
         char *warning = NULL;
         int r = read_tail(a, path, &warning);
         if (r < 0) {
@@ -637,10 +642,11 @@ void eg_audit_close(struct eg_audit *a) {
         if (!a)
                 return;
         close(a->fd);
+        pthread_mutex_destroy(&a->lock);
         free(a);
 }
 
-int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r) {
+static int append_locked(struct eg_audit *a, struct eg_audit_record *r) {
         int64_t time_ms = r->time_ms ? r->time_ms : eg_now_realtime_ms();
         uint64_t seq = a->last_seq + 1;
         _cleanup_free_ char *line = NULL;
@@ -677,6 +683,13 @@ int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r) {
         free(r->hash);
         r->hash = TAKE_PTR(hash_copy);
         return 0;
+}
+
+int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r) {
+        pthread_mutex_lock(&a->lock);
+        int k = append_locked(a, r);
+        pthread_mutex_unlock(&a->lock);
+        return k;
 }
 
 /* ---- reading and verifying ---- */

@@ -231,8 +231,8 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
 }
 
 /* One due backup with everything its transfer needs copied, so that the transfer can run
- * on another thread while the daemon goes on (and replaces the desired set). Prepared and
- * finished on the caller's thread: only they touch the runtime, status files and audit. */
+ * on another thread while the daemon goes on (and replaces the desired set). Only its
+ * preparation and its finish touch the runtime, status files and audit. */
 struct job {
         char *ns, *name, *cluster, *hash, *revision;
         struct eg_origin origin;

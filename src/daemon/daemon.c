@@ -1,7 +1,7 @@
 /* The daemon's one event loop: inotify on a directory source or polling with jitter for
  * git, a reconcile timer re-armed for the earliest due cluster, webhooks that trigger an
- * early read, signals, sd_notify and the watchdog, the HTTP endpoints, metrics, git notes,
- * and backups streaming on a worker thread. */
+ * early read, signals, sd_notify and the watchdog, the HTTP endpoints, metrics, git notes;
+ * source reads and reconcile passes run on one worker thread, backups stream on another. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -61,6 +61,32 @@ struct eg_daemon {
         struct eg_buf pend_members;
         bool note_dirty, note_written, notes_off;
 
+        /* A cycle (a source read when one is asked for, a pass, the backups it finds due)
+         * talks to git, etcd and the Kubernetes API, so it runs on a worker thread: the loop
+         * keeps answering HTTP, signals and the watchdog however long etcd takes. While it
+         * runs, the worker alone touches the reconciler, the source, the git note and the
+         * cycle_* fields; the loop publishes its results once it has joined it. */
+        pthread_t cycle_thread;
+        bool cycle_running;
+        bool cycle_again; /* the timer fired during a cycle */
+        int cycle_done_fd;
+        sd_event_source *cycle_done_source, *inotify_source;
+        struct cycle {
+                bool read, reload; /* read the source first; a SIGHUP's reload waits on it */
+                int read_r;
+                struct eg_error read_err;
+                bool changed;
+                struct eg_desired_set *set; /* what the read produced */
+                struct eg_source_revision rev;
+                char *force_key;            /* a force-push not seen before */
+                int pass_r;
+                struct eg_pass_result res;
+                bool may_backup;              /* no batch out: the worker may start one */
+                int64_t backup_due_ms;        /* the loop's value at the start, updated by the worker */
+                struct eg_backup_batch *batch; /* started by the worker, launched by the loop */
+        } cycle;
+        bool reload_pending;
+
         int64_t backup_due_ms; /* realtime; 0 = at the next pass */
         /* Snapshots stream on a worker thread (one batch at a time) so that a large one
          * holds up neither failover, nor the HTTP endpoints, nor the watchdog. */
@@ -85,7 +111,7 @@ int eg_daemon_new(struct eg_daemon **ret) {
         d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
         if (!d->rng)
                 d->rng = 1;
-        d->backup_done_fd = -1;
+        d->backup_done_fd = d->cycle_done_fd = -1;
         *ret = d;
         return 0;
 }
@@ -249,14 +275,15 @@ void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
 
 /* ---- audit records of the daemon's own decisions ---- */
 
-static void record(struct eg_daemon *d, const char *decision, const char *reason, const char *outcome) {
+static void record(struct eg_daemon *d, const struct eg_source_revision *rev, const char *decision,
+                   const char *reason, const char *outcome) {
         struct eg_reconcile_event ev = {.kind = EG_EVENT_DECISION, .decision = decision, .outcome = outcome};
         eg_metrics_record(d->metrics, &ev);
         if (!d->opt->audit)
                 return;
         struct eg_audit_record rec = {
-                .revision = d->rev.revision,
-                .commit = d->rev.commit,
+                .revision = rev->revision,
+                .commit = rev->commit,
                 .decision = (char *)decision,
                 .reason = (char *)reason,
                 .outcome = (char *)outcome,
@@ -268,16 +295,14 @@ static void record(struct eg_daemon *d, const char *decision, const char *reason
         free(rec.hash);
 }
 
-static void force_push(struct eg_daemon *d, const struct eg_source_revision *rev) {
+/* On the worker: a force-push not seen before is logged and recorded; the loop shows it
+ * in /status once the cycle is back (cycle_publish_read). */
+static void force_push_seen(struct eg_daemon *d, struct cycle *c) {
+        const struct eg_source_revision *rev = &c->rev;
         _cleanup_free_ char *key = eg_strdup_printf("%s %s %d", rev->previous_commit ? rev->previous_commit : "",
                                                     rev->commit ? rev->commit : "", rev->held);
         if (!key || str_eq(key, d->force_key))
                 return;
-        set_str(&d->force_key, key);
-        set_str(&d->force_previous, rev->previous_commit);
-        set_str(&d->force_commit, rev->commit);
-        d->force_held = rev->held;
-        d->force_time_ms = eg_now_realtime_ms();
         eg_metrics_force_push(d->metrics);
         const char *prev = rev->previous_commit ? rev->previous_commit : "(unknown)";
         const char *now = rev->commit ? rev->commit : "(unknown)";
@@ -287,10 +312,8 @@ static void force_push(struct eg_daemon *d, const struct eg_source_revision *rev
                           : eg_strdup_printf("the ref was force-pushed: %s does not descend from %s; following it", now, prev);
         eg_log_warning("%s", reason ? reason : "force-push");
         /* the record names the revision it is about, which the read just produced */
-        struct eg_source_revision saved = d->rev;
-        d->rev = *rev;
-        record(d, "force-push", reason, rev->held ? "blocked" : "ok");
-        d->rev = saved;
+        record(d, rev, "force-push", reason, rev->held ? "blocked" : "ok");
+        c->force_key = TAKE_PTR(key);
 }
 
 /* ---- reading the source ---- */
@@ -316,58 +339,72 @@ static void hook_check(struct eg_daemon *d) {
         arm(d->hook_timer, now + (d->opt->hook_retry_ms > 0 ? d->opt->hook_retry_ms : 200));
 }
 
-static void read_source(struct eg_daemon *d) {
-        struct eg_desired_set *set = NULL;
-        struct eg_source_revision rev = {0};
-        struct eg_error err = {0};
-        int r = eg_source_read(d->opt->source, &set, &rev, &err);
-        d->last_read_ms = eg_now_realtime_ms();
-        if (r < 0) {
+/* On the worker: reads the source into the cycle. A new revision starts its git note and
+ * pokes every cluster; the desired set itself is swapped in by the loop. */
+static void cycle_read(struct eg_daemon *d, struct cycle *c) {
+        c->read_r = eg_source_read(d->opt->source, &c->set, &c->rev, &c->read_err);
+        if (c->read_r < 0) {
                 /* keep the last good desired set: a vanished folder or an unreachable
                  * remote must not look like every manifest was deleted */
                 eg_metrics_fetch_failed(d->metrics);
-                _cleanup_free_ char *msg = eg_strdup_printf("%s", err.message ? err.message : strerror(-r));
-                eg_log_error("%s; keeping the last revision", msg ? msg : "reading the source failed");
-                set_str(&d->last_error, msg);
-                eg_error_done(&err);
-                hook_check(d);
+                eg_log_error("%s; keeping the last revision",
+                             c->read_err.message ? c->read_err.message : strerror(-c->read_r));
                 return;
         }
-        if (err.message) {
+        if (c->read_err.message) {
                 /* a failed fetch that still produced what was fetched before */
                 eg_metrics_fetch_failed(d->metrics);
-                eg_log_warning("%s; using the revision fetched before", err.message);
-                set_str(&d->last_error, err.message);
-                eg_error_done(&err);
-        } else
-                set_str(&d->last_error, NULL);
-        if (rev.force_push)
-                force_push(d, &rev);
-        bool changed = !d->desired || strcmp(d->rev.revision, rev.revision) != 0;
-        if (changed) {
-                for (size_t i = 0; i < set->n_diags; i++) {
-                        _cleanup_free_ char *s = eg_diag_format(&set->diags[i]);
-                        if (set->diags[i].severity == EG_SEVERITY_ERROR)
-                                eg_log_error("%s", s ? s : "(out of memory)");
-                        else
-                                eg_log_warning("%s", s ? s : "(out of memory)");
-                }
-                eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", rev.revision,
-                            rev.commit ? " (commit " : "", rev.commit ? rev.commit : "",
-                            rev.commit ? (rev.dirty ? ", dirty)" : ")") : "", set->n_objects, set->n_errors);
-                eg_metrics_set_revision(d->metrics, rev.revision, rev.commit);
-                note_start(d, &rev);
+                eg_log_warning("%s; using the revision fetched before", c->read_err.message);
         }
-        eg_desired_set_free(d->desired);
-        eg_source_revision_done(&d->rev);
-        d->desired = set;
-        d->rev = rev;
-        if (changed) {
-                eg_reconciler_poke_all(d->opt->rec);
-                d->backup_due_ms = 0; /* a new revision may bring new backups */
+        if (c->rev.force_push)
+                force_push_seen(d, c);
+        c->changed = !d->desired || strcmp(d->rev.revision, c->rev.revision) != 0;
+        if (!c->changed)
+                return;
+        const struct eg_desired_set *set = c->set;
+        for (size_t i = 0; i < set->n_diags; i++) {
+                _cleanup_free_ char *m = eg_diag_format(&set->diags[i]);
+                if (set->diags[i].severity == EG_SEVERITY_ERROR)
+                        eg_log_error("%s", m ? m : "(out of memory)");
+                else
+                        eg_log_warning("%s", m ? m : "(out of memory)");
+        }
+        const struct eg_source_revision *rev = &c->rev;
+        eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", rev->revision, rev->commit ? " (commit " : "",
+                    rev->commit ? rev->commit : "", rev->commit ? (rev->dirty ? ", dirty)" : ")") : "", set->n_objects,
+                    set->n_errors);
+        eg_metrics_set_revision(d->metrics, rev->revision, rev->commit);
+        note_start(d, rev);
+        eg_reconciler_poke_all(d->opt->rec);
+}
+
+/* On the loop, the worker joined: what the read found becomes the daemon's. */
+static void cycle_publish_read(struct eg_daemon *d, struct cycle *c) {
+        d->last_read_ms = eg_now_realtime_ms();
+        if (c->read_r < 0)
+                set_str(&d->last_error, c->read_err.message ? c->read_err.message : strerror(-c->read_r));
+        else {
+                set_str(&d->last_error, c->read_err.message);
+                if (c->force_key) {
+                        free(d->force_key);
+                        d->force_key = TAKE_PTR(c->force_key);
+                        set_str(&d->force_previous, c->rev.previous_commit);
+                        set_str(&d->force_commit, c->rev.commit);
+                        d->force_held = c->rev.held;
+                        d->force_time_ms = eg_now_realtime_ms();
+                }
+                eg_desired_set_free(d->desired);
+                eg_source_revision_done(&d->rev);
+                d->desired = TAKE_PTR(c->set);
+                d->rev = c->rev;
+                c->rev = (struct eg_source_revision){0};
         }
         hook_check(d);
+        if (c->reload)
+                sd_notify(0, "READY=1");
 }
+
+/* ---- backups ---- */
 
 static void *backup_worker(void *userdata) {
         struct eg_daemon *d = userdata;
@@ -396,21 +433,33 @@ static int on_backups_done(sd_event_source *s, int fd, uint32_t revents, void *u
         if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
                 return 0;
         backups_finish(d);
-        arm(d->reconcile_timer, 0);
+        if (!d->cycle_running)
+                arm(d->reconcile_timer, 0);
+        else
+                d->cycle_again = true;
         return 0;
 }
 
-static void backups_start(struct eg_daemon *d, const char *revision, int64_t now_real) {
-        struct eg_backup_batch *batch = NULL;
+/* On the worker, after the pass: picks the backups due. They wait for the clusters to
+ * settle (a member still starting would fail them), but never more than a minute past
+ * due, so one stuck cluster cannot starve every backup. */
+static void cycle_backups(struct eg_daemon *d, struct cycle *c, const struct eg_desired_set *desired,
+                          const char *revision) {
+        int64_t now = eg_now_realtime_ms();
+        if (c->backup_due_ms == 0)
+                c->backup_due_ms = now;
+        if (now < c->backup_due_ms || (!c->res.all_converged && now - c->backup_due_ms < 60000))
+                return;
         int64_t next = INT64_MAX;
-        if (eg_backup_controller_start(d->opt->backups, d->desired, revision, now_real, &batch, &next) < 0) {
+        if (eg_backup_controller_start(d->opt->backups, desired, revision, now, &c->batch, &next) < 0) {
                 eg_log_error("cannot prepare the backups due: out of memory");
-                d->backup_due_ms = now_real + 60000;
-                return;
+                next = now + 60000;
         }
-        d->backup_due_ms = next;
-        if (!batch)
-                return;
+        c->backup_due_ms = next;
+}
+
+/* On the loop: the batch the cycle picked streams on its own thread. */
+static void backups_launch(struct eg_daemon *d, struct eg_backup_batch *batch) {
         d->backup_batch = batch;
         int r = -pthread_create(&d->backup_thread, NULL, backup_worker, d);
         if (r < 0) {
@@ -425,43 +474,126 @@ static void backups_start(struct eg_daemon *d, const char *revision, int64_t now
         }
 }
 
+/* ---- the reconcile cycle ---- */
+
+static void cycle_work(struct eg_daemon *d) {
+        struct cycle *c = &d->cycle;
+        if (c->read)
+                cycle_read(d, c);
+        if (c->changed)
+                c->backup_due_ms = 0; /* a new revision may bring new backups */
+        const struct eg_desired_set *desired = c->set ? c->set : d->desired;
+        const struct eg_source_revision *src = c->set ? &c->rev : &d->rev;
+        if (!desired)
+                return;
+        struct eg_revision_info rev = {.revision = src->revision, .commit = src->commit, .dirty = src->dirty};
+        c->pass_r = eg_reconciler_pass(d->opt->rec, desired, &rev, &c->res);
+        if (c->pass_r >= 0)
+                note_after_pass(d, &c->res);
+        if (c->may_backup)
+                cycle_backups(d, c, desired, rev.revision);
+}
+
+static void *cycle_worker(void *userdata) {
+        struct eg_daemon *d = userdata;
+        cycle_work(d);
+        uint64_t one = 1;
+        if (write(d->cycle_done_fd, &one, sizeof(one)) < 0)
+                eg_log_warning_errno(-errno, "cannot signal the end of the reconcile pass: %m");
+        return NULL;
+}
+
+static void cycle_done(struct cycle *c) {
+        eg_error_done(&c->read_err);
+        eg_desired_set_free(c->set);
+        eg_source_revision_done(&c->rev);
+        free(c->force_key);
+        eg_backup_batch_free(c->batch);
+        *c = (struct cycle){0};
+}
+
+/* Joins the worker; with publish, takes its results and arms the next cycle. */
+static void cycle_finish(struct eg_daemon *d, bool threaded, bool publish) {
+        struct cycle *c = &d->cycle;
+        if (threaded)
+                pthread_join(d->cycle_thread, NULL);
+        d->cycle_running = false;
+        if (d->inotify_source)
+                sd_event_source_set_enabled(d->inotify_source, SD_EVENT_ON);
+        if (!publish) {
+                cycle_done(c);
+                return;
+        }
+        if (c->read)
+                cycle_publish_read(d, c);
+        int64_t now = eg_now_monotonic_ms();
+        int64_t due = now + 1000;
+        if (d->desired) {
+                d->passes++;
+                if (c->pass_r >= 0)
+                        due = c->res.next_due_ms;
+                if (!d->ready) {
+                        d->ready = true;
+                        sd_notify(0, "READY=1");
+                }
+                sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing",
+                           d->rev.revision, c->res.n_clusters, c->res.n_converged, c->res.n_blocked, c->res.n_failed);
+        }
+        if (c->may_backup)
+                d->backup_due_ms = c->backup_due_ms;
+        else if (c->changed)
+                d->backup_due_ms = 0;
+        if (c->batch)
+                backups_launch(d, TAKE_PTR(c->batch));
+        if (d->opt->backups && !d->backup_batch && d->backup_due_ms != INT64_MAX) {
+                int64_t bdue = d->backup_due_ms == 0 ? now : now + (d->backup_due_ms - eg_now_realtime_ms());
+                if (bdue < due)
+                        due = bdue;
+        }
+        if (d->cycle_again)
+                due = now;
+        d->cycle_again = false;
+        cycle_done(c);
+        arm(d->reconcile_timer, due);
+}
+
+static int on_cycle_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct eg_daemon *d = userdata;
+        uint64_t n;
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                return 0;
+        if (d->cycle_running)
+                cycle_finish(d, true, true);
+        return 0;
+}
+
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         struct eg_daemon *d = userdata;
-        if (d->source_changed || !d->desired) {
-                d->source_changed = false;
-                read_source(d);
+        if (d->cycle_running) {
+                d->cycle_again = true;
+                return 0;
         }
-        if (!d->desired)
-                return arm(s, eg_now_monotonic_ms() + 1000);
-        struct eg_revision_info rev = {.revision = d->rev.revision, .commit = d->rev.commit, .dirty = d->rev.dirty};
-        struct eg_pass_result res = {0};
-        int r = eg_reconciler_pass(d->opt->rec, d->desired, &rev, &res);
-        d->passes++;
-        if (r < 0)
-                res.next_due_ms = eg_now_monotonic_ms() + 1000;
-        else
-                note_after_pass(d, &res);
-        if (!d->ready) {
-                d->ready = true;
-                sd_notify(0, "READY=1");
+        struct cycle *c = &d->cycle;
+        *c = (struct cycle){0};
+        c->read = d->source_changed || !d->desired;
+        d->source_changed = false;
+        if (c->read) {
+                c->reload = d->reload_pending;
+                d->reload_pending = false;
         }
-        sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing", rev.revision,
-                   res.n_clusters, res.n_converged, res.n_blocked, res.n_failed);
-        int64_t now_real = eg_now_realtime_ms();
-        if (d->opt->backups && d->backup_due_ms == 0)
-                d->backup_due_ms = now_real;
-        /* backups wait for the clusters to settle (a member still starting would fail
-         * them), but never more than a minute past due, so one stuck cluster cannot
-         * starve every backup */
-        if (d->opt->backups && !d->backup_batch && now_real >= d->backup_due_ms &&
-            (res.all_converged || now_real - d->backup_due_ms >= 60000))
-                backups_start(d, rev.revision, now_real);
-        if (d->opt->backups && !d->backup_batch && d->backup_due_ms != INT64_MAX) {
-                int64_t due = eg_now_monotonic_ms() + (d->backup_due_ms - eg_now_realtime_ms());
-                if (due < res.next_due_ms)
-                        res.next_due_ms = due;
+        c->may_backup = d->opt->backups && !d->backup_batch;
+        c->backup_due_ms = d->backup_due_ms;
+        /* the worker reads the source: inotify events wait in the kernel until it is done */
+        if (c->read && d->inotify_source)
+                sd_event_source_set_enabled(d->inotify_source, SD_EVENT_OFF);
+        d->cycle_running = true;
+        int r = -pthread_create(&d->cycle_thread, NULL, cycle_worker, d);
+        if (r < 0) {
+                eg_log_warning_errno(r, "cannot start the reconcile thread (%m): running the pass on the loop");
+                cycle_work(d);
+                cycle_finish(d, false, true);
         }
-        return arm(s, res.next_due_ms);
+        return 0;
 }
 
 static void read_soon(struct eg_daemon *d) {
@@ -604,7 +736,7 @@ static void http_webhook(void *userdata, const struct eg_webhook_event *ev) {
                                            ev->remote, ev->why, d->reject_suppressed)
                         : eg_strdup_printf("webhook from %s rejected: %s", ev->remote, ev->why);
         d->reject_suppressed = 0;
-        record(d, "webhook-rejected", reason, "blocked");
+        record(d, &d->rev, "webhook-rejected", reason, "blocked");
 }
 
 /* ---- settings that SIGHUP reloads ---- */
@@ -632,9 +764,9 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 eg_log_info("received SIGHUP: re-reading the webhook secret and the source");
                 if (load_secret(d) < 0)
                         eg_log_warning("keeping the webhook secret read before");
-                read_source(d);
-                arm(d->reconcile_timer, 0);
-                sd_notify(0, "READY=1");
+                /* READY=1 follows once the source has been read again (cycle_publish_read) */
+                d->reload_pending = true;
+                read_soon(d);
                 return 0;
         }
         eg_log_info("received %s, stopping", strsignal((int)si->ssi_signo));
@@ -676,7 +808,7 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         arm(d->rescan_timer, eg_now_monotonic_ms() + jittered(d, opt->interval_ms));
         int fd = eg_source_watch_fd(opt->source);
         if (fd >= 0) {
-                r = sd_event_add_io(d->event, NULL, fd, EPOLLIN, on_inotify, d);
+                r = sd_event_add_io(d->event, &d->inotify_source, fd, EPOLLIN, on_inotify, d);
                 if (r < 0) {
                         eg_log_error_errno(r, "cannot watch the source: %m");
                         goto out;
@@ -709,6 +841,13 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
                         goto out;
         } else if (opt->webhook_secret_file && !opt->listen)
                 eg_log_warning("--webhook-secret-file is ignored without --listen");
+        d->cycle_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d->cycle_done_fd < 0 ||
+            (r = sd_event_add_io(d->event, &d->cycle_done_source, d->cycle_done_fd, EPOLLIN, on_cycle_done, d)) < 0) {
+                r = d->cycle_done_fd < 0 ? -errno : r;
+                eg_log_error_errno(r, "cannot set up the reconcile thread's signal: %m");
+                goto out;
+        }
         if (opt->backups) {
                 d->backup_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
                 if (d->backup_done_fd < 0 ||
@@ -721,6 +860,11 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         }
         sd_event_set_watchdog(d->event, true);
         r = sd_event_loop(d->event);
+        /* the step in progress finishes, with its audit record (bounded by its timeouts) */
+        if (d->cycle_running) {
+                eg_log_info("waiting for the reconcile pass in progress");
+                cycle_finish(d, true, false);
+        }
         /* a snapshot still streaming is abandoned (nothing of it is left), and recorded */
         if (d->backup_batch) {
                 eg_log_info("abandoning the backup in progress");
@@ -738,10 +882,15 @@ out:
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
         sd_event_source_unref(d->backup_done_source);
-        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = d->backup_done_source = NULL;
+        sd_event_source_unref(d->cycle_done_source);
+        sd_event_source_unref(d->inotify_source);
+        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = NULL;
+        d->backup_done_source = d->cycle_done_source = d->inotify_source = NULL;
         if (d->backup_done_fd >= 0)
                 close(d->backup_done_fd);
-        d->backup_done_fd = -1;
+        if (d->cycle_done_fd >= 0)
+                close(d->cycle_done_fd);
+        d->backup_done_fd = d->cycle_done_fd = -1;
         sd_event_unref(d->event);
         d->event = NULL;
         eg_desired_set_free(d->desired);

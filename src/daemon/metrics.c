@@ -1,5 +1,6 @@
 /* Counters and gauges for /metrics, kept in sorted arrays so output order is stable. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,8 @@ struct decision_count {
 };
 
 struct eg_metrics {
+        /* recorded from the daemon's reconcile thread, rendered on its loop */
+        pthread_mutex_t lock;
         struct cluster_metrics *clusters;
         size_t n_clusters, alloc_clusters;
         struct decision_count *decisions;
@@ -47,6 +50,7 @@ int eg_metrics_new(struct eg_metrics **ret) {
         struct eg_metrics *m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
+        pthread_mutex_init(&m->lock, NULL);
         *ret = m;
         return 0;
 }
@@ -66,6 +70,7 @@ void eg_metrics_free(struct eg_metrics *m) {
         free(m->decisions);
         free(m->revision);
         free(m->commit);
+        pthread_mutex_destroy(&m->lock);
         free(m);
 }
 
@@ -166,7 +171,7 @@ static void count_decision(struct eg_metrics *m, const char *decision, const cha
         m->decisions[i] = (struct decision_count){.decision = a, .outcome = b, .n = 1};
 }
 
-void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
+static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
         if (ev->kind == EG_EVENT_DECISION) {
                 count_decision(m, ev->decision ? ev->decision : "", ev->outcome ? ev->outcome : "");
                 return;
@@ -193,6 +198,12 @@ void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev
         c->quorum = ev->quorum;
 }
 
+void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
+        pthread_mutex_lock(&m->lock);
+        record_locked(m, ev);
+        pthread_mutex_unlock(&m->lock);
+}
+
 int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit) {
         char *r = strdup(revision ? revision : ""), *c = strdup(commit ? commit : "");
         if (!r || !c) {
@@ -200,19 +211,27 @@ int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const ch
                 free(c);
                 return -ENOMEM;
         }
+        pthread_mutex_lock(&m->lock);
         free(m->revision);
         free(m->commit);
         m->revision = r;
         m->commit = c;
+        pthread_mutex_unlock(&m->lock);
         return 0;
 }
 
-void eg_metrics_fetch_failed(struct eg_metrics *m) { m->fetch_failures++; }
-void eg_metrics_force_push(struct eg_metrics *m) { m->force_pushes++; }
+static void count(struct eg_metrics *m, uint64_t *counter) {
+        pthread_mutex_lock(&m->lock);
+        (*counter)++;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void eg_metrics_fetch_failed(struct eg_metrics *m) { count(m, &m->fetch_failures); }
+void eg_metrics_force_push(struct eg_metrics *m) { count(m, &m->force_pushes); }
 
 void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r) {
         if ((unsigned)r < EG_WEBHOOK_N_RESULTS)
-                m->webhooks[r]++;
+                count(m, &m->webhooks[r]);
 }
 
 int eg_metrics_escape_label(struct eg_buf *out, const char *s) {
@@ -281,7 +300,7 @@ static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const ch
         return r;
 }
 
-int eg_metrics_render(const struct eg_metrics *m, struct eg_buf *out) {
+static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
         int r = render_histograms(m, out);
         if (r >= 0)
                 r = family(out, "etcd_gitops_decisions_total", "counter", "Decisions taken, by kind and outcome (as in the audit log).");
@@ -317,4 +336,11 @@ int eg_metrics_render(const struct eg_metrics *m, struct eg_buf *out) {
         if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter", "Events not tracked because a limit on distinct series was reached.")) >= 0)
                 r = eg_buf_printf(out, "etcd_gitops_metrics_dropped_total %llu\n", (unsigned long long)m->dropped);
         return r < 0 ? r : 0;
+}
+
+int eg_metrics_render(struct eg_metrics *m, struct eg_buf *out) {
+        pthread_mutex_lock(&m->lock);
+        int r = render_locked(m, out);
+        pthread_mutex_unlock(&m->lock);
+        return r;
 }

@@ -25,7 +25,7 @@ static void decision(struct eg_metrics *m, const char *d, const char *outcome) {
         eg_metrics_record(m, &ev);
 }
 
-static char *render(const struct eg_metrics *m) {
+static char *render(struct eg_metrics *m) {
         struct eg_buf b;
         eg_buf_init(&b, 0);
         assert_int_equal(eg_metrics_render(m, &b), 0);
