@@ -496,20 +496,6 @@ static int pread_full(int fd, void *buf, size_t n, off_t offset) {
         return 0;
 }
 
-static int write_full(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 /* Offset of the last '\n' before end, or -1 when there is none; reads backwards in chunks
  * so a long log is never loaded whole. */
 static int rfind_newline(int fd, off_t end, char *chunk, off_t *ret) {
@@ -664,7 +650,7 @@ static int append_locked(struct eg_audit *a, struct eg_audit_record *r) {
         line = with_nl;
         line[len] = '\n';
         line[len + 1] = 0;
-        k = write_full(a->fd, line, len + 1);
+        k = eg_write_all(a->fd, line, len + 1);
         if (k == 0 && fdatasync(a->fd) < 0)
                 k = -errno;
         if (k < 0) {

@@ -134,20 +134,7 @@ static int choose(const struct eg_backup_store *store, const struct eg_restore_s
         return ret_r;
 }
 
-static int to_fd(const void *data, size_t len, void *userdata) {
-        int fd = *(int *)userdata;
-        const char *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
+static int to_fd(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
 
 int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
                      char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err) {

@@ -134,19 +134,10 @@ static int flush_part(struct store_writer *w, struct eg_error *err) {
 int store_writer_write(struct store_writer *w, const void *data, size_t len, struct eg_error *err) {
         const char *p = data;
         if (w->type == EG_STORAGE_FILE) {
-                while (len > 0) {
-                        ssize_t n = write(w->fd, p, len);
-                        if (n < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                int r = -errno;
-                                eg_error_set(err, "cannot write '%s': %s", w->tmp, strerror(-r));
-                                return r;
-                        }
-                        p += n;
-                        len -= (size_t)n;
-                }
-                return 0;
+                int r = eg_write_all(w->fd, data, len);
+                if (r < 0)
+                        eg_error_set(err, "cannot write '%s': %s", w->tmp, strerror(-r));
+                return r;
         }
         while (len > 0) {
                 /* a full buffer is sent only once more data follows: the last part may be short */

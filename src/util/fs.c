@@ -45,6 +45,21 @@ int eg_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         return *ret ? 0 : -ENOMEM;
 }
 
+int eg_write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
 int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode) {
         _cleanup_free_ char *tmp = eg_strdup_printf("%s.tmp.%d", path, (int)getpid());
         if (!tmp)
@@ -52,32 +67,16 @@ int eg_write_file_atomic(const char *path, const void *data, size_t len, int mod
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
-        const char *p = data;
-        size_t left = len;
-        while (left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
-                        close(fd);
-                        unlink(tmp);
-                        return r;
-                }
-                p += n;
-                left -= (size_t)n;
-        }
-        if (fsync(fd) < 0 || close(fd) < 0) {
-                int r = -errno;
+        int r = eg_write_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r >= 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
                 unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r;
-        }
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 int eg_mkdir_p(const char *path, int mode) {

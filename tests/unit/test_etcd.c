@@ -403,20 +403,7 @@ static void test_etcd__all_dead(void **state) {
         eg_etcd_error_done(&err);
 }
 
-static int write_sink(const void *data, size_t len, void *userdata) {
-        int fd = *(int *)userdata;
-        const char *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
+static int write_sink(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
 
 /* Runs argv with stdout to out_path; returns the exit status or -1. */
 static int run(char *const argv[], const char *out_path) {

@@ -703,18 +703,7 @@ static int run(char *const argv[], const char *out_path) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static int write_sink(const void *data, size_t len, void *userdata) {
-        int fd = *(int *)userdata;
-        const char *p = data;
-        while (len > 0) {
-                ssize_t k = write(fd, p, len);
-                if (k < 0)
-                        return -errno;
-                p += k;
-                len -= (size_t)k;
-        }
-        return 0;
-}
+static int write_sink(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
 
 /* Snapshot of e1 into path through a client with the given headers; returns its sha256. */
 static void snapshot_to(const char *path, const struct eg_etcd_options *opt, const char *url, char sha[static 65],
