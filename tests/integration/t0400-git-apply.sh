@@ -4,13 +4,7 @@
 # a deleted manifest is pruned and an invalid one leaves its cluster alone.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
-export GIT_AUTHOR_NAME="Ada Lovelace" GIT_AUTHOR_EMAIL=ada@example.com
-export GIT_COMMITTER_NAME="Ada Lovelace" GIT_COMMITTER_EMAIL=ada@example.com GIT_CONFIG_NOSYSTEM=1
-W="$T/work"
-URL="file://$T/remote.git"
-git init -q --bare -b main "$T/remote.git"
-git init -q -b main "$W"
-git -C "$W" remote add origin "$T/remote.git"
+. "$EG_SOURCE_DIR/tests/lib/git.sh"
 SRC="$W/clusters"
 mkdir -p "$SRC"
 # push MESSAGE: commits the work tree, pushes main, prints the commit id

@@ -3,13 +3,7 @@
 # refs/notes/etcd-gitops naming the cluster and its decision, visible in a fresh clone.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
-export GIT_AUTHOR_NAME="Ada Lovelace" GIT_AUTHOR_EMAIL=ada@example.com
-export GIT_COMMITTER_NAME="Ada Lovelace" GIT_COMMITTER_EMAIL=ada@example.com GIT_CONFIG_NOSYSTEM=1
-W="$T/work"
-URL="file://$T/remote.git"
-git init -q --bare -b main "$T/remote.git"
-git init -q -b main "$W"
-git -C "$W" remote add origin "$T/remote.git"
+. "$EG_SOURCE_DIR/tests/lib/git.sh"
 SRC="$W"
 
 cluster_yaml noted 1

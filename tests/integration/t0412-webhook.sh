@@ -4,13 +4,7 @@
 # commit not pushed yet is waited for; rejections are audit records; notes name decisions.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
-export GIT_AUTHOR_NAME="Ada Lovelace" GIT_AUTHOR_EMAIL=ada@example.com
-export GIT_COMMITTER_NAME="Ada Lovelace" GIT_COMMITTER_EMAIL=ada@example.com GIT_CONFIG_NOSYSTEM=1
-W="$T/work"
-URL="file://$T/remote.git"
-git init -q --bare -b main "$T/remote.git"
-git init -q -b main "$W"
-git -C "$W" remote add origin "$T/remote.git"
+. "$EG_SOURCE_DIR/tests/lib/git.sh"
 SRC="$W"
 commit() { git -C "$W" add -A && git -C "$W" commit -q -m "$1" && git -C "$W" rev-parse HEAD; }
 push() { git -C "$W" push -q origin HEAD:main 2>/dev/null; }

@@ -23,15 +23,6 @@ object_file() { echo "$T/s3/bkt/$1._S3rver_object"; }
 verdict() { awk -v m="$1" -v p="$2" -v q="$3" '$1==m && $2==p && $3==q { $1=$2=$3=""; sub(/^ +/, ""); print }' "$S3V_LOG"; }
 no_refusal() { ! grep -v " ok [0-9]*$" "$S3V_LOG"; }
 
-check_snapshot() {
-  local f=$1 sha=$2 size=$3 d
-  [ -f "$f" ] || fail "no object $f"
-  [ "$(stat -c %s "$f")" = $((size + 32)) ] || fail "$f is $(stat -c %s "$f") bytes, want $size + 32"
-  [ "$(head -c "$size" "$f" | sha256sum | cut -d' ' -f1)" = "$sha" ] || fail "sha256 of $f is not $sha"
-  d=$(mktemp -d "$T/restore.XXXXXX")
-  etcdctl snapshot restore "$f" --data-dir "$d/data" >"$d/log" 2>&1 || { cat "$d/log" >&2; fail "etcdctl cannot restore $f"; }
-}
-
 cluster_yaml c1 1
 cluster_yaml r1 1
 eg apply --source "$SRC" --wait=90s >"$T/apply.out" 2>&1 || { cat "$T/apply.out" >&2; fail "apply did not converge"; }

@@ -127,3 +127,14 @@ stop_daemon() {
 }
 
 audit_json() { eg audit -o json "$@"; }
+
+# check_snapshot FILE SHA SIZE: a snapshot as etcd sends it (the db, then its 32-byte sha256)
+# whose db has the sha256 and size reported, and that etcdctl restores
+check_snapshot() {
+  local f=$1 sha=$2 size=$3 d
+  [ -f "$f" ] || fail "no object $f"
+  [ "$(stat -c %s "$f")" = $((size + 32)) ] || fail "$f is $(stat -c %s "$f") bytes, want $size + 32"
+  [ "$(head -c "$size" "$f" | sha256sum | cut -d' ' -f1)" = "$sha" ] || fail "sha256 of $f is not $sha"
+  d=$(mktemp -d "$T/restore.XXXXXX")
+  etcdctl snapshot restore "$f" --data-dir "$d/data" >"$d/log" 2>&1 || { cat "$d/log" >&2; fail "etcdctl cannot restore $f"; }
+}
