@@ -19,38 +19,13 @@
 #include <unistd.h>
 
 #include "etcd-gitops/runtime.h"
+#include "local_record.h"
 #include "process.h"
 
-
-#define RECORD_MAX_BYTES ((size_t)4 << 20)
 #define PROC_FILE_MAX_BYTES ((size_t)1 << 20)
 #define KILL_WAIT_MS 5000
 #define LOCK_TIMEOUT_MS 120000
 #define POLL_INTERVAL_MS 20
-#define NAME_MAX_LEN 253
-#define MAX_MEMBERS 1000
-
-enum member_state { MEMBER_PREPARED, MEMBER_STARTED };
-
-struct lmember {
-        char *name;
-        enum member_state state;
-        int64_t pid;
-        uint64_t start_time; /* field 22 of /proc/<pid>/stat, ticks since boot */
-        int client_port, peer_port;
-        char *client_url, *peer_url;
-        char *version, *spec_hash, *revision; /* revision may be NULL */
-        char *data_dir;
-        int64_t started_realtime_ms;
-};
-
-/* What clusters/<ns>/<name>/cluster.json holds. */
-struct lrecord {
-        uint64_t next_index;
-        char *token;
-        struct lmember *members;
-        size_t n_members;
-};
 
 struct local_runtime {
         struct eg_runtime base;
@@ -71,17 +46,6 @@ static struct local_runtime *to_local(struct eg_runtime *rt) {
 }
 
 /* ---- small helpers ---- */
-
-/* Names end up in paths and in etcd flags: keep them to a safe alphabet. */
-static bool name_is_valid(const char *s) {
-        if (!s || !*s || s[0] == '.' || strlen(s) > NAME_MAX_LEN)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-                        return false;
-        return true;
-}
 
 static bool version_is_valid(const char *s) {
         if (!s || !*s || s[0] == '.' || strlen(s) > 64)
@@ -106,247 +70,20 @@ static char *member_dir(struct local_runtime *lr, const char *ns, const char *na
         return eg_strdup_printf("%s/%s/%s/members/%s", lr->clusters_dir, ns, name, member);
 }
 
+static int record_save(struct local_runtime *lr, const char *ns, const char *name, const struct lrecord *rec,
+                       struct eg_error *err) {
+        _cleanup_free_ char *path = record_path(lr, ns, name);
+        if (!path) {
+                eg_error_set(err, "out of memory writing the record of %s/%s", ns, name);
+                return -ENOMEM;
+        }
+        return eg_lrecord_save(path, ns, name, rec, err);
+}
+
 static char *host_url(struct local_runtime *lr, int port) {
         if (strchr(lr->host, ':'))
                 return eg_strdup_printf("http://[%s]:%d", lr->host, port);
         return eg_strdup_printf("http://%s:%d", lr->host, port);
-}
-
-/* ---- the record ---- */
-
-static void lmember_done(struct lmember *m) {
-        free(m->name);
-        free(m->client_url);
-        free(m->peer_url);
-        free(m->version);
-        free(m->spec_hash);
-        free(m->revision);
-        free(m->data_dir);
-        *m = (struct lmember){0};
-}
-
-static void lrecord_done(struct lrecord *r) {
-        for (size_t i = 0; i < r->n_members; i++)
-                lmember_done(&r->members[i]);
-        free(r->members);
-        free(r->token);
-        *r = (struct lrecord){0};
-}
-
-static struct lmember *lrecord_find(struct lrecord *r, const char *member) {
-        for (size_t i = 0; i < r->n_members; i++)
-                if (strcmp(r->members[i].name, member) == 0)
-                        return &r->members[i];
-        return NULL;
-}
-
-static void lrecord_remove(struct lrecord *r, struct lmember *m) {
-        size_t i = (size_t)(m - r->members);
-        lmember_done(m);
-        memmove(&r->members[i], &r->members[i + 1], (r->n_members - i - 1) * sizeof(*m));
-        r->n_members--;
-}
-
-/* Appends an empty member; the pointer is valid until the next append. */
-static struct lmember *lrecord_append(struct lrecord *r) {
-        struct lmember *m = realloc(r->members, (r->n_members + 1) * sizeof(*m));
-        if (!m)
-                return NULL;
-        r->members = m;
-        m = &r->members[r->n_members++];
-        *m = (struct lmember){0};
-        return m;
-}
-
-/* Member names are <cluster>-<n>: keep next_index past every n handed out. */
-static void lrecord_note_member(struct lrecord *r, const char *cluster, const char *member) {
-        size_t l = strlen(cluster);
-        uint64_t n;
-        if (strncmp(member, cluster, l) != 0 || member[l] != '-' ||
-            eg_parse_uint64(member + l + 1, &n) < 0 || n == UINT64_MAX)
-                return;
-        if (n + 1 > r->next_index)
-                r->next_index = n + 1;
-}
-
-static int json_dup_string(json_t *o, const char *key, bool required, char **ret) {
-        json_t *v = json_object_get(o, key);
-        if (!v || json_is_null(v)) {
-                *ret = NULL;
-                return required ? -EBADMSG : 0;
-        }
-        if (!json_is_string(v))
-                return -EBADMSG;
-        *ret = strdup(json_string_value(v));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int json_get_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
-        json_t *v = json_object_get(o, key);
-        if (!json_is_integer(v))
-                return -EBADMSG;
-        json_int_t i = json_integer_value(v);
-        if (i < min || i > max)
-                return -EBADMSG;
-        *ret = i;
-        return 0;
-}
-
-static int lmember_from_json(json_t *o, struct lmember *m) {
-        int64_t pid, start, cport, pport, started;
-        char *state = NULL;
-        int r;
-        if (!json_is_object(o))
-                return -EBADMSG;
-        if ((r = json_dup_string(o, "name", true, &m->name)) < 0 ||
-            (r = json_dup_string(o, "state", true, &state)) < 0 ||
-            (r = json_dup_string(o, "client_url", true, &m->client_url)) < 0 ||
-            (r = json_dup_string(o, "peer_url", true, &m->peer_url)) < 0 ||
-            (r = json_dup_string(o, "version", true, &m->version)) < 0 ||
-            (r = json_dup_string(o, "spec_hash", true, &m->spec_hash)) < 0 ||
-            (r = json_dup_string(o, "revision", false, &m->revision)) < 0 ||
-            (r = json_dup_string(o, "data_dir", true, &m->data_dir)) < 0 ||
-            (r = json_get_int(o, "pid", 0, INT32_MAX, &pid)) < 0 ||
-            (r = json_get_int(o, "start_time", 0, INT64_MAX, &start)) < 0 ||
-            (r = json_get_int(o, "client_port", 1, 65535, &cport)) < 0 ||
-            (r = json_get_int(o, "peer_port", 1, 65535, &pport)) < 0 ||
-            (r = json_get_int(o, "started_realtime_ms", 0, INT64_MAX, &started)) < 0)
-                goto out;
-        if (strcmp(state, "prepared") == 0)
-                m->state = MEMBER_PREPARED;
-        else if (strcmp(state, "started") == 0)
-                m->state = MEMBER_STARTED;
-        else {
-                r = -EBADMSG;
-                goto out;
-        }
-        if (!name_is_valid(m->name)) {
-                r = -EBADMSG;
-                goto out;
-        }
-        m->pid = pid;
-        m->start_time = (uint64_t)start;
-        m->client_port = (int)cport;
-        m->peer_port = (int)pport;
-        m->started_realtime_ms = started;
-out:
-        free(state);
-        return r;
-}
-
-static int lrecord_from_json(json_t *root, struct lrecord *ret) {
-        struct lrecord rec = {0};
-        int64_t next;
-        int r;
-        if (!json_is_object(root))
-                return -EBADMSG;
-        json_t *members = json_object_get(root, "members");
-        if ((r = json_get_int(root, "next_index", 0, INT64_MAX, &next)) < 0 ||
-            (r = json_dup_string(root, "token", true, &rec.token)) < 0)
-                goto fail;
-        rec.next_index = (uint64_t)next;
-        if (!json_is_array(members) || json_array_size(members) > MAX_MEMBERS) {
-                r = -EBADMSG;
-                goto fail;
-        }
-        for (size_t i = 0; i < json_array_size(members); i++) {
-                struct lmember *m = lrecord_append(&rec);
-                if (!m) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                r = lmember_from_json(json_array_get(members, i), m);
-                if (r < 0)
-                        goto fail;
-        }
-        *ret = rec;
-        return 0;
-fail:
-        lrecord_done(&rec);
-        return r;
-}
-
-/* -ENOENT (with no message) when there is no record. */
-static int lrecord_load(const char *path, struct lrecord *ret, struct eg_error *err) {
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-        int r = eg_read_file(path, RECORD_MAX_BYTES, &data, &len);
-        if (r == -ENOENT)
-                return r;
-        if (r < 0) {
-                eg_error_set(err, "cannot read %s: %s", path, strerror(-r));
-                return r;
-        }
-        json_error_t je;
-        json_t *root = json_loadb(data, len, 0, &je);
-        if (!root) {
-                eg_error_set(err, "%s:%d: invalid cluster record: %s", path, je.line, je.text);
-                return -EBADMSG;
-        }
-        r = lrecord_from_json(root, ret);
-        json_decref(root);
-        if (r == -EBADMSG)
-                eg_error_set(err, "%s: invalid cluster record: missing or wrong field", path);
-        else if (r < 0)
-                eg_error_set(err, "%s: %s", path, strerror(-r));
-        return r;
-}
-
-static json_t *lmember_to_json(const struct lmember *m) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}",
-                              "name", m->name, "state",
-                              m->state == MEMBER_STARTED ? "started" : "prepared", "pid",
-                              (json_int_t)m->pid, "start_time", (json_int_t)m->start_time,
-                              "client_port", m->client_port, "peer_port", m->peer_port,
-                              "client_url", m->client_url, "peer_url", m->peer_url,
-                              "version", m->version, "spec_hash", m->spec_hash, "data_dir",
-                              m->data_dir, "started_realtime_ms",
-                              (json_int_t)m->started_realtime_ms);
-        if (o && m->revision && json_object_set_new(o, "revision", json_string(m->revision)) < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
-}
-
-static int lrecord_save(struct local_runtime *lr, const char *ns, const char *name,
-                        const struct lrecord *rec, struct eg_error *err) {
-        _cleanup_free_ char *dir = cluster_dir(lr, ns, name);
-        _cleanup_free_ char *path = record_path(lr, ns, name);
-        _cleanup_free_ char *data = NULL;
-        json_t *root = NULL, *members = NULL;
-        int r = -ENOMEM;
-        if (!dir || !path)
-                goto out;
-        members = json_array();
-        if (!members)
-                goto out;
-        for (size_t i = 0; i < rec->n_members; i++)
-                if (json_array_append_new(members, lmember_to_json(&rec->members[i])) < 0)
-                        goto out;
-        root = json_pack("{s:s, s:s, s:I, s:s, s:O}", "namespace", ns, "name", name,
-                         "next_index", (json_int_t)rec->next_index, "token", rec->token,
-                         "members", members);
-        if (!root)
-                goto out;
-        data = json_dumps(root, JSON_INDENT(2));
-        if (!data)
-                goto out;
-        r = eg_mkdir_p(dir, 0700);
-        if (r >= 0) {
-                size_t len = strlen(data);
-                /* the NUL becomes the final newline: only len + 1 bytes are written */
-                data[len] = '\n';
-                r = eg_write_file_atomic(path, data, len + 1, 0600);
-        }
-        if (r < 0)
-                eg_error_set(err, "cannot write %s: %s", path, strerror(-r));
-out:
-        if (r == -ENOMEM)
-                eg_error_set(err, "out of memory writing the record of %s/%s", ns, name);
-        json_decref(root);
-        json_decref(members);
-        return r;
 }
 
 /* ---- processes ---- */
@@ -536,11 +273,11 @@ static int for_each_cluster_dir(struct local_runtime *lr,
                 const char *ns = nss[i]->d_name;
                 _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, ns);
                 struct dirent **cls = NULL;
-                int ncl = r == 0 && nsdir && name_is_valid(ns)
+                int ncl = r == 0 && nsdir && eg_local_name_is_valid(ns)
                                   ? scandir(nsdir, &cls, visible_entry, alphasort)
                                   : 0;
                 for (int j = 0; j < ncl; j++) {
-                        if (r == 0 && name_is_valid(cls[j]->d_name))
+                        if (r == 0 && eg_local_name_is_valid(cls[j]->d_name))
                                 r = fn(lr, ns, cls[j]->d_name, userdata);
                         free(cls[j]);
                 }
@@ -559,12 +296,12 @@ static int add_recorded_ports(struct local_runtime *lr, const char *ns, const ch
         int r = 0;
         if (!path)
                 return -ENOMEM;
-        if (lrecord_load(path, &rec, NULL) < 0)
+        if (eg_lrecord_load(path, &rec, NULL) < 0)
                 return 0;
         for (size_t k = 0; k < rec.n_members && r == 0; k++)
                 if ((r = ports_add(ports, rec.members[k].client_port)) == 0)
                         r = ports_add(ports, rec.members[k].peer_port);
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         return r;
 }
 
@@ -841,7 +578,7 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
         struct eg_runtime_cluster c = {0};
         if (!path)
                 return -ENOMEM;
-        int r = lrecord_load(path, &rec, err);
+        int r = eg_lrecord_load(path, &rec, err);
         if (r < 0)
                 return r;
         c.namespace = strdup(ns);
@@ -855,7 +592,7 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
                 if (!o->name || !o->version || !o->spec_hash || !o->client_url || !o->peer_url)
                         r = -ENOMEM;
         }
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         if (r < 0) {
                 eg_runtime_cluster_done(&c);
                 eg_error_set(err, "out of memory observing %s/%s", ns, name);
@@ -868,7 +605,7 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
 /* ---- operations ---- */
 
 static int check_names(const char *ns, const char *name, struct eg_error *err) {
-        if (!name_is_valid(ns) || !name_is_valid(name)) {
+        if (!eg_local_name_is_valid(ns) || !eg_local_name_is_valid(name)) {
                 eg_error_set(err, "invalid cluster name %s/%s", ns ? ns : "", name ? name : "");
                 return -EINVAL;
         }
@@ -884,7 +621,7 @@ static int check_target(const struct eg_runtime_target *t, struct eg_error *err)
 }
 
 static int check_member(const char *member, struct eg_error *err) {
-        if (!name_is_valid(member)) {
+        if (!eg_local_name_is_valid(member)) {
                 eg_error_set(err, "invalid member name \"%s\"", member ? member : "");
                 return -EINVAL;
         }
@@ -955,7 +692,7 @@ static void bootstrap_undo(struct local_runtime *lr, const struct eg_runtime_tar
         if (!cdir || !path)
                 return;
         if (had_old) {
-                lrecord_save(lr, t->namespace, t->name, old, NULL);
+                record_save(lr, t->namespace, t->name, old, NULL);
                 return;
         }
         unlink(path);
@@ -1002,7 +739,7 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
                 return r;
         locked = true;
 
-        r = lrecord_load(path, &old, err);
+        r = eg_lrecord_load(path, &old, err);
         if (r == 0 && old.n_members > 0) {
                 eg_error_set(err, "cluster %s/%s already exists (%zu members in %s)",
                              t->namespace, t->name, old.n_members, path);
@@ -1025,19 +762,19 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
-                struct lmember *m = lrecord_append(&rec);
+                struct lmember *m = eg_lrecord_append(&rec);
                 if (!m)
                         goto oom;
                 if ((r = member_reserve(lr, t, members[i], &used, m, err)) < 0)
                         goto out;
-                lrecord_note_member(&rec, t->name, members[i]);
+                eg_lrecord_note_member(&rec, t->name, members[i]);
                 if ((r = eg_buf_printf(&ic, "%s%s=%s", i ? "," : "", m->name, m->peer_url)) < 0)
                         goto oom;
         }
         for (size_t i = 0; i < n; i++)
                 if ((r = member_dir_move_aside(lr, t->namespace, t->name, members[i], err)) < 0)
                         goto out;
-        if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+        if ((r = record_save(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto undo;
         if (t->prepare_data) {
                 struct lmember *seed = &rec.members[0];
@@ -1052,7 +789,7 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
                 if (r < 0)
                         goto undo;
                 /* recorded after each start, so a daemon crash here leaves no orphan */
-                if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+                if ((r = record_save(lr, t->namespace, t->name, &rec, err)) < 0)
                         goto undo;
         }
         r = 0;
@@ -1068,8 +805,8 @@ out:
                 eg_close_fd(&lock_fd);
         eg_buf_done(&ic);
         free(used.v);
-        lrecord_done(&rec);
-        lrecord_done(&old);
+        eg_lrecord_done(&rec);
+        eg_lrecord_done(&old);
         return r;
 }
 
@@ -1079,7 +816,7 @@ static int load_for_change(struct local_runtime *lr, const char *ns, const char 
         _cleanup_free_ char *path = record_path(lr, ns, name);
         if (!path)
                 return -ENOMEM;
-        int r = lrecord_load(path, ret, err);
+        int r = eg_lrecord_load(path, ret, err);
         if (r == -ENOENT)
                 eg_error_set(err, "no cluster %s/%s (%s does not exist)", ns, name, path);
         return r;
@@ -1098,7 +835,7 @@ static int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_t
                 return r;
         if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto out;
-        if (lrecord_find(&rec, member)) {
+        if (eg_lrecord_find(&rec, member)) {
                 eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace,
                              t->name);
                 r = -EEXIST;
@@ -1106,7 +843,7 @@ static int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_t
         }
         if ((r = ports_recorded(lr, &used)) < 0)
                 goto out;
-        struct lmember *m = lrecord_append(&rec);
+        struct lmember *m = eg_lrecord_append(&rec);
         if (!m) {
                 r = -ENOMEM;
                 goto out;
@@ -1119,8 +856,8 @@ static int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_t
                 r = -ENOMEM;
                 goto out;
         }
-        lrecord_note_member(&rec, t->name, member);
-        if ((r = lrecord_save(lr, t->namespace, t->name, &rec, err)) < 0)
+        eg_lrecord_note_member(&rec, t->name, member);
+        if ((r = record_save(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto out;
         *ret_peer_url = TAKE_PTR(url);
 out:
@@ -1128,7 +865,7 @@ out:
                 eg_error_set(err, "out of memory preparing member %s", member);
         free(url);
         free(used.v);
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
@@ -1171,7 +908,7 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
                 return r;
         if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto out;
-        struct lmember *m = lrecord_find(&rec, member);
+        struct lmember *m = eg_lrecord_find(&rec, member);
         if (!m) {
                 eg_error_set(err, "member %s of %s/%s was not prepared", member, t->namespace,
                              t->name);
@@ -1193,11 +930,11 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
         if ((r = member_start(lr, t->namespace, t->name, m, bin, initial_cluster, NULL,
                               spec_env(t->spec), err)) < 0)
                 goto out;
-        r = lrecord_save(lr, t->namespace, t->name, &rec, err);
+        r = record_save(lr, t->namespace, t->name, &rec, err);
         if (r < 0)
                 member_kill(lr, t->namespace, t->name, m, NULL);
 out:
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
@@ -1217,7 +954,7 @@ static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *
                 return r;
         if ((r = load_for_change(lr, ns, name, &rec, err)) < 0)
                 goto out;
-        struct lmember *m = lrecord_find(&rec, member);
+        struct lmember *m = eg_lrecord_find(&rec, member);
         if (!m) {
                 eg_error_set(err, "no member %s in %s/%s", member, ns, name);
                 r = -ENOENT;
@@ -1225,8 +962,8 @@ static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *
         }
         if ((r = member_kill(lr, ns, name, m, err)) < 0)
                 goto out;
-        lrecord_remove(&rec, m);
-        if ((r = lrecord_save(lr, ns, name, &rec, err)) < 0)
+        eg_lrecord_remove(&rec, m);
+        if ((r = record_save(lr, ns, name, &rec, err)) < 0)
                 goto out;
         if (delete_data) {
                 r = eg_rm_rf(dir);
@@ -1236,7 +973,7 @@ static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *
         } else
                 r = member_dir_move_aside(lr, ns, name, member, err);
 out:
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
@@ -1255,22 +992,22 @@ static int local_release_member(struct eg_runtime *rt, const char *ns, const cha
                 return r;
         if ((r = load_for_change(lr, ns, name, &rec, err)) < 0)
                 goto out;
-        struct lmember *m = lrecord_find(&rec, member);
+        struct lmember *m = eg_lrecord_find(&rec, member);
         if (!m || m->state == MEMBER_STARTED) {
                 eg_error_set(err, "member %s of %s/%s %s", member, ns, name, m ? "has started" : "does not exist");
                 r = m ? -EBUSY : -ENOENT;
                 goto out;
         }
-        lrecord_remove(&rec, m);
+        eg_lrecord_remove(&rec, m);
         size_t l = strlen(name);
         uint64_t n;
         if (strncmp(member, name, l) == 0 && member[l] == '-' && eg_parse_uint64(member + l + 1, &n) >= 0 &&
             rec.next_index == n + 1)
                 rec.next_index = n;
-        if ((r = lrecord_save(lr, ns, name, &rec, err)) >= 0)
+        if ((r = record_save(lr, ns, name, &rec, err)) >= 0)
                 eg_rm_rf(dir);
 out:
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
@@ -1287,7 +1024,7 @@ static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_t
                 return r;
         if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto out;
-        struct lmember *m = lrecord_find(&rec, member);
+        struct lmember *m = eg_lrecord_find(&rec, member);
         if (!m || m->state != MEMBER_STARTED) {
                 eg_error_set(err, "member %s of %s/%s %s", member, t->namespace, t->name,
                              m ? "was never started" : "does not exist");
@@ -1309,11 +1046,11 @@ static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_t
         if (r == 0 && (r = member_take_target(m, t, lr)) < 0)
                 eg_error_set(err, "out of memory upgrading member %s", member);
         /* saved either way: a failed start leaves the member recorded as not running */
-        int k = lrecord_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
+        int k = record_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
         if (r == 0)
                 r = k;
 out:
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
@@ -1339,10 +1076,10 @@ static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const cha
         while (rec.n_members > 0) {
                 struct lmember *m = &rec.members[rec.n_members - 1];
                 if ((r = member_kill(lr, ns, name, m, err)) < 0) {
-                        lrecord_save(lr, ns, name, &rec, NULL);
+                        record_save(lr, ns, name, &rec, NULL);
                         goto out;
                 }
-                lrecord_remove(&rec, m);
+                eg_lrecord_remove(&rec, m);
         }
         if (delete_data) {
                 r = eg_rm_rf(dir);
@@ -1355,7 +1092,7 @@ static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const cha
                 eg_error_set(err, "cannot rename %s: %s", path, strerror(errno));
         }
 out:
-        lrecord_done(&rec);
+        eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
 }
