@@ -15,7 +15,7 @@ export EG_SOURCE_DIR=$SRC_DIR ETCDCTL_API=3
 
 T=$(mktemp -d /tmp/eg-bench-backup.XXXXXX)
 EPID=
-finish() { [ -n "$EPID" ] && kill -KILL "$EPID" 2>/dev/null; s3rver_stop; rm -rf "$T"; }
+finish() { [ -n "$EPID" ] && { kill -KILL "$EPID"; wait "$EPID"; } 2>/dev/null; s3rver_stop; rm -rf "$T"; }
 trap finish EXIT
 
 CP=$(s3_free_port); PP=$(s3_free_port)
