@@ -198,18 +198,30 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
                 eg_error_set(err, "cannot create '%s': %s", dir, strerror(-q));
                 return q;
         }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
+        /* what a crash left here may be a link to a backup: never write through it */
+        if (unlink(tmp) < 0 && errno != ENOENT) {
                 q = -errno;
-                eg_error_set(err, "cannot create '%s': %s", tmp, strerror(-q));
+                eg_error_set(err, "cannot remove '%s': %s", tmp, strerror(-q));
                 return q;
         }
-        q = store_get(&store, object, to_fd, &fd, err);
-        if (q == -ENOENT && !err->message)
-                eg_error_set(err, "backup '%s' does not exist", object);
-        if (q >= 0 && fsync(fd) < 0)
-                q = -errno;
-        close(fd);
+        /* a File backup on the same filesystem is linked, not copied: nothing writes to the
+         * snapshot, and the link keeps it whole even if retention deletes the backup */
+        if (r->backup_storage_type == EG_STORAGE_FILE && link(object, tmp) == 0)
+                q = 0;
+        else {
+                int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        q = -errno;
+                        eg_error_set(err, "cannot create '%s': %s", tmp, strerror(-q));
+                        return q;
+                }
+                q = store_get(&store, object, to_fd, &fd, err);
+                if (q == -ENOENT && !err->message)
+                        eg_error_set(err, "backup '%s' does not exist", object);
+                if (q >= 0 && fsync(fd) < 0)
+                        q = -errno;
+                close(fd);
+        }
         if (q >= 0)
                 q = eg_snapshot_verify(tmp, info.sha256, &info.size, err);
         if (q >= 0 && rename(tmp, final) < 0) {

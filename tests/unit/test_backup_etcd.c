@@ -310,6 +310,11 @@ static void test_backup_etcd__restore(void **state) {
         assert_int_equal(info.revision, res.revision);
         assert_string_equal(info.sha256, res.sha256);
         assert_int_equal(info.size, res.size);
+        /* a File backup is linked, not copied */
+        struct stat linked, orig;
+        assert_int_equal(stat(snap, &linked), 0);
+        assert_int_equal(stat(res.object, &orig), 0);
+        assert_true(linked.st_dev == orig.st_dev && linked.st_ino == orig.st_ino);
         /* a revision that was never backed up */
         rs.revision = res.revision + 1000;
         char *none = NULL;
@@ -350,6 +355,22 @@ static void test_backup_etcd__restore(void **state) {
         assert_int_equal(eg_restore_fetch(&bs, "default", tmp, &bsnap, &bi, &err), -EBADMSG);
         _cleanup_free_ char *left = eg_strdup_printf("%s/restore/default/bad/snapshot.db", tmp);
         assert_int_equal(access(left, F_OK), -1);
+
+        /* a link to a good backup that a crash left where the next fetch writes is replaced,
+         * never written through: here with a truncated backup on another filesystem (tmpfs),
+         * which is copied */
+        _cleanup_free_ char *partial = eg_strdup_printf("%s/restore/default/bad/.snapshot.db.partial", tmp);
+        assert_int_equal(link(res.object, partial), 0);
+        char shm[] = "/dev/shm/eg-test-restore.XXXXXX";
+        assert_non_null(mkdtemp(shm));
+        _cleanup_free_ char *elsewhere = eg_path_join(shm, "bad.db");
+        assert_int_equal(eg_write_file_atomic(elsewhere, text, len - 100, 0600), 0);
+        bs.file.path = elsewhere;
+        assert_int_equal(eg_restore_fetch(&bs, "default", tmp, &bsnap, &bi, &err), -EBADMSG);
+        assert_int_equal(stat(res.object, &linked), 0);
+        assert_int_equal(linked.st_size, orig.st_size);
+        assert_int_equal(access(partial, F_OK), -1);
+        eg_rm_rf(shm);
         free(text);
         free(snap);
         eg_restore_info_done(&info);
