@@ -8,15 +8,17 @@
 #define RECORD_MAX_BYTES ((size_t)4 << 20)
 #define NAME_MAX_LEN 253
 
-bool eg_local_name_is_valid(const char *s) {
-        if (!s || !*s || s[0] == '.' || strlen(s) > NAME_MAX_LEN)
+bool eg_local_token_is_valid(const char *s, size_t max, const char *punct) {
+        if (!s || !*s || s[0] == '.' || strlen(s) > max)
                 return false;
         for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      strchr(punct, *p)))
                         return false;
         return true;
 }
+
+bool eg_local_name_is_valid(const char *s) { return eg_local_token_is_valid(s, NAME_MAX_LEN, "-_."); }
 
 void eg_lmember_done(struct lmember *m) {
         free(m->name);

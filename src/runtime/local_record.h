@@ -32,7 +32,10 @@ struct lrecord {
         size_t n_members;
 };
 
-/* Names end up in paths and in etcd flags: a safe alphabet, at most 253 characters. */
+/* Names and versions end up in paths and in etcd flags: letters, digits and the
+ * characters in punct, not starting with a dot, at most max of them. */
+bool eg_local_token_is_valid(const char *s, size_t max, const char *punct);
+/* A member or cluster name: "-_." and at most 253 characters. */
 bool eg_local_name_is_valid(const char *s);
 
 void eg_lmember_done(struct lmember *m);

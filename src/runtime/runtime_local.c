@@ -47,15 +47,7 @@ static struct local_runtime *to_local(struct eg_runtime *rt) {
 
 /* ---- small helpers ---- */
 
-static bool version_is_valid(const char *s) {
-        if (!s || !*s || s[0] == '.' || strlen(s) > 64)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.'))
-                        return false;
-        return true;
-}
+static bool version_is_valid(const char *s) { return eg_local_token_is_valid(s, 64, "-+."); }
 
 static char *cluster_dir(struct local_runtime *lr, const char *ns, const char *name) {
         return eg_strdup_printf("%s/%s/%s", lr->clusters_dir, ns, name);
