@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "etcd-gitops/backup.h"
 #include "internal.h"
@@ -572,6 +573,14 @@ static void set_str(char **dst, const char *src) {
         *dst = src ? strdup(src) : NULL;
 }
 
+/* The snapshot fetched for a restore serves this pass only (the next one fetches again):
+ * a copy of a whole database is not left in the state dir. */
+static void snapshot_discard(char **path) {
+        if (*path)
+                unlink(*path);
+        free(*path);
+}
+
 static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *desired,
                           const struct eg_revision_info *rev, const char *ns, const char *name,
                           bool prune_allowed, struct eg_pass_result *res) {
@@ -613,7 +622,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         const struct eg_object *refused = NULL;
         const struct eg_object *restore =
                 obj ? pending_restore(r->opt.state_dir, desired, ns, name, o.rc_exists, &refused) : NULL;
-        _cleanup_free_ char *snapshot = NULL;
+        __attribute__((cleanup(snapshot_discard))) char *snapshot = NULL;
         struct eg_restore_info rinfo = {0};
         if (refused && (revision_changed || t->recorded_state != EG_PLAN_BLOCKED))
                 audit(r, rev, refused, NULL, ns, name, "blocked", NULL,

@@ -58,6 +58,9 @@ audit_json --cluster default/fromsnap | jget '[r["reason"] for r in d if r["deci
   fail "create record does not say it restored"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["succeeded"] is True, d' \
   "$STATE/restores/default/fromsnap.json" || fail "restore status not succeeded"
+left=$(find "$STATE/restore" -type f 2>/dev/null)
+[ -z "$left" ] || fail "the fetched snapshot was left in the state dir: $left"
+[ -s "$T/backups/snap.db" ] || fail "the backup restored from is gone"
 
 say "the restore is applied once: a later apply changes nothing"
 pids=$(member_pids fromsnap)

@@ -96,6 +96,8 @@ grep -q "^GET /bkt/ks/snap.db - ok 200" "$S3V_LOG" || { cat "$S3V_LOG" >&2; fail
 ! grep -q "S3RVER" "$KUBE/state/pods/default/$seed.log" || fail "the secret shows in the seed pod's log"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["succeeded"] is True, d' \
   "$STATE/restores/default/kr.json" || fail "restore status not succeeded"
+left=$(find "$STATE/restore" -type f 2>/dev/null)
+[ -z "$left" ] || fail "the snapshot the daemon verified was left in the state dir: $left"
 audit_json --cluster default/kr | jget '[r["reason"] for r in d if r["decision"]=="create"][-1]' | grep -q "restore cluster from" ||
   fail "create record does not say it restored"
 
