@@ -50,12 +50,13 @@ def log(msg):
 # ---- errors ------------------------------------------------------------------------------
 
 class ApiError(Exception):
-    def __init__(self, code, reason, message, details=None):
+    def __init__(self, code, reason, message, details=None, headers=()):
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.headers = headers
 
     def body(self):
         b = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -1578,6 +1579,8 @@ class Api:
         if args.rbac:
             with open(args.rbac, encoding="utf-8") as f:
                 self.rbac = Rbac([d for _, d in load_yaml_documents(f.read())])
+        self.throttle_lock = threading.Lock()
+        self.throttle = {"requests": 0}
         self.hosts_lock = threading.Lock()
         self.hosts_dirty = threading.Event()
         self.store.hooks.append(self._on_event)
@@ -1586,6 +1589,34 @@ class Api:
         if args.hosts_file:
             self.write_hosts()
             threading.Thread(target=self._hosts_loop, daemon=True, name="hosts").start()
+
+    def set_throttle(self, body):
+        """POST /testing/throttle (admin only), a test hook: the next `requests` requests are
+        answered with `code` (429 as API Priority and Fairness does, or a 5xx as an overloaded
+        server does), with Retry-After when `retryAfterSeconds` is given."""
+        try:
+            t = json.loads(body or b"{}")
+            n, code, after = int(t.get("requests", 0)), int(t.get("code", 429)), t.get("retryAfterSeconds")
+        except (ValueError, TypeError, AttributeError) as e:
+            raise bad_request(f"throttle: {e}")
+        if n < 0 or not (code == 429 or 500 <= code <= 599) or (after is not None and not isinstance(after, int)):
+            raise bad_request("throttle: requests >= 0, code 429 or 5xx, retryAfterSeconds an integer")
+        with self.throttle_lock:
+            self.throttle = {"requests": n, "code": code, "retryAfterSeconds": after}
+
+    def check_throttle(self):
+        with self.throttle_lock:
+            t = self.throttle
+            if t["requests"] <= 0:
+                return
+            t["requests"] -= 1
+        after = t["retryAfterSeconds"]
+        headers = [("Retry-After", str(after))] if after is not None else []
+        if t["code"] == 429:
+            raise ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                           {"retryAfterSeconds": after} if after is not None else None, headers)
+        raise ApiError(t["code"], "ServiceUnavailable", "the server is currently unable to handle the request",
+                       None, headers)
 
     # helpers for the kubelet
     def find_binary(self, prog, version):
@@ -1814,7 +1845,7 @@ class Handler(BaseHTTPRequestHandler):
             body = self.read_body()
             self.route(body)
         except ApiError as e:
-            self.send_json(e.code, e.body())
+            self.send_json(e.code, e.body(), e.headers)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
         except Exception as e:
@@ -1865,6 +1896,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, VERSION_INFO)
         self.principal = self.authenticate()
         self.user = self.principal[0]
+        if parts == ["testing", "throttle"] and self.command == "POST" and self.user == "admin":
+            self.server.api.set_throttle(body)
+            return self.send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                        "code": 200})
+        self.server.api.check_throttle()
         if not parts:
             return self.send_json(200, {"paths": ["/api", "/api/v1", "/apis", "/apis/policy", "/apis/policy/v1",
                                                   "/healthz", "/version"]})

@@ -299,6 +299,43 @@ static void test_kube_client__conflict_retried(void **state) {
         assert_int_equal(eg_kube_delete(fx->c, SVCS "/conflict", 0, NULL, &fx->err), 0);
 }
 
+/* The test server answers the next `requests` requests with `code` (POST /testing/throttle). */
+static void throttle(struct fixture *fx, int requests, int code, int retry_after_s) {
+        json_t *t = retry_after_s >= 0 ? json_pack("{s:i, s:i, s:i}", "requests", requests, "code", code,
+                                                   "retryAfterSeconds", retry_after_s)
+                                       : json_pack("{s:i, s:i}", "requests", requests, "code", code);
+        assert_int_equal(eg_kube_request(fx->c, "POST", "/testing/throttle", t, NULL, NULL, NULL, &fx->err), 0);
+        json_decref(t);
+}
+
+static void test_kube_client__throttled_retried(void **state) {
+        struct fixture *fx = *state;
+        json_t *items = NULL;
+        /* 429 with Retry-After (API Priority and Fairness): waited out as the server asks */
+        throttle(fx, 2, 429, 1);
+        int64_t t0 = eg_now_monotonic_ms();
+        assert_int_equal(eg_kube_list(fx->c, SVCS, NULL, 0, &items, &fx->err), 0);
+        int64_t took = eg_now_monotonic_ms() - t0;
+        assert_true(took >= 1900 && took < 5000);
+        json_decref(items);
+
+        /* 503 without Retry-After: backed off from retry_base_ms (50), doubling */
+        throttle(fx, 3, 503, -1);
+        t0 = eg_now_monotonic_ms();
+        assert_int_equal(eg_kube_list(fx->c, SVCS, NULL, 0, &items, &fx->err), 0);
+        took = eg_now_monotonic_ms() - t0;
+        assert_true(took >= 50 + 100 + 200 && took < 2000);
+        json_decref(items);
+
+        /* more than max_retries (5): the caller gets a clear error, and the next pass retries */
+        throttle(fx, 100, 429, 0);
+        assert_int_equal(eg_kube_list(fx->c, SVCS, NULL, 0, &items, &fx->err), -EAGAIN);
+        assert_non_null(strstr(fx->err.message, "HTTP 429 TooManyRequests: Too many requests"));
+        throttle(fx, 0, 429, -1);
+        assert_int_equal(eg_kube_list(fx->c, SVCS, NULL, 0, &items, &fx->err), 0);
+        json_decref(items);
+}
+
 static void test_kube_client__forbidden_and_unauthorized(void **state) {
         struct fixture *fx = *state;
         struct eg_kube_client *reader = client_for("reader.kubeconfig");
@@ -545,6 +582,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kube_client__invalid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__pagination, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__conflict_retried, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kube_client__throttled_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__forbidden_and_unauthorized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__client_certificate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__runtime_bootstrap, setup, teardown),
