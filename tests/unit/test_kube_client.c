@@ -153,6 +153,23 @@ static struct eg_kube_client *client_for(const char *kubeconfig_name) {
         return c;
 }
 
+/* The admin kubeconfig's client, told to expect server_name in the server's certificate. */
+static struct eg_kube_client *client_expecting(const char *server_name) {
+        _cleanup_free_ char *path = kc("admin.kubeconfig");
+        struct eg_kube_config_options o = {.kubeconfig = path};
+        struct eg_kube_config *cfg = NULL;
+        struct eg_error err = {0};
+        if (eg_kube_config_load(&o, &cfg, &err) < 0)
+                fail_msg("load %s: %s", path, err.message);
+        free(cfg->tls_server_name);
+        cfg->tls_server_name = strdup(server_name);
+        struct eg_kube_client_options co = {.timeout_ms = 10000, .max_retries = 1, .retry_base_ms = 50};
+        struct eg_kube_client *c = NULL;
+        if (eg_kube_client_new(cfg, &co, &c, &err) < 0)
+                fail_msg("client: %s", err.message);
+        return c;
+}
+
 static int setup(void **state) {
         if (!srv.available)
                 skip();
@@ -334,6 +351,21 @@ static void test_kube_client__throttled_retried(void **state) {
         throttle(fx, 0, 429, -1);
         assert_int_equal(eg_kube_list(fx->c, SVCS, NULL, 0, &items, &fx->err), 0);
         json_decref(items);
+}
+
+/* tls-server-name: the name checked in the server's certificate (SANs 127.0.0.1, ::1 and
+ * localhost), while the connection still goes to the server's address */
+static void test_kube_client__tls_server_name(void **state) {
+        struct fixture *fx = *state;
+        json_t *items = NULL;
+        struct eg_kube_client *c = client_expecting("localhost");
+        assert_int_equal(eg_kube_list(c, SVCS, NULL, 0, &items, &fx->err), 0);
+        json_decref(items);
+        eg_kube_client_free(c);
+        c = client_expecting("elsewhere.example");
+        assert_true(eg_kube_list(c, SVCS, NULL, 0, &items, &fx->err) < 0);
+        assert_non_null(strstr(fx->err.message, "elsewhere.example"));
+        eg_kube_client_free(c);
 }
 
 static void test_kube_client__forbidden_and_unauthorized(void **state) {
@@ -583,6 +615,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kube_client__pagination, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__conflict_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__throttled_retried, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kube_client__tls_server_name, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__forbidden_and_unauthorized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__client_certificate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__runtime_bootstrap, setup, teardown),
