@@ -364,3 +364,23 @@ json_t *kube_pvc_manifest(const struct eg_runtime_target *t, const char *member)
                          "metadata", "name", member, "namespace", t->namespace, "labels", labels, "spec",
                          t->spec->pod->persistent_volume_claim_spec);
 }
+
+const char *kube_etcd_flag(json_t *pod, const char *flag) {
+        json_t *containers = jpath(pod, "spec", "containers"), *c;
+        size_t i, l = strlen(flag);
+        json_array_foreach(containers, i, c) {
+                if (!jstr(c, "name") || strcmp(jstr(c, "name"), "etcd") != 0)
+                        continue;
+                const char *lists[] = {"command", "args"};
+                for (size_t k = 0; k < 2; k++) {
+                        size_t j;
+                        json_t *a;
+                        json_array_foreach(json_object_get(c, lists[k]), j, a) {
+                                const char *s = json_string_value(a);
+                                if (s && strncmp(s, flag, l) == 0 && s[l] == '=')
+                                        return s + l + 1;
+                        }
+                }
+        }
+        return NULL;
+}

@@ -49,3 +49,6 @@ json_t *kube_pod_manifest(const struct eg_runtime_target *t, const char *member,
                           const char *token);
 /* The member's claim, named after it, from spec.pod.persistentVolumeClaimSpec. */
 json_t *kube_pvc_manifest(const struct eg_runtime_target *t, const char *member);
+
+/* The value of "--flag=" in the etcd container's command (or args) of a pod; NULL when absent. */
+const char *kube_etcd_flag(json_t *pod, const char *flag);

@@ -4,40 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "etcd-gitops/kube.h"
 #include "kube_objects.h"
+#include "kube_runtime.h"
 
 #define POD_GONE_TIMEOUT_MS 120000
 #define POLL_INTERVAL_MS 200
-
-/* how long the operator secret's files are trusted before the API is asked again */
-#define CLIENT_TLS_TTL_MS 30000
-
-/* How the daemon authenticates to one cluster's members, learnt from its pods. */
-struct client_tls {
-        char *ns, *name;
-        int64_t checked_ms;
-        bool required;            /* members serve https and want a client certificate */
-        char *ca, *cert, *key;    /* the operator secret's files, materialised */
-        struct client_tls *next;
-};
-
-struct kube_runtime {
-        struct eg_runtime base;
-        struct eg_kube_client *client;
-        char *state_dir;
-        char *access_dir; /* <state_dir>/kube */
-        char *namespace;  /* NULL: list() looks at every namespace */
-        enum eg_kube_etcd_access access;
-        bool read_only;
-        bool proxy_allowed; /* a pods/proxy request got past authorization once */
-        struct client_tls *tls;
-};
-
-static struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
 
 /* ---- names and paths ---- */
 
@@ -52,7 +26,7 @@ static bool dns_label(const char *s) {
         return true;
 }
 
-static int check_names(const char *ns, const char *name, const char *member, struct eg_error *err) {
+int kube_check_names(const char *ns, const char *name, const char *member, struct eg_error *err) {
         const char *bad = !dns_label(ns) ? ns : !dns_label(name) ? name : member && !dns_label(member) ? member : NULL;
         if (bad || !ns || !name) {
                 eg_error_set(err, "'%s' is not a valid Kubernetes name (lowercase letters, digits, '-', at most 63)",
@@ -67,7 +41,7 @@ static int check_target(const struct eg_runtime_target *t, const char *member, s
                 eg_error_set(err, "no cluster spec given");
                 return -EINVAL;
         }
-        return check_names(t->namespace, t->name, member, err);
+        return kube_check_names(t->namespace, t->name, member, err);
 }
 
 static char *pods_path(const char *ns) { return eg_strdup_printf("/api/v1/namespaces/%s/pods", ns); }
@@ -264,27 +238,6 @@ static int record_next_index(struct kube_runtime *kr, const char *ns, const char
 
 /* ---- observe ---- */
 
-/* The value of "--flag=" in the etcd container's command (or args). */
-static const char *etcd_flag(json_t *pod, const char *flag) {
-        json_t *containers = jpath(pod, "spec", "containers"), *c;
-        size_t i, l = strlen(flag);
-        json_array_foreach(containers, i, c) {
-                if (!jstr(c, "name") || strcmp(jstr(c, "name"), "etcd") != 0)
-                        continue;
-                const char *lists[] = {"command", "args"};
-                for (size_t k = 0; k < 2; k++) {
-                        size_t j;
-                        json_t *a;
-                        json_array_foreach(json_object_get(c, lists[k]), j, a) {
-                                const char *s = json_string_value(a);
-                                if (s && strncmp(s, flag, l) == 0 && s[l] == '=')
-                                        return s + l + 1;
-                        }
-                }
-        }
-        return NULL;
-}
-
 static int64_t parse_time_ms(const char *s) {
         struct tm tm = {0};
         if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
@@ -313,8 +266,8 @@ static int member_from_pod(struct kube_runtime *kr, const char *ns, json_t *pod,
         json_t *meta = json_object_get(pod, "metadata"), *ann = json_object_get(meta, "annotations");
         const char *name = jstr(meta, "name");
         const char *phase = jstr(json_object_get(pod, "status"), "phase");
-        const char *adv = etcd_flag(pod, "--advertise-client-urls");
-        const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
+        const char *adv = kube_etcd_flag(pod, "--advertise-client-urls");
+        const char *peer = kube_etcd_flag(pod, "--initial-advertise-peer-urls");
         bool tls = adv && strncmp(adv, "https:", 6) == 0;
         if (!name)
                 return -EBADMSG;
@@ -380,8 +333,8 @@ static uint64_t recorded_next_index(struct kube_runtime *kr, const char *ns, con
         return n;
 }
 
-static int list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t **ret,
-                             struct eg_error *err) {
+int kube_list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t **ret,
+                            struct eg_error *err) {
         _cleanup_free_ char *coll = pods_path(ns);
         _cleanup_free_ char *sel = cluster_selector(name);
         if (!coll || !sel)
@@ -389,43 +342,14 @@ static int list_cluster_pods(struct kube_runtime *kr, const char *ns, const char
         return eg_kube_list(kr->client, coll, sel, 500, ret, err);
 }
 
-/* etcd behind a forbidden pods/proxy would look like dead members (quorum lost): ask once
- * and report the RBAC denial instead. Authorization comes before the pod is looked up, so the
- * pod need not exist yet: anything but a 403 got past it. */
-static int check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
-        if (kr->access != EG_KUBE_ACCESS_PROXY || kr->proxy_allowed || !name)
-                return 0;
-        _cleanup_free_ char *path = pod_path(ns, name);
-        _cleanup_free_ char *probe_path = path ? eg_strdup_printf("%s:%d/proxy/version", path, CLIENT_PORT) : NULL;
-        struct eg_error e = {0};
-        if (!probe_path)
-                return -ENOMEM;
-        int r = eg_kube_get(kr->client, probe_path, NULL, &e);
-        if (r == -EACCES) {
-                eg_error_set(err, "%s", e.message ? e.message : "forbidden: pods/proxy");
-                eg_error_done(&e);
-                return r;
-        }
-        eg_error_done(&e);
-        kr->proxy_allowed = true;
-        return 0;
-}
-
-static int proxy_cannot_present_certs(const char *ns, const char *name, struct eg_error *err) {
-        eg_error_set(err, "the members of %s/%s require client certificates (TLS with an operator secret), "
-                     "which the API server's pod proxy cannot present: run etcd-gitops with --etcd-access "
-                     "direct where it reaches the pod network and resolves cluster DNS", ns, name);
-        return -EPROTONOSUPPORT;
-}
-
 static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                         struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
         json_t *pods = NULL;
         int r;
-        if ((r = check_names(ns, name, NULL, err)) < 0)
+        if ((r = kube_check_names(ns, name, NULL, err)) < 0)
                 return r;
-        if ((r = list_cluster_pods(kr, ns, name, &pods, err)) < 0)
+        if ((r = kube_list_cluster_pods(kr, ns, name, &pods, err)) < 0)
                 return r;
         if (json_array_size(pods) == 0) {
                 json_decref(pods);
@@ -438,7 +362,7 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
                 return r;
         }
         const char *first = jstr(json_object_get(json_array_get(pods, 0), "metadata"), "name");
-        if ((r = check_proxy_allowed(kr, ns, first, err)) < 0) {
+        if ((r = kube_check_proxy_allowed(kr, ns, first, err)) < 0) {
                 json_decref(pods);
                 return r;
         }
@@ -573,13 +497,13 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
         }
         /* members nobody could talk to must not be created */
         if (kube_client_tls(t->spec) && kr->access == EG_KUBE_ACCESS_PROXY)
-                return proxy_cannot_present_certs(t->namespace, t->name, err);
+                return kube_refuse_proxy_tls(t->namespace, t->name, err);
         for (size_t i = 0; i < n; i++)
-                if ((r = check_names(t->namespace, t->name, members[i], err)) < 0)
+                if ((r = kube_check_names(t->namespace, t->name, members[i], err)) < 0)
                         return r;
         if (!token)
                 return -ENOMEM;
-        if ((r = list_cluster_pods(kr, t->namespace, t->name, &pods, err)) < 0)
+        if ((r = kube_list_cluster_pods(kr, t->namespace, t->name, &pods, err)) < 0)
                 return r;
         size_t existing = json_array_size(pods);
         json_decref(pods);
@@ -587,7 +511,7 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 eg_error_set(err, "cluster %s/%s already has %zu pods", t->namespace, t->name, existing);
                 return -EEXIST;
         }
-        if ((r = check_proxy_allowed(kr, t->namespace, members[0], err)) < 0)
+        if ((r = kube_check_proxy_allowed(kr, t->namespace, members[0], err)) < 0)
                 return r;
         eg_buf_init(&ic, 0);
         for (size_t i = 0; i < n; i++) {
@@ -688,7 +612,7 @@ static int kube_release_member(struct eg_runtime *rt, const char *ns, const char
         _cleanup_free_ char *path = NULL, *svc = NULL;
         json_t *have = NULL;
         int r;
-        if ((r = check_names(ns, name, member, err)) < 0)
+        if ((r = kube_check_names(ns, name, member, err)) < 0)
                 return r;
         path = pod_path(ns, member);
         svc = named(services_path, ns, name);
@@ -724,7 +648,7 @@ static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *n
         _cleanup_free_ char *path = NULL, *pvc = NULL;
         json_t *pods = NULL;
         int r;
-        if ((r = check_names(ns, name, member, err)) < 0)
+        if ((r = kube_check_names(ns, name, member, err)) < 0)
                 return r;
         path = pod_path(ns, member);
         pvc = named(pvcs_path, ns, member);
@@ -742,7 +666,7 @@ static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *n
                         return r;
         }
         /* voluntary disruptions must not take the smaller cluster below its quorum */
-        if (list_cluster_pods(kr, ns, name, &pods, NULL) >= 0) {
+        if (kube_list_cluster_pods(kr, ns, name, &pods, NULL) >= 0) {
                 size_t left = 0, i;
                 json_t *p;
                 json_array_foreach(pods, i, p) if (!jpath(p, "metadata", "deletionTimestamp")) left++;
@@ -852,7 +776,7 @@ static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_ta
                 return r;
         bool on_pvc, image_only;
         pod_roll(pod, pod_hash, &on_pvc, &image_only);
-        const char *peer = etcd_flag(pod, "--initial-advertise-peer-urls");
+        const char *peer = kube_etcd_flag(pod, "--initial-advertise-peer-urls");
         if (peer)
                 self = eg_strdup_printf("%s=%.*s", member, (int)strcspn(peer, ","), peer);
         json_decref(pod);
@@ -928,7 +852,7 @@ static int kube_delete_cluster(struct eg_runtime *rt, const char *ns, const char
         _cleanup_free_ char *client = NULL;
         bool found = false;
         int r;
-        if ((r = check_names(ns, name, NULL, err)) < 0)
+        if ((r = kube_check_names(ns, name, NULL, err)) < 0)
                 return r;
         _cleanup_free_ char *svc = named(services_path, ns, name);
         client = svc ? eg_strdup_printf("%s-client", svc) : NULL;
@@ -946,171 +870,12 @@ static int kube_delete_cluster(struct eg_runtime *rt, const char *ns, const char
         return 0;
 }
 
-static void client_tls_free(struct client_tls *t) {
-        while (t) {
-                struct client_tls *next = t->next;
-                free(t->ns);
-                free(t->name);
-                free(t->ca);
-                free(t->cert);
-                free(t->key);
-                free(t);
-                t = next;
-        }
-}
-
-static struct client_tls *client_tls_entry(struct kube_runtime *kr, const char *ns, const char *name) {
-        for (struct client_tls *t = kr->tls; t; t = t->next)
-                if (strcmp(t->ns, ns) == 0 && strcmp(t->name, name) == 0)
-                        return t;
-        struct client_tls *t = calloc(1, sizeof(*t));
-        if (!t)
-                return NULL;
-        t->ns = strdup(ns);
-        t->name = strdup(name);
-        if (!t->ns || !t->name) {
-                client_tls_free(t);
-                return NULL;
-        }
-        t->next = kr->tls;
-        kr->tls = t;
-        return t;
-}
-
-/* A Secret's data as files (0600) in <state_dir>/secrets/NS/NAME/, where the daemon reads
- * secrets on every runtime. *ret_dir is malloc'd. */
-static int sync_secret(struct kube_runtime *kr, const char *ns, const char *name, char **ret_dir,
-                       struct eg_error *err) {
-        _cleanup_free_ char *path = eg_strdup_printf("/api/v1/namespaces/%s/secrets/%s", ns, name);
-        _cleanup_free_ char *dir = eg_strdup_printf("%s/secrets/%s/%s", kr->state_dir, ns, name);
-        json_t *sec = NULL, *v;
-        const char *key;
-        int r;
-        if (!path || !dir)
-                return -ENOMEM;
-        if ((r = check_names(ns, name, NULL, err)) < 0 || (r = eg_kube_get(kr->client, path, &sec, err)) < 0)
-                return r;
-        if ((r = eg_mkdir_p(dir, 0700)) < 0)
-                eg_error_set(err, "cannot create %s: %s", dir, strerror(-r));
-        json_object_foreach(json_object_get(sec, "data"), key, v) {
-                _cleanup_free_ char *data = NULL, *file = NULL;
-                size_t len = 0;
-                if (r < 0)
-                        break;
-                /* the API allows only [-._a-zA-Z0-9] in keys; anything else never becomes a path */
-                if (!*key || strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
-                                     strlen(key) || strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
-                        continue;
-                if (!json_is_string(v) || eg_kube_base64_decode(json_string_value(v), &data, &len) < 0) {
-                        eg_error_set(err, "secret %s/%s: %s is not base64", ns, name, key);
-                        r = -EBADMSG;
-                } else
-                        r = eg_kube_materialise(dir, key, data, len, &file, err);
-        }
-        json_decref(sec);
-        if (r >= 0)
-                *ret_dir = TAKE_PTR(dir);
-        return r;
-}
-
-static int kube_sync_secret(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err) {
-        _cleanup_free_ char *dir = NULL;
-        return sync_secret(to_kube(rt), ns, name, &dir, err);
-}
-
-/* The operator secret's three files, as upstream names them. */
-static int materialise_operator_secret(struct kube_runtime *kr, struct client_tls *t, const char *secret,
-                                       struct eg_error *err) {
-        static const char *const keys[] = {"etcd-client-ca.crt", "etcd-client.crt", "etcd-client.key"};
-        char **paths[] = {&t->ca, &t->cert, &t->key};
-        _cleanup_free_ char *dir = NULL;
-        int r = sync_secret(kr, t->ns, secret, &dir, err);
-        if (r == -ENOENT)
-                eg_error_set(err, "secret %s/%s (spec.TLS.static.operatorSecret of cluster %s) not found", t->ns,
-                             secret, t->name);
-        for (size_t i = 0; i < EG_ELEMENTSOF(keys) && r >= 0; i++) {
-                _cleanup_free_ char *file = eg_path_join(dir, keys[i]);
-                struct stat st;
-                if (!file)
-                        return -ENOMEM;
-                if (stat(file, &st) < 0 || st.st_size == 0) {
-                        eg_error_set(err, "secret %s/%s has no %s: the operator secret needs etcd-client.crt, "
-                                     "etcd-client.key and etcd-client-ca.crt", t->ns, secret, keys[i]);
-                        return -EINVAL;
-                }
-                free(*paths[i]);
-                *paths[i] = TAKE_PTR(file);
-        }
-        return r;
-}
-
-/* Whether the cluster's members want a client certificate (they serve https, as upstream's
- * serverSecret makes them, with --client-cert-auth) and which operator secret holds ours:
- * read from the pods, so adopted clusters and backups by cluster name work alike. */
-static int refresh_client_tls(struct kube_runtime *kr, struct client_tls *t, struct eg_error *err) {
-        json_t *pods = NULL, *pod;
-        size_t i;
-        int r = list_cluster_pods(kr, t->ns, t->name, &pods, err);
-        if (r < 0)
-                return r;
-        const char *secret = NULL;
-        bool https = false;
-        json_array_foreach(pods, i, pod) {
-                const char *adv = etcd_flag(pod, "--advertise-client-urls");
-                if (!adv || strncmp(adv, "https:", 6) != 0)
-                        continue;
-                https = true;
-                size_t j;
-                json_t *v;
-                json_array_foreach(jpath(pod, "spec", "volumes"), j, v) {
-                        const char *vn = jstr(v, "name");
-                        if (vn && strcmp(vn, OPERATOR_TLS_VOLUME) == 0)
-                                secret = jstr(json_object_get(v, "secret"), "secretName");
-                }
-                if (secret)
-                        break;
-        }
-        t->required = https;
-        if (https && !secret)
-                eg_error_set(err, "the members of %s/%s serve clients over TLS but mount no operator secret: set "
-                             "spec.TLS.static.operatorSecret to a secret with etcd-client.crt, etcd-client.key "
-                             "and etcd-client-ca.crt", t->ns, t->name);
-        r = !https ? 0 : !secret ? -ENOKEY : materialise_operator_secret(kr, t, secret, err);
-        /* no pods yet: nothing to reach, and the next call must look again */
-        if (r >= 0 && json_array_size(pods) > 0)
-                t->checked_ms = eg_now_monotonic_ms();
-        json_decref(pods);
-        return r;
-}
-
-static int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
-                            struct eg_error *err) {
-        struct kube_runtime *kr = to_kube(rt);
-        struct client_tls *t = ns && name ? client_tls_entry(kr, ns, name) : NULL;
-        int r;
-        if (ns && name && !t)
-                return -ENOMEM;
-        if (t && (t->checked_ms == 0 || eg_now_monotonic_ms() - t->checked_ms > CLIENT_TLS_TTL_MS) &&
-            (r = refresh_client_tls(kr, t, err)) < 0)
-                return r;
-        bool required = t && t->required;
-        if (kr->access == EG_KUBE_ACCESS_DIRECT) {
-                ret->tls = required ? (struct eg_etcd_tls){.ca_file = t->ca, .cert_file = t->cert, .key_file = t->key}
-                                    : (struct eg_etcd_tls){0};
-                ret->headers = NULL;
-                return 0;
-        }
-        if (required)
-                return proxy_cannot_present_certs(ns, name, err);
-        return eg_kube_client_etcd_access(kr->client, kr->access_dir, ret, err);
-}
-
 static void kube_free(struct eg_runtime *rt) {
         struct kube_runtime *kr = to_kube(rt);
         if (!kr)
                 return;
         eg_kube_client_free(kr->client);
-        client_tls_free(kr->tls);
+        kube_client_tls_free(kr->tls);
         free(kr->state_dir);
         free(kr->access_dir);
         free(kr->namespace);
