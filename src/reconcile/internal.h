@@ -1,4 +1,4 @@
-/* Shared between the reconcile pass and the status builder. */
+/* Shared between the reconcile pass, the execution of its actions, the status builder and restores. */
 #pragma once
 
 #include <jansson.h>
@@ -22,6 +22,18 @@ struct observation {
         size_t n_endpoints;
 };
 void observation_done(struct observation *o);
+
+/* ---- executing actions (execute.c) ---- */
+
+/* A client for the cluster's members at endpoints, reached as the runtime says. NULL with
+ * err set when the runtime cannot say how to reach them (e.g. TLS through a proxy that
+ * cannot carry client certificates); NULL alone when there is no endpoint. */
+struct eg_etcd *reconcile_etcd_client(const struct eg_reconciler_options *opt, const char *ns, const char *name,
+                                      char *const *endpoints, size_t n, struct eg_error *err);
+/* Runs one action. Returns 0, -EAGAIN when etcd asked to retry later (not a failure), or
+ * a negative errno with err set. */
+int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                      const struct observation *o, const struct eg_action *a, struct eg_error *err);
 
 /* Upstream-shaped status of one cluster (caller owns). spec may be NULL; plan may be
  * NULL (get without a source). */

@@ -134,22 +134,6 @@ void observation_done(struct observation *o) {
         *o = (struct observation){0};
 }
 
-/* NULL with err set when the runtime cannot say how to reach the members (e.g. TLS through a
- * proxy that cannot carry client certificates); NULL alone when there is no endpoint. */
-static struct eg_etcd *etcd_client(struct eg_reconciler *r, const char *ns, const char *name,
-                                   char *const *endpoints, size_t n, struct eg_error *err) {
-        struct eg_etcd_options eo = {0};
-        struct eg_runtime *rt = r->opt.runtime;
-        if (rt->ops->etcd_access && rt->ops->etcd_access(rt, ns, name, &eo, err) < 0)
-                return NULL;
-        eo.timeout_ms = r->opt.etcd_timeout_ms;
-        eo.connect_timeout_ms = r->opt.etcd_timeout_ms / 3;
-        struct eg_etcd *c = NULL;
-        if (n == 0 || eg_etcd_new(endpoints, n, &eo, &c) < 0)
-                return NULL;
-        return c;
-}
-
 static const struct eg_etcd_member *ml_find(const struct eg_etcd_member_list *ml, const char *name,
                                             const char *peer_url) {
         for (size_t i = 0; i < ml->n; i++) {
@@ -189,7 +173,7 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                         o->endpoints[o->n_endpoints++] = o->rc.members[i].client_url;
 
         struct eg_error access_err = {0};
-        struct eg_etcd *c = etcd_client(r, ns, name, o->endpoints, o->n_endpoints, &access_err);
+        struct eg_etcd *c = reconcile_etcd_client(&r->opt, ns, name, o->endpoints, o->n_endpoints, &access_err);
         bool *healthy = calloc(o->rc.n_members + 1, sizeof(bool));
         if (!healthy) {
                 eg_etcd_free(c);
@@ -278,196 +262,6 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
 
 /* "name=peerURL,..." from the membership right after a member was added; members that
  * have not started yet carry no name in etcd, so they are named from the runtime. */
-static char *initial_cluster(const struct eg_etcd_member_list *ml, const struct eg_runtime_cluster *rc,
-                             const char *new_member, const char *new_peer_url) {
-        struct eg_buf b;
-        eg_buf_init(&b, 0);
-        for (size_t i = 0; i < ml->n; i++) {
-                const struct eg_etcd_member *m = &ml->members[i];
-                const char *peer = m->n_peer_urls ? m->peer_urls[0] : NULL;
-                const char *nm = m->name && *m->name ? m->name : NULL;
-                if (!peer)
-                        continue;
-                if (!nm && strcmp(peer, new_peer_url) == 0)
-                        nm = new_member;
-                for (size_t j = 0; !nm && j < rc->n_members; j++)
-                        if (rc->members[j].peer_url && strcmp(rc->members[j].peer_url, peer) == 0)
-                                nm = rc->members[j].name;
-                if (!nm)
-                        continue;
-                for (size_t j = 0; j < m->n_peer_urls; j++)
-                        if (eg_buf_printf(&b, "%s%s=%s", b.len ? "," : "", nm, m->peer_urls[j]) < 0) {
-                                eg_buf_done(&b);
-                                return NULL;
-                        }
-        }
-        return eg_buf_steal(&b);
-}
-
-static int etcd_call_error(struct eg_error *err, const char *what, int k, struct eg_etcd_error *ee) {
-        eg_error_set(err, "%s: %s", what, ee->message ? ee->message : strerror(-k));
-        eg_etcd_error_done(ee);
-        return k;
-}
-
-/* The leader is replaced last; handing leadership to a healthy follower first turns
- * an election (writes stall for the election timeout) into a quick transfer. Best
- * effort: if it fails the restart still goes ahead, as etcd would elect anyway. */
-static void hand_over_leadership(struct eg_reconciler *r, const struct eg_runtime_target *tg,
-                                 const struct observation *o, const struct eg_action *a) {
-        const char *leader_url = NULL;
-        uint64_t target = 0;
-        for (size_t i = 0; i < o->oc.n_members; i++) {
-                const struct eg_observed_member *m = &o->oc.members[i];
-                const char *url = NULL;
-                for (size_t j = 0; j < o->rc.n_members; j++)
-                        if (strcmp(o->rc.members[j].name, m->name) == 0)
-                                url = o->rc.members[j].client_url;
-                if (m->id == a->member_id)
-                        leader_url = url;
-                else if (!target && m->healthy && m->in_membership && !m->is_learner)
-                        target = m->id;
-        }
-        if (!leader_url || !target)
-                return;
-        struct eg_etcd *c = etcd_client(r, tg->namespace, tg->name, o->endpoints, o->n_endpoints, NULL);
-        struct eg_etcd_error ee = {0};
-        if (c && eg_etcd_move_leader(c, leader_url, target, &ee) < 0)
-                eg_log_warning("%s/%s: could not hand leadership over before restarting %s: %s", tg->namespace,
-                               tg->name, a->member, ee.message ? ee.message : "no answer");
-        eg_etcd_error_done(&ee);
-        eg_etcd_free(c);
-}
-
-/* Runs one action. Returns 0, -EAGAIN when etcd asked to retry later (not a failure),
- * or a negative errno with err set. */
-static int execute(struct eg_reconciler *r, const struct eg_runtime_target *tg, const struct observation *o,
-                   const struct eg_action *a, struct eg_error *err) {
-        struct eg_runtime *rt = r->opt.runtime;
-        struct eg_etcd_error ee = {0};
-        struct eg_etcd *c = NULL;
-        int k = 0;
-
-        if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
-            a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
-            a->kind == EG_ACTION_REMOVE_ORPHAN) {
-                /* a member applying its own removal stops before it answers: ask the others */
-                const char *self = NULL;
-                for (size_t i = 0; a->member && i < o->rc.n_members; i++)
-                        if (strcmp(o->rc.members[i].name, a->member) == 0)
-                                self = o->rc.members[i].client_url;
-                _cleanup_free_ char **eps = calloc(o->n_endpoints + 1, sizeof(char *));
-                size_t n = 0;
-                if (!eps)
-                        return -ENOMEM;
-                for (size_t i = 0; i < o->n_endpoints; i++)
-                        if (!self || strcmp(o->endpoints[i], self) != 0)
-                                eps[n++] = o->endpoints[i];
-                c = etcd_client(r, tg->namespace, tg->name, n > 0 ? eps : o->endpoints, n > 0 ? n : o->n_endpoints,
-                                err);
-                if (!c) {
-                        if (!err || !err->message)
-                                eg_error_set(err, "no running member to reach etcd through");
-                        return -EHOSTUNREACH;
-                }
-        }
-
-        switch (a->kind) {
-        case EG_ACTION_BOOTSTRAP:
-                k = rt->ops->bootstrap(rt, tg, a->members, a->n_members, err);
-                break;
-        case EG_ACTION_ADD_LEARNER: {
-                char *peer = NULL;
-                uint64_t id;
-                k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
-                if (k < 0)
-                        break;
-                k = eg_etcd_member_add(c, peer, true, &id, &ee);
-                if (k == -EAGAIN)
-                        /* etcd's strict reconfiguration check: every voter must have been
-                         * connected for a while before the membership may change */
-                        eg_error_set(err, "etcd is not ready to add %s yet (%s)", a->member,
-                                     ee.message ? ee.message : "unhealthy cluster");
-                if (k < 0) {
-                        if (k != -EAGAIN)
-                                etcd_call_error(err, "member add", k, &ee);
-                        eg_etcd_error_done(&ee);
-                        /* the reserved member never joined: forget it; when etcd refused it
-                         * outright its name is handed out again */
-                        if (k == -EAGAIN && rt->ops->release_member)
-                                rt->ops->release_member(rt, tg->namespace, tg->name, a->member, NULL);
-                        else
-                                rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
-                        free(peer);
-                        break;
-                }
-                struct eg_etcd_member_list ml = {0};
-                k = eg_etcd_member_list(c, &ml, &ee);
-                if (k < 0) {
-                        etcd_call_error(err, "member list after add", k, &ee);
-                        free(peer);
-                        break;
-                }
-                char *ic = initial_cluster(&ml, &o->rc, a->member, peer);
-                eg_etcd_member_list_done(&ml);
-                free(peer);
-                if (!ic) {
-                        k = -ENOMEM;
-                        break;
-                }
-                k = rt->ops->start_member(rt, tg, a->member, ic, err);
-                free(ic);
-                break;
-        }
-        case EG_ACTION_PROMOTE:
-                k = eg_etcd_member_promote(c, a->member_id, &ee);
-                if (k == -EAGAIN) {
-                        eg_error_set(err, "learner %s is catching up before promotion", a->member);
-                        eg_etcd_error_done(&ee);
-                } else if (k < 0)
-                        etcd_call_error(err, "member promote", k, &ee);
-                break;
-        case EG_ACTION_REMOVE_MEMBER:
-        case EG_ACTION_REPLACE_DEAD:
-        case EG_ACTION_REMOVE_ORPHAN:
-                /* a leader replaced onto a new template is removed last, after handing over */
-                if (a->kind == EG_ACTION_REMOVE_MEMBER && a->member_id && a->member_id == o->leader_id)
-                        hand_over_leadership(r, tg, o, a);
-                /* etcd first: a member stopped before its removal would count as a dead
-                 * voter and could cost quorum in the meantime */
-                if (a->member_id) {
-                        k = eg_etcd_member_remove(c, a->member_id, &ee);
-                        if (k == -ENOENT)
-                                k = 0;
-                        if (k < 0) {
-                                etcd_call_error(err, "member remove", k, &ee);
-                                break;
-                        }
-                }
-                if (a->kind != EG_ACTION_REMOVE_ORPHAN)
-                        k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
-                break;
-        case EG_ACTION_STOP_UNKNOWN:
-                k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
-                break;
-        case EG_ACTION_UPGRADE_MEMBER:
-                if (a->member_id && a->member_id == o->leader_id)
-                        hand_over_leadership(r, tg, o, a);
-                k = rt->ops->upgrade_member(rt, tg, a->member, err);
-                break;
-        case EG_ACTION_PRUNE:
-                k = rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
-                break;
-        default:
-                k = -EINVAL;
-                eg_error_set(err, "unknown action");
-        }
-        eg_etcd_free(c);
-        if (k < 0 && k != -EAGAIN && !err->message)
-                eg_error_set(err, "%s", strerror(-k));
-        return k;
-}
-
 static const char *state_decision(enum eg_plan_state s) {
         switch (s) {
         case EG_PLAN_CONVERGED:
@@ -709,7 +503,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         outcome = "dry-run";
                 } else {
                         if (k >= 0)
-                                k = execute(r, &tg, &o, a, &err);
+                                k = reconcile_execute(&r->opt, &tg, &o, a, &err);
                         outcome = k >= 0 ? "ok" : k == -EAGAIN ? NULL : "failed";
                 }
                 int64_t dt = eg_now_monotonic_ms() - t0;
