@@ -175,9 +175,9 @@ void eg_restore_info_done(struct eg_restore_info *i);
 
 /* Finds the snapshot r names (object, else revision, else the newest), links (File, same
  * filesystem), copies or downloads it to <state_dir>/restore/<ns>/<cluster>/snapshot.db
- * and checks its trailing sha256; the snapshot is only ever read there. *ret_snapshot_path is malloc'd. -ENOENT when there is no such backup,
- * -EBADMSG (with the reason in err) for truncated or corrupt data; nothing is left
- * behind on failure. S3 credentials: <state_dir>/secrets/<ns>/<awsSecret>/credentials
+ * and checks its trailing sha256; the snapshot is only ever read there.
+ * *ret_snapshot_path is malloc'd. -ENOENT when there is no such backup, -EBADMSG (with
+ * the reason in err) for truncated or corrupt data; nothing is left behind on failure. S3 credentials: <state_dir>/secrets/<ns>/<awsSecret>/credentials
  * when awsSecret is set, else as eg_s3_credentials_load(NULL). */
 int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
                      char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err);

@@ -94,7 +94,8 @@ void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]);
 int eg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* All of data, retrying short writes and EINTR; negative errno. */
 int eg_write_all(int fd, const void *data, size_t len);
-/* Writes via a temporary file, fsync and rename, so readers see old or new, never half. */
+/* Writes via a temporary file, fsync and rename, so readers see old or new, never half;
+ * the file gets mode as given (the umask does not apply). */
 int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 int eg_mkdir_p(const char *path, int mode);
 /* Removes a directory tree; a missing path is success. */

@@ -61,13 +61,16 @@ int eg_write_all(int fd, const void *data, size_t len) {
 }
 
 int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode) {
-        _cleanup_free_ char *tmp = eg_strdup_printf("%s.tmp.%d", path, (int)getpid());
+        /* a name of its own per call: the daemon writes from more than one thread */
+        _cleanup_free_ char *tmp = eg_strdup_printf("%s.tmp.XXXXXX", path);
         if (!tmp)
                 return -ENOMEM;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        int r = eg_write_all(fd, data, len);
+        int r = fchmod(fd, (mode_t)mode) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = eg_write_all(fd, data, len);
         if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r >= 0)
