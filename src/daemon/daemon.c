@@ -26,6 +26,22 @@
  * flood of bad requests cannot flood the log */
 #define REJECT_RECORDS_PER_MIN 10
 
+struct eg_daemon;
+
+/* Work that talks to the network, on a thread of its own: the loop learns it is done
+ * through an eventfd, joins it there and runs done. Where no thread can be had, it runs
+ * on the loop instead, rather than not at all. */
+struct worker {
+        const char *what;
+        void (*work)(struct eg_daemon *d);
+        void (*done)(struct eg_daemon *d); /* on the loop, after the join */
+        struct eg_daemon *d;
+        pthread_t thread;
+        bool running;
+        int fd;
+        sd_event_source *source;
+};
+
 struct eg_daemon {
         const struct eg_daemon_options *opt;
         sd_event *event;
@@ -64,13 +80,11 @@ struct eg_daemon {
         /* A cycle (a source read when one is asked for, a pass, the backups it finds due)
          * talks to git, etcd and the Kubernetes API, so it runs on a worker thread: the loop
          * keeps answering HTTP, signals and the watchdog however long etcd takes. While it
-         * runs, the worker alone touches the reconciler, the source, the git note and the
-         * cycle_* fields; the loop publishes its results once it has joined it. */
-        pthread_t cycle_thread;
-        bool cycle_running;
+         * runs, the worker alone touches the reconciler, the source, the git note and
+         * `cycle`; the loop publishes its results once it has joined it. */
+        struct worker cycler;
         bool cycle_again; /* the timer fired during a cycle */
-        int cycle_done_fd;
-        sd_event_source *cycle_done_source, *inotify_source;
+        sd_event_source *inotify_source;
         struct cycle {
                 bool read, reload; /* read the source first; a SIGHUP's reload waits on it */
                 int read_r;
@@ -90,10 +104,8 @@ struct eg_daemon {
         int64_t backup_due_ms; /* realtime; 0 = at the next pass */
         /* Snapshots stream on a worker thread (one batch at a time) so that a large one
          * holds up neither failover, nor the HTTP endpoints, nor the watchdog. */
-        pthread_t backup_thread;
+        struct worker backuper;
         struct eg_backup_batch *backup_batch; /* non-NULL while the worker owns it */
-        int backup_done_fd;                   /* eventfd the worker signals */
-        sd_event_source *backup_done_source;
         atomic_bool backup_cancel;
 };
 
@@ -111,7 +123,7 @@ int eg_daemon_new(struct eg_daemon **ret) {
         d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
         if (!d->rng)
                 d->rng = 1;
-        d->backup_done_fd = d->cycle_done_fd = -1;
+        d->cycler.fd = d->backuper.fd = -1;
         *ret = d;
         return 0;
 }
@@ -173,6 +185,68 @@ static int64_t jittered(struct eg_daemon *d, int64_t interval_ms) {
         if (spread <= 0)
                 return interval_ms;
         return interval_ms - spread + (int64_t)(d->rng % (uint64_t)(2 * spread + 1));
+}
+
+/* ---- work off the loop ---- */
+
+static void *worker_main(void *userdata) {
+        struct worker *w = userdata;
+        w->work(w->d);
+        uint64_t one = 1;
+        if (write(w->fd, &one, sizeof(one)) < 0)
+                eg_log_warning_errno(-errno, "cannot signal the end of the %s: %m", w->what);
+        return NULL;
+}
+
+/* Waits for the thread, if one runs. */
+static void worker_join(struct worker *w) {
+        if (!w->running)
+                return;
+        pthread_join(w->thread, NULL);
+        w->running = false;
+}
+
+static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct worker *w = userdata;
+        uint64_t n;
+        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                return 0;
+        if (w->running) {
+                worker_join(w);
+                w->done(w->d);
+        }
+        return 0;
+}
+
+static int worker_init(struct worker *w, struct eg_daemon *d, const char *what, void (*work)(struct eg_daemon *),
+                       void (*done)(struct eg_daemon *)) {
+        *w = (struct worker){.what = what, .work = work, .done = done, .d = d};
+        w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->fd < 0)
+                return eg_log_error_errno(-errno, "cannot set up the %s thread's signal: %m", what);
+        int r = sd_event_add_io(d->event, &w->source, w->fd, EPOLLIN, on_worker_done, w);
+        if (r < 0)
+                return eg_log_error_errno(r, "cannot set up the %s thread's signal: %m", what);
+        return 0;
+}
+
+static void worker_start(struct worker *w) {
+        w->running = true;
+        int r = -pthread_create(&w->thread, NULL, worker_main, w);
+        if (r >= 0)
+                return;
+        w->running = false;
+        eg_log_warning_errno(r, "cannot start the %s thread (%m): running it on the loop", w->what);
+        w->work(w->d);
+        w->done(w->d);
+}
+
+static void worker_done(struct worker *w) {
+        sd_event_source_unref(w->source);
+        w->source = NULL;
+        if (w->fd >= 0)
+                close(w->fd);
+        w->fd = -1;
 }
 
 /* ---- git notes ---- */
@@ -406,20 +480,10 @@ static void cycle_publish_read(struct eg_daemon *d, struct cycle *c) {
 
 /* ---- backups ---- */
 
-static void *backup_worker(void *userdata) {
-        struct eg_daemon *d = userdata;
-        eg_backup_batch_run(d->backup_batch, &d->backup_cancel);
-        uint64_t one = 1;
-        if (write(d->backup_done_fd, &one, sizeof(one)) < 0)
-                eg_log_warning_errno(-errno, "cannot signal the end of the backups: %m");
-        return NULL;
-}
+static void backups_work(struct eg_daemon *d) { eg_backup_batch_run(d->backup_batch, &d->backup_cancel); }
 
-/* Joins the worker and records what its batch did. */
-static void backups_finish(struct eg_daemon *d) {
-        if (!d->backup_batch)
-                return;
-        pthread_join(d->backup_thread, NULL);
+/* Records what the batch did. */
+static void backups_record(struct eg_daemon *d) {
         int64_t again = INT64_MAX;
         eg_backup_controller_finish(d->opt->backups, d->backup_batch, &again);
         d->backup_batch = NULL;
@@ -427,17 +491,12 @@ static void backups_finish(struct eg_daemon *d) {
                 d->backup_due_ms = again;
 }
 
-static int on_backups_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct eg_daemon *d = userdata;
-        uint64_t n;
-        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-                return 0;
-        backups_finish(d);
-        if (!d->cycle_running)
+static void backups_done(struct eg_daemon *d) {
+        backups_record(d);
+        if (!d->cycler.running)
                 arm(d->reconcile_timer, 0);
         else
                 d->cycle_again = true;
-        return 0;
 }
 
 /* On the worker, after the pass: picks the backups due. They wait for the clusters to
@@ -458,21 +517,6 @@ static void cycle_backups(struct eg_daemon *d, struct cycle *c, const struct eg_
         c->backup_due_ms = next;
 }
 
-/* On the loop: the batch the cycle picked streams on its own thread. */
-static void backups_launch(struct eg_daemon *d, struct eg_backup_batch *batch) {
-        d->backup_batch = batch;
-        int r = -pthread_create(&d->backup_thread, NULL, backup_worker, d);
-        if (r < 0) {
-                /* still taken, on this thread, rather than skipped */
-                eg_log_warning_errno(r, "cannot start the backup thread (%m): taking the backups on the loop");
-                eg_backup_batch_run(batch, NULL);
-                int64_t again = INT64_MAX;
-                eg_backup_controller_finish(d->opt->backups, batch, &again);
-                d->backup_batch = NULL;
-                if (again < d->backup_due_ms)
-                        d->backup_due_ms = again;
-        }
-}
 
 /* ---- the reconcile cycle ---- */
 
@@ -494,15 +538,6 @@ static void cycle_work(struct eg_daemon *d) {
                 cycle_backups(d, c, desired, rev.revision);
 }
 
-static void *cycle_worker(void *userdata) {
-        struct eg_daemon *d = userdata;
-        cycle_work(d);
-        uint64_t one = 1;
-        if (write(d->cycle_done_fd, &one, sizeof(one)) < 0)
-                eg_log_warning_errno(-errno, "cannot signal the end of the reconcile pass: %m");
-        return NULL;
-}
-
 static void cycle_done(struct cycle *c) {
         eg_error_done(&c->read_err);
         eg_desired_set_free(c->set);
@@ -512,18 +547,11 @@ static void cycle_done(struct cycle *c) {
         *c = (struct cycle){0};
 }
 
-/* Joins the worker; with publish, takes its results and arms the next cycle. */
-static void cycle_finish(struct eg_daemon *d, bool threaded, bool publish) {
+/* On the loop, the worker joined: takes its results and arms the next cycle. */
+static void cycle_publish(struct eg_daemon *d) {
         struct cycle *c = &d->cycle;
-        if (threaded)
-                pthread_join(d->cycle_thread, NULL);
-        d->cycle_running = false;
         if (d->inotify_source)
                 sd_event_source_set_enabled(d->inotify_source, SD_EVENT_ON);
-        if (!publish) {
-                cycle_done(c);
-                return;
-        }
         if (c->read)
                 cycle_publish_read(d, c);
         int64_t now = eg_now_monotonic_ms();
@@ -543,8 +571,10 @@ static void cycle_finish(struct eg_daemon *d, bool threaded, bool publish) {
                 d->backup_due_ms = c->backup_due_ms;
         else if (c->changed)
                 d->backup_due_ms = 0;
-        if (c->batch)
-                backups_launch(d, TAKE_PTR(c->batch));
+        if (c->batch) {
+                d->backup_batch = TAKE_PTR(c->batch);
+                worker_start(&d->backuper);
+        }
         if (d->opt->backups && !d->backup_batch && d->backup_due_ms != INT64_MAX) {
                 int64_t bdue = d->backup_due_ms == 0 ? now : now + (d->backup_due_ms - eg_now_realtime_ms());
                 if (bdue < due)
@@ -557,19 +587,9 @@ static void cycle_finish(struct eg_daemon *d, bool threaded, bool publish) {
         arm(d->reconcile_timer, due);
 }
 
-static int on_cycle_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct eg_daemon *d = userdata;
-        uint64_t n;
-        if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-                return 0;
-        if (d->cycle_running)
-                cycle_finish(d, true, true);
-        return 0;
-}
-
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         struct eg_daemon *d = userdata;
-        if (d->cycle_running) {
+        if (d->cycler.running) {
                 d->cycle_again = true;
                 return 0;
         }
@@ -586,13 +606,7 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         /* the worker reads the source: inotify events wait in the kernel until it is done */
         if (c->read && d->inotify_source)
                 sd_event_source_set_enabled(d->inotify_source, SD_EVENT_OFF);
-        d->cycle_running = true;
-        int r = -pthread_create(&d->cycle_thread, NULL, cycle_worker, d);
-        if (r < 0) {
-                eg_log_warning_errno(r, "cannot start the reconcile thread (%m): running the pass on the loop");
-                cycle_work(d);
-                cycle_finish(d, false, true);
-        }
+        worker_start(&d->cycler);
         return 0;
 }
 
@@ -841,35 +855,23 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
                         goto out;
         } else if (opt->webhook_secret_file && !opt->listen)
                 eg_log_warning("--webhook-secret-file is ignored without --listen");
-        d->cycle_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (d->cycle_done_fd < 0 ||
-            (r = sd_event_add_io(d->event, &d->cycle_done_source, d->cycle_done_fd, EPOLLIN, on_cycle_done, d)) < 0) {
-                r = d->cycle_done_fd < 0 ? -errno : r;
-                eg_log_error_errno(r, "cannot set up the reconcile thread's signal: %m");
+        if ((r = worker_init(&d->cycler, d, "reconcile", cycle_work, cycle_publish)) < 0 ||
+            (opt->backups && (r = worker_init(&d->backuper, d, "backup", backups_work, backups_done)) < 0))
                 goto out;
-        }
-        if (opt->backups) {
-                d->backup_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (d->backup_done_fd < 0 ||
-                    (r = sd_event_add_io(d->event, &d->backup_done_source, d->backup_done_fd, EPOLLIN, on_backups_done,
-                                         d)) < 0) {
-                        r = d->backup_done_fd < 0 ? -errno : r;
-                        eg_log_error_errno(r, "cannot set up the backup thread's signal: %m");
-                        goto out;
-                }
-        }
         sd_event_set_watchdog(d->event, true);
         r = sd_event_loop(d->event);
         /* the step in progress finishes, with its audit record (bounded by its timeouts) */
-        if (d->cycle_running) {
+        if (d->cycler.running) {
                 eg_log_info("waiting for the reconcile pass in progress");
-                cycle_finish(d, true, false);
+                worker_join(&d->cycler);
+                cycle_done(&d->cycle);
         }
         /* a snapshot still streaming is abandoned (nothing of it is left), and recorded */
         if (d->backup_batch) {
                 eg_log_info("abandoning the backup in progress");
                 atomic_store(&d->backup_cancel, true);
-                backups_finish(d);
+                worker_join(&d->backuper);
+                backups_record(d);
         }
         /* what the last revision did goes into its note even when stopped before it settled */
         if (d->note_dirty)
@@ -881,16 +883,10 @@ out:
         sd_event_source_unref(d->debounce_timer);
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
-        sd_event_source_unref(d->backup_done_source);
-        sd_event_source_unref(d->cycle_done_source);
         sd_event_source_unref(d->inotify_source);
-        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = NULL;
-        d->backup_done_source = d->cycle_done_source = d->inotify_source = NULL;
-        if (d->backup_done_fd >= 0)
-                close(d->backup_done_fd);
-        if (d->cycle_done_fd >= 0)
-                close(d->cycle_done_fd);
-        d->backup_done_fd = d->cycle_done_fd = -1;
+        d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = d->inotify_source = NULL;
+        worker_done(&d->cycler);
+        worker_done(&d->backuper);
         sd_event_unref(d->event);
         d->event = NULL;
         eg_desired_set_free(d->desired);
