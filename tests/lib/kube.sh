@@ -10,11 +10,8 @@ KUBE_TOKEN=admin
 
 stop_kube_server() {
   [ -z "${SAMPLER:-}" ] || kill "$SAMPLER" 2>/dev/null || true
-  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-  fi
+  # first, so that it does not make pods again while the server stops
+  kill_daemon
   if [ -n "$SERVER_PID" ]; then
     # its own process group: the server and every etcd pod process it started
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true

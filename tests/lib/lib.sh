@@ -36,6 +36,15 @@ for p in sys.argv[1:]:
         if m.get("pid"): print(m["pid"])' 2>/dev/null || true
 }
 
+# kill_daemon: the daemon, if one runs, stopped with SIGTERM, then SIGKILL after 5 s
+kill_daemon() {
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
+}
+
 # on_exit COMMAND...: run at exit, before the daemon and members are stopped, newest first;
 # TEST_RC holds the test's exit status by then (so a hook may print logs on failure).
 EG_ON_EXIT=()
@@ -47,11 +56,7 @@ cleanup() {
   # a hook's own status must neither end the cleanup nor become the test's
   set +e
   for ((i = ${#EG_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${EG_ON_EXIT[i]}"; done
-  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-  fi
+  kill_daemon
   # members run detached: find them by the pids recorded, and by their data dir
   local pids
   pids="$(recorded_pids) $(pgrep -f -- "--data-dir=$STATE/" 2>/dev/null || true)"
