@@ -139,13 +139,19 @@ struct fixture {
         struct eg_error err;
 };
 
-static struct eg_kube_client *client_for(const char *kubeconfig_name) {
+/* A client from one of the server's kubeconfigs; with server_name, told to expect that
+ * name in the server's certificate (tls-server-name). */
+static struct eg_kube_client *client_named(const char *kubeconfig_name, const char *server_name) {
         _cleanup_free_ char *path = kc(kubeconfig_name);
         struct eg_kube_config_options o = {.kubeconfig = path};
         struct eg_kube_config *cfg = NULL;
         struct eg_error err = {0};
         if (eg_kube_config_load(&o, &cfg, &err) < 0)
                 fail_msg("load %s: %s", path, err.message);
+        if (server_name) {
+                free(cfg->tls_server_name);
+                cfg->tls_server_name = strdup(server_name);
+        }
         struct eg_kube_client_options co = {.timeout_ms = 10000, .retry_base_ms = 50};
         struct eg_kube_client *c = NULL;
         if (eg_kube_client_new(cfg, &co, &c, &err) < 0)
@@ -153,22 +159,7 @@ static struct eg_kube_client *client_for(const char *kubeconfig_name) {
         return c;
 }
 
-/* The admin kubeconfig's client, told to expect server_name in the server's certificate. */
-static struct eg_kube_client *client_expecting(const char *server_name) {
-        _cleanup_free_ char *path = kc("admin.kubeconfig");
-        struct eg_kube_config_options o = {.kubeconfig = path};
-        struct eg_kube_config *cfg = NULL;
-        struct eg_error err = {0};
-        if (eg_kube_config_load(&o, &cfg, &err) < 0)
-                fail_msg("load %s: %s", path, err.message);
-        free(cfg->tls_server_name);
-        cfg->tls_server_name = strdup(server_name);
-        struct eg_kube_client_options co = {.timeout_ms = 10000, .max_retries = 1, .retry_base_ms = 50};
-        struct eg_kube_client *c = NULL;
-        if (eg_kube_client_new(cfg, &co, &c, &err) < 0)
-                fail_msg("client: %s", err.message);
-        return c;
-}
+static struct eg_kube_client *client_for(const char *kubeconfig_name) { return client_named(kubeconfig_name, NULL); }
 
 static int setup(void **state) {
         if (!srv.available)
@@ -358,11 +349,11 @@ static void test_kube_client__throttled_retried(void **state) {
 static void test_kube_client__tls_server_name(void **state) {
         struct fixture *fx = *state;
         json_t *items = NULL;
-        struct eg_kube_client *c = client_expecting("localhost");
+        struct eg_kube_client *c = client_named("admin.kubeconfig", "localhost");
         assert_int_equal(eg_kube_list(c, SVCS, NULL, 0, &items, &fx->err), 0);
         json_decref(items);
         eg_kube_client_free(c);
-        c = client_expecting("elsewhere.example");
+        c = client_named("admin.kubeconfig", "elsewhere.example");
         assert_true(eg_kube_list(c, SVCS, NULL, 0, &items, &fx->err) < 0);
         assert_non_null(strstr(fx->err.message, "elsewhere.example"));
         eg_kube_client_free(c);
