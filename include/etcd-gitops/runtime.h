@@ -10,9 +10,29 @@
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
 
+/* Where a member's process or pod is in its life. Only RUNNING members are asked whether
+ * etcd serves; STARTING is judged against a deadline, never as dead. */
+enum eg_member_life {
+        EG_LIFE_RUNNING = 0, /* process verified alive / pod Running and not terminating */
+        EG_LIFE_STARTING,    /* on its way: pod being scheduled, pulling, initialising */
+        EG_LIFE_FAILING,     /* will not run by itself: crash loop, image pull error, unschedulable */
+        EG_LIFE_GONE,        /* process exited / never launched, pod Failed, deleted or on a lost node */
+};
+const char *eg_member_life_to_string(enum eg_member_life l);
+
 struct eg_runtime_member {
         char *name;
-        bool running;       /* process verified alive / pod running */
+        bool running;       /* life == EG_LIFE_RUNNING */
+        enum eg_member_life life;
+        char *life_reason;  /* the platform's own words for STARTING/FAILING/GONE (e.g.
+                               "ImagePullBackOff: ..."); NULL when there is nothing to add */
+        int64_t life_since_realtime_ms; /* when it entered that state (pod creation for STARTING); 0 unknown */
+        /* its data survives its process: restarting it in place keeps its identity and log
+         * (a local data dir holding a WAL, a PersistentVolumeClaim) */
+        bool data_kept;
+        /* prepared and never launched: starting it needs no data (a crash came between
+         * the reservation and the start) */
+        bool never_started;
         int64_t pid;        /* local runtime: the etcd process; 0 otherwise */
         char *version;      /* version it was started with */
         char *spec_hash;    /* member template hash it was started with */
@@ -91,6 +111,12 @@ struct eg_runtime_ops {
          * forgets it; its data is deleted only when delete_data. */
         int (*stop_member)(struct eg_runtime *rt, const char *ns, const char *name,
                            const char *member, bool delete_data, struct eg_error *err);
+        /* Starts a member whose process is gone again, in place: same name, identity, data
+         * and the version it ran (not t->spec's). initial_cluster is used only by a member
+         * that never started and was not bootstrapped with the cluster (NULL otherwise).
+         * -EOPNOTSUPP where its data cannot survive (an emptyDir pod): replace it instead. */
+        int (*restart_member)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              const char *initial_cluster, struct eg_error *err);
         /* Replaces a running member by one with t->spec's version and template, keeping its
          * name, identity and data. Returns once the new one is started (not yet healthy). */
         int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,

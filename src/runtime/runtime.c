@@ -3,6 +3,16 @@
 
 #include "etcd-gitops/runtime.h"
 
+const char *eg_member_life_to_string(enum eg_member_life l) {
+        static const char *const names[] = {
+                [EG_LIFE_RUNNING] = "running",
+                [EG_LIFE_STARTING] = "starting",
+                [EG_LIFE_FAILING] = "failing",
+                [EG_LIFE_GONE] = "gone",
+        };
+        return (unsigned)l < EG_ELEMENTSOF(names) ? names[l] : NULL;
+}
+
 void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
         if (!c)
                 return;
@@ -13,6 +23,7 @@ void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
                 free(m->spec_hash);
                 free(m->client_url);
                 free(m->peer_url);
+                free(m->life_reason);
         }
         free(c->members);
         free(c->namespace);
