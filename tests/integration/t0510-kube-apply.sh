@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# apply --runtime kubernetes against the API test server: 3 pods Running and Ready, the
-# services and PDB upstream made, and etcd's member list read through the pod proxy.
+# apply --runtime kubernetes against the real kube-apiserver, whose node takes 2 s to pull each
+# pod's image: 3 pods Running and Ready (3 created, none replaced), the services and PDB upstream
+# made, and etcd's member list read through the pod proxy.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 start_kube_server
@@ -21,6 +22,7 @@ ready=[p for p in items if p["status"].get("phase")=="Running" and
 sys.exit(0 if len(items)==3 and len(ready)==3 else 1)'
 }
 wait_until 60 "3 pods Running and Ready" pods_ready
+[ "$(pods_created kt)" = 3 ] || fail "$(pods_created kt) pods created for 3 members"
 
 kube_api "/api/v1/namespaces/default/services/kt" | jget 'd["spec"]["clusterIP"]' | grep -qx None ||
   fail "headless service kt missing"
@@ -42,3 +44,4 @@ kube_api "/api/v1/namespaces/default/services/kt" | jget 'd["spec"]["publishNotR
   fail "headless service kt not recreated"
 [ "$(kube_api "/api/v1/namespaces/default/pods?labelSelector=etcd_cluster%3Dkt" | jget 'len(d["items"])')" = 3 ] ||
   fail "the second apply changed the pods"
+[ "$(pods_created kt)" = 3 ] || fail "the second apply created pods: $(pods_created kt) in all"

@@ -3,7 +3,7 @@
 # new name, back to 3 ready voters, and a key written before is still there.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 cluster_yaml kf 3
 start_daemon "${K[@]}" --listen none

@@ -2,7 +2,7 @@
 # run --runtime kubernetes: resize 3 -> 5 -> 3 with a key intact, pods matching the members.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 cluster_yaml kr 3
 start_daemon "${K[@]}" --listen none

@@ -3,7 +3,7 @@
 # failing, nothing replaced); unpaused, it is replaced and the cluster is back to 3.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 cluster_yaml kp 3
 start_daemon "${K[@]}" --listen none --interval 2s

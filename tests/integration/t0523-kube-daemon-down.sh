@@ -3,7 +3,7 @@
 # it replaces the member and the cluster is 3 healthy voters again.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 cluster_yaml kd 3
 start_daemon "${K[@]}" --listen none

@@ -4,7 +4,7 @@
 # EtcdCluster manifest applied: no pod is restarted or replaced and the cluster converges.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 kube_api /api/v1/namespaces/default/services -X POST -H 'Content-Type: application/json' -d '{
   "apiVersion": "v1", "kind": "Service",

@@ -38,7 +38,7 @@ subjects:
 PY
 } >"$T/rbac.yaml"
 grep -q 'pods/proxy' <(sed -n '/name: etcd-gitops-noproxy/,$p' "$T/rbac.yaml") && fail "the reduced role still grants pods/proxy"
-start_kube_server --rbac "$T/rbac.yaml" \
+start_test_kube_server --rbac "$T/rbac.yaml" \
   --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops --token noproxy-token:noproxy
 SA_KC="$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig"
 NP_KC="$KUBE/kc/noproxy.kubeconfig"

@@ -7,7 +7,7 @@
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
-start_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
+start_test_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
   --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
 K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
 

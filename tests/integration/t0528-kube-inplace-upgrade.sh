@@ -8,7 +8,7 @@
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
 kube_fake_versions 3.4.23 3.4.99
-start_kube_server --etcd-bin-dir "$T/bins"
+start_test_kube_server --etcd-bin-dir "$T/bins"
 
 cluster_yaml ku 3
 start_daemon "${K[@]}" --listen none

@@ -10,7 +10,7 @@
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
 on_exit s3rver_stop
 # as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
-start_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
+start_test_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
   --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
 K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
 S3_VERIFY=1 s3rver_start "$T/s3" bkt || fail "s3rver did not start"

@@ -5,7 +5,7 @@
 # credential is cached until expirationTimestamp.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_kube_server
+start_test_kube_server
 
 say "client certificate"
 cluster_yaml kc 1

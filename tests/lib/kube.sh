@@ -1,39 +1,212 @@
-# Shared helpers for the kubernetes-runtime integration tests: the API test server
-# (tests/kube/apiserver.py) started in its private mount namespace and stopped with every pod
-# process, a curl helper for its API, and health as the daemon reports it.
+# Shared helpers for the kubernetes-runtime integration tests: the real kube-apiserver with the
+# node stand-in (tests/kube/node.py) running its pods in network namespaces on a test bridge, or
+# the project's API test server (tests/kube/apiserver.py) for what a real one cannot be made to
+# do; all stopped by pid and torn down by name at exit. Curl helpers for the API and the node's
+# knobs, credentials, and health as the daemon reports it.
 # Source after lib.sh. Sets KUBE, URL, KC and K (the runtime options for eg).
 
 KUBE="$T/kube"
 mkdir -p "$KUBE"
 SERVER_PID=
+NODE_PID=
+NODE_URL=
 KUBE_TOKEN=admin
+KUBE_CA="$KUBE/tls/ca.crt"
+# the real kube-apiserver, laid out beside the checkout in CI
+KUBE_APISERVER_DIR=${KUBE_APISERVER_DIR:-$EG_SOURCE_DIR/../shared/kube-apiserver}
+KUBE_RUN="$KUBE/apiserver"
+# names this test's bridge (egbID) and pod network namespaces (egID-N): unique per run
+KUBE_NET_ID=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 5)
 
 stop_kube_server() {
   [ -z "${SAMPLER:-}" ] || kill "$SAMPLER" 2>/dev/null || true
   # first, so that it does not make pods again while the server stops
   kill_daemon
+  if [ -n "$NODE_PID" ]; then
+    kill -TERM "$NODE_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$NODE_PID" 2>/dev/null || true
+  fi
+  # what the node stand-in could not take down itself (it was killed first): by name
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk -v p="eg$KUBE_NET_ID-" 'index($1, p) == 1 {print $1}'); do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  ip link del "egb$KUBE_NET_ID" 2>/dev/null || true
   if [ -n "$SERVER_PID" ]; then
     # its own process group: the server and every etcd pod process it started
     kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
   fi
-  # pods the server could not stop (it was killed first) still have their pid files
+  [ ! -d "$KUBE_RUN" ] || "$KUBE_APISERVER_DIR/kube-apiserver.sh" stop "$KUBE_RUN" >/dev/null 2>&1 || true
+  # pods whose stopper is gone still have their pid files
   local f
   for f in "$KUBE"/state/pods/*/*.pid; do
     [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
   done
-  if [ "$TEST_RC" -ne 0 ] && [ -f "$KUBE/server.log" ]; then
-    echo "--- apiserver log (tail)" >&2
-    tail -n 30 "$KUBE/server.log" >&2
+  if [ "$TEST_RC" -ne 0 ]; then
+    local l
+    for l in "$KUBE/server.log" "$KUBE/node.log" "$KUBE_RUN/apiserver.log"; do
+      [ -f "$l" ] || continue
+      echo "--- $l (tail)" >&2
+      tail -n 30 "$l" >&2
+    done
   fi
 }
 on_exit stop_kube_server
 
-# start_kube_server [apiserver options]: starts it and waits for its URL; exits 0 (skip)
-# where no private mount namespace is allowed. Pod addresses start at a random 127.R.R.10
-# so that tests running side by side do not race for the same ones.
+# _free_port N: a port P such that P..P+N-1 are all free on 127.0.0.1
+_free_port() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    p = random.randint(20000, 40000)
+    socks = []
+    try:
+        for q in range(p, p + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", q))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(p)
+    break
+PY
+}
+
+# start_kube_server [--etcd-bin-dir DIR] [--pull-delay S]: the real kube-apiserver (from
+# $KUBE_APISERVER_DIR) on free ports, and tests/kube/node.py playing its nodes with a pull delay
+# of 2 s unless told. Exits 0 with SKIP and the reason when either cannot run here.
 start_kube_server() {
+  local node_args=(--pull-delay 2)
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --etcd-bin-dir | --pull-delay) node_args+=("$1" "$2"); shift 2 ;;
+    *) fail "start_kube_server: unknown option $1" ;;
+    esac
+  done
+  if [ ! -x "$KUBE_APISERVER_DIR/kube-apiserver.sh" ]; then
+    say "SKIP: no real kube-apiserver at $KUBE_APISERVER_DIR (CI lays out ../shared/kube-apiserver beside the checkout)"
+    exit 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! unshare --mount --propagation private true 2>/dev/null; then
+    say "SKIP: the node stand-in needs root, iproute2 and mount namespaces for its pods"
+    exit 0
+  fi
+  local try port eport started=
+  for try in 1 2 3; do
+    port=$(_free_port 1)
+    eport=$(_free_port 2)
+    if KUBE_APISERVER_PORT=$port KUBE_ETCD_PORT=$eport \
+      "$KUBE_APISERVER_DIR/kube-apiserver.sh" start "$KUBE_RUN" >"$KUBE/server.log" 2>&1; then
+      started=1
+      break
+    fi
+    # a port taken between the check and the start: another pair
+    "$KUBE_APISERVER_DIR/kube-apiserver.sh" stop "$KUBE_RUN" >/dev/null 2>&1 || true
+  done
+  [ -n "$started" ] || fail "kube-apiserver did not start: $(tail -n 5 "$KUBE/server.log")"
+  URL="https://127.0.0.1:$port"
+  KUBE_TOKEN=$(cat "$KUBE_RUN/admin.token")
+  KUBE_CA="$KUBE_RUN/ca.crt"
+  setsid python3 "$EG_SOURCE_DIR/tests/kube/node.py" --server "$URL" --token-file "$KUBE_RUN/admin.token" \
+    --ca-file "$KUBE_CA" --state-dir "$KUBE/state" --hosts-file "$KUBE/hosts" --run-id "$KUBE_NET_ID" \
+    --ready-file "$KUBE/node.url" "${node_args[@]}" >"$KUBE/node.log" 2>&1 &
+  NODE_PID=$!
+  wait_until 60 "the node stand-in" _kube_node_up
+  [ -s "$KUBE/node.url" ] || fail "the node stand-in exited: $(tail -n 5 "$KUBE/node.log")"
+  NODE_URL=$(cat "$KUBE/node.url")
+  mkdir -p "$KUBE/kc"
+  KC="$KUBE/kc/admin.kubeconfig"
+  kube_kubeconfig "$KC" admin token "$KUBE_TOKEN"
+  K=(--runtime kubernetes --kubeconfig "$KC")
+}
+_kube_node_up() { [ -s "$KUBE/node.url" ] || ! kill -0 "$NODE_PID" 2>/dev/null; }
+
+# kube_kubeconfig FILE USER token TOKEN | cert CERT KEY [ca-inline|insecure]: a kubeconfig for
+# the real server, its CA as certificate-authority-data (or insecure-skip-tls-verify)
+kube_kubeconfig() {
+  local file=$1 user=$2 kind=$3 tls=ca-inline cred
+  case $kind in
+  token) cred="    token: $4"; tls=${5:-ca-inline} ;;
+  cert) cred="    client-certificate-data: $(base64 -w0 <"$4")
+    client-key-data: $(base64 -w0 <"$5")"; tls=${6:-ca-inline} ;;
+  *) fail "kube_kubeconfig: $kind" ;;
+  esac
+  local trust="    certificate-authority-data: $(base64 -w0 <"$KUBE_CA")"
+  [ "$tls" = insecure ] && trust="    insecure-skip-tls-verify: true"
+  cat >"$file" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: $URL
+$trust
+users:
+- name: $user
+  user:
+$cred
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: $user
+    namespace: default
+current-context: test
+YAML
+}
+
+# kube_apply FILE...: creates (or replaces) the objects in the YAML files, as admin
+kube_apply() {
+  python3 "$EG_SOURCE_DIR/tests/kube/apply.py" --server "$URL" --token-file "$KUBE_RUN/admin.token" \
+    --ca-file "$KUBE_CA" "$@" || fail "cannot apply $*"
+}
+
+# kube_sa_kubeconfig NS SA FILE: a kubeconfig with a service account token (TokenRequest API)
+kube_sa_kubeconfig() {
+  local tok
+  tok=$(kube_api "/api/v1/namespaces/$1/serviceaccounts/$2/token" -X POST -H 'Content-Type: application/json' \
+    -d '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":7200}}' |
+    jget 'd["status"]["token"]') || fail "no token for service account $1/$2"
+  kube_kubeconfig "$3" "system:serviceaccount:$1:$2" token "$tok"
+}
+
+# kube_cert USER [GROUP] DIR: DIR/USER.crt and .key, a client certificate the server's CA signed
+kube_cert() {
+  local user=$1 group=${2:-} dir=$3 subj="/CN=$1"
+  [ -z "$group" ] || subj="/O=$group/CN=$1"
+  mkdir -p "$dir"
+  openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$dir/$user.key" -out "$dir/$user.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$dir/$user.ext"
+  openssl x509 -req -in "$dir/$user.csr" -CA "$KUBE_RUN/certs/ca.crt" -CAkey "$KUBE_RUN/certs/ca.key" \
+    -CAcreateserial -days 2 -extfile "$dir/$user.ext" -out "$dir/$user.crt" 2>/dev/null ||
+    fail "cannot sign a client certificate for $user"
+}
+
+# node_ctl PATH [JSON]: the node stand-in's control endpoint (POST /knobs, /exit, /lose-node)
+node_ctl() {
+  curl -sS --fail --max-time 20 -X POST -H 'Content-Type: application/json' -d "${2:-{\}}" "$NODE_URL$1"
+}
+
+# pods_created CLUSTER [NS]: how many pods of the cluster were ever created (the node stand-in
+# logs each one it sees)
+pods_created() {
+  awk -v ns="${2:-default}" -v c="$1" '$2 == ns && index($3, c "-") == 1 && substr($3, length(c) + 2) ~ /^[0-9]+$/' \
+    "$KUBE/state/pods.log" 2>/dev/null | wc -l
+}
+
+# start_test_kube_server [apiserver options]: the project's API test server (tests/kube/apiserver.py)
+# instead, for what a real server cannot be made to do; exits 0 (skip) where no private mount
+# namespace is allowed. Pod addresses start at a random 127.R.R.10 so that tests running side by
+# side do not race for the same ones.
+start_test_kube_server() {
   local ipstart="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).10"
   setsid bash "$EG_SOURCE_DIR/tests/kube/netns-run.sh" "$KUBE/hosts" \
     python3 "$EG_SOURCE_DIR/tests/kube/apiserver.py" --state-dir "$KUBE/state" --tls-dir "$KUBE/tls" \
@@ -57,7 +230,7 @@ _kube_server_up() { [ -s "$KUBE/ready" ] || ! kill -0 "$SERVER_PID" 2>/dev/null;
 # kube_api PATH [curl options]: the API as admin (or $KUBE_TOKEN); fails on HTTP errors
 kube_api() {
   local path=$1; shift
-  curl -sS --fail --max-time 20 --cacert "$KUBE/tls/ca.crt" -H "Authorization: Bearer $KUBE_TOKEN" "$@" "$URL$path"
+  curl -sS --fail --max-time 20 --cacert "$KUBE_CA" -H "Authorization: Bearer $KUBE_TOKEN" "$@" "$URL$path"
 }
 
 b64() { printf '%s' "$1" | base64 -w0; }
