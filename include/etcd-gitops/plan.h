@@ -19,7 +19,19 @@ struct eg_observed_member {
         bool is_learner;
         bool is_leader;
         bool healthy;                /* its own endpoint answered /health ok */
+        bool reachable;              /* its endpoint answered status, leader or not (an election
+                                        in progress is not an outage) */
         int64_t unhealthy_since_ms;  /* monotonic ms when it was first seen unhealthy; 0 = healthy */
+        int64_t unreachable_since_ms; /* monotonic ms when it was first seen unreachable; 0 = reachable */
+        /* the runtime's view: running, starting (a pod pulling), failing (with the platform's
+         * reason) or gone; life_since_ms is when it entered that state (monotonic, 0 unknown) */
+        enum eg_member_life life;
+        char *life_reason;
+        int64_t life_since_ms;
+        bool data_kept;     /* its data survives its process: it can be restarted in place */
+        bool never_started; /* prepared, never launched (a crash came between) */
+        unsigned restarts;  /* restarts in place within the policy's restart window */
+        int64_t restart_not_before_ms; /* back-off: monotonic ms before which it is not restarted */
         int64_t started_ms;          /* monotonic ms when started by us; 0 = unknown/long ago */
         char *version;               /* version it was started with */
         char *spec_hash;             /* member template hash it was started with */
@@ -46,6 +58,12 @@ struct eg_policy {
         int64_t start_grace_ms;    /* new members are not judged before this (default 10000) */
         int64_t member_settle_ms;  /* etcd refuses membership changes until every voter has been
                                       connected this long (its strict reconfig check; default 5000) */
+        int64_t start_timeout_ms;  /* a member starting (pod pending) longer is dead (default 300000) */
+        int64_t quorum_grace_ms;   /* a majority unreachable this long is quorum loss (default 3000:
+                                      a few election timeouts) */
+        unsigned restart_limit;    /* this many restarts in place within restart_window_ms and a
+                                      member is replaced instead (default 5) */
+        int64_t restart_window_ms; /* default 600000 */
 };
 
 void eg_policy_init(struct eg_policy *p); /* the defaults above */
@@ -60,18 +78,20 @@ enum eg_action_kind {
         EG_ACTION_STOP_UNKNOWN,   /* runtime member not in the membership: stop it */
         EG_ACTION_UPGRADE_MEMBER, /* replace one member with the new version/template */
         EG_ACTION_PRUNE,          /* manifest deleted: stop every member */
+        EG_ACTION_RESTART,        /* start members whose process is gone again, in place (members[]):
+                                     same identity and data; no membership change */
         _EG_ACTION_MAX
 };
 
 /* Audit decision names: "create", "add-learner", "promote", "remove", "replace-dead",
- * "remove-orphan", "stop-unknown", "upgrade-member", "prune". */
+ * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart". */
 const char *eg_action_kind_to_string(enum eg_action_kind k);
 
 struct eg_action {
         enum eg_action_kind kind;
         char *member;        /* the member concerned (new name for ADD_LEARNER) */
         uint64_t member_id;  /* etcd id when known */
-        char **members;      /* BOOTSTRAP: the initial member names */
+        char **members;      /* BOOTSTRAP: the initial member names; RESTART, PRUNE: the members */
         size_t n_members;
         char *version;       /* BOOTSTRAP/ADD_LEARNER/UPGRADE_MEMBER: version to run */
         bool delete_data;    /* REMOVE_MEMBER/REPLACE_DEAD/STOP_UNKNOWN/PRUNE */
@@ -84,7 +104,8 @@ enum eg_plan_state {
         EG_PLAN_WAITING,      /* not converged, but the next step must wait (reason says for what) */
         EG_PLAN_BLOCKED,      /* a rule forbids going on (reason says which); needs a human */
         EG_PLAN_PAUSED,       /* spec.paused: observe and report only */
-        EG_PLAN_QUORUM_LOST,  /* fewer than a majority of voters healthy: nothing is changed */
+        EG_PLAN_QUORUM_LOST,  /* fewer than a majority of voters reachable past the grace, and
+                                 none can be restarted: nothing is changed */
         EG_PLAN_UNTOUCHED,    /* manifest present but invalid: hands off */
         EG_PLAN_ABSENT,       /* no manifest and nothing to prune (or prune not allowed) */
 };

@@ -10,14 +10,6 @@
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
 
-/* Where a member's process or pod is in its life. Only RUNNING members are asked whether
- * etcd serves; STARTING is judged against a deadline, never as dead. */
-enum eg_member_life {
-        EG_LIFE_RUNNING = 0, /* process verified alive / pod Running and not terminating */
-        EG_LIFE_STARTING,    /* on its way: pod being scheduled, pulling, initialising */
-        EG_LIFE_FAILING,     /* will not run by itself: crash loop, image pull error, unschedulable */
-        EG_LIFE_GONE,        /* process exited / never launched, pod Failed, deleted or on a lost node */
-};
 const char *eg_member_life_to_string(enum eg_member_life l);
 
 struct eg_runtime_member {

@@ -25,6 +25,7 @@ static const char *const action_names[_EG_ACTION_MAX] = {
         [EG_ACTION_STOP_UNKNOWN] = "stop-unknown",
         [EG_ACTION_UPGRADE_MEMBER] = "upgrade-member",
         [EG_ACTION_PRUNE] = "prune",
+        [EG_ACTION_RESTART] = "restart",
 };
 
 static const char *const state_names[] = {
@@ -51,6 +52,10 @@ void eg_policy_init(struct eg_policy *p) {
                 .dead_after_ms = 5000,
                 .start_grace_ms = 10000,
                 .member_settle_ms = 5000,
+                .start_timeout_ms = 300000,
+                .quorum_grace_ms = 3000,
+                .restart_limit = 5,
+                .restart_window_ms = 600000,
         };
 }
 
@@ -75,8 +80,11 @@ struct node {
         const char *name;
         uint64_t id;
         bool in_runtime, running, in_membership, is_learner, is_leader, healthy, replace_to_roll;
-        int64_t unhealthy_since_ms, started_ms;
-        const char *version, *hash;
+        bool reachable, data_kept, never_started;
+        enum eg_member_life life;
+        unsigned restarts;
+        int64_t unhealthy_since_ms, unreachable_since_ms, started_ms, life_since_ms, restart_not_before_ms;
+        const char *version, *hash, *life_reason;
 };
 
 struct model {
@@ -149,9 +157,24 @@ static int64_t elapsed(int64_t now, int64_t since) {
         return d;
 }
 
+/* Launched and not serving yet: a process in its start grace, or a pod still pending
+ * (scheduled, pulling, initialising) within the start timeout. */
 static bool node_starting(const struct ctx *c, const struct node *n) {
-        return n->in_runtime && n->running && n->started_ms != 0 &&
-               elapsed(c->now, n->started_ms) < c->pol->start_grace_ms;
+        if (!n->in_runtime)
+                return false;
+        if (n->life == EG_LIFE_STARTING)
+                return n->life_since_ms == 0 || elapsed(c->now, n->life_since_ms) < c->pol->start_timeout_ms;
+        return n->running && n->started_ms != 0 && elapsed(c->now, n->started_ms) < c->pol->start_grace_ms;
+}
+
+/* Its process is gone but it can come back as itself: its data survived (or it never ran
+ * and etcd expects it), and it has not kept failing. */
+static bool node_restartable(const struct ctx *c, const struct model *m, const struct node *n) {
+        if (!n->in_runtime || n->life != EG_LIFE_GONE || n->restarts >= c->pol->restart_limit)
+                return false;
+        if (n->data_kept)
+                return n->in_membership || !m->reachable;
+        return n->never_started && n->in_membership;
 }
 
 static bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
@@ -159,8 +182,8 @@ static bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
                elapsed(c->now, n->unhealthy_since_ms) >= c->pol->dead_after_ms;
 }
 
-static bool node_dead(const struct ctx *c, const struct node *n) {
-        if (!n->in_membership || node_starting(c, n))
+static bool node_dead(const struct ctx *c, const struct model *m, const struct node *n) {
+        if (!n->in_membership || node_starting(c, n) || node_restartable(c, m, n))
                 return false;
         return !n->in_runtime || !n->running || node_unhealthy_too_long(c, n);
 }
@@ -178,7 +201,8 @@ static bool node_needs_roll(const struct ctx *c, const struct node *n) {
 }
 
 struct census {
-        size_t voters, healthy, starting, learners, quorum;
+        size_t voters, healthy, reachable, starting, learners, quorum;
+        size_t lost; /* voters unreachable longer than the quorum grace, and not starting */
         bool exists, any_dead;
 };
 
@@ -189,7 +213,7 @@ static void census_take(const struct ctx *c, const struct model *m, struct censu
                 const struct node *n = &m->nodes[i];
                 if (n->in_runtime || n->in_membership)
                         s.exists = true;
-                if (node_dead(c, n))
+                if (node_dead(c, m, n))
                         s.any_dead = true;
                 if (n->in_membership && n->is_learner)
                         s.learners++;
@@ -200,6 +224,12 @@ static void census_take(const struct ctx *c, const struct model *m, struct censu
                         s.healthy++;
                 else if (node_starting(c, n))
                         s.starting++;
+                if (n->healthy || n->reachable)
+                        s.reachable++;
+                else if (!node_starting(c, n) &&
+                         (n->unreachable_since_ms == 0 ||
+                          elapsed(c->now, n->unreachable_since_ms) >= c->pol->quorum_grace_ms))
+                        s.lost++;
         }
         s.quorum = eg_quorum(s.voters);
         *ret = s;
@@ -349,6 +379,21 @@ static char *dead_reason(const struct ctx *c, const struct node *n, const char *
                 return strf("%s %s is in the etcd membership but the runtime has no such member; "
                             "remove it, a fresh member replaces it",
                             role, disp(n));
+        if (n->life == EG_LIFE_STARTING)
+                return strf("%s %s dead (still starting after %" PRId64 "s%s%s); remove it, a fresh member replaces it",
+                            role, disp(n), elapsed(c->now, n->life_since_ms) / 1000,
+                            n->life_reason ? ": " : "", n->life_reason ? n->life_reason : "");
+        if (n->life == EG_LIFE_FAILING)
+                return strf("%s %s dead (%s); remove it, a fresh member replaces it", role, disp(n),
+                            n->life_reason ? n->life_reason : "failing");
+        if (!n->running && n->restarts >= c->pol->restart_limit)
+                return strf("%s %s dead (kept failing: restarted %u times within %" PRId64
+                            " min); remove it, a fresh member replaces it",
+                            role, disp(n), n->restarts, c->pol->restart_window_ms / 60000);
+        if (n->life == EG_LIFE_GONE && !n->data_kept)
+                return strf("%s %s dead (process gone, no data to restart from); remove it, a fresh member "
+                            "replaces it",
+                            role, disp(n));
         if (!n->running)
                 return strf("%s %s dead (process gone); remove it, a fresh member replaces it", role,
                             disp(n));
@@ -377,7 +422,7 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
                 const struct node *n = &m->nodes[i];
                 if (!n->in_membership || !n->is_learner)
                         continue;
-                if (node_dead(c, n)) {
+                if (node_dead(c, m, n)) {
                         *done = true;
                         return step_act(s, dead_kind(n), n, i, !c->pol->keep_removed_data,
                                         dead_reason(c, n, "learner"));
@@ -401,7 +446,7 @@ static int plan_dead_voters(const struct ctx *c, const struct model *m, const st
          * observation: both go after the plainly dead ones. */
         for (size_t i = 0; i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
-                if (!node_voter(n) || !node_dead(c, n))
+                if (!node_voter(n) || !node_dead(c, m, n))
                         continue;
                 unsigned rank = (n->healthy ? 2u : 0u) + (n->is_leader ? 1u : 0u);
                 if (rank < best) {
@@ -638,6 +683,163 @@ static int plan_settled(const struct ctx *c, const struct model *m, const struct
         return step_wait(s, EG_PLAN_WAITING, strf("member %s is not healthy", disp(n)));
 }
 
+/* Members whose process is gone but who can come back as themselves are started again,
+ * all at once: no membership changes, so no quorum is needed, and a rebooted host needs a
+ * majority back before etcd answers at all. One still in its back-off is waited for. */
+static int plan_restart(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
+        size_t n_now = 0, first = SIZE_MAX;
+        const struct node *later = NULL;
+        bool any_running_or_kept = false;
+
+        for (size_t i = 0; i < m->n; i++)
+                if (m->nodes[i].in_runtime && (m->nodes[i].running || m->nodes[i].data_kept))
+                        any_running_or_kept = true;
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                bool ok = node_restartable(c, m, n) ||
+                          /* a crash before any member of a new cluster ran: etcd is not there to
+                           * say who is expected, the record of the initial members is */
+                          (!m->reachable && !any_running_or_kept && n->in_runtime && n->never_started &&
+                           n->life == EG_LIFE_GONE && n->restarts < c->pol->restart_limit);
+                if (!ok)
+                        continue;
+                if (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0) {
+                        if (!later || n->restart_not_before_ms < later->restart_not_before_ms)
+                                later = n;
+                        continue;
+                }
+                if (first == SIZE_MAX)
+                        first = i;
+                n_now++;
+        }
+        if (n_now == 0) {
+                if (!later)
+                        return 0;
+                *done = true;
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("member %s is restarted in place in %" PRId64 " ms (back-off after %u restart%s)",
+                                      disp(later), -elapsed(c->now, later->restart_not_before_ms), later->restarts,
+                                      later->restarts == 1 ? "" : "s"));
+        }
+        *done = true;
+
+        struct eg_buf names;
+        eg_buf_init(&names, 0);
+        char **members = calloc(n_now, sizeof(char *));
+        int r = members ? 0 : -ENOMEM;
+        size_t k = 0;
+        for (size_t i = first; r >= 0 && i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!(node_restartable(c, m, n) ||
+                      (!m->reachable && !any_running_or_kept && n->in_runtime && n->never_started &&
+                       n->life == EG_LIFE_GONE && n->restarts < c->pol->restart_limit)) ||
+                    (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0))
+                        continue;
+                if (!(members[k] = strdup(disp(n))))
+                        r = -ENOMEM;
+                else
+                        k++;
+                if (r >= 0)
+                        r = eg_buf_printf(&names, "%s%s", k > 1 ? ", " : "", disp(n));
+        }
+        if (r >= 0) {
+                const struct node *n = &m->nodes[first];
+                const char *why = n->never_started ? (k == 1 ? "it never started" : "they never started")
+                                                   : (k == 1 ? "process gone, data kept" : "processes gone, data kept");
+                r = step_act(s, EG_ACTION_RESTART, n, first, false,
+                             strf("restart member%s %s in place (%s)", k == 1 ? "" : "s", names.data, why));
+        }
+        eg_buf_done(&names);
+        if (r < 0) {
+                for (size_t i = 0; members && i < k; i++)
+                        free(members[i]);
+                free(members);
+                return r;
+        }
+        s->action.members = members;
+        s->action.n_members = k;
+        return 0;
+}
+
+/* Why the cluster cannot go on without a human: who is left, and why each other voter
+ * cannot come back by itself. */
+static int quorum_lost(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s) {
+        struct eg_buf b;
+        int r = 0;
+        eg_buf_init(&b, 0);
+        for (size_t i = 0; r >= 0 && i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!n->in_runtime && !n->in_membership)
+                        continue;
+                const char *state = n->healthy || n->reachable ? "answers"
+                                    : n->running                ? "running, not answering"
+                                    : n->life == EG_LIFE_FAILING ? (n->life_reason ? n->life_reason : "failing")
+                                    : n->life == EG_LIFE_STARTING ? "starting"
+                                    : n->restarts >= c->pol->restart_limit ? "keeps failing after restarts"
+                                    : n->life == EG_LIFE_GONE && !n->data_kept && !n->never_started ? "data gone"
+                                                                                                    : "process gone";
+                r = eg_buf_printf(&b, "%s%s: %s", b.len ? ", " : "", disp(n), state);
+        }
+        if (r < 0) {
+                eg_buf_done(&b);
+                return r;
+        }
+        r = step_wait(s, EG_PLAN_QUORUM_LOST,
+                      strf("quorum lost: %zu of %zu voting members reachable (need %zu) for over %" PRId64
+                           " ms [%s]; nothing changed — run `etcd-gitops recover %s --dry-run` to see the way back",
+                           cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms, b.data ? b.data : "",
+                           c->name));
+        eg_buf_done(&b);
+        return r;
+}
+
+/* etcd cannot take a membership change now. Tells an election in progress, members still
+ * starting and a short outage (all waited for) from a majority really gone. */
+static int plan_no_quorum(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s) {
+        if (!m->reachable) {
+                size_t answering = 0, members = 0, lost = 0;
+                for (size_t i = 0; i < m->n; i++) {
+                        const struct node *n = &m->nodes[i];
+                        if (!n->in_runtime || n->never_started)
+                                continue;
+                        members++;
+                        if (node_starting(c, n))
+                                return step_wait(s, EG_PLAN_WAITING,
+                                                 strf("etcd of %s not reachable yet; member %s is starting", c->name,
+                                                      disp(n)));
+                        if (n->reachable)
+                                answering++;
+                        else if (n->unreachable_since_ms == 0 ||
+                                 elapsed(c->now, n->unreachable_since_ms) >= c->pol->quorum_grace_ms)
+                                lost++;
+                }
+                if (answering > 0)
+                        return step_wait(s, EG_PLAN_WAITING,
+                                         strf("electing: %zu member%s of %s answer but the member list cannot be had yet",
+                                              answering, answering == 1 ? "" : "s", c->name));
+                if (lost < members)
+                        return step_wait(s, EG_PLAN_WAITING,
+                                         strf("no member of %s answers yet; quorum is judged lost after %" PRId64 " ms",
+                                              c->name, c->pol->quorum_grace_ms));
+                struct census none = {.voters = members, .quorum = eg_quorum(members)};
+                return quorum_lost(c, m, &none, s);
+        }
+        if (cs->reachable >= cs->quorum)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("electing: %zu of %zu voting members answer, %zu healthy with a leader (need %zu)",
+                                      cs->reachable, cs->voters, cs->healthy, cs->quorum));
+        if (cs->healthy + cs->starting >= cs->quorum)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("%zu of %zu voting members healthy (need %zu); waiting for %zu starting members",
+                                      cs->healthy, cs->voters, cs->quorum, cs->starting));
+        if (cs->voters - cs->lost >= cs->quorum)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("%zu of %zu voting members reachable (need %zu); quorum is judged lost after %" PRId64
+                                      " ms",
+                                      cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms));
+        return quorum_lost(c, m, cs, s);
+}
+
 /* One planning round for a cluster whose manifest is valid and not paused. */
 static int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         struct census cs;
@@ -655,28 +857,11 @@ static int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         if (!cs.exists)
                 return plan_bootstrap(c, m, s);
 
-        if (!m->reachable) {
-                for (size_t i = 0; i < m->n; i++)
-                        if (node_starting(c, &m->nodes[i]))
-                                return step_wait(s, EG_PLAN_WAITING,
-                                                 strf("etcd of %s not reachable yet; member %s is starting",
-                                                      c->name, disp(&m->nodes[i])));
-                return step_wait(s, EG_PLAN_QUORUM_LOST,
-                                 strf("quorum lost: no member of %s answered (etcd unreachable); nothing "
-                                      "changed — recover from a backup",
-                                      c->name));
-        }
-        if (cs.healthy < cs.quorum) {
-                if (cs.healthy + cs.starting >= cs.quorum)
-                        return step_wait(s, EG_PLAN_WAITING,
-                                         strf("%zu of %zu voting members healthy (need %zu); waiting for "
-                                              "%zu starting members",
-                                              cs.healthy, cs.voters, cs.quorum, cs.starting));
-                return step_wait(s, EG_PLAN_QUORUM_LOST,
-                                 strf("quorum lost: %zu of %zu voting members healthy (need %zu); nothing "
-                                      "changed — recover from a backup",
-                                      cs.healthy, cs.voters, cs.quorum));
-        }
+        r = plan_restart(c, m, s, &done);
+        if (r < 0 || done)
+                return r;
+        if (!m->reachable || cs.healthy < cs.quorum)
+                return plan_no_quorum(c, m, &cs, s);
 
         r = plan_unknown(c, m, s, &done);
         if (r < 0 || done)
@@ -714,8 +899,9 @@ static void model_remove(struct model *m, size_t idx) {
 }
 
 static void node_heal(struct node *n) {
-        n->in_runtime = n->running = n->healthy = true;
-        n->unhealthy_since_ms = n->started_ms = 0;
+        n->in_runtime = n->running = n->healthy = n->reachable = true;
+        n->life = EG_LIFE_RUNNING;
+        n->unhealthy_since_ms = n->unreachable_since_ms = n->started_ms = 0;
 }
 
 /* Assumes a step succeeded and the member it touched came up healthy, to foresee the next. */
@@ -751,6 +937,15 @@ static void model_apply(const struct ctx *c, struct model *m, const struct eg_ac
         case EG_ACTION_BOOTSTRAP:
                 m->next_index += a->n_members;
                 break;
+        case EG_ACTION_RESTART:
+                for (size_t i = 0; i < m->n; i++)
+                        for (size_t j = 0; j < a->n_members; j++)
+                                if (m->nodes[i].name && strcmp(m->nodes[i].name, a->members[j]) == 0) {
+                                        node_heal(&m->nodes[i]);
+                                        m->nodes[i].never_started = false;
+                                }
+                m->reachable = true;
+                break;
         default:
                 break;
         }
@@ -778,6 +973,15 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .is_learner = om->is_learner,
                         .is_leader = om->is_leader,
                         .healthy = om->healthy,
+                        .reachable = om->reachable,
+                        .data_kept = om->data_kept,
+                        .never_started = om->never_started,
+                        .life = om->life,
+                        .life_reason = om->life_reason,
+                        .life_since_ms = om->life_since_ms,
+                        .restarts = om->restarts,
+                        .restart_not_before_ms = om->restart_not_before_ms,
+                        .unreachable_since_ms = om->unreachable_since_ms,
                         .unhealthy_since_ms = om->unhealthy_since_ms,
                         .started_ms = om->started_ms,
                         .version = om->version,

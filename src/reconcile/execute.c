@@ -80,6 +80,35 @@ static void hand_over_leadership(const struct eg_reconciler_options *opt, const 
         eg_etcd_free(c);
 }
 
+/* Every member named is tried, so one that cannot start does not keep the others down;
+ * the first failure is the one reported. */
+static int restart_members(struct eg_runtime *rt, const struct eg_runtime_target *tg, const struct observation *o,
+                           const struct eg_action *a, struct eg_error *err) {
+        int first = 0;
+        if (!rt->ops->restart_member) {
+                eg_error_set(err, "the %s runtime cannot restart a member in place", rt->ops->name);
+                return -EOPNOTSUPP;
+        }
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct eg_runtime_member *m = NULL;
+                for (size_t j = 0; j < o->rc.n_members; j++)
+                        if (strcmp(o->rc.members[j].name, a->members[i]) == 0)
+                                m = &o->rc.members[j];
+                /* a member that joined but never ran is started as a join would have */
+                _cleanup_free_ char *ic = m && m->never_started && m->peer_url && o->ml_ok
+                                                  ? initial_cluster(&o->ml, &o->rc, m->name, m->peer_url)
+                                                  : NULL;
+                struct eg_error e = {0};
+                int k = rt->ops->restart_member(rt, tg, a->members[i], ic, &e);
+                if (k < 0 && first == 0) {
+                        first = k;
+                        eg_error_set(err, "%s", e.message ? e.message : strerror(-k));
+                }
+                eg_error_done(&e);
+        }
+        return first;
+}
+
 int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
                       const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
@@ -196,6 +225,9 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
                 break;
         case EG_ACTION_PRUNE:
                 k = rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
+                break;
+        case EG_ACTION_RESTART:
+                k = restart_members(rt, tg, o, a, err);
                 break;
         default:
                 k = -EINVAL;

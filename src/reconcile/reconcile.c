@@ -17,9 +17,16 @@
 /* While something is starting or catching up, look sooner. */
 #define RECHECK_BUSY_MS 100
 
+/* Restarts in place remembered per member: enough to judge the policy's limit (the
+ * planner is told how many fell in its window) and to space them out. */
+#define RESTART_HISTORY 16
+
 struct member_track {
         char *name;
-        int64_t unhealthy_since_ms;
+        int64_t unhealthy_since_ms, unreachable_since_ms;
+        int64_t restart_ms[RESTART_HISTORY]; /* ring, newest at (n_restarts - 1) % RESTART_HISTORY */
+        size_t n_restarts;
+        int64_t restart_not_before_ms;
 };
 
 struct cluster_track {
@@ -92,29 +99,53 @@ static struct cluster_track *track_get(struct eg_reconciler *r, const char *ns, 
         return t;
 }
 
-/* Remembers when a member was first seen unhealthy, so "dead after N seconds" can be
- * judged by the pure planner from a timestamp. */
-static int64_t track_unhealthy(struct cluster_track *t, const char *member, bool healthy, int64_t now) {
-        struct member_track *m = NULL;
+static struct member_track *track_member(struct cluster_track *t, const char *member) {
         for (size_t i = 0; i < t->n_members; i++)
                 if (strcmp(t->members[i].name, member) == 0)
-                        m = &t->members[i];
-        if (!m) {
-                struct member_track *n = realloc(t->members, (t->n_members + 1) * sizeof(*n));
-                if (!n)
-                        return healthy ? 0 : now;
-                t->members = n;
-                m = &t->members[t->n_members];
-                *m = (struct member_track){.name = strdup(member)};
-                if (!m->name)
-                        return healthy ? 0 : now;
-                t->n_members++;
-        }
-        if (healthy)
-                m->unhealthy_since_ms = 0;
-        else if (m->unhealthy_since_ms == 0)
-                m->unhealthy_since_ms = now;
-        return m->unhealthy_since_ms;
+                        return &t->members[i];
+        struct member_track *n = realloc(t->members, (t->n_members + 1) * sizeof(*n));
+        if (!n)
+                return NULL;
+        t->members = n;
+        n = &t->members[t->n_members];
+        *n = (struct member_track){.name = strdup(member)};
+        if (!n->name)
+                return NULL;
+        t->n_members++;
+        return n;
+}
+
+/* Remembers when a condition was first seen false, so "dead after N seconds" and "quorum
+ * lost after a grace" can be judged by the pure planner from a timestamp. */
+static int64_t since(int64_t *first_seen, bool ok, int64_t now) {
+        if (ok)
+                *first_seen = 0;
+        else if (*first_seen == 0)
+                *first_seen = now;
+        return *first_seen;
+}
+
+static unsigned restarts_within(const struct member_track *m, int64_t window_ms, int64_t now) {
+        unsigned n = 0;
+        size_t kept = m->n_restarts < RESTART_HISTORY ? m->n_restarts : RESTART_HISTORY;
+        for (size_t i = 0; i < kept; i++)
+                if (now - m->restart_ms[i] < window_ms)
+                        n++;
+        return n;
+}
+
+/* A restart in place is spaced from the next by 1 s doubling to 60 s, counted over the
+ * restarts within the policy's window. */
+static void track_restart(struct cluster_track *t, const char *member, int64_t window_ms, int64_t now) {
+        struct member_track *m = track_member(t, member);
+        if (!m)
+                return;
+        m->restart_ms[m->n_restarts++ % RESTART_HISTORY] = now;
+        unsigned n = restarts_within(m, window_ms, now);
+        int64_t delay = BACKOFF_FIRST_MS;
+        for (unsigned i = 1; i < n && delay < BACKOFF_MAX_MS; i++)
+                delay *= 2;
+        m->restart_not_before_ms = now + (delay < BACKOFF_MAX_MS ? delay : BACKOFF_MAX_MS);
 }
 
 void observation_done(struct observation *o) {
@@ -128,6 +159,7 @@ void observation_done(struct observation *o) {
                 free(o->oc.members[i].name);
                 free(o->oc.members[i].version);
                 free(o->oc.members[i].spec_hash);
+                free(o->oc.members[i].life_reason);
         }
         free(o->oc.members);
         free(o->endpoints);
@@ -174,7 +206,8 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
 
         struct eg_error access_err = {0};
         struct eg_etcd *c = reconcile_etcd_client(&r->opt, ns, name, o->endpoints, o->n_endpoints, &access_err);
-        bool *healthy = calloc(o->rc.n_members + 1, sizeof(bool));
+        bool *healthy = calloc(2 * (o->rc.n_members + 1), sizeof(bool));
+        bool *reachable = healthy ? healthy + o->rc.n_members + 1 : NULL;
         if (!healthy) {
                 eg_etcd_free(c);
                 eg_error_done(&access_err);
@@ -193,7 +226,8 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                         /* status answers at once; /health blocks while there is no leader
                          * (as during an election), so it is asked only when one exists */
                         struct eg_etcd_status st = {0};
-                        if (eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0 && st.leader != 0) {
+                        reachable[i] = eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0;
+                        if (reachable[i] && st.leader != 0) {
                                 healthy[i] = eg_etcd_health_of(c, m->client_url, NULL) >= 0;
                                 if (healthy[i] && o->leader_id == 0)
                                         o->leader_id = st.leader;
@@ -226,8 +260,15 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 om->in_runtime = true;
                 om->running = m->running;
                 om->healthy = healthy[i];
+                om->reachable = reachable[i];
+                om->life = m->life;
+                om->life_reason = m->life_reason ? strdup(m->life_reason) : NULL;
+                om->data_kept = m->data_kept;
+                om->never_started = m->never_started;
                 if (m->started_realtime_ms > 0 && m->started_realtime_ms <= real_now)
                         om->started_ms = now - (real_now - m->started_realtime_ms);
+                if (m->life_since_realtime_ms > 0 && m->life_since_realtime_ms <= real_now)
+                        om->life_since_ms = now - (real_now - m->life_since_realtime_ms);
                 if (o->ml_ok) {
                         const struct eg_etcd_member *em = ml_find(&o->ml, m->name, m->peer_url);
                         if (em) {
@@ -238,7 +279,14 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                                 om->is_leader = em->id == o->leader_id && o->leader_id != 0;
                         }
                 }
-                om->unhealthy_since_ms = track_unhealthy(t, m->name, om->healthy, now);
+                struct member_track *mt = track_member(t, m->name);
+                if (mt) {
+                        om->unhealthy_since_ms = since(&mt->unhealthy_since_ms, om->healthy, now);
+                        om->unreachable_since_ms = since(&mt->unreachable_since_ms, om->reachable, now);
+                        om->restarts = restarts_within(mt, r->opt.policy.restart_window_ms, now);
+                        om->restart_not_before_ms = mt->restart_not_before_ms;
+                } else
+                        om->unhealthy_since_ms = om->unreachable_since_ms = now;
                 if (om->is_leader)
                         o->leader_name = strdup(m->name);
         }
@@ -253,7 +301,9 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 om->in_membership = true;
                 om->is_learner = em->is_learner;
                 om->is_leader = em->id == o->leader_id && o->leader_id != 0;
-                om->unhealthy_since_ms = track_unhealthy(t, om->name ? om->name : "", false, now);
+                struct member_track *mt = track_member(t, om->name ? om->name : "");
+                om->unhealthy_since_ms = mt ? since(&mt->unhealthy_since_ms, false, now) : now;
+                om->unreachable_since_ms = mt ? since(&mt->unreachable_since_ms, false, now) : now;
         }
         free(healthy);
         free(matched);
@@ -505,6 +555,8 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         if (k >= 0)
                                 k = reconcile_execute(&r->opt, &tg, &o, a, &err);
                         outcome = k >= 0 ? "ok" : k == -EAGAIN ? NULL : "failed";
+                        for (size_t i = 0; a->kind == EG_ACTION_RESTART && i < a->n_members; i++)
+                                track_restart(t, a->members[i], r->opt.policy.restart_window_ms, t0);
                 }
                 int64_t dt = eg_now_monotonic_ms() - t0;
                 restore_seed_done(&seed);

@@ -28,6 +28,7 @@ void eg_lmember_done(struct lmember *m) {
         free(m->spec_hash);
         free(m->revision);
         free(m->data_dir);
+        free(m->initial_cluster);
         *m = (struct lmember){0};
 }
 
@@ -110,6 +111,7 @@ static int lmember_from_json(json_t *o, struct lmember *m) {
             (r = json_dup_string(o, "spec_hash", true, &m->spec_hash)) < 0 ||
             (r = json_dup_string(o, "revision", false, &m->revision)) < 0 ||
             (r = json_dup_string(o, "data_dir", true, &m->data_dir)) < 0 ||
+            (r = json_dup_string(o, "initial_cluster", false, &m->initial_cluster)) < 0 ||
             (r = json_get_int(o, "pid", 0, INT32_MAX, &pid)) < 0 ||
             (r = json_get_int(o, "start_time", 0, INT64_MAX, &start)) < 0 ||
             (r = json_get_int(o, "client_port", 1, 65535, &cport)) < 0 ||
@@ -133,6 +135,7 @@ static int lmember_from_json(json_t *o, struct lmember *m) {
         m->client_port = (int)cport;
         m->peer_port = (int)pport;
         m->started_realtime_ms = started;
+        m->bootstrap = json_is_true(json_object_get(o, "bootstrap"));
 out:
         free(state);
         return r;
@@ -205,7 +208,11 @@ static json_t *lmember_to_json(const struct lmember *m) {
                               "version", m->version, "spec_hash", m->spec_hash, "data_dir",
                               m->data_dir, "started_realtime_ms",
                               (json_int_t)m->started_realtime_ms);
-        if (o && m->revision && json_object_set_new(o, "revision", json_string(m->revision)) < 0) {
+        if (!o)
+                return NULL;
+        if ((m->revision && json_object_set_new(o, "revision", json_string(m->revision)) < 0) ||
+            (m->initial_cluster && json_object_set_new(o, "initial_cluster", json_string(m->initial_cluster)) < 0) ||
+            (m->bootstrap && json_object_set_new(o, "bootstrap", json_true()) < 0)) {
                 json_decref(o);
                 return NULL;
         }

@@ -22,6 +22,11 @@ struct lmember {
         char *version, *spec_hash, *revision; /* revision may be NULL */
         char *data_dir;
         int64_t started_realtime_ms;
+        /* what it is (or will be) started with, so that a restart after a crash or a reboot
+         * starts it exactly so: a member of the initial cluster also takes the token and
+         * --initial-cluster-state=new (a member that never ran has nothing to rejoin from) */
+        char *initial_cluster; /* may be NULL in records written before it was kept */
+        bool bootstrap;
 };
 
 /* What clusters/<ns>/<name>/cluster.json holds. */

@@ -99,6 +99,55 @@ static bool member_alive(const struct lmember *m) {
                eg_proc_cmdline_has(data, len, "--data-dir", m->data_dir);
 }
 
+/* The etcd of a member that the record does not name: the daemon died between starting
+ * it and recording its pid. Found by the name and data dir on its command line. */
+static bool member_find_process(const struct lmember *m, int64_t *ret_pid, uint64_t *ret_start) {
+        DIR *d = opendir("/proc");
+        bool found = false;
+        if (!d)
+                return false;
+        for (struct dirent *e; !found && (e = readdir(d));) {
+                uint64_t pid;
+                if (eg_parse_uint64(e->d_name, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+                        continue;
+                _cleanup_free_ char *path = eg_strdup_printf("/proc/%s/cmdline", e->d_name);
+                _cleanup_free_ char *data = NULL;
+                size_t len = 0;
+                char state;
+                uint64_t start;
+                if (!path || eg_read_file(path, PROC_FILE_MAX_BYTES, &data, &len) < 0 ||
+                    !eg_proc_cmdline_has(data, len, "--name", m->name) ||
+                    !eg_proc_cmdline_has(data, len, "--data-dir", m->data_dir) ||
+                    eg_proc_stat((int64_t)pid, &state, &start) < 0 || state == 'Z' || state == 'X')
+                        continue;
+                *ret_pid = (int64_t)pid;
+                *ret_start = start;
+                found = true;
+        }
+        closedir(d);
+        return found;
+}
+
+/* Takes members running unrecorded into the record: else they would be started a second
+ * time (and fail on their own ports) while the first copy runs on, out of reach. */
+static bool members_adopt_unrecorded(struct lrecord *rec) {
+        bool changed = false;
+        for (size_t i = 0; i < rec->n_members; i++) {
+                struct lmember *m = &rec->members[i];
+                int64_t pid;
+                uint64_t start;
+                if (member_alive(m) || !member_find_process(m, &pid, &start))
+                        continue;
+                m->state = MEMBER_STARTED;
+                m->pid = pid;
+                m->start_time = start;
+                if (m->started_realtime_ms == 0)
+                        m->started_realtime_ms = eg_now_realtime_ms();
+                changed = true;
+        }
+        return changed;
+}
+
 struct proc_id {
         int64_t pid;
         uint64_t start_time;
@@ -122,9 +171,14 @@ static int member_kill(struct local_runtime *lr, const char *ns, const char *nam
                        struct lmember *m, struct eg_error *err) {
         if (member_alive(m)) {
                 struct proc_id id = {m->pid, m->start_time};
-                if (kill((pid_t)m->pid, SIGTERM) < 0 && errno != ESRCH)
+                char state = 0;
+                uint64_t start;
+                /* a stopped process (SIGSTOP, a debugger) cannot honour SIGTERM: a grace
+                 * would only keep the pass waiting for nothing */
+                bool stopped = eg_proc_stat(m->pid, &state, &start) >= 0 && (state == 'T' || state == 't');
+                if (kill((pid_t)m->pid, stopped ? SIGKILL : SIGTERM) < 0 && errno != ESRCH)
                         goto fail_kill;
-                if (eg_wait_for(proc_gone, &id, lr->stop_grace_ms, POLL_INTERVAL_MS) < 0) {
+                if (eg_wait_for(proc_gone, &id, stopped ? KILL_WAIT_MS : lr->stop_grace_ms, POLL_INTERVAL_MS) < 0) {
                         if (kill((pid_t)m->pid, SIGKILL) < 0 && errno != ESRCH)
                                 goto fail_kill;
                         if (eg_wait_for(proc_gone, &id, KILL_WAIT_MS, POLL_INTERVAL_MS) < 0) {
@@ -549,11 +603,41 @@ out:
         return r;
 }
 
+/* etcd's write-ahead log is what a member rejoins from: without one it has nothing of its
+ * own to bring back, and starting it again would pretend a member with an empty log is the
+ * one the cluster knows. */
+static bool wal_present(const char *data_dir) {
+        _cleanup_free_ char *wal = eg_path_join(data_dir, "member/wal");
+        DIR *d = wal ? opendir(wal) : NULL;
+        bool found = false;
+        if (!d)
+                return false;
+        for (struct dirent *e; !found && (e = readdir(d));) {
+                size_t l = strlen(e->d_name);
+                found = l > 4 && strcmp(e->d_name + l - 4, ".wal") == 0;
+        }
+        closedir(d);
+        return found;
+}
+
+/* We make the data dir; etcd makes <data-dir>/member in it before anything else. A data
+ * dir without it is a process that never got far enough to join or vote, and starting it
+ * again as it was first started is safe. A data dir that is gone is data lost. */
+static bool data_untouched(const char *data_dir) {
+        _cleanup_free_ char *member = eg_path_join(data_dir, "member");
+        struct stat st;
+        return member && stat(data_dir, &st) >= 0 && S_ISDIR(st.st_mode) && stat(member, &st) < 0 &&
+               errno == ENOENT;
+}
+
 static void observed_member(const struct lmember *m, struct eg_runtime_member *o) {
         bool alive = member_alive(m);
         *o = (struct eg_runtime_member){
                 .name = strdup(m->name),
                 .running = alive,
+                .life = alive ? EG_LIFE_RUNNING : EG_LIFE_GONE,
+                .data_kept = !alive && wal_present(m->data_dir),
+                .never_started = m->state == MEMBER_PREPARED || (!alive && data_untouched(m->data_dir)),
                 .pid = alive ? m->pid : 0,
                 .version = strdup(m->version),
                 .spec_hash = strdup(m->spec_hash),
@@ -573,6 +657,21 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
         int r = eg_lrecord_load(path, &rec, err);
         if (r < 0)
                 return r;
+        if (members_adopt_unrecorded(&rec)) {
+                /* again under the lock, so that no concurrent change is written over */
+                int lock_fd = -1;
+                eg_lrecord_done(&rec);
+                if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                        return r;
+                r = eg_lrecord_load(path, &rec, err);
+                if (r >= 0 && members_adopt_unrecorded(&rec))
+                        r = record_save(lr, ns, name, &rec, err);
+                eg_close_fd(&lock_fd);
+                if (r < 0) {
+                        eg_lrecord_done(&rec);
+                        return r;
+                }
+        }
         c.namespace = strdup(ns);
         c.name = strdup(name);
         c.next_index = rec.next_index;
@@ -763,6 +862,11 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
                 if ((r = eg_buf_printf(&ic, "%s%s=%s", i ? "," : "", m->name, m->peer_url)) < 0)
                         goto oom;
         }
+        for (size_t i = 0; i < n; i++) {
+                rec.members[i].bootstrap = true;
+                if (!(rec.members[i].initial_cluster = strdup(ic.data)))
+                        goto oom;
+        }
         for (size_t i = 0; i < n; i++)
                 if ((r = member_dir_move_aside(lr, t->namespace, t->name, members[i], err)) < 0)
                         goto out;
@@ -915,7 +1019,10 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
         }
         if ((r = resolve_binary(lr, t->spec->version, &bin, err)) < 0)
                 goto out;
-        if ((r = member_take_target(m, t, lr)) < 0) {
+        free(m->initial_cluster);
+        m->initial_cluster = NULL;
+        if ((r = member_take_target(m, t, lr)) < 0 || !(m->initial_cluster = strdup(initial_cluster))) {
+                r = -ENOMEM;
                 eg_error_set(err, "out of memory starting member %s", member);
                 goto out;
         }
@@ -926,6 +1033,77 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
         if (r < 0)
                 member_kill(lr, t->namespace, t->name, m, NULL);
 out:
+        eg_lrecord_done(&rec);
+        eg_close_fd(&lock_fd);
+        return r;
+}
+
+static int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                                const char *initial_cluster, struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *bin = NULL, *self = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = eg_lrecord_find(&rec, member);
+        if (!m) {
+                eg_error_set(err, "no member %s in %s/%s", member, t->namespace, t->name);
+                r = -ENOENT;
+                goto out;
+        }
+        if (member_alive(m)) {
+                eg_error_set(err, "member %s of %s/%s is already running (pid %" PRId64 ")", member, t->namespace,
+                             t->name, m->pid);
+                r = -EALREADY;
+                goto out;
+        }
+        bool has_wal = wal_present(m->data_dir);
+        if (m->state == MEMBER_STARTED && !has_wal && !data_untouched(m->data_dir)) {
+                eg_error_set(err, "member %s of %s/%s has no write-ahead log under %s: its data is gone, replace it",
+                             member, t->namespace, t->name, m->data_dir);
+                r = -ENODATA;
+                goto out;
+        }
+        /* with a log etcd ignores --initial-cluster, which only has to be valid; a member
+         * that never ran starts exactly as it was meant to */
+        const char *ic = m->initial_cluster;
+        if (has_wal && !ic)
+                ic = self = eg_strdup_printf("%s=%s", m->name, m->peer_url);
+        else if (!has_wal && !m->bootstrap && initial_cluster)
+                ic = initial_cluster;
+        if (!ic || !*ic) {
+                eg_error_set(err, "member %s of %s/%s never started and no initial cluster is known for it",
+                             member, t->namespace, t->name);
+                r = has_wal ? -ENOMEM : -EINVAL;
+                goto out;
+        }
+        if ((r = resolve_binary(lr, m->version, &bin, err)) < 0)
+                goto out;
+        if (ic != m->initial_cluster) {
+                char *copy = strdup(ic);
+                if (!copy) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                free(m->initial_cluster);
+                m->initial_cluster = copy;
+        }
+        r = member_start(lr, t->namespace, t->name, m, bin, m->initial_cluster, m->bootstrap ? rec.token : NULL,
+                         spec_env(t->spec), err);
+        /* saved either way: a failed start leaves the member recorded as not running */
+        int k = record_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
+        if (r == 0 && k < 0) {
+                member_kill(lr, t->namespace, t->name, m, NULL);
+                r = k;
+        }
+out:
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory restarting member %s", member);
         eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
@@ -1109,6 +1287,7 @@ static const struct eg_runtime_ops local_ops = {
         .bootstrap = local_bootstrap,
         .prepare_member = local_prepare_member,
         .start_member = local_start_member,
+        .restart_member = local_restart_member,
         .release_member = local_release_member,
         .stop_member = local_stop_member,
         .upgrade_member = local_upgrade_member,

@@ -19,6 +19,10 @@ say() { printf '# %s\n' "$*" >&2; }
 fail() {
   printf 'FAIL: %s\n' "$*" >&2
   if [ -f "$T/daemon.log" ]; then echo "--- daemon log (tail)" >&2; tail -n 40 "$T/daemon.log" >&2; fi
+  local log
+  for log in $(find "$STATE/clusters" -name etcd.log 2>/dev/null | head -n 10); do
+    echo "--- ${log#"$STATE"/} (tail)" >&2; tail -n 3 "$log" >&2
+  done
   exit 1
 }
 

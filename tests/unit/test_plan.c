@@ -106,7 +106,8 @@ static void assert_reason_has(const char *reason, const char *needle) {
 static void test_plan__names(void **state) {
         static const char *const kinds[] = {"create",        "add-learner",  "promote",
                                             "remove",        "replace-dead", "remove-orphan",
-                                            "stop-unknown",  "upgrade-member", "prune"};
+                                            "stop-unknown",  "upgrade-member", "prune",
+                                            "restart"};
         static const char *const states[] = {"converged", "progressing", "waiting",   "blocked",
                                              "paused",    "quorum-lost", "untouched", "absent"};
         assert_int_equal(EG_ELEMENTSOF(kinds), _EG_ACTION_MAX);
@@ -500,8 +501,10 @@ static void test_plan__two_of_three_dead_quorum_lost(void **state) {
         assert_state(&f, EG_PLAN_QUORUM_LOST);
         assert_int_equal(f.plan.n_actions, 0);
         assert_null(f.plan.actions);
-        assert_string_equal(f.plan.reason, "quorum lost: 1 of 3 voting members healthy (need 2); nothing "
-                                           "changed — recover from a backup");
+        assert_string_equal(f.plan.reason,
+                            "quorum lost: 1 of 3 voting members reachable (need 2) for over 3000 ms [c-0: answers, c-1: "
+                            "process gone, c-2: running, not answering]; nothing changed — run `etcd-gitops recover c "
+                            "--dry-run` to see the way back");
         assert_false(f.plan.available);
         assert_false(f.plan.recovering);
         assert_false(f.plan.scaling);
@@ -517,7 +520,7 @@ static void test_plan__learner_is_not_a_voter(void **state) {
         fx_add(&f, 2)->is_learner = true;
         fx_plan(&f);
         assert_state(&f, EG_PLAN_QUORUM_LOST);
-        assert_reason_has(f.plan.reason, "1 of 2 voting members healthy (need 2)");
+        assert_reason_has(f.plan.reason, "1 of 2 voting members reachable (need 2)");
         eg_plan_done(&f.plan);
 
         /* A dead learner does not cost quorum either: 2 of 3 voters healthy is enough. */
@@ -699,8 +702,10 @@ static void test_plan__etcd_unreachable(void **state) {
         fx_plan(&f);
         assert_state(&f, EG_PLAN_QUORUM_LOST);
         assert_int_equal(f.plan.n_actions, 0);
-        assert_string_equal(f.plan.reason, "quorum lost: no member of c answered (etcd unreachable); nothing "
-                                           "changed — recover from a backup");
+        assert_string_equal(f.plan.reason,
+                            "quorum lost: 0 of 3 voting members reachable (need 2) for over 3000 ms [c-0: running, not "
+                            "answering, c-1: running, not answering, c-2: running, not answering]; nothing changed — run "
+                            "`etcd-gitops recover c --dry-run` to see the way back");
         assert_false(f.plan.available);
         eg_plan_done(&f.plan);
 }
@@ -1289,9 +1294,262 @@ static void test_plan__random_invariants(void **state) {
                         fail_msg("no random cluster ended %s", eg_plan_state_to_string((enum eg_plan_state)s));
 }
 
+/* ---- restart in place, honest quorum, starting and failing members ---- */
+
+/* Member i's process is gone; its data dir still holds its log. */
+static void fx_gone(struct fx *f, size_t i, bool data_kept) {
+        f->members[i].running = f->members[i].healthy = f->members[i].reachable = false;
+        f->members[i].is_leader = false;
+        f->members[i].life = EG_LIFE_GONE;
+        f->members[i].data_kept = data_kept;
+        f->members[i].unhealthy_since_ms = f->members[i].unreachable_since_ms = NOW - 60000;
+}
+
+static void assert_restart_of(struct fx *f, const char *const *names, size_t n) {
+        assert_state(f, EG_PLAN_PROGRESSING);
+        assert_action(f, 0, EG_ACTION_RESTART, names[0]);
+        const struct eg_action *a = &f->plan.actions[0];
+        assert_int_equal(a->n_members, n);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(a->members[i], names[i]);
+        assert_false(a->delete_data);
+}
+
+static void test_plan__gone_member_with_data_restarted_in_place(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_gone(&f, 2, true);
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-2"}, 1);
+        assert_string_equal(f.plan.actions[0].reason, "restart member c-2 in place (process gone, data kept)");
+        /* nothing else follows: the member comes back as itself */
+        assert_int_equal(f.plan.n_actions, 1);
+        eg_plan_done(&f.plan);
+
+        /* without its data it cannot: replaced as before */
+        fx_gone(&f, 2, false);
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
+        assert_reason_has(f.plan.actions[0].reason, "no data to restart from");
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__reboot_restarts_every_member(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.obs.etcd_reachable = false;
+        for (size_t i = 0; i < 3; i++) {
+                fx_gone(&f, i, true);
+                f.members[i].in_membership = false; /* nobody to ask */
+        }
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-0", "c-1", "c-2"}, 3);
+        assert_string_equal(f.plan.actions[0].reason, "restart members c-0, c-1, c-2 in place (processes gone, data kept)");
+        eg_plan_done(&f.plan);
+
+        /* two of three down, the survivor answers: both come back, no quorum-lost */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_gone(&f, 0, true);
+        fx_gone(&f, 1, true);
+        f.members[2].healthy = false;
+        f.members[2].reachable = true;
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-0", "c-1"}, 2);
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__crash_during_create_resumes(void **state) {
+        struct fx f;
+        /* c-0 started, c-1 and c-2 prepared when the daemon died: etcd lists all three */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.members[0].is_leader = f.members[0].healthy = false;
+        f.members[0].reachable = true;
+        for (size_t i = 1; i < 3; i++) {
+                fx_gone(&f, i, false);
+                f.members[i].never_started = true;
+        }
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-1", "c-2"}, 2);
+        assert_string_equal(f.plan.actions[0].reason, "restart members c-1, c-2 in place (they never started)");
+        eg_plan_done(&f.plan);
+
+        /* none started: no etcd to ask, the record of the initial members is enough */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.obs.etcd_reachable = false;
+        for (size_t i = 0; i < 3; i++) {
+                fx_gone(&f, i, false);
+                f.members[i].never_started = true;
+                f.members[i].in_membership = false;
+        }
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-0", "c-1", "c-2"}, 3);
+        eg_plan_done(&f.plan);
+
+        /* a joiner that never ran and etcd does not list: stopped, not started */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        struct eg_observed_member *j = fx_add(&f, 3);
+        j->in_membership = false;
+        j->running = j->healthy = false;
+        j->life = EG_LIFE_GONE;
+        j->never_started = true;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_STOP_UNKNOWN, "c-3");
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__restart_backs_off_then_replaces(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_gone(&f, 1, true);
+        f.members[1].restarts = 2;
+        f.members[1].restart_not_before_ms = NOW + 1500;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "member c-1 is restarted in place in 1500 ms (back-off after 2 restarts)");
+        eg_plan_done(&f.plan);
+
+        f.members[1].restart_not_before_ms = NOW;
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-1"}, 1);
+        eg_plan_done(&f.plan);
+
+        /* kept failing: the policy's limit turns it into a replacement */
+        f.members[1].restarts = f.pol.restart_limit;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-1");
+        assert_string_equal(f.plan.actions[0].reason,
+                            "member c-1 dead (kept failing: restarted 5 times within 10 min); remove it, a fresh member "
+                            "replaces it");
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__leader_election_is_not_quorum_loss(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        /* the leader was killed a moment ago; the two others answer but have no leader yet */
+        fx_gone(&f, 0, true);
+        f.members[0].restart_not_before_ms = NOW + 500;
+        for (size_t i = 1; i < 3; i++) {
+                f.members[i].healthy = false;
+                f.members[i].reachable = true;
+                f.members[i].unhealthy_since_ms = NOW - 200;
+        }
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        eg_plan_done(&f.plan);
+        f.members[0].restart_not_before_ms = 0;
+        f.members[0].data_kept = false;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "electing: 2 of 3 voting members answer, 0 healthy with a leader (need 2)");
+        assert_false(f.plan.available);
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__quorum_lost_only_after_grace(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_gone(&f, 1, false);
+        f.members[2].running = true;
+        f.members[2].healthy = f.members[2].reachable = false;
+        f.members[2].unhealthy_since_ms = f.members[2].unreachable_since_ms = NOW - 1000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "1 of 3 voting members reachable (need 2); quorum is judged lost after 3000 ms");
+        eg_plan_done(&f.plan);
+
+        f.members[2].unreachable_since_ms = NOW - f.pol.quorum_grace_ms;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        assert_reason_has(f.plan.reason, "c-1: data gone, c-2: running, not answering");
+        eg_plan_done(&f.plan);
+
+        /* nobody answers at all, but only for a moment: waited for */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.obs.etcd_reachable = false;
+        for (size_t i = 0; i < 3; i++) {
+                f.members[i].in_membership = f.members[i].healthy = false;
+                f.members[i].unreachable_since_ms = NOW - 500;
+        }
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_reason_has(f.plan.reason, "no member of c answers yet");
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__starting_member_judged_by_deadline(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 2);
+        /* a learner whose pod is still pulling its image */
+        struct eg_observed_member *l = fx_add(&f, 2);
+        l->is_learner = true;
+        l->running = l->healthy = false;
+        l->life = EG_LIFE_STARTING;
+        l->life_reason = "ContainerCreating";
+        l->life_since_ms = NOW - 60000;
+        l->unhealthy_since_ms = NOW - 60000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_reason_has(f.plan.reason, "learner c-2 catching up");
+        eg_plan_done(&f.plan);
+
+        l->life_since_ms = NOW - f.pol.start_timeout_ms;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
+        assert_string_equal(f.plan.actions[0].reason, "learner c-2 dead (still starting after 300s: ContainerCreating); "
+                                                      "remove it, a fresh member replaces it");
+        eg_plan_done(&f.plan);
+
+        /* a starting pod the membership does not list yet holds back any second new member */
+        fx_init(&f, 5, "3.5.9");
+        fx_cluster(&f, 3);
+        struct eg_observed_member *p = fx_add(&f, 3);
+        p->in_membership = false;
+        p->running = p->healthy = false;
+        p->life = EG_LIFE_STARTING;
+        p->life_since_ms = NOW - 2000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__failing_member_replaced_with_its_reason(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.members[2].running = f.members[2].healthy = false;
+        f.members[2].life = EG_LIFE_FAILING;
+        f.members[2].life_reason = "ImagePullBackOff: Back-off pulling image";
+        f.members[2].data_kept = true;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
+        assert_string_equal(f.plan.actions[0].reason, "member c-2 dead (ImagePullBackOff: Back-off pulling image); "
+                                                      "remove it, a fresh member replaces it");
+        eg_plan_done(&f.plan);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__names),
+                cmocka_unit_test(test_plan__gone_member_with_data_restarted_in_place),
+                cmocka_unit_test(test_plan__reboot_restarts_every_member),
+                cmocka_unit_test(test_plan__crash_during_create_resumes),
+                cmocka_unit_test(test_plan__restart_backs_off_then_replaces),
+                cmocka_unit_test(test_plan__leader_election_is_not_quorum_loss),
+                cmocka_unit_test(test_plan__quorum_lost_only_after_grace),
+                cmocka_unit_test(test_plan__starting_member_judged_by_deadline),
+                cmocka_unit_test(test_plan__failing_member_replaced_with_its_reason),
                 cmocka_unit_test(test_plan__policy_defaults),
                 cmocka_unit_test(test_plan__invalid_arguments),
                 cmocka_unit_test(test_plan__bootstrap_fresh),
