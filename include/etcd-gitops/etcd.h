@@ -18,6 +18,10 @@ struct eg_etcd_tls {
         const char *ca_file;
         const char *cert_file;
         const char *key_file;
+        bool insecure_skip_verify; /* the server's certificate is not checked (a kubeconfig said so) */
+        /* "NAME:PORT:HOST:PORT": URLs name NAME, the name the certificate must carry, and
+         * connections go to HOST (a kubeconfig's tls-server-name); NULL: none */
+        const char *connect_to;
 };
 
 struct eg_etcd_options {

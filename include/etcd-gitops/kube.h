@@ -101,6 +101,8 @@ int eg_kube_request(struct eg_kube_client *c, const char *method, const char *pa
                     json_t *body, const char *content_type, long *ret_status, json_t **ret,
                     struct eg_error *err);
 int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
+/* GET with no retry of 429/5xx: for probes whose answer matters only now. */
+int eg_kube_get_once(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
 /* Follows metadata.continue until the list is complete; *ret is the array of items.
  * label_selector may be NULL; limit 0 lets the server choose the page size. */
 int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector,
@@ -132,8 +134,8 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
                             bool https);
 
 /* What eg_etcd needs to go through that proxy: the API server's CA, our client
- * certificate and key (data written once to 0600 files under dir) and an Authorization
- * header. The strings stay owned by the client, valid until the next call. */
+ * certificate and key (data written once to 0600 files under dir), the same trust the REST
+ * calls have (insecure-skip-tls-verify, tls-server-name) and an Authorization header. The strings stay owned by the client, valid until the next call. */
 int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir,
                                struct eg_etcd_options *ret, struct eg_error *err);
 

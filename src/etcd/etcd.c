@@ -248,6 +248,9 @@ int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *
                     dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
                     dup_opt(opt->tls.key_file, &c->key_file) < 0))
                 goto fail;
+        if (opt && opt->tls.connect_to && !(c->connect_to = curl_slist_append(NULL, opt->tls.connect_to)))
+                goto fail;
+        c->insecure_skip_verify = opt && opt->tls.insecure_skip_verify;
         if (opt && opt->headers) {
                 size_t nh = 0;
                 while (opt->headers[nh])
@@ -278,6 +281,7 @@ void eg_etcd_free(struct eg_etcd *c) {
         free(c->ca_file);
         free(c->cert_file);
         free(c->key_file);
+        curl_slist_free_all(c->connect_to);
         for (size_t i = 0; c->headers && c->headers[i]; i++)
                 free(c->headers[i]);
         free(c->headers);
@@ -356,6 +360,12 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
                 curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
         if (c->key_file)
                 curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+        if (c->insecure_skip_verify) {
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (c->connect_to)
+                curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
 }
 
 int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,

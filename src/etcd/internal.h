@@ -26,6 +26,8 @@ struct eg_etcd {
         char *ca_file;
         char *cert_file;
         char *key_file;
+        bool insecure_skip_verify;
+        struct curl_slist *connect_to;
         char **headers; /* extra request headers, NULL-terminated */
         char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
 };

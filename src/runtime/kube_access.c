@@ -14,7 +14,7 @@
 
 /* etcd behind a forbidden pods/proxy would look like dead members (quorum lost): ask once
  * and report the RBAC denial instead. Authorization comes before the pod is looked up, so the
- * pod need not exist yet: anything but a 403 got past it. */
+ * pod need not exist yet: anything but a 403 got past it. name NULL: no pod to ask yet. */
 int kube_check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
         if (kr->access != EG_KUBE_ACCESS_PROXY || kr->proxy_allowed || !name)
                 return 0;
@@ -23,7 +23,8 @@ int kube_check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char
         struct eg_error e = {0};
         if (!probe_path)
                 return -ENOMEM;
-        int r = eg_kube_get(kr->client, probe_path, NULL, &e);
+        /* a pod that cannot answer yet says 503: retrying that says nothing more about RBAC */
+        int r = eg_kube_get_once(kr->client, probe_path, NULL, &e);
         if (r == -EACCES) {
                 eg_error_set(err, "%s", e.message ? e.message : "forbidden: pods/proxy");
                 eg_error_done(&e);

@@ -173,14 +173,37 @@ static char *auth_header(const struct eg_kube_credentials *cr) {
         return NULL;
 }
 
-static void set_tls(CURL *h, const struct eg_kube_config *cfg) {
+/* How the API server is trusted and reached, as the kubeconfig says: the one decision that
+ * both the REST calls and etcd through the pod proxy follow. */
+struct server_trust {
+        const char *ca_data; /* certificate-authority-data, else */
+        size_t ca_len;
+        const char *ca_file; /* certificate-authority */
+        bool verify;         /* false: insecure-skip-tls-verify */
+        const char *connect_to; /* tls-server-name: the name checked, the address dialled */
+};
+
+static struct server_trust server_trust(const struct eg_kube_client *c) {
+        const struct eg_kube_config *cfg = c->cfg;
+        return (struct server_trust){
+                .ca_data = cfg->ca_data,
+                .ca_len = cfg->ca_len,
+                .ca_file = cfg->ca_data ? NULL : cfg->ca_file,
+                .verify = !cfg->insecure_skip_tls_verify,
+                .connect_to = c->connect_to,
+        };
+}
+
+static void set_tls(CURL *h, const struct eg_kube_client *c) {
+        const struct eg_kube_config *cfg = c->cfg;
         const struct eg_kube_credentials *cr = &cfg->cred;
-        if (cfg->ca_data) {
-                struct curl_blob b = {.data = cfg->ca_data, .len = cfg->ca_len, .flags = CURL_BLOB_COPY};
+        struct server_trust t = server_trust(c);
+        if (t.ca_data) {
+                struct curl_blob b = {.data = (void *)t.ca_data, .len = t.ca_len, .flags = CURL_BLOB_COPY};
                 curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
-        } else if (cfg->ca_file)
-                curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
-        if (cfg->insecure_skip_tls_verify) {
+        } else if (t.ca_file)
+                curl_easy_setopt(h, CURLOPT_CAINFO, t.ca_file);
+        if (!t.verify) {
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         }
@@ -239,12 +262,15 @@ static int exchange_once(struct eg_kube_client *c, const char *method, const cha
                 hdrs = more;
         }
         struct curl_slist *connect_to = NULL;
-        if (c->connect_to && !(connect_to = curl_slist_append(NULL, c->connect_to)))
+        const char *via = server_trust(c).connect_to;
+        if (via && !(connect_to = curl_slist_append(NULL, via)))
                 goto out;
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        /* managedFields and audit logs name the manager by it */
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "etcd-gitops/" EG_VERSION);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_ms < 10000 ? c->timeout_ms : 10000));
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -262,7 +288,7 @@ static int exchange_once(struct eg_kube_client *c, const char *method, const cha
         curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
         if (connect_to)
                 curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
-        set_tls(h, c->cfg);
+        set_tls(h, c);
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(connect_to);
         if (cc != CURLE_OK) {
@@ -444,6 +470,14 @@ int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct
         return eg_kube_request(c, "GET", path, NULL, NULL, NULL, ret, err);
 }
 
+int eg_kube_get_once(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err) {
+        int retries = c->max_retries;
+        c->max_retries = 0;
+        int r = eg_kube_get(c, path, ret, err);
+        c->max_retries = retries;
+        return r;
+}
+
 int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret,
                    struct eg_error *err) {
         return eg_kube_request(c, "POST", collection, obj, NULL, NULL, ret, err);
@@ -612,7 +646,8 @@ int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct
                 return r;
         }
         const struct eg_kube_credentials *cr = &cfg->cred;
-        if (cfg->ca_data && (r = eg_kube_materialise(dir, "ca.crt", cfg->ca_data, cfg->ca_len, &c->ca_path, err)) < 0)
+        struct server_trust t = server_trust(c);
+        if (t.ca_data && (r = eg_kube_materialise(dir, "ca.crt", t.ca_data, t.ca_len, &c->ca_path, err)) < 0)
                 return r;
         if (cr->cert_data && (r = eg_kube_materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
                 return r;
@@ -625,7 +660,9 @@ int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct
         c->access_header = h;
         c->access_headers[0] = h;
         c->access_headers[1] = NULL;
-        ret->tls.ca_file = cfg->ca_data ? c->ca_path : cfg->ca_file;
+        ret->tls.ca_file = t.ca_data ? c->ca_path : t.ca_file;
+        ret->tls.insecure_skip_verify = !t.verify;
+        ret->tls.connect_to = t.connect_to;
         ret->tls.cert_file = cr->cert_data ? c->cert_path : cr->cert_file;
         ret->tls.key_file = cr->key_data ? c->key_path : cr->key_file;
         ret->headers = h ? c->access_headers : NULL;

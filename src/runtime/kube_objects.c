@@ -1,7 +1,9 @@
 /* Pods, services and claims for the kubernetes runtime, built from a cluster spec. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "etcd-gitops/util.h"
 #include "kube_objects.h"
@@ -383,4 +385,157 @@ const char *kube_etcd_flag(json_t *pod, const char *flag) {
                 }
         }
         return NULL;
+}
+
+bool kube_pod_on_claim(json_t *pod) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
+                const char *vn = jstr(v, "name");
+                if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
+                        return true;
+        }
+        return false;
+}
+
+int64_t kube_parse_time_ms(const char *s) {
+        struct tm tm = {0};
+        if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                         &tm.tm_sec) != 6)
+                return 0;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
+}
+
+/* Waiting reasons after which a kubelet does not get the container running by itself. */
+static bool failing_reason(const char *r) {
+        static const char *const reasons[] = {"CrashLoopBackOff",    "ErrImagePull",          "ImagePullBackOff",
+                                              "InvalidImageName",    "ErrImageNeverPull",     "CreateContainerError",
+                                              "RunContainerError",   "PreCreateHookError",    "PostStartHookError",
+                                              "CreateContainerConfigError"};
+        for (size_t i = 0; r && i < EG_ELEMENTSOF(reasons); i++)
+                if (strcmp(r, reasons[i]) == 0)
+                        return true;
+        return false;
+}
+
+static char *reason_text(const char *reason, const char *message) {
+        if (!reason)
+                return message ? strdup(message) : NULL;
+        return message && *message ? eg_strdup_printf("%s: %s", reason, message) : strdup(reason);
+}
+
+/* The first container status (init ones first) waiting for a reason that does not go away. */
+static json_t *failing_container(json_t *st) {
+        const char *lists[] = {"initContainerStatuses", "containerStatuses"};
+        for (size_t k = 0; k < EG_ELEMENTSOF(lists); k++) {
+                size_t i;
+                json_t *cs;
+                json_array_foreach(json_object_get(st, lists[k]), i, cs) {
+                        if (failing_reason(jstr(jpath(cs, "state", "waiting"), "reason")))
+                                return cs;
+                }
+        }
+        return NULL;
+}
+
+static json_t *etcd_status(json_t *st) {
+        size_t i;
+        json_t *cs;
+        json_array_foreach(json_object_get(st, "containerStatuses"), i, cs) {
+                const char *n = jstr(cs, "name");
+                if (n && strcmp(n, "etcd") == 0)
+                        return cs;
+        }
+        return NULL;
+}
+
+static json_t *condition(json_t *st, const char *type) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(st, "conditions"), i, c) {
+                const char *t = jstr(c, "type");
+                if (t && strcmp(t, type) == 0)
+                        return c;
+        }
+        return NULL;
+}
+
+/* Why a pod that is not running yet is still on its way, in Kubernetes' words. */
+static char *starting_reason(json_t *st) {
+        json_t *sched = condition(st, "PodScheduled");
+        const char *s = jstr(sched, "status");
+        if (!s || strcmp(s, "True") != 0)
+                return strdup("Pending: not scheduled yet");
+        const char *lists[] = {"initContainerStatuses", "containerStatuses"};
+        for (size_t k = 0; k < EG_ELEMENTSOF(lists); k++) {
+                size_t i;
+                json_t *cs;
+                json_array_foreach(json_object_get(st, lists[k]), i, cs) {
+                        json_t *w = jpath(cs, "state", "waiting");
+                        if (w)
+                                return eg_strdup_printf("%s: %scontainer %s",
+                                                        jstr(w, "reason") ? jstr(w, "reason") : "Waiting",
+                                                        k == 0 ? "init " : "", jstr(cs, "name") ? jstr(cs, "name") : "?");
+                        if (k == 0 && jpath(cs, "state", "running"))
+                                return eg_strdup_printf("PodInitializing: init container %s running",
+                                                        jstr(cs, "name") ? jstr(cs, "name") : "?");
+                }
+        }
+        return strdup("Pending");
+}
+
+int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason, int64_t *ret_since_ms) {
+        json_t *meta = json_object_get(pod, "metadata"), *st = json_object_get(pod, "status");
+        const char *phase = jstr(st, "phase"), *deleted = jstr(meta, "deletionTimestamp");
+        json_t *etcd = etcd_status(st), *failing = NULL;
+        enum eg_member_life life;
+        int64_t since = kube_parse_time_ms(jstr(meta, "creationTimestamp"));
+        char *reason = NULL;
+
+        if (deleted || (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0 ||
+                                  strcmp(phase, "Unknown") == 0))) {
+                life = EG_LIFE_GONE;
+                json_t *term = jpath(etcd, "state", "terminated");
+                if (jstr(st, "reason"))
+                        reason = reason_text(jstr(st, "reason"), jstr(st, "message"));
+                else if (term)
+                        reason = eg_strdup_printf("%s: etcd exited with code %" JSON_INTEGER_FORMAT,
+                                                  jstr(term, "reason") ? jstr(term, "reason") : "Terminated",
+                                                  json_integer_value(json_object_get(term, "exitCode")));
+                else
+                        reason = eg_strdup_printf("%s", phase ? phase : "Terminating");
+                if (reason && deleted) {
+                        char *r = eg_strdup_printf("%s (being deleted since %s)", reason, deleted);
+                        free(reason);
+                        reason = r;
+                }
+                if (deleted)
+                        since = kube_parse_time_ms(deleted);
+                else if (term && kube_parse_time_ms(jstr(term, "finishedAt")))
+                        since = kube_parse_time_ms(jstr(term, "finishedAt"));
+        } else if (jstr(condition(st, "PodScheduled"), "reason") &&
+                   strcmp(jstr(condition(st, "PodScheduled"), "reason"), "Unschedulable") == 0) {
+                life = EG_LIFE_FAILING;
+                reason = reason_text("Unschedulable", jstr(condition(st, "PodScheduled"), "message"));
+        } else if ((failing = failing_container(st))) {
+                json_t *w = jpath(failing, "state", "waiting");
+                life = EG_LIFE_FAILING;
+                reason = reason_text(jstr(w, "reason"), jstr(w, "message"));
+        } else if (phase && strcmp(phase, "Running") == 0 && jpath(etcd, "state", "running")) {
+                /* whether etcd serves is etcd's to say, not the readiness probe's */
+                life = EG_LIFE_RUNNING;
+                since = kube_parse_time_ms(jstr(jpath(etcd, "state", "running"), "startedAt"));
+        } else {
+                life = EG_LIFE_STARTING;
+                reason = starting_reason(st);
+        }
+        if (life != EG_LIFE_RUNNING && !reason)
+                return -ENOMEM;
+        *ret_life = life;
+        *ret_reason = reason;
+        *ret_since_ms = since;
+        return 0;
 }

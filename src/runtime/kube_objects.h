@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "etcd-gitops/runtime.h"
 
@@ -52,3 +53,13 @@ json_t *kube_pvc_manifest(const struct eg_runtime_target *t, const char *member)
 
 /* The value of "--flag=" in the etcd container's command (or args) of a pod; NULL when absent. */
 const char *kube_etcd_flag(json_t *pod, const char *flag);
+
+/* Whether the pod keeps its etcd data on a PersistentVolumeClaim. */
+bool kube_pod_on_claim(json_t *pod);
+/* An RFC 3339 time as ms since the epoch; 0 when absent or unreadable. */
+int64_t kube_parse_time_ms(const char *s);
+/* Where the pod is in its life, with Kubernetes' own reason (malloc'd; NULL for RUNNING) and
+ * since when: STARTING (Pending: scheduling, pulling, initialising) from its creation; FAILING
+ * (Unschedulable, an image that cannot be pulled, a crash loop); GONE (Failed, Succeeded,
+ * Unknown on a lost node, or being deleted); RUNNING once its etcd container runs, ready or not. */
+int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason, int64_t *ret_since_ms);

@@ -238,41 +238,23 @@ static int record_next_index(struct kube_runtime *kr, const char *ns, const char
 
 /* ---- observe ---- */
 
-static int64_t parse_time_ms(const char *s) {
-        struct tm tm = {0};
-        if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                         &tm.tm_sec) != 6)
-                return 0;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        return t == (time_t)-1 ? 0 : (int64_t)t * 1000;
-}
-
-static int64_t container_started_ms(json_t *pod) {
-        size_t i;
-        json_t *cs;
-        json_array_foreach(jpath(pod, "status", "containerStatuses"), i, cs) {
-                const char *n = jstr(cs, "name");
-                if (n && strcmp(n, "etcd") == 0)
-                        return parse_time_ms(jstr(jpath(cs, "state", "running"), "startedAt"));
-        }
-        return 0;
-}
-
 static char *strdup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static int member_from_pod(struct kube_runtime *kr, const char *ns, json_t *pod, struct eg_runtime_member *m) {
         json_t *meta = json_object_get(pod, "metadata"), *ann = json_object_get(meta, "annotations");
         const char *name = jstr(meta, "name");
-        const char *phase = jstr(json_object_get(pod, "status"), "phase");
         const char *adv = kube_etcd_flag(pod, "--advertise-client-urls");
         const char *peer = kube_etcd_flag(pod, "--initial-advertise-peer-urls");
         bool tls = adv && strncmp(adv, "https:", 6) == 0;
+        int64_t since = 0;
         if (!name)
                 return -EBADMSG;
         m->name = strdup(name);
-        m->running = phase && strcmp(phase, "Running") == 0 && !json_object_get(meta, "deletionTimestamp");
+        if (kube_pod_life(pod, &m->life, &m->life_reason, &since) < 0)
+                return -ENOMEM;
+        m->running = m->life == EG_LIFE_RUNNING;
+        m->life_since_realtime_ms = since;
+        m->data_kept = kube_pod_on_claim(pod);
         m->version = strdup_or_null(jstr(ann, ANN_VERSION));
         /* adopted pods carry no hash: NULL, never a guess */
         m->spec_hash = strdup_or_null(jstr(ann, ANN_SPEC_HASH));
@@ -281,9 +263,27 @@ static int member_from_pod(struct kube_runtime *kr, const char *ns, json_t *pod,
                 m->client_url = eg_kube_pod_proxy_url(kr->client, ns, name, CLIENT_PORT, tls);
         else
                 m->client_url = adv ? strndup(adv, strcspn(adv, ",")) : NULL;
-        m->started_realtime_ms = container_started_ms(pod);
+        m->started_realtime_ms = m->running ? since : 0;
         if (!m->name || (jstr(ann, ANN_VERSION) && !m->version) || (jstr(ann, ANN_SPEC_HASH) && !m->spec_hash) ||
             (peer && !m->peer_url) || (kr->access == EG_KUBE_ACCESS_PROXY && !m->client_url))
+                return -ENOMEM;
+        return 0;
+}
+
+/* A member whose pod is gone while its claim holds its data: still a member, to be restarted
+ * on that claim (as a rebooted host's member would be), never forgotten. */
+static int member_from_claim(struct kube_runtime *kr, const char *ns, json_t *pvc, struct eg_runtime_member *m) {
+        const char *name = jstr(json_object_get(pvc, "metadata"), "name");
+        if (!name)
+                return -EBADMSG;
+        m->name = strdup(name);
+        m->life = EG_LIFE_GONE;
+        m->life_reason = eg_strdup_printf("no pod: claim %s holds its data", name);
+        m->life_since_realtime_ms = 0;
+        m->data_kept = true;
+        if (kr->access == EG_KUBE_ACCESS_PROXY)
+                m->client_url = eg_kube_pod_proxy_url(kr->client, ns, name, CLIENT_PORT, false);
+        if (!m->name || !m->life_reason || (kr->access == EG_KUBE_ACCESS_PROXY && !m->client_url))
                 return -ENOMEM;
         return 0;
 }
@@ -292,29 +292,67 @@ static int cmp_member(const void *a, const void *b) {
         return strcmp(((const struct eg_runtime_member *)a)->name, ((const struct eg_runtime_member *)b)->name);
 }
 
-/* Builds the cluster from its pods (those labelled etcd_cluster=name in ns). */
-static int cluster_from_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t *pods,
-                             uint64_t recorded_next, struct eg_runtime_cluster *ret) {
-        struct eg_runtime_cluster c = {.next_index = recorded_next};
+static bool has_pod(json_t *pods, const char *name) {
         size_t i;
         json_t *pod;
+        json_array_foreach(pods, i, pod) {
+                const char *n = jstr(json_object_get(pod, "metadata"), "name");
+                if (n && strcmp(n, name) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The claims that stand for members on their own: their pod is gone, they are not being
+ * deleted, and they are named after a member as the runtime names them. */
+static size_t claim_members(json_t *pvcs, json_t *pods, const char *name, json_t **ret) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *pvc;
+        json_array_foreach(pvcs, i, pvc) {
+                json_t *meta = json_object_get(pvc, "metadata");
+                const char *n = jstr(meta, "name"), *node = jstr(json_object_get(meta, "labels"), "etcd_node");
+                if (out && n && node && strcmp(n, node) == 0 && member_index(name, n) > 0 &&
+                    !json_object_get(meta, "deletionTimestamp") && !has_pod(pods, n))
+                        json_array_append(out, pvc);
+        }
+        *ret = out;
+        return json_array_size(out);
+}
+
+/* Builds the cluster from its pods (those labelled etcd_cluster=name in ns) and the claims
+ * of members whose pod is gone. */
+static int cluster_from_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t *pods, json_t *pvcs,
+                             uint64_t recorded_next, struct eg_runtime_cluster *ret) {
+        struct eg_runtime_cluster c = {.next_index = recorded_next};
+        json_t *orphans = NULL;
+        size_t i, n_claims = claim_members(pvcs, pods, name, &orphans);
+        json_t *obj;
         int r = -ENOMEM;
         c.namespace = strdup(ns);
         c.name = strdup(name);
-        c.members = calloc(json_array_size(pods) + 1, sizeof(*c.members));
-        if (!c.namespace || !c.name || !c.members)
+        c.members = calloc(json_array_size(pods) + n_claims + 1, sizeof(*c.members));
+        if (!c.namespace || !c.name || !c.members || !orphans)
                 goto fail;
-        json_array_foreach(pods, i, pod) {
-                if ((r = member_from_pod(kr, ns, pod, &c.members[c.n_members++])) < 0)
+        json_array_foreach(pods, i, obj) {
+                if ((r = member_from_pod(kr, ns, obj, &c.members[c.n_members++])) < 0)
                         goto fail;
-                uint64_t idx = member_index(name, c.members[c.n_members - 1].name);
+        }
+        json_array_foreach(orphans, i, obj) {
+                if ((r = member_from_claim(kr, ns, obj, &c.members[c.n_members++])) < 0)
+                        goto fail;
+        }
+        for (i = 0; i < c.n_members; i++) {
+                uint64_t idx = member_index(name, c.members[i].name);
                 if (idx > c.next_index)
                         c.next_index = idx;
         }
         qsort(c.members, c.n_members, sizeof(*c.members), cmp_member);
+        json_decref(orphans);
         *ret = c;
         return 0;
 fail:
+        json_decref(orphans);
         eg_runtime_cluster_done(&c);
         return r;
 }
@@ -342,63 +380,103 @@ int kube_list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *
         return eg_kube_list(kr->client, coll, sel, 500, ret, err);
 }
 
-static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
-                        struct eg_error *err) {
-        struct kube_runtime *kr = to_kube(rt);
-        json_t *pods = NULL;
-        int r;
-        if ((r = kube_check_names(ns, name, NULL, err)) < 0)
-                return r;
-        if ((r = kube_list_cluster_pods(kr, ns, name, &pods, err)) < 0)
-                return r;
-        if (json_array_size(pods) == 0) {
-                json_decref(pods);
-                return -ENOENT;
+/* Claims with upstream's labels, in ns (NULL: every namespace): a member's data outlives its
+ * pod there. Credentials that may not list them see none: their pods still tell the rest. */
+static int list_claims(struct kube_runtime *kr, const char *ns, const char *selector, json_t **ret,
+                       struct eg_error *err) {
+        _cleanup_free_ char *coll = ns ? pvcs_path(ns) : strdup("/api/v1/persistentvolumeclaims");
+        if (!coll)
+                return -ENOMEM;
+        int r = eg_kube_list(kr->client, coll, selector, 500, ret, err);
+        if (r == -EACCES) {
+                eg_error_done(err);
+                *ret = json_array();
+                return *ret ? 0 : -ENOMEM;
         }
-        /* upstream created services once and never looked again: repair them every pass */
-        if (!kr->read_only && ((r = ensure_services(kr, ns, name, err)) < 0 ||
-                               (r = ensure_pdb(kr, ns, name, -1, (int64_t)json_array_size(pods), err)) < 0)) {
-                json_decref(pods);
-                return r;
-        }
-        const char *first = jstr(json_object_get(json_array_get(pods, 0), "metadata"), "name");
-        if ((r = kube_check_proxy_allowed(kr, ns, first, err)) < 0) {
-                json_decref(pods);
-                return r;
-        }
-        r = cluster_from_pods(kr, ns, name, pods, recorded_next_index(kr, ns, name), ret);
-        json_decref(pods);
         return r;
 }
 
-static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
-        struct kube_runtime *kr = to_kube(rt);
-        _cleanup_free_ char *coll = kr->namespace ? pods_path(kr->namespace) : strdup("/api/v1/pods");
-        json_t *pods = NULL, *groups = json_object();
-        struct eg_runtime_cluster *out = NULL;
-        size_t n = 0;
-        int r = -ENOMEM;
-        if (!coll || !groups)
-                goto out;
-        if ((r = eg_kube_list(kr->client, coll, "app=etcd,etcd_cluster", 500, &pods, err)) < 0)
-                goto out;
+/* A Running pod of the cluster, for the pod proxy permission probe: one that cannot answer
+ * would only add its own error to the probe's. NULL when none runs. */
+static const char *running_pod(json_t *pods) {
         size_t i;
         json_t *pod;
-        r = -ENOMEM;
         json_array_foreach(pods, i, pod) {
-                json_t *meta = json_object_get(pod, "metadata");
+                const char *phase = jstr(json_object_get(pod, "status"), "phase");
+                if (phase && strcmp(phase, "Running") == 0 && !jpath(pod, "metadata", "deletionTimestamp"))
+                        return jstr(json_object_get(pod, "metadata"), "name");
+        }
+        return NULL;
+}
+
+static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                        struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        json_t *pods = NULL, *pvcs = NULL, *orphans = NULL;
+        _cleanup_free_ char *sel = cluster_selector(name);
+        int r;
+        if ((r = kube_check_names(ns, name, NULL, err)) < 0)
+                return r;
+        if (!sel)
+                return -ENOMEM;
+        if ((r = kube_list_cluster_pods(kr, ns, name, &pods, err)) < 0 ||
+            (r = list_claims(kr, ns, sel, &pvcs, err)) < 0)
+                goto out;
+        size_t n = json_array_size(pods) + claim_members(pvcs, pods, name, &orphans);
+        if (n == 0) {
+                r = -ENOENT;
+                goto out;
+        }
+        /* upstream created services once and never looked again: repair them every pass */
+        if (!kr->read_only && ((r = ensure_services(kr, ns, name, err)) < 0 ||
+                               (r = ensure_pdb(kr, ns, name, -1, (int64_t)n, err)) < 0))
+                goto out;
+        if ((r = kube_check_proxy_allowed(kr, ns, running_pod(pods), err)) < 0)
+                goto out;
+        r = cluster_from_pods(kr, ns, name, pods, pvcs, recorded_next_index(kr, ns, name), ret);
+out:
+        json_decref(pods);
+        json_decref(pvcs);
+        json_decref(orphans);
+        return r;
+}
+
+/* Appends obj to groups[ns/cluster][kind], for objects labelled with a cluster. */
+static int group_by_cluster(json_t *groups, json_t *items, const char *kind) {
+        size_t i;
+        json_t *obj;
+        json_array_foreach(items, i, obj) {
+                json_t *meta = json_object_get(obj, "metadata");
                 const char *pns = jstr(meta, "namespace"), *cl = jstr(json_object_get(meta, "labels"), "etcd_cluster");
                 if (!pns || !cl || !dns_label(pns) || !dns_label(cl))
                         continue;
                 _cleanup_free_ char *key = eg_strdup_printf("%s/%s", pns, cl);
                 if (!key)
-                        goto out;
+                        return -ENOMEM;
                 json_t *g = json_object_get(groups, key);
-                if (!g && (json_object_set_new(groups, key, json_array()) < 0 || !(g = json_object_get(groups, key))))
-                        goto out;
-                if (json_array_append(g, pod) < 0)
-                        goto out;
+                if (!g && (json_object_set_new(groups, key, json_pack("{s:[], s:[]}", "pods", "pvcs")) < 0 ||
+                           !(g = json_object_get(groups, key))))
+                        return -ENOMEM;
+                if (json_array_append(json_object_get(g, kind), obj) < 0)
+                        return -ENOMEM;
         }
+        return 0;
+}
+
+static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *coll = kr->namespace ? pods_path(kr->namespace) : strdup("/api/v1/pods");
+        json_t *pods = NULL, *pvcs = NULL, *groups = json_object();
+        struct eg_runtime_cluster *out = NULL;
+        size_t n = 0;
+        int r = -ENOMEM;
+        if (!coll || !groups)
+                goto out;
+        if ((r = eg_kube_list(kr->client, coll, "app=etcd,etcd_cluster", 500, &pods, err)) < 0 ||
+            (r = list_claims(kr, kr->namespace, "app=etcd,etcd_cluster", &pvcs, err)) < 0 ||
+            (r = group_by_cluster(groups, pods, "pods")) < 0 || (r = group_by_cluster(groups, pvcs, "pvcs")) < 0)
+                goto out;
+        r = -ENOMEM;
         out = calloc(json_object_size(groups) + 1, sizeof(*out));
         if (!out)
                 goto out;
@@ -407,9 +485,15 @@ static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, siz
         json_object_foreach(groups, key, g) {
                 _cleanup_free_ char *pns = strndup(key, strcspn(key, "/"));
                 const char *cl = strchr(key, '/') + 1;
+                json_t *gp = json_object_get(g, "pods"), *gc = json_object_get(g, "pvcs"), *orphans = NULL;
                 if (!pns)
                         goto out;
-                if ((r = cluster_from_pods(kr, pns, cl, g, recorded_next_index(kr, pns, cl), &out[n])) < 0)
+                size_t members = json_array_size(gp) + claim_members(gc, gp, cl, &orphans);
+                json_decref(orphans);
+                /* claims being deleted, and nothing else: no cluster */
+                if (members == 0)
+                        continue;
+                if ((r = cluster_from_pods(kr, pns, cl, gp, gc, recorded_next_index(kr, pns, cl), &out[n])) < 0)
                         goto out;
                 n++;
         }
@@ -421,6 +505,7 @@ out:
                 eg_error_set(err, "out of memory listing etcd pods");
         eg_runtime_clusters_free(out, n);
         json_decref(pods);
+        json_decref(pvcs);
         json_decref(groups);
         return r;
 }
@@ -737,14 +822,8 @@ static int upgrade_in_place(struct kube_runtime *kr, const struct eg_runtime_tar
  * an image change on an emptyDir. Pods the original operator made carry no hash: only their
  * image is ours to roll. */
 static void pod_roll(json_t *pod, const char *pod_hash, bool *ret_on_pvc, bool *ret_image_only) {
-        size_t i;
-        json_t *v, *ann = jpath(pod, "metadata", "annotations");
-        *ret_on_pvc = false;
-        json_array_foreach(jpath(pod, "spec", "volumes"), i, v) {
-                const char *vn = jstr(v, "name");
-                if (vn && strcmp(vn, "etcd-data") == 0 && json_object_get(v, "persistentVolumeClaim"))
-                        *ret_on_pvc = true;
-        }
+        json_t *ann = jpath(pod, "metadata", "annotations");
+        *ret_on_pvc = kube_pod_on_claim(pod);
         const char *had = jstr(ann, ANN_POD_HASH);
         *ret_image_only = had ? strcmp(had, pod_hash) == 0 : !jstr(ann, ANN_SPEC_HASH);
 }
@@ -807,6 +886,80 @@ static int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_ta
         }
         /* with data on the claim etcd ignores --initial-cluster: it only has to be valid */
         return create_pod(kr, t, member, self, NULL, err);
+}
+
+/* A member gone from its pod, started again on its claim under the same name, identity and
+ * flags: a new pod joining with --initial-cluster-state existing, which etcd ignores for a data
+ * dir it already has (as upgrade_member does). It runs the version its last pod ran; a member
+ * with no pod left to tell runs t->spec's. */
+static int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                               const char *initial_cluster, struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        _cleanup_free_ char *path = NULL, *claim = NULL, *self = NULL, *version = NULL;
+        json_t *pod = NULL;
+        int r;
+        if ((r = check_target(t, member, err)) < 0)
+                return r;
+        if (!(path = pod_path(t->namespace, member)) || !(claim = named(pvcs_path, t->namespace, member)))
+                return -ENOMEM;
+        r = eg_kube_get(kr->client, path, &pod, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (pod) {
+                enum eg_member_life life;
+                _cleanup_free_ char *why = NULL;
+                int64_t since;
+                bool on_claim = kube_pod_on_claim(pod);
+                const char *v = jstr(jpath(pod, "metadata", "annotations"), ANN_VERSION);
+                if (v && !(version = strdup(v))) {
+                        json_decref(pod);
+                        return -ENOMEM;
+                }
+                r = kube_pod_life(pod, &life, &why, &since);
+                json_decref(pod);
+                if (r < 0)
+                        return r;
+                if (!on_claim) {
+                        eg_error_set(err,
+                                     "member %s of %s/%s keeps its data in an emptyDir, which went with its pod: "
+                                     "restarted under its old identity with no data it would break the raft log; "
+                                     "it must be replaced",
+                                     member, t->namespace, t->name);
+                        return -EOPNOTSUPP;
+                }
+                /* already on its way again (a step resumed after a crash) */
+                if (life == EG_LIFE_RUNNING || life == EG_LIFE_STARTING)
+                        return 0;
+                if ((r = eg_kube_delete(kr->client, path, -1, NULL, err)) < 0 && r != -ENOENT)
+                        return r;
+                struct pod_gone g = {kr, path};
+                if (eg_wait_for(pod_is_gone, &g, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS) < 0) {
+                        eg_error_set(err, "pod %s/%s was not gone within %d s (its node may be lost)", t->namespace,
+                                     member, POD_GONE_TIMEOUT_MS / 1000);
+                        return -ETIMEDOUT;
+                }
+        }
+        eg_error_done(err);
+        if ((r = eg_kube_get(kr->client, claim, NULL, err)) < 0) {
+                if (r == -ENOENT)
+                        eg_error_set(err, "member %s of %s/%s has no claim %s left: its data is gone, it must be "
+                                     "replaced", member, t->namespace, t->name, member);
+                return r == -ENOENT ? -EOPNOTSUPP : r;
+        }
+        struct eg_cluster_spec spec = *t->spec;
+        struct eg_runtime_target mt = *t;
+        if (version)
+                spec.version = version;
+        mt.spec = &spec;
+        mt.seed = NULL;
+        if (!initial_cluster) {
+                _cleanup_free_ char *peer = kube_member_peer_url(&mt, member);
+                if (!peer || !(self = eg_strdup_printf("%s=%s", member, peer)))
+                        return -ENOMEM;
+        }
+        r = create_pod(kr, &mt, member, initial_cluster ? initial_cluster : self, NULL, err);
+        /* another pass made it first: started all the same */
+        return r == -EEXIST ? 0 : r;
 }
 
 static int delete_all(struct kube_runtime *kr, char *(*collection)(const char *), const char *ns, const char *name,
@@ -892,6 +1045,7 @@ static const struct eg_runtime_ops kube_ops = {
         .start_member = kube_start_member,
         .release_member = kube_release_member,
         .stop_member = kube_stop_member,
+        .restart_member = kube_restart_member,
         .upgrade_member = kube_upgrade_member,
         .rolls_in_place = kube_rolls_in_place,
         .delete_cluster = kube_delete_cluster,

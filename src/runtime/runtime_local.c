@@ -100,7 +100,8 @@ static bool member_alive(const struct lmember *m) {
 }
 
 /* The etcd of a member that the record does not name: the daemon died between starting
- * it and recording its pid. Found by the name and data dir on its command line. */
+ * it and recording its pid. Found by the name, data dir and peer URL on its command line
+ * (what build_argv gives it). */
 static bool member_find_process(const struct lmember *m, int64_t *ret_pid, uint64_t *ret_start) {
         DIR *d = opendir("/proc");
         bool found = false;
@@ -118,6 +119,7 @@ static bool member_find_process(const struct lmember *m, int64_t *ret_pid, uint6
                 if (!path || eg_read_file(path, PROC_FILE_MAX_BYTES, &data, &len) < 0 ||
                     !eg_proc_cmdline_has(data, len, "--name", m->name) ||
                     !eg_proc_cmdline_has(data, len, "--data-dir", m->data_dir) ||
+                    !eg_proc_cmdline_has(data, len, "--listen-peer-urls", m->peer_url) ||
                     eg_proc_stat((int64_t)pid, &state, &start) < 0 || state == 'Z' || state == 'X')
                         continue;
                 *ret_pid = (int64_t)pid;
