@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# run --runtime kubernetes: one pod's etcd killed (kill -9) is replaced by a new member under a
-# new name, back to 3 ready voters, and a key written before is still there.
+# run --runtime kubernetes on the real kube-apiserver (2 s image pulls): one pod's etcd killed
+# (kill -9; the pod goes Failed) is replaced by a new member under a new name, back to 3 ready
+# voters with one pod created for it and no other, and a key written before is still there.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_test_kube_server
+start_kube_server
 
 cluster_yaml kf 3
 start_daemon "${K[@]}" --listen none
@@ -26,5 +27,6 @@ new=$(comm -13 <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after"))
 # a name is never reused: the replacement is kf-N, N >= 3 (kf-3 unless an add failed other
 # than by etcd refusing it, which burns the name)
 [[ $new =~ ^kf-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 3 ] || fail "the new member is '$new'"
+[ "$(pods_created kf)" = 4 ] || fail "$(pods_created kf) pods created: want 3 and one replacement"
 [ "$(etcd_get kf "$new" /e2e/failover)" = before-crash ] || fail "the key is gone on the new member"
 stop_daemon
