@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# run --runtime kubernetes: with spec.paused a killed member is left alone (its pod keeps
-# failing, nothing replaced); unpaused, it is replaced and the cluster is back to 3.
+# run --runtime kubernetes on the real kube-apiserver (2 s image pulls): with spec.paused a killed
+# member is left alone (its pod stays Failed, nothing replaced); unpaused, it is replaced by one
+# new pod and the cluster is back to 3.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_test_kube_server
+start_kube_server
 
 cluster_yaml kp 3
 start_daemon "${K[@]}" --listen none --interval 2s
@@ -32,4 +33,5 @@ cluster_yaml kp 3
 replaced() { kube_healthy kp 3 && ! kube_members kp | grep -qw "$victim"; }
 wait_until 120 "3 healthy members without $victim" replaced
 [ "$(kube_pods kp)" = "$(kube_members kp)" ] || fail "pods '$(kube_pods kp)' are not the members"
+[ "$(pods_created kp)" = 4 ] || fail "$(pods_created kp) pods created: want 3 and one replacement"
 stop_daemon

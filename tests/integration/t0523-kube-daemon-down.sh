@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# run --runtime kubernetes: a member dies while the daemon is stopped; once the daemon is back
-# it replaces the member and the cluster is 3 healthy voters again.
+# run --runtime kubernetes on the real kube-apiserver (2 s image pulls): a member dies while the
+# daemon is stopped; once the daemon is back it replaces the member with one new pod and the
+# cluster is 3 healthy voters again.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_test_kube_server
+start_kube_server
 
 cluster_yaml kd 3
 start_daemon "${K[@]}" --listen none
@@ -25,6 +26,7 @@ replaced() { kube_healthy kd 3 && ! kube_members kd | grep -qw "$victim"; }
 wait_until 120 "3 healthy members without $victim" replaced
 m=$(kube_members kd)
 [ "$(kube_pods kd)" = "$m" ] || fail "pods '$(kube_pods kd)' are not the members '$m'"
+[ "$(pods_created kd)" = 4 ] || fail "$(pods_created kd) pods created: want 3 and one replacement"
 for p in $m; do
   [ "$(etcd_get kd "$p" /e2e/down)" = kept ] || fail "the key is not on $p"
 done
