@@ -30,6 +30,7 @@ struct eg_observed_member {
         int64_t life_since_ms;
         bool data_kept;     /* its data survives its process: it can be restarted in place */
         bool never_started; /* prepared, never launched (a crash came between) */
+        bool initial;       /* of the initial set: it can start without etcd telling it its peers */
         unsigned restarts;  /* restarts in place within the policy's restart window */
         int64_t restart_not_before_ms; /* back-off: monotonic ms before which it is not restarted */
         int64_t started_ms;          /* monotonic ms when started by us; 0 = unknown/long ago */

@@ -25,6 +25,9 @@ struct eg_runtime_member {
         /* prepared and never launched: starting it needs no data (a crash came between
          * the reservation and the start) */
         bool never_started;
+        /* a member of the cluster's initial set: it starts knowing its peers, without asking
+         * etcd (which may not answer before a majority of them runs) */
+        bool initial;
         int64_t pid;        /* local runtime: the etcd process; 0 otherwise */
         char *version;      /* version it was started with */
         char *spec_hash;    /* member template hash it was started with */

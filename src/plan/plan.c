@@ -80,7 +80,7 @@ struct node {
         const char *name;
         uint64_t id;
         bool in_runtime, running, in_membership, is_learner, is_leader, healthy, replace_to_roll;
-        bool reachable, data_kept, never_started;
+        bool reachable, data_kept, never_started, initial;
         enum eg_member_life life;
         unsigned restarts;
         int64_t unhealthy_since_ms, unreachable_since_ms, started_ms, life_since_ms, restart_not_before_ms;
@@ -174,7 +174,8 @@ static bool node_restartable(const struct ctx *c, const struct model *m, const s
                 return false;
         if (n->data_kept)
                 return n->in_membership || !m->reachable;
-        return n->never_started && n->in_membership;
+        /* etcd answers nothing before a majority of the initial members runs */
+        return n->never_started && (n->in_membership || (!m->reachable && n->initial));
 }
 
 static bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
@@ -689,19 +690,10 @@ static int plan_settled(const struct ctx *c, const struct model *m, const struct
 static int plan_restart(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
         size_t n_now = 0, first = SIZE_MAX;
         const struct node *later = NULL;
-        bool any_running_or_kept = false;
 
-        for (size_t i = 0; i < m->n; i++)
-                if (m->nodes[i].in_runtime && (m->nodes[i].running || m->nodes[i].data_kept))
-                        any_running_or_kept = true;
         for (size_t i = 0; i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
-                bool ok = node_restartable(c, m, n) ||
-                          /* a crash before any member of a new cluster ran: etcd is not there to
-                           * say who is expected, the record of the initial members is */
-                          (!m->reachable && !any_running_or_kept && n->in_runtime && n->never_started &&
-                           n->life == EG_LIFE_GONE && n->restarts < c->pol->restart_limit);
-                if (!ok)
+                if (!node_restartable(c, m, n))
                         continue;
                 if (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0) {
                         if (!later || n->restart_not_before_ms < later->restart_not_before_ms)
@@ -730,9 +722,7 @@ static int plan_restart(const struct ctx *c, const struct model *m, struct step 
         size_t k = 0;
         for (size_t i = first; r >= 0 && i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
-                if (!(node_restartable(c, m, n) ||
-                      (!m->reachable && !any_running_or_kept && n->in_runtime && n->never_started &&
-                       n->life == EG_LIFE_GONE && n->restarts < c->pol->restart_limit)) ||
+                if (!node_restartable(c, m, n) ||
                     (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0))
                         continue;
                 if (!(members[k] = strdup(disp(n))))
@@ -976,6 +966,7 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .reachable = om->reachable,
                         .data_kept = om->data_kept,
                         .never_started = om->never_started,
+                        .initial = om->initial,
                         .life = om->life,
                         .life_reason = om->life_reason,
                         .life_since_ms = om->life_since_ms,

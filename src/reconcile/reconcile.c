@@ -265,6 +265,7 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 om->life_reason = m->life_reason ? strdup(m->life_reason) : NULL;
                 om->data_kept = m->data_kept;
                 om->never_started = m->never_started;
+                om->initial = m->initial;
                 if (m->started_realtime_ms > 0 && m->started_realtime_ms <= real_now)
                         om->started_ms = now - (real_now - m->started_realtime_ms);
                 if (m->life_since_realtime_ms > 0 && m->life_since_realtime_ms <= real_now)

@@ -640,6 +640,7 @@ static void observed_member(const struct lmember *m, struct eg_runtime_member *o
                 .life = alive ? EG_LIFE_RUNNING : EG_LIFE_GONE,
                 .data_kept = !alive && wal_present(m->data_dir),
                 .never_started = m->state == MEMBER_PREPARED || (!alive && data_untouched(m->data_dir)),
+                .initial = m->bootstrap,
                 .pid = alive ? m->pid : 0,
                 .version = strdup(m->version),
                 .spec_hash = strdup(m->spec_hash),

@@ -1383,11 +1383,26 @@ static void test_plan__crash_during_create_resumes(void **state) {
         f.obs.etcd_reachable = false;
         for (size_t i = 0; i < 3; i++) {
                 fx_gone(&f, i, false);
-                f.members[i].never_started = true;
+                f.members[i].never_started = f.members[i].initial = true;
                 f.members[i].in_membership = false;
         }
         fx_plan(&f);
         assert_restart_of(&f, (const char *const[]){"c-0", "c-1", "c-2"}, 3);
+        eg_plan_done(&f.plan);
+
+        /* the first one runs unrecorded-then-adopted, alone: it answers nothing before a
+         * majority runs, so the others start from the record too */
+        f.members[0].life = EG_LIFE_RUNNING;
+        f.members[0].running = true;
+        f.members[0].never_started = false;
+        fx_plan(&f);
+        assert_restart_of(&f, (const char *const[]){"c-1", "c-2"}, 2);
+        eg_plan_done(&f.plan);
+
+        /* a joiner that never ran, with no etcd to say its peers: not guessed */
+        f.members[1].initial = f.members[2].initial = false;
+        fx_plan(&f);
+        assert_true(f.plan.state != EG_PLAN_PROGRESSING);
         eg_plan_done(&f.plan);
 
         /* a joiner that never ran and etcd does not list: stopped, not started */
