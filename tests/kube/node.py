@@ -30,6 +30,9 @@ BACKOFF_MAX = 300.0
 TERMINAL = ("Succeeded", "Failed")
 # check-dns init containers call busybox's nslookup; on this host the pod's /etc/hosts answers
 NSLOOKUP_SHIM = '#!/bin/sh\ngetent hosts "$1" >/dev/null || { echo "nslookup: can\'t resolve \'$1\'" >&2; exit 1; }\n'
+# a name not in the hosts file fails at once, as cluster DNS answers NXDOMAIN at once (the host's
+# resolver is not reachable from a pod's namespace: every lookup would wait out its timeout)
+RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 
 def log(msg):
@@ -710,8 +713,9 @@ class PodWorker(threading.Thread):
                 self.sleep(2.0)
         # the pod's network namespace, and its own mount namespace where the node's hosts file
         # (cluster DNS) is /etc/hosts
-        full = ["ip", "netns", "exec", self.netns, "/bin/sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
-                self.node.hosts_file] + argv
+        full = ["ip", "netns", "exec", self.netns, "/bin/sh", "-c",
+                'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"',
+                self.node.hosts_file, self.node.resolv_conf] + argv
         with open(self.log_file, "ab") as logf:
             logf.write(f"--- {now_rfc3339()} {c['name']}: {' '.join(argv)}\n".encode())
             logf.flush()
@@ -852,6 +856,7 @@ class Node:
         self.hosts_file = os.path.abspath(args.hosts_file or os.path.join(self.state_dir, "hosts"))
         self.hosts_dirty = threading.Event()
         self.shim_dir = os.path.join(self.state_dir, "bin")
+        self.resolv_conf = os.path.join(self.state_dir, "resolv.conf")
         self.pods_log = os.path.join(self.state_dir, "pods.log")
 
     # ---- helpers for workers
@@ -897,6 +902,8 @@ class Node:
         with open(os.path.join(self.shim_dir, "nslookup"), "w") as f:
             f.write(NSLOOKUP_SHIM)
         os.chmod(os.path.join(self.shim_dir, "nslookup"), 0o755)
+        with open(self.resolv_conf, "w") as f:
+            f.write(RESOLV_CONF)
         self.write_hosts()
         self.net.up()
         for n in self.nodes:
