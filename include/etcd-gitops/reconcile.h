@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ struct eg_reconciler_options {
         const char *state_dir;      /* status files under <state_dir>/status/ */
         const char *namespace;      /* only this namespace when set */
         int64_t etcd_timeout_ms;    /* per etcd call; default 1500 */
+        /* when it becomes non-zero (a signal handler sets it), a pass finishes the step under
+         * way and takes up no further cluster; may be NULL */
+        const volatile sig_atomic_t *stop;
 };
 
 struct eg_reconciler;

@@ -1,5 +1,6 @@
 /* etcd-gitops apply: converge the clusters to the source once, then exit. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,19 @@ static int on_option(int id, const char *value, void *userdata) {
         return -EINVAL;
 }
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+/* SIGINT and SIGTERM let the step under way finish (every step is resumable, but one
+ * finished is one the next run need not redo); a second one ends apply at once. */
+static void catch_stop_signals(void) {
+        struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
 static void sleep_until(int64_t due_ms, int64_t deadline_ms) {
         int64_t now = eg_now_monotonic_ms();
         int64_t until = due_ms < deadline_ms ? due_ms : deadline_ms;
@@ -59,7 +73,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                 return exit_code;
 
         struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true};
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
 
@@ -76,11 +90,10 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         int64_t deadline = eg_now_monotonic_ms() + a.wait_ms;
         struct eg_pass_result res = {0};
         bool backups_failed = false;
+        catch_stop_signals();
         for (;;) {
                 r = eg_reconciler_pass(env.rec, set, &rev, &res);
-                if (r < 0)
-                        break;
-                if (res.all_converged)
+                if (r < 0 || res.all_converged || stop_signal)
                         break;
                 int64_t now = eg_now_monotonic_ms();
                 if (a.wait_ms == 0 && res.n_actions == 0)
@@ -89,7 +102,10 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                         break;
                 sleep_until(res.next_due_ms, a.wait_ms > 0 ? deadline : now + 1000);
         }
-        if (r >= 0) {
+        if (stop_signal)
+                fprintf(stderr, "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
+                        strsignal(stop_signal));
+        if (r >= 0 && !stop_signal) {
                 /* backups the source asks for that are due now (one-shot ones once) */
                 struct eg_backup_controller *bc = NULL;
                 struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,

@@ -78,6 +78,7 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
                 .namespace = eg_settings.namespace,
                 .on_event = opt->on_event,
                 .event_userdata = opt->event_userdata,
+                .stop = opt->stop,
         };
         r = eg_reconciler_new(&ro, &e->rec);
         if (r < 0) {

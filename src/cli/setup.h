@@ -22,6 +22,7 @@ struct eg_cli_env_options {
         bool read_only; /* diff, get: nothing may change, not even repairs */
         eg_reconcile_event_fn on_event; /* metrics, notes; may be NULL */
         void *event_userdata;
+        const volatile sig_atomic_t *stop; /* see eg_reconciler_options.stop; may be NULL */
 };
 
 /* eg_cli_parse for commands that take --source and no positional arguments (apply,

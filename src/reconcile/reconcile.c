@@ -750,8 +750,13 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
         int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &prune_allowed);
         if (k < 0)
                 return k;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                if (r->opt.stop && *r->opt.stop) {
+                        res.all_converged = false;
+                        break;
+                }
                 reconcile_one(r, desired, rev, keys[i].ns, keys[i].name, prune_allowed, &res);
+        }
         if (res.n_clusters == 0)
                 res.next_due_ms = eg_now_monotonic_ms() + RECHECK_MS;
         free(keys);

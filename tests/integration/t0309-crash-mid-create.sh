@@ -2,6 +2,7 @@
 # apply killed at each point of a create (before any member starts, between starting a
 # member and recording it, between two member starts): the next apply completes the
 # same cluster, with the members it meant to create, and leaves no orphan process.
+# Interrupted with SIGINT, apply finishes its step first.
 # strace delivers the SIGKILL at an exact system call, so each crash point is hit every time.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 command -v strace >/dev/null || { say "SKIP: strace is not installed (.ci/install-deps installs it)"; exit 0; }
@@ -47,5 +48,21 @@ say "killed between the first and second member starts"
 crash c clone 2
 [ "$(recorded_states c)" = "started prepared prepared" ] || fail "crash point missed: $(recorded_states c)"
 resumed c
+
+say "Ctrl-C during apply: the step under way finishes, apply says so and exits 1"
+cluster_yaml d 3
+"$EG_BIN" apply --source "$SRC" --wait=2m >"$T/apply.log" 2>&1 &
+apid=$!
+record_made() { [ -s "$STATE/clusters/default/d/cluster.json" ]; }
+wait_until 30 "the create under way" record_made
+kill -INT "$apid"
+set +e
+wait "$apid"
+rc=$?
+set -e
+[ $rc -eq 1 ] || { cat "$T/apply.log" >&2; fail "apply interrupted exited $rc, expected 1"; }
+grep -q "stopped after the step under way" "$T/apply.log" || { cat "$T/apply.log" >&2; fail "apply did not say why it stopped"; }
+[ "$(recorded_states d)" = "started started started" ] || fail "the create was left half-done: $(recorded_states d)"
+resumed d
 
 eg audit verify >/dev/null || fail "audit chain broken"
