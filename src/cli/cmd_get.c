@@ -61,9 +61,10 @@ static void print_clusters(json_t *all, bool wide) {
 
 static void print_members(json_t *all, bool wide) {
         struct eg_table *t;
-        if (eg_table_new(wide ? 9 : 6, &t) < 0)
+        if (eg_table_new(wide ? 11 : 6, &t) < 0)
                 return;
-        const char *head[] = {"CLUSTER", "MEMBER", "STATE", "ROLE", "VERSION", "ID", "PID", "CLIENT-URL", "IN-ETCD"};
+        const char *head[] = {"CLUSTER", "MEMBER", "STATE", "ROLE", "VERSION", "ID",
+                              "PID", "CLIENT-URL", "IN-ETCD", "RESTARTS", "REASON"};
         eg_table_add(t, head);
         size_t i, j;
         json_t *c, *m;
@@ -71,11 +72,21 @@ static void print_members(json_t *all, bool wide) {
                 json_t *md = json_object_get(c, "metadata");
                 _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", sget(md, "namespace"), sget(md, "name"));
                 json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m) {
-                        char pid[24];
+                        char pid[24], restarts[24];
                         snprintf(pid, sizeof(pid), "%lld", (long long)json_integer_value(json_object_get(m, "pid")));
-                        const char *row[] = {cluster, sget(m, "name"), sget(m, "state"), sget(m, "role"),
-                                             sget(m, "version"), sget(m, "id"), pid, sget(m, "clientURL"),
-                                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no"};
+                        snprintf(restarts, sizeof(restarts), "%lld",
+                                 (long long)json_integer_value(json_object_get(m, "restarts")));
+                        const char *row[] = {cluster,
+                                             sget(m, "name"),
+                                             sget(m, "state"),
+                                             sget(m, "role"),
+                                             sget(m, "version"),
+                                             sget(m, "id"),
+                                             pid,
+                                             sget(m, "clientURL"),
+                                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no",
+                                             restarts,
+                                             sget(m, "lifeReason")};
                         eg_table_add(t, row);
                 }
         }

@@ -17,6 +17,26 @@ static json_t *condition(const char *type, bool status, const char *reason, cons
                          "lastTransitionTime", now);
 }
 
+/* What `get members` shows: the runtime's view first (a pod pulling its image is
+ * starting, not unhealthy), then etcd's. */
+static const char *member_state(const struct eg_observed_member *m) {
+        if (!m->in_runtime)
+                return "missing";
+        switch (m->life) {
+        case EG_LIFE_STARTING:
+                return "starting";
+        case EG_LIFE_FAILING:
+                return "failing";
+        case EG_LIFE_GONE:
+                return "stopped";
+        default:
+                break;
+        }
+        if (!m->running)
+                return "stopped";
+        return m->healthy ? "healthy" : m->reachable ? "no-leader" : "unhealthy";
+}
+
 json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec,
                      const struct eg_plan *plan, const char *revision, const char *commit,
                      const char *last_error, int64_t now_realtime_ms) {
@@ -47,12 +67,14 @@ json_t *status_build(const struct observation *o, const struct eg_cluster_spec *
                         snprintf(id, sizeof(id), "%016llx", (unsigned long long)m->id);
                 json_array_append_new(
                         members,
-                        json_pack("{s:s, s:s?, s:s, s:s, s:b, s:b, s:s?, s:I, s:s?}", "name", m->name, "id",
-                                  m->id ? id : NULL, "state",
-                                  !m->in_runtime ? "missing" : !m->running ? "stopped" : m->healthy ? "healthy" : "unhealthy",
-                                  "role", m->is_leader ? "leader" : m->is_learner ? "learner" : m->in_membership ? "follower" : "none",
+                        json_pack("{s:s, s:s?, s:s, s:s, s:b, s:b, s:s?, s:I, s:s?, s:s?, s:s?, s:b, s:i}", "name",
+                                  m->name, "id", m->id ? id : NULL, "state", member_state(m), "role",
+                                  m->is_leader ? "leader" : m->is_learner ? "learner" : m->in_membership ? "follower" : "none",
                                   "inMembership", m->in_membership, "running", m->running, "version", m->version,
-                                  "pid", (json_int_t)(rm ? rm->pid : 0), "clientURL", rm ? rm->client_url : NULL));
+                                  "pid", (json_int_t)(rm ? rm->pid : 0), "clientURL", rm ? rm->client_url : NULL,
+                                  "life", m->in_runtime ? eg_member_life_to_string(m->life) : NULL, "lifeReason",
+                                  m->life_reason, "dataKept", m->in_runtime && (m->running || m->data_kept),
+                                  "restarts", (int)m->restarts));
         }
         bool quorum = voters > 0 && healthy_voters >= eg_quorum(voters);
         const char *phase, *reason = plan ? plan->reason : NULL;
