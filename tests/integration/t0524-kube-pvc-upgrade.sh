@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# run --runtime kubernetes with spec.pod.persistentVolumeClaimSpec: a claim per member named
+# run --runtime kubernetes on the real kube-apiserver (2 s image pulls, claims bound by the node
+# stand-in) with spec.pod.persistentVolumeClaimSpec: a claim per member named
 # after it, the claim of a member removed by scale-down deleted, and an upgrade that also
 # changes the pod template (which a running pod cannot take) replacing the pods one at a time
-# on the same claims (the data survives).
+# on the same claims (the data survives): one new pod per member rolled, none replaced twice.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
 kube_fake_versions 3.4.23 3.4.99
-start_test_kube_server --etcd-bin-dir "$T/bins"
+start_kube_server --etcd-bin-dir "$T/bins"
 
 PVC='  pod:
     persistentVolumeClaimSpec:
@@ -28,6 +29,7 @@ m=$(kube_members kv)
 [ "$(pvcs)" = "$m" ] || fail "claims '$(pvcs)' are not named after the members '$m'"
 [ "$(claims_of_pods)" = "$m" ] || fail "pods mount '$(claims_of_pods)', not their own claims"
 etcd_put kv kv-0 /e2e/pvc kept
+[ "$(pods_created kv)" = 4 ] || fail "$(pods_created kv) pods created for 4 members"
 
 say "4 -> 3: the removed member's claim goes with it"
 cluster_yaml kv 3 3.4.23 "$PVC"
@@ -58,6 +60,7 @@ done
 low=$(sampler_low)
 say "$(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
 [ "$low" -ge 2 ] || fail "$low of 3 pods ready at one point: not one at a time"
+[ "$(pods_created kv)" = 7 ] || fail "$(pods_created kv) pods created: want 4, then one per member rolled"
 ups=$(audit_json | jget '" ".join(sorted(e["member"] for e in d if e["decision"]=="upgrade-member" and e["outcome"]=="ok"))')
 [ "$ups" = "$m" ] || fail "upgrade-member audit entries: '$ups'"
 for p in $m; do

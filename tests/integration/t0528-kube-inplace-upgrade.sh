@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run --runtime kubernetes: a version upgrade of members on emptyDir is an image change in
+# run --runtime kubernetes on the real kube-apiserver (2 s image pulls): a version upgrade of members on emptyDir is an image change in
 # place, as upstream did it: the same pods (uids) restart on the new binary one at a time,
 # never more than one down, the leader last, and the data stays. A pod template change,
 # which an emptyDir member cannot survive, replaces the members instead: each successor
@@ -8,7 +8,7 @@
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # the server runs the binary named by each pod's image tag: two "versions" of one etcd
 kube_fake_versions 3.4.23 3.4.99
-start_test_kube_server --etcd-bin-dir "$T/bins"
+start_kube_server --etcd-bin-dir "$T/bins"
 
 cluster_yaml ku 3
 start_daemon "${K[@]}" --listen none
@@ -32,6 +32,7 @@ wait_until 180 "3 healthy members restarted on v3.4.99" upgraded
 sampler_stop
 
 [ "$(uids)" = "$uids_before" ] || fail "pods were replaced, not updated in place"
+[ "$(pods_created ku)" = 3 ] || fail "$(pods_created ku) pods created: the upgrade in place made some"
 [ "$(kube_members ku)" = "$m" ] || fail "members changed by the upgrade: '$(kube_members ku)'"
 low=$(sampler_low)
 say "$(wc -l <"$T/ready-samples") samples, fewest ready pods: $low"
@@ -65,6 +66,7 @@ say "members now $(kube_members ku); $(wc -l <"$T/ready-samples") samples, fewes
 for p in $(kube_members ku); do
   [ "$(etcd_get ku "$p" /e2e/inplace)" = kept ] || fail "the key is not on $p after the replacement"
 done
+[ "$(pods_created ku)" = 6 ] || fail "$(pods_created ku) pods created: want 3, then one successor each"
 removed=$(audit_json | jget '" ".join(sorted(e["member"] for e in d if e["decision"]=="remove" and e["outcome"]=="ok"))')
 [ "$removed" = "$m" ] || fail "removed members '$removed', want '$m'"
 stop_daemon

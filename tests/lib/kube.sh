@@ -40,7 +40,11 @@ stop_kube_server() {
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
   fi
-  [ ! -d "$KUBE_RUN" ] || "$KUBE_APISERVER_DIR/kube-apiserver.sh" stop "$KUBE_RUN" >/dev/null 2>&1 || true
+  if [ -d "$KUBE_RUN" ]; then
+    # nothing to keep: no graceful shutdown to wait out (the script's stop then finds it gone)
+    [ ! -s "$KUBE_RUN/apiserver.pid" ] || kill -KILL "$(cat "$KUBE_RUN/apiserver.pid")" 2>/dev/null || true
+    "$KUBE_APISERVER_DIR/kube-apiserver.sh" stop "$KUBE_RUN" >/dev/null 2>&1 || true
+  fi
   # pods whose stopper is gone still have their pid files
   local f
   for f in "$KUBE"/state/pods/*/*.pid; do
