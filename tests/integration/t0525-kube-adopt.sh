@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Adoption on the kubernetes runtime: 3 pods and the headless service made as the original
+# Adoption on the kubernetes runtime, on the real kube-apiserver (2 s image pulls): 3 pods and the headless service made as the original
 # coreos operator made them (random member names, a static --initial-cluster), then the
-# EtcdCluster manifest applied: no pod is restarted or replaced and the cluster converges.
+# EtcdCluster manifest applied: no pod is restarted, replaced or created and the cluster converges.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-start_test_kube_server
+start_kube_server
 
 kube_api /api/v1/namespaces/default/services -X POST -H 'Content-Type: application/json' -d '{
   "apiVersion": "v1", "kind": "Service",
@@ -79,3 +79,5 @@ decisions=$(audit_json | jget '" ".join(sorted(set(e["decision"] for e in d)))')
 say "audit decisions: $decisions"
 [ "$decisions" = noop ] || fail "adoption did more than nothing: $decisions"
 kube_api /api/v1/namespaces/default/services/old-client >/dev/null || fail "the client service was not made"
+made=$(awk '$2 == "default" && index($3, "old-") == 1' "$KUBE/state/pods.log" | wc -l)
+[ "$made" = 3 ] || fail "$made pods of old created: adoption made some"
