@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# EtcdRestore on --runtime kubernetes: the seed pod fetches the snapshot from S3 itself (an
+# EtcdRestore on --runtime kubernetes on the real kube-apiserver (2 s image pulls): the seed pod fetches the snapshot from S3 itself (an
 # init container signing its GET with curl's SigV4 and the awsSecret, checked by a SigV4
 # verifier in front of s3rver), etcdctl restores it, and the cluster grows to size with the
 # keys; a restore from File is refused before anything is made, and so is a corrupt object.
-# Then an EtcdBackup of the restored cluster to S3 with the same awsSecret.
+# Then an EtcdBackup of the restored cluster to S3 with the same awsSecret. The S3 endpoint is
+# this host's address on the pods' bridge, which the daemon and the pods both reach.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 . "$EG_SOURCE_DIR/tests/lib/s3rver.sh"
 s3rver_available || fail "s3rver is not installed: run .ci/install-deps"
 on_exit s3rver_stop
 # as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
-start_test_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
-  --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
-K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
-S3_VERIFY=1 s3rver_start "$T/s3" bkt || fail "s3rver did not start"
+start_kube_server
+kube_apply "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml"
+kube_sa_kubeconfig etcd-gitops etcd-gitops "$KUBE/kc/etcd-gitops.kubeconfig"
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/etcd-gitops.kubeconfig" -n default)
+S3_VERIFY=1 S3_VERIFY_HOST=$KUBE_HOST_IP s3rver_start "$T/s3" bkt || fail "s3rver did not start"
 
 printf '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' >"$T/credentials"
 printf '[default]\nregion = us-east-1\n' >"$T/config"
@@ -83,6 +85,7 @@ restore_yaml "  backupStorageType: S3
     forcePathStyle: true"
 start_daemon "${K[@]}" --listen none
 wait_until 240 "3 healthy members of the restored cluster" kube_healthy kr 3
+[ "$(pods_created kr)" = 3 ] || fail "$(pods_created kr) pods created for the 3 members of the restored cluster"
 for p in $(kube_members kr); do
   [ "$(etcd_get kr "$p" /k/30)" = v30 ] || fail "key /k/30 missing on $p"
 done

@@ -1260,6 +1260,8 @@ def main(argv):
     signal.signal(signal.SIGINT, on_signal)
     try:
         node.start()
+        with open(os.path.join(node.state_dir, "network"), "w") as f:
+            f.write(f"{node.net.bridge} {args.subnet} {node.net.gateway}\n")
         if args.ready_file:
             with open(args.ready_file + ".tmp", "w") as f:
                 f.write(f"http://127.0.0.1:{ctl.server_address[1]}\n")

@@ -126,6 +126,8 @@ start_kube_server() {
   wait_until 60 "the node stand-in" _kube_node_up
   [ -s "$KUBE/node.url" ] || fail "the node stand-in exited: $(tail -n 5 "$KUBE/node.log")"
   NODE_URL=$(cat "$KUBE/node.url")
+  # this host's address on the pods' bridge: what pods reach a test server on
+  KUBE_HOST_IP=$(cut -d' ' -f3 "$KUBE/state/network")
   mkdir -p "$KUBE/kc"
   KC="$KUBE/kc/admin.kubeconfig"
   kube_kubeconfig "$KC" admin token "$KUBE_TOKEN"

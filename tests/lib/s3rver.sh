@@ -8,7 +8,9 @@
 # S3RVER:S3RVER, space-separated ID:SECRET; region S3_VERIFY_REGION, default us-east-1):
 # S3_PORT and S3_ENDPOINT are then the verifier's, S3RVER_PORT is s3rver's, S3V_PID the
 # verifier's pid and S3V_LOG its log (one line per request: method path query verdict).
-# S3_PID stays s3rver's, so killing it still takes the storage away.
+# S3_PID stays s3rver's, so killing it still takes the storage away. S3_VERIFY_HOST: the address
+# the verifier listens on and S3_ENDPOINT names (default 127.0.0.1), e.g. a test bridge's so
+# that pods reach it too.
 # shellcheck shell=bash
 
 S3RVER_BIN=${S3RVER_BIN:-${EG_SOURCE_DIR:-.}/build-deps/node/node_modules/.bin/s3rver}
@@ -64,12 +66,13 @@ s3sigv4_start() {
   S3V_LOG="$dir.sigv4.log"
   rm -f "$ready"
   python3 "${EG_SOURCE_DIR:-.}/tests/lib/s3sigv4.py" --upstream "127.0.0.1:$S3RVER_PORT" "${args[@]}" \
+    --host "${S3_VERIFY_HOST:-127.0.0.1}" \
     --region "${S3_VERIFY_REGION:-us-east-1}" --ready-file "$ready" --log "$S3V_LOG" >/dev/null 2>"$dir.sigv4.err" &
   S3V_PID=$!
   for _ in $(seq 100); do
     if [ -s "$ready" ]; then
       S3_PORT=$(cat "$ready")
-      S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+      S3_ENDPOINT="http://${S3_VERIFY_HOST:-127.0.0.1}:$S3_PORT"
       return 0
     fi
     kill -0 "$S3V_PID" 2>/dev/null || break
