@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# --runtime kubernetes with static TLS (peer, server and operator secrets from a test CA made
+# --runtime kubernetes on the real kube-apiserver (2 s image pulls) with static TLS (peer, server and operator secrets from a test CA made
 # with openssl): refused up front through the pod proxy, which cannot present the operator's
 # client certificate; with --etcd-access direct 3 members come up over https (peers too),
 # refuse clients without a certificate, a killed member is replaced over TLS, and a backup of
@@ -7,9 +7,10 @@
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 # as the service account examples/kubernetes/rbac.yaml binds: it needs nothing more
-start_test_kube_server --rbac "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" \
-  --token sa-token:system:serviceaccount:etcd-gitops:etcd-gitops
-K=(--runtime kubernetes --kubeconfig "$KUBE/kc/system-serviceaccount-etcd-gitops-etcd-gitops.kubeconfig" -n default)
+start_kube_server
+kube_apply "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml"
+kube_sa_kubeconfig etcd-gitops etcd-gitops "$KUBE/kc/etcd-gitops.kubeconfig"
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/etcd-gitops.kubeconfig" -n default)
 
 # eg_ns ARGS: etcd-gitops inside the server's mount namespace, where member DNS names resolve
 eg_ns() { bash "$EG_SOURCE_DIR/tests/kube/netns-run.sh" "$KUBE/hosts" "$EG_BIN" "$@"; }
@@ -31,9 +32,10 @@ sign() {
     -extfile "$P/$name.ext" -out "$P/$name.crt" 2>/dev/null
 }
 members="DNS:*.tc.default.svc,DNS:*.tc.default.svc.cluster.local"
-# etcd matches a peer's certificate against the address it connects from; here every pod
-# shares the host's loopback and connects from 127.0.0.1, where a real pod uses its own IP
-sign peer tc-peer serverAuth,clientAuth "$members,IP:127.0.0.1"
+# etcd matches a peer's client certificate against the address it connects from, a pod IP:
+# the certificate names every address of the pods' subnet
+pod_ips=$(seq 2 254 | sed "s/^/IP:${KUBE_HOST_IP%.*}./" | paste -sd, -)
+sign peer tc-peer serverAuth,clientAuth "$members,$pod_ips"
 sign server tc-server serverAuth,clientAuth "$members,DNS:tc-client.default.svc,DNS:localhost,IP:127.0.0.1"
 sign client etcd-gitops clientAuth
 
@@ -108,3 +110,4 @@ size=$(jget 'd["size"]' <"$T/backup.json")
 etcdctl snapshot restore "$T/tc.db" --data-dir "$T/restored" >"$T/restore.log" 2>&1 || fail "etcdctl cannot restore the backup"
 grep -aq /tls/k "$T/restored/member/snap/db" || fail "the key is not in the restored data"
 stop_daemon
+[ "$(pods_created tc)" = 4 ] || fail "$(pods_created tc) pods created: want 3 and one replacement"
