@@ -1,17 +1,15 @@
 # Shared helpers for the kubernetes-runtime integration tests: the real kube-apiserver with the
-# node stand-in (tests/kube/node.py) running its pods in network namespaces on a test bridge, or
-# the project's API test server (tests/kube/apiserver.py) for what a real one cannot be made to
-# do; all stopped by pid and torn down by name at exit. Curl helpers for the API and the node's
-# knobs, credentials, and health as the daemon reports it.
+# node stand-in (tests/kube/node.py) running its pods in network namespaces on a test bridge, all
+# stopped by pid and torn down by name at exit. Curl helpers for the API and the node's knobs,
+# credentials, and health as the daemon reports it.
 # Source after lib.sh. Sets KUBE, URL, KC and K (the runtime options for eg).
 
 KUBE="$T/kube"
 mkdir -p "$KUBE"
-SERVER_PID=
 NODE_PID=
 NODE_URL=
-KUBE_TOKEN=admin
-KUBE_CA="$KUBE/tls/ca.crt"
+KUBE_TOKEN=
+KUBE_CA=
 # the real kube-apiserver, laid out beside the checkout in CI
 KUBE_APISERVER_DIR=${KUBE_APISERVER_DIR:-$EG_SOURCE_DIR/../shared/kube-apiserver}
 KUBE_RUN="$KUBE/apiserver"
@@ -34,12 +32,6 @@ stop_kube_server() {
     ip netns del "$ns" 2>/dev/null || true
   done
   ip link del "egb$KUBE_NET_ID" 2>/dev/null || true
-  if [ -n "$SERVER_PID" ]; then
-    # its own process group: the server and every etcd pod process it started
-    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
-  fi
   if [ -d "$KUBE_RUN" ]; then
     # nothing to keep: no graceful shutdown to wait out (the script's stop then finds it gone)
     [ ! -s "$KUBE_RUN/apiserver.pid" ] || kill -KILL "$(cat "$KUBE_RUN/apiserver.pid")" 2>/dev/null || true
@@ -208,32 +200,7 @@ pods_created() {
     "$KUBE/state/pods.log" 2>/dev/null | wc -l
 }
 
-# start_test_kube_server [apiserver options]: the project's API test server (tests/kube/apiserver.py)
-# instead, for what a real server cannot be made to do; exits 0 (skip) where no private mount
-# namespace is allowed. Pod addresses start at a random 127.R.R.10 so that tests running side by
-# side do not race for the same ones.
-start_test_kube_server() {
-  local ipstart="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).10"
-  setsid bash "$EG_SOURCE_DIR/tests/kube/netns-run.sh" "$KUBE/hosts" \
-    python3 "$EG_SOURCE_DIR/tests/kube/apiserver.py" --state-dir "$KUBE/state" --tls-dir "$KUBE/tls" \
-    --ready-file "$KUBE/ready" --kubeconfig-out "$KUBE/kc" --hosts-file "$KUBE/hosts" \
-    --pod-ip-start "$ipstart" "$@" >"$KUBE/server.log" 2>&1 &
-  SERVER_PID=$!
-  wait_until 60 "the API test server" _kube_server_up
-  if ! [ -s "$KUBE/ready" ]; then
-    local rc
-    set +e; wait "$SERVER_PID"; rc=$?; set -e
-    SERVER_PID=
-    if [ $rc -eq 77 ]; then say "SKIP: no private mount namespace here"; exit 0; fi
-    fail "the API test server exited with $rc"
-  fi
-  URL=$(cat "$KUBE/ready")
-  KC="$KUBE/kc/admin.kubeconfig"
-  K=(--runtime kubernetes --kubeconfig "$KC")
-}
-_kube_server_up() { [ -s "$KUBE/ready" ] || ! kill -0 "$SERVER_PID" 2>/dev/null; }
-
-# kube_api PATH [curl options]: the API as admin (or $KUBE_TOKEN); fails on HTTP errors
+# kube_api PATH [curl options]: the API as admin; fails on HTTP errors
 kube_api() {
   local path=$1; shift
   curl -sS --fail --max-time 20 --cacert "$KUBE_CA" -H "Authorization: Bearer $KUBE_TOKEN" "$@" "$URL$path"
