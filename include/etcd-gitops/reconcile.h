@@ -87,3 +87,85 @@ int eg_reconciler_status_all(struct eg_reconciler *r, json_t **ret);
 
 /* Marks a cluster due now (after a change of source). */
 void eg_reconciler_poke_all(struct eg_reconciler *r);
+/* The processes of the members the last pass saw running (local runtime; pods have none),
+ * so that a caller can watch for their exit and start a pass at once rather than at the
+ * next recheck. *ret is malloc'd (NULL when there are none). Not while a pass runs. */
+int eg_reconciler_member_pids(struct eg_reconciler *r, int64_t **ret, size_t *ret_n);
+
+/* ---- guided quorum recovery (recover.c): etcd's documented disaster recovery, on demand ---- */
+
+/* One member of the runtime as recovery sees it. */
+struct eg_recover_member {
+        char *name;
+        char *client_url;
+        bool running;   /* its process is alive */
+        bool answers;   /* it answered status: raft_index and revision are its own */
+        bool voter;     /* a voting member of the membership a survivor reports (every member
+                           that ever started when none answers) */
+        bool data_kept; /* not running, its data survives: it could come back in place */
+        uint64_t raft_index;
+        int64_t revision;
+};
+
+struct eg_recover_view {
+        struct eg_recover_member *members;
+        size_t n_members;
+        size_t voters;        /* voting members, also those the runtime no longer holds */
+        char *version;        /* the etcd version the cluster ran */
+        uint64_t next_index;  /* the runtime's next member number */
+        /* the newest verified backup the cluster's EtcdBackups recorded; NULL: none */
+        char *backup_ref;     /* a file path or "s3://BUCKET/KEY" */
+        int64_t backup_revision; /* 0: unknown */
+        char *backup_date;
+};
+void eg_recover_view_done(struct eg_recover_view *v);
+
+/* Observes ns/name for recovery (asks each running member's status, reads the backup
+ * status files under state_dir). -ENOENT when the runtime has no such cluster. */
+int eg_recover_observe(struct eg_runtime *rt, const char *state_dir, const char *ns, const char *name,
+                       struct eg_recover_view *ret, struct eg_error *err);
+
+/* The answering member with the highest raft index (then revision); -1 when none answers. */
+int eg_recover_most_advanced(const struct eg_recover_view *v);
+
+struct eg_recover_request {
+        bool from_backup;        /* else from a member */
+        const char *member;      /* from a member: NULL for the most advanced */
+        const char *backup_ref;  /* from a backup: NULL for the view's newest */
+        bool force;              /* go on although members with data could come back in place */
+};
+
+struct eg_recover_plan {
+        int seed;               /* from a member: its index in the view */
+        const char *backup_ref; /* from a backup: the request's or the view's (borrowed) */
+        int64_t revision_gap;   /* the most advanced survivor's revision minus what is kept; -1 unknown */
+        char *reason;           /* what happens and what is lost, one sentence */
+};
+void eg_recover_plan_done(struct eg_recover_plan *p);
+
+/* Pure: what recovering cluster (for messages) as asked would do. Refuses with err saying
+ * why and what to do instead: -EBUSY while a majority of voters answers, or (unless force)
+ * could answer again once restarted in place; -ENOENT for an unknown member or no backup;
+ * -ENODATA for a member with no data to recover from. */
+int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
+                    struct eg_recover_plan *ret, struct eg_error *err);
+
+struct eg_recover_options {
+        struct eg_runtime *runtime; /* borrowed */
+        struct eg_audit *audit;     /* borrowed; the recovery is one record */
+        const char *state_dir;
+        const char *namespace, *name;
+        const char *s3_endpoint;    /* for an s3:// backup; NULL: AWS */
+        bool s3_force_path_style;
+        int64_t answer_timeout_ms;  /* how long the new cluster's member gets to answer; default 30 s */
+};
+
+/* Carries out plan: from a member, every other member is stopped (data kept, moved aside)
+ * and the seed restarted with --force-new-cluster; from a backup, the snapshot is fetched
+ * and verified before anything stops, then every member is stopped (data kept) and one
+ * seed member bootstrapped from it. Returns once the new cluster's member answers with a
+ * leader; growing back to spec.size is the next reconcile's. plan->revision_gap is filled
+ * in when it was unknown and the restored member tells it. -EOPNOTSUPP on a runtime that
+ * cannot force a new cluster. */
+int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v,
+                   struct eg_recover_plan *plan, struct eg_error *err);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/pidfd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -107,6 +108,15 @@ struct eg_daemon {
         struct worker backuper;
         struct eg_backup_batch *backup_batch; /* non-NULL while the worker owns it */
         atomic_bool backup_cancel;
+
+        /* A pidfd per member process the last pass saw running: its exit starts a pass at
+         * once, so a killed member is restarted without waiting for the next recheck. */
+        struct pid_watch {
+                int64_t pid;
+                sd_event_source *source; /* owns the pidfd */
+                struct eg_daemon *d;
+        } *watches;
+        size_t n_watches;
 };
 
 int eg_daemon_new(struct eg_daemon **ret) {
@@ -547,6 +557,63 @@ static void cycle_done(struct cycle *c) {
         *c = (struct cycle){0};
 }
 
+static void watch_drop(struct pid_watch *w) {
+        sd_event_source_disable_unref(w->source);
+        w->source = NULL;
+}
+
+static int on_member_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct pid_watch *w = userdata;
+        struct eg_daemon *d = w->d;
+        watch_drop(w);
+        if (d->cycler.running)
+                d->cycle_again = true;
+        else
+                arm(d->reconcile_timer, eg_now_monotonic_ms());
+        return 0;
+}
+
+/* Watches exactly the member processes the reconciler last saw running. Best effort: a
+ * process that cannot be watched is still found by the next recheck. */
+static void watches_sync(struct eg_daemon *d) {
+        int64_t *pids = NULL;
+        size_t n = 0;
+        if (eg_reconciler_member_pids(d->opt->rec, &pids, &n) < 0)
+                return;
+        struct pid_watch *ws = n ? calloc(n, sizeof(*ws)) : NULL;
+        size_t k = 0;
+        for (size_t i = 0; ws && i < n; i++) {
+                struct pid_watch *old = NULL;
+                for (size_t j = 0; j < d->n_watches; j++)
+                        if (d->watches[j].pid == pids[i] && d->watches[j].source)
+                                old = &d->watches[j];
+                if (old) {
+                        ws[k] = *old;
+                        old->source = NULL;
+                } else {
+                        int fd = pidfd_open((pid_t)pids[i], 0);
+                        if (fd < 0)
+                                continue;
+                        ws[k] = (struct pid_watch){.pid = pids[i], .d = d};
+                        if (sd_event_add_io(d->event, &ws[k].source, fd, EPOLLIN, on_member_exit, NULL) < 0) {
+                                close(fd);
+                                continue;
+                        }
+                        sd_event_source_set_io_fd_own(ws[k].source, true);
+                }
+                k++;
+        }
+        for (size_t j = 0; j < d->n_watches; j++)
+                watch_drop(&d->watches[j]);
+        free(d->watches);
+        d->watches = ws;
+        d->n_watches = ws ? k : 0;
+        /* the array is final: the callbacks may now point into it */
+        for (size_t i = 0; i < d->n_watches; i++)
+                sd_event_source_set_userdata(d->watches[i].source, &d->watches[i]);
+        free(pids);
+}
+
 /* On the loop, the worker joined: takes its results and arms the next cycle. */
 static void cycle_publish(struct eg_daemon *d) {
         struct cycle *c = &d->cycle;
@@ -558,8 +625,10 @@ static void cycle_publish(struct eg_daemon *d) {
         int64_t due = now + 1000;
         if (d->desired) {
                 d->passes++;
-                if (c->pass_r >= 0)
+                if (c->pass_r >= 0) {
                         due = c->res.next_due_ms;
+                        watches_sync(d);
+                }
                 if (!d->ready) {
                         d->ready = true;
                         sd_notify(0, "READY=1");
@@ -884,6 +953,11 @@ out:
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
         sd_event_source_unref(d->inotify_source);
+        for (size_t i = 0; i < d->n_watches; i++)
+                watch_drop(&d->watches[i]);
+        free(d->watches);
+        d->watches = NULL;
+        d->n_watches = 0;
         d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = d->inotify_source = NULL;
         worker_done(&d->cycler);
         worker_done(&d->backuper);

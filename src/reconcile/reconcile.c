@@ -40,6 +40,8 @@ struct cluster_track {
         char *applied_revision; /* last revision at which the cluster was converged */
         struct member_track *members;
         size_t n_members;
+        int64_t *pids; /* member processes seen running by the last observation */
+        size_t n_pids;
         bool seen; /* touched this pass */
 };
 
@@ -70,6 +72,33 @@ static void track_done(struct cluster_track *t) {
         for (size_t i = 0; i < t->n_members; i++)
                 free(t->members[i].name);
         free(t->members);
+        free(t->pids);
+}
+
+static void track_pids(struct cluster_track *t, const struct eg_runtime_cluster *rc) {
+        int64_t *pids = calloc(rc->n_members + 1, sizeof(int64_t));
+        size_t n = 0;
+        for (size_t i = 0; pids && i < rc->n_members; i++)
+                if (rc->members[i].running && rc->members[i].pid > 0)
+                        pids[n++] = rc->members[i].pid;
+        free(t->pids);
+        t->pids = pids;
+        t->n_pids = pids ? n : 0;
+}
+
+int eg_reconciler_member_pids(struct eg_reconciler *r, int64_t **ret, size_t *ret_n) {
+        size_t n = 0, k = 0;
+        for (size_t i = 0; i < r->n_tracks; i++)
+                n += r->tracks[i].n_pids;
+        int64_t *v = n ? calloc(n, sizeof(int64_t)) : NULL;
+        if (n && !v)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->n_tracks; i++)
+                for (size_t j = 0; j < r->tracks[i].n_pids; j++)
+                        v[k++] = r->tracks[i].pids[j];
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 void eg_reconciler_free(struct eg_reconciler *r) {
@@ -463,6 +492,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 return;
         }
 
+        track_pids(t, &o.rc);
         struct eg_runtime *rt = r->opt.runtime;
         const struct eg_object *refused = NULL;
         const struct eg_object *restore =
@@ -750,6 +780,8 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
         int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &prune_allowed);
         if (k < 0)
                 return k;
+        for (size_t i = 0; i < r->n_tracks; i++)
+                r->tracks[i].seen = false;
         for (size_t i = 0; i < n; i++) {
                 if (r->opt.stop && *r->opt.stop) {
                         res.all_converged = false;
@@ -757,6 +789,11 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
                 }
                 reconcile_one(r, desired, rev, keys[i].ns, keys[i].name, prune_allowed, &res);
         }
+        /* a cluster no longer passed over (pruned, or another namespace) has no processes
+         * to watch: its pids may belong to anything by now */
+        for (size_t i = 0; i < r->n_tracks; i++)
+                if (!r->tracks[i].seen)
+                        r->tracks[i].n_pids = 0;
         if (res.n_clusters == 0)
                 res.next_due_ms = eg_now_monotonic_ms() + RECHECK_MS;
         free(keys);
@@ -789,6 +826,8 @@ int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set 
         int k = cluster_keys(r, desired, &rcs, &n_rcs, &keys, &n, &prune_allowed);
         if (k < 0)
                 return k;
+        for (size_t i = 0; i < r->n_tracks; i++)
+                r->tracks[i].seen = false;
         json_t *out = json_array();
         int64_t now = eg_now_monotonic_ms();
         for (size_t i = 0; out && i < n; i++) {

@@ -29,8 +29,9 @@ audit_json --cluster default/beta | jget '[r["decision"] for r in d]' | grep -q 
 
 say "kill -9 $victim and remove its data: replaced by a fresh member"
 vpid=$(cluster_json beta | jget "[m['pid'] for m in d[0]['status']['memberDetails'] if m['name']=='$victim'][0]")
+# moved away before the kill, so that no restart in place can come in between
+mv "$STATE/clusters/default/beta/members/$victim/data" "$T/lost-data"
 kill -KILL "$vpid"
-rm -rf "$STATE/clusters/default/beta/members/$victim/data"
 wait_until 60 "3 healthy members after the replacement" healthy beta 3
 names=$(cluster_json beta | jget '" ".join(sorted(m["name"] for m in d[0]["status"]["memberDetails"]))')
 case " $names " in *" $victim "*) fail "member $victim without data still present: $names" ;; esac

@@ -25,8 +25,9 @@ say "kill -9 two of three and remove their data: quorum lost"
 set -- $(cluster_json omega | jget '" ".join(m["name"]+":"+str(m["pid"]) for m in sorted(d[0]["status"]["memberDetails"], key=lambda m: m["name"]))')
 survivor_pid=${3#*:}
 for m in "$1" "$2"; do
+  # moved away before the kill, so that no restart in place can come in between
+  mv "$STATE/clusters/default/omega/members/${m%%:*}/data" "$T/lost-${m%%:*}"
   kill -KILL "${m#*:}"
-  rm -rf "$STATE/clusters/default/omega/members/${m%%:*}/data"
 done
 wait_until 30 "QuorumLost in status" sh -c "\"$EG_BIN\" get clusters omega -o json | grep -q QuorumLost"
 for _ in $(seq 20); do sleep 0.1; done
