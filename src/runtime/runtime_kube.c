@@ -60,6 +60,17 @@ static char *named(char *(*collection)(const char *), const char *ns, const char
         return c ? eg_strdup_printf("%s/%s", c, name) : NULL;
 }
 
+/* GET path into *ret; a 404 is -ENOENT with nothing said in err, since callers make what is
+ * missing and a step that went well must not carry an error. */
+static int get_maybe(struct kube_runtime *kr, const char *path, json_t **ret, struct eg_error *err) {
+        struct eg_error e = {0};
+        int r = eg_kube_get(kr->client, path, ret, &e);
+        if (r < 0 && r != -ENOENT)
+                eg_error_set(err, "%s", e.message ? e.message : strerror(-r));
+        eg_error_done(&e);
+        return r;
+}
+
 static char *cluster_selector(const char *name) { return eg_strdup_printf("app=etcd,etcd_cluster=%s", name); }
 
 static int64_t quorum(int64_t n) { return n / 2 + 1; }
@@ -134,7 +145,7 @@ static int ensure_service(struct kube_runtime *kr, const char *ns, const char *n
         path = eg_strdup_printf("%s/%s", coll, jstr(json_object_get(want, "metadata"), "name"));
         if (!path)
                 goto out;
-        r = eg_kube_get(kr->client, path, &have, err);
+        r = get_maybe(kr, path, &have, err);
         if (r == -ENOENT) {
                 r = eg_kube_create(kr->client, coll, want, NULL, err);
                 if (r == -EEXIST)
@@ -171,7 +182,7 @@ static int ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name,
         json_t *have = NULL;
         if (!path)
                 return -ENOMEM;
-        int r = eg_kube_get(kr->client, path, &have, err);
+        int r = get_maybe(kr, path, &have, err);
         if (r == -ENOENT) {
                 int64_t min = min_available >= 0 ? min_available : quorum(n_default);
                 json_t *pdb = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:I, s:{s:{s:s, s:s}}}}", "apiVersion",
@@ -739,17 +750,21 @@ static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *n
         pvc = named(pvcs_path, ns, member);
         if (!path || !pvc)
                 return -ENOMEM;
-        r = eg_kube_delete(kr->client, path, -1, NULL, err);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        if (delete_data) {
-                /* the claim is only released once its pod is gone */
-                struct pod_gone g = {kr, path};
-                eg_wait_for(pod_is_gone, &g, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS);
-                r = eg_kube_delete(kr->client, pvc, -1, NULL, err);
-                if (r < 0 && r != -ENOENT)
-                        return r;
+        /* what is already gone is no error, not even in the record of a step that went well */
+        struct eg_error e = {0};
+        r = eg_kube_delete(kr->client, path, -1, NULL, &e);
+        /* no wait for the pod to go: kubernetes.io/pvc-protection keeps the claim until no pod
+         * uses it, and a pod on a lost node may never go */
+        if ((r >= 0 || r == -ENOENT) && delete_data) {
+                eg_error_done(&e);
+                r = eg_kube_delete(kr->client, pvc, -1, NULL, &e);
         }
+        if (r < 0 && r != -ENOENT) {
+                eg_error_set(err, "%s", e.message ? e.message : strerror(-r));
+                eg_error_done(&e);
+                return r;
+        }
+        eg_error_done(&e);
         /* voluntary disruptions must not take the smaller cluster below its quorum */
         if (kube_list_cluster_pods(kr, ns, name, &pods, NULL) >= 0) {
                 size_t left = 0, i;
@@ -902,7 +917,7 @@ static int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_ta
                 return r;
         if (!(path = pod_path(t->namespace, member)) || !(claim = named(pvcs_path, t->namespace, member)))
                 return -ENOMEM;
-        r = eg_kube_get(kr->client, path, &pod, err);
+        r = get_maybe(kr, path, &pod, err);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (pod) {
@@ -939,7 +954,6 @@ static int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_ta
                         return -ETIMEDOUT;
                 }
         }
-        eg_error_done(err);
         if ((r = eg_kube_get(kr->client, claim, NULL, err)) < 0) {
                 if (r == -ENOENT)
                         eg_error_set(err, "member %s of %s/%s has no claim %s left: its data is gone, it must be "
