@@ -505,10 +505,12 @@ int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason,
                         reason = eg_strdup_printf("%s: etcd exited with code %" JSON_INTEGER_FORMAT,
                                                   jstr(term, "reason") ? jstr(term, "reason") : "Terminated",
                                                   json_integer_value(json_object_get(term, "exitCode")));
-                else
-                        reason = eg_strdup_printf("%s", phase ? phase : "Terminating");
-                if (reason && deleted) {
-                        char *r = eg_strdup_printf("%s (being deleted since %s)", reason, deleted);
+                else if (!deleted)
+                        reason = strdup(phase);
+                if (deleted) {
+                        /* a pod on a lost node stays like this: no kubelet completes its deletion */
+                        char *r = reason ? eg_strdup_printf("%s; Terminating since %s", reason, deleted)
+                                         : eg_strdup_printf("Terminating since %s", deleted);
                         free(reason);
                         reason = r;
                 }
