@@ -81,11 +81,13 @@ enum eg_action_kind {
         EG_ACTION_PRUNE,          /* manifest deleted: stop every member */
         EG_ACTION_RESTART,        /* start members whose process is gone again, in place (members[]):
                                      same identity and data; no membership change */
+        EG_ACTION_RESTORE_REPLACE, /* an EtcdRestore with overwrite names this running cluster: stop
+                                      every member, data kept, so that the next step restores over it */
         _EG_ACTION_MAX
 };
 
 /* Audit decision names: "create", "add-learner", "promote", "remove", "replace-dead",
- * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart". */
+ * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart", "restore-replace". */
 const char *eg_action_kind_to_string(enum eg_action_kind k);
 
 struct eg_action {
@@ -136,8 +138,10 @@ struct eg_plan_input {
         const struct eg_policy *policy;
         bool prune_allowed; /* result of eg_plan_prune_allowed() for this pass */
         /* An EtcdRestore names this cluster and its snapshot is fetched and verified
-         * (restore_from names it): a new cluster starts as one seed member restored from
-         * it, and grows to size through the usual steps. */
+         * (restore_from names it): a running cluster is first stopped (its data kept; the
+         * restore only names a running cluster with overwrite: true), then a new cluster
+         * starts as one seed member restored from it, and grows to size through the usual
+         * steps. */
         const char *restore_from;
         int64_t now_ms;     /* monotonic */
 };

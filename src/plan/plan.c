@@ -26,6 +26,7 @@ static const char *const action_names[_EG_ACTION_MAX] = {
         [EG_ACTION_UPGRADE_MEMBER] = "upgrade-member",
         [EG_ACTION_PRUNE] = "prune",
         [EG_ACTION_RESTART] = "restart",
+        [EG_ACTION_RESTORE_REPLACE] = "restore-replace",
 };
 
 static const char *const state_names[] = {
@@ -846,6 +847,11 @@ static int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         census_take(c, m, &cs);
         if (!cs.exists)
                 return plan_bootstrap(c, m, s);
+        if (c->restore_from)
+                return step_act(s, EG_ACTION_RESTORE_REPLACE, NULL, 0, false,
+                                strf("EtcdRestore with overwrite: stop the running cluster %s (its data is kept) "
+                                     "to restore it from %s",
+                                     c->name, c->restore_from));
 
         r = plan_restart(c, m, s, &done);
         if (r < 0 || done)
@@ -926,6 +932,10 @@ static void model_apply(const struct ctx *c, struct model *m, const struct eg_ac
                 break;
         case EG_ACTION_BOOTSTRAP:
                 m->next_index += a->n_members;
+                break;
+        case EG_ACTION_RESTORE_REPLACE:
+                m->n = 0;
+                m->exists = m->reachable = false;
                 break;
         case EG_ACTION_RESTART:
                 for (size_t i = 0; i < m->n; i++)

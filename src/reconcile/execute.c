@@ -224,6 +224,7 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
                 k = rt->ops->upgrade_member(rt, tg, a->member, err);
                 break;
         case EG_ACTION_PRUNE:
+        case EG_ACTION_RESTORE_REPLACE:
                 k = rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
                 break;
         case EG_ACTION_RESTART:

@@ -510,21 +510,6 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 k = restore_ready(rt, ns, &restore->restore, &rerr);
                 if (k >= 0)
                         k = eg_restore_fetch(&restore->restore, ns, r->opt.state_dir, &snapshot, &rinfo, &rerr);
-                if (k >= 0 && o.rc_exists) {
-                        k = rt->ops->delete_cluster(rt, ns, name, false, &rerr);
-                        audit(r, rev, restore, NULL, ns, name, "restore-replace", NULL,
-                              "EtcdRestore with overwrite: stop the running cluster (its data is kept) to restore over it",
-                              k >= 0 ? "ok" : "failed", eg_now_monotonic_ms() - t0, rerr.message);
-                        if (k >= 0) {
-                                /* the next pass finds no cluster and restores it */
-                                t->next_attempt_ms = 0;
-                                res->next_due_ms = now;
-                                eg_restore_info_done(&rinfo);
-                                eg_error_done(&rerr);
-                                observation_done(&o);
-                                return;
-                        }
-                }
                 if (k < 0) {
                         audit(r, rev, restore, NULL, ns, name, "restore", NULL, "fetch and verify the snapshot to restore",
                               "failed", eg_now_monotonic_ms() - t0, rerr.message);
@@ -599,9 +584,10 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 } else {
                         bool dry_seen = r->opt.dry_run && !revision_changed && t->recorded_state == plan.state &&
                                         str_eq(t->recorded_reason, a->reason);
+                        /* a teardown for a restore is the EtcdRestore's doing */
                         if (!dry_seen)
-                                audit(r, rev, obj, NULL, ns, name, eg_action_kind_to_string(a->kind), a->member,
-                                      a->reason, outcome, dt, err.message);
+                                audit(r, rev, a->kind == EG_ACTION_RESTORE_REPLACE ? restore : obj, NULL, ns, name,
+                                      eg_action_kind_to_string(a->kind), a->member, a->reason, outcome, dt, err.message);
                         res->n_actions++;
                         if (k < 0) {
                                 eg_log_error("%s/%s: %s %s failed: %s", ns, name, eg_action_kind_to_string(a->kind),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # EtcdRestore rebuilds a cluster from a File snapshot: one seed member restored with
 # etcdctl, then grown to size; a corrupt snapshot is refused and nothing is created; a
-# running cluster is not replaced without overwrite.
+# running cluster is not replaced without overwrite, and with it the teardown is a step of
+# its own that diff shows and the audit log records against the EtcdRestore.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 cluster_yaml src1 1
@@ -66,4 +67,15 @@ say "the restore is applied once: a later apply changes nothing"
 pids=$(member_pids fromsnap)
 eg apply --source "$SRC" --wait=10s
 [ "$(member_pids fromsnap)" = "$pids" ] || fail "a second apply restored again"
+say "overwrite: true replaces the running cluster, as a planned step"
+etcdctl_c src1 put /after-backup yes >/dev/null
+restore_yaml src1 "$T/backups/snap.db" "  overwrite: true"
+set +e; eg diff --source "$SRC" >"$T/diff.txt"; set -e
+grep -q "restore-replace" "$T/diff.txt" || { cat "$T/diff.txt" >&2; fail "diff does not show the teardown"; }
+eg apply --source "$SRC" --wait=120s
+healthy src1 1 || fail "src1 not restored: $(eg get members)"
+[ "$(etcdctl_c src1 get /restored --print-value-only)" = yes ] || fail "restored src1 lacks the key"
+[ -z "$(etcdctl_c src1 get /after-backup --print-value-only)" ] || fail "src1 was not restored from the snapshot"
+audit_json --cluster default/src1 | jget '[r.get("path") for r in d if r["decision"]=="restore-replace" and r["outcome"]=="ok"][-1]' |
+  grep -q "restore.yaml" || fail "no restore-replace record naming the EtcdRestore"
 eg audit verify >/dev/null || fail "audit chain broken"

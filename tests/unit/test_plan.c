@@ -107,7 +107,7 @@ static void test_plan__names(void **state) {
         static const char *const kinds[] = {"create",        "add-learner",  "promote",
                                             "remove",        "replace-dead", "remove-orphan",
                                             "stop-unknown",  "upgrade-member", "prune",
-                                            "restart"};
+                                            "restart", "restore-replace"};
         static const char *const states[] = {"converged", "progressing", "waiting",   "blocked",
                                              "paused",    "quorum-lost", "untouched", "absent"};
         assert_int_equal(EG_ELEMENTSOF(kinds), _EG_ACTION_MAX);
@@ -1554,6 +1554,22 @@ static void test_plan__failing_member_replaced_with_its_reason(void **state) {
         eg_plan_done(&f.plan);
 }
 
+static void test_plan__restore_over_running_cluster_is_planned(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.in.restore_from = "s3://b/snap";
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_RESTORE_REPLACE, NULL);
+        assert_false(f.plan.actions[0].delete_data);
+        assert_string_equal(f.plan.actions[0].reason, "EtcdRestore with overwrite: stop the running cluster c (its data "
+                                                      "is kept) to restore it from s3://b/snap");
+        /* diff shows the whole way: teardown, the seed, then the learners */
+        assert_action(&f, 1, EG_ACTION_BOOTSTRAP, NULL);
+        assert_int_equal(f.plan.actions[1].n_members, 1);
+        eg_plan_done(&f.plan);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__names),
@@ -1565,6 +1581,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__quorum_lost_only_after_grace),
                 cmocka_unit_test(test_plan__starting_member_judged_by_deadline),
                 cmocka_unit_test(test_plan__failing_member_replaced_with_its_reason),
+                cmocka_unit_test(test_plan__restore_over_running_cluster_is_planned),
                 cmocka_unit_test(test_plan__policy_defaults),
                 cmocka_unit_test(test_plan__invalid_arguments),
                 cmocka_unit_test(test_plan__bootstrap_fresh),
