@@ -26,6 +26,10 @@
 #   EG_CHAOS_FAULTS="..."  the fault kinds drawn from (default: all of the above)
 #   EG_CHAOS_RECOVER=120   seconds a fault may take to heal before the test fails
 #   EG_CHAOS_ARTIFACTS=DIR on failure, logs, records and the audit log are kept there (no data)
+#   EG_CHAOS_HOST=127.0.0.1 the address members listen on. The daemon reserves a port only
+#                          among its own state dir's records, so a member that is down or
+#                          not yet started can lose its port to a test running beside this
+#                          one; another loopback address (127.0.0.N) keeps them apart
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -91,7 +95,8 @@ start_eg() {
   DAEMON_STARTS=$((DAEMON_STARTS + 1))
   echo "=== chaos: daemon start #$DAEMON_STARTS at $(date -u +%H:%M:%S.%3N)" >>"$T/daemon.log"
   # no HTTP listener: the default port is shared by every daemon on this host
-  "$EG_BIN" run --source "$SRC" --listen none --prune --delete-pruned-data >>"$T/daemon.log" 2>&1 &
+  "$EG_BIN" run --source "$SRC" --listen none --prune --delete-pruned-data \
+    --advertise-host "${EG_CHAOS_HOST:-127.0.0.1}" >>"$T/daemon.log" 2>&1 &
   DAEMON_PID=$!
 }
 
@@ -126,43 +131,25 @@ await() {
   WAITED=$(printf '%.1f' "$(( $(now_ms) - t0 ))e-3")
 }
 
-# Sets PIDS (running members' pids, by name), NAMES and LEADER_PID from one live look.
+# Sets PIDS (the members' etcd processes, by name), NAMES and LEADER_PID (empty when etcd
+# names no leader) from /proc and etcd itself.
 look() {
   local out
-  out=$(eg get clusters "$CL" -o json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)[0]["status"]
-ms = sorted(d.get("memberDetails") or [], key=lambda m: m["name"])
-run = [m for m in ms if m.get("running") and m.get("pid")]
-print("PIDS=(%s)" % " ".join(str(m["pid"]) for m in run))
-print("NAMES=(%s)" % " ".join(m["name"] for m in run))
-print("LEADER_PID=%s" % "".join(str(m["pid"]) for m in run if m.get("role") == "leader"))
-' 2>/dev/null) || out=
-PIDS=() NAMES=() LEADER_PID=
+  out=$("${CLIENT[@]}" procs --cluster "$CL" 2>/dev/null) || out=
+  PIDS=() NAMES=() LEADER_PID=
   eval "$out"
 }
 
 converged() { healthy "$CL" "$SIZE"; }
 side_healthy() { healthy "$1" 3; }
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
-pid_not_stopped() { pid_gone "$1" || ! grep -q '^State:.*T (stopped)' "/proc/$1/status"; }
-pids_gone() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+# a zombie counts as gone: where no init reaps orphans (a bare container), it stays
+pid_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+pid_not_stopped() { pid_gone "$1" || ! grep -q '^State:.*T (stopped)' "/proc/$1/status" 2>/dev/null; }
+pids_gone() { local p; for p in "$@"; do pid_gone "$p" || return 1; done; return 0; }
 member_procs() { pgrep -f -- "--data-dir=$STATE/clusters/default/$1/members/" || true; }
 no_member_procs() { [ -z "$(member_procs "$1")" ]; }
 not_listed() { ! eg get clusters "$1" -o json; }
 paused_seen() { cluster_json "$CL" | grep -q '"controlPaused": true'; }
-
-# record_has NAME PY-CONDITION: the cluster record's members (list m) satisfy the condition
-record_has() {
-  python3 - "$STATE/clusters/default/$1/cluster.json" "$2" <<'PY'
-import json, sys
-try:
-    m = json.load(open(sys.argv[1])).get("members") or []
-except Exception:
-    sys.exit(1)
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 
 # random_member: VICTIM_PID/VICTIM a random running member (empty when none runs)
 random_member() {
@@ -222,13 +209,13 @@ f_reboot() {
 f_daemon() {
   rnd 2000; local at=$R
   flog "daemon: kill -9 the daemon in ${at} ms"
-  sleep "$(printf '%d.%03d' $((at / 1000)) $((at % 1000)))"
+  sleep_ms "$at"
   kill9_daemon
   rnd 2
   if [ "$R" = 1 ]; then
     rnd 3000
     flog "   daemon down for ${R} ms"
-    sleep "$(printf '%d.%03d' $((R / 1000)) $((R % 1000)))"
+    sleep_ms "$R"
   fi
   start_eg
   flog "   daemon started again"
@@ -372,7 +359,7 @@ f_sigstop() {
     rnd 7000; local hold=$((R + 1000))
     flog "sigstop: $VICTIM (pid $VICTIM_PID) stopped for $hold ms"
     kill -STOP "$VICTIM_PID" 2>/dev/null || true
-    sleep "$(printf '%d.%03d' $((hold / 1000)) $((hold % 1000)))"
+    sleep_ms "$hold"
     kill -CONT "$VICTIM_PID" 2>/dev/null || true
   else
     flog "sigstop: $VICTIM (pid $VICTIM_PID) stopped, left to the daemon"
@@ -395,7 +382,7 @@ f_pause() {
   rnd 2
   [ "$R" = 1 ] && f_member
   rnd 4000
-  sleep "$(printf '%d.%03d' $((R / 1000 + 1)) $((R % 1000)))"
+  sleep_ms $((R + 1000))
   PAUSED=0; manifest
   flog "   paused: false"
 }
@@ -469,6 +456,7 @@ WRITER_PID=$!
 "${CLIENT[@]}" reader --ack-log "$ACKS" --violations "$VIOLATIONS" --stop-file "$STOP" >"$T/reader.out" 2>&1 &
 READER_PID=$!
 await 30 "a first acknowledged put" test -s "$ACKS"
+flog "writer and reader started (cluster ID $CID)"
 
 WEIGHTS="member:3 leader:3 two:2 reboot:1 daemon:2 replace:2 create:1 sigstop:2 scale:2 pause:1"
 POOL=()

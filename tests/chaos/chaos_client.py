@@ -398,18 +398,59 @@ def kill_when(a):
 
 
 def cmdline_data_dir(pid):
+    return cmdline_flag(pid, "--data-dir")
+
+
+def cmdline_flag(pid, flag):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            args = f.read().split(b"\0")
+            args = [x.decode(errors="replace") for x in f.read().split(b"\0")]
     except OSError:
         return None
     for i, x in enumerate(args):
-        x = x.decode(errors="replace")
-        if x.startswith("--data-dir="):
-            return x[len("--data-dir="):]
-        if x == "--data-dir" and i + 1 < len(args):
-            return args[i + 1].decode(errors="replace")
+        if x.startswith(flag + "="):
+            return x[len(flag) + 1:]
+        if x == flag and i + 1 < len(args):
+            return args[i + 1]
     return None
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def procs(a):
+    """Shell assignments PIDS=(...) NAMES=(...) LEADER_PID=...: the cluster's etcd processes
+    as /proc has them (zombies left out) and the leader as etcd itself names it. The status
+    `get` prints can still show a member killed a moment ago as running, with its old role."""
+    base = os.path.realpath(os.path.join(a.state, "clusters", "default", a.cluster, "members")) + "/"
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        dd = cmdline_flag(pid, "--data-dir")
+        if not dd or not os.path.realpath(dd).startswith(base) or proc_state(pid) in (None, "Z", "X"):
+            continue
+        name = os.path.relpath(os.path.realpath(dd), base).split(os.sep)[0]
+        found.append((name, pid, (cmdline_flag(pid, "--listen-client-urls") or "").split(",")[0]))
+    found.sort()
+    leader = ""
+    for name, pid, url in found:
+        if not url or proc_state(pid) == "T":
+            continue
+        d, why = try_call(url, "/v3/maintenance/status", {}, 1.0)
+        if d is not None and d.get("leader") and d["leader"] == d["header"].get("member_id"):
+            leader = str(pid)
+            break
+    print("PIDS=(%s)" % " ".join(str(p) for _, p, _ in found))
+    print("NAMES=(%s)" % " ".join(n for n, _, _ in found))
+    print("LEADER_PID=%s" % leader)
+    return 0
 
 
 def orphans(a):
@@ -462,7 +503,7 @@ def orphans(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["writer", "reader", "verify", "members", "orphans", "cluster-id", "kill-when"])
+    p.add_argument("mode", choices=["writer", "reader", "verify", "members", "orphans", "cluster-id", "kill-when", "procs"])
     p.add_argument("--state", required=True)
     p.add_argument("--eg-bin", default="")
     p.add_argument("--cluster", default="chaos")
@@ -490,7 +531,7 @@ def main():
         reader(a)
         return 0
     return {"verify": verify, "members": members, "orphans": orphans, "cluster-id": cluster_id,
-            "kill-when": kill_when}[a.mode](a)
+            "kill-when": kill_when, "procs": procs}[a.mode](a)
 
 
 if __name__ == "__main__":
