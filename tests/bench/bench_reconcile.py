@@ -190,7 +190,7 @@ def fail_one(e, name, remove_data):
         if remove_data:
             return victim["name"] not in names
         return victim["name"] in names and names[victim["name"]]["pid"] != victim["pid"]
-    wait(lambda: back(e.status(name)), 120, "failover")
+    wait(lambda: back(e.status(name)), 300, "failover by " + ("replacement" if remove_data else "restart in place"))
     return time.monotonic() - t0
 
 
@@ -209,6 +209,10 @@ def failover_pair(binary, rounds, name, fill_mib=0):
         for _ in range(rounds):
             restart.append(fail_one(e, name, False))
             replace.append(fail_one(e, name, True))
+    except BaseException:
+        with open(os.path.join(e.dir, "daemon.log")) as f:
+            sys.stderr.write("--- daemon log (tail)\n" + "".join(f.readlines()[-15:]))
+        raise
     finally:
         e.close()
     return restart, replace

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A killed leader is an election, not a quorum loss: no quorum-lost record, the member
-# comes back in place. A reboot (every member and the daemon killed, data intact) is
+# comes back in place. A hung member (SIGSTOP) is replaced without waiting out a SIGTERM
+# grace it cannot honour. A reboot (every member and the daemon killed, data intact) is
 # undone by starting the daemon: the same members come back with every key.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
@@ -20,6 +21,18 @@ wait_until 30 "3 healthy members after the leader kill" healthy rho 3
 audit_json --cluster default/rho | jget '[r["decision"] for r in d]' | grep -Eq "quorum-lost|blocked" &&
   fail "a leader kill was recorded as quorum lost"
 grep -q "QUORUM LOST" "$T/daemon.log" && fail "a leader kill was logged as quorum lost"
+
+say "SIGSTOP a follower: judged dead, killed at once, replaced"
+hung=$(cluster_json rho | jget '[m for m in d[0]["status"]["memberDetails"] if m["role"]=="follower"][0]["name"]')
+hung_pid=$(cluster_json rho | jget "[m['pid'] for m in d[0]['status']['memberDetails'] if m['name']=='$hung'][0]")
+on_exit "kill -CONT $hung_pid 2>/dev/null"
+kill -STOP "$hung_pid"
+replaced() { ! members | grep -qw "$hung" && healthy rho 3; }
+wait_until 60 "$hung replaced" replaced
+took=$(audit_json --cluster default/rho | jget "[r['duration_ms'] for r in d if r['decision']=='replace-dead' and r.get('member')=='$hung'][-1]")
+[ "$took" -lt 5000 ] || fail "replacing the hung member took $took ms: it waited out a grace"
+kill -0 "$hung_pid" 2>/dev/null && fail "the hung member's process is still there"
+names=$(members)
 
 say "reboot: kill -9 the daemon and every member"
 kill -KILL "$DAEMON_PID"
