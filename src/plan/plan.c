@@ -165,6 +165,10 @@ static bool node_starting(const struct ctx *c, const struct node *n) {
                 return false;
         if (n->life == EG_LIFE_STARTING)
                 return n->life_since_ms == 0 || elapsed(c->now, n->life_since_ms) < c->pol->start_timeout_ms;
+        /* a learner receiving a large snapshot answers nothing for as long as it takes: it
+         * has until the start timeout to catch up, not the grace of a restarted voter */
+        if (n->in_membership && n->is_learner && n->running && n->started_ms != 0)
+                return elapsed(c->now, n->started_ms) < c->pol->start_timeout_ms;
         return n->running && n->started_ms != 0 && elapsed(c->now, n->started_ms) < c->pol->start_grace_ms;
 }
 

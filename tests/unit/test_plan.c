@@ -1526,6 +1526,22 @@ static void test_plan__starting_member_judged_by_deadline(void **state) {
                                                       "remove it, a fresh member replaces it");
         eg_plan_done(&f.plan);
 
+        /* a learner process receiving a large snapshot answers nothing meanwhile: the same deadline */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 2);
+        l = fx_add(&f, 2);
+        l->is_learner = true;
+        l->healthy = false;
+        l->started_ms = l->unhealthy_since_ms = NOW - 120000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_reason_has(f.plan.reason, "learner c-2 catching up");
+        eg_plan_done(&f.plan);
+        l->started_ms = NOW - f.pol.start_timeout_ms;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
+        eg_plan_done(&f.plan);
+
         /* a starting pod the membership does not list yet holds back any second new member */
         fx_init(&f, 5, "3.5.9");
         fx_cluster(&f, 3);
