@@ -303,6 +303,22 @@ static int cmp_member(const void *a, const void *b) {
         return strcmp(((const struct eg_runtime_member *)a)->name, ((const struct eg_runtime_member *)b)->name);
 }
 
+/* The pods not being deleted. One being deleted is stopped already: as a member it would only
+ * be stopped again, pass after pass, and on a lost node its deletion never completes. Its
+ * member is gone (and, with a claim, restarted from it once the pod is really gone). */
+static json_t *live_pods(json_t *pods) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *pod;
+        json_array_foreach(pods, i, pod) {
+                if (out && !jpath(pod, "metadata", "deletionTimestamp") && json_array_append(out, pod) < 0) {
+                        json_decref(out);
+                        return NULL;
+                }
+        }
+        return out;
+}
+
 static bool has_pod(json_t *pods, const char *name) {
         size_t i;
         json_t *pod;
@@ -423,16 +439,20 @@ static const char *running_pod(json_t *pods) {
 static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                         struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
-        json_t *pods = NULL, *pvcs = NULL, *orphans = NULL;
+        json_t *all = NULL, *pods = NULL, *pvcs = NULL, *orphans = NULL;
         _cleanup_free_ char *sel = cluster_selector(name);
         int r;
         if ((r = kube_check_names(ns, name, NULL, err)) < 0)
                 return r;
         if (!sel)
                 return -ENOMEM;
-        if ((r = kube_list_cluster_pods(kr, ns, name, &pods, err)) < 0 ||
+        if ((r = kube_list_cluster_pods(kr, ns, name, &all, err)) < 0 ||
             (r = list_claims(kr, ns, sel, &pvcs, err)) < 0)
                 goto out;
+        if (!(pods = live_pods(all))) {
+                r = -ENOMEM;
+                goto out;
+        }
         size_t n = json_array_size(pods) + claim_members(pvcs, pods, name, &orphans);
         if (n == 0) {
                 r = -ENOENT;
@@ -446,6 +466,7 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
                 goto out;
         r = cluster_from_pods(kr, ns, name, pods, pvcs, recorded_next_index(kr, ns, name), ret);
 out:
+        json_decref(all);
         json_decref(pods);
         json_decref(pvcs);
         json_decref(orphans);
@@ -459,7 +480,8 @@ static int group_by_cluster(json_t *groups, json_t *items, const char *kind) {
         json_array_foreach(items, i, obj) {
                 json_t *meta = json_object_get(obj, "metadata");
                 const char *pns = jstr(meta, "namespace"), *cl = jstr(json_object_get(meta, "labels"), "etcd_cluster");
-                if (!pns || !cl || !dns_label(pns) || !dns_label(cl))
+                if (!pns || !cl || !dns_label(pns) || !dns_label(cl) ||
+                    (strcmp(kind, "pods") == 0 && json_object_get(meta, "deletionTimestamp")))
                         continue;
                 _cleanup_free_ char *key = eg_strdup_printf("%s/%s", pns, cl);
                 if (!key)
