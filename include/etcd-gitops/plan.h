@@ -34,6 +34,9 @@ struct eg_observed_member {
         unsigned restarts;  /* restarts in place within the policy's restart window */
         int64_t restart_not_before_ms; /* back-off: monotonic ms before which it is not restarted */
         int64_t started_ms;          /* monotonic ms when started by us; 0 = unknown/long ago */
+        bool healthy_since_start;    /* it has been healthy since started_ms: from then on losing
+                                        health is judged by dead_after, before by the start timeout
+                                        (a large database takes long to replay or to receive) */
         char *version;               /* version it was started with */
         char *spec_hash;             /* member template hash it was started with */
         /* the runtime cannot give it the desired template in place without losing its data

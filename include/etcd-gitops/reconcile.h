@@ -146,7 +146,7 @@ void eg_recover_plan_done(struct eg_recover_plan *p);
 /* Pure: what recovering cluster (for messages) as asked would do. Refuses with err saying
  * why and what to do instead: -EBUSY while a majority of voters answers, or (unless force)
  * could answer again once restarted in place; -ENOENT for an unknown member or no backup;
- * -ENODATA for a member with no data to recover from. */
+ * -ENODATA for a member with no data to recover from, -EINVAL for one that is no voter. */
 int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
                     struct eg_recover_plan *ret, struct eg_error *err);
 

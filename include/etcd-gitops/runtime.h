@@ -112,6 +112,14 @@ struct eg_runtime_ops {
          * -EOPNOTSUPP where its data cannot survive (an emptyDir pod): replace it instead. */
         int (*restart_member)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                               const char *initial_cluster, struct eg_error *err);
+        /* Disaster recovery (etcd's --force-new-cluster): stops the member if it runs and
+         * starts it once from its own data with a membership of itself alone, the version it
+         * ran and t->spec's environment. Only this start is forced: later restarts in place
+         * are ordinary. -ENODATA when it has no data to recover from. Every other member
+         * must be stopped first: they would otherwise still hold the old membership. NULL:
+         * the runtime cannot recover a cluster yet. */
+        int (*force_new_cluster)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                                 struct eg_error *err);
         /* Replaces a running member by one with t->spec's version and template, keeping its
          * name, identity and data. Returns once the new one is started (not yet healthy). */
         int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,

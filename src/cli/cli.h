@@ -81,6 +81,7 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv);
 int cmd_audit(const struct eg_command *cmd, int argc, char **argv);
 int cmd_version(const struct eg_command *cmd, int argc, char **argv);
 int cmd_backup(const struct eg_command *cmd, int argc, char **argv);
+int cmd_recover(const struct eg_command *cmd, int argc, char **argv);
 
 extern const struct eg_option cmd_validate_options[];
 extern const struct eg_option cmd_diff_options[];
@@ -89,3 +90,4 @@ extern const struct eg_option cmd_run_options[];
 extern const struct eg_option cmd_get_options[];
 extern const struct eg_option cmd_audit_options[];
 extern const struct eg_option cmd_backup_options[];
+extern const struct eg_option cmd_recover_options[];

@@ -81,7 +81,7 @@ struct node {
         const char *name;
         uint64_t id;
         bool in_runtime, running, in_membership, is_learner, is_leader, healthy, replace_to_roll;
-        bool reachable, data_kept, never_started, initial;
+        bool reachable, data_kept, never_started, initial, healthy_since_start;
         enum eg_member_life life;
         unsigned restarts;
         int64_t unhealthy_since_ms, unreachable_since_ms, started_ms, life_since_ms, restart_not_before_ms;
@@ -165,9 +165,10 @@ static bool node_starting(const struct ctx *c, const struct node *n) {
                 return false;
         if (n->life == EG_LIFE_STARTING)
                 return n->life_since_ms == 0 || elapsed(c->now, n->life_since_ms) < c->pol->start_timeout_ms;
-        /* a learner receiving a large snapshot answers nothing for as long as it takes: it
-         * has until the start timeout to catch up, not the grace of a restarted voter */
-        if (n->in_membership && n->is_learner && n->running && n->started_ms != 0)
+        /* replaying a large log, or receiving a large snapshot as a learner, a member answers
+         * nothing for as long as it takes: until it has been healthy once it has the start
+         * timeout, not the grace after which a member that was healthy is judged */
+        if (n->in_membership && n->running && n->started_ms != 0 && !n->healthy_since_start)
                 return elapsed(c->now, n->started_ms) < c->pol->start_timeout_ms;
         return n->running && n->started_ms != 0 && elapsed(c->now, n->started_ms) < c->pol->start_grace_ms;
 }
@@ -899,7 +900,7 @@ static void model_remove(struct model *m, size_t idx) {
 }
 
 static void node_heal(struct node *n) {
-        n->in_runtime = n->running = n->healthy = n->reachable = true;
+        n->in_runtime = n->running = n->healthy = n->reachable = n->healthy_since_start = true;
         n->life = EG_LIFE_RUNNING;
         n->unhealthy_since_ms = n->unreachable_since_ms = n->started_ms = 0;
 }
@@ -981,6 +982,7 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .data_kept = om->data_kept,
                         .never_started = om->never_started,
                         .initial = om->initial,
+                        .healthy_since_start = om->healthy_since_start,
                         .life = om->life,
                         .life_reason = om->life_reason,
                         .life_since_ms = om->life_since_ms,

@@ -24,6 +24,7 @@
 struct member_track {
         char *name;
         int64_t unhealthy_since_ms, unreachable_since_ms;
+        int64_t last_healthy_ms;
         int64_t restart_ms[RESTART_HISTORY]; /* ring, newest at (n_restarts - 1) % RESTART_HISTORY */
         size_t n_restarts;
         int64_t restart_not_before_ms;
@@ -311,6 +312,9 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 }
                 struct member_track *mt = track_member(t, m->name);
                 if (mt) {
+                        if (om->healthy)
+                                mt->last_healthy_ms = now;
+                        om->healthy_since_start = om->started_ms != 0 && mt->last_healthy_ms >= om->started_ms;
                         om->unhealthy_since_ms = since(&mt->unhealthy_since_ms, om->healthy, now);
                         om->unreachable_since_ms = since(&mt->unreachable_since_ms, om->reachable, now);
                         om->restarts = restarts_within(mt, r->opt.policy.restart_window_ms, now);

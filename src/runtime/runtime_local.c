@@ -518,9 +518,10 @@ static int member_dir_move_aside(struct local_runtime *lr, const char *ns, const
         return r;
 }
 
-/* Flags valid for etcd 3.4 and 3.5+; "--flag=value" is what member_alive() looks for. */
+/* Flags valid for etcd 3.4 and 3.5+; "--flag=value" is what member_alive() looks for.
+ * extra (NULL: none) is one more flag for this start only. */
 static int build_argv(const char *bin, const struct lmember *m, const char *initial_cluster,
-                      const char *token, struct strv *ret) {
+                      const char *token, const char *extra, struct strv *ret) {
         const char *flags[][2] = {
                 {"--name", m->name},
                 {"--data-dir", m->data_dir},
@@ -537,6 +538,8 @@ static int build_argv(const char *bin, const struct lmember *m, const char *init
         for (size_t i = 0; r == 0 && i < EG_ELEMENTSOF(flags); i++)
                 if (flags[i][1])
                         r = eg_strv_push(&argv, eg_strdup_printf("%s=%s", flags[i][0], flags[i][1]));
+        if (r == 0 && extra)
+                r = eg_strv_push(&argv, strdup(extra));
         if (r < 0) {
                 eg_strv_done(&argv);
                 return r;
@@ -545,10 +548,10 @@ static int build_argv(const char *bin, const struct lmember *m, const char *init
         return 0;
 }
 
-/* Starts m's etcd. token != NULL bootstraps a new cluster with it. */
+/* Starts m's etcd. token != NULL bootstraps a new cluster with it; extra as build_argv. */
 static int member_start(struct local_runtime *lr, const char *ns, const char *name,
                         struct lmember *m, const char *bin, const char *initial_cluster,
-                        const char *token, json_t *etcd_env, struct eg_error *err) {
+                        const char *token, const char *extra, json_t *etcd_env, struct eg_error *err) {
         _cleanup_free_ char *dir = member_dir(lr, ns, name, m->name);
         _cleanup_free_ char *log = dir ? eg_path_join(dir, "etcd.log") : NULL;
         struct strv argv = {0}, env = {0};
@@ -563,7 +566,7 @@ static int member_start(struct local_runtime *lr, const char *ns, const char *na
                              strerror(-r));
                 goto out;
         }
-        if ((r = build_argv(bin, m, initial_cluster, token, &argv)) < 0 ||
+        if ((r = build_argv(bin, m, initial_cluster, token, extra, &argv)) < 0 ||
             (r = eg_proc_build_env(etcd_env, &env)) < 0)
                 goto oom;
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -884,7 +887,7 @@ static int local_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target
         }
         for (size_t i = 0; i < n; i++) {
                 r = member_start(lr, t->namespace, t->name, &rec.members[i], bin, ic.data,
-                                 rec.token, spec_env(t->spec), err);
+                                 rec.token, NULL, spec_env(t->spec), err);
                 if (r < 0)
                         goto undo;
                 /* recorded after each start, so a daemon crash here leaves no orphan */
@@ -1029,7 +1032,7 @@ static int local_start_member(struct eg_runtime *rt, const struct eg_runtime_tar
                 eg_error_set(err, "out of memory starting member %s", member);
                 goto out;
         }
-        if ((r = member_start(lr, t->namespace, t->name, m, bin, initial_cluster, NULL,
+        if ((r = member_start(lr, t->namespace, t->name, m, bin, initial_cluster, NULL, NULL,
                               spec_env(t->spec), err)) < 0)
                 goto out;
         r = record_save(lr, t->namespace, t->name, &rec, err);
@@ -1097,7 +1100,7 @@ static int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_t
                 m->initial_cluster = copy;
         }
         r = member_start(lr, t->namespace, t->name, m, bin, m->initial_cluster, m->bootstrap ? rec.token : NULL,
-                         spec_env(t->spec), err);
+                         NULL, spec_env(t->spec), err);
         /* saved either way: a failed start leaves the member recorded as not running */
         int k = record_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
         if (r == 0 && k < 0) {
@@ -1107,6 +1110,55 @@ static int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_t
 out:
         if (r == -ENOMEM)
                 eg_error_set(err, "out of memory restarting member %s", member);
+        eg_lrecord_done(&rec);
+        eg_close_fd(&lock_fd);
+        return r;
+}
+
+/* etcd's disaster recovery: one start with --force-new-cluster rewrites the membership to
+ * this member alone and keeps its data. The flag is not recorded, so a later restart in
+ * place starts it as any member, never forcing a new cluster over members added since. */
+static int local_force_new_cluster(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                                   struct eg_error *err) {
+        struct local_runtime *lr = to_local(rt);
+        struct lrecord rec = {0};
+        _cleanup_free_ char *bin = NULL, *self = NULL;
+        int lock_fd = -1, r;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if ((r = state_lock(lr, &lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
+                goto out;
+        struct lmember *m = eg_lrecord_find(&rec, member);
+        if (!m) {
+                eg_error_set(err, "no member %s in %s/%s", member, t->namespace, t->name);
+                r = -ENOENT;
+                goto out;
+        }
+        if (!wal_present(m->data_dir)) {
+                eg_error_set(err, "member %s of %s/%s has no write-ahead log under %s: nothing to recover from it",
+                             member, t->namespace, t->name, m->data_dir);
+                r = -ENODATA;
+                goto out;
+        }
+        /* before stopping anything: a missing binary must leave the member as it is */
+        if ((r = resolve_binary(lr, m->version, &bin, err)) < 0)
+                goto out;
+        /* with a log etcd ignores --initial-cluster, which only has to be valid */
+        if (!(self = eg_strdup_printf("%s=%s", m->name, m->peer_url))) {
+                eg_error_set(err, "out of memory recovering member %s", member);
+                r = -ENOMEM;
+                goto out;
+        }
+        if ((r = member_kill(lr, t->namespace, t->name, m, err)) < 0)
+                goto out;
+        r = member_start(lr, t->namespace, t->name, m, bin, self, NULL, "--force-new-cluster", spec_env(t->spec), err);
+        /* saved either way: a failed start leaves the member recorded as not running */
+        int k = record_save(lr, t->namespace, t->name, &rec, r < 0 ? NULL : err);
+        if (r == 0)
+                r = k;
+out:
         eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
         return r;
@@ -1215,7 +1267,7 @@ static int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_t
         }
         if ((r = member_kill(lr, t->namespace, t->name, m, err)) < 0)
                 goto out;
-        r = member_start(lr, t->namespace, t->name, m, bin, self, NULL, spec_env(t->spec), err);
+        r = member_start(lr, t->namespace, t->name, m, bin, self, NULL, NULL, spec_env(t->spec), err);
         if (r == 0 && (r = member_take_target(m, t, lr)) < 0)
                 eg_error_set(err, "out of memory upgrading member %s", member);
         /* saved either way: a failed start leaves the member recorded as not running */
@@ -1291,6 +1343,7 @@ static const struct eg_runtime_ops local_ops = {
         .prepare_member = local_prepare_member,
         .start_member = local_start_member,
         .restart_member = local_restart_member,
+        .force_new_cluster = local_force_new_cluster,
         .release_member = local_release_member,
         .stop_member = local_stop_member,
         .upgrade_member = local_upgrade_member,

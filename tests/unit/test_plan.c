@@ -654,6 +654,19 @@ static void test_plan__grace_period(void **state) {
         assert_false(f.plan.recovering);
         eg_plan_done(&f.plan);
         f.members[2].started_ms = NOW - 10000;
+        f.members[2].healthy_since_start = true;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
+        eg_plan_done(&f.plan);
+
+        /* Never healthy since its start (replaying a large log): the start timeout, not the grace. */
+        f.members[2].healthy_since_start = false;
+        f.members[2].unhealthy_since_ms = f.members[2].started_ms = NOW - 60000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "member c-2 is starting");
+        eg_plan_done(&f.plan);
+        f.members[2].started_ms = NOW - f.pol.start_timeout_ms;
         fx_plan(&f);
         assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
         eg_plan_done(&f.plan);

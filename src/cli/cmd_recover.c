@@ -1,0 +1,249 @@
+/* etcd-gitops recover: the way back for a cluster whose quorum is lost for good. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "setup.h"
+
+enum {
+        OPT_FROM_MEMBER = 1,
+        OPT_FROM_BACKUP,
+        OPT_DRY_RUN,
+        OPT_FORCE,
+        OPT_S3_ENDPOINT,
+        OPT_S3_PATH_STYLE,
+};
+
+const struct eg_option cmd_recover_options[] = {
+        {OPT_FROM_MEMBER, "from-member", 0, "NAME",
+         "force a new cluster from this survivor (default: the most advanced), the others stopped, data kept", true},
+        {OPT_FROM_BACKUP, "from-backup", 0, "REF",
+         "restore a new cluster from PATH or s3://BUCKET/KEY (default: the newest verified backup)", true},
+        {OPT_DRY_RUN, "dry-run", 0, NULL, "print what would happen and what would be lost; change nothing"},
+        {OPT_FORCE, "force", 0, NULL, "recover although members with data kept could be restarted in place"},
+        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server of an s3:// backup (default AWS)"},
+        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
+        {0},
+};
+
+struct recover_args {
+        struct eg_recover_request req;
+        bool from_member, dry_run, path_style;
+        const char *s3_endpoint;
+};
+
+static int on_option(int id, const char *value, void *userdata) {
+        struct recover_args *a = userdata;
+        switch (id) {
+        case OPT_FROM_MEMBER:
+                a->from_member = true;
+                a->req.member = value;
+                return 0;
+        case OPT_FROM_BACKUP:
+                a->req.from_backup = true;
+                a->req.backup_ref = value;
+                return 0;
+        case OPT_DRY_RUN:
+                a->dry_run = true;
+                return 0;
+        case OPT_FORCE:
+                a->req.force = true;
+                return 0;
+        case OPT_S3_ENDPOINT:
+                a->s3_endpoint = value;
+                return 0;
+        case OPT_S3_PATH_STYLE:
+                a->path_style = true;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* "--from-member NAME" and "--from-backup REF" as two words: the parser leaves the value
+ * among the positional arguments (the option's value is optional); take it back. */
+static const char *take_value(int argc, char **argv, const char *option, char **args, size_t *n) {
+        for (int i = 1; i + 1 < argc; i++) {
+                if (strcmp(argv[i], option) != 0)
+                        continue;
+                for (size_t j = 0; j < *n; j++)
+                        if (args[j] == argv[i + 1]) {
+                                memmove(&args[j], &args[j + 1], (*n - j - 1) * sizeof(*args));
+                                (*n)--;
+                                return argv[i + 1];
+                        }
+        }
+        return NULL;
+}
+
+static const char *yes_no(bool b) { return b ? "yes" : "no"; }
+
+static void print_survivors(const char *cluster, const struct eg_recover_view *v) {
+        size_t answering = 0;
+        int top = eg_recover_most_advanced(v);
+        for (size_t i = 0; i < v->n_members; i++)
+                answering += v->members[i].voter && v->members[i].answers;
+        printf("cluster %s: %zu of %zu voting members answer (quorum needs %zu)\n\n", cluster, answering, v->voters,
+               eg_quorum(v->voters));
+        printf("%-24s %-8s %-8s %-12s %-10s %s\n", "MEMBER", "RUNNING", "ANSWERS", "RAFT-INDEX", "REVISION", "DATA");
+        for (size_t i = 0; i < v->n_members; i++) {
+                const struct eg_recover_member *m = &v->members[i];
+                char index[24] = "-", rev[24] = "-";
+                if (m->answers) {
+                        snprintf(index, sizeof(index), "%" PRIu64, m->raft_index);
+                        snprintf(rev, sizeof(rev), "%" PRId64, m->revision);
+                }
+                printf("%-24s %-8s %-8s %-12s %-10s %s%s\n", m->name, yes_no(m->running), yes_no(m->answers), index, rev,
+                       m->running ? "in use" : m->data_kept ? "kept" : "gone",
+                       (int)i == top ? "  (most advanced)" : "");
+        }
+        if (v->backup_ref) {
+                printf("\nnewest verified backup: %s", v->backup_ref);
+                if (v->backup_revision > 0)
+                        printf(" (revision %" PRId64 ")", v->backup_revision);
+                printf(", taken %s\n", v->backup_date ? v->backup_date : "at an unknown time");
+        } else
+                printf("\nnewest verified backup: none recorded by an EtcdBackup\n");
+}
+
+/* The two ways back, each with what it would lose. */
+static void print_ways(const char *cluster, const struct eg_recover_view *v, bool force) {
+        struct eg_recover_request member = {.force = force}, backup = {.from_backup = true, .force = force};
+        struct eg_recover_plan p = {0};
+        struct eg_error e = {0};
+        printf("\nways back (add --dry-run to see one in full):\n");
+        if (eg_recover_plan(v, &member, cluster, &p, &e) >= 0)
+                printf("  etcd-gitops recover %s --from-member %s\n      %s\n", cluster, v->members[p.seed].name, p.reason);
+        else
+                printf("  etcd-gitops recover %s --from-member NAME\n      %s\n", cluster, e.message ? e.message : "");
+        eg_recover_plan_done(&p);
+        eg_error_done(&e);
+        if (eg_recover_plan(v, &backup, cluster, &p, &e) >= 0)
+                printf("  etcd-gitops recover %s --from-backup\n      %s\n", cluster, p.reason);
+        else
+                printf("  etcd-gitops recover %s --from-backup PATH|s3://BUCKET/KEY\n      %s\n", cluster,
+                       e.message ? e.message : "");
+        eg_recover_plan_done(&p);
+        eg_error_done(&e);
+}
+
+/* A daemon or an apply holds the audit log for as long as it runs: recovering under it
+ * would race its own steps. */
+static int open_audit(struct eg_audit **ret) {
+        char *warning = NULL;
+        int r = eg_audit_open(eg_settings.audit_log, ret, &warning);
+        if (warning) {
+                eg_log_warning("%s", warning);
+                free(warning);
+        }
+        if (r == -EBUSY)
+                eg_log_error("the audit log %s is held by another etcd-gitops (the daemon, `etcd-gitops run`, or an "
+                             "apply under way): stop it (systemctl stop etcd-gitops), recover, then start it again "
+                             "to grow the cluster back", eg_settings.audit_log);
+        else if (r < 0)
+                eg_log_error_errno(r, "cannot open the audit log '%s': %m", eg_settings.audit_log);
+        return r;
+}
+
+int cmd_recover(const struct eg_command *cmd, int argc, char **argv) {
+        struct recover_args a = {0};
+        char **args = NULL;
+        size_t n = 0;
+        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
+        if (r != 0)
+                return eg_cli_parse_exit(r);
+        if (a.from_member && !a.req.member)
+                a.req.member = take_value(argc, argv, "--from-member", args, &n);
+        if (a.req.from_backup && !a.req.backup_ref)
+                a.req.backup_ref = take_value(argc, argv, "--from-backup", args, &n);
+        const char *arg = n == 1 ? args[0] : NULL;
+        free(args);
+        if (!arg || (a.from_member && a.req.from_backup)) {
+                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
+                return EG_EXIT_ERROR;
+        }
+        const char *slash = strchr(arg, '/');
+        _cleanup_free_ char *ns = slash ? strndup(arg, (size_t)(slash - arg))
+                                        : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
+        _cleanup_free_ char *name = strdup(slash ? slash + 1 : arg);
+        _cleanup_free_ char *cluster = ns && name ? eg_strdup_printf("%s/%s", ns, name) : NULL;
+        if (!cluster)
+                return EG_EXIT_ERROR;
+
+        bool act = (a.from_member || a.req.from_backup) && !a.dry_run;
+        struct eg_audit *audit = NULL;
+        struct eg_runtime *rt = NULL;
+        struct eg_recover_view v = {0};
+        struct eg_recover_plan plan = {0};
+        struct eg_error err = {0};
+        int exit_code = EG_EXIT_ERROR;
+        if (act && open_audit(&audit) < 0)
+                return EG_EXIT_ERROR;
+        if ((r = eg_cli_runtime_open(!act, &rt, &err)) < 0) {
+                eg_log_error("%s", err.message ? err.message : strerror(-r));
+                goto out;
+        }
+        r = eg_recover_observe(rt, eg_settings.state_dir, ns, name, &v, &err);
+        if (r == -ENOENT) {
+                eg_log_error("no cluster %s on the %s runtime (state dir %s): see `etcd-gitops get clusters`", cluster,
+                             rt->ops->name, eg_settings.state_dir);
+                goto out;
+        }
+        if (r < 0) {
+                eg_log_error("cannot observe %s: %s", cluster, err.message ? err.message : strerror(-r));
+                goto out;
+        }
+        if (!a.from_member && !a.req.from_backup) {
+                print_survivors(cluster, &v);
+                struct eg_recover_request any = {.force = a.req.force};
+                if ((r = eg_recover_plan(&v, &any, cluster, &plan, &err)) == -EBUSY) {
+                        fflush(stdout);
+                        eg_log_error("%s", err.message);
+                        goto out;
+                }
+                print_ways(cluster, &v, a.req.force);
+                exit_code = EG_EXIT_DIFF;
+                goto out;
+        }
+        if ((r = eg_recover_plan(&v, &a.req, cluster, &plan, &err)) < 0) {
+                eg_log_error("%s", err.message ? err.message : strerror(-r));
+                goto out;
+        }
+        if (!rt->ops->force_new_cluster) {
+                eg_log_error("recovery on the %s runtime is not supported yet: follow etcd's disaster recovery guide by "
+                             "hand (etcdctl snapshot restore, or --force-new-cluster on one member)", rt->ops->name);
+                goto out;
+        }
+        if (a.dry_run) {
+                printf("would %s\n", plan.reason);
+                printf("nothing changed (dry run)\n");
+                exit_code = EG_EXIT_OK;
+                goto out;
+        }
+        struct eg_recover_options ro = {
+                .runtime = rt,
+                .audit = audit,
+                .state_dir = eg_settings.state_dir,
+                .namespace = ns,
+                .name = name,
+                .s3_endpoint = a.s3_endpoint,
+                .s3_force_path_style = a.path_style,
+        };
+        if ((r = eg_recover_run(&ro, &v, &plan, &err)) < 0) {
+                eg_log_error("recovery of %s failed: %s", cluster, err.message ? err.message : strerror(-r));
+                goto out;
+        }
+        printf("recovered %s: %s\n", cluster, plan.reason);
+        if (plan.revision_gap >= 0)
+                printf("revision gap: %" PRId64 "\n", plan.revision_gap);
+        printf("now `etcd-gitops apply --source SRC` (or the daemon) grows it back to spec.size\n");
+        exit_code = EG_EXIT_OK;
+out:
+        eg_recover_plan_done(&plan);
+        eg_recover_view_done(&v);
+        eg_error_done(&err);
+        if (rt)
+                rt->ops->free(rt);
+        eg_audit_close(audit);
+        return exit_code;
+}
