@@ -8,6 +8,7 @@ KUBE="$T/kube"
 mkdir -p "$KUBE"
 NODE_PID=
 NODE_URL=
+URL=
 KUBE_TOKEN=
 KUBE_CA=
 # the real kube-apiserver, laid out beside the checkout in CI
@@ -20,6 +21,17 @@ stop_kube_server() {
   [ -z "${SAMPLER:-}" ] || kill "$SAMPLER" 2>/dev/null || true
   # first, so that it does not make pods again while the server stops
   kill_daemon
+  if [ "$TEST_RC" -ne 0 ] && [ -n "$URL" ]; then
+    echo "--- pods at the end" >&2
+    kube_api /api/v1/pods 2>/dev/null | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    m, s = p["metadata"], p.get("status") or {}
+    waits = [c["name"] + ":" + c["state"]["waiting"].get("reason", "") for c in s.get("containerStatuses") or []
+             if "waiting" in c.get("state", {})]
+    print(m["namespace"], m["name"], s.get("phase"), "deleting" if m.get("deletionTimestamp") else "",
+          p["spec"].get("nodeName") or "unbound", " ".join(waits))' >&2 || true
+  fi
   if [ -n "$NODE_PID" ]; then
     kill -TERM "$NODE_PID" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
