@@ -493,9 +493,11 @@ def orphans(a):
         mdir = os.path.join(clusters_dir, ns, cl, "members")
         for mem in sorted(os.listdir(mdir)) if os.path.isdir(mdir) else []:
             if "%s/%s" % (ns, cl) not in wanted and cl not in wanted:
-                bad.append("data dir %s of %s/%s, which no manifest wants" % (mem, ns, cl))
+                bad.append("member dir %s of %s/%s, which no manifest wants" % (mem, ns, cl))
             elif mem not in rec:
-                bad.append("data dir %s of %s/%s, which the record does not hold" % (mem, ns, cl))
+                held = sorted(os.listdir(os.path.join(mdir, mem))) if os.path.isdir(os.path.join(mdir, mem)) else []
+                bad.append("member dir %s of %s/%s (holding %s), which the record does not hold"
+                           % (mem, ns, cl, ", ".join(held) or "nothing"))
     for b in bad:
         print(b)
     return 1 if bad else 0
