@@ -6,6 +6,7 @@
 
 #include "etcd-gitops/audit.h"
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/lease.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/source.h"
 
@@ -22,6 +23,10 @@ struct eg_daemon_options {
         int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */
         int64_t hook_retry_ms;        /* between those reads; 0 = 200 ms */
         struct eg_backup_controller *backups; /* borrowed; runs EtcdBackups when due; may be NULL */
+        /* borrowed; NULL: no leader election, this daemon always acts. With one, the daemon
+         * reads the source and serves HTTP always, but passes and backups run only while
+         * it holds the lease, and it gives the lease up when it stops. */
+        struct eg_lease *lease;
 };
 
 struct eg_daemon;
@@ -33,6 +38,11 @@ void eg_daemon_free(struct eg_daemon *d);
 /* The reconciler's event callback (userdata: the daemon): feeds the metrics and the git
  * note of the revision being applied. Called on the daemon's reconcile thread. */
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev);
+
+/* The reconciler's stop flag (eg_reconciler_options.stop): set when the daemon stops or
+ * loses the lease, so that a pass finishes the step under way and takes up no further
+ * cluster. Read and written on the reconcile thread only. */
+const volatile sig_atomic_t *eg_daemon_pass_stop(struct eg_daemon *d);
 
 /* Runs until SIGTERM/SIGINT: finishes the step in progress and its audit record, then
  * returns 0. Negative errno when the loop, the HTTP server or the webhook secret cannot

@@ -51,6 +51,9 @@ struct eg_webhook_event {
 /* What the endpoints ask the daemon. Called on the loop; none may block for long. */
 struct eg_http_handlers {
         bool (*ready)(void *userdata);
+        /* Optional: the body of /readyz's 503, one line saying why (malloc'd, caller frees;
+         * NULL: "not ready"). */
+        char *(*unready_why)(void *userdata);
         /* /status body: a JSON document (malloc'd, caller frees). */
         int (*status)(void *userdata, char **ret);
         /* /metrics body appended to out. */

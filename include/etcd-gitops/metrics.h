@@ -40,6 +40,9 @@ int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const ch
 void eg_metrics_fetch_failed(struct eg_metrics *m);
 void eg_metrics_force_push(struct eg_metrics *m);
 void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r);
+/* Leader election: this daemon's identity and whether it leads now. Without a call, the
+ * etcd_gitops_leader family is left out (a daemon that does not elect). */
+int eg_metrics_set_leader(struct eg_metrics *m, const char *identity, bool leading);
 
 /* Appends every family in a fixed order (clusters by namespace then name, decisions by
  * decision then outcome) to out. -E2BIG when out's cap is reached, -ENOMEM. */

@@ -8,7 +8,17 @@
 #include "policy_options.h"
 #include "setup.h"
 
-enum { OPT_INTERVAL = 1, OPT_LISTEN, OPT_DRY_RUN, OPT_DEBOUNCE, OPT_WEBHOOK_SECRET_FILE };
+enum {
+        OPT_INTERVAL = 1,
+        OPT_LISTEN,
+        OPT_DRY_RUN,
+        OPT_DEBOUNCE,
+        OPT_WEBHOOK_SECRET_FILE,
+        OPT_LEADER_ELECT,
+        OPT_NO_LEADER_ELECT,
+        OPT_LEADER_ELECT_LEASE,
+        OPT_LEADER_ELECT_NAMESPACE,
+};
 
 const struct eg_option cmd_run_options[] = {
         POLICY_OPTIONS,
@@ -17,6 +27,13 @@ const struct eg_option cmd_run_options[] = {
         {OPT_LISTEN, "listen", 0, "ADDR", "HTTP endpoints on HOST:PORT (default " EG_HTTP_DEFAULT_LISTEN "; none: off)"},
         {OPT_WEBHOOK_SECRET_FILE, "webhook-secret-file", 0, "FILE", "secret that POST /hook requests must be signed with"},
         {OPT_DRY_RUN, "dry-run", 0, NULL, "plan and record what would be done; change nothing"},
+        {OPT_LEADER_ELECT, "leader-elect", 0, NULL,
+         "act only while holding a Lease, so that one of several daemons acts (default with --runtime kubernetes, "
+         "unless --dry-run)"},
+        {OPT_NO_LEADER_ELECT, "no-leader-elect", 0, NULL, "act without a Lease: this daemon must be the only one"},
+        {OPT_LEADER_ELECT_LEASE, "leader-elect-lease", 0, "NAME", "the Lease (default " EG_LEASE_DEFAULT_NAME ")"},
+        {OPT_LEADER_ELECT_NAMESPACE, "leader-elect-namespace", 0, "NS",
+         "the Lease's namespace (default: the kubeconfig context's, else default)"},
         {0},
 };
 
@@ -27,6 +44,8 @@ struct run_args {
         const char *listen;
         const char *webhook_secret_file;
         bool listen_given;
+        int leader_elect; /* -1: the runtime's default */
+        const char *lease_name, *lease_namespace;
 };
 
 static int on_option(int id, const char *value, void *userdata) {
@@ -67,26 +86,60 @@ static int on_option(int id, const char *value, void *userdata) {
         case OPT_DRY_RUN:
                 a->dry_run = true;
                 return 0;
+        case OPT_LEADER_ELECT:
+        case OPT_NO_LEADER_ELECT:
+                a->leader_elect = id == OPT_LEADER_ELECT;
+                return 0;
+        case OPT_LEADER_ELECT_LEASE:
+                a->lease_name = value;
+                return 0;
+        case OPT_LEADER_ELECT_NAMESPACE:
+                a->lease_namespace = value;
+                return 0;
         }
         return -EINVAL;
 }
 
 int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
-        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN};
+        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN, .leader_elect = -1};
         eg_policy_init(&a.p.policy);
         int r, exit_code;
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
                 return exit_code;
+        bool kube = strcmp(eg_settings.runtime, "kubernetes") == 0;
+        /* a dry run changes nothing, so it must not keep the daemon that does from acting */
+        bool elect = a.leader_elect < 0 ? kube && !a.dry_run : a.leader_elect;
+        if (elect && !kube) {
+                eg_log_error("--leader-elect needs --runtime kubernetes: the local runtime's members live on this host, "
+                             "which one daemon looks after");
+                return EG_EXIT_ERROR;
+        }
+        struct eg_lease *lease = NULL;
+        if (elect) {
+                struct eg_error err = {0};
+                struct eg_lease_options lo = {.kubeconfig = eg_settings.kubeconfig,
+                                              .context = eg_settings.context,
+                                              .namespace = a.lease_namespace,
+                                              .name = a.lease_name};
+                if ((r = eg_lease_new(&lo, &lease, &err)) < 0) {
+                        eg_log_error("cannot set up leader election: %s", err.message ? err.message : strerror(-r));
+                        eg_error_done(&err);
+                        return EG_EXIT_ERROR;
+                }
+        }
         struct eg_daemon *daemon = NULL;
         if (eg_daemon_new(&daemon) < 0) {
                 eg_log_error("out of memory");
+                eg_lease_free(lease);
                 return EG_EXIT_ERROR;
         }
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run,
-                                        .on_event = eg_daemon_on_event, .event_userdata = daemon};
+                                        .on_event = eg_daemon_on_event, .event_userdata = daemon,
+                                        .stop = eg_daemon_pass_stop(daemon)};
         if (eg_cli_env_open(&env, &eo) < 0) {
                 eg_daemon_free(daemon);
+                eg_lease_free(lease);
                 return EG_EXIT_ERROR;
         }
         eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a.p.source, eg_settings.runtime,
@@ -101,17 +154,20 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
                 .listen_optional = !a.listen_given,
                 .webhook_secret_file = a.webhook_secret_file,
                 .state_dir = eg_settings.state_dir,
+                .lease = lease,
         };
         struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
                                                   .state_dir = eg_settings.state_dir, .dry_run = a.dry_run};
         if (eg_backup_controller_new(&bo, &d.backups) < 0) {
                 eg_cli_env_close(&env);
                 eg_daemon_free(daemon);
+                eg_lease_free(lease);
                 return EG_EXIT_ERROR;
         }
         r = eg_daemon_run(daemon, &d);
         eg_backup_controller_free(d.backups);
         eg_cli_env_close(&env);
         eg_daemon_free(daemon);
+        eg_lease_free(lease);
         return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;
 }

@@ -88,6 +88,7 @@ struct eg_daemon {
         sd_event_source *inotify_source;
         struct cycle {
                 bool read, reload; /* read the source first; a SIGHUP's reload waits on it */
+                bool lead;         /* pass (and maybe back up): this daemon holds the lease */
                 int read_r;
                 struct eg_error read_err;
                 bool changed;
@@ -117,6 +118,22 @@ struct eg_daemon {
                 struct eg_daemon *d;
         } *watches;
         size_t n_watches;
+
+        /* Leader election (opt->lease). Tries run on a worker of their own, one every retry
+         * period; the loop alone decides whether the daemon acts: from a try's success
+         * until the renew deadline, counted from that try's start, so that it has stopped
+         * before another daemon may judge the lease expired. */
+        struct worker leaser;
+        sd_event_source *lease_timer, *lease_deadline;
+        bool leading;         /* always true without a lease */
+        char *lease_holder;   /* as last seen; NULL: nobody, or not known yet */
+        char *lease_error;    /* of the last try, logged once */
+        int64_t lease_try_ms; /* monotonic start of the last try */
+        int lease_r;          /* the try's result: the worker's until joined */
+        struct eg_lease_status lease_st;
+        struct eg_error lease_err;
+        atomic_bool standby;  /* !leading or stopping, for the reconcile thread */
+        volatile sig_atomic_t pass_stop; /* see eg_daemon_pass_stop */
 };
 
 int eg_daemon_new(struct eg_daemon **ret) {
@@ -133,7 +150,8 @@ int eg_daemon_new(struct eg_daemon **ret) {
         d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
         if (!d->rng)
                 d->rng = 1;
-        d->cycler.fd = d->backuper.fd = -1;
+        d->cycler.fd = d->backuper.fd = d->leaser.fd = -1;
+        d->leading = true;
         *ret = d;
         return 0;
 }
@@ -156,6 +174,8 @@ void eg_daemon_free(struct eg_daemon *d) {
         free(d->force_previous);
         free(d->force_commit);
         free(d->hook_commit);
+        free(d->lease_holder);
+        free(d->lease_error);
         free(d->note_commit);
         free(d->note_revision);
         pending_clear(d);
@@ -186,15 +206,19 @@ static int arm(sd_event_source *s, int64_t due_monotonic_ms) {
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
-/* interval ± 10 %, so many daemons polling one server do not knock in step */
-static int64_t jittered(struct eg_daemon *d, int64_t interval_ms) {
+static uint64_t next_random(struct eg_daemon *d) {
         d->rng ^= d->rng << 13;
         d->rng ^= d->rng >> 7;
         d->rng ^= d->rng << 17;
+        return d->rng;
+}
+
+/* interval ± 10 %, so many daemons polling one server do not knock in step */
+static int64_t jittered(struct eg_daemon *d, int64_t interval_ms) {
         int64_t spread = interval_ms / 10;
         if (spread <= 0)
                 return interval_ms;
-        return interval_ms - spread + (int64_t)(d->rng % (uint64_t)(2 * spread + 1));
+        return interval_ms - spread + (int64_t)(next_random(d) % (uint64_t)(2 * spread + 1));
 }
 
 /* ---- work off the loop ---- */
@@ -352,10 +376,16 @@ static void note_after_pass(struct eg_daemon *d, const struct eg_pass_result *re
 
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
         struct eg_daemon *d = userdata;
+        /* the reconciler checks its stop flag before each cluster, and reports each step
+         * and each cluster: this is where the reconcile thread learns in time that the
+         * daemon stopped leading */
+        d->pass_stop = atomic_load(&d->standby);
         eg_metrics_record(d->metrics, ev);
         if (ev->kind == EG_EVENT_DECISION)
                 note_decision(d, ev);
 }
+
+const volatile sig_atomic_t *eg_daemon_pass_stop(struct eg_daemon *d) { return &d->pass_stop; }
 
 /* ---- audit records of the daemon's own decisions ---- */
 
@@ -538,13 +568,14 @@ static void cycle_work(struct eg_daemon *d) {
                 c->backup_due_ms = 0; /* a new revision may bring new backups */
         const struct eg_desired_set *desired = c->set ? c->set : d->desired;
         const struct eg_source_revision *src = c->set ? &c->rev : &d->rev;
-        if (!desired)
+        if (!desired || !c->lead)
                 return;
+        d->pass_stop = atomic_load(&d->standby);
         struct eg_revision_info rev = {.revision = src->revision, .commit = src->commit, .dirty = src->dirty};
         c->pass_r = eg_reconciler_pass(d->opt->rec, desired, &rev, &c->res);
         if (c->pass_r >= 0)
                 note_after_pass(d, &c->res);
-        if (c->may_backup)
+        if (c->may_backup && !atomic_load(&d->standby))
                 cycle_backups(d, c, desired, rev.revision);
 }
 
@@ -624,17 +655,25 @@ static void cycle_publish(struct eg_daemon *d) {
         int64_t now = eg_now_monotonic_ms();
         int64_t due = now + 1000;
         if (d->desired) {
-                d->passes++;
-                if (c->pass_r >= 0) {
-                        due = c->res.next_due_ms;
-                        watches_sync(d);
+                if (c->lead) {
+                        d->passes++;
+                        if (c->pass_r >= 0) {
+                                due = c->res.next_due_ms;
+                                watches_sync(d);
+                        }
                 }
                 if (!d->ready) {
                         d->ready = true;
                         sd_notify(0, "READY=1");
                 }
-                sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing",
-                           d->rev.revision, c->res.n_clusters, c->res.n_converged, c->res.n_blocked, c->res.n_failed);
+                if (c->lead)
+                        sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing",
+                                   d->rev.revision, c->res.n_clusters, c->res.n_converged, c->res.n_blocked,
+                                   c->res.n_failed);
+                else
+                        sd_notifyf(0, "STATUS=revision %s: standing by, the lease %s/%s is held by %s", d->rev.revision,
+                                   eg_lease_namespace(d->opt->lease), eg_lease_name(d->opt->lease),
+                                   d->lease_holder ? d->lease_holder : "nobody yet");
         }
         if (c->may_backup)
                 d->backup_due_ms = c->backup_due_ms;
@@ -642,6 +681,8 @@ static void cycle_publish(struct eg_daemon *d) {
                 d->backup_due_ms = 0;
         if (c->batch) {
                 d->backup_batch = TAKE_PTR(c->batch);
+                /* the lease lost since the worker picked the batch: abandoned at once, recorded */
+                atomic_store(&d->backup_cancel, !d->leading);
                 worker_start(&d->backuper);
         }
         if (d->opt->backups && !d->backup_batch && d->backup_due_ms != INT64_MAX) {
@@ -649,11 +690,15 @@ static void cycle_publish(struct eg_daemon *d) {
                 if (bdue < due)
                         due = bdue;
         }
-        if (d->cycle_again)
-                due = now;
+        bool again = d->cycle_again;
         d->cycle_again = false;
         cycle_done(c);
-        arm(d->reconcile_timer, due);
+        /* a daemon standing by reads the source when it changes, and passes again only
+         * once it leads (lease_lead) */
+        if (again || d->leading)
+                arm(d->reconcile_timer, again ? now : due);
+        else
+                sd_event_source_set_enabled(d->reconcile_timer, SD_EVENT_OFF);
 }
 
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -670,7 +715,8 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
                 c->reload = d->reload_pending;
                 d->reload_pending = false;
         }
-        c->may_backup = d->opt->backups && !d->backup_batch;
+        c->lead = d->leading;
+        c->may_backup = d->opt->backups && !d->backup_batch && d->leading;
         c->backup_due_ms = d->backup_due_ms;
         /* the worker reads the source: inotify events wait in the kernel until it is done */
         if (c->read && d->inotify_source)
@@ -711,9 +757,156 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* ---- leader election ---- */
+
+static void lease_work(struct eg_daemon *d) { d->lease_r = eg_lease_try(d->opt->lease, &d->lease_st, &d->lease_err); }
+
+static void lease_lead(struct eg_daemon *d) {
+        const struct eg_lease *l = d->opt->lease;
+        const char *prev = d->lease_st.previous;
+        bool back = str_eq(prev, eg_lease_identity(l));
+        _cleanup_free_ char *reason =
+                !prev  ? eg_strdup_printf("took the lease %s/%s, held by nobody (transition %lld)", eg_lease_namespace(l),
+                                          eg_lease_name(l), (long long)d->lease_st.transitions)
+                : back ? eg_strdup_printf("renewed the lease %s/%s again after missing the renew deadline",
+                                          eg_lease_namespace(l), eg_lease_name(l))
+                       : eg_strdup_printf("took the lease %s/%s over from %s (transition %lld)", eg_lease_namespace(l),
+                                          eg_lease_name(l), prev, (long long)d->lease_st.transitions);
+        d->leading = true;
+        atomic_store(&d->standby, false);
+        eg_metrics_set_leader(d->metrics, eg_lease_identity(l), true);
+        eg_log_info("leading as %s: %s", eg_lease_identity(l), reason ? reason : "took the lease");
+        record(d, &d->rev, "leader-elected", reason, "ok");
+        /* every step is resumable: the first pass goes on from wherever the last leader stopped */
+        arm(d->reconcile_timer, 0);
+}
+
+static void lease_stand_by(struct eg_daemon *d, const char *why) {
+        d->leading = false;
+        atomic_store(&d->standby, true);
+        sd_event_source_set_enabled(d->lease_deadline, SD_EVENT_OFF);
+        if (d->backup_batch)
+                atomic_store(&d->backup_cancel, true);
+        eg_metrics_set_leader(d->metrics, eg_lease_identity(d->opt->lease), false);
+        eg_log_warning("standing by: %s; the pass under way stops after its current step", why);
+        record(d, &d->rev, "leader-lost", why, "ok");
+}
+
+/* On the loop, the try joined: what it found decides whether this daemon acts. */
+static void lease_done(struct eg_daemon *d) {
+        const struct eg_lease *l = d->opt->lease;
+        struct eg_lease_status *st = &d->lease_st;
+        if (d->lease_r < 0) {
+                const char *why = d->lease_err.message ? d->lease_err.message : strerror(-d->lease_r);
+                /* once per distinct error; a leader keeps acting until its renew deadline */
+                if (!str_eq(why, d->lease_error))
+                        eg_log_error("leader election: %s", why);
+                set_str(&d->lease_error, why);
+        } else {
+                if (d->lease_error)
+                        eg_log_info("leader election: the lease %s/%s can be read and written again",
+                                    eg_lease_namespace(l), eg_lease_name(l));
+                set_str(&d->lease_error, NULL);
+                if (st->leader) {
+                        arm(d->lease_deadline, d->lease_try_ms + EG_LEASE_RENEW_DEADLINE_MS);
+                        if (!d->leading)
+                                lease_lead(d);
+                } else if (d->leading) {
+                        _cleanup_free_ char *why = eg_strdup_printf("the lease %s/%s was taken over by %s",
+                                                                    eg_lease_namespace(l), eg_lease_name(l),
+                                                                    st->holder ? st->holder : "another daemon");
+                        lease_stand_by(d, why ? why : "the lease was taken over");
+                } else if (st->holder && !str_eq(st->holder, d->lease_holder))
+                        eg_log_info("standing by: the lease %s/%s is held by %s", eg_lease_namespace(l), eg_lease_name(l),
+                                    st->holder);
+                set_str(&d->lease_holder, st->holder);
+        }
+        eg_lease_status_done(st);
+        eg_error_done(&d->lease_err);
+        /* as client-go: the leader renews every retry period, candidates wait up to 1.2
+         * periods more, at random, so that they do not all write at once */
+        int64_t wait = EG_LEASE_RETRY_PERIOD_MS;
+        if (!d->leading)
+                wait += (int64_t)(next_random(d) % (uint64_t)(EG_LEASE_RETRY_PERIOD_MS * 12 / 10));
+        arm(d->lease_timer, d->lease_try_ms + wait);
+}
+
+static int on_lease_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct eg_daemon *d = userdata;
+        d->lease_try_ms = eg_now_monotonic_ms();
+        worker_start(&d->leaser);
+        return 0;
+}
+
+static int on_lease_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct eg_daemon *d = userdata;
+        const struct eg_lease *l = d->opt->lease;
+        if (!d->leading)
+                return 0;
+        _cleanup_free_ char *why =
+                eg_strdup_printf("the lease %s/%s could not be renewed for %d s%s%s", eg_lease_namespace(l),
+                                 eg_lease_name(l), EG_LEASE_RENEW_DEADLINE_MS / 1000, d->lease_error ? ": " : "",
+                                 d->lease_error ? d->lease_error : "");
+        lease_stand_by(d, why ? why : "the lease could not be renewed");
+        return 0;
+}
+
+static int lease_setup(struct eg_daemon *d) {
+        const struct eg_lease *l = d->opt->lease;
+        int r = worker_init(&d->leaser, d, "lease", lease_work, lease_done);
+        if (r < 0)
+                return r;
+        if ((r = sd_event_add_time(d->event, &d->lease_timer, CLOCK_MONOTONIC, 0, 0, on_lease_timer, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->lease_deadline, CLOCK_MONOTONIC, UINT64_MAX, 0, on_lease_deadline, d)) < 0)
+                return eg_log_error_errno(r, "cannot set up leader election: %m");
+        sd_event_source_set_time_accuracy(d->lease_timer, 1000);
+        sd_event_source_set_time_accuracy(d->lease_deadline, 1000);
+        sd_event_source_set_enabled(d->lease_deadline, SD_EVENT_OFF);
+        d->leading = false;
+        atomic_store(&d->standby, true);
+        eg_metrics_set_leader(d->metrics, eg_lease_identity(l), false);
+        eg_log_info("leader election on the lease %s/%s as %s: passes and backups run only while it is held",
+                    eg_lease_namespace(l), eg_lease_name(l), eg_lease_identity(l));
+        return 0;
+}
+
+/* After the loop and the last pass: gives the lease up so that a standby need not wait for
+ * it to expire. */
+static void lease_finish(struct eg_daemon *d) {
+        const struct eg_lease *l = d->opt->lease;
+        /* what a try still under way finds no longer matters */
+        worker_join(&d->leaser);
+        eg_lease_status_done(&d->lease_st);
+        eg_error_done(&d->lease_err);
+        struct eg_error err = {0};
+        int r = eg_lease_release(d->opt->lease, &err);
+        if (r > 0)
+                eg_log_info("released the lease %s/%s: a standby takes over at its next try", eg_lease_namespace(l),
+                            eg_lease_name(l));
+        else if (r < 0)
+                eg_log_warning("cannot release the lease %s/%s (%s): a standby takes over once it expires",
+                               eg_lease_namespace(l), eg_lease_name(l), err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
+}
+
 /* ---- HTTP handlers ---- */
 
-static bool http_ready(void *userdata) { return ((struct eg_daemon *)userdata)->ready; }
+static bool http_ready(void *userdata) {
+        struct eg_daemon *d = userdata;
+        return d->ready && d->leading;
+}
+
+static char *http_unready_why(void *userdata) {
+        struct eg_daemon *d = userdata;
+        if (!d->opt->lease || d->leading)
+                return NULL;
+        const struct eg_lease *l = d->opt->lease;
+        if (d->lease_holder)
+                return eg_strdup_printf("standby: the lease %s/%s is held by %s\n", eg_lease_namespace(l),
+                                        eg_lease_name(l), d->lease_holder);
+        return eg_strdup_printf("standby: waiting for the lease %s/%s%s%s\n", eg_lease_namespace(l), eg_lease_name(l),
+                                d->lease_error ? ": " : "", d->lease_error ? d->lease_error : "");
+}
 
 static int http_metrics(void *userdata, struct eg_buf *out) {
         return eg_metrics_render(((struct eg_daemon *)userdata)->metrics, out);
@@ -765,12 +958,17 @@ static int http_status(void *userdata, char **ret) {
         json_t *fp = d->force_key ? json_pack("{s:s?, s:s?, s:b, s:o}", "previousCommit", d->force_previous, "commit",
                                               d->force_commit, "held", d->force_held, "time", time_or_null(d->force_time_ms))
                                   : json_null();
+        const struct eg_lease *l = d->opt->lease;
+        json_t *le = l ? json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?}", "namespace", eg_lease_namespace(l), "lease",
+                                   eg_lease_name(l), "identity", eg_lease_identity(l), "leader", d->leading, "holder",
+                                   d->lease_holder, "lastError", d->lease_error)
+                       : json_null();
         json_t *doc = json_pack(
-                "{s:b, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o}", "ready", d->ready, "source",
+                "{s:b, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o, s:o}", "ready", d->ready, "source",
                 "kind", d->opt->source->ops->kind, "revision", d->rev.revision, "commit", d->rev.commit, "author",
                 d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty, "lastRead", time_or_null(d->last_read_ms),
-                "lastError", d->last_error, "waitingForCommit", d->hook_commit, "forcePush", fp, "clusters",
-                cached_statuses(d->opt->state_dir));
+                "lastError", d->last_error, "waitingForCommit", d->hook_commit, "forcePush", fp, "leaderElection", le,
+                "clusters", cached_statuses(d->opt->state_dir));
         if (!doc)
                 return -ENOMEM;
         *ret = json_dumps(doc, JSON_INDENT(2));
@@ -853,6 +1051,8 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return 0;
         }
         eg_log_info("received %s, stopping", strsignal((int)si->ssi_signo));
+        /* a pass under way finishes its current step and takes up no further cluster */
+        atomic_store(&d->standby, true);
         sd_notify(0, "STOPPING=1");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
@@ -903,8 +1103,8 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
                 struct eg_error err = {0};
                 struct eg_http_options ho = {
                         .listen = opt->listen,
-                        .handlers = {.ready = http_ready, .status = http_status, .metrics = http_metrics,
-                                     .webhook = http_webhook, .userdata = d},
+                        .handlers = {.ready = http_ready, .unready_why = http_unready_why, .status = http_status,
+                                     .metrics = http_metrics, .webhook = http_webhook, .userdata = d},
                 };
                 r = eg_http_new(d->event, &ho, &d->http, &err);
                 if (r < 0 && opt->listen_optional) {
@@ -925,7 +1125,8 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         } else if (opt->webhook_secret_file && !opt->listen)
                 eg_log_warning("--webhook-secret-file is ignored without --listen");
         if ((r = worker_init(&d->cycler, d, "reconcile", cycle_work, cycle_publish)) < 0 ||
-            (opt->backups && (r = worker_init(&d->backuper, d, "backup", backups_work, backups_done)) < 0))
+            (opt->backups && (r = worker_init(&d->backuper, d, "backup", backups_work, backups_done)) < 0) ||
+            (opt->lease && (r = lease_setup(d)) < 0))
                 goto out;
         sd_event_set_watchdog(d->event, true);
         r = sd_event_loop(d->event);
@@ -945,6 +1146,8 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         /* what the last revision did goes into its note even when stopped before it settled */
         if (d->note_dirty)
                 note_write(d);
+        if (opt->lease)
+                lease_finish(d);
 out:
         eg_http_free(d->http);
         d->http = NULL;
@@ -953,6 +1156,9 @@ out:
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
         sd_event_source_unref(d->inotify_source);
+        sd_event_source_unref(d->lease_timer);
+        sd_event_source_unref(d->lease_deadline);
+        d->lease_timer = d->lease_deadline = NULL;
         for (size_t i = 0; i < d->n_watches; i++)
                 watch_drop(&d->watches[i]);
         free(d->watches);
@@ -961,6 +1167,7 @@ out:
         d->reconcile_timer = d->debounce_timer = d->rescan_timer = d->hook_timer = d->inotify_source = NULL;
         worker_done(&d->cycler);
         worker_done(&d->backuper);
+        worker_done(&d->leaser);
         sd_event_unref(d->event);
         d->event = NULL;
         eg_desired_set_free(d->desired);

@@ -285,6 +285,9 @@ static enum MHD_Result handle_get(struct eg_http *h, struct MHD_Connection *c, c
                 return respond_text(c, MHD_HTTP_OK, "ok\n");
         if (strcmp(url, "/readyz") == 0) {
                 bool ready = hd->ready && hd->ready(hd->userdata);
+                _cleanup_free_ char *why = !ready && hd->unready_why ? hd->unready_why(hd->userdata) : NULL;
+                if (why)
+                        return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, why);
                 return respond_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, ready ? "ready\n" : "not ready\n");
         }
         if (strcmp(url, "/status") == 0) {

@@ -34,6 +34,8 @@ struct eg_metrics {
         char *revision, *commit;
         uint64_t fetch_failures, force_pushes, dropped;
         uint64_t webhooks[EG_WEBHOOK_N_RESULTS];
+        char *leader_identity; /* NULL: no leader election */
+        bool leading;
 };
 
 const char *eg_webhook_result_to_string(enum eg_webhook_result r) {
@@ -70,6 +72,7 @@ void eg_metrics_free(struct eg_metrics *m) {
         free(m->decisions);
         free(m->revision);
         free(m->commit);
+        free(m->leader_identity);
         pthread_mutex_destroy(&m->lock);
         free(m);
 }
@@ -234,6 +237,18 @@ void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r) {
                 count(m, &m->webhooks[r]);
 }
 
+int eg_metrics_set_leader(struct eg_metrics *m, const char *identity, bool leading) {
+        char *id = strdup(identity);
+        if (!id)
+                return -ENOMEM;
+        pthread_mutex_lock(&m->lock);
+        free(m->leader_identity);
+        m->leader_identity = id;
+        m->leading = leading;
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+}
+
 int eg_metrics_escape_label(struct eg_buf *out, const char *s) {
         int r = 0;
         for (const char *p = s; *p && r >= 0; p++) {
@@ -333,6 +348,10 @@ static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
         for (int i = 0; r >= 0 && i < EG_WEBHOOK_N_RESULTS; i++)
                 r = eg_buf_printf(out, "etcd_gitops_webhooks_total{result=\"%s\"} %llu\n", eg_webhook_result_to_string(i),
                                   (unsigned long long)m->webhooks[i]);
+        if (r >= 0 && m->leader_identity &&
+            (r = family(out, "etcd_gitops_leader", "gauge", "1 while this daemon holds the leader lease and acts, else 0 (standing by).")) >= 0 &&
+            (r = eg_buf_puts(out, "etcd_gitops_leader{identity=\"")) >= 0 && (r = eg_metrics_escape_label(out, m->leader_identity)) >= 0)
+                r = eg_buf_printf(out, "\"} %d\n", m->leading ? 1 : 0);
         if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter", "Events not tracked because a limit on distinct series was reached.")) >= 0)
                 r = eg_buf_printf(out, "etcd_gitops_metrics_dropped_total %llu\n", (unsigned long long)m->dropped);
         return r < 0 ? r : 0;

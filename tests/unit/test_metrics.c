@@ -188,6 +188,24 @@ static void test_metrics__render_cap(void **state) {
         eg_metrics_free(m);
 }
 
+static void test_metrics__leader(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        char *text = render(m);
+        /* a daemon that does not elect has no such family */
+        assert_null(strstr(text, "etcd_gitops_leader"));
+        free(text);
+        assert_int_equal(eg_metrics_set_leader(m, "host_1_\"x\"", false), 0);
+        text = render(m);
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_leader gauge\netcd_gitops_leader{identity=\"host_1_\\\"x\\\"\"} 0\n"));
+        free(text);
+        assert_int_equal(eg_metrics_set_leader(m, "host_1_\"x\"", true), 0);
+        text = render(m);
+        assert_non_null(strstr(text, "etcd_gitops_leader{identity=\"host_1_\\\"x\\\"\"} 1\n"));
+        free(text);
+        eg_metrics_free(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_metrics__histogram_cumulative),
@@ -196,6 +214,7 @@ int main(void) {
                 cmocka_unit_test(test_metrics__absent_cluster_forgotten),
                 cmocka_unit_test(test_metrics__cap_on_decisions),
                 cmocka_unit_test(test_metrics__render_cap),
+                cmocka_unit_test(test_metrics__leader),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
