@@ -82,10 +82,36 @@ audit_json --cluster default/rho | jget '[r for r in d if r["decision"]=="recove
 audit_json --cluster default/rho | jget '[r for r in d if r["decision"]=="recover"][-1]["outcome"]' | grep -qx ok ||
   fail "the recover record is not ok"
 
+say "an EtcdBackup's verified backup is the one recover names"
+mkdir -p "$T/backups"
+cat >"$SRC/rho-backup.yaml" <<YAML
+apiVersion: etcd.database.coreos.com/v1beta2
+kind: EtcdBackup
+metadata:
+  name: rho-backup
+spec:
+  etcdCluster:
+    name: rho
+  storageType: File
+  file:
+    path: $T/backups/rho
+  backupPolicy:
+    backupIntervalInSecond: 3600
+YAML
+apply_wait 60s || { cat "$T/apply.log" >&2; fail "apply did not take the EtcdBackup"; }
+object=$(eg get backups -o json | jget '[b["object"] for b in d if b["name"]=="rho-backup"][0]')
+[ -f "$object" ] || fail "the EtcdBackup stored nothing at '$object'"
+
 say "--from-backup: a File backup restored as a new cluster"
 eg backup rho --to "$T/rho.db" >"$T/backup.out" || fail "backup failed"
 etcdctl_c rho put /after-backup x >/dev/null
 lose_two
+rc=0; eg recover rho >"$T/out" 2>&1 || rc=$?
+[ $rc = 1 ] || { cat "$T/out" >&2; fail "recover without a choice: exit $rc, want 1"; }
+grep -q "newest verified backup: $object (revision [1-9]" "$T/out" || { cat "$T/out" >&2; fail "the EtcdBackup's backup is not named"; }
+eg recover rho --from-backup --dry-run >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "recover --from-backup --dry-run failed"; }
+grep -Eq "from backup $object \(revision [0-9]+\).*revision gap [1-9]" "$T/out" ||
+  { cat "$T/out" >&2; fail "the dry run of the newest backup gives no revision gap"; }
 eg recover rho --from-backup "$T/rho.db" --dry-run >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "recover --from-backup --dry-run failed"; }
 grep -q "restore a new cluster from backup $T/rho.db" "$T/out" || { cat "$T/out" >&2; fail "dry run does not name the backup"; }
 running "$SURVIVOR_PID" || fail "dry run stopped the survivor"
