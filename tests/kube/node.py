@@ -497,7 +497,7 @@ class PodWorker(threading.Thread):
         return min(BACKOFF_MAX, float(self.node.knobs.get("crashBackoff")) * (2 ** (restarts - 1)))
 
     def main(self, mains):
-        # one container is all the etcd pods have; others run their course alongside is not needed
+        # the first container only: etcd pods have one (more would each need their own life here)
         c = mains[0]
         restarts, last = 0, None
         image = c.get("image")
@@ -514,7 +514,7 @@ class PodWorker(threading.Thread):
             ready = False
             ready_delay = self.node.knobs.per_pod("readyDelay", self.key)
             health = self.health_check(c)
-            code = None
+            code, image_changed = None, False
             while code is None:
                 if self.deleting() or self.lost:
                     self.stop_process()
@@ -525,7 +525,7 @@ class PodWorker(threading.Thread):
                     image = new_image
                     c = dict(c, image=image)
                     self.stop_process(grace=2.0)
-                    code = "restart"
+                    code, image_changed = self.proc.returncode, True
                     break
                 code = self.proc.poll()
                 if code is not None:
@@ -544,12 +544,7 @@ class PodWorker(threading.Thread):
                 self.wake.wait(HEALTH_INTERVAL)
                 self.wake.clear()
             self.unlink_pid()
-            if code == "restart":
-                code = self.proc_code(self.proc.returncode)
-                forced_restart = True
-            else:
-                code = self.proc_code(code)
-                forced_restart = False
+            code = self.proc_code(code)
             self.proc = None
             term = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
                                    "startedAt": started, "finishedAt": now_rfc3339(), "containerID": ""}}
@@ -557,7 +552,7 @@ class PodWorker(threading.Thread):
                                f"containers with unready status: [{c['name']}]")
             self.set_condition("Ready", "False", "ContainersNotReady", f"containers with unready status: [{c['name']}]")
             policy = self.pod()["spec"].get("restartPolicy", "Always")
-            if forced_restart:
+            if image_changed:
                 restarts += 1
                 last = term
                 self.status["containerStatuses"] = [self.cstatus(c, {"waiting": {"reason": "ContainerCreating"}},
