@@ -684,6 +684,74 @@ static void test_runtime_local__upgrade(void **state) {
         eg_error_done(&err);
 }
 
+static bool pid_gone_cb(void *userdata) { return pid_gone(*(int64_t *)userdata); }
+
+/* Whether the process runs with flag among its arguments. */
+static bool cmdline_has(int64_t pid, const char *flag) {
+        _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/cmdline", pid);
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(eg_read_file(path, 1 << 20, &data, &len), 0);
+        for (size_t i = 0; i < len; i += strlen(data + i) + 1)
+                if (strcmp(data + i, flag) == 0)
+                        return true;
+        return false;
+}
+
+static void test_runtime_local__force_new_cluster(void **state) {
+        struct fixture *fx = *state;
+        char *members[] = {"c9-0"};
+        bootstrap(fx, "c9", members, 1);
+        struct eg_runtime_cluster c = {0};
+        observe(fx, fx->rt, "c9", &c);
+        assert_healthy(c.members[0].client_url);
+        int64_t old_pid = c.members[0].pid;
+        _cleanup_free_ char *ep = eg_strdup_printf("--endpoints=%s", c.members[0].client_url);
+        char *put[] = {ETCDCTL_BIN, ep, "put", "forced-key", "kept", NULL};
+        _cleanup_free_ char *out = NULL;
+        assert_int_equal(run_cmd(put, &out), 0);
+
+        struct eg_runtime_target t = {"default", "c9", &fx->spec, "rev-9"};
+        struct eg_error err = {0};
+        assert_int_equal(fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-7", &err), -ENOENT);
+        int r = fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-0", &err);
+        if (r < 0)
+                fail_msg("force_new_cluster: %s", err.message);
+        assert_true(pid_gone(old_pid));
+        struct eg_runtime_cluster f = {0};
+        observe(fx, fx->rt, "c9", &f);
+        assert_true(f.members[0].running);
+        assert_true(cmdline_has(f.members[0].pid, "--force-new-cluster"));
+        assert_healthy(f.members[0].client_url);
+        char *get[] = {ETCDCTL_BIN, ep, "get", "--print-value-only", "forced-key", NULL};
+        _cleanup_free_ char *got = NULL;
+        assert_int_equal(run_cmd(get, &got), 0);
+        assert_string_equal(got, "kept\n");
+
+        /* only that start was forced: a restart in place is an ordinary one */
+        assert_int_equal(kill((pid_t)f.members[0].pid, SIGKILL), 0);
+        assert_int_equal(eg_wait_for(pid_gone_cb, &f.members[0].pid, 10000, 20), 0);
+        assert_int_equal(fx->rt->ops->restart_member(fx->rt, &t, "c9-0", NULL, &err), 0);
+        struct eg_runtime_cluster g = {0};
+        observe(fx, fx->rt, "c9", &g);
+        assert_true(g.members[0].running);
+        assert_false(cmdline_has(g.members[0].pid, "--force-new-cluster"));
+        assert_healthy(g.members[0].client_url);
+
+        /* no log to force a cluster from */
+        _cleanup_free_ char *data = eg_strdup_printf("%s/clusters/default/c9/members/c9-0/data", fx->state_dir);
+        assert_int_equal(kill((pid_t)g.members[0].pid, SIGKILL), 0);
+        assert_int_equal(eg_wait_for(pid_gone_cb, &g.members[0].pid, 10000, 20), 0);
+        assert_int_equal(eg_rm_rf(data), 0);
+        assert_int_equal(fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-0", &err), -ENODATA);
+        assert_non_null(strstr(err.message, "no write-ahead log"));
+
+        eg_runtime_cluster_done(&g);
+        eg_runtime_cluster_done(&f);
+        eg_runtime_cluster_done(&c);
+        eg_error_done(&err);
+}
+
 static bool member_has_wal(void *userdata) {
         struct fixture *fx = userdata;
         return exists("%s/clusters/default/c4/members/%s/data/member/wal", fx->state_dir, "c4-1");
@@ -917,6 +985,7 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__add_learner, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__upgrade, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__force_new_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__stop_member, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__delete_keeps_data, setup,
                                                 teardown),
