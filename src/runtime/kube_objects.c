@@ -495,8 +495,12 @@ int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason,
         int64_t since = kube_parse_time_ms(jstr(meta, "creationTimestamp"));
         char *reason = NULL;
 
-        if (deleted || (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0 ||
-                                  strcmp(phase, "Unknown") == 0))) {
+        const char *policy = jstr(json_object_get(pod, "spec"), "restartPolicy");
+        /* with restartPolicy Never an exited etcd is final before the kubelet says Failed */
+        bool exited = jpath(etcd, "state", "terminated") && policy && strcmp(policy, "Never") == 0;
+        if (deleted || exited ||
+            (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0 ||
+                       strcmp(phase, "Unknown") == 0))) {
                 life = EG_LIFE_GONE;
                 json_t *term = jpath(etcd, "state", "terminated");
                 if (jstr(st, "reason"))

@@ -23,7 +23,8 @@ static struct life life_of(const char *status_json, const char *extra_meta) {
         char *doc = NULL;
         int n = asprintf(&doc,
                          "{\"metadata\": {\"name\": \"kt-0\", \"creationTimestamp\": \"" CREATED "\"%s},"
-                         " \"spec\": {\"volumes\": [{\"name\": \"etcd-data\", \"emptyDir\": {}}]},"
+                         " \"spec\": {\"restartPolicy\": \"Never\", \"volumes\": [{\"name\": \"etcd-data\", "
+                         "\"emptyDir\": {}}]},"
                          " \"status\": %s}",
                          extra_meta ? extra_meta : "", status_json);
         assert_true(n > 0);
@@ -114,6 +115,16 @@ static void test_kube_objects__failed_is_gone_with_exit_code(void **state) {
         free(l.reason);
 }
 
+static void test_kube_objects__exited_before_failed_is_gone(void **state) {
+        (void)state;
+        struct life l = life_of("{\"phase\": \"Running\", \"containerStatuses\": [{\"name\": \"etcd\", \"state\": "
+                                "{\"terminated\": {\"exitCode\": 2, \"reason\": \"Error\"}}}]}",
+                                NULL);
+        assert_int_equal(l.life, EG_LIFE_GONE);
+        assert_string_equal(l.reason, "Error: etcd exited with code 2");
+        free(l.reason);
+}
+
 static void test_kube_objects__lost_node_and_deleted_are_gone(void **state) {
         (void)state;
         struct life l = life_of("{\"phase\": \"Unknown\", \"reason\": \"NodeLost\", \"message\": \"node-1 is "
@@ -152,6 +163,7 @@ int main(void) {
                 cmocka_unit_test(test_kube_objects__image_pull_errors_are_failing),
                 cmocka_unit_test(test_kube_objects__running_not_ready_is_running),
                 cmocka_unit_test(test_kube_objects__failed_is_gone_with_exit_code),
+                cmocka_unit_test(test_kube_objects__exited_before_failed_is_gone),
                 cmocka_unit_test(test_kube_objects__lost_node_and_deleted_are_gone),
                 cmocka_unit_test(test_kube_objects__claim),
         };
