@@ -34,6 +34,8 @@ struct eg_observed_member {
         unsigned restarts;  /* restarts in place within the policy's restart window */
         int64_t restart_not_before_ms; /* back-off: monotonic ms before which it is not restarted */
         int64_t started_ms;          /* monotonic ms when started by us; 0 = unknown/long ago */
+        uint64_t raft_index;         /* from its status when it answered; 0 otherwise */
+        int64_t revision;
         bool healthy_since_start;    /* it has been healthy since started_ms: from then on losing
                                         health is judged by dead_after, before by the start timeout
                                         (a large database takes long to replay or to receive) */
@@ -86,11 +88,14 @@ enum eg_action_kind {
                                      same identity and data; no membership change */
         EG_ACTION_RESTORE_REPLACE, /* an EtcdRestore with overwrite names this running cluster: stop
                                       every member, data kept, so that the next step restores over it */
+        EG_ACTION_RECOVER,        /* quorum lost past the cluster's auto-recover-after: force a new
+                                     cluster from member (the most advanced survivor); every other
+                                     member is stopped with its data kept */
         _EG_ACTION_MAX
 };
 
 /* Audit decision names: "create", "add-learner", "promote", "remove", "replace-dead",
- * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart", "restore-replace". */
+ * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart", "restore-replace", "recover". */
 const char *eg_action_kind_to_string(enum eg_action_kind k);
 
 struct eg_action {
@@ -146,6 +151,10 @@ struct eg_plan_input {
          * starts as one seed member restored from it, and grows to size through the usual
          * steps. */
         const char *restore_from;
+        /* the cluster's auto-recover-after (0: off), and since when (monotonic, 0: not) the
+         * planner has found quorum lost */
+        int64_t auto_recover_after_ms;
+        int64_t quorum_lost_since_ms;
         int64_t now_ms;     /* monotonic */
 };
 

@@ -16,6 +16,12 @@
 #define EG_SPEC_MAX_FILES 100000
 #define EG_SPEC_MAX_NAME 52
 
+/* EtcdCluster annotation: once quorum has been lost this long (a duration, at least 30s),
+ * force a new cluster from the most advanced member that still answers. Off by default:
+ * writes only the lost members had seen are gone. */
+#define EG_ANN_AUTO_RECOVER_AFTER "etcd-gitops/auto-recover-after"
+#define EG_AUTO_RECOVER_MIN_MS 30000
+
 enum eg_kind { EG_KIND_CLUSTER, EG_KIND_BACKUP, EG_KIND_RESTORE, _EG_KIND_MAX };
 
 /* "EtcdCluster", "EtcdBackup", "EtcdRestore". */

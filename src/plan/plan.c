@@ -27,6 +27,7 @@ static const char *const action_names[_EG_ACTION_MAX] = {
         [EG_ACTION_PRUNE] = "prune",
         [EG_ACTION_RESTART] = "restart",
         [EG_ACTION_RESTORE_REPLACE] = "restore-replace",
+        [EG_ACTION_RECOVER] = "recover",
 };
 
 static const char *const state_names[] = {
@@ -86,6 +87,8 @@ struct node {
         unsigned restarts;
         int64_t unhealthy_since_ms, unreachable_since_ms, started_ms, life_since_ms, restart_not_before_ms;
         const char *version, *hash, *life_reason;
+        uint64_t raft_index;
+        int64_t revision;
 };
 
 struct model {
@@ -102,6 +105,7 @@ struct ctx {
         const struct eg_policy *pol;
         int64_t now;
         const char *restore_from;
+        int64_t auto_recover_after_ms, quorum_lost_since_ms;
 };
 
 /* The outcome of one planning round: a state with a reason, or one action. */
@@ -759,9 +763,39 @@ static int plan_restart(const struct ctx *c, const struct model *m, struct step 
 
 /* Why the cluster cannot go on without a human: who is left, and why each other voter
  * cannot come back by itself. */
+/* The cluster opted in to recovery without a human and quorum has been lost long enough:
+ * the member that answers with the highest raft index (then revision) seeds a new cluster.
+ * Returns 0 with s untouched when there is nothing to recover from yet. */
+static int plan_auto_recover(const struct ctx *c, const struct model *m, struct step *s) {
+        if (c->auto_recover_after_ms <= 0 || c->quorum_lost_since_ms == 0 ||
+            elapsed(c->now, c->quorum_lost_since_ms) < c->auto_recover_after_ms)
+                return 0;
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < m->n; i++) {
+                const struct node *n = &m->nodes[i];
+                if (!n->in_runtime || !n->running || !(n->reachable || n->healthy) || n->is_learner)
+                        continue;
+                if (best == SIZE_MAX || n->raft_index > m->nodes[best].raft_index ||
+                    (n->raft_index == m->nodes[best].raft_index && n->revision > m->nodes[best].revision))
+                        best = i;
+        }
+        if (best == SIZE_MAX)
+                return 0;
+        const struct node *n = &m->nodes[best];
+        return step_act(s, EG_ACTION_RECOVER, n, best, false,
+                        strf("quorum lost for %" PRId64 " s, past %s (%" PRId64 " s): force a new cluster from the most "
+                             "advanced survivor %s (raft index %" PRIu64 ", revision %" PRId64 "; revision gap 0 among "
+                             "the survivors, writes only the lost members had are gone); the others are stopped with "
+                             "their data kept",
+                             elapsed(c->now, c->quorum_lost_since_ms) / 1000, EG_ANN_AUTO_RECOVER_AFTER,
+                             c->auto_recover_after_ms / 1000, disp(n), n->raft_index, n->revision));
+}
+
 static int quorum_lost(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s) {
         struct eg_buf b;
-        int r = 0;
+        int r = plan_auto_recover(c, m, s);
+        if (r < 0 || s->state == EG_PLAN_PROGRESSING)
+                return r;
         eg_buf_init(&b, 0);
         for (size_t i = 0; r >= 0 && i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
@@ -942,6 +976,16 @@ static void model_apply(const struct ctx *c, struct model *m, const struct eg_ac
                 m->n = 0;
                 m->exists = m->reachable = false;
                 break;
+        case EG_ACTION_RECOVER: {
+                struct node seed = m->nodes[idx];
+                node_heal(&seed);
+                seed.is_learner = false;
+                seed.in_membership = seed.is_leader = true;
+                m->nodes[0] = seed;
+                m->n = 1;
+                m->reachable = true;
+                break;
+        }
         case EG_ACTION_RESTART:
                 for (size_t i = 0; i < m->n; i++)
                         for (size_t j = 0; j < a->n_members; j++)
@@ -983,6 +1027,8 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .never_started = om->never_started,
                         .initial = om->initial,
                         .healthy_since_start = om->healthy_since_start,
+                        .raft_index = om->raft_index,
+                        .revision = om->revision,
                         .life = om->life,
                         .life_reason = om->life_reason,
                         .life_since_ms = om->life_since_ms,
@@ -1136,6 +1182,8 @@ int eg_plan_cluster(const struct eg_plan_input *in, struct eg_plan *ret) {
                 .pol = in->policy,
                 .now = in->now_ms,
                 .restore_from = in->restore_from,
+                .auto_recover_after_ms = in->auto_recover_after_ms,
+                .quorum_lost_since_ms = in->quorum_lost_since_ms,
         };
         r = model_init(in->observed, &m);
         if (r < 0)

@@ -109,6 +109,26 @@ static int restart_members(struct eg_runtime *rt, const struct eg_runtime_target
         return first;
 }
 
+/* The recovery `etcd-gitops recover --from-member` carries out, asked for by the
+ * cluster's annotation: the planner found nothing left that could come back by itself,
+ * so members with data that keep failing do not hold it back. */
+static int recover_from_member(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                               const struct eg_action *a, struct eg_error *err) {
+        struct eg_recover_view v = {0};
+        struct eg_recover_plan p = {0};
+        struct eg_recover_request req = {.member = a->member, .force = true};
+        struct eg_recover_options ro = {.runtime = opt->runtime, .state_dir = opt->state_dir,
+                                        .namespace = tg->namespace, .name = tg->name};
+        int k = eg_recover_observe(opt->runtime, opt->state_dir, tg->namespace, tg->name, &v, err);
+        if (k >= 0)
+                k = eg_recover_plan(&v, &req, tg->name, &p, err);
+        if (k >= 0)
+                k = eg_recover_run(&ro, &v, &p, err);
+        eg_recover_plan_done(&p);
+        eg_recover_view_done(&v);
+        return k;
+}
+
 int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
                       const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
@@ -229,6 +249,9 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
                 break;
         case EG_ACTION_RESTART:
                 k = restart_members(rt, tg, o, a, err);
+                break;
+        case EG_ACTION_RECOVER:
+                k = recover_from_member(opt, tg, a, err);
                 break;
         default:
                 k = -EINVAL;

@@ -39,6 +39,7 @@ struct cluster_track {
         char *recorded_reason;
         char *last_error;
         char *applied_revision; /* last revision at which the cluster was converged */
+        int64_t quorum_lost_since_ms; /* monotonic; 0 while the planner finds quorum */
         struct member_track *members;
         size_t n_members;
         int64_t *pids; /* member processes seen running by the last observation */
@@ -238,7 +239,10 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
         struct eg_etcd *c = reconcile_etcd_client(&r->opt, ns, name, o->endpoints, o->n_endpoints, &access_err);
         bool *healthy = calloc(2 * (o->rc.n_members + 1), sizeof(bool));
         bool *reachable = healthy ? healthy + o->rc.n_members + 1 : NULL;
-        if (!healthy) {
+        _cleanup_free_ uint64_t *raft_index = calloc(o->rc.n_members + 1, sizeof(uint64_t));
+        _cleanup_free_ int64_t *revision = calloc(o->rc.n_members + 1, sizeof(int64_t));
+        if (!healthy || !raft_index || !revision) {
+                free(healthy);
                 eg_etcd_free(c);
                 eg_error_done(&access_err);
                 return -ENOMEM;
@@ -257,6 +261,10 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                          * (as during an election), so it is asked only when one exists */
                         struct eg_etcd_status st = {0};
                         reachable[i] = eg_etcd_status_of(c, m->client_url, &st, NULL) >= 0;
+                        if (reachable[i]) {
+                                raft_index[i] = st.raft_index;
+                                revision[i] = st.revision;
+                        }
                         if (reachable[i] && st.leader != 0) {
                                 healthy[i] = eg_etcd_health_of(c, m->client_url, NULL) >= 0;
                                 if (healthy[i] && o->leader_id == 0)
@@ -291,6 +299,8 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
                 om->running = m->running;
                 om->healthy = healthy[i];
                 om->reachable = reachable[i];
+                om->raft_index = raft_index[i];
+                om->revision = revision[i];
                 om->life = m->life;
                 om->life_reason = m->life_reason ? strdup(m->life_reason) : NULL;
                 om->data_kept = m->data_kept;
@@ -533,7 +543,15 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         }
         _cleanup_free_ char *hash = obj ? rt->ops->member_hash(rt, &obj->cluster) : NULL;
         mark_replace_to_roll(rt, ns, obj, hash, &o.oc);
+        int64_t auto_recover_ms = 0;
+        const char *ann = obj ? json_string_value(json_object_get(obj->meta.annotations, EG_ANN_AUTO_RECOVER_AFTER))
+                              : NULL;
+        /* validated with the manifest: a bad value never gets here */
+        if (ann && eg_parse_duration_ms(ann, &auto_recover_ms) < 0)
+                auto_recover_ms = 0;
         struct eg_plan_input in = {
+                .auto_recover_after_ms = auto_recover_ms,
+                .quorum_lost_since_ms = t->quorum_lost_since_ms,
                 .restore_from = restore ? (rinfo.object ? rinfo.object : restore_source(&restore->restore)) : NULL,
                 .namespace = ns,
                 .name = name,
@@ -551,6 +569,10 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                 return;
         }
 
+        if (plan.state != EG_PLAN_QUORUM_LOST)
+                t->quorum_lost_since_ms = 0;
+        else if (t->quorum_lost_since_ms == 0)
+                t->quorum_lost_since_ms = now;
         const char *outcome = NULL;
         struct eg_error err = {0};
         if (plan.state == EG_PLAN_PROGRESSING && plan.n_actions > 0) {

@@ -339,6 +339,14 @@ static void string_map(struct dec *d, const struct eg_yn *v, json_t *j, const st
                 } else if (!annotations && !label_value(val->text))
                         err(d, val, &kp, "a label value must be empty or at most 63 letters, digits, '-', '_' "
                                          "and '.', starting and ending with a letter or digit");
+                else if (rules == MAP_ANNOTATIONS && k->type == EG_YN_STR &&
+                         strcmp(k->text, EG_ANN_AUTO_RECOVER_AFTER) == 0) {
+                        int64_t ms;
+                        if (eg_parse_duration_ms(val->text, &ms) < 0 || ms < EG_AUTO_RECOVER_MIN_MS)
+                                err(d, val, &kp, "a duration of at least 30s, such as 10m: how long quorum must have "
+                                                 "been lost before a new cluster is forced from the most advanced "
+                                                 "survivor");
+                }
         }
         if (d->c->n_errors == errors)
                 keep_json(dst, j);

@@ -107,7 +107,7 @@ static void test_plan__names(void **state) {
         static const char *const kinds[] = {"create",        "add-learner",  "promote",
                                             "remove",        "replace-dead", "remove-orphan",
                                             "stop-unknown",  "upgrade-member", "prune",
-                                            "restart", "restore-replace"};
+                                            "restart", "restore-replace", "recover"};
         static const char *const states[] = {"converged", "progressing", "waiting",   "blocked",
                                              "paused",    "quorum-lost", "untouched", "absent"};
         assert_int_equal(EG_ELEMENTSOF(kinds), _EG_ACTION_MAX);
@@ -1599,6 +1599,45 @@ static void test_plan__restore_over_running_cluster_is_planned(void **state) {
         eg_plan_done(&f.plan);
 }
 
+static void test_plan__auto_recover_only_when_opted_in_and_late(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_gone(&f, 0, false);
+        fx_gone(&f, 1, false);
+        f.members[2].healthy = false;
+        f.members[2].reachable = true;
+        f.members[2].raft_index = 42;
+        f.members[2].revision = 17;
+        f.in.quorum_lost_since_ms = NOW - 120000;
+        /* not opted in: a human decides */
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        eg_plan_done(&f.plan);
+
+        /* opted in, but not lost for long enough yet */
+        f.in.auto_recover_after_ms = 600000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        eg_plan_done(&f.plan);
+
+        f.in.auto_recover_after_ms = 60000;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_RECOVER, "c-2");
+        assert_reason_has(f.plan.actions[0].reason, "most advanced survivor c-2 (raft index 42, revision 17");
+        /* then it grows back through learners */
+        assert_action(&f, 1, EG_ACTION_ADD_LEARNER, NULL);
+        eg_plan_done(&f.plan);
+
+        /* nobody answers: nothing to recover from automatically */
+        f.members[2].reachable = false;
+        f.members[2].running = false;
+        f.members[2].life = EG_LIFE_GONE;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        eg_plan_done(&f.plan);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__names),
@@ -1611,6 +1650,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__starting_member_judged_by_deadline),
                 cmocka_unit_test(test_plan__failing_member_replaced_with_its_reason),
                 cmocka_unit_test(test_plan__restore_over_running_cluster_is_planned),
+                cmocka_unit_test(test_plan__auto_recover_only_when_opted_in_and_late),
                 cmocka_unit_test(test_plan__policy_defaults),
                 cmocka_unit_test(test_plan__invalid_arguments),
                 cmocka_unit_test(test_plan__bootstrap_fresh),
