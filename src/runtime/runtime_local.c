@@ -1044,24 +1044,40 @@ out:
         return r;
 }
 
+/* The start of every change to one recorded member of t's cluster: the names checked, the
+ * state lock taken, the record loaded and the member found in it (-ENOENT, named, when it
+ * is not). On success the caller owns *lock_fd and *rec, and *ret_m points into *rec. */
+static int member_open(struct local_runtime *lr, const struct eg_runtime_target *t, const char *member, int *lock_fd,
+                       struct lrecord *rec, struct lmember **ret_m, struct eg_error *err) {
+        int r;
+        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+                return r;
+        if ((r = state_lock(lr, lock_fd, err)) < 0)
+                return r;
+        if ((r = load_for_change(lr, t->namespace, t->name, rec, err)) < 0) {
+                eg_close_fd(lock_fd);
+                return r;
+        }
+        *ret_m = eg_lrecord_find(rec, member);
+        if (!*ret_m) {
+                eg_error_set(err, "no member %s in %s/%s", member, t->namespace, t->name);
+                eg_lrecord_done(rec);
+                eg_close_fd(lock_fd);
+                return -ENOENT;
+        }
+        return 0;
+}
+
 static int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                                 const char *initial_cluster, struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
+        struct lmember *m;
         _cleanup_free_ char *bin = NULL, *self = NULL;
-        int lock_fd = -1, r;
-        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+        int lock_fd = -1;
+        int r = member_open(lr, t, member, &lock_fd, &rec, &m, err);
+        if (r < 0)
                 return r;
-        if ((r = state_lock(lr, &lock_fd, err)) < 0)
-                return r;
-        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
-                goto out;
-        struct lmember *m = eg_lrecord_find(&rec, member);
-        if (!m) {
-                eg_error_set(err, "no member %s in %s/%s", member, t->namespace, t->name);
-                r = -ENOENT;
-                goto out;
-        }
         if (member_alive(m)) {
                 eg_error_set(err, "member %s of %s/%s is already running (pid %" PRId64 ")", member, t->namespace,
                              t->name, m->pid);
@@ -1122,20 +1138,12 @@ static int local_force_new_cluster(struct eg_runtime *rt, const struct eg_runtim
                                    struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
+        struct lmember *m;
         _cleanup_free_ char *bin = NULL, *self = NULL;
-        int lock_fd = -1, r;
-        if ((r = check_target(t, err)) < 0 || (r = check_member(member, err)) < 0)
+        int lock_fd = -1;
+        int r = member_open(lr, t, member, &lock_fd, &rec, &m, err);
+        if (r < 0)
                 return r;
-        if ((r = state_lock(lr, &lock_fd, err)) < 0)
-                return r;
-        if ((r = load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
-                goto out;
-        struct lmember *m = eg_lrecord_find(&rec, member);
-        if (!m) {
-                eg_error_set(err, "no member %s in %s/%s", member, t->namespace, t->name);
-                r = -ENOENT;
-                goto out;
-        }
         if (!wal_present(m->data_dir)) {
                 eg_error_set(err, "member %s of %s/%s has no write-ahead log under %s: nothing to recover from it",
                              member, t->namespace, t->name, m->data_dir);
