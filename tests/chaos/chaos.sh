@@ -279,7 +279,8 @@ arm_crash() {
   "${CLIENT[@]}" kill-when --cluster "$1" --pid "$DAEMON_PID" --deadline "$2" --cond "$POINT_COND" \
     --ready-file "$T/watcher.ready" >"$T/watcher.out" 2>&1 &
   WATCHER=$!
-  await 20 "the crash watcher to start" test -e "$T/watcher.ready"
+  # a process start can take long on a loaded host; the watcher polls from then on
+  await 60 "the crash watcher to start" test -e "$T/watcher.ready"
 }
 
 # crash: the daemon killed at POINT; KILLED_AT tells what the record held then
