@@ -155,6 +155,12 @@ struct eg_recover_options {
         struct eg_audit *audit;     /* borrowed; the recovery is one record */
         const char *state_dir;
         const char *namespace, *name;
+        /* the cluster's manifest: the new cluster's member runs its version and etcd
+         * environment (NULL: the version the members ran, without an environment); origin
+         * and revision name it in the audit record (may be NULL) */
+        const struct eg_cluster_spec *spec;
+        const struct eg_origin *origin;
+        const char *revision;
         const char *s3_endpoint;    /* for an s3:// backup; NULL: AWS */
         bool s3_force_path_style;
         int64_t answer_timeout_ms;  /* how long the new cluster's member gets to answer; default 30 s */

@@ -13,6 +13,7 @@ enum {
         OPT_FORCE,
         OPT_S3_ENDPOINT,
         OPT_S3_PATH_STYLE,
+        OPT_SOURCE,
 };
 
 const struct eg_option cmd_recover_options[] = {
@@ -24,13 +25,16 @@ const struct eg_option cmd_recover_options[] = {
         {OPT_FORCE, "force", 0, NULL, "recover although members with data kept could be restarted in place"},
         {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server of an s3:// backup (default AWS)"},
         {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
+        {OPT_SOURCE, "source", 0, "SRC",
+         "the manifests: the new cluster runs the cluster's version and etcd environment (default: the "
+         "version its members ran, no environment)"},
         {0},
 };
 
 struct recover_args {
         struct eg_recover_request req;
         bool from_member, dry_run, path_style;
-        const char *s3_endpoint;
+        const char *s3_endpoint, *source;
 };
 
 static int on_option(int id, const char *value, void *userdata) {
@@ -55,6 +59,9 @@ static int on_option(int id, const char *value, void *userdata) {
                 return 0;
         case OPT_S3_PATH_STYLE:
                 a->path_style = true;
+                return 0;
+        case OPT_SOURCE:
+                a->source = value;
                 return 0;
         }
         return -EINVAL;
@@ -127,6 +134,36 @@ static void print_ways(const char *cluster, const struct eg_recover_view *v, boo
         eg_error_done(&e);
 }
 
+/* The cluster's manifest in src: *ret_source and *ret_set own what *ret_obj points into. */
+static int read_manifest(const char *src, const char *ns, const char *name, struct eg_source **ret_source,
+                         struct eg_desired_set **ret_set, struct eg_source_revision *ret_rev,
+                         const struct eg_object **ret_obj) {
+        struct eg_source_options so = {
+                .location = src,
+                .subpath = eg_settings.path,
+                .ref = eg_settings.ref,
+                .state_dir = eg_settings.state_dir,
+        };
+        struct eg_error err = {0};
+        int r = eg_source_open(&so, ret_source, &err);
+        if (r >= 0)
+                r = eg_source_read(*ret_source, ret_set, ret_rev, &err);
+        if (r < 0) {
+                eg_log_error("cannot read the manifests in %s: %s", src, err.message ? err.message : strerror(-r));
+                eg_error_done(&err);
+                return r;
+        }
+        eg_error_done(&err);
+        const struct eg_object *obj = eg_desired_set_find(*ret_set, EG_KIND_CLUSTER, ns, name);
+        if (!obj || eg_desired_set_object_has_errors(*ret_set, EG_KIND_CLUSTER, ns, name)) {
+                eg_cli_print_diags(*ret_set);
+                eg_log_error("%s has no %s %s/%s", src, obj ? "valid EtcdCluster" : "EtcdCluster", ns, name);
+                return -ENOENT;
+        }
+        *ret_obj = obj;
+        return 0;
+}
+
 /* A daemon or an apply holds the audit log for as long as it runs: recovering under it
  * would race its own steps. */
 static int open_audit(struct eg_audit **ret) {
@@ -176,9 +213,15 @@ int cmd_recover(const struct eg_command *cmd, int argc, char **argv) {
         struct eg_recover_view v = {0};
         struct eg_recover_plan plan = {0};
         struct eg_error err = {0};
+        struct eg_source *source = NULL;
+        struct eg_desired_set *set = NULL;
+        struct eg_source_revision srev = {0};
+        const struct eg_object *manifest = NULL;
         int exit_code = EG_EXIT_ERROR;
         if (act && open_audit(&audit) < 0)
                 return EG_EXIT_ERROR;
+        if (a.source && read_manifest(a.source, ns, name, &source, &set, &srev, &manifest) < 0)
+                goto out;
         if ((r = eg_cli_runtime_open(!act, &rt, &err)) < 0) {
                 eg_log_error("%s", err.message ? err.message : strerror(-r));
                 goto out;
@@ -226,6 +269,9 @@ int cmd_recover(const struct eg_command *cmd, int argc, char **argv) {
                 .state_dir = eg_settings.state_dir,
                 .namespace = ns,
                 .name = name,
+                .spec = manifest ? &manifest->cluster : NULL,
+                .origin = manifest ? &manifest->origin : NULL,
+                .revision = srev.revision,
                 .s3_endpoint = a.s3_endpoint,
                 .s3_force_path_style = a.path_style,
         };
@@ -242,6 +288,9 @@ out:
         eg_recover_plan_done(&plan);
         eg_recover_view_done(&v);
         eg_error_done(&err);
+        eg_desired_set_free(set);
+        eg_source_revision_done(&srev);
+        eg_source_free(source);
         if (rt)
                 rt->ops->free(rt);
         eg_audit_close(audit);

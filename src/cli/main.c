@@ -22,9 +22,9 @@ const struct eg_command eg_commands[] = {
         {"backup", cmd_backup, "Take an ad-hoc snapshot of a cluster.",
          "backup CLUSTER|--endpoints URL,... --to s3://BUCKET/KEY|PATH", cmd_backup_options, true},
         {"recover", cmd_recover,
-         "Bring back a cluster whose quorum is lost for good: survivors, backups and the way back "
-         "(0 recovered or dry run, 1 nothing chosen, 2 refused or error).",
-         "recover CLUSTER [--from-member [NAME] | --from-backup [PATH|s3://BUCKET/KEY]] [--dry-run] [--force]",
+         "Bring back a cluster whose quorum is lost for good: survivors, backups, the way back.",
+         "recover CLUSTER [--from-member [NAME] | --from-backup [PATH|s3://BUCKET/KEY]] [--dry-run] [--force] "
+         "[--source SRC]",
          cmd_recover_options, true},
         {"version", cmd_version, "Print the version.", "version", NULL, false},
 };

@@ -428,14 +428,16 @@ int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover
                              rt->ops->name);
                 return -EOPNOTSUPP;
         }
-        if (!v->version) {
-                eg_error_set(err, "the etcd version of %s/%s is unknown (no member is left to record it): restore it "
-                             "with an EtcdRestore manifest (spec.overwrite: true) and `etcd-gitops apply`",
-                             opt->namespace, opt->name);
+        if (!v->version && !opt->spec) {
+                eg_error_set(err, "the etcd version of %s/%s is unknown (no member is left to record it): give "
+                             "the manifests with --source", opt->namespace, opt->name);
                 return -EINVAL;
         }
-        struct eg_cluster_spec spec = {.size = 1, .version = v->version};
-        struct eg_runtime_target t = {.namespace = opt->namespace, .name = opt->name, .spec = &spec};
+        const struct eg_origin *origin = opt->origin;
+        struct eg_cluster_spec spec = opt->spec ? *opt->spec : (struct eg_cluster_spec){.version = v->version};
+        spec.size = 1;
+        struct eg_runtime_target t = {.namespace = opt->namespace, .name = opt->name, .spec = &spec,
+                                      .revision = opt->revision};
         _cleanup_free_ char *seed = plan->backup_ref
                                             ? eg_strdup_printf("%s-%" PRIu64, opt->name, v->next_index)
                                             : strdup(v->members[plan->seed].name);
@@ -450,6 +452,11 @@ int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover
                                                                  plan->reason, plan->revision_gap)
                                               : strdup(plan->reason);
         struct eg_audit_record rec = {
+                .revision = (char *)opt->revision,
+                .commit = origin ? origin->commit : NULL,
+                .path = origin ? origin->path : NULL,
+                .line = origin ? origin->line : 0,
+                .blob = origin ? origin->blob : NULL,
                 .cluster = cluster,
                 .decision = (char *)"recover",
                 .member = seed,

@@ -69,7 +69,7 @@ grep -q "stop it" "$T/out" || { cat "$T/out" >&2; fail "the refusal does not say
 stop_daemon
 
 say "--from-member: force a new cluster from the survivor, grow back with every key"
-eg recover rho --from-member "$SURVIVOR" >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "recover --from-member failed"; }
+eg recover rho --from-member "$SURVIVOR" --source "$SRC" >"$T/out" 2>&1 || { cat "$T/out" >&2; fail "recover --from-member failed"; }
 apply_wait 90s || { cat "$T/apply.log" >&2; fail "apply did not grow the cluster back"; }
 healthy rho 3 || fail "not 3 healthy members after the recovery"
 [ "$(keys)" = "$want" ] || fail "keys lost by the recovery: $(keys | tr '\n' ' ')"
@@ -81,6 +81,8 @@ audit_json --cluster default/rho | jget '[r for r in d if r["decision"]=="recove
   fail "the recover record has no revision gap"
 audit_json --cluster default/rho | jget '[r for r in d if r["decision"]=="recover"][-1]["outcome"]' | grep -qx ok ||
   fail "the recover record is not ok"
+audit_json --cluster default/rho | jget '[r for r in d if r["decision"]=="recover"][-1].get("path")' | grep -qx rho.yaml ||
+  fail "the recover record does not name the manifest given with --source"
 
 say "an EtcdBackup's verified backup is the one recover names"
 mkdir -p "$T/backups"
