@@ -118,7 +118,7 @@ static int recover_from_member(const struct eg_reconciler_options *opt, const st
         struct eg_recover_plan p = {0};
         struct eg_recover_request req = {.member = a->member, .force = true};
         struct eg_recover_options ro = {.runtime = opt->runtime, .state_dir = opt->state_dir,
-                                        .namespace = tg->namespace, .name = tg->name};
+                                        .namespace = tg->namespace, .name = tg->name, .spec = tg->spec};
         int k = eg_recover_observe(opt->runtime, opt->state_dir, tg->namespace, tg->name, &v, err);
         if (k >= 0)
                 k = eg_recover_plan(&v, &req, tg->name, &p, err);
