@@ -133,6 +133,10 @@ struct eg_daemon {
         struct eg_lease_status lease_st;
         struct eg_error lease_err;
         atomic_bool standby;  /* !leading or stopping, for the reconcile thread */
+        /* monotonic: the renew deadline of the last successful try, judged by the clock
+         * on both threads, so that a daemon that was frozen (SIGSTOP, a VM paused) past it
+         * stops before its timers have even run; INT64_MAX without a lease */
+        _Atomic int64_t act_until;
         volatile sig_atomic_t pass_stop; /* see eg_daemon_pass_stop */
 };
 
@@ -152,6 +156,7 @@ int eg_daemon_new(struct eg_daemon **ret) {
                 d->rng = 1;
         d->cycler.fd = d->backuper.fd = d->leaser.fd = -1;
         d->leading = true;
+        atomic_store(&d->act_until, INT64_MAX);
         *ret = d;
         return 0;
 }
@@ -374,18 +379,23 @@ static void note_after_pass(struct eg_daemon *d, const struct eg_pass_result *re
                 note_write(d);
 }
 
+const volatile sig_atomic_t *eg_daemon_pass_stop(struct eg_daemon *d) { return &d->pass_stop; }
+
+/* On either thread: whether this daemon may take a step now. */
+static bool may_act(struct eg_daemon *d) {
+        return !atomic_load(&d->standby) && eg_now_monotonic_ms() < atomic_load(&d->act_until);
+}
+
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
         struct eg_daemon *d = userdata;
         /* the reconciler checks its stop flag before each cluster, and reports each step
          * and each cluster: this is where the reconcile thread learns in time that the
          * daemon stopped leading */
-        d->pass_stop = atomic_load(&d->standby);
+        d->pass_stop = !may_act(d);
         eg_metrics_record(d->metrics, ev);
         if (ev->kind == EG_EVENT_DECISION)
                 note_decision(d, ev);
 }
-
-const volatile sig_atomic_t *eg_daemon_pass_stop(struct eg_daemon *d) { return &d->pass_stop; }
 
 /* ---- audit records of the daemon's own decisions ---- */
 
@@ -570,12 +580,12 @@ static void cycle_work(struct eg_daemon *d) {
         const struct eg_source_revision *src = c->set ? &c->rev : &d->rev;
         if (!desired || !c->lead)
                 return;
-        d->pass_stop = atomic_load(&d->standby);
+        d->pass_stop = !may_act(d);
         struct eg_revision_info rev = {.revision = src->revision, .commit = src->commit, .dirty = src->dirty};
         c->pass_r = eg_reconciler_pass(d->opt->rec, desired, &rev, &c->res);
         if (c->pass_r >= 0)
                 note_after_pass(d, &c->res);
-        if (c->may_backup && !atomic_load(&d->standby))
+        if (c->may_backup && may_act(d))
                 cycle_backups(d, c, desired, rev.revision);
 }
 
@@ -701,8 +711,13 @@ static void cycle_publish(struct eg_daemon *d) {
                 sd_event_source_set_enabled(d->reconcile_timer, SD_EVENT_OFF);
 }
 
+static int on_lease_deadline(sd_event_source *s, uint64_t usec, void *userdata);
+
 static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         struct eg_daemon *d = userdata;
+        /* woken past the renew deadline (frozen, suspended): this timer may run before that one */
+        if (d->leading && eg_now_monotonic_ms() >= atomic_load(&d->act_until))
+                on_lease_deadline(NULL, 0, d);
         if (d->cycler.running) {
                 d->cycle_again = true;
                 return 0;
@@ -784,6 +799,7 @@ static void lease_lead(struct eg_daemon *d) {
 static void lease_stand_by(struct eg_daemon *d, const char *why) {
         d->leading = false;
         atomic_store(&d->standby, true);
+        atomic_store(&d->act_until, 0);
         sd_event_source_set_enabled(d->lease_deadline, SD_EVENT_OFF);
         if (d->backup_batch)
                 atomic_store(&d->backup_cancel, true);
@@ -800,7 +816,7 @@ static void lease_done(struct eg_daemon *d) {
                 const char *why = d->lease_err.message ? d->lease_err.message : strerror(-d->lease_r);
                 /* once per distinct error; a leader keeps acting until its renew deadline */
                 if (!str_eq(why, d->lease_error))
-                        eg_log_error("leader election: %s", why);
+                        eg_log_error("%s", why);
                 set_str(&d->lease_error, why);
         } else {
                 if (d->lease_error)
@@ -808,6 +824,7 @@ static void lease_done(struct eg_daemon *d) {
                                     eg_lease_namespace(l), eg_lease_name(l));
                 set_str(&d->lease_error, NULL);
                 if (st->leader) {
+                        atomic_store(&d->act_until, d->lease_try_ms + EG_LEASE_RENEW_DEADLINE_MS);
                         arm(d->lease_deadline, d->lease_try_ms + EG_LEASE_RENEW_DEADLINE_MS);
                         if (!d->leading)
                                 lease_lead(d);
@@ -864,6 +881,7 @@ static int lease_setup(struct eg_daemon *d) {
         sd_event_source_set_enabled(d->lease_deadline, SD_EVENT_OFF);
         d->leading = false;
         atomic_store(&d->standby, true);
+        atomic_store(&d->act_until, 0);
         eg_metrics_set_leader(d->metrics, eg_lease_identity(l), false);
         eg_log_info("leader election on the lease %s/%s as %s: passes and backups run only while it is held",
                     eg_lease_namespace(l), eg_lease_name(l), eg_lease_identity(l));
@@ -884,7 +902,7 @@ static void lease_finish(struct eg_daemon *d) {
                 eg_log_info("released the lease %s/%s: a standby takes over at its next try", eg_lease_namespace(l),
                             eg_lease_name(l));
         else if (r < 0)
-                eg_log_warning("cannot release the lease %s/%s (%s): a standby takes over once it expires",
+                eg_log_warning("cannot release the lease %s/%s: %s; a standby takes over once it expires",
                                eg_lease_namespace(l), eg_lease_name(l), err.message ? err.message : strerror(-r));
         eg_error_done(&err);
 }

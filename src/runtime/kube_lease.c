@@ -256,16 +256,19 @@ static int status_set(struct eg_lease_status *s, bool leader, const struct eg_le
         return 0;
 }
 
-/* A refusal names what to bind where; anything else is said as the client said it. */
+/* Names the lease in err; a refusal also names what to bind where. */
 static int explain(struct eg_lease *l, int r, struct eg_error *err) {
-        if (r != -EACCES)
+        if (r >= 0)
                 return r;
-        _cleanup_free_ char *why = err->message ? strdup(err->message) : NULL;
-        eg_error_set(err,
-                     "leader election on lease %s/%s: %s; bind the Role etcd-gitops-leader-election of "
-                     "examples/kubernetes/rbac.yaml (get, create, update on leases.coordination.k8s.io) with a "
-                     "RoleBinding in namespace %s, or name another namespace with --leader-elect-namespace",
-                     l->ns, l->name, why ? why : "forbidden", l->ns);
+        _cleanup_free_ char *why = strdup(err->message ? err->message : strerror(-r));
+        if (r == -EACCES)
+                eg_error_set(err,
+                             "leader election on the lease %s/%s: %s; bind the Role etcd-gitops-leader-election of "
+                             "examples/kubernetes/rbac.yaml (get, create, update on leases.coordination.k8s.io) with "
+                             "a RoleBinding in namespace %s, or name another namespace with --leader-elect-namespace",
+                             l->ns, l->name, why ? why : "forbidden", l->ns);
+        else
+                eg_error_set(err, "leader election on the lease %s/%s: %s", l->ns, l->name, why ? why : "failed");
         return r;
 }
 
@@ -333,9 +336,9 @@ int eg_lease_try(struct eg_lease *l, struct eg_lease_status *ret, struct eg_erro
         if (r < 0)
                 return explain(l, r, err);
         if ((r = eg_lease_record_decode(obj, &old)) < 0) {
-                eg_error_set(err, "lease %s/%s: its spec is not a Lease's", l->ns, l->name);
+                eg_error_set(err, "its spec is not a Lease's");
                 json_decref(obj);
-                return r;
+                return explain(l, r, err);
         }
         json_decref(l->object);
         l->object = obj;

@@ -5,25 +5,30 @@
 # leader killed with SIGKILL, the standby takes over within the lease duration and a retry
 # period or two, and carries out a scale change made after the kill; its log and audit log
 # name the daemon it took over from. A leader stopped with SIGTERM gives the lease up, and a
-# standby takes over within a few seconds.
+# standby takes over within a few seconds. A leader frozen past its lease (SIGSTOP) is taken
+# over, and once thawed stands by without taking a step. Credentials that may not touch the
+# Lease leave a daemon standing by, its log and /readyz naming the Role to bind.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 start_kube_server
 
-# daemon N: state dir $T/state-N (each daemon has its own audit log), log $T/daemon-N.log,
-# HTTP on 127.0.0.1:${PORT[N]}; pids in PID[N], stopped by pid at exit
+# start_one N [RUNTIME OPTIONS]: daemon N (default: the admin kubeconfig), its state dir
+# $T/state-N (each daemon has its own audit log), log $T/daemon-N.log, HTTP on
+# 127.0.0.1:${PORT[N]}; pids in PID[N], stopped by pid at exit
 declare -A PID PORT
 start_one() {
   local n=$1
+  shift
+  [ $# -gt 0 ] || set -- "${K[@]}"
   PORT[$n]=$(_free_port 1)
   mkdir -p "$T/state-$n"
-  ETCD_GITOPS_STATE_DIR="$T/state-$n" "$EG_BIN" run --source "$SRC" "${K[@]}" --listen "127.0.0.1:${PORT[$n]}" \
+  ETCD_GITOPS_STATE_DIR="$T/state-$n" "$EG_BIN" run --source "$SRC" "$@" --listen "127.0.0.1:${PORT[$n]}" \
     >"$T/daemon-$n.log" 2>&1 &
   PID[$n]=$!
 }
 stop_all() {
   local n
-  for n in "${!PID[@]}"; do kill -KILL "${PID[$n]}" 2>/dev/null || true; done
+  for n in "${!PID[@]}"; do kill -KILL "${PID[$n]}" 2>/dev/null && wait "${PID[$n]}" 2>/dev/null; done
   if [ "$TEST_RC" -ne 0 ]; then
     for n in "${!PID[@]}"; do echo "--- daemon $n (tail)" >&2; tail -n 25 "$T/daemon-$n.log" >&2; done
   fi
@@ -75,6 +80,7 @@ sleep 6 # etcd refuses a new member for 5 s after a voter (re)joins
 say "SIGKILL of the leader ($leader_id), then a scale change to 4"
 t0=$(ms)
 kill -KILL "${PID[$LEADER]}"
+wait "${PID[$LEADER]}" 2>/dev/null || true
 cluster_yaml le 4
 takes_over() { [ "$(readyz "$STANDBY")" = 200 ]; }
 wait_until 40 "the standby leading" takes_over
@@ -113,6 +119,57 @@ grep -q "took the lease default/etcd-gitops, held by nobody" "$T/daemon-c.log" |
 sleep 3
 kube_healthy le 4 || fail "not 4 healthy members under daemon c"
 [ "$(pods_created le)" = 4 ] || fail "$(pods_created le) pods created after the hand-over: want 4"
+
+say "daemon c frozen (SIGSTOP) past its lease: daemon d takes over; c, thawed, stands by and takes no step"
+start_one d
+d_stands_by() { [ "$(readyz d)" = 503 ] && grep -q "held by" "$T/readyz-d"; }
+wait_until 30 "daemon d standing by" d_stands_by
+c_records=$(audit_of c | jget 'len(d)')
+kill -STOP "${PID[c]}"
+t0=$(ms)
+d_leads() { [ "$(readyz d)" = 200 ]; }
+wait_until 40 "daemon d leading" d_leads
+freeze_takeover_ms=$(($(ms) - t0))
+say "takeover from a frozen leader: $freeze_takeover_ms ms"
+cluster_yaml le 3
+kill -CONT "${PID[c]}"
+c_stands_by() { [ "$(readyz c)" = 503 ]; }
+wait_until 10 "daemon c standing by once thawed" c_stands_by
+grep -q "standing by: the lease default/etcd-gitops could not be renewed" "$T/daemon-c.log" ||
+  fail "daemon c does not say it stopped acting: $(grep -i lease "$T/daemon-c.log")"
+wait_until 120 "3 healthy members" kube_healthy le 3
+steps=$(audit_of c | jget "sum(1 for e in d[$c_records:] if e.get('cluster') and e['outcome'] in ('ok', 'failed'))")
+[ "$steps" = 0 ] || fail "daemon c took $steps steps after it was thawed, with daemon d leading"
+[ "$(pods_created le)" = 4 ] || fail "$(pods_created le) pods created: want 4 (a scale-down creates none)"
+
 transitions=$(kube_api /apis/coordination.k8s.io/v1/namespaces/default/leases/etcd-gitops | jget 'd["spec"]["leaseTransitions"]')
-say "lease transitions: $transitions (daemon $old, then $LEADER ($new_id), then c)"
-[ "$transitions" = 2 ] || fail "leaseTransitions is $transitions: want 2 (two takeovers)"
+say "lease transitions: $transitions (daemon $old, then $LEADER ($new_id), then c, then d)"
+[ "$transitions" = 3 ] || fail "leaseTransitions is $transitions: want 3 (three takeovers)"
+
+say "credentials with the runtime's role but not the Lease's: standing by, naming the Role to bind"
+kube_apply "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml"
+cat >"$T/nolease.yaml" <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: nolease
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: etcd-gitops-runtime
+subjects:
+  - kind: User
+    name: nolease
+YAML
+kube_apply "$T/nolease.yaml"
+kube_cert nolease "" "$KUBE/certs"
+kube_kubeconfig "$KUBE/kc/nolease.kubeconfig" nolease cert "$KUBE/certs/nolease.crt" "$KUBE/certs/nolease.key"
+start_one e --runtime kubernetes --kubeconfig "$KUBE/kc/nolease.kubeconfig" -n default
+names_role() { [ "$(readyz e)" = 503 ] && grep -q "bind the Role etcd-gitops-leader-election" "$T/readyz-e"; }
+wait_until 30 "daemon e standing by, naming the Role" names_role
+say "daemon e: $(cat "$T/readyz-e")"
+grep -q "leader election on the lease default/etcd-gitops: forbidden: .*leases.coordination.k8s.io.*bind the Role etcd-gitops-leader-election" \
+  "$T/daemon-e.log" || fail "daemon e's log does not name the Role to bind: $(grep -i lease "$T/daemon-e.log")"
+[ "$(grep -c "forbidden" "$T/daemon-e.log")" = 1 ] || fail "the refusal is logged more than once"
+[ "$(readyz d)" = 200 ] || fail "daemon d no longer leads"
