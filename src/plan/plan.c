@@ -99,7 +99,7 @@ struct model {
 };
 
 struct ctx {
-        const char *name;
+        const char *namespace, *name;
         const struct eg_cluster_spec *spec;
         const char *desired_hash;
         const struct eg_policy *pol;
@@ -816,9 +816,9 @@ static int quorum_lost(const struct ctx *c, const struct model *m, const struct 
         }
         r = step_wait(s, EG_PLAN_QUORUM_LOST,
                       strf("quorum lost: %zu of %zu voting members reachable (need %zu) for over %" PRId64
-                           " ms [%s]; nothing changed — run `etcd-gitops recover %s --dry-run` to see the way back",
+                           " ms [%s]; nothing changed — run `etcd-gitops recover %s/%s --dry-run` to see the way back",
                            cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms, b.data ? b.data : "",
-                           c->name));
+                           c->namespace, c->name));
         eg_buf_done(&b);
         return r;
 }
@@ -1176,6 +1176,7 @@ int eg_plan_cluster(const struct eg_plan_input *in, struct eg_plan *ret) {
                 return -EINVAL;
 
         const struct ctx c = {
+                .namespace = in->namespace,
                 .name = in->name,
                 .spec = in->spec_invalid ? NULL : in->spec,
                 .desired_hash = in->desired_hash,

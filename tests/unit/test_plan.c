@@ -503,8 +503,8 @@ static void test_plan__two_of_three_dead_quorum_lost(void **state) {
         assert_null(f.plan.actions);
         assert_string_equal(f.plan.reason,
                             "quorum lost: 1 of 3 voting members reachable (need 2) for over 3000 ms [c-0: answers, c-1: "
-                            "process gone, c-2: running, not answering]; nothing changed — run `etcd-gitops recover c "
-                            "--dry-run` to see the way back");
+                            "process gone, c-2: running, not answering]; nothing changed — run `etcd-gitops recover "
+                            "default/c --dry-run` to see the way back");
         assert_false(f.plan.available);
         assert_false(f.plan.recovering);
         assert_false(f.plan.scaling);
@@ -718,7 +718,7 @@ static void test_plan__etcd_unreachable(void **state) {
         assert_string_equal(f.plan.reason,
                             "quorum lost: 0 of 3 voting members reachable (need 2) for over 3000 ms [c-0: running, not "
                             "answering, c-1: running, not answering, c-2: running, not answering]; nothing changed — run "
-                            "`etcd-gitops recover c --dry-run` to see the way back");
+                            "`etcd-gitops recover default/c --dry-run` to see the way back");
         assert_false(f.plan.available);
         eg_plan_done(&f.plan);
 }
