@@ -412,7 +412,7 @@ class PodWorker(threading.Thread):
         for v in self.pod()["spec"].get("volumes") or []:
             if "persistentVolumeClaim" in v:
                 claim = v["persistentVolumeClaim"]["claimName"]
-                pvc = self.node.pvc(self.ns, claim)
+                pvc = self.node.pvc(self.ns, claim) or self.node.fetch_pvc(self.ns, claim)
                 if pvc is None:
                     return f'0/{n} nodes are available: persistentvolumeclaim "{claim}" not found. ' \
                            f'preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling..'
@@ -599,9 +599,10 @@ class PodWorker(threading.Thread):
             v = vols[m["name"]]
             host = os.path.join(self.pod_dir, "volumes", v["name"])
             if "persistentVolumeClaim" in v:
-                pvc = self.node.pvc(self.ns, v["persistentVolumeClaim"]["claimName"])
+                claim = v["persistentVolumeClaim"]["claimName"]
+                pvc = self.node.pvc(self.ns, claim) or self.node.fetch_pvc(self.ns, claim)
                 if pvc is None:
-                    raise RuntimeError(f"claim {v['persistentVolumeClaim']['claimName']} is gone")
+                    raise RuntimeError(f"claim {claim} is gone")
                 host = self.node.pvc_dir(pvc)
             elif "secret" in v or "configMap" in v:
                 self.materialise(v, host)
@@ -867,6 +868,15 @@ class Node:
     def pvc(self, ns, name):
         with self.lock:
             return self.pvcs.get((ns, name))
+
+    def fetch_pvc(self, ns, name):
+        """A claim the watch has not delivered yet: it is made just before its pod, on another stream."""
+        try:
+            return self.api.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}")
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     def pvc_dir(self, pvc):
         m = pvc["metadata"]
