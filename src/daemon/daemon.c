@@ -127,7 +127,8 @@ struct eg_daemon {
         sd_event_source *lease_timer, *lease_deadline;
         bool leading;         /* always true without a lease */
         char *lease_holder;   /* as last seen; NULL: nobody, or not known yet */
-        char *lease_error;    /* of the last try, logged once */
+        char *lease_error;    /* of the last try, for /readyz and /status */
+        int lease_error_r;    /* the errno last logged: a message differs by the ms curl waited */
         int64_t lease_try_ms; /* monotonic start of the last try */
         int lease_r;          /* the try's result: the worker's until joined */
         struct eg_lease_status lease_st;
@@ -814,15 +815,17 @@ static void lease_done(struct eg_daemon *d) {
         struct eg_lease_status *st = &d->lease_st;
         if (d->lease_r < 0) {
                 const char *why = d->lease_err.message ? d->lease_err.message : strerror(-d->lease_r);
-                /* once per distinct error; a leader keeps acting until its renew deadline */
-                if (!str_eq(why, d->lease_error))
+                /* once per kind of error; a leader keeps acting until its renew deadline */
+                if (d->lease_r != d->lease_error_r)
                         eg_log_error("%s", why);
+                d->lease_error_r = d->lease_r;
                 set_str(&d->lease_error, why);
         } else {
                 if (d->lease_error)
                         eg_log_info("leader election: the lease %s/%s can be read and written again",
                                     eg_lease_namespace(l), eg_lease_name(l));
                 set_str(&d->lease_error, NULL);
+                d->lease_error_r = 0;
                 if (st->leader) {
                         atomic_store(&d->act_until, d->lease_try_ms + EG_LEASE_RENEW_DEADLINE_MS);
                         arm(d->lease_deadline, d->lease_try_ms + EG_LEASE_RENEW_DEADLINE_MS);
