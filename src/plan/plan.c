@@ -167,7 +167,10 @@ static int64_t elapsed(int64_t now, int64_t since) {
 static bool node_starting(const struct ctx *c, const struct node *n) {
         if (!n->in_runtime)
                 return false;
-        if (n->life == EG_LIFE_STARTING)
+        /* a pod that cannot pull its image or be scheduled yet may still get there (a
+         * registry back, a node added): reported with the platform's reason, judged dead
+         * only past the start timeout, never replaced pod after pod */
+        if (n->life == EG_LIFE_STARTING || n->life == EG_LIFE_FAILING)
                 return n->life_since_ms == 0 || elapsed(c->now, n->life_since_ms) < c->pol->start_timeout_ms;
         /* replaying a large log, or receiving a large snapshot as a learner, a member answers
          * nothing for as long as it takes: until it has been healthy once it has the start
@@ -395,8 +398,8 @@ static char *dead_reason(const struct ctx *c, const struct node *n, const char *
                             role, disp(n), elapsed(c->now, n->life_since_ms) / 1000,
                             n->life_reason ? ": " : "", n->life_reason ? n->life_reason : "");
         if (n->life == EG_LIFE_FAILING)
-                return strf("%s %s dead (%s); remove it, a fresh member replaces it", role, disp(n),
-                            n->life_reason ? n->life_reason : "failing");
+                return strf("%s %s dead (failing for %" PRId64 "s: %s); remove it, a fresh member replaces it", role,
+                            disp(n), elapsed(c->now, n->life_since_ms) / 1000, n->life_reason ? n->life_reason : "failing");
         if (!n->running && n->restarts >= c->pol->restart_limit)
                 return strf("%s %s dead (kept failing: restarted %u times within %" PRId64
                             " min); remove it, a fresh member replaces it",
@@ -444,6 +447,12 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
         if (!waiting)
                 return 0;
         *done = true;
+        if (waiting->life == EG_LIFE_FAILING)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("learner %s is failing (%s); it is replaced if still so %" PRId64
+                                      " s after it began",
+                                      disp(waiting), waiting->life_reason ? waiting->life_reason : "no reason given",
+                                      c->pol->start_timeout_ms / 1000));
         return step_wait(s, EG_PLAN_WAITING,
                          strf("learner %s catching up; it is promoted once healthy", disp(waiting)));
 }
@@ -683,6 +692,11 @@ static int plan_settled(const struct ctx *c, const struct model *m, const struct
                 return step_wait(s, EG_PLAN_CONVERGED,
                                  strf("%zu of %zu members healthy at version %s", cs->healthy,
                                       (size_t)c->spec->size, c->spec->version));
+        if (node_starting(c, n) && n->life == EG_LIFE_FAILING)
+                return step_wait(s, EG_PLAN_WAITING,
+                                 strf("member %s is failing (%s); it is replaced if still so %" PRId64 " s after it began",
+                                      disp(n), n->life_reason ? n->life_reason : "no reason given",
+                                      c->pol->start_timeout_ms / 1000));
         if (node_starting(c, n))
                 return step_wait(s, EG_PLAN_WAITING, strf("member %s is starting", disp(n)));
         if (n->unhealthy_since_ms != 0)

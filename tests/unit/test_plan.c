@@ -1568,7 +1568,7 @@ static void test_plan__starting_member_judged_by_deadline(void **state) {
         eg_plan_done(&f.plan);
 }
 
-static void test_plan__failing_member_replaced_with_its_reason(void **state) {
+static void test_plan__failing_member_waited_for_then_replaced(void **state) {
         struct fx f;
         fx_init(&f, 3, "3.5.9");
         fx_cluster(&f, 3);
@@ -1576,10 +1576,18 @@ static void test_plan__failing_member_replaced_with_its_reason(void **state) {
         f.members[2].life = EG_LIFE_FAILING;
         f.members[2].life_reason = "ImagePullBackOff: Back-off pulling image";
         f.members[2].data_kept = true;
+        f.members[2].life_since_ms = NOW - 20000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "member c-2 is failing (ImagePullBackOff: Back-off pulling image); it is "
+                                           "replaced if still so 300 s after it began");
+        eg_plan_done(&f.plan);
+
+        f.members[2].life_since_ms = NOW - f.pol.start_timeout_ms;
         fx_plan(&f);
         assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
-        assert_string_equal(f.plan.actions[0].reason, "member c-2 dead (ImagePullBackOff: Back-off pulling image); "
-                                                      "remove it, a fresh member replaces it");
+        assert_string_equal(f.plan.actions[0].reason, "member c-2 dead (failing for 300s: ImagePullBackOff: Back-off "
+                                                      "pulling image); remove it, a fresh member replaces it");
         eg_plan_done(&f.plan);
 }
 
@@ -1648,7 +1656,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__leader_election_is_not_quorum_loss),
                 cmocka_unit_test(test_plan__quorum_lost_only_after_grace),
                 cmocka_unit_test(test_plan__starting_member_judged_by_deadline),
-                cmocka_unit_test(test_plan__failing_member_replaced_with_its_reason),
+                cmocka_unit_test(test_plan__failing_member_waited_for_then_replaced),
                 cmocka_unit_test(test_plan__restore_over_running_cluster_is_planned),
                 cmocka_unit_test(test_plan__auto_recover_only_when_opted_in_and_late),
                 cmocka_unit_test(test_plan__policy_defaults),
