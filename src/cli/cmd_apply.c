@@ -26,8 +26,9 @@ struct apply_args {
 
 static int on_option(int id, const char *value, void *userdata) {
         struct apply_args *a = userdata;
-        if (policy_option(&a->p, id, value))
-                return 0;
+        int k = policy_option(&a->p, id, value);
+        if (k != 0)
+                return k < 0 ? k : 0;
         if (id == OPT_WAIT) {
                 if (!value) {
                         a->wait_ms = DEFAULT_WAIT_MS;

@@ -23,8 +23,9 @@ struct diff_args {
 static int on_option(int id, const char *value, void *userdata) {
         struct diff_args *a = userdata;
         static const char *const formats[] = {"text", "json", NULL};
-        if (policy_option(&a->p, id, value))
-                return 0;
+        int k = policy_option(&a->p, id, value);
+        if (k != 0)
+                return k < 0 ? k : 0;
         if (id == OPT_OUTPUT && eg_out_parse_format(value, formats, &a->fmt) == 0)
                 return 0;
         fprintf(stderr, "etcd-gitops diff: -o must be text or json, got '%s'\n", value);

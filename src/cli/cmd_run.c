@@ -50,8 +50,9 @@ struct run_args {
 
 static int on_option(int id, const char *value, void *userdata) {
         struct run_args *a = userdata;
-        if (policy_option(&a->p, id, value))
-                return 0;
+        int k = policy_option(&a->p, id, value);
+        if (k != 0)
+                return k < 0 ? k : 0;
         switch (id) {
         case OPT_INTERVAL:
         case OPT_DEBOUNCE: {

@@ -17,6 +17,7 @@ enum {
         POLICY_OPT_INSECURE_HOST_KEY,
         POLICY_OPT_REFUSE_FORCE_PUSH,
         POLICY_OPT_PUSH_NOTES,
+        POLICY_OPT_POD_START_TIMEOUT,
 };
 
 #define POLICY_OPTIONS                                                                                     \
@@ -31,7 +32,9 @@ enum {
         {POLICY_OPT_KNOWN_HOSTS_FILE, "known-hosts-file", 0, "FILE", "git over SSH: known_hosts (default ~/.ssh/known_hosts)"}, \
         {POLICY_OPT_INSECURE_HOST_KEY, "insecure-skip-host-key-check", 0, NULL, "git over SSH: accept any host key"}, \
         {POLICY_OPT_REFUSE_FORCE_PUSH, "refuse-force-push", 0, NULL, "hold at the last revision when the branch is force-pushed"}, \
-        {POLICY_OPT_PUSH_NOTES, "push-notes", 0, NULL, "push refs/notes/etcd-gitops to the remote"}
+        {POLICY_OPT_PUSH_NOTES, "push-notes", 0, NULL, "push refs/notes/etcd-gitops to the remote"},             \
+        {POLICY_OPT_POD_START_TIMEOUT, "pod-start-timeout", 0, "DURATION",                                    \
+         "a member starting or failing (pod pending, image pull error) this long is replaced (default 5m)"}
 
 struct policy_args {
         const char *source;
@@ -41,7 +44,7 @@ struct policy_args {
         bool insecure_host_key, refuse_force_push, push_notes;
 };
 
-/* Returns 1 when id was a policy option, 0 when not. */
+/* Returns 1 when id was a policy option, 0 when not, -EINVAL (said on stderr) for a bad value. */
 static inline int policy_option(struct policy_args *a, int id, const char *value) {
         switch (id) {
         case POLICY_OPT_SOURCE:
@@ -79,6 +82,13 @@ static inline int policy_option(struct policy_args *a, int id, const char *value
                 return 1;
         case POLICY_OPT_PUSH_NOTES:
                 a->push_notes = true;
+                return 1;
+        case POLICY_OPT_POD_START_TIMEOUT:
+                if (eg_parse_duration_ms(value, &a->policy.start_timeout_ms) < 0 || a->policy.start_timeout_ms < 1000) {
+                        fprintf(stderr, "etcd-gitops: --pod-start-timeout takes a duration of at least 1s, such as 5m, got '%s'\n",
+                                value);
+                        return -EINVAL;
+                }
                 return 1;
         }
         return 0;
