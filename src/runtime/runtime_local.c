@@ -1195,16 +1195,19 @@ static int local_stop_member(struct eg_runtime *rt, const char *ns, const char *
         }
         if ((r = member_kill(lr, ns, name, m, err)) < 0)
                 goto out;
-        eg_lrecord_remove(&rec, m);
-        if ((r = record_save(lr, ns, name, &rec, err)) < 0)
-                goto out;
+        /* the dir goes before the record forgets the member: a crash in between leaves a
+         * recorded member without data (replaced as such), never a dir nothing owns */
         if (delete_data) {
                 r = eg_rm_rf(dir);
-                if (r < 0)
+                if (r < 0) {
                         eg_error_set(err, "member %s stopped but %s not removed: %s", member, dir,
                                      strerror(-r));
-        } else
-                r = member_dir_move_aside(lr, ns, name, member, err);
+                        goto out;
+                }
+        } else if ((r = member_dir_move_aside(lr, ns, name, member, err)) < 0)
+                goto out;
+        eg_lrecord_remove(&rec, m);
+        r = record_save(lr, ns, name, &rec, err);
 out:
         eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
@@ -1237,8 +1240,9 @@ static int local_release_member(struct eg_runtime *rt, const char *ns, const cha
         if (strncmp(member, name, l) == 0 && member[l] == '-' && eg_parse_uint64(member + l + 1, &n) >= 0 &&
             rec.next_index == n + 1)
                 rec.next_index = n;
-        if ((r = record_save(lr, ns, name, &rec, err)) >= 0)
-                eg_rm_rf(dir);
+        /* as in stop: the dir first, so that a crash cannot leave one nothing owns */
+        eg_rm_rf(dir);
+        r = record_save(lr, ns, name, &rec, err);
 out:
         eg_lrecord_done(&rec);
         eg_close_fd(&lock_fd);
