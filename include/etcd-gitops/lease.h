@@ -36,8 +36,6 @@ int eg_lease_record_decode(const json_t *lease, struct eg_lease_record *ret);
 /* The spec object for r (a new reference; NULL on allocation failure). */
 json_t *eg_lease_record_encode(const struct eg_lease_record *r);
 
-/* "2026-12-05T10:00:00.123456Z": a MicroTime as the API server writes it. */
-void eg_lease_format_time(int64_t realtime_us, char buf[static 40]);
 
 /* What a candidate remembers of the lease between tries: client-go's observedRecord and
  * observedTime. */

@@ -85,8 +85,11 @@ int eg_parse_duration_ms(const char *s, int64_t *ret);
 
 int64_t eg_now_monotonic_ms(void);
 int64_t eg_now_realtime_ms(void);
+int64_t eg_now_realtime_us(void);
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-28T03:00:00.123Z, into buf of >= 32 bytes. */
 void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]);
+/* The same with microseconds (a Kubernetes MicroTime), e.g. 2026-11-28T03:00:00.123456Z. */
+void eg_format_rfc3339_us(int64_t realtime_us, char buf[static 32]);
 
 /* ---- files ---- */
 

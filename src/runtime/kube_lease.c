@@ -97,20 +97,6 @@ json_t *eg_lease_record_encode(const struct eg_lease_record *r) {
         return spec;
 }
 
-void eg_lease_format_time(int64_t realtime_us, char buf[static 40]) {
-        time_t secs = (time_t)(realtime_us / 1000000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + n, 40 - n, ".%06dZ", (int)(realtime_us % 1000000));
-}
-
-static int64_t now_realtime_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- judging it ---- */
 
 void eg_lease_observation_done(struct eg_lease_observation *o) {
@@ -143,7 +129,7 @@ int eg_lease_next_record(const struct eg_lease_record *old, const char *identity
                          int64_t now_us, struct eg_lease_record *ret) {
         bool ours = old && str_eq(old->holder, identity);
         char now[40];
-        eg_lease_format_time(now_us, now);
+        eg_format_rfc3339_us(now_us, now);
         struct eg_lease_record r = {
                 .duration_s = duration_s,
                 .transitions = ours ? old->transitions : old ? old->transitions + 1 : 0,
@@ -178,7 +164,7 @@ static char *make_identity(void) {
         host[HOSTNAME_MAX] = 0;
         /* a daemon restarted with the same pid on the same host is still someone new */
         if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-                rnd = (uint32_t)now_realtime_us();
+                rnd = (uint32_t)eg_now_realtime_us();
         return eg_strdup_printf("%s_%d_%08x", host, (int)getpid(), rnd);
 }
 
@@ -290,7 +276,7 @@ static int take_written(struct eg_lease *l, json_t *obj, int64_t now_ms) {
 static int create(struct eg_lease *l, int64_t now_ms, struct eg_lease_status *ret, struct eg_error *err) {
         struct eg_lease_record rec;
         json_t *written = NULL;
-        int r = eg_lease_next_record(NULL, l->identity, l->duration_s, now_realtime_us(), &rec);
+        int r = eg_lease_next_record(NULL, l->identity, l->duration_s, eg_now_realtime_us(), &rec);
         if (r < 0)
                 return r;
         json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "coordination.k8s.io/v1", "kind",
@@ -348,7 +334,7 @@ int eg_lease_try(struct eg_lease *l, struct eg_lease_status *ret, struct eg_erro
                 r = status_set(ret, false, &old, NULL);
                 goto out;
         }
-        if ((r = eg_lease_next_record(&old, l->identity, l->duration_s, now_realtime_us(), &next)) < 0)
+        if ((r = eg_lease_next_record(&old, l->identity, l->duration_s, eg_now_realtime_us(), &next)) < 0)
                 goto out;
         r = write_record(l, &next, now_ms, err);
         if (r == -ESTALE) {
@@ -369,7 +355,7 @@ int eg_lease_release(struct eg_lease *l, struct eg_error *err) {
         if (!l->object || !l->obs.seen || !str_eq(l->obs.rec.holder, l->identity))
                 return 0;
         char now[40];
-        eg_lease_format_time(now_realtime_us(), now);
+        eg_format_rfc3339_us(eg_now_realtime_us(), now);
         struct eg_lease_record rec = {
                 .duration_s = 1, .acquire_time = now, .renew_time = now, .transitions = l->obs.rec.transitions};
         int r = write_record(l, &rec, eg_now_monotonic_ms(), err);

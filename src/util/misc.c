@@ -101,13 +101,24 @@ int64_t eg_now_monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
 int64_t eg_now_realtime_ms(void) { return clock_ms(CLOCK_REALTIME); }
 
-void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]) {
-        time_t secs = (time_t)(realtime_ms / 1000);
+int64_t eg_now_realtime_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* t in units of 1/per second, its fraction written with digits digits */
+static void format_rfc3339(int64_t t, int64_t per, int digits, char buf[static 32]) {
+        time_t secs = (time_t)(t / per);
         struct tm tm;
         gmtime_r(&secs, &tm);
         size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + n, 32 - n, ".%03dZ", (int)(realtime_ms % 1000));
+        snprintf(buf + n, 32 - n, ".%0*dZ", digits, (int)(t % per));
 }
+
+void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]) { format_rfc3339(realtime_ms, 1000, 3, buf); }
+
+void eg_format_rfc3339_us(int64_t realtime_us, char buf[static 32]) { format_rfc3339(realtime_us, 1000000, 6, buf); }
 
 struct eg_sha256 {
         EVP_MD_CTX *ctx;

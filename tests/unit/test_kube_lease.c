@@ -97,9 +97,9 @@ static void test_kube_lease__encode_round_trip(void **state) {
 
 static void test_kube_lease__format_time(void **state) {
         char buf[40];
-        eg_lease_format_time(1764928800123456, buf);
+        eg_format_rfc3339_us(1764928800123456, buf);
         assert_string_equal(buf, "2025-12-05T10:00:00.123456Z");
-        eg_lease_format_time(1764928800000001, buf);
+        eg_format_rfc3339_us(1764928800000001, buf);
         assert_string_equal(buf, "2025-12-05T10:00:00.000001Z");
 }
 
