@@ -711,6 +711,10 @@ static int plan_settled(const struct ctx *c, const struct model *m, const struct
 /* Members whose process is gone but who can come back as themselves are started again,
  * all at once: no membership changes, so no quorum is needed, and a rebooted host needs a
  * majority back before etcd answers at all. One still in its back-off is waited for. */
+static bool node_backing_off(const struct ctx *c, const struct node *n) {
+        return n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0;
+}
+
 static int plan_restart(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
         size_t n_now = 0, first = SIZE_MAX;
         const struct node *later = NULL;
@@ -719,7 +723,7 @@ static int plan_restart(const struct ctx *c, const struct model *m, struct step 
                 const struct node *n = &m->nodes[i];
                 if (!node_restartable(c, m, n))
                         continue;
-                if (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0) {
+                if (node_backing_off(c, n)) {
                         if (!later || n->restart_not_before_ms < later->restart_not_before_ms)
                                 later = n;
                         continue;
@@ -746,8 +750,7 @@ static int plan_restart(const struct ctx *c, const struct model *m, struct step 
         size_t k = 0;
         for (size_t i = first; r >= 0 && i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
-                if (!node_restartable(c, m, n) ||
-                    (n->restart_not_before_ms != 0 && elapsed(c->now, n->restart_not_before_ms) < 0))
+                if (!node_restartable(c, m, n) || node_backing_off(c, n))
                         continue;
                 if (!(members[k] = strdup(disp(n))))
                         r = -ENOMEM;
