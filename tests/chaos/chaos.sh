@@ -148,7 +148,6 @@ look() {
 converged() { healthy "$CL" "$SIZE"; }
 side_healthy() { healthy "$1" 3; }
 # a zombie counts as gone: where no init reaps orphans (a bare container), it stays
-pid_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 pid_not_stopped() { pid_gone "$1" || ! grep -q '^State:.*T (stopped)' "/proc/$1/status" 2>/dev/null; }
 pids_gone() { local p; for p in "$@"; do pid_gone "$p" || return 1; done; return 0; }
 member_procs() { pgrep -f -- "--data-dir=$STATE/clusters/default/$1/members/" || true; }

@@ -11,12 +11,11 @@ p2pid=$(member_pids p2)
 
 rm "$SRC/p2.yaml"
 eg apply --source "$SRC" --wait=10s || fail "apply without prune should converge (nothing to do)"
-kill -0 "$p2pid" || fail "p2 stopped without --prune"
+! pid_gone "$p2pid" || fail "p2 stopped without --prune"
 audit_json --cluster default/p2 | jget 'd[-1]["reason"]' | grep -q "prune" || fail "no record explaining p2 was kept"
 
 eg apply --source "$SRC" --prune --wait=30s
-for _ in $(seq 100); do kill -0 "$p2pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$p2pid" 2>/dev/null && fail "p2 still running after --prune"
+wait_until 10 "p2 to stop after --prune" pid_gone "$p2pid"
 [ -d "$STATE/clusters/default/p2" ] || fail "pruned cluster's data deleted without being asked"
 audit_json --cluster default/p2 | jget '[r["outcome"] for r in d if r["decision"]=="prune"]' | grep -q ok || fail "no prune record"
 eg get clusters | grep -q p2 && fail "p2 still listed"
@@ -25,8 +24,7 @@ say "removing every manifest with --prune but without --allow-empty prunes nothi
 p1pid=$(member_pids p1)
 rm "$SRC/p1.yaml"
 eg apply --source "$SRC" --prune --wait=5s || true
-kill -0 "$p1pid" || fail "prune emptied everything without --allow-empty"
+! pid_gone "$p1pid" || fail "prune emptied everything without --allow-empty"
 eg apply --source "$SRC" --prune --allow-empty --wait=30s
-for _ in $(seq 100); do kill -0 "$p1pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$p1pid" 2>/dev/null && fail "p1 still running after --prune --allow-empty"
+wait_until 10 "p1 to stop after --prune --allow-empty" pid_gone "$p1pid"
 eg audit verify >/dev/null || fail "audit chain broken"

@@ -12,7 +12,7 @@ cluster_yaml good 2
 set +e; eg apply --source "$SRC" --prune --wait=60s; rc=$?; set -e
 [ $rc -eq 1 ] || fail "apply with an invalid manifest exit $rc, want 1"
 healthy good 2 || fail "the valid cluster did not go on"
-kill -0 "$badpid" || fail "cluster with an invalid manifest was stopped"
+! pid_gone "$badpid" || fail "cluster with an invalid manifest was stopped"
 [ "$(member_pids bad)" = "$badpid" ] || fail "cluster with an invalid manifest was changed"
 rec=$(audit_json --cluster default/bad | jget 'json.dumps([r for r in d if r["decision"]=="invalid"][-1])' 2>/dev/null) ||
   fail "no invalid record for bad"

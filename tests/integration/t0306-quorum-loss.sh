@@ -32,7 +32,7 @@ done
 wait_until 30 "QuorumLost in status" sh -c "\"$EG_BIN\" get clusters omega -o json | grep -q QuorumLost"
 for _ in $(seq 20); do sleep 0.1; done
 [ "$(members)" = "$names" ] || fail "members were removed or replaced after quorum loss: $(members)"
-kill -0 "$survivor_pid" || fail "the surviving member was stopped"
+! pid_gone "$survivor_pid" || fail "the surviving member was stopped"
 [ "$(ls "$STATE/clusters/default/omega/members" | wc -l)" = 3 ] || fail "member dirs were deleted"
 audit_json --cluster default/omega | jget '[r["decision"] for r in d]' | grep -q quorum-lost || fail "no quorum-lost audit record"
 audit_json --cluster default/omega | jget '[r["reason"] for r in d if r["decision"]=="quorum-lost"][-1]' |

@@ -58,7 +58,7 @@ git -C "$W" rm -q clusters/alpha.yaml
 c3=$(push "drop alpha")
 gapply --prune --wait=30s
 for p in $alpha_pids; do
-  wait_until 10 "alpha member $p to stop" bash -c "! kill -0 $p 2>/dev/null"
+  wait_until 10 "alpha member $p to stop" pid_gone "$p"
 done
 audit_json --revision "${c3:0:12}" --cluster default/alpha | jget '[r["outcome"] for r in d if r["decision"]=="prune"]' |
   grep -q ok || fail "no prune record under ${c3:0:12}"
@@ -69,7 +69,7 @@ c4=$(push "keep: invalid size")
 set +e; gapply --prune --wait=10s; rc=$?; set -e
 [ $rc -eq 1 ] || fail "apply with an invalid manifest exit $rc, want 1"
 [ "$(member_pids keep)" = "$keep_pid" ] || fail "keep was changed"
-kill -0 "$keep_pid" || fail "keep was stopped"
+! pid_gone "$keep_pid" || fail "keep was stopped"
 rec=$(audit_json --cluster default/keep | jget 'json.dumps([r for r in d if r["decision"]=="invalid"][-1])') ||
   fail "no invalid record for keep"
 line=$(grep -n 'size: three' "$SRC/keep.yaml" | cut -d: -f1)

@@ -68,5 +68,5 @@ grep -q "cannot read the webhook secret" "$T/daemon.log" || fail "failed reload 
 say "SIGTERM: STOPPING=1, exit 0, members keep running"
 stop_daemon
 at_least STOPPING=1 1 || fail "no STOPPING=1: $(tail -n 5 "$NOTIFY")"
-for p in $pids; do kill -0 "$p" 2>/dev/null || fail "member pid $p stopped with the daemon"; done
+for p in $pids; do ! pid_gone "$p" || fail "member pid $p stopped with the daemon"; done
 say "ok"

@@ -40,6 +40,11 @@ for p in sys.argv[1:]:
         if m.get("pid"): print(m["pid"])' 2>/dev/null || true
 }
 
+# pid_gone PID: the process has exited. Members are detached (double fork), so their
+# parent is whatever reaps orphans; in a container that may be nothing, and an exited
+# member stays a zombie that `kill -0` still finds.
+pid_gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
 # kill_daemon: the daemon, if one runs, stopped with SIGTERM, then SIGKILL after 5 s
 kill_daemon() {
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
