@@ -34,7 +34,7 @@ enum {
         {POLICY_OPT_REFUSE_FORCE_PUSH, "refuse-force-push", 0, NULL, "hold at the last revision when the branch is force-pushed"}, \
         {POLICY_OPT_PUSH_NOTES, "push-notes", 0, NULL, "push refs/notes/etcd-gitops to the remote"},             \
         {POLICY_OPT_POD_START_TIMEOUT, "pod-start-timeout", 0, "DURATION",                                    \
-         "a member starting or failing (pod pending, image pull error) this long is replaced (default 5m)"}
+         "a member still starting this long (pod pending or unschedulable) is replaced (default 5m)"}
 
 struct policy_args {
         const char *source;

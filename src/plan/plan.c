@@ -163,13 +163,12 @@ static int64_t elapsed(int64_t now, int64_t since) {
 }
 
 /* Launched and not serving yet: a process in its start grace, or a pod still pending
- * (scheduled, pulling, initialising) within the start timeout. */
+ * (being scheduled, pulling, initialising) within the start timeout. */
 static bool node_starting(const struct ctx *c, const struct node *n) {
         if (!n->in_runtime)
                 return false;
-        /* a pod that cannot pull its image or be scheduled yet may still get there (a
-         * registry back, a node added): reported with the platform's reason, judged dead
-         * only past the start timeout, never replaced pod after pod */
+        /* a failing pod (an image it cannot pull) may still get there, the registry back: for
+         * the quorum it is on its way like a starting one, until the start timeout */
         if (n->life == EG_LIFE_STARTING || n->life == EG_LIFE_FAILING)
                 return n->life_since_ms == 0 || elapsed(c->now, n->life_since_ms) < c->pol->start_timeout_ms;
         /* replaying a large log, or receiving a large snapshot as a learner, a member answers
@@ -191,13 +190,20 @@ static bool node_restartable(const struct ctx *c, const struct model *m, const s
         return n->never_started && (n->in_membership || (!m->reachable && n->initial));
 }
 
+/* The platform will not run it by itself (an image it cannot pull, a crash loop). A fresh
+ * member would get the same image and template and fail the same way, so it is never judged
+ * dead, however long it fails: the registry, the platform or the spec has to change. */
+static bool node_failing(const struct node *n) {
+        return n->in_runtime && n->life == EG_LIFE_FAILING;
+}
+
 static bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
         return !n->healthy && n->unhealthy_since_ms != 0 &&
                elapsed(c->now, n->unhealthy_since_ms) >= c->pol->dead_after_ms;
 }
 
 static bool node_dead(const struct ctx *c, const struct model *m, const struct node *n) {
-        if (!n->in_membership || node_starting(c, n) || node_restartable(c, m, n))
+        if (!n->in_membership || node_starting(c, n) || node_failing(n) || node_restartable(c, m, n))
                 return false;
         return !n->in_runtime || !n->running || node_unhealthy_too_long(c, n);
 }
@@ -398,8 +404,9 @@ static char *dead_reason(const struct ctx *c, const struct node *n, const char *
                             role, disp(n), elapsed(c->now, n->life_since_ms) / 1000,
                             n->life_reason ? ": " : "", n->life_reason ? n->life_reason : "");
         if (n->life == EG_LIFE_FAILING)
-                return strf("%s %s dead (failing for %" PRId64 "s: %s); remove it, a fresh member replaces it", role,
-                            disp(n), elapsed(c->now, n->life_since_ms) / 1000, n->life_reason ? n->life_reason : "failing");
+                return strf("%s %s is failing (%s) and was made for another spec than the one desired now; remove "
+                            "it, a fresh member replaces it",
+                            role, disp(n), n->life_reason ? n->life_reason : "no reason given");
         if (!n->running && n->restarts >= c->pol->restart_limit)
                 return strf("%s %s dead (kept failing: restarted %u times within %" PRId64
                             " min); remove it, a fresh member replaces it",
@@ -419,6 +426,22 @@ static enum eg_action_kind dead_kind(const struct node *n) {
         return n->in_runtime ? EG_ACTION_REPLACE_DEAD : EG_ACTION_REMOVE_ORPHAN;
 }
 
+/* The WAITING reason for a failing member: its platform's words, and why time changes nothing. */
+static char *failing_wait(const char *role, const struct node *n) {
+        return strf("%s %s is failing (%s); it is waited for, not replaced: a fresh member would get the same "
+                    "image and template",
+                    role, disp(n), n->life_reason ? n->life_reason : "no reason given");
+}
+
+/* " (NAME is not)", with the runtime's words when it has some, to end a reason that waits for
+ * every member to be healthy. */
+static char *not_healthy(const struct node *n) {
+        if ((n->life == EG_LIFE_FAILING || n->life == EG_LIFE_STARTING) && n->life_reason)
+                return strf("%s is %s: %s", disp(n), n->life == EG_LIFE_FAILING ? "failing" : "starting",
+                            n->life_reason);
+        return strf("%s is not", disp(n));
+}
+
 static int plan_learners(const struct ctx *c, const struct model *m, struct step *s, bool *done) {
         const struct node *waiting = NULL;
 
@@ -436,7 +459,9 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
                 const struct node *n = &m->nodes[i];
                 if (!n->in_membership || !n->is_learner)
                         continue;
-                if (node_dead(c, m, n)) {
+                /* a learner costs no vote: one failing on a spec since changed (the version
+                 * fixed) goes at once, its successor gets the spec it fails for no more */
+                if (node_dead(c, m, n) || (node_failing(n) && node_needs_roll(c, n))) {
                         *done = true;
                         return step_act(s, dead_kind(n), n, i, !c->pol->keep_removed_data,
                                         dead_reason(c, n, "learner"));
@@ -447,12 +472,13 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
         if (!waiting)
                 return 0;
         *done = true;
-        if (waiting->life == EG_LIFE_FAILING)
+        if (node_failing(waiting))
+                return step_wait(s, EG_PLAN_WAITING, failing_wait("learner", waiting));
+        if (waiting->life == EG_LIFE_STARTING && waiting->life_reason)
                 return step_wait(s, EG_PLAN_WAITING,
-                                 strf("learner %s is failing (%s); it is replaced if still so %" PRId64
+                                 strf("learner %s is starting (%s); it is replaced if still so %" PRId64
                                       " s after it began",
-                                      disp(waiting), waiting->life_reason ? waiting->life_reason : "no reason given",
-                                      c->pol->start_timeout_ms / 1000));
+                                      disp(waiting), waiting->life_reason, c->pol->start_timeout_ms / 1000));
         return step_wait(s, EG_PLAN_WAITING,
                          strf("learner %s catching up; it is promoted once healthy", disp(waiting)));
 }
@@ -532,9 +558,13 @@ static int plan_add(const struct ctx *c, const struct model *m, struct step *s, 
         if (r < 0 || s->state == EG_PLAN_BLOCKED)
                 return r;
         const struct node *bad = first_unhealthy_voter(m);
-        if (bad)
-                return step_wait(s, EG_PLAN_WAITING,
-                                 strf("%s waits for every member to be healthy (%s is not)", what, disp(bad)));
+        if (bad) {
+                char *why = not_healthy(bad);
+                r = step_wait(s, EG_PLAN_WAITING,
+                              why ? strf("%s waits for every member to be healthy (%s)", what, why) : NULL);
+                free(why);
+                return r;
+        }
         const struct node *fresh = first_unsettled_voter(c, m);
         if (fresh)
                 return step_wait(s, EG_PLAN_WAITING,
@@ -651,10 +681,15 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
         if (r < 0 || s->state == EG_PLAN_BLOCKED)
                 return r;
         const struct node *bad = first_unhealthy_voter(m);
-        if (bad)
-                return step_wait(s, EG_PLAN_WAITING,
-                                 strf("upgrade to %s waits for every member to be healthy (%s is not)",
-                                      c->spec->version, disp(bad)));
+        if (bad) {
+                char *why = not_healthy(bad);
+                r = step_wait(s, EG_PLAN_WAITING,
+                              why ? strf("upgrade to %s waits for every member to be healthy (%s)", c->spec->version,
+                                         why)
+                                  : NULL);
+                free(why);
+                return r;
+        }
 
         const struct node *n = &m->nodes[pick];
         char *progress = n->is_leader ? strf("the leader, last") : strf("%zu to go", todo);
@@ -692,11 +727,8 @@ static int plan_settled(const struct ctx *c, const struct model *m, const struct
                 return step_wait(s, EG_PLAN_CONVERGED,
                                  strf("%zu of %zu members healthy at version %s", cs->healthy,
                                       (size_t)c->spec->size, c->spec->version));
-        if (node_starting(c, n) && n->life == EG_LIFE_FAILING)
-                return step_wait(s, EG_PLAN_WAITING,
-                                 strf("member %s is failing (%s); it is replaced if still so %" PRId64 " s after it began",
-                                      disp(n), n->life_reason ? n->life_reason : "no reason given",
-                                      c->pol->start_timeout_ms / 1000));
+        if (node_failing(n))
+                return step_wait(s, EG_PLAN_WAITING, failing_wait("member", n));
         if (node_starting(c, n))
                 return step_wait(s, EG_PLAN_WAITING, strf("member %s is starting", disp(n)));
         if (n->unhealthy_since_ms != 0)

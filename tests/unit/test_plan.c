@@ -1529,7 +1529,8 @@ static void test_plan__starting_member_judged_by_deadline(void **state) {
         l->unhealthy_since_ms = NOW - 60000;
         fx_plan(&f);
         assert_state(&f, EG_PLAN_WAITING);
-        assert_reason_has(f.plan.reason, "learner c-2 catching up");
+        assert_string_equal(f.plan.reason, "learner c-2 is starting (ContainerCreating); it is replaced if still so "
+                                           "300 s after it began");
         eg_plan_done(&f.plan);
 
         l->life_since_ms = NOW - f.pol.start_timeout_ms;
@@ -1568,7 +1569,7 @@ static void test_plan__starting_member_judged_by_deadline(void **state) {
         eg_plan_done(&f.plan);
 }
 
-static void test_plan__failing_member_waited_for_then_replaced(void **state) {
+static void test_plan__failing_member_waited_for_never_replaced(void **state) {
         struct fx f;
         fx_init(&f, 3, "3.5.9");
         fx_cluster(&f, 3);
@@ -1577,17 +1578,88 @@ static void test_plan__failing_member_waited_for_then_replaced(void **state) {
         f.members[2].life_reason = "ImagePullBackOff: Back-off pulling image";
         f.members[2].data_kept = true;
         f.members[2].life_since_ms = NOW - 20000;
+        f.members[2].unhealthy_since_ms = f.members[2].unreachable_since_ms = NOW - 20000;
         fx_plan(&f);
         assert_state(&f, EG_PLAN_WAITING);
         assert_string_equal(f.plan.reason, "member c-2 is failing (ImagePullBackOff: Back-off pulling image); it is "
-                                           "replaced if still so 300 s after it began");
+                                           "waited for, not replaced: a fresh member would get the same image and "
+                                           "template");
         eg_plan_done(&f.plan);
 
-        f.members[2].life_since_ms = NOW - f.pol.start_timeout_ms;
+        /* a fresh member would pull the same image: time changes nothing, no replacement loop */
+        f.members[2].life_since_ms = NOW - 10 * f.pol.start_timeout_ms;
         fx_plan(&f);
-        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
-        assert_string_equal(f.plan.actions[0].reason, "member c-2 dead (failing for 300s: ImagePullBackOff: Back-off "
-                                                      "pulling image); remove it, a fresh member replaces it");
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_reason_has(f.plan.reason, "waited for, not replaced");
+        eg_plan_done(&f.plan);
+
+        /* nor does a scale-up add a member beside it, and the wait names the platform's reason */
+        f.spec.size = 4;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "scale up 3 -> 4 waits for every member to be healthy (c-2 is failing: "
+                                           "ImagePullBackOff: Back-off pulling image)");
+        eg_plan_done(&f.plan);
+
+        /* past the start timeout it no longer counts as on its way: a majority failing is quorum lost */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        for (size_t i = 1; i < 3; i++) {
+                f.members[i].running = f.members[i].healthy = false;
+                f.members[i].life = EG_LIFE_FAILING;
+                f.members[i].life_reason = "ErrImagePull: not found";
+                f.members[i].life_since_ms = NOW - f.pol.start_timeout_ms;
+                f.members[i].unhealthy_since_ms = f.members[i].unreachable_since_ms = NOW - f.pol.start_timeout_ms;
+        }
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        assert_reason_has(f.plan.reason, "c-1: ErrImagePull: not found, c-2: ErrImagePull: not found");
+        eg_plan_done(&f.plan);
+}
+
+static void test_plan__failing_learner_waited_for_or_replaced_when_spec_changed(void **state) {
+        struct fx f;
+        fx_init(&f, 4, "3.5.9");
+        fx_cluster(&f, 3);
+        struct eg_observed_member *l = fx_add(&f, 3);
+        l->is_learner = true;
+        l->running = l->healthy = false;
+        l->life = EG_LIFE_FAILING;
+        l->life_reason = "ErrImagePull: not found";
+        l->life_since_ms = l->unhealthy_since_ms = NOW - 2 * f.pol.start_timeout_ms;
+        fx_plan(&f);
+        /* one new member at a time: no second learner beside the failing one, and no replacement */
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "learner c-3 is failing (ErrImagePull: not found); it is waited for, not "
+                                           "replaced: a fresh member would get the same image and template");
+        eg_plan_done(&f.plan);
+
+        /* the spec fixed (another version): the learner made for the old one goes at once */
+        l->version = "3.6.0";
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-3");
+        assert_string_equal(f.plan.actions[0].reason, "learner c-3 is failing (ErrImagePull: not found) and was made "
+                                                      "for another spec than the one desired now; remove it, a fresh "
+                                                      "member replaces it");
+        assert_true(f.plan.actions[0].delete_data);
+        assert_action(&f, 1, EG_ACTION_ADD_LEARNER, "c-4");
+        assert_string_equal(f.plan.actions[1].version, "3.5.9");
+        eg_plan_done(&f.plan);
+
+        /* a learner still starting says why, and is replaced past the start timeout, once */
+        l->version = f.spec.version;
+        l->life = EG_LIFE_STARTING;
+        l->life_reason = "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.";
+        l->life_since_ms = NOW - 10000;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_string_equal(f.plan.reason, "learner c-3 is starting (Unschedulable: 0/3 nodes are available: 3 "
+                                           "Insufficient cpu.); it is replaced if still so 300 s after it began");
+        eg_plan_done(&f.plan);
+        l->life_since_ms = NOW - f.pol.start_timeout_ms;
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-3");
+        assert_action(&f, 1, EG_ACTION_ADD_LEARNER, "c-4");
         eg_plan_done(&f.plan);
 }
 
@@ -1656,7 +1728,8 @@ int main(void) {
                 cmocka_unit_test(test_plan__leader_election_is_not_quorum_loss),
                 cmocka_unit_test(test_plan__quorum_lost_only_after_grace),
                 cmocka_unit_test(test_plan__starting_member_judged_by_deadline),
-                cmocka_unit_test(test_plan__failing_member_waited_for_then_replaced),
+                cmocka_unit_test(test_plan__failing_member_waited_for_never_replaced),
+                cmocka_unit_test(test_plan__failing_learner_waited_for_or_replaced_when_spec_changed),
                 cmocka_unit_test(test_plan__restore_over_running_cluster_is_planned),
                 cmocka_unit_test(test_plan__auto_recover_only_when_opted_in_and_late),
                 cmocka_unit_test(test_plan__policy_defaults),
