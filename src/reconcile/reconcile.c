@@ -28,12 +28,14 @@ struct member_track {
         int64_t restart_ms[RESTART_HISTORY]; /* ring, newest at (n_restarts - 1) % RESTART_HISTORY */
         size_t n_restarts;
         int64_t restart_not_before_ms;
+        bool failing; /* seen failing by the last pass */
 };
 
 struct cluster_track {
         char *ns, *name;
         int failures;
         int64_t next_attempt_ms;
+        char *backoff_revision; /* the revision that failed: a new one is tried at once */
         char *recorded_revision; /* revision of the last audit record for this cluster */
         enum eg_plan_state recorded_state;
         char *recorded_reason;
@@ -68,6 +70,7 @@ static void track_done(struct cluster_track *t) {
         free(t->ns);
         free(t->name);
         free(t->recorded_revision);
+        free(t->backoff_revision);
         free(t->recorded_reason);
         free(t->last_error);
         free(t->applied_revision);
@@ -144,6 +147,22 @@ static struct member_track *track_member(struct cluster_track *t, const char *me
                 return NULL;
         t->n_members++;
         return n;
+}
+
+/* Whether a member began failing since the last pass: the wait it causes is recorded then,
+ * with the platform's reason, even when the cluster was waiting already. */
+static bool began_failing(struct cluster_track *t, const struct eg_observed_cluster *oc) {
+        bool began = false;
+        for (size_t i = 0; i < oc->n_members; i++) {
+                const struct eg_observed_member *m = &oc->members[i];
+                struct member_track *mt = m->in_runtime ? track_member(t, m->name) : NULL;
+                if (!mt)
+                        continue;
+                bool failing = m->life == EG_LIFE_FAILING;
+                began |= failing && !mt->failing;
+                mt->failing = failing;
+        }
+        return began;
 }
 
 /* Remembers when a condition was first seen false, so "dead after N seconds" and "quorum
@@ -433,8 +452,16 @@ static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, c
         free(rec.hash);
 }
 
-/* A failing cluster waits 1 s, 2 s, 4 s ... up to a minute, and never blocks the others. */
-static void track_backoff(struct cluster_track *t) {
+static bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+static void set_str(char **dst, const char *src) {
+        free(*dst);
+        *dst = src ? strdup(src) : NULL;
+}
+
+/* A failing cluster waits 1 s, 2 s, 4 s ... up to a minute, and never blocks the others. The
+ * wait holds for the revision that failed, whether or not its failure made an audit record. */
+static void track_backoff(struct cluster_track *t, const struct eg_revision_info *rev) {
         t->failures++;
         int64_t delay = BACKOFF_FIRST_MS;
         for (int i = 1; i < t->failures && delay < BACKOFF_MAX_MS; i++)
@@ -442,6 +469,16 @@ static void track_backoff(struct cluster_track *t) {
         if (delay > BACKOFF_MAX_MS)
                 delay = BACKOFF_MAX_MS;
         t->next_attempt_ms = eg_now_monotonic_ms() + delay;
+        set_str(&t->backoff_revision, rev ? rev->revision : NULL);
+}
+
+/* The pass leaves a cluster that failed or backs off; the next one comes when its back-off
+ * ends, not at once. */
+static void pass_backing_off(const struct cluster_track *t, struct eg_pass_result *res) {
+        res->n_failed++;
+        res->all_converged = false;
+        if (!res->next_due_ms || t->next_attempt_ms < res->next_due_ms)
+                res->next_due_ms = t->next_attempt_ms;
 }
 
 /* Members on an old template that the runtime cannot roll in place are replaced instead. */
@@ -452,13 +489,6 @@ static void mark_replace_to_roll(struct eg_runtime *rt, const char *ns, const st
                 if (om->in_runtime && om->spec_hash && strcmp(om->spec_hash, hash) != 0)
                         om->replace_to_roll = !rt->ops->rolls_in_place(rt, ns, om->name, &obj->cluster);
         }
-}
-
-static bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
-
-static void set_str(char **dst, const char *src) {
-        free(*dst);
-        *dst = src ? strdup(src) : NULL;
 }
 
 /* The snapshot fetched for a restore serves this pass only (the next one fetches again):
@@ -481,11 +511,8 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         const struct eg_object *obj = desired ? eg_desired_set_find(desired, EG_KIND_CLUSTER, ns, name) : NULL;
         bool invalid = desired && eg_desired_set_object_has_errors(desired, EG_KIND_CLUSTER, ns, name);
         bool revision_changed = rev && !str_eq(rev->revision, t->recorded_revision);
-        if (t->next_attempt_ms > now && !revision_changed) {
-                res->n_failed++;
-                res->all_converged = false;
-                if (!res->next_due_ms || t->next_attempt_ms < res->next_due_ms)
-                        res->next_due_ms = t->next_attempt_ms;
+        if (t->next_attempt_ms > now && (!rev || str_eq(rev->revision, t->backoff_revision))) {
+                pass_backing_off(t, res);
                 return;
         }
 
@@ -499,14 +526,14 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         eg_log_error("%s/%s: cannot observe the cluster: %s", ns, name, why);
                 }
                 set_str(&t->last_error, why);
-                track_backoff(t);
+                track_backoff(t, rev);
                 observation_done(&o);
-                res->n_failed++;
-                res->all_converged = false;
+                pass_backing_off(t, res);
                 return;
         }
 
         track_pids(t, &o.rc);
+        bool began = began_failing(t, &o.oc);
         struct eg_runtime *rt = r->opt.runtime;
         const struct eg_object *refused = NULL;
         const struct eg_object *restore =
@@ -531,9 +558,8 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         if (!str_eq(t->last_error, rerr.message))
                                 eg_log_error("%s/%s: restore failed: %s", ns, name, rerr.message);
                         set_str(&t->last_error, rerr.message);
-                        track_backoff(t);
-                        res->n_failed++;
-                        res->all_converged = false;
+                        track_backoff(t, rev);
+                        pass_backing_off(t, res);
                         eg_restore_info_done(&rinfo);
                         eg_error_done(&rerr);
                         observation_done(&o);
@@ -619,7 +645,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                                 eg_log_error("%s/%s: %s %s failed: %s", ns, name, eg_action_kind_to_string(a->kind),
                                              a->member ? a->member : "", err.message);
                                 set_str(&t->last_error, err.message);
-                                track_backoff(t);
+                                track_backoff(t, rev);
                                 res->n_failed++;
                         } else {
                                 if (snapshot && a->kind == EG_ACTION_BOOTSTRAP)
@@ -644,7 +670,7 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
                         res->n_blocked++;
                 if (plan.state == EG_PLAN_CONVERGED && rev)
                         set_str(&t->applied_revision, rev->revision);
-                bool changed = t->recorded_state != plan.state ||
+                bool changed = t->recorded_state != plan.state || began ||
                                (plan.state != EG_PLAN_WAITING && !str_eq(t->recorded_reason, plan.reason));
                 if (revision_changed || changed) {
                         const struct eg_diag *first = NULL;
