@@ -463,12 +463,15 @@ static json_t *condition(json_t *st, const char *type) {
         return NULL;
 }
 
-/* Why a pod that is not running yet is still on its way, in Kubernetes' words. */
+/* Why a pod that is not running yet is still on its way, in Kubernetes' words. Unschedulable
+ * is among them: the scheduler may place a pod later (a node added, resources freed), and a
+ * fresh pod may fit where this one does not, so it is timed like any start. */
 static char *starting_reason(json_t *st) {
         json_t *sched = condition(st, "PodScheduled");
         const char *s = jstr(sched, "status");
         if (!s || strcmp(s, "True") != 0)
-                return strdup("Pending: not scheduled yet");
+                return jstr(sched, "reason") ? reason_text(jstr(sched, "reason"), jstr(sched, "message"))
+                                             : strdup("Pending: not scheduled yet");
         const char *lists[] = {"initContainerStatuses", "containerStatuses"};
         for (size_t k = 0; k < EG_ELEMENTSOF(lists); k++) {
                 size_t i;
@@ -485,6 +488,13 @@ static char *starting_reason(json_t *st) {
                 }
         }
         return strdup("Pending");
+}
+
+/* When the pod's try at running etcd began: its creation, or the end of etcd's last run in it
+ * (an image changed in place restarts etcd in the same pod, which may be old). */
+static int64_t attempt_since(int64_t created, json_t *etcd) {
+        int64_t ended = kube_parse_time_ms(jstr(jpath(etcd, "lastState", "terminated"), "finishedAt"));
+        return ended > created ? ended : created;
 }
 
 int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason, int64_t *ret_since_ms) {
@@ -522,14 +532,11 @@ int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason,
                         since = kube_parse_time_ms(deleted);
                 else if (term && kube_parse_time_ms(jstr(term, "finishedAt")))
                         since = kube_parse_time_ms(jstr(term, "finishedAt"));
-        } else if (jstr(condition(st, "PodScheduled"), "reason") &&
-                   strcmp(jstr(condition(st, "PodScheduled"), "reason"), "Unschedulable") == 0) {
-                life = EG_LIFE_FAILING;
-                reason = reason_text("Unschedulable", jstr(condition(st, "PodScheduled"), "message"));
         } else if ((failing = failing_container(st))) {
                 json_t *w = jpath(failing, "state", "waiting");
                 life = EG_LIFE_FAILING;
                 reason = reason_text(jstr(w, "reason"), jstr(w, "message"));
+                since = attempt_since(since, etcd);
         } else if (phase && strcmp(phase, "Running") == 0 && jpath(etcd, "state", "running")) {
                 /* whether etcd serves is etcd's to say, not the readiness probe's */
                 life = EG_LIFE_RUNNING;
@@ -537,6 +544,7 @@ int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason,
         } else {
                 life = EG_LIFE_STARTING;
                 reason = starting_reason(st);
+                since = attempt_since(since, etcd);
         }
         if (life != EG_LIFE_RUNNING && !reason)
                 return -ENOMEM;

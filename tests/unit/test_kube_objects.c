@@ -62,13 +62,39 @@ static void test_kube_objects__pulling_and_initialising_are_starting(void **stat
         free(l.reason);
 }
 
-static void test_kube_objects__unschedulable_is_failing(void **state) {
+static void test_kube_objects__unschedulable_is_starting(void **state) {
         (void)state;
         struct life l = life_of("{\"phase\": \"Pending\", \"conditions\": [{\"type\": \"PodScheduled\", \"status\": "
                                 "\"False\", \"reason\": \"Unschedulable\", \"message\": \"0/3 nodes are available\"}]}",
                                 NULL);
-        assert_int_equal(l.life, EG_LIFE_FAILING);
+        assert_int_equal(l.life, EG_LIFE_STARTING);
         assert_string_equal(l.reason, "Unschedulable: 0/3 nodes are available");
+        assert_int_equal(l.since, CREATED_MS);
+        free(l.reason);
+}
+
+/* An image changed in place restarts etcd in the same, maybe old, pod: its start (or its
+ * failure to pull the new image) is timed from the end of the previous run. */
+static void test_kube_objects__restart_in_place_timed_from_last_run(void **state) {
+        (void)state;
+        struct life l = life_of("{\"phase\": \"Running\", \"conditions\": [{\"type\": \"PodScheduled\", \"status\": "
+                                "\"True\"}], "
+                                "\"containerStatuses\": [{\"name\": \"etcd\", \"restartCount\": 1, "
+                                "\"state\": {\"waiting\": {\"reason\": \"ContainerCreating\"}}, \"lastState\": "
+                                "{\"terminated\": {\"exitCode\": 0, \"finishedAt\": \"2026-01-02T04:04:05Z\"}}}]}",
+                                NULL);
+        assert_int_equal(l.life, EG_LIFE_STARTING);
+        assert_string_equal(l.reason, "ContainerCreating: container etcd");
+        assert_int_equal(l.since, CREATED_MS + 3600000);
+        free(l.reason);
+        l = life_of("{\"phase\": \"Running\", \"conditions\": [{\"type\": \"PodScheduled\", \"status\": \"True\"}], "
+                    "\"containerStatuses\": [{\"name\": \"etcd\", \"restartCount\": 1, "
+                    "\"state\": {\"waiting\": {\"reason\": \"ErrImagePull\", \"message\": \"not found\"}}, "
+                    "\"lastState\": {\"terminated\": {\"exitCode\": 0, \"finishedAt\": \"2026-01-02T04:04:05Z\"}}}]}",
+                    NULL);
+        assert_int_equal(l.life, EG_LIFE_FAILING);
+        assert_string_equal(l.reason, "ErrImagePull: not found");
+        assert_int_equal(l.since, CREATED_MS + 3600000);
         free(l.reason);
 }
 
@@ -159,7 +185,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kube_objects__pending_unscheduled_is_starting),
                 cmocka_unit_test(test_kube_objects__pulling_and_initialising_are_starting),
-                cmocka_unit_test(test_kube_objects__unschedulable_is_failing),
+                cmocka_unit_test(test_kube_objects__unschedulable_is_starting),
+                cmocka_unit_test(test_kube_objects__restart_in_place_timed_from_last_run),
                 cmocka_unit_test(test_kube_objects__image_pull_errors_are_failing),
                 cmocka_unit_test(test_kube_objects__running_not_ready_is_running),
                 cmocka_unit_test(test_kube_objects__failed_is_gone_with_exit_code),
