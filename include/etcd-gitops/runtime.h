@@ -78,9 +78,14 @@ struct eg_runtime_ops {
         const char *name; /* "local", "kubernetes" */
         /* restores reach members only as a seed (from S3), never through prepare_data */
         bool fetches_restores;
-        /* Every cluster the runtime holds members or records for. */
-        int (*list)(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
-                    struct eg_error *err);
+        /* Every cluster the runtime holds members or records for. namespaces are those the
+         * source names clusters in (n_namespaces of them; none without a source): a runtime
+         * that may not list every namespace at once looks in those and in the ones it made
+         * clusters in. Succeeds with a warning in err when it skipped a namespace only it
+         * remembered (its clusters are missing from *ret: not pruned, not touched); a
+         * namespace the source names that it cannot look in is an error. */
+        int (*list)(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
+                    struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
         /* One cluster; -ENOENT when the runtime has nothing for it. */
         int (*observe)(struct eg_runtime *rt, const char *ns, const char *name,
                        struct eg_runtime_cluster *ret, struct eg_error *err);

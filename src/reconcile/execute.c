@@ -129,6 +129,35 @@ static int recover_from_member(const struct eg_reconciler_options *opt, const st
         return k;
 }
 
+/* etcd checks a member add against the transport of the member that receives it: every
+ * other voter connected for 5 s. A new member dialled its peers the moment it started, while
+ * older ones may still hold a failed lookup of its name (cluster DNS, a resolver's cache) for
+ * seconds longer; so a refusal from one member is asked of each of the others before the
+ * add waits for another pass. Only a refusal is asked again elsewhere: a timeout may mean
+ * the add was applied. */
+static int member_add_anywhere(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                               struct eg_etcd *c, const struct observation *o, const char *peer, uint64_t *ret_id,
+                               struct eg_etcd_error *ee) {
+        int k = eg_etcd_member_add(c, peer, true, ret_id, ee);
+        for (size_t i = 0; k == -EAGAIN && o->n_endpoints > 1 && i < o->n_endpoints; i++) {
+                struct eg_etcd *one = reconcile_etcd_client(opt, tg->namespace, tg->name, &o->endpoints[i], 1, NULL);
+                if (!one)
+                        continue;
+                struct eg_etcd_error e = {0};
+                int r = eg_etcd_member_add(one, peer, true, ret_id, &e);
+                eg_etcd_free(one);
+                /* refused too, or never reached (a member that is down): the add still waits */
+                if (r == -EAGAIN || r == -ECONNREFUSED || r == -EHOSTUNREACH) {
+                        eg_etcd_error_done(&e);
+                        continue;
+                }
+                eg_etcd_error_done(ee);
+                *ee = e;
+                k = r;
+        }
+        return k;
+}
+
 int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
                       const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
@@ -170,7 +199,7 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
                 k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
                 if (k < 0)
                         break;
-                k = eg_etcd_member_add(c, peer, true, &id, &ee);
+                k = member_add_anywhere(opt, tg, c, o, peer, &id, &ee);
                 if (k == -EAGAIN)
                         /* etcd's strict reconfiguration check: every voter must have been
                          * connected for a while before the membership may change */
@@ -252,6 +281,9 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
                 break;
         case EG_ACTION_RECOVER:
                 k = recover_from_member(opt, tg, a, err);
+                break;
+        case EG_ACTION_ADOPT:
+                k = rt->ops->disown ? rt->ops->disown(rt, tg->namespace, tg->name, err) : -EOPNOTSUPP;
                 break;
         default:
                 k = -EINVAL;

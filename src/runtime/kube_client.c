@@ -15,7 +15,7 @@
 #define LIST_MAX_PAGES 10000
 #define BACKOFF_CAP_MS 8000
 #define RETRY_AFTER_CAP_MS 30000
-#define RBAC_HINT "grant it in examples/kubernetes/rbac.yaml"
+#define RBAC_FILE "examples/kubernetes/rbac.yaml"
 
 struct eg_kube_client {
         struct eg_kube_config *cfg;
@@ -357,21 +357,76 @@ static void describe_request(const char *method, const char *path, char **ret_ve
         *ret_verb = strdup(verb);
 }
 
+/* The user an RBAC denial names ('... User "NAME" cannot VERB ...' in the API server's
+ * message); NULL when the message is no RBAC denial (a quota, an admission webhook). */
+static char *denied_user(const char *msg) {
+        const char *u = msg ? strstr(msg, "User \"") : NULL;
+        const char *end = u ? strchr(u + 6, '"') : NULL;
+        if (!end || end == u + 6 || !eg_str_has_prefix(end, "\" cannot "))
+                return NULL;
+        return strndup(u + 6, (size_t)(end - u - 6));
+}
+
+/* How kubectl names user as a binding's subject ("--serviceaccount NS:NAME", "--user NAME");
+ * NULL when it cannot be put on a command line as it is. */
+static char *kubectl_subject(const char *user) {
+        static const char sa[] = "system:serviceaccount:";
+        if (!user || strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@_-") !=
+                             strlen(user))
+                return NULL;
+        if (eg_str_has_prefix(user, sa) && strchr(user + strlen(sa), ':'))
+                return eg_strdup_printf("--serviceaccount %s", user + strlen(sa));
+        return eg_strdup_printf("--user %s", user);
+}
+
+/* A 403. An RBAC denial names what was refused (verb, resource, namespace) and the binding of
+ * RBAC_FILE that grants it, as a kubectl command when the API server named the subject: the
+ * Lease's Role for leases, else the runtime's ClusterRole; in the namespace with a RoleBinding,
+ * across namespaces with a ClusterRoleBinding (or, for a list, one namespace with -n). */
+static void forbidden_error(const char *method, const char *path, const char *msg, struct eg_error *err) {
+        _cleanup_free_ char *verb = NULL, *res = NULL, *ns = NULL, *cmd = NULL;
+        _cleanup_free_ char *user = denied_user(msg), *subject = kubectl_subject(user);
+        if (msg && !user) {
+                /* refused by something other than RBAC: its words are the whole story */
+                eg_error_set(err, "forbidden: %s %s: %s", method, path, msg);
+                return;
+        }
+        describe_request(method, path, &verb, &res, &ns);
+        if (!verb || !res) {
+                eg_error_set(err, "forbidden: %s %s: %s: check the grants of " RBAC_FILE, method, path,
+                             msg ? msg : "no reason given");
+                return;
+        }
+        bool lease = strcmp(res, "leases.coordination.k8s.io") == 0;
+        const char *role = lease ? "etcd-gitops-leader-election" : "etcd-gitops-runtime";
+        if (subject)
+                cmd = ns ? eg_strdup_printf("kubectl create rolebinding %s --namespace %s --%s %s %s", role, ns,
+                                            lease ? "role" : "clusterrole", role, subject)
+                         : eg_strdup_printf("kubectl create clusterrolebinding %s --clusterrole %s %s", role, role,
+                                            subject);
+        /* what the API server adds to its sentence (a binding to a role that does not exist) */
+        const char *extra = msg ? strstr(msg, ": RBAC: ") : NULL;
+        _cleanup_free_ char *who = user ? eg_strdup_printf("User \"%s\"", user) : strdup("the credentials");
+        _cleanup_free_ char *denied = eg_strdup_printf("forbidden: %s cannot %s %s %s%s%s%s%s", who ? who : "?", verb,
+                                                       res, ns ? "in namespace " : "in every namespace (cluster-wide)",
+                                                       ns ? ns : "", extra ? " (" : "", extra ? extra + 2 : "",
+                                                       extra ? ")" : "");
+        if (!denied)
+                return;
+        if (ns)
+                eg_error_set(err, "%s: bind the %s %s of " RBAC_FILE " there with a RoleBinding%s%s", denied,
+                             lease ? "Role" : "ClusterRole", role, cmd ? ": " : "", cmd ? cmd : "");
+        else
+                eg_error_set(err, "%s: bind the ClusterRole %s of " RBAC_FILE " with a ClusterRoleBinding%s%s%s%s",
+                             denied, role, cmd ? " (" : "", cmd ? cmd : "", cmd ? ")" : "",
+                             strcmp(verb, "list") == 0 ? ", or look in one namespace with -n NAMESPACE" : "");
+}
+
 static int status_error(long status, const char *method, const char *path, json_t *body, struct eg_error *err) {
         const char *msg = json_string_value(json_object_get(body, "message"));
         const char *reason = json_string_value(json_object_get(body, "reason"));
         if (status == 403) {
-                char *verb, *res, *ns;
-                describe_request(method, path, &verb, &res, &ns);
-                if (verb && res)
-                        eg_error_set(err, "forbidden: the credentials cannot %s %s%s%s: " RBAC_HINT "%s%s%s", verb, res,
-                                     ns ? " in namespace " : " (cluster-wide)", ns ? ns : "", msg ? " (" : "",
-                                     msg ? msg : "", msg ? ")" : "");
-                else
-                        eg_error_set(err, "forbidden: %s %s: %s: " RBAC_HINT, method, path, msg ? msg : "no reason given");
-                free(verb);
-                free(res);
-                free(ns);
+                forbidden_error(method, path, msg, err);
                 return -EACCES;
         }
         if (status == 401) {

@@ -242,17 +242,14 @@ static int status_set(struct eg_lease_status *s, bool leader, const struct eg_le
         return 0;
 }
 
-/* Names the lease in err; a refusal also names what to bind where. */
+/* Names the lease in err; a refusal (which names the Role to bind where) also the way out. */
 static int explain(struct eg_lease *l, int r, struct eg_error *err) {
         if (r >= 0)
                 return r;
         _cleanup_free_ char *why = strdup(err->message ? err->message : strerror(-r));
         if (r == -EACCES)
-                eg_error_set(err,
-                             "leader election on the lease %s/%s: %s; bind the Role etcd-gitops-leader-election of "
-                             "examples/kubernetes/rbac.yaml (get, create, update on leases.coordination.k8s.io) with "
-                             "a RoleBinding in namespace %s, or name another namespace with --leader-elect-namespace",
-                             l->ns, l->name, why ? why : "forbidden", l->ns);
+                eg_error_set(err, "leader election on the lease %s/%s: %s; or name another namespace with "
+                             "--leader-elect-namespace", l->ns, l->name, why ? why : "forbidden");
         else
                 eg_error_set(err, "leader election on the lease %s/%s: %s", l->ns, l->name, why ? why : "failed");
         return r;

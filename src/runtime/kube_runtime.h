@@ -1,5 +1,6 @@
 /* The Kubernetes runtime's state, shared by runtime_kube.c (members and the objects around
- * them) and kube_access.c (how the daemon reaches etcd, and the Secrets it reads). */
+ * them), kube_access.c (how the daemon reaches etcd, and the Secrets it reads) and
+ * kube_scope.c (which namespaces it looks in). */
 #pragma once
 
 #include <jansson.h>
@@ -21,7 +22,7 @@ struct kube_runtime {
         struct eg_kube_client *client;
         char *state_dir;
         char *access_dir; /* <state_dir>/kube */
-        char *namespace;  /* NULL: list() looks at every namespace */
+        char *namespace;  /* -n: list() looks only here; NULL: see kube_list_etcd_objects */
         enum eg_kube_etcd_access access;
         bool read_only;
         bool proxy_allowed; /* a pods/proxy request got past authorization once */
@@ -29,6 +30,23 @@ struct kube_runtime {
 };
 
 static inline struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
+
+/* kube_scope.c */
+/* The etcd pods and claims (upstream's labels) of every cluster the runtime should see, as two
+ * JSON arrays (caller owns): in -n's namespace; else in every namespace where the credentials
+ * may list them all; else, one by one, in namespaces (those the source names; NULL: there is no
+ * source) and in those remembered. Succeeds with a warning in err for a remembered namespace it
+ * may not look in. */
+int kube_list_etcd_objects(struct kube_runtime *kr, const char *const *namespaces, size_t n, json_t **ret_pods,
+                           json_t **ret_pvcs, struct eg_error *err);
+/* Claims with selector in ns (NULL: every namespace): a member's data outlives its pod there.
+ * Credentials that may not list them see none: their pods still tell the rest. */
+int kube_list_claims(struct kube_runtime *kr, const char *ns, const char *selector, json_t **ret,
+                     struct eg_error *err);
+/* Records under the state dir that ns/name exists, so that its namespace is looked in (prune
+ * finds it) after its manifest is gone; kube_forget_cluster once it is deleted. */
+int kube_remember_cluster(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err);
+void kube_forget_cluster(struct kube_runtime *kr, const char *ns, const char *name);
 
 /* runtime_kube.c */
 /* -EINVAL (with the name in err) unless ns, name and member (when given) are DNS labels. */

@@ -407,22 +407,6 @@ int kube_list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *
         return eg_kube_list(kr->client, coll, sel, 500, ret, err);
 }
 
-/* Claims with upstream's labels, in ns (NULL: every namespace): a member's data outlives its
- * pod there. Credentials that may not list them see none: their pods still tell the rest. */
-static int list_claims(struct kube_runtime *kr, const char *ns, const char *selector, json_t **ret,
-                       struct eg_error *err) {
-        _cleanup_free_ char *coll = ns ? pvcs_path(ns) : strdup("/api/v1/persistentvolumeclaims");
-        if (!coll)
-                return -ENOMEM;
-        int r = eg_kube_list(kr->client, coll, selector, 500, ret, err);
-        if (r == -EACCES) {
-                eg_error_done(err);
-                *ret = json_array();
-                return *ret ? 0 : -ENOMEM;
-        }
-        return r;
-}
-
 /* A Running pod of the cluster, for the pod proxy permission probe: one that cannot answer
  * would only add its own error to the probe's. NULL when none runs. */
 static const char *running_pod(json_t *pods) {
@@ -447,7 +431,7 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
         if (!sel)
                 return -ENOMEM;
         if ((r = kube_list_cluster_pods(kr, ns, name, &all, err)) < 0 ||
-            (r = list_claims(kr, ns, sel, &pvcs, err)) < 0)
+            (r = kube_list_claims(kr, ns, sel, &pvcs, err)) < 0)
                 goto out;
         if (!(pods = live_pods(all))) {
                 r = -ENOMEM;
@@ -496,17 +480,16 @@ static int group_by_cluster(json_t *groups, json_t *items, const char *kind) {
         return 0;
 }
 
-static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
+static int kube_list(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
+                     struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
-        _cleanup_free_ char *coll = kr->namespace ? pods_path(kr->namespace) : strdup("/api/v1/pods");
         json_t *pods = NULL, *pvcs = NULL, *groups = json_object();
         struct eg_runtime_cluster *out = NULL;
         size_t n = 0;
         int r = -ENOMEM;
-        if (!coll || !groups)
+        if (!groups)
                 goto out;
-        if ((r = eg_kube_list(kr->client, coll, "app=etcd,etcd_cluster", 500, &pods, err)) < 0 ||
-            (r = list_claims(kr, kr->namespace, "app=etcd,etcd_cluster", &pvcs, err)) < 0 ||
+        if ((r = kube_list_etcd_objects(kr, namespaces, n_namespaces, &pods, &pvcs, err)) < 0 ||
             (r = group_by_cluster(groups, pods, "pods")) < 0 || (r = group_by_cluster(groups, pvcs, "pvcs")) < 0)
                 goto out;
         r = -ENOMEM;
@@ -529,6 +512,10 @@ static int kube_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, siz
                 if ((r = cluster_from_pods(kr, pns, cl, gp, gc, recorded_next_index(kr, pns, cl), &out[n])) < 0)
                         goto out;
                 n++;
+                /* clusters made before they were recorded, or by upstream's operator: best effort,
+                 * the next pass tries again */
+                if (!kr->read_only)
+                        kube_remember_cluster(kr, pns, cl, NULL);
         }
         *ret = TAKE_PTR(out);
         *ret_n = n;
@@ -630,6 +617,9 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 return -EEXIST;
         }
         if ((r = kube_check_proxy_allowed(kr, t->namespace, members[0], err)) < 0)
+                return r;
+        /* before anything is made: a crash in between leaves no cluster that is not recorded */
+        if ((r = kube_remember_cluster(kr, t->namespace, t->name, err)) < 0)
                 return r;
         eg_buf_init(&ic, 0);
         for (size_t i = 0; i < n; i++) {
@@ -1052,6 +1042,7 @@ static int kube_delete_cluster(struct eg_runtime *rt, const char *ns, const char
                 return r;
         if (delete_data && (r = delete_all(kr, pvcs_path, ns, name, &found, err)) < 0)
                 return r;
+        kube_forget_cluster(kr, ns, name);
         if (!found) {
                 eg_error_set(err, "no cluster %s/%s in Kubernetes", ns, name);
                 return -ENOENT;

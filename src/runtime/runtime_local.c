@@ -761,9 +761,12 @@ static int list_one(struct local_runtime *lr, const char *ns, const char *name,
         return r;
 }
 
-static int local_list(struct eg_runtime *rt, struct eg_runtime_cluster **ret, size_t *ret_n,
-                      struct eg_error *err) {
+/* Every namespace's directory is there to read: the source's namespaces add nothing. */
+static int local_list(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
+                      struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err) {
         struct cluster_list l = {.err = err};
+        (void)namespaces;
+        (void)n_namespaces;
         int r = for_each_cluster_dir(to_local(rt), list_one, &l, err);
         if (r < 0) {
                 eg_runtime_clusters_free(l.all, l.n);

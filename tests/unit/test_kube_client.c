@@ -370,14 +370,25 @@ static void test_kube_client__forbidden_and_unauthorized(void **state) {
                                          "/api/v1/namespaces/default/pods/example-0:2379/proxy/v3/cluster/member/list",
                                          body, NULL, NULL, NULL, &fx->err),
                          -EACCES);
-        assert_true(eg_str_has_prefix(fx->err.message, "forbidden: the credentials cannot create pods/proxy in "
-                                                       "namespace default: grant it in examples/kubernetes/rbac.yaml"));
+        /* verb, resource, namespace, and the binding that grants them, as a command to run */
+        assert_string_equal(fx->err.message,
+                            "forbidden: User \"reader\" cannot create pods/proxy in namespace default: bind the "
+                            "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml there with a RoleBinding: "
+                            "kubectl create rolebinding etcd-gitops-runtime --namespace default --clusterrole "
+                            "etcd-gitops-runtime --user reader");
         json_decref(body);
         assert_int_equal(eg_kube_delete(reader, "/apis/policy/v1/namespaces/kube-x/poddisruptionbudgets/a", -1, NULL,
                                         &fx->err),
                          -EACCES);
-        assert_true(eg_str_has_prefix(fx->err.message, "forbidden: the credentials cannot delete "
-                                                       "poddisruptionbudgets.policy in namespace kube-x:"));
+        assert_true(eg_str_has_prefix(fx->err.message, "forbidden: User \"reader\" cannot delete "
+                                                       "poddisruptionbudgets.policy in namespace kube-x: bind"));
+        /* across namespaces: a ClusterRoleBinding, or one namespace at a time */
+        assert_int_equal(eg_kube_list(reader, "/api/v1/pods", NULL, 0, &items, &fx->err), -EACCES);
+        assert_string_equal(fx->err.message,
+                            "forbidden: User \"reader\" cannot list pods in every namespace (cluster-wide): bind the "
+                            "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml with a ClusterRoleBinding "
+                            "(kubectl create clusterrolebinding etcd-gitops-runtime --clusterrole etcd-gitops-runtime "
+                            "--user reader), or look in one namespace with -n NAMESPACE");
         eg_kube_client_free(reader);
 
         /* a token the server does not know */
@@ -585,7 +596,7 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         /* list finds the cluster */
         struct eg_runtime_cluster *all = NULL;
         size_t n = 0;
-        assert_int_equal(rt->ops->list(rt, &all, &n, &fx->err), 0);
+        assert_int_equal(rt->ops->list(rt, NULL, 0, &all, &n, &fx->err), 0);
         assert_int_equal(n, 1);
         assert_string_equal(all[0].name, "kt");
         assert_int_equal(all[0].n_members, 3);
@@ -599,6 +610,86 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         rt->ops->free(rt);
 }
 
+static struct eg_runtime *runtime_as(const char *kubeconfig, const char *state_dir) {
+        _cleanup_free_ char *kcp = kc(kubeconfig);
+        struct eg_runtime_kube_options o = {.state_dir = state_dir, .kubeconfig = kcp};
+        struct eg_runtime *rt = NULL;
+        struct eg_error err = {0};
+        if (eg_runtime_kube_new(&o, &rt, &err) < 0)
+                fail_msg("runtime: %s", err.message);
+        return rt;
+}
+
+/* list: which namespaces, from whose RoleBinding */
+static size_t listed(struct eg_runtime *rt, const char *const *nss, size_t n, int want_r, struct eg_error *err) {
+        struct eg_runtime_cluster *all = NULL;
+        size_t got = 0;
+        eg_error_done(err);
+        assert_int_equal(rt->ops->list(rt, nss, n, &all, &got, err), want_r);
+        eg_runtime_clusters_free(all, got);
+        return got;
+}
+
+/* Credentials bound in one namespace only (reader: a RoleBinding in default) may not list
+ * every namespace: the runtime looks in the namespaces the source names and those it
+ * remembers, and names the grant a namespace lacks. */
+static void test_kube_client__runtime_namespaced(void **state) {
+        struct fixture *fx = *state;
+        _cleanup_free_ char *sd = eg_strdup_printf("%s/eg-ns-state", srv.dir);
+        json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}, s:{s:[{s:s, s:s, s:[s]}]}}", "apiVersion", "v1",
+                                "kind", "Pod", "metadata", "name", "ks-0", "labels", "app", "etcd", "etcd_cluster",
+                                "ks", "etcd_node", "ks-0", "spec", "containers", "name", "etcd", "image",
+                                "quay.io/coreos/etcd:v3.4.23", "command", "true");
+        assert_int_equal(eg_kube_create(fx->c, "/api/v1/namespaces/default/pods", pod, NULL, &fx->err), 0);
+        json_decref(pod);
+        struct eg_runtime *reader = runtime_as("reader.kubeconfig", sd);
+        const char *const in_default[] = {"default"}, *const in_kube_x[] = {"kube-x"};
+
+        /* no source and nothing remembered: no guess, the way out */
+        listed(reader, NULL, 0, -EACCES, &fx->err);
+        assert_non_null(strstr(fx->err.message, "cannot list pods in every namespace (cluster-wide)"));
+        assert_non_null(strstr(fx->err.message, "or look in one namespace with -n NAMESPACE"));
+        assert_non_null(strstr(fx->err.message, "no namespace is known to look in instead"));
+
+        /* the source's namespace; the cluster found there is remembered */
+        assert_int_equal(listed(reader, in_default, 1, 0, &fx->err), 1);
+        assert_null(fx->err.message);
+        _cleanup_free_ char *mark = eg_strdup_printf("%s/kube/namespaces/default/ks", sd);
+        assert_int_equal(access(mark, F_OK), 0);
+        /* so it is found with a source that no longer names it */
+        assert_int_equal(listed(reader, in_default, 0, 0, &fx->err), 1);
+
+        /* a namespace the source names without a grant there: verb, resource, namespace, binding */
+        listed(reader, in_kube_x, 1, -EACCES, &fx->err);
+        assert_non_null(strstr(fx->err.message, "cannot look for the clusters in namespace kube-x, which the source "
+                                                "names"));
+        assert_non_null(strstr(fx->err.message, "User \"reader\" cannot list pods in namespace kube-x: bind the "
+                                                "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml "
+                                                "there with a RoleBinding: kubectl create rolebinding "
+                                                "etcd-gitops-runtime --namespace kube-x --clusterrole "
+                                                "etcd-gitops-runtime --user reader"));
+
+        /* one only remembered (deleted with its RoleBinding): skipped, said, the rest goes on */
+        _cleanup_free_ char *gone = eg_strdup_printf("%s/kube/namespaces/kube-y", sd);
+        _cleanup_free_ char *gone_mark = eg_strdup_printf("%s/old", gone);
+        assert_int_equal(eg_mkdir_p(gone, 0700), 0);
+        assert_int_equal(eg_write_file_atomic(gone_mark, "", 0, 0600), 0);
+        assert_int_equal(listed(reader, in_default, 1, 0, &fx->err), 1);
+        assert_non_null(fx->err.message);
+        assert_non_null(strstr(fx->err.message, "namespace kube-y, where etcd-gitops made clusters, is not looked in"));
+        assert_non_null(strstr(fx->err.message, gone));
+
+        /* deleted: forgotten, so a source naming nothing finds nothing to prune there */
+        struct eg_runtime *admin = runtime_as("admin.kubeconfig", sd);
+        assert_int_equal(admin->ops->delete_cluster(admin, "default", "ks", true, &fx->err), 0);
+        assert_int_equal(access(mark, F_OK), -1);
+        assert_int_equal(unlink(gone_mark), 0);
+        assert_int_equal(listed(reader, in_default, 0, 0, &fx->err), 0);
+        assert_null(fx->err.message);
+        admin->ops->free(admin);
+        reader->ops->free(reader);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_kube_client__crud, setup, teardown),
@@ -610,6 +701,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kube_client__forbidden_and_unauthorized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__client_certificate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__runtime_bootstrap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kube_client__runtime_namespaced, setup, teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -90,7 +90,7 @@ static int teardown(void **state) {
         struct eg_runtime_cluster *cs = NULL;
         size_t n = 0;
         struct eg_error err = {0};
-        if (fx->rt && fx->rt->ops->list(fx->rt, &cs, &n, &err) == 0) {
+        if (fx->rt && fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err) == 0) {
                 for (size_t i = 0; i < n; i++)
                         fx->rt->ops->delete_cluster(fx->rt, cs[i].namespace, cs[i].name, true,
                                                     &err);
@@ -819,7 +819,7 @@ static void test_runtime_local__delete_keeps_data(void **state) {
         assert_true(exists("%s/clusters/default/c5/members/%s/data", fx->state_dir, "c5-0"));
         struct eg_runtime_cluster *cs = NULL;
         size_t n = 99;
-        assert_int_equal(fx->rt->ops->list(fx->rt, &cs, &n, &err), 0);
+        assert_int_equal(fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err), 0);
         assert_int_equal(n, 0);
         eg_runtime_clusters_free(cs, n);
 
@@ -829,7 +829,7 @@ static void test_runtime_local__delete_keeps_data(void **state) {
         assert_true(c.members[0].running);
         eg_runtime_cluster_done(&c);
         assert_true(exists("%s/clusters/default/c5/%s", fx->state_dir, "removed"));
-        assert_int_equal(fx->rt->ops->list(fx->rt, &cs, &n, &err), 0);
+        assert_int_equal(fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err), 0);
         assert_int_equal(n, 1);
         assert_string_equal(cs[0].name, "c5");
         eg_runtime_clusters_free(cs, n);
