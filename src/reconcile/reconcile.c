@@ -1,6 +1,7 @@
 /* The reconcile pass: observe each cluster (runtime + etcd), plan, execute the first
  * step, record the decision in the audit log, write status. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -717,6 +718,10 @@ static void reconcile_one(struct eg_reconciler *r, const struct eg_desired_set *
         }
         if (plan.state != EG_PLAN_CONVERGED && plan.state != EG_PLAN_PAUSED && plan.state != EG_PLAN_ABSENT)
                 res->all_converged = false;
+        /* every pass, where the audit log keeps only changes: how long a wait really lasted */
+        eg_log_debug("%s/%s: pass in %" PRId64 " ms, %s: %s; next in %" PRId64 " ms", ns, name,
+                     eg_now_monotonic_ms() - now, eg_plan_state_to_string(plan.state),
+                     plan.reason ? plan.reason : "-", due - eg_now_monotonic_ms());
         if (r->opt.on_event) {
                 struct eg_reconcile_event ev = {
                         .kind = EG_EVENT_CLUSTER_PASS, .namespace = ns, .name = name,
