@@ -54,6 +54,8 @@ struct eg_reconciler {
         struct eg_reconciler_options opt;
         struct cluster_track *tracks;
         size_t n_tracks;
+        /* the runtime's last list: why it failed, or what it skipped (logged once each) */
+        char *list_error, *list_warning;
 };
 
 int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconciler **ret) {
@@ -113,6 +115,8 @@ void eg_reconciler_free(struct eg_reconciler *r) {
         for (size_t i = 0; i < r->n_tracks; i++)
                 track_done(&r->tracks[i]);
         free(r->tracks);
+        free(r->list_error);
+        free(r->list_warning);
         free(r);
 }
 
@@ -765,15 +769,39 @@ static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *de
                         struct cluster_key **ret_keys, size_t *ret_n, bool *ret_prune_allowed) {
         struct eg_error err = {0};
         struct eg_runtime_cluster *rcs = NULL;
-        size_t n_rcs = 0;
-        int k = r->opt.runtime->ops->list(r->opt.runtime, &rcs, &n_rcs, &err);
+        size_t n_rcs = 0, n_desired = desired ? desired->n_objects : 0, n_ns = 0;
+        /* where the source names clusters: a runtime that may not list every namespace looks there */
+        _cleanup_free_ const char **nss = desired ? calloc(n_desired + 1, sizeof(*nss)) : NULL;
+        if (desired && !nss)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_desired; i++) {
+                const struct eg_object *obj = desired->objects[i];
+                bool seen = false;
+                if (obj->kind != EG_KIND_CLUSTER ||
+                    (r->opt.namespace && strcmp(r->opt.namespace, obj->meta.namespace) != 0))
+                        continue;
+                for (size_t j = 0; j < n_ns && !seen; j++)
+                        seen = strcmp(nss[j], obj->meta.namespace) == 0;
+                if (!seen)
+                        nss[n_ns++] = obj->meta.namespace;
+        }
+        int k = r->opt.runtime->ops->list(r->opt.runtime, nss, n_ns, &rcs, &n_rcs, &err);
         if (k < 0) {
-                eg_log_error("cannot list clusters of the %s runtime: %s", r->opt.runtime->ops->name,
-                             err.message ? err.message : strerror(-k));
+                const char *why = err.message ? err.message : strerror(-k);
+                /* once per distinct error: a daemon retries every second, and /readyz says it meanwhile */
+                if (!str_eq(r->list_error, why))
+                        eg_log_error("cannot list clusters of the %s runtime: %s", r->opt.runtime->ops->name, why);
+                set_str(&r->list_error, why);
                 eg_error_done(&err);
                 return k;
         }
-        size_t n_desired = desired ? desired->n_objects : 0;
+        if (r->list_error)
+                eg_log_info("the clusters of the %s runtime can be listed again", r->opt.runtime->ops->name);
+        set_str(&r->list_error, NULL);
+        if (err.message && !str_eq(r->list_warning, err.message))
+                eg_log_warning("%s", err.message);
+        set_str(&r->list_warning, err.message);
+        eg_error_done(&err);
         struct cluster_key *keys = calloc(n_desired + n_rcs + 1, sizeof(*keys));
         if (!keys) {
                 eg_runtime_clusters_free(rcs, n_rcs);
@@ -812,6 +840,8 @@ static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *de
         }
         return 0;
 }
+
+const char *eg_reconciler_list_error(const struct eg_reconciler *r) { return r->list_error; }
 
 int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, struct eg_pass_result *ret) {
