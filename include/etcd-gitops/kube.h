@@ -149,10 +149,13 @@ int eg_kube_materialise(const char *dir, const char *name, const char *data, siz
 enum eg_kube_etcd_access { EG_KUBE_ACCESS_PROXY, EG_KUBE_ACCESS_DIRECT };
 
 struct eg_runtime_kube_options {
-        const char *state_dir;  /* materialised TLS files under <state_dir>/kube/ */
+        /* materialised TLS files, and the namespaces it made clusters in, under <state_dir>/kube/ */
+        const char *state_dir;
         const char *kubeconfig; /* as eg_kube_config_options */
         const char *context;
-        const char *namespace;  /* list(): only this namespace; NULL: every namespace */
+        /* list(): only this namespace; NULL: every namespace, or where the credentials may not
+         * list them all, the namespaces the source names and those it made clusters in */
+        const char *namespace;
         /* PROXY (default): members reached through the API server's pod proxy; DIRECT:
          * through their cluster DNS names (the daemon runs inside the cluster network),
          * the only way to members that require client certificates (the operator secret's

@@ -74,10 +74,10 @@ struct eg_pass_result {
  * and writes status files. Never fails because one cluster failed. */
 int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, struct eg_pass_result *ret);
-/* Why the last pass, plan or status could not list the runtime's clusters, in the runtime's
- * words (a missing grant names the binding to add); NULL when it could. Owned by r, valid
- * until its next call. */
-const char *eg_reconciler_list_error(const struct eg_reconciler *r);
+/* Why the last pass, plan or status could not list the runtime's clusters, or could not see
+ * all of them (a namespace skipped), in the runtime's words: a missing grant names the binding
+ * to add. NULL when it saw everything. Owned by r, valid until its next call. */
+const char *eg_reconciler_list_problem(const struct eg_reconciler *r);
 
 /* Plans every cluster without executing anything (diff). Returns a JSON array of
  * {"cluster","state","reason","actions":[{"kind","member","reason"}],"desired":..,

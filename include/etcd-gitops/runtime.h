@@ -79,11 +79,11 @@ struct eg_runtime_ops {
         /* restores reach members only as a seed (from S3), never through prepare_data */
         bool fetches_restores;
         /* Every cluster the runtime holds members or records for. namespaces are those the
-         * source names clusters in (n_namespaces of them; none without a source): a runtime
+         * source names clusters in (n_namespaces of them; NULL without a source): a runtime
          * that may not list every namespace at once looks in those and in the ones it made
-         * clusters in. Succeeds with a warning in err when it skipped a namespace only it
-         * remembered (its clusters are missing from *ret: not pruned, not touched); a
-         * namespace the source names that it cannot look in is an error. */
+         * clusters in. One it may not look in either is skipped: it succeeds with a warning
+         * in err naming the grant (the clusters there are missing from *ret, so nothing
+         * prunes them). */
         int (*list)(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
                     struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
         /* One cluster; -ENOENT when the runtime has nothing for it. */

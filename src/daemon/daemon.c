@@ -58,9 +58,9 @@ struct eg_daemon {
 
         int64_t last_read_ms; /* realtime */
         char *last_error;     /* of the last read, NULL when it went well */
-        /* why the last pass failed as a whole (it could not list the clusters, as when a grant is
-         * missing): the daemon is not ready while every pass does; NULL when it went through */
-        char *pass_error;
+        /* why the last pass could not list every cluster (a grant missing in a namespace, the API
+         * server down): the daemon is not ready meanwhile; NULL when it saw them all */
+        char *list_error;
 
         /* the last force-push seen, for /status and to record each one once */
         char *force_key, *force_previous, *force_commit;
@@ -99,7 +99,7 @@ struct eg_daemon {
                 struct eg_source_revision rev;
                 char *force_key;            /* a force-push not seen before */
                 int pass_r;
-                char *pass_error; /* pass_r < 0: why */
+                char *list_error; /* see eg_reconciler_list_problem */
                 struct eg_pass_result res;
                 bool may_backup;              /* no batch out: the worker may start one */
                 int64_t backup_due_ms;        /* the loop's value at the start, updated by the worker */
@@ -180,7 +180,7 @@ void eg_daemon_free(struct eg_daemon *d) {
                 return;
         eg_metrics_free(d->metrics);
         free(d->last_error);
-        free(d->pass_error);
+        free(d->list_error);
         free(d->force_key);
         free(d->force_previous);
         free(d->force_commit);
@@ -591,17 +591,16 @@ static void cycle_work(struct eg_daemon *d) {
         c->pass_r = eg_reconciler_pass(d->opt->rec, desired, &rev, &c->res);
         if (c->pass_r >= 0)
                 note_after_pass(d, &c->res);
-        else {
-                const char *why = eg_reconciler_list_error(d->opt->rec);
-                c->pass_error = strdup(why ? why : strerror(-c->pass_r));
-        }
+        const char *why = eg_reconciler_list_problem(d->opt->rec);
+        if (why || c->pass_r < 0)
+                c->list_error = strdup(why ? why : strerror(-c->pass_r));
         if (c->may_backup && may_act(d))
                 cycle_backups(d, c, desired, rev.revision);
 }
 
 static void cycle_done(struct cycle *c) {
         eg_error_done(&c->read_err);
-        free(c->pass_error);
+        free(c->list_error);
         eg_desired_set_free(c->set);
         eg_source_revision_done(&c->rev);
         free(c->force_key);
@@ -678,8 +677,8 @@ static void cycle_publish(struct eg_daemon *d) {
         if (d->desired) {
                 if (c->lead) {
                         d->passes++;
-                        free(d->pass_error);
-                        d->pass_error = c->pass_r < 0 ? TAKE_PTR(c->pass_error) : NULL;
+                        free(d->list_error);
+                        d->list_error = TAKE_PTR(c->list_error);
                         if (c->pass_r >= 0) {
                                 due = c->res.next_due_ms;
                                 watches_sync(d);
@@ -926,13 +925,13 @@ static void lease_finish(struct eg_daemon *d) {
 
 static bool http_ready(void *userdata) {
         struct eg_daemon *d = userdata;
-        return d->ready && d->leading && !d->pass_error;
+        return d->ready && d->leading && !d->list_error;
 }
 
 static char *http_unready_why(void *userdata) {
         struct eg_daemon *d = userdata;
-        if (d->leading && d->pass_error)
-                return eg_strdup_printf("failing: %s\n", d->pass_error);
+        if (d->leading && d->list_error)
+                return eg_strdup_printf("cannot see every cluster: %s\n", d->list_error);
         if (!d->opt->lease || d->leading)
                 return NULL;
         const struct eg_lease *l = d->opt->lease;
@@ -1000,7 +999,7 @@ static int http_status(void *userdata, char **ret) {
                        : json_null();
         json_t *doc = json_pack(
                 "{s:b, s:s?, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o, s:o}", "ready",
-                d->ready, "passError", d->pass_error, "source",
+                d->ready, "listError", d->list_error, "source",
                 "kind", d->opt->source->ops->kind, "revision", d->rev.revision, "commit", d->rev.commit, "author",
                 d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty, "lastRead", time_or_null(d->last_read_ms),
                 "lastError", d->last_error, "waitingForCommit", d->hook_commit, "forcePush", fp, "leaderElection", le,

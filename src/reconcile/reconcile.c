@@ -841,7 +841,9 @@ static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *de
         return 0;
 }
 
-const char *eg_reconciler_list_error(const struct eg_reconciler *r) { return r->list_error; }
+const char *eg_reconciler_list_problem(const struct eg_reconciler *r) {
+        return r->list_error ? r->list_error : r->list_warning;
+}
 
 int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, struct eg_pass_result *ret) {

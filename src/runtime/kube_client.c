@@ -344,7 +344,10 @@ static void describe_request(const char *method, const char *path, char **ret_ve
         *ret_resource = eg_strdup_printf("%s%s%s%s%s", res, sub ? "/" : "", sub ? sub : "", group ? "." : "",
                                          group ? group : "");
         const char *verb = "get";
-        if (strcmp(method, "GET") == 0)
+        const char *query = strchr(path, '?');
+        if (strcmp(method, "GET") == 0 && query && (strstr(query, "watch=1") || strstr(query, "watch=true")))
+                verb = "watch";
+        else if (strcmp(method, "GET") == 0)
                 verb = name ? "get" : "list";
         else if (strcmp(method, "POST") == 0)
                 verb = "create";
@@ -419,7 +422,9 @@ static void forbidden_error(const char *method, const char *path, const char *ms
         else
                 eg_error_set(err, "%s: bind the ClusterRole %s of " RBAC_FILE " with a ClusterRoleBinding%s%s%s%s",
                              denied, role, cmd ? " (" : "", cmd ? cmd : "", cmd ? ")" : "",
-                             strcmp(verb, "list") == 0 ? ", or look in one namespace with -n NAMESPACE" : "");
+                             strcmp(verb, "list") == 0 || strcmp(verb, "watch") == 0
+                                     ? ", or look in one namespace with -n NAMESPACE"
+                                     : "");
 }
 
 static int status_error(long status, const char *method, const char *path, json_t *body, struct eg_error *err) {

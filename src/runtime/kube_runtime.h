@@ -35,8 +35,8 @@ static inline struct kube_runtime *to_kube(struct eg_runtime *rt) { return (stru
 /* The etcd pods and claims (upstream's labels) of every cluster the runtime should see, as two
  * JSON arrays (caller owns): in -n's namespace; else in every namespace where the credentials
  * may list them all; else, one by one, in namespaces (those the source names; NULL: there is no
- * source) and in those remembered. Succeeds with a warning in err for a remembered namespace it
- * may not look in. */
+ * source) and in those remembered. Succeeds with a warning in err for each namespace it may not
+ * look in; -EACCES when there is no source and no namespace is known. */
 int kube_list_etcd_objects(struct kube_runtime *kr, const char *const *namespaces, size_t n, json_t **ret_pods,
                            json_t **ret_pvcs, struct eg_error *err);
 /* Claims with selector in ns (NULL: every namespace): a member's data outlives its pod there.

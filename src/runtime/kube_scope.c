@@ -124,11 +124,10 @@ static int list_in(struct kube_runtime *kr, const char *ns, json_t *pods, json_t
         return r;
 }
 
-/* Namespace by namespace, once listing every namespace was refused (wide says how). A
- * namespace the source names that cannot be listed fails the whole list: the pass must not go
- * on as if its clusters were not there. One only remembered is skipped with a warning: its
- * clusters are neither listed nor pruned, and a namespace deleted with its RoleBinding must
- * not stop every other one. */
+/* Namespace by namespace, once listing every namespace was refused (wide says how). One that
+ * cannot be listed either is skipped with a warning that names the grant: its clusters are
+ * neither listed nor pruned, and the other namespaces go on (a namespace deleted with its
+ * RoleBinding must not stop them); a cluster the source names there fails on its own. */
 static int list_each(struct kube_runtime *kr, const char *const *namespaces, size_t n, const char *wide,
                      json_t *pods, json_t *pvcs, struct eg_error *err) {
         json_t *where = json_object();
@@ -162,15 +161,17 @@ static int list_each(struct kube_runtime *kr, const char *const *namespaces, siz
         json_object_foreach(where, ns, named) {
                 struct eg_error e = {0};
                 r = list_in(kr, ns, pods, pvcs, &e);
-                if (r == -EACCES && !json_is_true(named)) {
+                if (r == -EACCES && json_is_true(named))
+                        r = eg_buf_printf(&skipped, "%scannot look in namespace %s, which the source names: %s",
+                                          skipped.len ? "; " : "", ns, e.message ? e.message : "forbidden");
+                else if (r == -EACCES) {
                         _cleanup_free_ char *dir = remembered_path(kr, ns, NULL);
-                        r = eg_buf_printf(&skipped, "%snamespace %s, where etcd-gitops made clusters, is not looked "
-                                          "in (its clusters are neither listed nor pruned): %s; if it has none left "
-                                          "there, remove %s", skipped.len ? "; " : "", ns,
-                                          e.message ? e.message : "forbidden", dir ? dir : "its record");
+                        r = eg_buf_printf(&skipped, "%scannot look in namespace %s, where etcd-gitops made clusters "
+                                          "(they are neither listed nor pruned): %s; if none is left there, remove %s",
+                                          skipped.len ? "; " : "", ns, e.message ? e.message : "forbidden",
+                                          dir ? dir : "its record");
                 } else if (r < 0)
-                        eg_error_set(err, "cannot look for the clusters in namespace %s, which the source names "
-                                     "(listing every namespace at once is not allowed either): %s", ns,
+                        eg_error_set(err, "cannot look for clusters in namespace %s: %s", ns,
                                      e.message ? e.message : strerror(-r));
                 eg_error_done(&e);
                 if (r < 0)
@@ -178,6 +179,7 @@ static int list_each(struct kube_runtime *kr, const char *const *namespaces, siz
         }
         if (skipped.len)
                 eg_error_set(err, "%s", skipped.data);
+        r = 0;
 out:
         eg_buf_done(&skipped);
         json_decref(where);
