@@ -39,6 +39,11 @@ struct eg_runtime_member {
 struct eg_runtime_cluster {
         char *namespace;
         char *name;
+        /* what the runtime still holds of members it no longer counts: pods whose deletion never
+         * completes (no kubelet on a lost node confirms it). Reported (life GONE, with why), never
+         * planned for: stopping them again would change nothing. */
+        struct eg_runtime_member *stuck;
+        size_t n_stuck;
         uint64_t next_index; /* next member number never handed out */
         struct eg_runtime_member *members;
         size_t n_members;

@@ -76,6 +76,15 @@ json_t *status_build(const struct observation *o, const struct eg_cluster_spec *
                                   m->life_reason, "dataKept", m->in_runtime && (m->running || m->data_kept),
                                   "restarts", (int)m->restarts));
         }
+        /* no members, neither ready nor unready, but what is left of them needs someone to look */
+        for (size_t i = 0; i < o->rc.n_stuck; i++) {
+                const struct eg_runtime_member *m = &o->rc.stuck[i];
+                json_array_append_new(members,
+                                      json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:b, s:i}", "name", m->name, "state",
+                                                "gone", "role", "none", "inMembership", false, "running", false, "life",
+                                                eg_member_life_to_string(m->life), "lifeReason", m->life_reason,
+                                                "dataKept", false, "restarts", 0));
+        }
         bool quorum = voters > 0 && healthy_voters >= eg_quorum(voters);
         const char *phase, *reason = plan ? plan->reason : NULL;
         if (plan && plan->state == EG_PLAN_QUORUM_LOST)

@@ -497,6 +497,36 @@ static int64_t attempt_since(int64_t created, json_t *etcd) {
         return ended > created ? ended : created;
 }
 
+/* A kubelet that answers removes a pod this long after its deletion was due at most (its
+ * containers are killed at the due time): later, no kubelet is there to do it. */
+#define STUCK_TERMINATING_SLACK_MS 10000
+
+/* What the node lifecycle controller leaves on the pods of a node that stopped answering. */
+static bool node_lost_marks(json_t *st) {
+        const char *phase = jstr(st, "phase"), *reason = jstr(st, "reason");
+        const char *ready = jstr(condition(st, "Ready"), "reason");
+        const char *target = jstr(condition(st, "DisruptionTarget"), "reason");
+        return (phase && strcmp(phase, "Unknown") == 0) || (reason && strcmp(reason, "NodeLost") == 0) ||
+               (ready && strcmp(ready, "NodeNotReady") == 0) ||
+               (target && strcmp(target, "DeletionByTaintManager") == 0);
+}
+
+int kube_pod_stuck_terminating(json_t *pod, int64_t now_ms, char **ret_reason) {
+        int64_t due = kube_parse_time_ms(jstr(json_object_get(pod, "metadata"), "deletionTimestamp"));
+        enum eg_member_life life;
+        char *why = NULL;
+        int64_t since;
+        *ret_reason = NULL;
+        if (due == 0 || now_ms - due < STUCK_TERMINATING_SLACK_MS)
+                return 0;
+        if (kube_pod_life(pod, &life, &why, &since) < 0)
+                return -ENOMEM;
+        *ret_reason = eg_strdup_printf("%spod stuck terminating: %s",
+                                       node_lost_marks(json_object_get(pod, "status")) ? "node lost, " : "", why);
+        free(why);
+        return *ret_reason ? 0 : -ENOMEM;
+}
+
 int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason, int64_t *ret_since_ms) {
         json_t *meta = json_object_get(pod, "metadata"), *st = json_object_get(pod, "status");
         const char *phase = jstr(st, "phase"), *deleted = jstr(meta, "deletionTimestamp");

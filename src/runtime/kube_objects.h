@@ -59,7 +59,12 @@ bool kube_pod_on_claim(json_t *pod);
 /* An RFC 3339 time as ms since the epoch; 0 when absent or unreadable. */
 int64_t kube_parse_time_ms(const char *s);
 /* Where the pod is in its life, with Kubernetes' own reason (malloc'd; NULL for RUNNING) and
- * since when: STARTING (Pending: scheduling, pulling, initialising) from its creation; FAILING
- * (Unschedulable, an image that cannot be pulled, a crash loop); GONE (Failed, Succeeded,
- * Unknown on a lost node, or being deleted); RUNNING once its etcd container runs, ready or not. */
+ * since when: STARTING (Pending: scheduling or Unschedulable, pulling, initialising) from its
+ * creation or the end of etcd's last run in it; FAILING (an image that cannot be pulled, a crash
+ * loop) from the same; GONE (Failed, Succeeded, Unknown on a lost node, or being deleted);
+ * RUNNING once its etcd container runs, ready or not. */
 int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason, int64_t *ret_since_ms);
+/* Whether a pod being deleted is still there well past the time its deletion was due (now_ms:
+ * the wall clock): no kubelet completes it, as on a lost node. When stuck, *ret_reason
+ * (malloc'd) says so with Kubernetes' words; else NULL. */
+int kube_pod_stuck_terminating(json_t *pod, int64_t now_ms, char **ret_reason);

@@ -13,11 +13,9 @@ const char *eg_member_life_to_string(enum eg_member_life l) {
         return (unsigned)l < EG_ELEMENTSOF(names) ? names[l] : NULL;
 }
 
-void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
-        if (!c)
-                return;
-        for (size_t i = 0; i < c->n_members; i++) {
-                struct eg_runtime_member *m = &c->members[i];
+static void members_free(struct eg_runtime_member *members, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct eg_runtime_member *m = &members[i];
                 free(m->name);
                 free(m->version);
                 free(m->spec_hash);
@@ -25,7 +23,14 @@ void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
                 free(m->peer_url);
                 free(m->life_reason);
         }
-        free(c->members);
+        free(members);
+}
+
+void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
+        if (!c)
+                return;
+        members_free(c->members, c->n_members);
+        members_free(c->stuck, c->n_stuck);
         free(c->namespace);
         free(c->name);
         *c = (struct eg_runtime_cluster){0};

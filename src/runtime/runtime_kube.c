@@ -319,6 +319,46 @@ static json_t *live_pods(json_t *pods) {
         return out;
 }
 
+/* Pods being deleted long after their deletion was due (no kubelet completes it: a lost node),
+ * reported with the cluster they were members of. A member whose claim outlives its pod is not
+ * restarted before that pod is really gone: it says why; the others go in c->stuck. */
+static int note_stuck_pods(json_t *all, struct eg_runtime_cluster *c) {
+        int64_t now = eg_now_realtime_ms();
+        size_t i;
+        json_t *pod;
+        json_array_foreach(all, i, pod) {
+                const char *name = jstr(json_object_get(pod, "metadata"), "name");
+                char *why = NULL;
+                int r = kube_pod_stuck_terminating(pod, now, &why);
+                if (r < 0)
+                        return r;
+                if (!why || !name) {
+                        free(why);
+                        continue;
+                }
+                struct eg_runtime_member *m = NULL;
+                for (size_t j = 0; j < c->n_members && !m; j++)
+                        if (strcmp(c->members[j].name, name) == 0)
+                                m = &c->members[j];
+                if (m) {
+                        free(m->life_reason);
+                        m->life_reason = why;
+                        continue;
+                }
+                struct eg_runtime_member *more = realloc(c->stuck, (c->n_stuck + 1) * sizeof(*more));
+                if (!more) {
+                        free(why);
+                        return -ENOMEM;
+                }
+                c->stuck = more;
+                more[c->n_stuck++] = (struct eg_runtime_member){.name = strdup(name), .life = EG_LIFE_GONE,
+                                                                .life_reason = why};
+                if (!more[c->n_stuck - 1].name)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 static bool has_pod(json_t *pods, const char *name) {
         size_t i;
         json_t *pod;
@@ -449,6 +489,8 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
         if ((r = kube_check_proxy_allowed(kr, ns, running_pod(pods), err)) < 0)
                 goto out;
         r = cluster_from_pods(kr, ns, name, pods, pvcs, recorded_next_index(kr, ns, name), ret);
+        if (r >= 0 && (r = note_stuck_pods(all, ret)) < 0)
+                eg_runtime_cluster_done(ret);
 out:
         json_decref(all);
         json_decref(pods);

@@ -4,7 +4,8 @@
 # with no replacement and no quorum-lost record; a leftover Failed etcd pod in another
 # namespace slows nothing down; a node that is lost takes its member with it (the pod goes
 # Unknown and stays terminating, as no kubelet completes its deletion) and that member alone is
-# replaced, with one new pod.
+# replaced, with one new pod; the pod left terminating is reported (get members: state gone,
+# "node lost, pod stuck terminating"), never counted as a member, never deleted again and again.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 start_kube_server
@@ -53,4 +54,18 @@ for p in $(kube_members kl); do
 done
 stuck=$(kube_api "/api/v1/namespaces/default/pods/$victim" | jget 'd["metadata"].get("deletionTimestamp") is not None and d["status"]["phase"]') || stuck=gone
 say "the lost pod $victim: $stuck"
+[ "$stuck" = Unknown ] || fail "the lost pod $victim is not left terminating ($stuck): nothing to report"
+reported() {
+  eg get members kl "${K[@]}" -o wide >"$T/members.txt" 2>&1 &&
+    grep -E "^default/kl +$victim +gone +none .*node lost, pod stuck terminating: NodeLost: " "$T/members.txt"
+}
+# its deletion is due after the pod's grace period, and stuck 10 s after that
+wait_until 90 "$victim reported stuck terminating on its lost node" reported
+cat "$T/members.txt"
+kube_healthy kl 3 || fail "the pod stuck terminating counts as a member: $(cat "$T/members.txt")"
+records=$(audit_json --cluster default/kl | jget 'len([e for e in d if e.get("member")=="'"$victim"'"])')
+sleep 5
+[ "$(audit_json --cluster default/kl | jget 'len([e for e in d if e.get("member")=="'"$victim"'"])')" = "$records" ] ||
+  fail "steps taken again on the pod stuck terminating: $(audit_json --cluster default/kl | tail -c 600)"
+[ "$(pods_created kl)" = 4 ] || fail "$(pods_created kl) pods created after the lost node: want 4"
 stop_daemon

@@ -234,15 +234,16 @@ etcd_get() {
 
 kube_json() { eg get clusters "$1" "${K[@]}" -o json; }
 
-# kube_healthy NAME N: exactly N members, all ready, all voters
+# kube_healthy NAME N: exactly N members, all ready, all voters (pods stuck terminating on a lost
+# node, state gone, are no members)
 kube_healthy() {
   local n
-  n=$(kube_json "$1" | jget 'len(d[0]["status"]["members"]["ready"]) if len(d[0]["status"]["memberDetails"])==len(d[0]["status"]["members"]["ready"]) and all(m["role"] in ("leader","follower") for m in d[0]["status"]["memberDetails"]) else -1') || return 1
+  n=$(kube_json "$1" | jget '(lambda ms, ready: len(ready) if len(ms)==len(ready) and all(m["role"] in ("leader","follower") for m in ms) else -1)([m for m in d[0]["status"]["memberDetails"] if m["state"]!="gone"], d[0]["status"]["members"]["ready"])') || return 1
   [ "$n" = "$2" ]
 }
 
 # kube_members NAME: the member names, sorted, space-separated
-kube_members() { kube_json "$1" | jget '" ".join(sorted(m["name"] for m in d[0]["status"]["memberDetails"]))'; }
+kube_members() { kube_json "$1" | jget '" ".join(sorted(m["name"] for m in d[0]["status"]["memberDetails"] if m["state"]!="gone"))'; }
 
 # kube_follower NAME: one follower's member name
 kube_follower() { kube_json "$1" | jget '[m["name"] for m in d[0]["status"]["memberDetails"] if m["role"]=="follower"][0]'; }

@@ -169,6 +169,58 @@ static void test_kube_objects__lost_node_and_deleted_are_gone(void **state) {
         free(l.reason);
 }
 
+static json_t *pod_of(const char *status_json, const char *extra_meta) {
+        char *doc = NULL;
+        int n = asprintf(&doc, "{\"metadata\": {\"name\": \"kt-0\", \"creationTimestamp\": \"" CREATED "\"%s}, "
+                               "\"status\": %s}",
+                         extra_meta, status_json);
+        assert_true(n > 0);
+        json_t *pod = json_loads(doc, 0, NULL);
+        free(doc);
+        assert_non_null(pod);
+        return pod;
+}
+
+/* A pod whose deletion is long overdue: no kubelet completes it. Said so, with the node lost
+ * when the node lifecycle controller marked the pod. */
+static void test_kube_objects__stuck_terminating(void **state) {
+        (void)state;
+        const int64_t due = CREATED_MS + 120000;
+        char *why = (char *)"unset";
+        json_t *pod = pod_of("{\"phase\": \"Unknown\", \"reason\": \"NodeLost\", \"message\": \"node-1 is "
+                             "unresponsive\"}",
+                             ", \"deletionTimestamp\": \"2026-01-02T03:06:05Z\"");
+        /* within the slack a live kubelet is still at it */
+        assert_int_equal(kube_pod_stuck_terminating(pod, due + 5000, &why), 0);
+        assert_null(why);
+        assert_int_equal(kube_pod_stuck_terminating(pod, due + 60000, &why), 0);
+        assert_string_equal(why, "node lost, pod stuck terminating: NodeLost: node-1 is unresponsive; Terminating "
+                                 "since 2026-01-02T03:06:05Z");
+        free(why);
+        json_decref(pod);
+
+        pod = pod_of("{\"phase\": \"Running\", \"conditions\": [{\"type\": \"Ready\", \"status\": \"False\"}]}",
+                     ", \"deletionTimestamp\": \"2026-01-02T03:06:05Z\"");
+        assert_int_equal(kube_pod_stuck_terminating(pod, due + 60000, &why), 0);
+        assert_string_equal(why, "pod stuck terminating: Terminating since 2026-01-02T03:06:05Z");
+        free(why);
+        json_decref(pod);
+
+        /* marked by the node lifecycle controller as it is today: Ready False, NodeNotReady */
+        pod = pod_of("{\"phase\": \"Running\", \"conditions\": [{\"type\": \"Ready\", \"status\": \"False\", "
+                     "\"reason\": \"NodeNotReady\"}]}",
+                     ", \"deletionTimestamp\": \"2026-01-02T03:06:05Z\"");
+        assert_int_equal(kube_pod_stuck_terminating(pod, due + 60000, &why), 0);
+        assert_string_equal(why, "node lost, pod stuck terminating: Terminating since 2026-01-02T03:06:05Z");
+        free(why);
+        json_decref(pod);
+
+        pod = pod_of("{\"phase\": \"Unknown\"}", "");
+        assert_int_equal(kube_pod_stuck_terminating(pod, due + 60000, &why), 0);
+        assert_null(why);
+        json_decref(pod);
+}
+
 static void test_kube_objects__claim(void **state) {
         (void)state;
         json_t *pod = json_loads("{\"spec\": {\"volumes\": [{\"name\": \"etcd-data\", \"persistentVolumeClaim\": "
@@ -192,6 +244,7 @@ int main(void) {
                 cmocka_unit_test(test_kube_objects__failed_is_gone_with_exit_code),
                 cmocka_unit_test(test_kube_objects__exited_before_failed_is_gone),
                 cmocka_unit_test(test_kube_objects__lost_node_and_deleted_are_gone),
+                cmocka_unit_test(test_kube_objects__stuck_terminating),
                 cmocka_unit_test(test_kube_objects__claim),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
