@@ -8,6 +8,7 @@
 #include "etcd-gitops/backup.h"
 #include "etcd-gitops/lease.h"
 #include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/runtime.h"
 #include "etcd-gitops/source.h"
 
 struct eg_daemon_options {
@@ -27,6 +28,9 @@ struct eg_daemon_options {
          * reads the source and serves HTTP always, but passes and backups run only while
          * it holds the lease, and it gives the lease up when it stops. */
         struct eg_lease *lease;
+        /* borrowed; may be NULL. Where it has a change signal (a pod watch), each change starts
+         * a pass at once, as a member process's exit does. */
+        struct eg_runtime *runtime;
 };
 
 struct eg_daemon;

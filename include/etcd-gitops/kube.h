@@ -103,6 +103,18 @@ int eg_kube_request(struct eg_kube_client *c, const char *method, const char *pa
 int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
 /* GET with no retry of 429/5xx: for probes whose answer matters only now. */
 int eg_kube_get_once(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
+/* A watch's stream (?watch=1): on_data gets the body as it comes, in any pieces (a negative
+ * return ends the watch with an error); cancelled is asked about once a second and ends it
+ * with -ECANCELED. Called on the thread that runs eg_kube_watch. */
+struct eg_kube_watcher {
+        int (*on_data)(const char *p, size_t n, void *userdata);
+        bool (*cancelled)(void *userdata);
+        void *userdata;
+};
+/* One watch request, no retries: 0 when the server or timeout_ms ended it (watch again), else
+ * an error as above (-ESTALE for 410 Gone: list or watch without a resourceVersion). */
+int eg_kube_watch(struct eg_kube_client *c, const char *path, int64_t timeout_ms, const struct eg_kube_watcher *w,
+                  struct eg_error *err);
 /* Follows metadata.continue until the list is complete; *ret is the array of items.
  * label_selector may be NULL; limit 0 lets the server choose the page size. */
 int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector,

@@ -141,6 +141,11 @@ struct eg_runtime_ops {
         /* Stops every member and forgets the cluster; data deleted only when delete_data. */
         int (*delete_cluster)(struct eg_runtime *rt, const char *ns, const char *name,
                               bool delete_data, struct eg_error *err);
+        /* A file descriptor that turns readable when a member may have changed outside a pass
+         * (a pod failed, was deleted or came up), so that a pass can start at once; the caller
+         * reads 8 bytes to clear it and polls it only, never closes it. Negative errno when it
+         * cannot be had. NULL: no such signal (rechecks find changes). */
+        int (*change_fd)(struct eg_runtime *rt, struct eg_error *err);
         /* The member template hash of a spec: members started from a different hash are
          * rolled. Only what this runtime actually applies goes into it. malloc'd. */
         char *(*member_hash)(struct eg_runtime *rt, const struct eg_cluster_spec *spec);

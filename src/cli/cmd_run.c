@@ -156,6 +156,7 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
                 .webhook_secret_file = a.webhook_secret_file,
                 .state_dir = eg_settings.state_dir,
                 .lease = lease,
+                .runtime = env.runtime,
         };
         struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
                                                   .state_dir = eg_settings.state_dir, .dry_run = a.dry_run};

@@ -122,6 +122,9 @@ struct eg_daemon {
                 struct eg_daemon *d;
         } *watches;
         size_t n_watches;
+        /* the runtime's own change signal (a pod watch): the same, for members that are no
+         * process of this host */
+        sd_event_source *change_source;
 
         /* Leader election (opt->lease). Tries run on a worker of their own, one every retry
          * period; the loop alone decides whether the daemon acts: from a try's success
@@ -613,14 +616,30 @@ static void watch_drop(struct pid_watch *w) {
         w->source = NULL;
 }
 
-static int on_member_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct pid_watch *w = userdata;
-        struct eg_daemon *d = w->d;
-        watch_drop(w);
+/* A member changed: a pass now, or right after the one under way. */
+static void pass_soon(struct eg_daemon *d) {
         if (d->cycler.running)
                 d->cycle_again = true;
         else
                 arm(d->reconcile_timer, eg_now_monotonic_ms());
+}
+
+static int on_member_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct pid_watch *w = userdata;
+        watch_drop(w);
+        pass_soon(w->d);
+        return 0;
+}
+
+static int on_runtime_change(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct eg_daemon *d = userdata;
+        uint64_t n;
+        (void)!read(fd, &n, sizeof(n));
+        eg_log_debug("the %s runtime reports a change", d->opt->runtime->ops->name);
+        /* a daemon standing by passes only once it leads: a change would only make it re-read
+         * the source */
+        if (d->leading)
+                pass_soon(d);
         return 0;
 }
 
@@ -1134,6 +1153,15 @@ int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         } else
                 eg_log_info("polling the %s source every %lld ms (±10 %%)", opt->source->ops->kind,
                             (long long)opt->interval_ms);
+        if (opt->runtime && opt->runtime->ops->change_fd) {
+                struct eg_error err = {0};
+                fd = opt->runtime->ops->change_fd(opt->runtime, &err);
+                /* best effort, as the pidfds: without it rechecks still find every change */
+                if (fd < 0 || sd_event_add_io(d->event, &d->change_source, fd, EPOLLIN, on_runtime_change, d) < 0)
+                        eg_log_warning("cannot follow changes of the %s runtime (%s): they are found by rechecks",
+                                       opt->runtime->ops->name, err.message ? err.message : strerror(fd < 0 ? -fd : EIO));
+                eg_error_done(&err);
+        }
         if (opt->listen) {
                 struct eg_error err = {0};
                 struct eg_http_options ho = {
@@ -1191,6 +1219,7 @@ out:
         sd_event_source_unref(d->rescan_timer);
         sd_event_source_unref(d->hook_timer);
         sd_event_source_unref(d->inotify_source);
+        d->change_source = sd_event_source_disable_unref(d->change_source);
         sd_event_source_unref(d->lease_timer);
         sd_event_source_unref(d->lease_deadline);
         d->lease_timer = d->lease_deadline = NULL;

@@ -127,11 +127,28 @@ void eg_kube_client_free(struct eg_kube_client *c) {
 struct exchange {
         struct eg_buf body;
         int64_t retry_after_ms; /* -1 when absent */
+        /* a watch: the body streams to it as it comes (body keeps only its start, for an
+         * error's Status), and it may end the exchange */
+        const struct eg_kube_watcher *watch;
 };
+
+/* Enough of a refused watch's body to name why (its Status is small). */
+#define WATCH_ERROR_BYTES 8192
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
         struct exchange *x = userdata;
+        if (x->watch) {
+                if (x->body.len < WATCH_ERROR_BYTES)
+                        eg_buf_append(&x->body, p, size * n < WATCH_ERROR_BYTES ? size * n : WATCH_ERROR_BYTES);
+                return x->watch->on_data(p, size * n, x->watch->userdata) < 0 ? 0 : size * n;
+        }
         return eg_buf_append(&x->body, p, size * n) < 0 ? 0 : size * n;
+}
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+        const struct exchange *x = userdata;
+        return x->watch->cancelled(x->watch->userdata) ? 1 : 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
@@ -288,6 +305,11 @@ static int exchange_once(struct eg_kube_client *c, const char *method, const cha
         curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
         if (connect_to)
                 curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+        if (x->watch) {
+                curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+                curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+                curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        }
         set_tls(h, c);
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(connect_to);
@@ -524,6 +546,39 @@ int eg_kube_request(struct eg_kube_client *c, const char *method, const char *pa
                         json_decref(doc);
                 return 0;
         }
+}
+
+int eg_kube_watch(struct eg_kube_client *c, const char *path, int64_t timeout_ms, const struct eg_kube_watcher *w,
+                  struct eg_error *err) {
+        _cleanup_free_ char *url = eg_strdup_printf("%s%s", c->url_server, path);
+        if (!url)
+                return -ENOMEM;
+        struct exchange x = {.retry_after_ms = -1, .watch = w};
+        long status = 0;
+        int64_t saved = c->timeout_ms;
+        int r = eg_kube_config_credentials(c->cfg, false, err);
+        eg_buf_init(&x.body, WATCH_ERROR_BYTES + 1);
+        c->timeout_ms = timeout_ms;
+        if (r >= 0)
+                r = exchange_once(c, "GET", url, NULL, 0, NULL, &status, &x, err);
+        c->timeout_ms = saved;
+        if (r >= 0 && (status < 200 || status >= 300)) {
+                json_t *doc = x.body.len ? json_loadb(x.body.data, x.body.len, 0, NULL) : NULL;
+                r = status_error(status, "GET", path, json_is_object(doc) ? doc : NULL, err);
+                json_decref(doc);
+                /* expired credentials: fresh ones for the next watch */
+                if (status == 401 && (c->cfg->exec || c->cfg->token_file))
+                        eg_kube_config_credentials(c->cfg, true, NULL);
+        } else if (r == -ETIMEDOUT) {
+                /* the watch outlived its time with nothing wrong: the caller watches again */
+                eg_error_done(err);
+                r = 0;
+        } else if (r == -EPROTO && w->cancelled(w->userdata)) {
+                eg_error_done(err);
+                r = -ECANCELED;
+        }
+        eg_buf_done(&x.body);
+        return r;
 }
 
 int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err) {

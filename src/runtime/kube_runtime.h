@@ -27,6 +27,10 @@ struct kube_runtime {
         bool read_only;
         bool proxy_allowed; /* a pods/proxy request got past authorization once */
         struct client_tls *tls;
+        /* what the client was made from: the pod watch makes its own */
+        char *kubeconfig, *context, *service_account_dir;
+        struct eg_kube_client_options client_options;
+        struct kube_watch *watch; /* started by the first change_fd() */
 };
 
 static inline struct kube_runtime *to_kube(struct eg_runtime *rt) { return (struct kube_runtime *)rt; }
@@ -47,6 +51,17 @@ int kube_list_claims(struct kube_runtime *kr, const char *ns, const char *select
  * finds it) after its manifest is gone; kube_forget_cluster once it is deleted. */
 int kube_remember_cluster(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err);
 void kube_forget_cluster(struct kube_runtime *kr, const char *ns, const char *name);
+
+/* kube_watch.c */
+/* A thread watching the etcd pods (in ns; NULL: every namespace) with its own client, which
+ * makes the eventfd kube_watch_fd readable at each change. */
+struct kube_watch;
+int kube_watch_new(const struct eg_kube_config_options *co, const struct eg_kube_client_options *o, const char *ns,
+                   struct kube_watch **ret, struct eg_error *err);
+int kube_watch_fd(const struct kube_watch *w);
+void kube_watch_free(struct kube_watch *w);
+/* runtime op */
+int kube_change_fd(struct eg_runtime *rt, struct eg_error *err);
 
 /* runtime_kube.c */
 /* -EINVAL (with the name in err) unless ns, name and member (when given) are DNS labels. */

@@ -1096,8 +1096,12 @@ static void kube_free(struct eg_runtime *rt) {
         struct kube_runtime *kr = to_kube(rt);
         if (!kr)
                 return;
+        kube_watch_free(kr->watch);
         eg_kube_client_free(kr->client);
         kube_client_tls_free(kr->tls);
+        free(kr->kubeconfig);
+        free(kr->context);
+        free(kr->service_account_dir);
         free(kr->state_dir);
         free(kr->access_dir);
         free(kr->namespace);
@@ -1119,6 +1123,7 @@ static const struct eg_runtime_ops kube_ops = {
         .rolls_in_place = kube_rolls_in_place,
         .delete_cluster = kube_delete_cluster,
         .member_hash = kube_member_hash,
+        .change_fd = kube_change_fd,
         .etcd_access = kube_etcd_access,
         .sync_secret = kube_sync_secret,
         .free = kube_free,
@@ -1154,10 +1159,16 @@ int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runti
                 kube_free(&kr->base);
                 return r;
         }
+        kr->client_options = o->client;
+        kr->kubeconfig = o->kubeconfig ? strdup(o->kubeconfig) : NULL;
+        kr->context = o->context ? strdup(o->context) : NULL;
+        kr->service_account_dir = o->service_account_dir ? strdup(o->service_account_dir) : NULL;
         kr->state_dir = strdup(o->state_dir);
         kr->access_dir = eg_path_join(o->state_dir, "kube");
         kr->namespace = o->namespace && *o->namespace ? strdup(o->namespace) : NULL;
-        if (!kr->state_dir || !kr->access_dir || (o->namespace && *o->namespace && !kr->namespace)) {
+        if (!kr->state_dir || !kr->access_dir || (o->namespace && *o->namespace && !kr->namespace) ||
+            (o->kubeconfig && !kr->kubeconfig) || (o->context && !kr->context) ||
+            (o->service_account_dir && !kr->service_account_dir)) {
                 kube_free(&kr->base);
                 return -ENOMEM;
         }

@@ -227,6 +227,54 @@ static void test_kube_client__crud(void **state) {
         assert_int_equal(eg_kube_delete(fx->c, SVCS "/crud-a", -1, NULL, &fx->err), -ENOENT);
 }
 
+struct watch_seen {
+        size_t lines;
+        bool cancel_after_first;
+        struct eg_buf buf;
+};
+
+static int watch_data(const char *p, size_t n, void *userdata) {
+        struct watch_seen *w = userdata;
+        for (size_t i = 0; i < n; i++)
+                w->lines += p[i] == '\n';
+        return eg_buf_append(&w->buf, p, n);
+}
+
+static bool watch_cancelled(void *userdata) {
+        const struct watch_seen *w = userdata;
+        return w->cancel_after_first && w->lines > 0;
+}
+
+static void test_kube_client__watch(void **state) {
+        struct fixture *fx = *state;
+        json_t *s = service("watch-a", "watch", 2379);
+        assert_int_equal(eg_kube_create(fx->c, SVCS, s, NULL, &fx->err), 0);
+        json_decref(s);
+        struct watch_seen seen = {0};
+        eg_buf_init(&seen.buf, 1 << 20);
+        const struct eg_kube_watcher w = {.on_data = watch_data, .cancelled = watch_cancelled, .userdata = &seen};
+        /* the server ends the watch after its timeout: no error, the caller watches again */
+        assert_int_equal(eg_kube_watch(fx->c, SVCS "?watch=1&timeoutSeconds=1", 10000, &w, &fx->err), 0);
+        assert_true(seen.lines >= 1);
+        assert_non_null(memmem(seen.buf.data, seen.buf.len, "\"watch-a\"", 9));
+        /* the client's own deadline ends it the same way */
+        assert_int_equal(eg_kube_watch(fx->c, SVCS "?watch=1&timeoutSeconds=30", 1500, &w, &fx->err), 0);
+        /* cancelled: over within about a second, though the server would go on for a minute */
+        seen.lines = 0;
+        seen.cancel_after_first = true;
+        int64_t t0 = eg_now_monotonic_ms();
+        assert_int_equal(eg_kube_watch(fx->c, SVCS "?watch=1&timeoutSeconds=60", 90000, &w, &fx->err), -ECANCELED);
+        assert_true(eg_now_monotonic_ms() - t0 < 10000);
+        /* refused: the verb and the binding to add, as for any request */
+        struct eg_kube_client *reader = client_for("reader.kubeconfig");
+        seen.cancel_after_first = false;
+        assert_int_equal(eg_kube_watch(reader, "/api/v1/pods?watch=1&timeoutSeconds=1", 10000, &w, &fx->err), -EACCES);
+        assert_true(eg_str_has_prefix(fx->err.message, "forbidden: User \"reader\" cannot watch pods in every "
+                                                       "namespace (cluster-wide): "));
+        eg_kube_client_free(reader);
+        eg_buf_done(&seen.buf);
+}
+
 static void test_kube_client__invalid(void **state) {
         struct fixture *fx = *state;
         json_t *s = service("bad-port", "bad", 70000);
@@ -700,6 +748,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_kube_client__crud, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__invalid, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kube_client__watch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__pagination, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__conflict_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kube_client__throttled_retried, setup, teardown),
