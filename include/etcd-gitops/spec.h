@@ -29,11 +29,12 @@ const char *eg_kind_to_string(enum eg_kind k);
 int eg_kind_from_string(const char *s, enum eg_kind *ret);
 
 /* Where a member's process or pod is in its life. Only RUNNING members are asked whether
- * etcd serves; STARTING is judged against a deadline, never as dead. */
+ * etcd serves; STARTING is judged against a deadline, never as dead; FAILING is never judged
+ * dead at all (a fresh member would fail the same way). */
 enum eg_member_life {
         EG_LIFE_RUNNING = 0, /* process verified alive / pod Running and not terminating */
-        EG_LIFE_STARTING,    /* on its way: pod being scheduled, pulling, initialising */
-        EG_LIFE_FAILING,     /* will not run by itself: crash loop, image pull error, unschedulable */
+        EG_LIFE_STARTING,    /* on its way: pod being scheduled (or unschedulable), pulling, initialising */
+        EG_LIFE_FAILING,     /* will not run by itself: image pull error, crash loop */
         EG_LIFE_GONE,        /* process exited / never launched, pod Failed, deleted or on a lost node */
 };
 
