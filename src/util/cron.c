@@ -119,8 +119,9 @@ static bool day_matches(const struct eg_cron *c, const struct tm *tm) {
 }
 
 int eg_cron_next(const struct eg_cron *c, int64_t after_ms, int64_t *ret_ms) {
-        time_t t = (time_t)(after_ms / 1000);
-        t = t - t % 60 + 60;
+        /* the next whole minute, rounding down before 1970 too */
+        int64_t m = after_ms / 60000 - (after_ms % 60000 < 0);
+        time_t t = (time_t)((m + 1) * 60);
         time_t limit = t + (time_t)5 * 366 * 24 * 3600;
         while (t < limit) {
                 struct tm tm;
@@ -138,6 +139,9 @@ int eg_cron_next(const struct eg_cron *c, int64_t after_ms, int64_t *ret_ms) {
                         t += 60;
                         continue;
                 }
+                /* a start near the end of int64 has its next minute past it */
+                if (t > INT64_MAX / 1000)
+                        return -ERANGE;
                 *ret_ms = (int64_t)t * 1000;
                 return 0;
         }
