@@ -795,8 +795,8 @@ static int cluster_keys(struct eg_reconciler *r, const struct eg_desired_set *de
                 eg_error_done(&err);
                 return k;
         }
-        if (r->list_error)
-                eg_log_info("the clusters of the %s runtime can be listed again", r->opt.runtime->ops->name);
+        if (r->list_error || (r->list_warning && !err.message))
+                eg_log_info("every cluster of the %s runtime can be seen again", r->opt.runtime->ops->name);
         set_str(&r->list_error, NULL);
         if (err.message && !str_eq(r->list_warning, err.message))
                 eg_log_warning("%s", err.message);

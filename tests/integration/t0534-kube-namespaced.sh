@@ -121,6 +121,8 @@ role_binding team-b >"$T/rb-b.yaml"
 kube_apply "$T/rb-b.yaml"
 is_ready() { [ "$(readyz)" = 200 ]; }
 wait_until 60 "/readyz 200 once team-b is granted" is_ready
+grep -q "every cluster of the kubernetes runtime can be seen again" "$T/daemon.log" ||
+  fail "the daemon does not say that it sees every cluster again"
 wait_until 120 "team-b/nb ready" one_ready nb
 stop_daemon
 
