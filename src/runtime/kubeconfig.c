@@ -163,14 +163,14 @@ static int yaml_to_json(const char *data, size_t len, json_t **ret, char **ret_m
                                                                     ev.start_mark.line + 1);
                         }
                         if (r == 0 && open) {
+                                if (depth > 0)
+                                        json_decref(node); /* the parent holds it */
                                 if (depth >= YAML_MAX_DEPTH) {
                                         *ret_msg = strdup("nested too deeply");
                                         r = -EBADMSG;
                                 } else {
                                         stack[depth] = node;
                                         keys[depth] = NULL;
-                                        if (depth > 0)
-                                                json_decref(node); /* the parent holds it */
                                         depth++;
                                 }
                         }
@@ -495,13 +495,14 @@ static int resolve_context(json_t *merged, const char *want, struct eg_kube_conf
                 return r == -ENOMEM ? r : -EINVAL;
         }
         c->insecure_skip_tls_verify = json_is_true(json_object_get(cl, "insecure-skip-tls-verify"));
-        if (!c->server) {
+        /* without its trailing slashes: "/" is no server either */
+        size_t sl = c->server ? strlen(c->server) : 0;
+        while (sl > 0 && c->server[sl - 1] == '/')
+                c->server[--sl] = 0;
+        if (sl == 0) {
                 eg_error_set(err, "%s: cluster %s has no server", c->source, cname);
                 return -EINVAL;
         }
-        size_t sl = strlen(c->server);
-        while (sl > 0 && c->server[sl - 1] == '/')
-                c->server[--sl] = 0;
         json_t *u = json_object_get(named_find(json_object_get(merged, "users"), uname ? uname : ""), "user");
         if (!uname || !*uname)
                 return 0; /* anonymous */

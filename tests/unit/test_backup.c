@@ -103,6 +103,12 @@ static void test_backup__cron_next(void **state) {
         assert_true(next == T0 - 5000 + 60000);
         assert_int_equal(eg_cron_parse("0 0 31 2 *", &c), 0);
         assert_int_equal(eg_cron_next(&c, T0, &next), -ERANGE);
+        /* before 1970 the start rounds down too: 30 s before the epoch, the epoch is next */
+        assert_int_equal(eg_cron_parse("* * * * *", &c), 0);
+        assert_int_equal(eg_cron_next(&c, -30000, &next), 0);
+        assert_true(next == 0);
+        /* no next minute that int64 milliseconds can hold (found by fuzz_cron) */
+        assert_int_equal(eg_cron_next(&c, INT64_MAX, &next), -ERANGE);
 }
 
 static void test_backup__s3_url(void **state) {

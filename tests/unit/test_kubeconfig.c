@@ -257,6 +257,25 @@ static void test_kubeconfig__exec_failures(void **state) {
         assert_non_null(strstr(fx->err.message, "interactiveMode Always"));
 }
 
+/* Found by fuzz_kubeconfig. */
+static void test_kubeconfig__rejects(void **state) {
+        struct fixture *fx = *state;
+        _cleanup_free_ char *p = eg_path_join(fx->dir, "config");
+        /* a server of slashes only is no server */
+        const char *slashes = "current-context: c\nclusters: [{name: c, cluster: {server: \"//\"}}]\n"
+                              "contexts: [{name: c, context: {cluster: c}}]\n";
+        assert_int_equal(eg_write_file_atomic(p, slashes, strlen(slashes), 0600), 0);
+        assert_int_equal(load(fx, p, NULL), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "cluster c has no server"));
+        /* nested too deeply: refused without leaking the innermost node (ASan) */
+        char deep[200];
+        memset(deep, '[', sizeof(deep) - 1);
+        deep[sizeof(deep) - 1] = 0;
+        assert_int_equal(eg_write_file_atomic(p, deep, strlen(deep), 0600), 0);
+        assert_int_equal(load(fx, p, NULL), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "nested too deeply"));
+}
+
 static void test_kubeconfig__in_cluster(void **state) {
         struct fixture *fx = *state;
         _cleanup_free_ char *sa = eg_path_join(fx->dir, "sa");
@@ -320,6 +339,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kubeconfig__token_file_and_basic, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_plugin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_failures, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kubeconfig__rejects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__in_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__base64, setup, teardown),
         };
