@@ -498,6 +498,12 @@ out:
         return r;
 }
 
+/* A learner serves little but its status: anything else is for the voters, and a learner first in
+ * the list (member names sort as text: "c-10" before "c-2") must not hide them. */
+static bool refused_by_learner(int r, const struct eg_etcd_error *e) {
+        return r == -EIO && e->message && strstr(e->message, "rpc not supported for learner");
+}
+
 /* Tries the endpoints, the last one that answered first, until one answers. */
 static int call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map,
                     json_t **ret, struct eg_etcd_error *err) {
@@ -508,7 +514,7 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
         for (size_t k = 0; k < c->n_endpoints; k++) {
                 size_t i = k == 0 ? c->preferred : (k <= c->preferred ? k - 1 : k);
                 r = call_one(c, c->endpoints[i], path, req, map, ret, &one);
-                if (r >= 0 || !is_transport_error(r)) {
+                if (r >= 0 || !(is_transport_error(r) || refused_by_learner(r, &one))) {
                         if (r >= 0)
                                 c->preferred = i;
                         else

@@ -232,6 +232,20 @@ static void test_etcd__learner_lifecycle(void **state) {
         struct caught_up cu = {c, e2->client_url, e1.client_url};
         assert_int_equal(eg_wait_for(learner_caught_up, &cu, 20000, 100), 0);
 
+        /* a learner listed first (names sort as text: "c-10" before "c-2") refuses all but its
+         * status; the voters behind it answer */
+        char *learner_only[] = {e2->client_url};
+        struct eg_etcd *lc = client_for(learner_only, 1, 5000);
+        assert_true(eg_etcd_member_list(lc, &l, &err) < 0);
+        assert_non_null(strstr(err.message, "not supported for learner"));
+        eg_etcd_free(lc);
+        char *learner_first[] = {e2->client_url, e1.client_url};
+        lc = client_for(learner_first, 2, 5000);
+        assert_int_equal(eg_etcd_member_list(lc, &l, &err), 0);
+        assert_int_equal(l.n, 2);
+        eg_etcd_member_list_done(&l);
+        eg_etcd_free(lc);
+
         int r;
         int64_t deadline = eg_now_monotonic_ms() + 20000;
         while ((r = eg_etcd_member_promote(c, id, &err)) == -EAGAIN &&
