@@ -53,6 +53,9 @@ struct eg_observed_cluster {
         uint64_t next_index; /* next member number never used yet */
         struct eg_observed_member *members;
         size_t n_members;
+        /* the runtime's objects an EtcdCluster custom resource still owns (eg_runtime_cluster's
+         * upstream_owned, borrowed); NULL when none */
+        const char *upstream_owned;
 };
 
 struct eg_policy {
@@ -91,11 +94,14 @@ enum eg_action_kind {
         EG_ACTION_RECOVER,        /* quorum lost past the cluster's auto-recover-after: force a new
                                      cluster from member (the most advanced survivor); every other
                                      member is stopped with its data kept */
+        EG_ACTION_ADOPT,          /* objects coreos etcd-operator made: drop their ownerReferences to
+                                     its EtcdCluster resource; nothing restarts */
         _EG_ACTION_MAX
 };
 
 /* Audit decision names: "create", "add-learner", "promote", "remove", "replace-dead",
- * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart", "restore-replace", "recover". */
+ * "remove-orphan", "stop-unknown", "upgrade-member", "prune", "restart", "restore-replace", "recover",
+ * "adopt". */
 const char *eg_action_kind_to_string(enum eg_action_kind k);
 
 struct eg_action {

@@ -15,13 +15,14 @@
 enum eg_reconcile_event_kind {
         EG_EVENT_DECISION,     /* one audit-worthy decision (also in dry-run, also without a log) */
         EG_EVENT_CLUSTER_PASS, /* one cluster observed and planned (and maybe a step taken) */
+        EG_EVENT_PLATFORM_EVENT_LOST, /* a decision's Kubernetes Event could not be posted */
 };
 
 struct eg_reconcile_event {
         enum eg_reconcile_event_kind kind;
         const char *namespace, *name;
         const char *revision, *commit;
-        /* DECISION */
+        /* DECISION (PLATFORM_EVENT_LOST: decision only) */
         const char *decision, *member, *reason, *outcome, *error;
         /* CLUSTER_PASS */
         int64_t duration_ms;

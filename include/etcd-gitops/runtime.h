@@ -47,6 +47,10 @@ struct eg_runtime_cluster {
         uint64_t next_index; /* next member number never handed out */
         struct eg_runtime_member *members;
         size_t n_members;
+        /* objects of the cluster that an EtcdCluster custom resource owns (the ownerReferences
+         * coreos etcd-operator set), which deleting it or its CRD would garbage-collect:
+         * "pod/a, service/b, ..." (a long list ends "and N more"); NULL when none */
+        char *upstream_owned;
 };
 void eg_runtime_cluster_done(struct eg_runtime_cluster *c);
 void eg_runtime_clusters_free(struct eg_runtime_cluster *c, size_t n);
@@ -75,6 +79,16 @@ struct eg_runtime_target {
         /* bootstrap only, with prepare_data: the same snapshot for runtimes whose members
          * fetch it themselves (fetches_restores); NULL when it cannot be fetched that way */
         const struct eg_runtime_seed *seed;
+};
+
+/* One decision the reconciler recorded, told to the platform as well (a Kubernetes Event). */
+struct eg_runtime_event {
+        const char *namespace, *name; /* the cluster */
+        const char *member;           /* the member it concerns; NULL: the cluster as a whole */
+        const char *decision;         /* the audit log's name: "replace-dead", "quorum-lost" ... */
+        const char *message;          /* the decision's reason */
+        const char *error;            /* why it failed; NULL */
+        bool warning;                 /* failed, blocked, quorum lost */
 };
 
 struct eg_runtime;
@@ -158,6 +172,14 @@ struct eg_runtime_ops {
          * <state_dir>/secrets/NS/NAME/. NULL: the user keeps that directory (local); else
          * it (re)writes it from where the runtime keeps secrets (a Kubernetes Secret). */
         int (*sync_secret)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
+        /* Removes the ownerReferences to an EtcdCluster custom resource from the cluster's
+         * objects (upstream_owned), keeping every other reference, so that deleting the resource
+         * or its CRD cannot garbage-collect what this daemon now manages. NULL: the runtime
+         * never finds such objects. */
+        int (*disown)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
+        /* Tells the platform about a decision (for `kubectl describe`). Best effort: the audit log
+         * is the record. NULL: the platform has nowhere to show it (local). */
+        int (*record_event)(struct eg_runtime *rt, const struct eg_runtime_event *ev, struct eg_error *err);
         void (*free)(struct eg_runtime *rt);
 };
 

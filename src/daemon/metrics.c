@@ -33,6 +33,7 @@ struct eg_metrics {
         size_t n_decisions, alloc_decisions;
         char *revision, *commit;
         uint64_t fetch_failures, force_pushes, dropped;
+        uint64_t events_lost;
         uint64_t webhooks[EG_WEBHOOK_N_RESULTS];
         char *leader_identity; /* NULL: no leader election */
         bool leading;
@@ -177,6 +178,10 @@ static void count_decision(struct eg_metrics *m, const char *decision, const cha
 static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
         if (ev->kind == EG_EVENT_DECISION) {
                 count_decision(m, ev->decision ? ev->decision : "", ev->outcome ? ev->outcome : "");
+                return;
+        }
+        if (ev->kind == EG_EVENT_PLATFORM_EVENT_LOST) {
+                m->events_lost++;
                 return;
         }
         if (ev->kind != EG_EVENT_CLUSTER_PASS || !ev->namespace || !ev->name)
@@ -343,6 +348,8 @@ static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
                 r = eg_buf_printf(out, "etcd_gitops_source_fetch_failures_total %llu\n", (unsigned long long)m->fetch_failures);
         if (r >= 0 && (r = family(out, "etcd_gitops_source_force_pushes_total", "counter", "Force-pushes seen on the followed ref.")) >= 0)
                 r = eg_buf_printf(out, "etcd_gitops_source_force_pushes_total %llu\n", (unsigned long long)m->force_pushes);
+        if (r >= 0 && (r = family(out, "etcd_gitops_events_lost_total", "counter", "Kubernetes Events of decisions that could not be posted (the audit log has the decisions).")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_events_lost_total %llu\n", (unsigned long long)m->events_lost);
         if (r >= 0)
                 r = family(out, "etcd_gitops_webhooks_total", "counter", "Webhook requests, by result.");
         for (int i = 0; r >= 0 && i < EG_WEBHOOK_N_RESULTS; i++)

@@ -28,6 +28,7 @@ static const char *const action_names[_EG_ACTION_MAX] = {
         [EG_ACTION_RESTART] = "restart",
         [EG_ACTION_RESTORE_REPLACE] = "restore-replace",
         [EG_ACTION_RECOVER] = "recover",
+        [EG_ACTION_ADOPT] = "adopt",
 };
 
 static const char *const state_names[] = {
@@ -94,6 +95,7 @@ struct node {
 struct model {
         bool exists, reachable;
         uint64_t next_index;
+        const char *upstream_owned;
         struct node *nodes;
         size_t n, cap;
 };
@@ -935,6 +937,14 @@ static int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         census_take(c, m, &cs);
         if (!cs.exists)
                 return plan_bootstrap(c, m, s);
+        /* first, in any state (quorum lost included): it touches no member, and until it is done
+         * deleting the old custom resource or its CRD would delete the cluster */
+        if (m->upstream_owned)
+                return step_act(s, EG_ACTION_ADOPT, NULL, 0, false,
+                                strf("adopt %s from coreos etcd-operator: remove the ownerReferences to its "
+                                     "EtcdCluster resource from %s, so that deleting that resource or its CRD "
+                                     "cannot garbage-collect them (nothing is restarted)",
+                                     c->name, m->upstream_owned));
         if (c->restore_from)
                 return step_act(s, EG_ACTION_RESTORE_REPLACE, NULL, 0, false,
                                 strf("EtcdRestore with overwrite: stop the running cluster %s (its data is kept) "
@@ -1035,6 +1045,9 @@ static void model_apply(const struct ctx *c, struct model *m, const struct eg_ac
                 m->reachable = true;
                 break;
         }
+        case EG_ACTION_ADOPT:
+                m->upstream_owned = NULL;
+                break;
         case EG_ACTION_RESTART:
                 for (size_t i = 0; i < m->n; i++)
                         for (size_t j = 0; j < a->n_members; j++)
@@ -1054,6 +1067,7 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                 .exists = o->exists,
                 .reachable = o->etcd_reachable,
                 .next_index = o->next_index,
+                .upstream_owned = o->upstream_owned,
                 .cap = o->n_members + PLAN_MAX_ACTIONS,
         };
 

@@ -282,6 +282,9 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
         case EG_ACTION_RECOVER:
                 k = recover_from_member(opt, tg, a, err);
                 break;
+        case EG_ACTION_ADOPT:
+                k = rt->ops->disown ? rt->ops->disown(rt, tg->namespace, tg->name, err) : -EOPNOTSUPP;
+                break;
         default:
                 k = -EINVAL;
                 eg_error_set(err, "unknown action");

@@ -56,6 +56,7 @@ struct eg_reconciler {
         size_t n_tracks;
         /* the runtime's last list: why it failed, or what it skipped (logged once each) */
         char *list_error, *list_warning;
+        size_t events_failing; /* platform events lost since the last one posted */
 };
 
 int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconciler **ret) {
@@ -251,6 +252,7 @@ static int observe(struct eg_reconciler *r, struct cluster_track *t, const char 
         o->rc_exists = k >= 0;
         o->oc.exists = o->rc_exists;
         o->oc.next_index = o->rc.next_index;
+        o->oc.upstream_owned = o->rc.upstream_owned;
 
         o->endpoints = calloc(o->rc.n_members + 1, sizeof(char *));
         if (!o->endpoints)
@@ -420,6 +422,30 @@ static char *object_errors(const struct eg_desired_set *d, const char *ns, const
         return b.len ? eg_buf_steal(&b) : (eg_buf_done(&b), NULL);
 }
 
+/* A decision told to the platform as well. Its failure is no part of the step: logged when posting
+ * starts failing and when it works again, each loss counted. */
+static void platform_event(struct eg_reconciler *r, const struct eg_runtime_event *ev) {
+        struct eg_runtime *rt = r->opt.runtime;
+        struct eg_error err = {0};
+        if (rt->ops->record_event(rt, ev, &err) >= 0) {
+                if (r->events_failing > 0)
+                        eg_log_info("events post again; %zu were lost (the audit log has those decisions)",
+                                    r->events_failing);
+                r->events_failing = 0;
+        } else {
+                if (r->events_failing++ == 0)
+                        eg_log_warning("%s/%s: cannot post the event of decision %s: %s (the audit log still has "
+                                       "every decision; not logged again until an event posts)",
+                                       ev->namespace, ev->name, ev->decision, err.message ? err.message : "?");
+                if (r->opt.on_event)
+                        r->opt.on_event(r->opt.event_userdata,
+                                        &(struct eg_reconcile_event){.kind = EG_EVENT_PLATFORM_EVENT_LOST,
+                                                                     .namespace = ev->namespace, .name = ev->name,
+                                                                     .decision = ev->decision});
+        }
+        eg_error_done(&err);
+}
+
 static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, const struct eg_object *obj,
                   const struct eg_diag *diag, const char *ns, const char *name, const char *decision,
                   const char *member, const char *reason, const char *outcome, int64_t duration_ms,
@@ -433,6 +459,12 @@ static void audit(struct eg_reconciler *r, const struct eg_revision_info *rev, c
                 };
                 r->opt.on_event(r->opt.event_userdata, &ev);
         }
+        if (!r->opt.dry_run && r->opt.runtime->ops->record_event)
+                platform_event(r, &(struct eg_runtime_event){
+                                          .namespace = ns, .name = name, .member = member, .decision = decision,
+                                          .message = reason, .error = error,
+                                          .warning = outcome && (strcmp(outcome, "failed") == 0 ||
+                                                                 strcmp(outcome, "blocked") == 0)});
         if (!r->opt.audit)
                 return;
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ns, name);

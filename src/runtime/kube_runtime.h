@@ -70,6 +70,15 @@ int kube_check_names(const char *ns, const char *name, const char *member, struc
 int kube_list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t **ret,
                            struct eg_error *err);
 
+/* kube_adopt.c */
+/* Whether an ownerReference ties obj to an EtcdCluster custom resource (coreos etcd-operator's). */
+bool kube_upstream_owned(json_t *obj);
+/* Appends "kind/name" of obj to list (a JSON array; NULL: nothing noted) when it is upstream-owned. */
+int kube_note_upstream_owned(json_t *list, const char *kind, json_t *obj);
+/* The noted objects for a reason: "pod/a, service/b", the first few named and the rest counted;
+ * NULL for none (or out of memory). malloc'd. */
+char *kube_describe_owned(json_t *list);
+
 /* kube_access.c */
 /* Through the pod proxy, whether the credentials may use pods/proxy, asked once: etcd behind
  * a forbidden proxy would look like dead members. */
@@ -81,3 +90,5 @@ void kube_client_tls_free(struct client_tls *t);
 int kube_sync_secret(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
 int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
                      struct eg_error *err);
+int kube_disown(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
+int kube_record_event(struct eg_runtime *rt, const struct eg_runtime_event *ev, struct eg_error *err);

@@ -31,6 +31,7 @@ void eg_runtime_cluster_done(struct eg_runtime_cluster *c) {
                 return;
         members_free(c->members, c->n_members);
         members_free(c->stuck, c->n_stuck);
+        free(c->upstream_owned);
         free(c->namespace);
         free(c->name);
         *c = (struct eg_runtime_cluster){0};

@@ -133,8 +133,9 @@ static int service_repair(json_t *obj, void *userdata) {
         return 0;
 }
 
-/* Creates the service when missing, repairs it when edited. */
-static int ensure_service(struct kube_runtime *kr, const char *ns, const char *name, bool headless,
+/* Creates the service when missing, repairs it when edited; notes it in owned (may be NULL) when
+ * an EtcdCluster resource owns it. A read-only runtime only looks. */
+static int ensure_service(struct kube_runtime *kr, const char *ns, const char *name, bool headless, json_t *owned,
                           struct eg_error *err) {
         json_t *want = kube_service_manifest(ns, name, headless), *have = NULL;
         _cleanup_free_ char *coll = services_path(ns);
@@ -146,13 +147,16 @@ static int ensure_service(struct kube_runtime *kr, const char *ns, const char *n
         if (!path)
                 goto out;
         r = get_maybe(kr, path, &have, err);
+        if (r == -ENOENT && kr->read_only)
+                r = 0;
         if (r == -ENOENT) {
                 r = eg_kube_create(kr->client, coll, want, NULL, err);
                 if (r == -EEXIST)
                         r = 0;
                 goto out;
         }
-        if (r < 0 || service_ok(have, want, headless))
+        if (r < 0 || !have || (r = kube_note_upstream_owned(owned, "service", have)) < 0 || kr->read_only ||
+            service_ok(have, want, headless))
                 goto out;
         const char *ip = jstr(json_object_get(have, "spec"), "clusterIP");
         if (headless && (!ip || strcmp(ip, "None") != 0)) {
@@ -168,21 +172,24 @@ out:
         return r;
 }
 
-static int ensure_services(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
-        int r = ensure_service(kr, ns, name, false, err);
-        return r < 0 ? r : ensure_service(kr, ns, name, true, err);
+static int ensure_services(struct kube_runtime *kr, const char *ns, const char *name, json_t *owned,
+                           struct eg_error *err) {
+        int r = ensure_service(kr, ns, name, false, owned, err);
+        return r < 0 ? r : ensure_service(kr, ns, name, true, owned, err);
 }
 
 /* The PDB exists and asks for min_available; min_available < 0 only creates a missing one
- * (for quorum of n_default members). */
+ * (for quorum of n_default members). Notes and read-only as ensure_service. */
 static int ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available,
-                      int64_t n_default, struct eg_error *err) {
+                      int64_t n_default, json_t *owned, struct eg_error *err) {
         _cleanup_free_ char *coll = pdbs_path(ns);
         _cleanup_free_ char *path = coll ? eg_strdup_printf("%s/%s", coll, name) : NULL;
         json_t *have = NULL;
         if (!path)
                 return -ENOMEM;
         int r = get_maybe(kr, path, &have, err);
+        if (r == -ENOENT && kr->read_only)
+                return 0;
         if (r == -ENOENT) {
                 int64_t min = min_available >= 0 ? min_available : quorum(n_default);
                 json_t *pdb = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:I, s:{s:{s:s, s:s}}}}", "apiVersion",
@@ -199,9 +206,10 @@ static int ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name,
                 return r;
         json_t *cur = jpath(have, "spec", "minAvailable");
         bool same = min_available < 0 || (json_is_integer(cur) && json_integer_value(cur) == min_available);
+        r = kube_note_upstream_owned(owned, "poddisruptionbudget", have);
         json_decref(have);
-        if (same)
-                return 0;
+        if (r < 0 || same || kr->read_only)
+                return r;
         json_t *patch = json_pack("{s:{s:I}}", "spec", "minAvailable", (json_int_t)min_available);
         if (!patch)
                 return -ENOMEM;
@@ -463,13 +471,16 @@ static const char *running_pod(json_t *pods) {
 static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                         struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
-        json_t *all = NULL, *pods = NULL, *pvcs = NULL, *orphans = NULL;
+        json_t *all = NULL, *pods = NULL, *pvcs = NULL, *orphans = NULL, *owned = json_array();
         _cleanup_free_ char *sel = cluster_selector(name);
+        size_t i;
+        json_t *obj;
         int r;
         if ((r = kube_check_names(ns, name, NULL, err)) < 0)
-                return r;
-        if (!sel)
-                return -ENOMEM;
+                goto out;
+        r = -ENOMEM;
+        if (!sel || !owned)
+                goto out;
         if ((r = kube_list_cluster_pods(kr, ns, name, &all, err)) < 0 ||
             (r = kube_list_claims(kr, ns, sel, &pvcs, err)) < 0)
                 goto out;
@@ -482,16 +493,31 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
                 r = -ENOENT;
                 goto out;
         }
+        json_array_foreach(pods, i, obj) {
+                if ((r = kube_note_upstream_owned(owned, "pod", obj)) < 0)
+                        goto out;
+        }
+        json_array_foreach(pvcs, i, obj) {
+                if (!jpath(obj, "metadata", "deletionTimestamp") &&
+                    (r = kube_note_upstream_owned(owned, "persistentvolumeclaim", obj)) < 0)
+                        goto out;
+        }
         /* upstream created services once and never looked again: repair them every pass */
-        if (!kr->read_only && ((r = ensure_services(kr, ns, name, err)) < 0 ||
-                               (r = ensure_pdb(kr, ns, name, -1, (int64_t)n, err)) < 0))
+        if ((r = ensure_services(kr, ns, name, owned, err)) < 0 ||
+            (r = ensure_pdb(kr, ns, name, -1, (int64_t)n, owned, err)) < 0)
                 goto out;
         if ((r = kube_check_proxy_allowed(kr, ns, running_pod(pods), err)) < 0)
                 goto out;
-        r = cluster_from_pods(kr, ns, name, pods, pvcs, recorded_next_index(kr, ns, name), ret);
+        if ((r = cluster_from_pods(kr, ns, name, pods, pvcs, recorded_next_index(kr, ns, name), ret)) < 0)
+                goto out;
+        if (json_array_size(owned) > 0 && !(ret->upstream_owned = kube_describe_owned(owned))) {
+                eg_runtime_cluster_done(ret);
+                r = -ENOMEM;
+        }
         if (r >= 0 && (r = note_stuck_pods(all, ret)) < 0)
                 eg_runtime_cluster_done(ret);
 out:
+        json_decref(owned);
         json_decref(all);
         json_decref(pods);
         json_decref(pvcs);
@@ -674,9 +700,9 @@ static int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 if (idx > next)
                         next = idx;
         }
-        if ((r = ensure_services(kr, t->namespace, t->name, err)) < 0 ||
+        if ((r = ensure_services(kr, t->namespace, t->name, NULL, err)) < 0 ||
             (r = record_next_index(kr, t->namespace, t->name, next, err)) < 0 ||
-            (r = ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, err)) < 0)
+            (r = ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, NULL, err)) < 0)
                 goto out;
         if (kube_has_pvc(t->spec))
                 for (; made_pvcs < n; made_pvcs++)
@@ -716,7 +742,7 @@ static int kube_prepare_member(struct eg_runtime *rt, const struct eg_runtime_ta
                 eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace, t->name);
                 return -EEXIST;
         }
-        if ((r = ensure_services(kr, t->namespace, t->name, err)) < 0 ||
+        if ((r = ensure_services(kr, t->namespace, t->name, NULL, err)) < 0 ||
             (r = record_next_index(kr, t->namespace, t->name, member_index(t->name, member), err)) < 0)
                 return r;
         *ret_peer_url = TAKE_PTR(url);
@@ -743,7 +769,7 @@ static int kube_start_member(struct eg_runtime *rt, const struct eg_runtime_targ
                         delete_quietly(kr, pvcs_path, t->namespace, member);
                 return r;
         }
-        return ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, err);
+        return ensure_pdb(kr, t->namespace, t->name, quorum(t->spec->size), 0, NULL, err);
 }
 
 struct pod_gone {
@@ -830,7 +856,7 @@ static int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *n
                 if (pdb && eg_kube_get(kr->client, pdb, &have, NULL) >= 0) {
                         json_t *cur = jpath(have, "spec", "minAvailable");
                         if (left > 0 && json_is_integer(cur) && json_integer_value(cur) > quorum((int64_t)left))
-                                ensure_pdb(kr, ns, name, quorum((int64_t)left), 0, NULL);
+                                ensure_pdb(kr, ns, name, quorum((int64_t)left), 0, NULL, NULL);
                 }
                 json_decref(have);
         }
@@ -1126,6 +1152,8 @@ static const struct eg_runtime_ops kube_ops = {
         .change_fd = kube_change_fd,
         .etcd_access = kube_etcd_access,
         .sync_secret = kube_sync_secret,
+        .disown = kube_disown,
+        .record_event = kube_record_event,
         .free = kube_free,
 };
 

@@ -94,6 +94,8 @@ static void test_metrics__full_text(void **state) {
         eg_metrics_fetch_failed(m);
         eg_metrics_fetch_failed(m);
         eg_metrics_force_push(m);
+        eg_metrics_record(m, &(struct eg_reconcile_event){.kind = EG_EVENT_PLATFORM_EVENT_LOST, .namespace = "default",
+                                                          .name = "z", .decision = "create"});
         eg_metrics_webhook(m, EG_WEBHOOK_ACCEPTED);
         eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
         eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
@@ -112,6 +114,7 @@ static void test_metrics__full_text(void **state) {
                 "etcd_gitops_source_revision_info{revision=\"main@sha1:abc\",commit=\"abc\"} 1\n"
                 "etcd_gitops_source_fetch_failures_total 2\n"
                 "etcd_gitops_source_force_pushes_total 1\n"
+                "etcd_gitops_events_lost_total 1\n"
                 "etcd_gitops_webhooks_total{result=\"accepted\"} 1\n"
                 "etcd_gitops_webhooks_total{result=\"ping\"} 0\n"
                 "etcd_gitops_webhooks_total{result=\"rejected\"} 2\n"

@@ -107,7 +107,7 @@ static void test_plan__names(void **state) {
         static const char *const kinds[] = {"create",        "add-learner",  "promote",
                                             "remove",        "replace-dead", "remove-orphan",
                                             "stop-unknown",  "upgrade-member", "prune",
-                                            "restart", "restore-replace", "recover"};
+                                            "restart", "restore-replace", "recover", "adopt"};
         static const char *const states[] = {"converged", "progressing", "waiting",   "blocked",
                                              "paused",    "quorum-lost", "untouched", "absent"};
         assert_int_equal(EG_ELEMENTSOF(kinds), _EG_ACTION_MAX);
@@ -1679,6 +1679,63 @@ static void test_plan__restore_over_running_cluster_is_planned(void **state) {
         eg_plan_done(&f.plan);
 }
 
+/* A cluster coreos etcd-operator made: its objects are released from the EtcdCluster resource
+ * first, whatever else the cluster needs, and nothing else is planned differently. */
+static void test_plan__adopt_before_anything_else(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.obs.upstream_owned = "pod/c-0, service/c";
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_ADOPT, NULL);
+        assert_null(f.plan.actions[0].member);
+        assert_false(f.plan.actions[0].delete_data);
+        assert_string_equal(f.plan.actions[0].reason,
+                            "adopt c from coreos etcd-operator: remove the ownerReferences to its EtcdCluster resource "
+                            "from pod/c-0, service/c, so that deleting that resource or its CRD cannot "
+                            "garbage-collect them (nothing is restarted)");
+        /* converged once adopted */
+        assert_int_equal(f.plan.n_actions, 1);
+        eg_plan_done(&f.plan);
+
+        /* a dead member is replaced after */
+        fx_gone(&f, 2, false);
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_ADOPT, NULL);
+        assert_action(&f, 1, EG_ACTION_REPLACE_DEAD, "c-2");
+        eg_plan_done(&f.plan);
+
+        /* quorum lost: still released, since deleting the resource would take what is left */
+        fx_gone(&f, 1, false);
+        fx_plan(&f);
+        assert_action(&f, 0, EG_ACTION_ADOPT, NULL);
+        assert_int_equal(f.plan.n_actions, 1);
+        eg_plan_done(&f.plan);
+        f.obs.upstream_owned = NULL;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_QUORUM_LOST);
+        eg_plan_done(&f.plan);
+
+        /* hands off where nothing is to be changed: paused, no manifest, invalid manifest */
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        f.obs.upstream_owned = "pod/c-0";
+        f.spec.paused = true;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_PAUSED);
+        eg_plan_done(&f.plan);
+        f.spec.paused = false;
+        f.in.spec = NULL;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_ABSENT);
+        eg_plan_done(&f.plan);
+        f.in.spec = &f.spec;
+        f.in.spec_invalid = true;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_UNTOUCHED);
+        eg_plan_done(&f.plan);
+}
+
 static void test_plan__auto_recover_only_when_opted_in_and_late(void **state) {
         struct fx f;
         fx_init(&f, 3, "3.5.9");
@@ -1731,6 +1788,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__failing_member_waited_for_never_replaced),
                 cmocka_unit_test(test_plan__failing_learner_waited_for_or_replaced_when_spec_changed),
                 cmocka_unit_test(test_plan__restore_over_running_cluster_is_planned),
+                cmocka_unit_test(test_plan__adopt_before_anything_else),
                 cmocka_unit_test(test_plan__auto_recover_only_when_opted_in_and_late),
                 cmocka_unit_test(test_plan__policy_defaults),
                 cmocka_unit_test(test_plan__invalid_arguments),
