@@ -26,6 +26,9 @@ enum eg_log_level { EG_LOG_ERROR, EG_LOG_WARNING, EG_LOG_INFO, EG_LOG_DEBUG };
 void eg_log_set_level(enum eg_log_level level);
 enum eg_log_level eg_log_get_level(void);
 /* Parses "error", "warning", "info", "debug"; returns -EINVAL otherwise. */
+/* "<N>" (the syslog priority journald reads off a line) when stderr is this service's journal
+ * stream, else "": for lines written to stderr other than through eg_log_*. */
+const char *eg_log_journal_prefix(enum eg_log_level level);
 int eg_log_parse_level(const char *s, enum eg_log_level *ret);
 /* Logs to stderr; returns -abs(err) so callers can `return eg_log_errno(...)`.
  * "%m" in fmt expands to strerror(err). */

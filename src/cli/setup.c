@@ -106,9 +106,10 @@ void eg_cli_env_close(struct eg_cli_env *e) {
 void eg_cli_print_diags(const struct eg_desired_set *set) {
         for (size_t i = 0; i < set->n_diags; i++) {
                 const struct eg_diag *d = &set->diags[i];
-                fprintf(stderr, "%s:%u:%u: %s: %s%s%s\n", d->path ? d->path : "?", d->line, d->column,
-                        d->severity == EG_SEVERITY_ERROR ? "error" : "warning", d->field ? d->field : "",
-                        d->field ? ": " : "", d->message);
+                bool error = d->severity == EG_SEVERITY_ERROR;
+                fprintf(stderr, "%s%s:%u:%u: %s: %s%s%s\n", eg_log_journal_prefix(error ? EG_LOG_ERROR : EG_LOG_WARNING),
+                        d->path ? d->path : "?", d->line, d->column, error ? "error" : "warning",
+                        d->field ? d->field : "", d->field ? ": " : "", d->message);
         }
 }
 
