@@ -72,6 +72,10 @@ struct eg_backup_store {
         bool force_path_style;
         const char *credentials_file; /* S3: NULL means environment, then ~/.aws/credentials */
         const atomic_bool *cancel; /* S3 requests stop when it is set; may be NULL */
+        /* eg_now_monotonic_ms() by which S3 requests end, retries included; each request
+         * also fails when it stalls for a quarter of the time left (2 to 60 s) and is tried
+         * again. 0: no deadline, a 60 s stall limit */
+        int64_t deadline_ms;
 };
 
 struct eg_backup_result {
@@ -94,7 +98,9 @@ struct eg_backup_options {
         const struct eg_etcd_options *etcd; /* TLS, headers; NULL: plain http */
         struct eg_backup_store store;
         bool periodic; /* name the object eg_backup_name_periodic(store.path, ...) */
-        int64_t timeout_ms; /* a stalled transfer fails after this; default 60 s */
+        /* the whole backup (finding the member, the snapshot and its upload, retries
+         * included) fails after this; default 60 s */
+        int64_t timeout_ms;
         eg_backup_progress_fn progress; /* may be NULL */
         void *progress_userdata;
         /* set (from any thread) to abandon the transfer: -ECANCELED, nothing left behind */
@@ -111,7 +117,8 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
                    struct eg_error *err);
 
 /* Lists the periodic backups of store->path and deletes all but the newest keep (by
- * revision as a number). *ret_deleted (may be NULL) receives the deleted object names. */
+ * revision as a number; S3: up to 1000 in one DeleteObjects request). *ret_deleted (may be
+ * NULL) receives the deleted object names, also when it fails part way. */
 int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
                      size_t *ret_n, struct eg_error *err);
 

@@ -27,6 +27,9 @@ struct eg_etcd_tls {
 struct eg_etcd_options {
         int64_t timeout_ms;         /* whole call, per endpoint; default 2000 */
         int64_t connect_timeout_ms; /* default 500 */
+        /* eg_now_monotonic_ms() by which every call ends, snapshot streams included (their
+         * stall limit alone lets a trickle run forever); 0: none */
+        int64_t deadline_ms;
         struct eg_etcd_tls tls;     /* all NULL: plain http */
         /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated; for
          * endpoints reached through a proxy such as the Kubernetes API server's. */
@@ -109,8 +112,9 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
  * file. Verifies the sha256 etcd appends before returning 0 (-EBADMSG when it does
  * not match). ret_sha256 receives the hex sha256 of the bytes given to sink. */
 typedef int (*eg_etcd_snapshot_sink)(const void *data, size_t len, void *userdata);
-/* The transfer has no total timeout: it fails when it stalls for timeout_ms (at least 5 s).
- * A negative return from sink aborts the transfer and is returned. */
+/* The transfer has no total timeout but the options' deadline_ms: it fails when it stalls
+ * for timeout_ms (at least 5 s). A negative return from sink aborts the transfer and is
+ * returned. */
 int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
                      void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
                      struct eg_etcd_error *err);

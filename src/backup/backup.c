@@ -55,10 +55,11 @@ static int hex_to_raw(const char *hex, unsigned char out[static 32]) {
 }
 
 /* The reachable endpoint with the highest revision; the others' failures in *skipped. */
-static int choose_endpoint(const struct eg_backup_options *o, size_t *ret_idx, struct eg_etcd_status *ret,
-                           struct eg_buf *skipped) {
+static int choose_endpoint(const struct eg_backup_options *o, int64_t deadline_ms, size_t *ret_idx,
+                           struct eg_etcd_status *ret, struct eg_buf *skipped) {
         struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
         eo.timeout_ms = STATUS_TIMEOUT_MS;
+        eo.deadline_ms = deadline_ms;
         struct eg_etcd *c;
         int r = eg_etcd_new(o->endpoints, o->n_endpoints, &eo, &c);
         if (r < 0)
@@ -90,6 +91,10 @@ static int choose_endpoint(const struct eg_backup_options *o, size_t *ret_idx, s
 int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret,
                    struct eg_error *err) {
         int64_t start = eg_now_monotonic_ms();
+        int64_t timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+        int64_t deadline = start + timeout_ms;
+        struct eg_backup_store store = o->store;
+        store.deadline_ms = deadline;
         struct eg_backup_result res = {0};
         struct eg_etcd_status st = {0};
         struct eg_buf skipped;
@@ -103,7 +108,7 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
                 r = -EINVAL;
                 goto out;
         }
-        r = choose_endpoint(o, &idx, &st, &skipped);
+        r = choose_endpoint(o, deadline, &idx, &st, &skipped);
         if (r < 0) {
                 if (r == -EHOSTUNREACH)
                         eg_error_set(err, "no endpoint answered: %s", skipped.data ? skipped.data : "");
@@ -120,11 +125,12 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
                 r = -ENOMEM;
                 goto out;
         }
-        r = store_writer_open(&o->store, res.object, &w, err);
+        r = store_writer_open(&store, res.object, &w, err);
         if (r < 0)
                 goto out;
         struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
-        eo.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+        eo.timeout_ms = timeout_ms;
+        eo.deadline_ms = deadline;
         r = eg_etcd_new(&res.endpoint, 1, &eo, &c);
         if (r < 0)
                 goto out;
@@ -151,6 +157,11 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
         *ret = res;
         res = (struct eg_backup_result){0};
 out:
+        /* whatever ran out of time says how; this says why it had no more */
+        if (r < 0 && r != -ECANCELED && eg_now_monotonic_ms() >= deadline)
+                eg_error_set(err, "the backup did not finish within its timeout of %lld s (raise it if the snapshot needs longer: "
+                                  "backupPolicy.timeoutInSecond, or backup --timeout): %s",
+                             (long long)((timeout_ms + 999) / 1000), err->message ? err->message : strerror(-r));
         store_writer_free(w);
         eg_etcd_free(c);
         eg_etcd_status_done(&st);
@@ -165,23 +176,33 @@ int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***
         size_t n = 0, n_deleted = 0;
         const char **doomed = NULL;
         size_t n_doomed = 0;
+        bool *gone = NULL;
+        if (ret_deleted) {
+                *ret_deleted = NULL;
+                *ret_n = 0;
+        }
         int r = store_list(store, store->path, &names, &n, err);
         if (r < 0)
                 return r;
         r = eg_backup_retention(store->path, names, n, keep, &doomed, &n_doomed);
-        if (r >= 0 && n_doomed > 0 && !(deleted = calloc(n_doomed, sizeof(*deleted))))
+        if (r >= 0 && n_doomed > 0 && (!(deleted = calloc(n_doomed, sizeof(*deleted))) || !(gone = calloc(n_doomed, sizeof(*gone)))))
                 r = -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < n_doomed; i++) {
-                r = store_delete(store, doomed[i], err);
-                if (r >= 0 && !(deleted[n_deleted++] = strdup(doomed[i])))
-                        r = -ENOMEM;
-        }
+        if (r >= 0 && n_doomed > 0)
+                r = store_delete(store, doomed, n_doomed, gone, err);
+        /* what went is reported also when the rest did not */
+        int q = 0;
+        for (size_t i = 0; gone && i < n_doomed && q >= 0; i++)
+                if (gone[i] && !(deleted[n_deleted++] = strdup(doomed[i]))) {
+                        n_deleted--;
+                        q = -ENOMEM;
+                }
+        r = r < 0 ? r : q;
+        free(gone);
         free(doomed);
         bk_strv_free(names, n);
-        if (r >= 0 && ret_deleted) {
-                *ret_deleted = deleted;
+        if (ret_deleted) {
+                *ret_deleted = TAKE_PTR(deleted);
                 *ret_n = n_deleted;
-                return 0;
         }
         bk_strv_free(deleted, n_deleted);
         return r;

@@ -415,6 +415,8 @@ static void job_run(struct job *j, const atomic_bool *cancel) {
                           .force_path_style = j->path_style, .credentials_file = j->creds, .cancel = cancel},
         };
         j->r = eg_backup_take(&bo, &j->res, &j->err);
+        /* as long again for retention, which the snapshot's time must not starve */
+        bo.store.deadline_ms = eg_now_monotonic_ms() + j->timeout_ms;
         if (j->r >= 0 && j->periodic && j->max_backups > 0)
                 j->retain_r = eg_backup_retain(&bo.store, j->max_backups, &j->deleted, &j->n_deleted, &j->retain_err);
 }
@@ -453,7 +455,7 @@ static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
                 _cleanup_free_ char *reason = eg_strdup_printf("%s snapshot of %s", j->kind, j->cluster);
                 audit(c, &j->origin, j->revision, "backup", j->cluster, reason, "failed", msg, 0);
         }
-        for (size_t i = 0; j->retain_r >= 0 && i < j->n_deleted; i++) {
+        for (size_t i = 0; i < j->n_deleted; i++) {
                 _cleanup_free_ char *reason = eg_strdup_printf("deleted %s: keeping the newest %lld backups by revision",
                                                                j->deleted[i], (long long)j->max_backups);
                 audit(c, &j->origin, j->revision, "backup-retention", j->cluster, reason, "ok", NULL, 0);

@@ -13,6 +13,8 @@
 
 /* S3 allows 10000 parts: with 8 MiB parts that is 78 GiB, far past etcd's 8 GiB quota cap. */
 #define S3_MAX_PARTS 10000
+/* aborting a failed upload: its own time, as the backup's deadline may be what failed it */
+#define S3_ABORT_MS 10000
 
 struct store_writer {
         enum eg_storage_type type;
@@ -198,6 +200,7 @@ void store_writer_free(struct store_writer *w) {
         if (w->upload_id && !w->committed) {
                 /* best effort: a server that is gone keeps the parts, never an object */
                 struct eg_error e = {0};
+                s3_set_deadline(w->s3, eg_now_monotonic_ms() + S3_ABORT_MS);
                 s3_multipart_abort(w->s3, w->bucket, w->key, w->upload_id, &e);
                 eg_error_done(&e);
         }
@@ -294,24 +297,50 @@ int store_list(const struct eg_backup_store *store, const char *base, char ***re
         return 0;
 }
 
-int store_delete(const struct eg_backup_store *store, const char *object, struct eg_error *err) {
+/* object's key when it is in bucket, else NULL */
+static const char *key_in(const char *object, const char *bucket) {
+        if (eg_str_has_prefix(object, "s3://"))
+                object += 5;
+        size_t n = strlen(bucket);
+        return strncmp(object, bucket, n) == 0 && object[n] == '/' && object[n + 1] ? object + n + 1 : NULL;
+}
+
+int store_delete(const struct eg_backup_store *store, const char *const *objects, size_t n, bool *ret_deleted,
+                 struct eg_error *err) {
+        for (size_t i = 0; i < n; i++)
+                ret_deleted[i] = false;
         if (store->type == EG_STORAGE_FILE) {
-                if (unlink(object) < 0 && errno != ENOENT) {
-                        int r = -errno;
-                        eg_error_set(err, "cannot delete '%s': %s", object, strerror(-r));
-                        return r;
+                for (size_t i = 0; i < n; i++) {
+                        if (unlink(objects[i]) < 0 && errno != ENOENT) {
+                                int r = -errno;
+                                eg_error_set(err, "cannot delete '%s': %s", objects[i], strerror(-r));
+                                return r;
+                        }
+                        ret_deleted[i] = true;
                 }
                 return 0;
         }
-        _cleanup_free_ char *bucket = NULL, *key = NULL;
-        if (eg_s3_parse_path(object, &bucket, &key) < 0)
-                return -EINVAL;
-        struct s3 *s;
-        int r = s3_new(store, &s, err);
-        if (r < 0)
-                return r;
-        r = s3_delete(s, bucket, key, err);
+        const char **keys = calloc(n ? n : 1, sizeof(*keys));
+        char *bucket = NULL;
+        struct s3 *s = NULL;
+        int r = keys ? s3_new(store, &s, err) : -ENOMEM;
+        /* batches of the objects in one bucket: retention's are all in one */
+        for (size_t i = 0, k = 0; r >= 0 && i < n; i = k) {
+                char *b, *key;
+                if ((r = eg_s3_parse_path(objects[i], &b, &key)) < 0) {
+                        eg_error_set(err, "s3 path '%s' is not <bucket>/<key>", objects[i]);
+                        break;
+                }
+                free(key);
+                free(bucket);
+                bucket = b;
+                for (k = i; k < n && k - i < S3_DELETE_MAX && (keys[k - i] = key_in(objects[k], bucket)); k++)
+                        ;
+                r = s3_delete_objects(s, bucket, keys, k - i, ret_deleted + i, err);
+        }
         s3_free(s);
+        free(bucket);
+        free(keys);
         return r;
 }
 

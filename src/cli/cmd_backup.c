@@ -30,7 +30,7 @@ const struct eg_option cmd_backup_options[] = {
         {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE", "AWS shared credentials file (default: environment, then ~/.aws/credentials)"},
         {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server (default AWS)"},
         {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
-        {OPT_TIMEOUT, "timeout", 0, "DURATION", "fail when the transfer stalls this long (default 60s)"},
+        {OPT_TIMEOUT, "timeout", 0, "DURATION", "longest the whole backup may take, retries included (default 60s)"},
         {OPT_OUTPUT, "output", 'o', "text|json", "output format (default text)"},
         {0},
 };

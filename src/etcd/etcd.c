@@ -244,6 +244,7 @@ int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *
         c->timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
         c->connect_timeout_ms = opt && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
                                                                    : DEFAULT_CONNECT_TIMEOUT_MS;
+        c->deadline_ms = opt ? opt->deadline_ms : 0;
         if (opt && (dup_opt(opt->tls.ca_file, &c->ca_file) < 0 ||
                     dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
                     dup_opt(opt->tls.key_file, &c->key_file) < 0))
@@ -346,14 +347,19 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        /* past the deadline a call still gets 1 ms: curl reads 0 as no limit at all */
+        int64_t left = c->deadline_ms > 0 ? c->deadline_ms - eg_now_monotonic_ms() : INT64_MAX;
+        left = left < 1 ? 1 : left;
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout_ms < left ? c->connect_timeout_ms : left));
         if (stream) {
                 long stall_s = (long)((c->timeout_ms + 999) / 1000);
                 curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
                 curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                                  stall_s < SNAPSHOT_MIN_STALL_S ? (long)SNAPSHOT_MIN_STALL_S : stall_s);
+                if (c->deadline_ms > 0)
+                        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
         } else
-                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout_ms < left ? c->timeout_ms : left));
         if (c->ca_file)
                 curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         if (c->cert_file)

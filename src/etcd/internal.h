@@ -23,6 +23,7 @@ struct eg_etcd {
         size_t preferred; /* the endpoint that answered last, tried first */
         int64_t timeout_ms;
         int64_t connect_timeout_ms;
+        int64_t deadline_ms; /* monotonic; 0: none */
         char *ca_file;
         char *cert_file;
         char *key_file;
@@ -44,8 +45,8 @@ struct etcd_response {
 struct errmap;
 
 void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from);
-/* Resets c's handle for one request to url: timeouts (stream: none in total, only a stall
- * limit), TLS files, error buffer. */
+/* Resets c's handle for one request to url: timeouts (stream: none in total but the
+ * deadline, only a stall limit), TLS files, error buffer. */
 void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream);
 int etcd_curl_code_to_errno(CURLcode cc);
 /* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.

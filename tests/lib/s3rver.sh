@@ -7,7 +7,11 @@
 # tests/lib/s3sigv4.py in front, which checks SigV4 as AWS does (keys S3_VERIFY_KEYS, default
 # S3RVER:S3RVER, space-separated ID:SECRET; region S3_VERIFY_REGION, default us-east-1):
 # S3_PORT and S3_ENDPOINT are then the verifier's, S3RVER_PORT is s3rver's, S3V_PID the
-# verifier's pid and S3V_LOG its log (one line per request: method path query verdict).
+# verifier's pid and S3V_LOG its log (one line per request: method path query verdict), S3V_JSONL
+# the same as JSON lines with each request's headers, what it signed and when it started and
+# ended. The verifier injects the faults S3V_FAULTS (a JSON list of rules, read again whenever
+# it changes; see Faults in s3sigv4.py) asks for: s3_faults 'JSON' writes it, s3_faults '[]'
+# clears it.
 # S3_PID stays s3rver's, so killing it still takes the storage away. S3_VERIFY_HOST: the address
 # the verifier listens on and S3_ENDPOINT names (default 127.0.0.1), e.g. a test bridge's so
 # that pods reach it too.
@@ -20,6 +24,8 @@ S3_ENDPOINT=
 S3RVER_PORT=
 S3V_PID=
 S3V_LOG=
+S3V_JSONL=
+S3V_FAULTS=
 
 s3rver_available() { [ -x "$S3RVER_BIN" ] && command -v node >/dev/null 2>&1; }
 
@@ -64,9 +70,11 @@ s3sigv4_start() {
   if [ -n "$S3V_PID" ]; then s3_stop_pid "$S3V_PID"; S3V_PID=; fi
   for k in ${S3_VERIFY_KEYS:-S3RVER:S3RVER}; do args+=(--key "$k"); done
   S3V_LOG="$dir.sigv4.log"
+  S3V_JSONL="$dir.sigv4.jsonl"
+  S3V_FAULTS="$dir.faults"
   rm -f "$ready"
   python3 "${EG_SOURCE_DIR:-.}/tests/lib/s3sigv4.py" --upstream "127.0.0.1:$S3RVER_PORT" "${args[@]}" \
-    --host "${S3_VERIFY_HOST:-127.0.0.1}" \
+    --host "${S3_VERIFY_HOST:-127.0.0.1}" --jsonl "$S3V_JSONL" --faults "$S3V_FAULTS" \
     --region "${S3_VERIFY_REGION:-us-east-1}" --ready-file "$ready" --log "$S3V_LOG" >/dev/null 2>"$dir.sigv4.err" &
   S3V_PID=$!
   for _ in $(seq 100); do
@@ -81,6 +89,12 @@ s3sigv4_start() {
   echo "s3sigv4.py did not start:" >&2
   cat "$dir.sigv4.err" >&2 || true
   return 1
+}
+
+# s3_faults JSON: the verifier's fault rules from now on (written whole, so never half read)
+s3_faults() {
+  printf '%s\n' "$1" >"$S3V_FAULTS.tmp"
+  mv "$S3V_FAULTS.tmp" "$S3V_FAULTS"
 }
 
 # s3_stop_pid PID: SIGTERM, up to 5 s, then SIGKILL

@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""A reverse proxy for tests that checks AWS Signature Version 4 on every request, as S3 does, before passing it to s3rver (which checks only the access key)."""
+"""A reverse proxy for tests that checks AWS Signature Version 4 on every request, as S3 does, before passing it to s3rver (which checks only the access key), and injects the faults a rules file asks for."""
 import argparse
+import base64
 import datetime
 import hashlib
 import hmac
 import http.client
 import http.server
+import json
 import os
 import re
+import select
+import socket
+import struct
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 from xml.sax.saxutils import escape
 
@@ -23,6 +29,10 @@ IO_CHUNK = 1 << 16
 # a request body above this spills to a temporary file while it is hashed
 SPOOL_IN_MEMORY = 1 << 20
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer", "upgrade"}
+# headers whose values the request log leaves out
+SECRET_HEADERS = {"x-amz-security-token"}
+# what AWS answers a client that should back off
+SLOWDOWN = (503, "SlowDown", "Please reduce your request rate.")
 
 
 def uri_encode(s, keep_slash):
@@ -140,11 +150,59 @@ def verify(method, raw_path, raw_query, headers, keys, region, service="s3", now
         raise Refusal(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
     if payload != "UNSIGNED-PAYLOAD" and not HEX64.match(payload):
         raise Refusal(400, "InvalidArgument", f"x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a hex sha256, not '{payload}'")
+    # a header signed but not sent is signed as empty by some clients (libcurl before 8.3 does so
+    # for the "Expect:" entry that removes a header): strict servers refuse such requests
+    absent = [n for n in signed if n not in h]
+    if absent:
+        raise Refusal(403, "AccessDenied", f"There were headers signed which were not present in the request: {', '.join(absent)}")
     creq = canonical_request(method, raw_path, raw_query, headers, signed, payload)
     want = signature(keys[akid], amz_date, region, service, creq)
     if not hmac.compare_digest(want, sig):
         raise Refusal(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
     return akid, payload
+
+
+class Faults:
+    """Rules from a JSON file (a list, re-read when it changes, which starts their counts again),
+    each {"action": "hold" | "trickle" | "error" | "reset", "method": M, "path": REGEX,
+    "query": REGEX (searched), "skip": N, "times": N, "each": BOOL, "seconds": S, "status": N,
+    "code": C, "message": M}: of the requests that match it and that no earlier rule took, the
+    rule lets the first skip pass, then takes the next times (all when absent), counted per
+    method, path and query when each is true (so per part of a multipart upload).
+    hold: wait seconds (default 3600) before passing the request on, or drop it when the client
+    hangs up first; trickle: pass it on, then send the answer a byte every seconds (default 1);
+    error: answer status (default 503) with S3's error document for code and message (default
+    SlowDown); reset: close the connection with a TCP reset instead of answering."""
+
+    def __init__(self, path):
+        self.path, self.stamp, self.rules, self.counts, self.lock = path, None, [], {}, threading.Lock()
+
+    def take(self, method, path, query):
+        """The rule that takes this request, or None."""
+        with self.lock:
+            self.reload()
+            for i, rule in enumerate(self.rules):
+                if rule.get("method", method) != method or not re.search(rule.get("path", ""), path) or \
+                        not re.search(rule.get("query", ""), query or ""):
+                    continue
+                key = (i, method, path, query) if rule.get("each") else (i,)
+                n = self.counts[key] = self.counts.get(key, 0) + 1
+                skip, times = rule.get("skip", 0), rule.get("times")
+                if n > skip and (times is None or n <= skip + times):
+                    return rule
+            return None
+
+    def reload(self):
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.stamp, self.rules, self.counts = None, [], {}
+            return
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self.stamp:
+            with open(self.path, encoding="utf-8") as f:
+                self.rules = json.load(f)
+            self.stamp, self.counts = stamp, {}
 
 
 def error_xml(code, message, resource):
@@ -161,9 +219,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def record(self, path, query, verdict):
         line = f"{self.command} {path} {query or '-'} {verdict}\n"
+        headers = {}
+        for name, value in self.headers.items():
+            headers.setdefault(name.lower(), []).append("(secret)" if name.lower() in SECRET_HEADERS else value)
+        auth = self.headers.get("Authorization", "")
+        signed = re.search(r"SignedHeaders=([^,\s]*)", auth)
+        doc = {"method": self.command, "path": path, "query": query or "", "verdict": verdict, "headers": headers,
+               "signed": signed.group(1).split(";") if signed else [], "start": self.started, "end": time.time()}
         with self.server.log_lock:
             self.server.log.write(line)
             self.server.log.flush()
+            if self.server.jsonl:
+                self.server.jsonl.write(json.dumps(doc) + "\n")
+                self.server.jsonl.flush()
 
     def read_body(self, spool):
         """Reads the request body into spool; returns its sha256 and whether it came chunked."""
@@ -193,7 +261,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             spool.write(data)
             n -= len(data)
 
-    def refuse(self, e, path, query):
+    def refuse(self, e, path, query, verdict=None):
         body = error_xml(e.code, e.message, path)
         self.send_response(e.status)
         self.send_header("Content-Type", "application/xml")
@@ -201,9 +269,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self.record(path, query, f"{e.status} {e.code}")
+        self.record(path, query, verdict or f"{e.status} {e.code}")
+
+    def client_gone(self):
+        """Whether the client has closed its side (it sent its whole request: any byte now is EOF's)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def hold(self, seconds):
+        """Waits up to seconds; False when the client hung up meanwhile."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            if self.client_gone():
+                return False
+            time.sleep(min(left, 0.05))
+        return True
+
+    def fault(self, rule, raw_path, raw_query, spool, chunked):
+        """Applies rule; True when the request is done with (nothing is to be forwarded)."""
+        action = rule["action"]
+        if action == "hold":
+            t0 = time.monotonic()
+            if self.hold(rule.get("seconds", 3600)):
+                return False
+            self.close_connection = True
+            self.record(raw_path, raw_query, f"fault hold: client gone after {time.monotonic() - t0:.1f}s")
+        elif action == "trickle":
+            self.forward(raw_path, raw_query, spool, chunked, trickle=rule.get("seconds", 1))
+        elif action == "error":
+            status, code, message = rule.get("status", SLOWDOWN[0]), rule.get("code", SLOWDOWN[1]), rule.get("message", SLOWDOWN[2])
+            self.refuse(Refusal(status, code, message), raw_path, raw_query, verdict=f"fault {status} {code}")
+        elif action == "reset":
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.record(raw_path, raw_query, "fault reset")
+        else:
+            raise ValueError(f"unknown fault action {action!r}")
+        return True
 
     def handle_any(self):
+        self.started = time.time()
         raw_path, _, raw_query = self.path.partition("?")
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             try:
@@ -217,13 +326,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     self.server.region, now=datetime.datetime.now(datetime.timezone.utc))
                 if payload != "UNSIGNED-PAYLOAD" and payload != body_sha:
                     raise Refusal(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+                if self.command == "POST" and "delete" in urllib.parse.parse_qs(raw_query, keep_blank_values=True):
+                    self.check_content_md5(spool)
             except Refusal as e:
                 self.refuse(e, raw_path, raw_query)
                 return
             spool.seek(0)
+            rule = self.server.faults.take(self.command, raw_path, raw_query) if self.server.faults else None
+            if rule and self.fault(rule, raw_path, raw_query, spool, chunked):
+                return
             self.forward(raw_path, raw_query, spool, chunked)
 
-    def forward(self, raw_path, raw_query, spool, chunked):
+    def check_content_md5(self, spool):
+        """DeleteObjects wants the body's MD5, as AWS does (s3rver does not check it)."""
+        given = self.headers.get("Content-MD5")
+        if given is None:
+            raise Refusal(400, "InvalidRequest", "Missing required header for this request: Content-Md5")
+        spool.seek(0)
+        digest = hashlib.md5()
+        for data in iter(lambda: spool.read(IO_CHUNK), b""):
+            digest.update(data)
+        if given != base64.b64encode(digest.digest()).decode():
+            raise Refusal(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+
+    def forward(self, raw_path, raw_query, spool, chunked, trickle=None):
         up = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=120)
         try:
             up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -238,6 +364,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if chunked:
                 up.send(b"0\r\n\r\n")
             resp = up.getresponse()
+            if trickle:
+                self.record(raw_path, raw_query, f"ok {resp.status} {self.dribble(resp, trickle)}")
+                return
             self.relay(resp)
             self.record(raw_path, raw_query, f"ok {resp.status}")
         except (OSError, http.client.HTTPException) as e:
@@ -255,6 +384,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.record(raw_path, raw_query, f"ok upstream-failed {e!r}")
         finally:
             up.close()
+
+    def dribble(self, resp, seconds):
+        """Sends resp a byte every seconds while the client stays; says how far it got."""
+        body = b"" if self.command == "HEAD" else resp.read()
+        head = [f"HTTP/1.1 {resp.status} {resp.reason}"] + \
+               [f"{k}: {v}" for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
+        if resp.status not in (204, 304):
+            head.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        t0 = time.monotonic()
+        for i in range(len(data)):
+            if self.client_gone():
+                self.close_connection = True
+                return f"trickled {i} of {len(data)} bytes: client gone after {time.monotonic() - t0:.1f}s"
+            try:
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return f"trickled {i} of {len(data)} bytes: client gone after {time.monotonic() - t0:.1f}s"
+            if i + 1 < len(data) and not self.hold(seconds):
+                self.close_connection = True
+                return f"trickled {i + 1} of {len(data)} bytes: client gone after {time.monotonic() - t0:.1f}s"
+        return f"trickled all {len(data)} bytes"
 
     def relay(self, resp):
         length = resp.getheader("Content-Length")
@@ -295,6 +448,8 @@ def main(argv=None):
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--ready-file", help="written with the port once listening")
     p.add_argument("--log", required=True, help="one line per request: method, path, query, verdict")
+    p.add_argument("--jsonl", help="one JSON object per request: method, path, query, verdict, headers (secrets left out), signed, start, end")
+    p.add_argument("--faults", help="a JSON file of fault rules (see Faults), read again whenever it changes")
     a = p.parse_args(argv)
     host, _, port = a.upstream.rpartition(":")
     srv = Server((a.host, a.port), Handler)
@@ -302,6 +457,8 @@ def main(argv=None):
     srv.keys = dict(k.split(":", 1) for k in a.key)
     srv.region = a.region
     srv.log = open(a.log, "a", encoding="utf-8")
+    srv.jsonl = open(a.jsonl, "a", encoding="utf-8") if a.jsonl else None
+    srv.faults = Faults(a.faults) if a.faults else None
     srv.log_lock = threading.Lock()
     port = srv.server_address[1]
     if a.ready_file:

@@ -1,8 +1,10 @@
-"""Checks s3sigv4.py against AWS's published S3 SigV4 examples, then runs it as a proxy in front of a recording server."""
+"""Checks s3sigv4.py against AWS's published S3 SigV4 examples, then runs it as a proxy in front of a recording server, with the faults it injects."""
+import base64
 import datetime
 import hashlib
 import http.client
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -87,6 +89,15 @@ class AwsExamples(unittest.TestCase):
         self.refused("SignatureDoesNotMatch", 403, self.get_object(), path="/test.txt2")
         self.refused("SignatureDoesNotMatch", 403, self.get_object(), query="uploads=")
         self.refused("SignatureDoesNotMatch", 403, self.get_object(sig="0" * 64))
+
+    def test_signed_header_not_sent(self):
+        # what libcurl 7.88 does with an "Expect:" entry: signed (as empty), never sent
+        h = [(k, auth("expect;host;range;x-amz-content-sha256;x-amz-date", self.GET_OBJECT_SIG) if k == "Authorization" else v)
+             for k, v in self.get_object()]
+        with self.assertRaises(s3sigv4.Refusal) as cm:
+            s3sigv4.verify("GET", "/test.txt", "", h, KEYS, "us-east-1")
+        self.assertEqual((cm.exception.code, cm.exception.status), ("AccessDenied", 403))
+        self.assertIn("expect", cm.exception.message)
         with self.assertRaises(s3sigv4.Refusal) as cm:
             s3sigv4.verify("GET", "/test.txt", "", self.get_object(), {AKID: SECRET + "x"}, "us-east-1")
         self.assertEqual(cm.exception.code, "SignatureDoesNotMatch")
@@ -167,9 +178,12 @@ class Proxy(unittest.TestCase):
         threading.Thread(target=cls.up.serve_forever, daemon=True).start()
         cls.ready = os.path.join(cls.tmp.name, "ready")
         cls.log = os.path.join(cls.tmp.name, "log")
+        cls.jsonl = os.path.join(cls.tmp.name, "jsonl")
+        cls.faults = os.path.join(cls.tmp.name, "faults")
         cls.proc = subprocess.Popen([sys.executable, s3sigv4.__file__, "--upstream", f"127.0.0.1:{cls.up.server_address[1]}",
                                      "--key", f"{AKID}:{SECRET}", "--key", "OTHER:othersecret", "--region", "us-east-1",
-                                     "--ready-file", cls.ready, "--log", cls.log], stdout=subprocess.DEVNULL)
+                                     "--ready-file", cls.ready, "--log", cls.log, "--jsonl", cls.jsonl,
+                                     "--faults", cls.faults], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not os.path.exists(cls.ready):
             if time.monotonic() > deadline or cls.proc.poll() is not None:
@@ -186,29 +200,32 @@ class Proxy(unittest.TestCase):
         cls.up.server_close()
         cls.tmp.cleanup()
 
-    def send(self, method, path, body=b"", chunked=False, host=None, **kw):
+    def send(self, method, path, body=b"", chunked=False, host=None, extra=(), timeout=30, **kw):
         raw_path, _, query = path.partition("?")
         host = host or f"bkt.s3.localhost:{self.port}"
-        headers = sign(method, raw_path, query, [("Host", host)], kw.pop("declared", hashlib.sha256(body).hexdigest()), **kw)
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        for k, v in headers:
-            c.putheader(k, v)
-        if chunked:
-            c.putheader("Transfer-Encoding", "chunked")
-        elif body or method in ("PUT", "POST"):
-            c.putheader("Content-Length", str(len(body)))
-        c.endheaders()
-        if chunked:
-            for i in range(0, len(body), 1000):
-                piece = body[i:i + 1000]
-                c.send(b"%x\r\n%s\r\n" % (len(piece), piece))
-            c.send(b"0\r\n\r\n")
-        elif body:
-            c.send(body)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
+        headers = sign(method, raw_path, query, [("Host", host)] + list(extra), kw.pop("declared", hashlib.sha256(body).hexdigest()), **kw)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        # closed also when it times out, as a client that gives up does
+        try:
+            c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers:
+                c.putheader(k, v)
+            if chunked:
+                c.putheader("Transfer-Encoding", "chunked")
+            elif body or method in ("PUT", "POST"):
+                c.putheader("Content-Length", str(len(body)))
+            c.endheaders()
+            if chunked:
+                for i in range(0, len(body), 1000):
+                    piece = body[i:i + 1000]
+                    c.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+                c.send(b"0\r\n\r\n")
+            elif body:
+                c.send(body)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
         return r.status, data, headers
 
     def test_forwards_unchanged_and_streams_back(self):
@@ -252,6 +269,89 @@ class Proxy(unittest.TestCase):
             lines = f.read().splitlines()
         self.assertIn("PUT /obj/w - 403 SignatureDoesNotMatch", lines)
         self.assertIn("GET / list-type=2&prefix=a 400 AuthorizationHeaderMalformed", lines)
+
+    def test_delete_objects_wants_content_md5(self):
+        body = b"<Delete><Object><Key>a</Key></Object></Delete>"
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        self.refusal(400, "InvalidRequest", "POST", "/?delete=", body)
+        self.refusal(400, "BadDigest", "POST", "/?delete=", body, extra=[("Content-MD5", base64.b64encode(b"x" * 16).decode())])
+        status, _, _ = self.send("POST", "/?delete=", body, extra=[("Content-MD5", md5)])
+        self.assertEqual(status, 200)
+
+    def test_request_log_as_json_lines(self):
+        self.send("PUT", "/obj/logged", b"x", extra=[("x-amz-security-token", "TOKENVALUE")])
+        last = self.last_json("/obj/logged")
+        self.assertEqual((last["method"], last["verdict"]), ("PUT", "ok 200"))
+        self.assertIn("x-amz-security-token", last["signed"])
+        self.assertEqual(last["headers"]["x-amz-security-token"], ["(secret)"])
+        self.assertLessEqual(last["start"], last["end"])
+
+    def last_json(self, path, verdict_prefix=""):
+        """The newest JSON line logged for path whose verdict starts so, waited for (the proxy logs after answering)."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with open(self.jsonl, encoding="utf-8") as f:
+                docs = [d for d in map(json.loads, f) if d["path"] == path and d["verdict"].startswith(verdict_prefix)]
+            if docs:
+                return docs[-1]
+            time.sleep(0.05)
+        self.fail(f"no log line for {path} with a verdict starting '{verdict_prefix}'")
+
+    def set_faults(self, rules):
+        with open(self.faults + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(rules, f)
+        os.replace(self.faults + ".tmp", self.faults)
+
+    def test_fault_error_counts(self):
+        self.addCleanup(self.set_faults, [])
+        self.set_faults([{"action": "error", "method": "PUT", "path": "^/f/", "skip": 1, "times": 2}])
+        n = len(self.up.seen)
+        got = [self.send("PUT", "/f/a", b"x")[:2] for _ in range(4)]
+        self.assertEqual([g[0] for g in got], [200, 503, 503, 200])
+        self.assertIn(b"<Code>SlowDown</Code>", got[1][1])
+        self.assertIn(b"<Message>Please reduce your request rate.</Message>", got[1][1])
+        self.assertEqual(len(self.up.seen), n + 2, "a faulted request reached the server")
+        self.assertEqual(self.send("GET", "/f/a")[0], 200, "the rule took another method")
+        # each: counted per request, so every part's first try fails
+        self.set_faults([{"action": "error", "each": True, "times": 1, "status": 500, "code": "InternalError", "message": "x"}])
+        self.assertEqual([self.send("PUT", p)[0] for p in ("/f/1", "/f/2", "/f/1", "/f/2")], [500, 500, 200, 200])
+        self.assertEqual(self.last_json("/f/2", "fault")["verdict"], "fault 500 InternalError")
+
+    def test_fault_reset(self):
+        self.addCleanup(self.set_faults, [])
+        self.set_faults([{"action": "reset", "times": 1}])
+        with self.assertRaises((ConnectionResetError, http.client.RemoteDisconnected)):
+            self.send("PUT", "/r/a", b"data")
+        self.assertEqual(self.send("PUT", "/r/a", b"data")[0], 200)
+
+    def test_fault_hold(self):
+        self.addCleanup(self.set_faults, [])
+        self.set_faults([{"action": "hold", "seconds": 0.5, "times": 1}])
+        t0 = time.monotonic()
+        self.assertEqual(self.send("PUT", "/h/a", b"x")[0], 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.5)
+        # a client that gives up first: the request is dropped, never passed on
+        self.set_faults([{"action": "hold", "times": 1}])
+        n = len(self.up.seen)
+        with self.assertRaises(TimeoutError):
+            self.send("PUT", "/h/b", b"x", timeout=0.5)
+        self.assertRegex(self.last_json("/h/b", "fault")["verdict"], r"^fault hold: client gone after 0\.[4-9]s$|^fault hold: client gone after [1-9]")
+        self.assertEqual(len(self.up.seen), n, "a held request was passed on after its client left")
+
+    def test_fault_trickle(self):
+        self.addCleanup(self.set_faults, [])
+        self.set_faults([{"action": "trickle", "seconds": 0.002, "times": 1}])
+        body = b"trickled"
+        t0 = time.monotonic()
+        status, data, _ = self.send("PUT", "/t/a", body)
+        self.assertEqual((status, data), (200, b"<ok>" + hashlib.sha256(body).hexdigest().encode() + b"</ok>"))
+        self.assertRegex(self.last_json("/t/a", "ok")["verdict"], r"^ok 200 trickled all \d+ bytes$")
+        # a byte every 10 s: the client's timeout ends it, and the proxy sees it go
+        self.set_faults([{"action": "trickle", "seconds": 10, "times": 1}])
+        with self.assertRaises(TimeoutError):
+            self.send("PUT", "/t/b", body, timeout=0.5)
+        self.assertRegex(self.last_json("/t/b", "ok")["verdict"], r"^ok 200 trickled 1 of \d+ bytes: client gone")
+        self.assertLess(time.monotonic() - t0, 10)
 
 
 if __name__ == "__main__":
