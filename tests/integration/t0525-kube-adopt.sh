@@ -122,19 +122,6 @@ for line in sys.stdin:
         if any(r.get("uid")==uid for r in o["metadata"].get("ownerReferences",[])):
             print(kind + "/" + o["metadata"]["name"])' "$1" | sort | xargs
 }
-# etcd-gitops's events: "reason kind/name uid type", oldest first
-our_events() {
-  kube_api /api/v1/namespaces/default/events | python3 -c '
-import json,sys
-host=sys.argv[1]
-for e in sorted(json.load(sys.stdin)["items"], key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["creationTimestamp"])):
-    if (e.get("source") or {}).get("component")!="etcd-gitops": continue
-    assert e.get("reportingComponent")=="etcd-gitops" and e.get("reportingInstance")==host and e["source"].get("host")==host, e
-    o=e["involvedObject"]
-    assert o.get("namespace")=="default" and o.get("apiVersion")=="v1", e
-    print(e["reason"], o["kind"] + "/" + o["name"], o.get("uid","-"), e["type"])' "$(hostname)"
-}
-uid_of() { kube_api "/api/v1/namespaces/default/$1" | jget 'd["metadata"]["uid"]'; }
 
 wait_until 90 "3 upstream pods Ready" upstream_ready
 etcd_put old "${names[0]}" /e2e/adopt upstream
@@ -159,7 +146,7 @@ wait_until 60 "the dry run's adopt record" dry_recorded
 stop_daemon
 [ "$(audit_json | jget 'sum(1 for e in d if e["decision"]=="adopt")')" = 1 ] || fail "the dry run recorded adopt more than once"
 [ "$(owned_by "$cr_uid")" = "$all_owned" ] || fail "diff or the dry run changed ownerReferences: $(owned_by "$cr_uid")"
-[ -z "$(our_events)" ] || fail "diff or the dry run posted events: $(our_events)"
+[ -z "$(kube_events)" ] || fail "diff or the dry run posted events: $(kube_events)"
 
 eg apply "${K[@]}" --source "$SRC" --wait=120s >"$T/apply.txt" 2>&1 || fail "apply: $(cat "$T/apply.txt")"
 kube_healthy old 3 || fail "not 3 healthy members after apply: $(kube_json old)"
@@ -173,8 +160,8 @@ pids_after=$(for n in "${names[@]}"; do cat "$KUBE/state/pods/default/$n.pid"; d
 [ "$(owned_by "$keeper_uid")" = "pod/${names[0]}" ] || fail "the other owner's reference was lost: '$(owned_by "$keeper_uid")'"
 adopts=$(audit_json | jget 'sum(1 for e in d if e["decision"]=="adopt" and e["outcome"]=="ok")')
 [ "$adopts" = 1 ] || fail "$adopts adopt decisions that went well"
-client_uid=$(uid_of services/old-client)
-grep -qx "Adopt Service/old-client $client_uid Normal" <(our_events) || fail "no Adopt event on the client service: $(our_events)"
+client_uid=$(kube_uid services/old-client)
+grep -qx "Adopt Service/old-client $client_uid Normal" <(kube_events) || fail "no Adopt event on the client service: $(kube_events)"
 
 say "a second apply is a no-op"
 eg apply "${K[@]}" --source "$SRC" --wait=60s >"$T/apply2.txt" 2>&1 || fail "second apply: $(cat "$T/apply2.txt")"
@@ -196,7 +183,7 @@ wait_until 30 "the CRD gone" crd_gone
 say "fail-over of the adopted cluster"
 start_daemon "${K[@]}" --listen none
 victim=$(kube_follower old)
-victim_uid=$(uid_of "pods/$victim")
+victim_uid=$(kube_uid "pods/$victim")
 say "killing $victim"
 kube_kill "$victim"
 replaced() { kube_healthy old 3 && ! kube_members old | grep -qw "$victim"; }
@@ -210,8 +197,8 @@ made=$(awk '$2 == "default" && index($3, "old-") == 1' "$KUBE/state/pods.log" | 
 [ "$made" = 4 ] || fail "$made pods of old created: want the 3 upstream ones and one replacement"
 [ "$(etcd_get old old-0 /e2e/adopt)" = upstream ] || fail "the key is gone on the new member"
 stop_daemon
-new_uid=$(uid_of pods/old-0)
-events=$(our_events)
+new_uid=$(kube_uid pods/old-0)
+events=$(kube_events)
 say "events: $(tr '\n' ';' <<<"$events")"
 # the dead member's pod may be gone by the time its event is posted: then it is named without a uid
 for want in "ReplaceDead Pod/$victim ($victim_uid|-) Normal" "AddLearner Pod/old-0 $new_uid Normal" \

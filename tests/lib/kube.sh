@@ -254,6 +254,24 @@ kube_pods() {
     jget '" ".join(sorted(p["metadata"]["name"] for p in d["items"]))'
 }
 
+# kube_events: the Events etcd-gitops posted in default, oldest first, one a line: "reason
+# kind/name uid type" (uid "-" when it named an object already gone); fails unless each says it
+# was reported by etcd-gitops from this host, about an object in default
+kube_events() {
+  kube_api /api/v1/namespaces/default/events | python3 -c '
+import json,sys
+host=sys.argv[1]
+for e in sorted(json.load(sys.stdin)["items"], key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["creationTimestamp"])):
+    if (e.get("source") or {}).get("component")!="etcd-gitops": continue
+    assert e.get("reportingComponent")=="etcd-gitops" and e.get("reportingInstance")==host and e["source"].get("host")==host, e
+    o=e["involvedObject"]
+    assert o.get("namespace")=="default" and o.get("apiVersion")=="v1", e
+    print(e["reason"], o["kind"] + "/" + o["name"], o.get("uid","-"), e["type"])' "$(hostname)"
+}
+
+# kube_uid RESOURCE/NAME: the uid of an object in default (pods/x, services/y)
+kube_uid() { kube_api "/api/v1/namespaces/default/$1" | jget 'd["metadata"]["uid"]'; }
+
 # kube_kill POD: SIGKILL the pod's etcd process (a crash)
 kube_kill() {
   local pid
