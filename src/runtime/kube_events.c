@@ -45,13 +45,15 @@ static char *event_message(const char *message, const char *error) {
 }
 
 /* The member's pod, or the client service for the cluster as a whole (it always exists, and
- * outlives every pod). With its uid when the object is there: `kubectl describe` matches on it. A
- * pod already gone (a dead member replaced) is still named, for `kubectl get events`. */
+ * outlives every pod) and for a member no pod can be named after (etcd's name for one that never
+ * started). With its uid when the object is there: `kubectl describe` matches on it. A pod already
+ * gone (a dead member replaced) is still named, for `kubectl get events`. */
 static json_t *involved_object(struct kube_runtime *kr, const struct eg_runtime_event *ev) {
-        const char *kind = ev->member ? "Pod" : "Service";
-        _cleanup_free_ char *name = ev->member ? strdup(ev->member) : eg_strdup_printf("%s-client", ev->name);
+        bool pod = ev->member && kube_check_names(ev->namespace, ev->name, ev->member, NULL) >= 0;
+        const char *kind = pod ? "Pod" : "Service";
+        _cleanup_free_ char *name = pod ? strdup(ev->member) : eg_strdup_printf("%s-client", ev->name);
         _cleanup_free_ char *path = name ? eg_strdup_printf("/api/v1/namespaces/%s/%s/%s", ev->namespace,
-                                                            ev->member ? "pods" : "services", name)
+                                                            pod ? "pods" : "services", name)
                                          : NULL;
         json_t *obj = NULL;
         if (!path)
@@ -68,7 +70,7 @@ int kube_record_event(struct eg_runtime *rt, const struct eg_runtime_event *ev, 
         struct kube_runtime *kr = to_kube(rt);
         char host[INSTANCE_MAX + 1] = "", now[32];
         int r;
-        if ((r = kube_check_names(ev->namespace, ev->name, ev->member, err)) < 0)
+        if ((r = kube_check_names(ev->namespace, ev->name, NULL, err)) < 0)
                 return r;
         /* diff and dry runs change nothing, events included */
         if (kr->read_only)
