@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "internal.h"
+#include "s3_xml.h"
 
 #define S3_REPLY_MAX ((size_t)16 << 20)
 #define S3_CONNECT_TIMEOUT_MS 10000
@@ -370,74 +371,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-/* The first <tag>...</tag> in xml: its content as is (*ret_end after it); NULL when absent. */
-static char *xml_element(const char *xml, const char *tag, const char **ret_end) {
-        _cleanup_free_ char *open = eg_strdup_printf("<%s>", tag), *close = eg_strdup_printf("</%s>", tag);
-        if (!open || !close || !xml)
-                return NULL;
-        const char *a = strstr(xml, open);
-        if (!a)
-                return NULL;
-        a += strlen(open);
-        const char *b = strstr(a, close);
-        if (!b)
-                return NULL;
-        if (ret_end)
-                *ret_end = b + strlen(close);
-        return strndup(a, (size_t)(b - a));
-}
-
-/* The text of the first <tag>...</tag> in xml, entities decoded; NULL when absent. */
-static char *xml_text(const char *xml, const char *tag, const char **ret_end) {
-        _cleanup_free_ char *raw = xml_element(xml, tag, ret_end);
-        if (!raw)
-                return NULL;
-        struct eg_buf out;
-        eg_buf_init(&out, 0);
-        static const struct {
-                const char *ent;
-                char c;
-        } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-        for (const char *p = raw; *p;) {
-                size_t i;
-                for (i = 0; *p == '&' && i < EG_ELEMENTSOF(ents); i++)
-                        if (strncmp(p, ents[i].ent, strlen(ents[i].ent)) == 0)
-                                break;
-                if (*p == '&' && i < EG_ELEMENTSOF(ents)) {
-                        eg_buf_append(&out, &ents[i].c, 1);
-                        p += strlen(ents[i].ent);
-                } else
-                        eg_buf_append(&out, p++, 1);
-        }
-        if (out.len == 0)
-                eg_buf_puts(&out, "");
-        return eg_buf_steal(&out);
-}
-
-static int xml_escape(struct eg_buf *b, const char *s) {
-        int r = 0;
-        for (; *s && r >= 0; s++)
-                r = *s == '&' ? eg_buf_puts(b, "&amp;") : *s == '<' ? eg_buf_puts(b, "&lt;")
-                  : *s == '>' ? eg_buf_puts(b, "&gt;") : *s == '"' ? eg_buf_puts(b, "&quot;")
-                              : eg_buf_append(b, s, 1);
-        return r;
-}
-
-/* Whether the document is an <Error>: S3 may answer 200 and fail in the body (a
- * CompleteMultipartUpload, after the whitespace it sends to keep the connection alive). */
-static bool xml_is_error(const char *xml) {
-        if (!xml)
-                return false;
-        xml += strspn(xml, " \t\r\n");
-        if (strncmp(xml, "<?xml", 5) == 0) {
-                const char *end = strstr(xml, "?>");
-                if (!end)
-                        return false;
-                xml = end + 2 + strspn(end + 2, " \t\r\n");
-        }
-        return strncmp(xml, "<Error>", 7) == 0;
-}
-
 static bool cancelled(const struct s3 *s) {
         return s->cancel && atomic_load(s->cancel);
 }
@@ -601,8 +534,8 @@ static int request_once(struct s3 *s, const struct op *o, const char *url, struc
                        : curl_transient(cc)           ? -ECONNRESET
                                                       : -EIO;
         }
-        if (status / 100 != 2 || xml_is_error(rp->body.data)) {
-                _cleanup_free_ char *code = xml_text(rp->body.data, "Code", NULL), *msg = xml_text(rp->body.data, "Message", NULL);
+        if (status / 100 != 2 || s3_xml_is_error(rp->body.data)) {
+                _cleanup_free_ char *code = s3_xml_text(rp->body.data, "Code", NULL), *msg = s3_xml_text(rp->body.data, "Message", NULL);
                 *ret_again = http_transient(status, code) && !rp->sunk;
                 op_error(err, o, "HTTP %ld%s%s%s%s", status, code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
                 return status == 404 ? -ENOENT : status == 403 ? -EACCES : -EIO;
@@ -700,7 +633,7 @@ int s3_multipart_create(struct s3 *s, const char *bucket, const char *key, char 
                              .query = "uploads=", .body = "", .len = 0, .type = "application/octet-stream"};
         int r = request(s, &o, &rp, err);
         if (r >= 0) {
-                char *id = xml_text(rp.body.data, "UploadId", NULL);
+                char *id = s3_xml_text(rp.body.data, "UploadId", NULL);
                 if (!id || !*id) {
                         free(id);
                         op_error(err, &o, "no UploadId in the reply");
@@ -757,7 +690,7 @@ int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, con
         for (size_t i = 0; i < n && r >= 0; i++) {
                 r = eg_buf_printf(&body, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
                 if (r >= 0)
-                        r = xml_escape(&body, etags[i]);
+                        r = s3_xml_escape(&body, etags[i]);
                 if (r >= 0)
                         r = eg_buf_puts(&body, "</ETag></Part>");
         }
@@ -806,24 +739,10 @@ int s3_list(struct s3 *s, const char *bucket, const char *prefix, char ***ret, s
                 if (r >= 0)
                         r = request(s, &o, &rp, err);
                 eg_buf_done(&q);
-                const char *p = rp.body.data, *end;
-                char *k;
-                while (r >= 0 && p && (k = xml_text(p, "Key", &end))) {
-                        if (n == alloc) {
-                                char **nv = realloc(v, (alloc = alloc ? alloc * 2 : 16) * sizeof(*v));
-                                if (!nv) {
-                                        free(k);
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                v = nv;
-                        }
-                        v[n++] = k;
-                        p = end;
-                }
-                _cleanup_free_ char *trunc = r >= 0 ? xml_text(rp.body.data, "IsTruncated", NULL) : NULL;
                 free(token);
-                token = r >= 0 && trunc && strcmp(trunc, "true") == 0 ? xml_text(rp.body.data, "NextContinuationToken", NULL) : NULL;
+                token = NULL;
+                if (r >= 0)
+                        r = s3_xml_list_page(rp.body.data, &v, &n, &alloc, &token);
                 reply_done(&rp);
                 if (r < 0 || !token)
                         break;
@@ -848,7 +767,7 @@ int s3_delete_objects(struct s3 *s, const char *bucket, const char *const *keys,
         for (size_t i = 0; i < n && r >= 0; i++) {
                 r = eg_buf_puts(&body, "<Object><Key>");
                 if (r >= 0)
-                        r = xml_escape(&body, keys[i]);
+                        r = s3_xml_escape(&body, keys[i]);
                 if (r >= 0)
                         r = eg_buf_puts(&body, "</Key></Object>");
         }
@@ -866,20 +785,10 @@ int s3_delete_objects(struct s3 *s, const char *bucket, const char *const *keys,
         }
         for (size_t i = 0; i < n; i++)
                 ret_deleted[i] = true;
-        size_t failed = 0;
-        const char *p = rp.body.data, *end;
-        char *e;
-        while (p && (e = xml_element(p, "Error", &end))) {
-                _cleanup_free_ char *key = xml_text(e, "Key", NULL), *code = xml_text(e, "Code", NULL),
-                                    *msg = xml_text(e, "Message", NULL);
-                for (size_t i = 0; key && i < n; i++)
-                        if (strcmp(keys[i], key) == 0)
-                                ret_deleted[i] = false;
-                if (failed++ == 0)
-                        op_error(err, &o, "%s: %s%s%s", key ? key : "?", code ? code : "error", msg ? ": " : "", msg ? msg : "");
-                free(e);
-                p = end;
-        }
+        _cleanup_free_ char *key = NULL, *code = NULL, *msg = NULL;
+        size_t failed = s3_xml_delete_errors(rp.body.data, keys, n, ret_deleted, &key, &code, &msg);
+        if (failed > 0)
+                op_error(err, &o, "%s: %s%s%s", key ? key : "?", code ? code : "error", msg ? ": " : "", msg ? msg : "");
         if (failed > 1)
                 eg_error_set(err, "%s (and %zu more keys not deleted)", err->message ? err->message : "", failed - 1);
         reply_done(&rp);
