@@ -34,6 +34,9 @@ struct eg_etcd_options {
         /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated; for
          * endpoints reached through a proxy such as the Kubernetes API server's. */
         const char *const *headers;
+        /* CURLOPT_PROXY (a kubeconfig's proxy-url), used whatever no_proxy says; NULL: none
+         * named, curl's http_proxy/https_proxy environment applies */
+        const char *proxy;
 };
 
 struct eg_etcd; /* a client bound to a list of endpoints, tried in order with failover */

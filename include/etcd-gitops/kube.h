@@ -43,6 +43,7 @@ struct eg_kube_config {
         size_t ca_len;
         bool insecure_skip_tls_verify;
         char *tls_server_name;
+        char *proxy_url; /* proxy-url: http://, https:// or socks5://, maybe with user:pass; NULL: none */
         char *cert_file, *key_file;
         char *cert_data, *key_data;
         size_t cert_len, key_len;
@@ -147,7 +148,8 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
 
 /* What eg_etcd needs to go through that proxy: the API server's CA, our client
  * certificate and key (data written once to 0600 files under dir), the same trust the REST
- * calls have (insecure-skip-tls-verify, tls-server-name) and an Authorization header. The strings stay owned by the client, valid until the next call. */
+ * calls have (insecure-skip-tls-verify, tls-server-name), the same proxy (proxy-url) and an
+ * Authorization header. The strings stay owned by the client, valid until the next call. */
 int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir,
                                struct eg_etcd_options *ret, struct eg_error *err);
 

@@ -247,7 +247,8 @@ int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *
         c->deadline_ms = opt ? opt->deadline_ms : 0;
         if (opt && (dup_opt(opt->tls.ca_file, &c->ca_file) < 0 ||
                     dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
-                    dup_opt(opt->tls.key_file, &c->key_file) < 0))
+                    dup_opt(opt->tls.key_file, &c->key_file) < 0 ||
+                    dup_opt(opt->proxy, &c->proxy) < 0))
                 goto fail;
         if (opt && opt->tls.connect_to && !(c->connect_to = curl_slist_append(NULL, opt->tls.connect_to)))
                 goto fail;
@@ -283,6 +284,7 @@ void eg_etcd_free(struct eg_etcd *c) {
         free(c->cert_file);
         free(c->key_file);
         curl_slist_free_all(c->connect_to);
+        free(c->proxy);
         for (size_t i = 0; c->headers && c->headers[i]; i++)
                 free(c->headers[i]);
         free(c->headers);
@@ -372,6 +374,10 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
         }
         if (c->connect_to)
                 curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
+        if (c->proxy) {
+                curl_easy_setopt(h, CURLOPT_PROXY, c->proxy);
+                curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+        }
 }
 
 int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,

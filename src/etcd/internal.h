@@ -29,6 +29,7 @@ struct eg_etcd {
         char *key_file;
         bool insecure_skip_verify;
         struct curl_slist *connect_to;
+        char *proxy;
         char **headers; /* extra request headers, NULL-terminated */
         char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
 };

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -25,6 +26,8 @@ struct eg_kube_client {
         CURL *h;              /* reused: keeps the connection to the API server alive */
         char *url_server;     /* the server as requests name it (tls-server-name swaps the host) */
         char *connect_to;     /* CURLOPT_CONNECT_TO entry for tls-server-name; NULL otherwise */
+        char *proxy;          /* CURLOPT_PROXY for proxy-url (socks5 resolving names at the proxy) */
+        char *proxy_shown;    /* proxy-url for error messages, without its user:password */
         /* etcd access through the pod proxy */
         char *access_header;
         const char *access_headers[2];
@@ -64,6 +67,20 @@ static int split_server(const char *server, char **ret_scheme, char **ret_host, 
         return 0;
 }
 
+/* proxy-url (checked by the loader) as curl takes it: kubectl's socks5 has the proxy resolve
+ * names, which is curl's socks5h; and as errors show it, without user:password. */
+static int proxy_for_curl(const char *u, char **ret_proxy, char **ret_shown) {
+        const char *p = strstr(u, "://");
+        const char *host = p ? p + 3 : u;
+        const char *at = memrchr(host, '@', strcspn(host, "/?#"));
+        if (p && (size_t)(p - u) == 6 && strncasecmp(u, "socks5", 6) == 0)
+                *ret_proxy = eg_strdup_printf("socks5h%s", p);
+        else
+                *ret_proxy = strdup(u);
+        *ret_shown = eg_strdup_printf("%.*s%s", (int)(host - u), u, at ? at + 1 : host);
+        return *ret_proxy && *ret_shown ? 0 : -ENOMEM;
+}
+
 int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o,
                        struct eg_kube_client **ret, struct eg_error *err) {
         struct eg_kube_client *c = calloc(1, sizeof(*c));
@@ -98,6 +115,10 @@ int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_o
                 free(rest);
         } else
                 c->url_server = strdup(cfg->server);
+        if (cfg->proxy_url && proxy_for_curl(cfg->proxy_url, &c->proxy, &c->proxy_shown) < 0) {
+                eg_kube_client_free(c);
+                return -ENOMEM;
+        }
         c->h = curl_easy_init();
         if (!c->url_server || !c->h || (cfg->tls_server_name && !c->connect_to)) {
                 eg_kube_client_free(c);
@@ -115,6 +136,8 @@ void eg_kube_client_free(struct eg_kube_client *c) {
         eg_kube_config_free(c->cfg);
         free(c->url_server);
         free(c->connect_to);
+        free(c->proxy);
+        free(c->proxy_shown);
         free(c->access_header);
         free(c->ca_path);
         free(c->cert_path);
@@ -198,6 +221,7 @@ struct server_trust {
         const char *ca_file; /* certificate-authority */
         bool verify;         /* false: insecure-skip-tls-verify */
         const char *connect_to; /* tls-server-name: the name checked, the address dialled */
+        const char *proxy;      /* proxy-url as curl takes it; NULL: none (curl's environment) */
 };
 
 static struct server_trust server_trust(const struct eg_kube_client *c) {
@@ -208,6 +232,7 @@ static struct server_trust server_trust(const struct eg_kube_client *c) {
                 .ca_file = cfg->ca_data ? NULL : cfg->ca_file,
                 .verify = !cfg->insecure_skip_tls_verify,
                 .connect_to = c->connect_to,
+                .proxy = c->proxy,
         };
 }
 
@@ -223,6 +248,11 @@ static void set_tls(CURL *h, const struct eg_kube_client *c) {
         if (!t.verify) {
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+        if (t.proxy) {
+                curl_easy_setopt(h, CURLOPT_PROXY, t.proxy);
+                /* kubectl sends everything through proxy-url, whatever no_proxy says */
+                curl_easy_setopt(h, CURLOPT_NOPROXY, "");
         }
         if (cr->cert_data) {
                 struct curl_blob b = {.data = (void *)cr->cert_data, .len = cr->cert_len, .flags = CURL_BLOB_COPY};
@@ -315,7 +345,11 @@ static int exchange_once(struct eg_kube_client *c, const char *method, const cha
         curl_slist_free_all(connect_to);
         if (cc != CURLE_OK) {
                 r = curl_errno(cc);
-                eg_error_set(err, "%s %s: %s", method, url, *errbuf ? errbuf : curl_easy_strerror(cc));
+                if (c->proxy_shown)
+                        eg_error_set(err, "%s %s through proxy %s: %s", method, url, c->proxy_shown,
+                                     *errbuf ? errbuf : curl_easy_strerror(cc));
+                else
+                        eg_error_set(err, "%s %s: %s", method, url, *errbuf ? errbuf : curl_easy_strerror(cc));
                 goto out;
         }
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
@@ -778,6 +812,7 @@ int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct
         ret->tls.ca_file = t.ca_data ? c->ca_path : t.ca_file;
         ret->tls.insecure_skip_verify = !t.verify;
         ret->tls.connect_to = t.connect_to;
+        ret->proxy = t.proxy;
         ret->tls.cert_file = cr->cert_data ? c->cert_path : cr->cert_file;
         ret->tls.key_file = cr->key_data ? c->key_path : cr->key_file;
         ret->headers = h ? c->access_headers : NULL;

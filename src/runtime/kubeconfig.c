@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -381,6 +382,7 @@ void eg_kube_config_free(struct eg_kube_config *c) {
         free(c->ca_file);
         free(c->ca_data);
         free(c->tls_server_name);
+        free(c->proxy_url);
         free(c->cert_file);
         free(c->key_file);
         free(c->cert_data);
@@ -462,6 +464,29 @@ fail:
         return r;
 }
 
+/* What kubectl takes for proxy-url: scheme http, https or socks5 (any case), and a host. NULL
+ * when u is one, else why not (never quoting u, which may carry a password). */
+static char *proxy_url_check(const char *u) {
+        static const char *const schemes[] = {"http", "https", "socks5"};
+        const char *p = strstr(u, "://");
+        size_t sl = p ? (size_t)(p - u) : 0;
+        if (!p || sl == 0 || strcspn(u, ":/@") < sl)
+                return strdup("is not a URL (want http://, https:// or socks5://[user:password@]host:port)");
+        bool known = false;
+        for (size_t i = 0; i < EG_ELEMENTSOF(schemes); i++)
+                if (sl == strlen(schemes[i]) && strncasecmp(u, schemes[i], sl) == 0)
+                        known = true;
+        if (!known)
+                return eg_strdup_printf("has scheme %.*s: only http, https and socks5 are supported", (int)sl, u);
+        const char *host = p + 3, *end = host + strcspn(host, "/?#");
+        const char *at = memrchr(host, '@', (size_t)(end - host));
+        if (at)
+                host = at + 1;
+        if (host == end || *host == ':')
+                return strdup("names no host");
+        return NULL;
+}
+
 /* Fills the cluster and user parts of c from the merged document. */
 static int resolve_context(json_t *merged, const char *want, struct eg_kube_config *c,
                            struct eg_error *err) {
@@ -488,8 +513,16 @@ static int resolve_context(json_t *merged, const char *want, struct eg_kube_conf
         }
         if ((r = dup_field(cl, "server", &c->server)) < 0 ||
             (r = dup_field(cl, "certificate-authority", &c->ca_file)) < 0 ||
-            (r = dup_field(cl, "tls-server-name", &c->tls_server_name)) < 0)
+            (r = dup_field(cl, "tls-server-name", &c->tls_server_name)) < 0 ||
+            (r = dup_field(cl, "proxy-url", &c->proxy_url)) < 0)
                 return r;
+        if (c->proxy_url) {
+                _cleanup_free_ char *why = proxy_url_check(c->proxy_url);
+                if (why) {
+                        eg_error_set(err, "%s: cluster %s: proxy-url %s", c->source, cname, why);
+                        return -EINVAL;
+                }
+        }
         if ((r = decode_field(cl, "certificate-authority-data", &c->ca_data, &c->ca_len)) < 0) {
                 eg_error_set(err, "%s: cluster %s: certificate-authority-data is not base64", c->source, cname);
                 return r == -ENOMEM ? r : -EINVAL;
@@ -693,6 +726,8 @@ static char *exec_info(const struct eg_kube_config *c) {
                                        c->insecure_skip_tls_verify);
                 if (cl && c->tls_server_name)
                         json_object_set_new(cl, "tls-server-name", json_string(c->tls_server_name));
+                if (cl && c->proxy_url)
+                        json_object_set_new(cl, "proxy-url", json_string(c->proxy_url));
                 if (cl && c->ca_data)
                         json_object_set_new(cl, "certificate-authority-data", json_stringn(c->ca_data, c->ca_len));
                 json_object_set_new(spec, "cluster", cl);

@@ -4,7 +4,10 @@
 # token is refused: the 401 makes the runtime run the plugin once more, then its credential is
 # cached until expirationTimestamp. Every way of trusting the server (certificate-authority-data,
 # certificate-authority, insecure-skip-tls-verify, tls-server-name) works for the REST calls and
-# for etcd through the pod proxy alike: the member is seen healthy through each.
+# for etcd through the pod proxy alike: the member is seen healthy through each. So does
+# proxy-url: an HTTP CONNECT proxy (tests/lib/connect_proxy.py) is the only way to a server
+# named kubernetes.default.svc, for the REST calls and etcd alike; with it gone, the error
+# names it (without its password).
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 start_kube_server
@@ -51,6 +54,31 @@ for form in ca-file insecure server-name; do
   kube_healthy kc 1 || fail "not 1 healthy member seen with the $form kubeconfig: $(kube_json kc 2>&1 | tail -n 3)"
   say "$form: the member is healthy through the pod proxy"
 done
+
+say "proxy-url"
+python3 "$EG_SOURCE_DIR/tests/lib/connect_proxy.py" "$T/proxy.port" "$T/proxy.log" $$ \
+  kubernetes.default.svc=127.0.0.1 >"$T/proxy.out" 2>&1 &
+PROXY_PID=$!
+on_exit 'kill $PROXY_PID 2>/dev/null'
+wait_until 30 "the CONNECT proxy" test -s "$T/proxy.port"
+PROXY_URL="http://127.0.0.1:$(cat "$T/proxy.port")"
+# only the proxy resolves this name: nothing reaches the server but through it
+PROXIED="kubernetes.default.svc:${URL##*:}"
+tls_form proxy "    server: https://$PROXIED
+    certificate-authority: $KUBE_CA
+    proxy-url: http://user:s3cret@${PROXY_URL#http://}"
+K=(--runtime kubernetes --kubeconfig "$KUBE/kc/proxy.kubeconfig")
+kube_healthy kc 1 || fail "not 1 healthy member seen through proxy-url: $(kube_json kc 2>&1 | tail -n 3); proxy: $(tail -n 3 "$T/proxy.out")"
+grep -qx "$PROXIED" "$T/proxy.log" || fail "the proxy saw no CONNECT to $PROXIED: $(sort "$T/proxy.log" | uniq -c)"
+say "proxy-url: the member is healthy through $PROXY_URL ($(wc -l <"$T/proxy.log") CONNECTs to $PROXIED)"
+kill "$PROXY_PID"
+wait "$PROXY_PID" 2>/dev/null || true
+if kube_json kc >"$T/noproxy.out" 2>&1; then
+  fail "the member seen with the proxy stopped: $(cat "$T/noproxy.out")"
+fi
+grep -q "through proxy $PROXY_URL" "$T/noproxy.out" || fail "the error does not name the proxy: $(cat "$T/noproxy.out")"
+! grep -q s3cret "$T/noproxy.out" || fail "the error shows the proxy's password: $(cat "$T/noproxy.out")"
+say "proxy-url, proxy stopped: $(tail -n 1 "$T/noproxy.out")"
 
 say "exec plugin"
 cat >"$T/plugin" <<'SH'

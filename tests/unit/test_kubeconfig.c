@@ -1,4 +1,4 @@
-/* Tests for kubeconfig loading: merging, contexts, certificate data and files, tokens, exec plugins, in-cluster. */
+/* Tests for kubeconfig loading: merging, contexts, certificate data and files, proxy-url, tokens, exec plugins, in-cluster. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -276,6 +276,44 @@ static void test_kubeconfig__rejects(void **state) {
         assert_non_null(strstr(fx->err.message, "nested too deeply"));
 }
 
+/* proxy_config(fx, URL): loads a kubeconfig whose cluster c has proxy-url URL */
+static int proxy_config(struct fixture *fx, const char *url) {
+        _cleanup_free_ char *p = eg_path_join(fx->dir, "proxy.yaml");
+        _cleanup_free_ char *src = eg_strdup_printf(
+                "current-context: c\nclusters: [{name: c, cluster: {server: \"https://k.example:6443\", proxy-url: \"%s\"}}]\n"
+                "contexts: [{name: c, context: {cluster: c}}]\n",
+                url);
+        assert_non_null(src);
+        assert_int_equal(eg_write_file_atomic(p, src, strlen(src), 0600), 0);
+        return load(fx, p, NULL);
+}
+
+static void test_kubeconfig__proxy_url(void **state) {
+        struct fixture *fx = *state;
+        _cleanup_free_ char *p = eg_path_join(fx->dir, "proxy.yaml");
+        const char *good[] = {"http://127.0.0.1:3128", "https://proxy.example", "socks5://u:p@proxy.example:1080",
+                              "HTTP://[::1]:8080/"};
+        for (size_t i = 0; i < EG_ELEMENTSOF(good); i++) {
+                assert_int_equal(proxy_config(fx, good[i]), 0);
+                assert_string_equal(fx->cfg->proxy_url, good[i]);
+        }
+        /* none named: none kept (curl's environment then applies, as kubectl's does) */
+        assert_int_equal(load(fx, DATA "/a.yaml", NULL), 0);
+        assert_null(fx->cfg->proxy_url);
+        assert_int_equal(proxy_config(fx, ""), 0);
+        assert_null(fx->cfg->proxy_url);
+        /* refused, naming the file, the cluster and the field, never the password */
+        assert_int_equal(proxy_config(fx, "ftp://user:secret@proxy.example:21"), -EINVAL);
+        assert_non_null(strstr(fx->err.message, p));
+        assert_non_null(strstr(fx->err.message, "cluster c: proxy-url has scheme ftp"));
+        assert_null(strstr(fx->err.message, "secret"));
+        assert_int_equal(proxy_config(fx, "proxy.example:3128"), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "cluster c: proxy-url is not a URL"));
+        assert_int_equal(proxy_config(fx, "socks5://user:secret@:1080"), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "cluster c: proxy-url names no host"));
+        assert_null(strstr(fx->err.message, "secret"));
+}
+
 static void test_kubeconfig__in_cluster(void **state) {
         struct fixture *fx = *state;
         _cleanup_free_ char *sa = eg_path_join(fx->dir, "sa");
@@ -340,6 +378,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_plugin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__rejects, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kubeconfig__proxy_url, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__in_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__base64, setup, teardown),
         };
