@@ -64,6 +64,9 @@ spec:
     awsSecret: aws
     endpoint: $S3_ENDPOINT
     forcePathStyle: true
+  backupPolicy:
+    # the upload takes about a minute on purpose: the default (60 s) would cut it off
+    timeoutInSecond: 600
 YAML
 }
 uploading() { grep -q "^start PUT /bkt/$1.db" "$T/s3.log" 2>/dev/null; }
