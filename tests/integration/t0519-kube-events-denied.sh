@@ -6,34 +6,7 @@
 # etcd_gitops_events_lost_total.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
-python3 - "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" >"$T/rbac.yaml" <<'PY'
-import sys
-docs = open(sys.argv[1]).read().split("\n---\n")
-role = next(d for d in docs if "kind: ClusterRole\n" in d)
-out, skip = [], False
-for line in role.replace("name: etcd-gitops-runtime", "name: etcd-gitops-noevents").splitlines():
-    if line.strip().startswith("- apiGroups:") or line.strip().startswith("#"):
-        skip = False
-    if line.strip() == "resources: [events]":
-        out.pop()  # its "- apiGroups" line
-        skip = True
-    if not skip:
-        out.append(line)
-print("\n".join(out))
-print("""---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: etcd-gitops-noevents
-  namespace: default
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: etcd-gitops-noevents
-subjects:
-  - kind: User
-    name: noevents""")
-PY
+kube_role_without events etcd-gitops-noevents noevents >"$T/rbac.yaml"
 grep -q 'resources: \[events\]' "$T/rbac.yaml" && fail "the reduced role still grants events: $(cat "$T/rbac.yaml")"
 grep -q 'pods/proxy' "$T/rbac.yaml" || fail "the reduced role lost more than events: $(cat "$T/rbac.yaml")"
 start_kube_server

@@ -16,14 +16,7 @@ before=$(kube_members kf)
 etcd_put kf kf-0 /e2e/failover before-crash
 
 sleep 6 # etcd refuses a new member for 5 s after a voter (re)joins
-victim=$(kube_follower kf)
-victim_uid=$(kube_uid "pods/$victim")
-say "killing $victim"
-kube_kill "$victim"
-replaced() { kube_healthy kf 3 && ! kube_members kf | grep -qw "$victim"; }
-wait_until 120 "3 healthy members without $victim" replaced
-after=$(kube_members kf)
-say "members now: $after"
+kube_fail_over kf
 [ "$after" != "$before" ] || fail "member names unchanged"
 [ "$(kube_pods kf)" = "$after" ] || fail "pods '$(kube_pods kf)' are not the members '$after'"
 new=$(comm -13 <(tr ' ' '\n' <<<"$before") <(tr ' ' '\n' <<<"$after"))

@@ -182,14 +182,7 @@ wait_until 30 "the CRD gone" crd_gone
 
 say "fail-over of the adopted cluster"
 start_daemon "${K[@]}" --listen none
-victim=$(kube_follower old)
-victim_uid=$(kube_uid "pods/$victim")
-say "killing $victim"
-kube_kill "$victim"
-replaced() { kube_healthy old 3 && ! kube_members old | grep -qw "$victim"; }
-wait_until 120 "3 healthy members without $victim" replaced
-after=$(kube_members old)
-say "members now: $after"
+kube_fail_over old
 [ "$(kube_pods old)" = "$after" ] || fail "pods '$(kube_pods old)' are not the members '$after'"
 new=$(comm -13 <(tr ' ' '\n' <<<"${names[*]}" | sort) <(tr ' ' '\n' <<<"$after"))
 [ "$new" = old-0 ] || fail "the new member is '$new', not old-0"

@@ -8,35 +8,8 @@
 {
   cat "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml"
   # the same rules without pods/proxy, bound to the user "noproxy"
-  python3 - "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" <<'PY'
-import sys
-docs = open(sys.argv[1]).read().split("\n---\n")
-role = next(d for d in docs if "kind: ClusterRole\n" in d)
-out, skip = [], False
-for line in role.replace("name: etcd-gitops-runtime", "name: etcd-gitops-noproxy").splitlines():
-    if line.strip().startswith("- apiGroups:"):
-        skip = False
-    if line.strip() == "resources: [pods/proxy]":
-        out.pop()  # its "- apiGroups" line
-        skip = True
-    if not skip:
-        out.append(line)
-print("---")
-print("\n".join(out))
-print("""---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: etcd-gitops-noproxy
-  namespace: default
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: etcd-gitops-noproxy
-subjects:
-  - kind: User
-    name: noproxy""")
-PY
+  echo "---"
+  kube_role_without pods/proxy etcd-gitops-noproxy noproxy
 } >"$T/rbac.yaml"
 grep -q 'pods/proxy' <(sed -n '/name: etcd-gitops-noproxy/,$p' "$T/rbac.yaml") && fail "the reduced role still grants pods/proxy"
 start_kube_server

@@ -309,3 +309,50 @@ print(sum(1 for p in items if p["status"].get("phase")=="Running" and not p["met
 }
 sampler_stop() { kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=; }
 sampler_low() { sort -n "$T/ready-samples" | head -n1; }
+
+# kube_fail_over NAME: kills a follower's etcd and waits until NAME has 3 healthy members
+# without it; sets victim (its name), victim_uid (its pod's uid) and after (the members then)
+kube_fail_over() {
+  victim=$(kube_follower "$1")
+  victim_uid=$(kube_uid "pods/$victim")
+  say "killing $victim"
+  kube_kill "$victim"
+  _kube_replaced() { kube_healthy "$1" 3 && ! kube_members "$1" | grep -qw "$victim"; }
+  wait_until 120 "3 healthy members without $victim" _kube_replaced "$1"
+  after=$(kube_members "$1")
+  say "members now: $after"
+}
+
+# kube_role_without RESOURCE NAME USER: examples/kubernetes/rbac.yaml's ClusterRole without
+# the rule that grants RESOURCE, named NAME, and a RoleBinding of it to USER in default
+kube_role_without() {
+  python3 - "$EG_SOURCE_DIR/examples/kubernetes/rbac.yaml" "$@" <<'PY'
+import sys
+path, resource, name, user = sys.argv[1:5]
+docs = open(path).read().split("\n---\n")
+role = next(d for d in docs if "kind: ClusterRole\n" in d)
+out, skip = [], False
+for line in role.replace("name: etcd-gitops-runtime", "name: " + name).splitlines():
+    if line.strip().startswith("- apiGroups:") or line.strip().startswith("#"):
+        skip = False
+    if line.strip() == f"resources: [{resource}]":
+        out.pop()  # its "- apiGroups" line
+        skip = True
+    if not skip:
+        out.append(line)
+print("\n".join(out))
+print(f"""---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {name}
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {name}
+subjects:
+  - kind: User
+    name: {user}""")
+PY
+}
