@@ -631,10 +631,14 @@ class AuthTest(ServerTest):
         self.assertStatus(
             self.req("GET", "/api/v1/namespaces/default/persistentvolumeclaims/x", token="sa-token"), 404,
             "NotFound")
+        # claims are patched (their ownerReferences, on adoption) but never replaced
         self.assertStatus(
             self.req("PATCH", "/api/v1/namespaces/default/persistentvolumeclaims/x", {},
-                     ctype="application/merge-patch+json", token="sa-token"), 403, "Forbidden",
-            f'persistentvolumeclaims "x" is forbidden: User "{SA_USER}" cannot patch resource '
+                     ctype="application/merge-patch+json", token="sa-token"), 404, "NotFound")
+        self.assertStatus(
+            self.req("PUT", "/api/v1/namespaces/default/persistentvolumeclaims/x", {}, token="sa-token"), 403,
+            "Forbidden",
+            f'persistentvolumeclaims "x" is forbidden: User "{SA_USER}" cannot update resource '
             '"persistentvolumeclaims" in API group "" in the namespace "default"')
         # pods/proxy is granted: the request goes through to "pod not running" instead of 403.
         self.assertStatus(self.req("GET", f"{PODS}/nope:2379/proxy/health", token="sa-token"), 404, "NotFound")
