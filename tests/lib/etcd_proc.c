@@ -23,12 +23,12 @@
 
 extern char **environ;
 
-static void etcd_proc_sleep_ms(int64_t ms) {
+void etcd_proc_sleep_ms(int64_t ms) {
         struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
 }
 
-static int etcd_proc_bind_any(int *ret_fd, int *ret_port) {
+int etcd_proc_bind_any(int *ret_fd, int *ret_port) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;

@@ -40,3 +40,6 @@ void etcd_proc_stop(struct etcd_proc *p);
 void etcd_proc_cleanup(struct etcd_proc *p);
 /* Returns a free TCP port on 127.0.0.1 (nothing listens on it right after), or < 0. */
 int etcd_proc_free_port(void);
+/* A socket bound to a free loopback port, held so that nobody else takes the port. */
+int etcd_proc_bind_any(int *ret_fd, int *ret_port);
+void etcd_proc_sleep_ms(int64_t ms);

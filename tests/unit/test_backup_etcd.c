@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "../lib/etcd_proc.c"
+#include "../lib/etcd_proc.h"
 #include "etcd-gitops/backup.h"
 
 #define START_TIMEOUT_MS 30000

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "../lib/etcd_proc.c"
+#include "../lib/etcd_proc.h"
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
 

@@ -21,7 +21,7 @@
 #include <curl/curl.h>
 
 #include "../../src/etcd/internal.h"
-#include "../lib/etcd_proc.c"
+#include "../lib/etcd_proc.h"
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
 
