@@ -68,18 +68,16 @@ static void on_event(struct kube_watch *w, const char *line, size_t n) {
 
 static int on_data(const char *p, size_t n, void *userdata) {
         struct kube_watch *w = userdata;
-        for (size_t i = 0; i < n; i++) {
-                if (p[i] != '\n') {
-                        if (eg_buf_append(&w->line, p + i, 1) < 0)
-                                return -ENOMEM;
-                        continue;
-                }
+        const char *end = p + n;
+        for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+                if (eg_buf_append(&w->line, p, (size_t)(nl - p)) < 0)
+                        return -ENOMEM;
                 on_event(w, w->line.data, w->line.len);
                 w->line.len = 0;
                 if (w->expired)
                         return -ESTALE;
         }
-        return 0;
+        return eg_buf_append(&w->line, p, (size_t)(end - p)) < 0 ? -ENOMEM : 0;
 }
 
 static bool cancelled(void *userdata) {
