@@ -1,5 +1,6 @@
-/* http: the daemon's HTTP endpoints (/healthz, /readyz, /status, /metrics, POST /hook)
- * served by libmicrohttpd on the daemon's sd-event loop, and the webhook checks. */
+/* http: the daemon's HTTP endpoints (the status page at /, /healthz, /readyz, /status,
+ * /metrics, POST /hook) served by libmicrohttpd on the daemon's sd-event loop, and the
+ * webhook checks. */
 #pragma once
 
 #include <stdbool.h>
@@ -54,7 +55,7 @@ struct eg_http_handlers {
         /* Optional: the body of /readyz's 503, one line saying why (malloc'd, caller frees;
          * NULL: "not ready"). */
         char *(*unready_why)(void *userdata);
-        /* /status body: a JSON document (malloc'd, caller frees). */
+        /* /status body: a JSON document (malloc'd, caller frees); also what / shows. */
         int (*status)(void *userdata, char **ret);
         /* /metrics body appended to out. */
         int (*metrics)(void *userdata, struct eg_buf *out);
@@ -66,6 +67,7 @@ struct eg_http_handlers {
 struct eg_http_options {
         const char *listen;  /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
         size_t max_body;     /* POST /hook payload limit; 0 = EG_HTTP_DEFAULT_MAX_BODY */
+        const char *audit_log; /* the page shows its last records; NULL: no decisions on the page */
         struct eg_http_handlers handlers;
 };
 
@@ -84,6 +86,12 @@ void eg_http_free(struct eg_http *h);
 int eg_http_set_secret(struct eg_http *h, const void *secret, size_t len);
 /* The port bound (useful after asking for port 0). */
 unsigned eg_http_port(const struct eg_http *h);
+
+/* The status page: the /status document status (JSON text) as HTML, with the last records
+ * of the audit log at audit_log when not NULL (read from the file's tail only), appended to
+ * out. Every string of the document and the log is escaped; the page runs no script and
+ * loads nothing. -EINVAL when status is not a JSON object, or out's error when it is full. */
+int eg_http_page_render(const char *status, const char *audit_log, struct eg_buf *out);
 
 /* Reads a secret file (at most 64 KiB), dropping trailing whitespace; -ENODATA when
  * nothing is left. *ret is malloc'd; the caller wipes and frees it. */

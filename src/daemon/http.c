@@ -17,6 +17,8 @@
 
 #include "etcd-gitops/http.h"
 
+#define PAGE_MAX ((size_t)8 << 20)
+
 /* ---- webhook checks ---- */
 
 /* Decodes "sha256=<64 hex>" into out; false when malformed. */
@@ -221,24 +223,63 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t len) {
         snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
 }
 
-/* Queues a response; copy=false hands body (malloc'd) to MHD. */
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
-                               bool copy) {
+/* A response of type; copy=false hands body (malloc'd) to MHD, which frees it even when
+ * this fails (NULL). */
+static struct MHD_Response *response_new(const char *type, char *body, size_t len, bool copy) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 if (!copy)
                         free(body);
-                return MHD_NO;
+                return NULL;
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        return resp;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp) {
+        if (!resp)
+                return MHD_NO;
         enum MHD_Result r = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return r;
 }
 
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type, char *body, size_t len,
+                               bool copy) {
+        return queue(c, status, response_new(type, body, len, copy));
+}
+
 static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *text) {
         return respond(c, status, "text/plain; charset=utf-8", (char *)text, strlen(text), true);
+}
+
+/* 405 naming the methods the path takes, as RFC 9110 asks. */
+static enum MHD_Result respond_not_allowed(struct MHD_Connection *c, const char *allow, const char *text) {
+        struct MHD_Response *resp = response_new("text/plain; charset=utf-8", (char *)text, strlen(text), true);
+        if (resp)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+}
+
+static enum MHD_Result handle_page(struct eg_http *h, struct MHD_Connection *c) {
+        const struct eg_http_handlers *hd = &h->opt.handlers;
+        _cleanup_free_ char *status = NULL;
+        struct eg_buf b;
+        eg_buf_init(&b, PAGE_MAX);
+        if (!hd->status || hd->status(hd->userdata, &status) < 0 ||
+            eg_http_page_render(status, h->opt.audit_log, &b) < 0) {
+                eg_buf_done(&b);
+                return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build the status page\n");
+        }
+        size_t len = b.len;
+        struct MHD_Response *resp = response_new("text/html; charset=utf-8", eg_buf_steal(&b), len, false);
+        /* a name that slipped through escaping still could not run or load anything */
+        if (resp)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY,
+                                        "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; "
+                                        "frame-ancestors 'none'");
+        return queue(c, MHD_HTTP_OK, resp);
 }
 
 static enum MHD_Result handle_hook(struct eg_http *h, struct MHD_Connection *c, struct request *rq) {
@@ -281,6 +322,8 @@ out:;
 
 static enum MHD_Result handle_get(struct eg_http *h, struct MHD_Connection *c, const char *url) {
         const struct eg_http_handlers *hd = &h->opt.handlers;
+        if (strcmp(url, "/") == 0)
+                return handle_page(h, c);
         if (strcmp(url, "/healthz") == 0)
                 return respond_text(c, MHD_HTTP_OK, "ok\n");
         if (strcmp(url, "/readyz") == 0) {
@@ -340,11 +383,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (hook) {
                 if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-                        return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
+                        return respond_not_allowed(c, "POST", "POST only\n");
                 return handle_hook(h, c, rq);
         }
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-                return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+                return respond_not_allowed(c, "GET, HEAD", "GET only\n");
         return handle_get(h, c, url);
 }
 

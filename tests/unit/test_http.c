@@ -1,6 +1,6 @@
 /* Unit tests for the HTTP endpoints: webhook signature checks for GitHub, GitLab and the
- * generic style, payload commit extraction, --listen parsing, and a real server on an
- * ephemeral port driven by an sd-event loop, queried with libcurl. */
+ * generic style, payload commit extraction, --listen parsing, the status page's HTML, and a
+ * real server on an ephemeral port driven by an sd-event loop, queried with libcurl. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -168,6 +168,107 @@ static void test_http__secret_file(void **state) {
         assert_int_equal(eg_webhook_secret_read(path, &s, &n), -ENOENT);
 }
 
+/* ---- the status page ---- */
+
+static const char page_status[] =
+        "{\"ready\":true,\"listError\":null,"
+        "\"source\":{\"kind\":\"git\",\"revision\":\"main@sha1:0123abcd\",\"commit\":\"0123abcd\","
+        "\"subject\":\"<b>bold</b> & co\",\"dirty\":false,\"lastRead\":null,"
+        "\"lastError\":\"clusters/x.yaml:3:7: spec.size: must be at least 1\"},"
+        "\"forcePush\":null,\"leaderElection\":null,\"clusters\":[{\"metadata\":"
+        "{\"name\":\"<script>alert(1)</script>\",\"namespace\":\"prod\"},\"status\":{\"phase\":\"Running\","
+        "\"readyMembers\":\"2/3\",\"leader\":\"orders-1\",\"currentVersion\":\"3.5.9\","
+        "\"lastError\":\"etcd said \\\"no\\\" <img src=x onerror=alert(2)>\","
+        "\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"}],"
+        "\"memberDetails\":[{\"name\":\"orders-1\",\"state\":\"healthy\",\"role\":\"leader\","
+        "\"version\":\"3.5.9\",\"clientURL\":\"http://127.0.0.1:2379\",\"restarts\":4}]}}]}";
+
+static char *render(const char *status, const char *audit_log) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        assert_int_equal(eg_http_page_render(status, audit_log, &b), 0);
+        return eg_buf_steal(&b);
+}
+
+static size_t count(const char *haystack, const char *needle) {
+        size_t n = 0;
+        for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+static void test_http__page(void **state) {
+        _cleanup_free_ char *html = render(page_status, NULL);
+        assert_true(eg_str_has_prefix(html, "<!doctype html>"));
+        assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_non_null(strstr(html, "etcd said &quot;no&quot; &lt;img src=x onerror=alert(2)&gt;"));
+        assert_non_null(strstr(html, "&lt;b&gt;bold&lt;/b&gt; &amp; co"));
+        /* the only markup is the page's own: no tag a manifest or git wrote survives */
+        assert_null(strstr(html, "<script"));
+        assert_null(strstr(html, "<img"));
+        assert_null(strstr(html, "<b>"));
+        assert_int_equal(count(html, "<td"), count(html, "</td>"));
+        assert_non_null(strstr(html, "<td class=\"ok\">Running</td>"));
+        assert_non_null(strstr(html, "<td>2/3</td>"));
+        assert_non_null(strstr(html, "<td class=\"ok\">yes</td>"));
+        assert_non_null(strstr(html, "<td>orders-1</td><td>&lt;script&gt;"));
+        assert_non_null(strstr(html, "<td>http://127.0.0.1:2379</td><td>4</td>"));
+        assert_non_null(strstr(html, "clusters/x.yaml:3:7: spec.size: must be at least 1"));
+        assert_non_null(strstr(html, "main@sha1:0123abcd"));
+        /* no audit log given, no decisions section */
+        assert_null(strstr(html, "Last decisions"));
+
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        assert_int_equal(eg_http_page_render("[]", NULL, &b), -EINVAL);
+        assert_int_equal(eg_http_page_render("not json", NULL, &b), -EINVAL);
+        eg_buf_done(&b);
+        eg_buf_init(&b, 512);
+        assert_int_equal(eg_http_page_render(page_status, NULL, &b), -E2BIG);
+        eg_buf_done(&b);
+        _cleanup_free_ char *empty = render("{\"clusters\":[]}", NULL);
+        assert_non_null(strstr(empty, "No cluster yet."));
+        assert_non_null(strstr(empty, "not ready"));
+}
+
+static void test_http__page_decisions(void **state) {
+        char path[] = "/tmp/eg-test-audit-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        _cleanup_free_ char *missing = eg_strdup_printf("%s.none", path);
+        _cleanup_free_ char *none = render(page_status, missing);
+        assert_non_null(strstr(none, "Last decisions"));
+        assert_null(strstr(none, "Cannot read"));
+
+        /* 30 records, a long one cut by the tail's start, then a torn last line */
+        struct eg_buf log;
+        eg_buf_init(&log, 0);
+        assert_int_equal(eg_buf_printf(&log, "{\"seq\":1,\"decision\":\"%0300000d\"}\n", 0), 0);
+        for (int i = 2; i <= 31; i++)
+                assert_int_equal(eg_buf_printf(&log, "{\"seq\":%d,\"time\":\"2026-01-01T00:00:%02d.000Z\","
+                                                     "\"cluster\":\"prod/o<i>\",\"decision\":\"add-learner\","
+                                                     "\"member\":\"m-%d\",\"reason\":\"grow\",\"outcome\":\"%s\"%s}\n",
+                                                 i, i, i, i == 31 ? "failed" : "ok",
+                                                 i == 31 ? ",\"error\":\"etcdserver: <too many learners>\"" : ""),
+                                 0);
+        assert_int_equal(eg_buf_puts(&log, "{\"seq\":32,\"decision\":\"torn"), 0);
+        assert_int_equal(eg_write_file_atomic(path, log.data, log.len, 0600), 0);
+        eg_buf_done(&log);
+        _cleanup_free_ char *html = render(page_status, path);
+        unlink(path);
+        assert_int_equal(count(html, "<td>add-learner</td>"), 20);
+        assert_null(strstr(html, "<td>m-11</td>"));
+        assert_non_null(strstr(html, "<td>m-12</td>"));
+        assert_null(strstr(html, "torn"));
+        assert_null(strstr(html, "0000000000"));
+        assert_non_null(strstr(html, "<td>prod/o&lt;i&gt;</td>"));
+        /* newest first, a failure with its error */
+        assert_true(strstr(html, "<td>m-31</td>") < strstr(html, "<td>m-30</td>"));
+        assert_non_null(strstr(html, "<td class=\"bad\">failed</td><td class=\"bad\">grow: etcdserver: "
+                                     "&lt;too many learners&gt;</td>"));
+}
+
 /* ---- a real server ---- */
 
 struct server {
@@ -254,9 +355,14 @@ static void *serve(void *arg) {
 
 struct reply {
         long status;
-        struct eg_buf body;
+        struct eg_buf body, headers;
         char *content_type;
 };
+
+static size_t on_header(char *p, size_t size, size_t n, void *userdata) {
+        struct reply *r = userdata;
+        return eg_buf_append(&r->headers, p, size * n) < 0 ? 0 : size * n;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata) {
         struct reply *r = userdata;
@@ -270,7 +376,10 @@ static void request(const struct server *s, const char *method, const char *path
         assert_non_null(c);
         _cleanup_free_ char *url = eg_strdup_printf("http://127.0.0.1:%u%s", s->port, path);
         eg_buf_init(&ret->body, 0);
+        eg_buf_init(&ret->headers, 0);
         curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, ret);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, ret);
@@ -279,18 +388,21 @@ static void request(const struct server *s, const char *method, const char *path
         if (method && strcmp(method, "POST") == 0) {
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
                 curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-        }
+        } else if (method)
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         assert_int_equal(curl_easy_perform(c), CURLE_OK);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
         char *ct = NULL;
         curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
         ret->content_type = ct ? strdup(ct) : NULL;
         eg_buf_append(&ret->body, "", 0);
+        eg_buf_append(&ret->headers, "", 0);
         curl_easy_cleanup(c);
 }
 
 static void reply_done(struct reply *r) {
         eg_buf_done(&r->body);
+        eg_buf_done(&r->headers);
         free(r->content_type);
 }
 
@@ -333,11 +445,23 @@ static void test_http__server(void **state) {
         assert_string_equal(r.body.data, "{\"clusters\":[]}");
         reply_done(&r);
 
+        request(&s, NULL, "/", NULL, NULL, 0, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.content_type, "text/html; charset=utf-8");
+        assert_non_null(strstr(r.headers.data, "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'"));
+        assert_non_null(strstr(r.body.data, "No cluster yet."));
+        reply_done(&r);
+
         request(&s, NULL, "/nope", NULL, NULL, 0, &r);
         assert_int_equal(r.status, 404);
         reply_done(&r);
         request(&s, NULL, "/hook", NULL, NULL, 0, &r);
         assert_int_equal(r.status, 405);
+        assert_non_null(strstr(r.headers.data, "\r\nAllow: POST\r\n"));
+        reply_done(&r);
+        request(&s, "DELETE", "/", NULL, NULL, 0, &r);
+        assert_int_equal(r.status, 405);
+        assert_non_null(strstr(r.headers.data, "\r\nAllow: GET, HEAD\r\n"));
         reply_done(&r);
         assert_int_equal(s.n_webhooks, 0);
 
@@ -409,6 +533,8 @@ int main(void) {
                 cmocka_unit_test(test_http__payload_commit),
                 cmocka_unit_test(test_http__parse_listen),
                 cmocka_unit_test(test_http__secret_file),
+                cmocka_unit_test(test_http__page),
+                cmocka_unit_test(test_http__page_decisions),
                 cmocka_unit_test(test_http__server),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
