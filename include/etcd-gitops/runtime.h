@@ -187,6 +187,60 @@ struct eg_runtime {
         const struct eg_runtime_ops *ops;
 };
 
+/* ---- calling a runtime: every caller goes through these, never through ops ---- */
+
+/* The optional operations: their wrappers return -EOPNOTSUPP on a runtime without them. */
+enum eg_runtime_feature {
+        EG_RUNTIME_RELEASE_MEMBER,
+        EG_RUNTIME_RESTART_MEMBER,
+        EG_RUNTIME_FORCE_NEW_CLUSTER,
+        EG_RUNTIME_CHANGE_FD,
+        EG_RUNTIME_DISOWN,
+        EG_RUNTIME_RECORD_EVENT,
+};
+bool eg_runtime_supports(const struct eg_runtime *rt, enum eg_runtime_feature f);
+
+const char *eg_runtime_name(const struct eg_runtime *rt);
+bool eg_runtime_fetches_restores(const struct eg_runtime *rt);
+
+int eg_runtime_list(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
+                    struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
+int eg_runtime_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                       struct eg_error *err);
+int eg_runtime_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
+                         struct eg_error *err);
+int eg_runtime_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              char **ret_peer_url, struct eg_error *err);
+int eg_runtime_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                            const char *initial_cluster, struct eg_error *err);
+int eg_runtime_release_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                              struct eg_error *err);
+int eg_runtime_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                           bool delete_data, struct eg_error *err);
+int eg_runtime_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              const char *initial_cluster, struct eg_error *err);
+int eg_runtime_force_new_cluster(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                                 struct eg_error *err);
+int eg_runtime_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              struct eg_error *err);
+/* true on a runtime that does not say (it always can). */
+bool eg_runtime_rolls_in_place(struct eg_runtime *rt, const char *ns, const char *member,
+                               const struct eg_cluster_spec *spec);
+int eg_runtime_delete_cluster(struct eg_runtime *rt, const char *ns, const char *name, bool delete_data,
+                              struct eg_error *err);
+int eg_runtime_change_fd(struct eg_runtime *rt, struct eg_error *err);
+/* malloc'd; NULL on allocation failure. */
+char *eg_runtime_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec);
+/* 0 leaving *ret as it was on a runtime whose members are reached at plain client URLs. */
+int eg_runtime_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
+                           struct eg_error *err);
+/* 0 on a runtime where the user keeps <state_dir>/secrets/ (local). */
+int eg_runtime_sync_secret(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
+int eg_runtime_disown(struct eg_runtime *rt, const char *ns, const char *name, struct eg_error *err);
+int eg_runtime_record_event(struct eg_runtime *rt, const struct eg_runtime_event *ev, struct eg_error *err);
+/* Accepts NULL. */
+void eg_runtime_free(struct eg_runtime *rt);
+
 struct eg_runtime_local_options {
         const char *state_dir;     /* members under <state_dir>/clusters/<ns>/<name>/ */
         const char *etcd_bin_dir;  /* DIR/<version>/etcd or DIR/etcd-<version>; may be NULL */
