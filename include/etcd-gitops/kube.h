@@ -69,9 +69,6 @@ void eg_kube_config_free(struct eg_kube_config *c);
  * pointers in c->cred stay valid until the next call or eg_kube_config_free(). */
 int eg_kube_config_credentials(struct eg_kube_config *c, bool refresh, struct eg_error *err);
 
-/* Decodes base64 (whitespace ignored). *ret is malloc'd and NUL-terminated. */
-int eg_kube_base64_decode(const char *in, char **ret, size_t *ret_len);
-
 /* ---- REST client ---- */
 
 struct eg_kube_client_options {

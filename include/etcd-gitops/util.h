@@ -74,6 +74,11 @@ char *eg_buf_steal(struct eg_buf *b);
 
 /* ---- strings ---- */
 
+/* Frees the first n strings of v (NULL entries allowed) and v; with EG_STRV_ALL, every string
+ * up to the NULL that ends v. Accepts NULL. */
+#define EG_STRV_ALL SIZE_MAX
+void eg_strv_free(char **v, size_t n);
+
 /* Like asprintf; returns NULL on allocation failure. */
 char *eg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool eg_str_has_prefix(const char *s, const char *prefix);
@@ -107,6 +112,38 @@ int eg_mkdir_p(const char *path, int mode);
 /* Removes a directory tree; a missing path is success. */
 int eg_rm_rf(const char *path);
 char *eg_path_join(const char *a, const char *b);
+
+/* ---- the state directory's layout: every path under it is spelled here ---- */
+
+enum eg_state_area {
+        EG_STATE_AUDIT_LOG,    /* audit.jsonl */
+        EG_STATE_STATUS,       /* status/NS/NAME.json: a cluster's last pass */
+        EG_STATE_BACKUPS,      /* backups/NS/NAME.json: an EtcdBackup's status */
+        EG_STATE_RESTORES,     /* restores/NS/NAME.json: an EtcdRestore's status */
+        EG_STATE_RESTORE_WORK, /* restore/NS/NAME: a restore's download, while it runs */
+        EG_STATE_SECRETS,      /* secrets/NS/NAME: a secret's keys as files */
+        EG_STATE_AWS_CREDENTIALS, /* secrets/NS/NAME/credentials: an AWS shared credentials file */
+        EG_STATE_GIT,          /* git: clones of git sources */
+        EG_STATE_CLUSTERS,     /* clusters/NS/NAME: the local runtime's members and record */
+        EG_STATE_LOCAL_LOCK,   /* runtime-local.lock: one local runtime per state dir */
+        EG_STATE_KUBE,         /* kube: the kubernetes runtime's materialised TLS files */
+        EG_STATE_KUBE_NAMESPACES, /* kube/namespaces/NS/NAME: the clusters it made, one empty file each */
+};
+/* <state_dir>/<area>, then /ns when ns is given, then /name (with the area's suffix) when both
+ * are; malloc'd, NULL on allocation failure. */
+char *eg_state_path(const char *state_dir, enum eg_state_area area, const char *ns, const char *name);
+
+/* ---- base64 (OpenSSL) ---- */
+
+/* Decodes base64, skipping whitespace (PEM, YAML and JSON fields). *ret is malloc'd and
+ * NUL-terminated. -EBADMSG for what is not base64. */
+int eg_base64_decode(const char *in, char **ret, size_t *ret_len);
+/* Strict standard base64 with padding, as Go's encoding/json writes []byte: -EBADMSG for any
+ * character outside the alphabet, whitespace included. out holds len / 4 * 3 bytes; no
+ * allocation, for the hot path of a snapshot stream. */
+int eg_base64_decode_strict(const char *in, size_t len, void *out, size_t *ret_len);
+/* NUL-terminated standard base64 with padding; malloc'd, NULL on allocation failure. */
+char *eg_base64_encode(const void *data, size_t len);
 
 /* ---- hashing (OpenSSL) ---- */
 

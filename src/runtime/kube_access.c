@@ -78,7 +78,7 @@ static struct client_tls *client_tls_entry(struct kube_runtime *kr, const char *
 static int sync_secret(struct kube_runtime *kr, const char *ns, const char *name, char **ret_dir,
                        struct eg_error *err) {
         _cleanup_free_ char *path = eg_strdup_printf("/api/v1/namespaces/%s/secrets/%s", ns, name);
-        _cleanup_free_ char *dir = eg_strdup_printf("%s/secrets/%s/%s", kr->state_dir, ns, name);
+        _cleanup_free_ char *dir = eg_state_path(kr->state_dir, EG_STATE_SECRETS, ns, name);
         json_t *sec = NULL, *v;
         const char *key;
         int r;
@@ -97,7 +97,7 @@ static int sync_secret(struct kube_runtime *kr, const char *ns, const char *name
                 if (!*key || strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
                                      strlen(key) || strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
                         continue;
-                if (!json_is_string(v) || eg_kube_base64_decode(json_string_value(v), &data, &len) < 0) {
+                if (!json_is_string(v) || eg_base64_decode(json_string_value(v), &data, &len) < 0) {
                         eg_error_set(err, "secret %s/%s: %s is not base64", ns, name, key);
                         r = -EBADMSG;
                 } else

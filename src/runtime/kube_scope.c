@@ -18,11 +18,7 @@
  * found, so that a namespace is remembered exactly while it holds one. The one place that
  * knows this layout. */
 static char *remembered_path(struct kube_runtime *kr, const char *ns, const char *name) {
-        if (!ns)
-                return eg_path_join(kr->access_dir, "namespaces");
-        if (!name)
-                return eg_strdup_printf("%s/namespaces/%s", kr->access_dir, ns);
-        return eg_strdup_printf("%s/namespaces/%s/%s", kr->access_dir, ns, name);
+        return eg_state_path(kr->state_dir, EG_STATE_KUBE_NAMESPACES, ns, name);
 }
 
 int kube_remember_cluster(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {

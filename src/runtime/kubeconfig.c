@@ -200,31 +200,6 @@ static int yaml_to_json(const char *data, size_t len, json_t **ret, char **ret_m
 
 /* ---- small helpers ---- */
 
-int eg_kube_base64_decode(const char *in, char **ret, size_t *ret_len) {
-        size_t n = strlen(in);
-        if (n > INT32_MAX / 2)
-                return -E2BIG;
-        unsigned char *out = malloc(n / 4 * 3 + 4);
-        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-        int a = 0, b = 0, r = -ENOMEM;
-        if (!out || !ctx)
-                goto out;
-        EVP_DecodeInit(ctx);
-        r = -EBADMSG;
-        if (EVP_DecodeUpdate(ctx, out, &a, (const unsigned char *)in, (int)n) < 0 ||
-            EVP_DecodeFinal(ctx, out + a, &b) < 0)
-                goto out;
-        out[a + b] = 0;
-        *ret = (char *)out;
-        *ret_len = (size_t)(a + b);
-        out = NULL;
-        r = 0;
-out:
-        EVP_ENCODE_CTX_free(ctx);
-        free(out);
-        return r;
-}
-
 static const char *jstr(json_t *o, const char *key) {
         json_t *v = json_object_get(o, key);
         return json_is_string(v) ? json_string_value(v) : NULL;
@@ -353,19 +328,13 @@ static int merge_into(json_t *merged, json_t *doc) {
         return 0;
 }
 
-static void strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
 static void exec_free(struct eg_kube_exec *e) {
         if (!e)
                 return;
         free(e->api_version);
         free(e->command);
-        strv_free(e->args);
-        strv_free(e->env);
+        eg_strv_free(e->args, EG_STRV_ALL);
+        eg_strv_free(e->env, EG_STRV_ALL);
         free(e->token);
         free(e->cert_data);
         free(e->key_data);
@@ -400,7 +369,7 @@ static int decode_field(json_t *o, const char *key, char **ret, size_t *ret_len)
         const char *s = jstr(o, key);
         if (!s || !*s)
                 return 0;
-        return eg_kube_base64_decode(s, ret, ret_len);
+        return eg_base64_decode(s, ret, ret_len);
 }
 
 static int exec_parse(json_t *ex, const char *where, struct eg_kube_exec **ret, struct eg_error *err) {

@@ -1192,7 +1192,7 @@ int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runti
         kr->context = o->context ? strdup(o->context) : NULL;
         kr->service_account_dir = o->service_account_dir ? strdup(o->service_account_dir) : NULL;
         kr->state_dir = strdup(o->state_dir);
-        kr->access_dir = eg_path_join(o->state_dir, "kube");
+        kr->access_dir = eg_state_path(o->state_dir, EG_STATE_KUBE, NULL, NULL);
         kr->namespace = o->namespace && *o->namespace ? strdup(o->namespace) : NULL;
         if (!kr->state_dir || !kr->access_dir || (o->namespace && *o->namespace && !kr->namespace) ||
             (o->kubeconfig && !kr->kubeconfig) || (o->context && !kr->context) ||

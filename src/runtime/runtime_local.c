@@ -403,7 +403,7 @@ static bool lock_try(void *userdata) {
 }
 
 static int state_lock(struct local_runtime *lr, int *ret_fd, struct eg_error *err) {
-        _cleanup_free_ char *path = eg_path_join(lr->state_dir, "runtime-local.lock");
+        _cleanup_free_ char *path = eg_state_path(lr->state_dir, EG_STATE_LOCAL_LOCK, NULL, NULL);
         if (!path)
                 return -ENOMEM;
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -1392,7 +1392,7 @@ int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_r
         lr->stop_grace_ms = opt->stop_grace_ms > 0 ? opt->stop_grace_ms : 10000;
         lr->host = strdup(opt->advertise_host && *opt->advertise_host ? opt->advertise_host
                                                                        : "127.0.0.1");
-        _cleanup_free_ char *clusters = eg_path_join(opt->state_dir, "clusters");
+        _cleanup_free_ char *clusters = eg_state_path(opt->state_dir, EG_STATE_CLUSTERS, NULL, NULL);
         if (opt->etcd_bin_dir && *opt->etcd_bin_dir)
                 lr->bin_dir = absolute_path(opt->etcd_bin_dir);
         if (!lr->host || !clusters || (opt->etcd_bin_dir && *opt->etcd_bin_dir && !lr->bin_dir)) {
@@ -1408,7 +1408,7 @@ int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_r
         /* recorded data dirs and the cmdline check must not depend on our cwd */
         lr->state_dir = realpath(opt->state_dir, NULL);
         r = lr->state_dir ? -ENOMEM : -errno;
-        lr->clusters_dir = lr->state_dir ? eg_path_join(lr->state_dir, "clusters") : NULL;
+        lr->clusters_dir = lr->state_dir ? eg_state_path(lr->state_dir, EG_STATE_CLUSTERS, NULL, NULL) : NULL;
         if (!lr->clusters_dir) {
                 eg_error_set(err, "cannot resolve %s: %s", opt->state_dir, strerror(-r));
                 local_free(&lr->base);

@@ -8,6 +8,12 @@
 
 #include "etcd-gitops/util.h"
 
+void eg_strv_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n && (n != EG_STRV_ALL || v[i]); i++)
+                free(v[i]);
+        free(v);
+}
+
 char *eg_strdup_printf(const char *fmt, ...) {
         va_list ap;
         char *s = NULL;

@@ -355,19 +355,6 @@ static void test_kubeconfig__in_cluster(void **state) {
         assert_string_equal(fx->cfg->server, "https://[fd00::1]:6443");
 }
 
-static void test_kubeconfig__base64(void **state) {
-        char *out = NULL;
-        size_t len = 0;
-        assert_int_equal(eg_kube_base64_decode("aGVs\nbG8=\n", &out, &len), 0);
-        assert_int_equal(len, 5);
-        assert_string_equal(out, "hello");
-        free(out);
-        assert_int_equal(eg_kube_base64_decode("", &out, &len), 0);
-        assert_int_equal(len, 0);
-        free(out);
-        assert_int_equal(eg_kube_base64_decode("!!!!", &out, &len), -EBADMSG);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_kubeconfig__merge_first_file_wins, setup, teardown),
@@ -380,7 +367,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kubeconfig__rejects, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__proxy_url, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__in_cluster, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_kubeconfig__base64, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

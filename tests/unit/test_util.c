@@ -118,12 +118,69 @@ static void test_util__rfc3339(void **state) {
         assert_string_equal(buf, "2026-11-28T03:00:00.123Z");
 }
 
+static void test_util__base64(void **state) {
+        char *out = NULL;
+        size_t len = 0;
+        assert_int_equal(eg_base64_decode("aGVs\nbG8=\n", &out, &len), 0);
+        assert_int_equal(len, 5);
+        assert_string_equal(out, "hello");
+        free(out);
+        assert_int_equal(eg_base64_decode("", &out, &len), 0);
+        assert_int_equal(len, 0);
+        free(out);
+        assert_int_equal(eg_base64_decode("!!!!", &out, &len), -EBADMSG);
+
+        unsigned char bin[6];
+        assert_int_equal(eg_base64_decode_strict("aGVsbG8=", 8, bin, &len), 0);
+        assert_int_equal(len, 5);
+        assert_memory_equal(bin, "hello", 5);
+        assert_int_equal(eg_base64_decode_strict("aGVs\nbG8", 8, bin, &len), -EBADMSG);
+        assert_int_equal(eg_base64_decode_strict("aGVsbG8", 7, bin, &len), -EBADMSG);
+        assert_int_equal(eg_base64_decode_strict("aG=sbG8=", 8, bin, &len), -EBADMSG);
+
+        char *enc = eg_base64_encode("hello", 5);
+        assert_non_null(enc);
+        assert_string_equal(enc, "aGVsbG8=");
+        free(enc);
+}
+
+static void test_util__strv_free(void **state) {
+        char **v = calloc(3, sizeof(*v));
+        assert_non_null(v);
+        v[0] = strdup("a");
+        v[1] = strdup("b");
+        eg_strv_free(v, EG_STRV_ALL);
+        v = calloc(3, sizeof(*v));
+        assert_non_null(v);
+        v[0] = strdup("a");
+        v[2] = strdup("c");
+        eg_strv_free(v, 3);
+        eg_strv_free(NULL, EG_STRV_ALL);
+}
+
+static void test_util__state_path(void **state) {
+        char *p = eg_state_path("/s", EG_STATE_STATUS, "ns", "c");
+        assert_string_equal(p, "/s/status/ns/c.json");
+        free(p);
+        p = eg_state_path("/s/", EG_STATE_STATUS, "ns", NULL);
+        assert_string_equal(p, "/s/status/ns");
+        free(p);
+        p = eg_state_path("/s", EG_STATE_AWS_CREDENTIALS, "ns", "aws");
+        assert_string_equal(p, "/s/secrets/ns/aws/credentials");
+        free(p);
+        p = eg_state_path("/s", EG_STATE_KUBE_NAMESPACES, NULL, NULL);
+        assert_string_equal(p, "/s/kube/namespaces");
+        free(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_util__buf_cap),   cmocka_unit_test(test_util__durations),
                 cmocka_unit_test(test_util__integers),  cmocka_unit_test(test_util__files),
                 cmocka_unit_test(test_util__sha256),    cmocka_unit_test(test_util__log_level),
                 cmocka_unit_test(test_util__wait_for),  cmocka_unit_test(test_util__rfc3339),
+                cmocka_unit_test(test_util__base64),    cmocka_unit_test(test_util__strv_free),
+                cmocka_unit_test(test_util__state_path),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
