@@ -10,28 +10,32 @@
  * longer lines. */
 #define EG_AUDIT_LINE_MAX 65536
 
-/* One decision. Strings may be NULL (omitted from the record). The log fills seq, time,
- * prev (sha256 of the previous line) when appending. Format: specs/audit-log.md. */
+/* One decision. Strings may be NULL (omitted from the record). Passed to append, the
+ * strings are the caller's and only read; the log stamps seq, time and prev itself.
+ * Returned by a read, every string (prev and hash too) is owned by the record and freed
+ * by eg_audit_record_done(). Format: specs/audit-log.md. */
 struct eg_audit_record {
         uint64_t seq;
-        int64_t time_ms; /* realtime; 0 = now */
-        char *revision;  /* source revision, e.g. "main@sha1:<hex>" or "sha256:<hex>" */
-        char *commit;    /* git commit id when known */
-        char *path;      /* manifest file */
+        int64_t time_ms;      /* realtime; 0 = now */
+        const char *revision; /* source revision, e.g. "main@sha1:<hex>" or "sha256:<hex>" */
+        const char *commit;   /* git commit id when known */
+        const char *path;     /* manifest file */
         unsigned line;
-        char *blob; /* git blob id when known */
-        char *cluster; /* "namespace/name" */
-        char *decision; /* create, add-learner, promote, remove, replace-dead, upgrade-member,
-                           stop-unknown, remove-orphan, prune, noop, blocked, failed, invalid, ... */
-        char *member;
-        char *reason;
-        char *outcome; /* "ok", "failed", "blocked", "skipped", "dry-run" */
+        const char *blob;     /* git blob id when known */
+        const char *cluster;  /* "namespace/name" */
+        const char *decision; /* create, add-learner, promote, remove, replace-dead, upgrade-member,
+                                 stop-unknown, remove-orphan, prune, noop, blocked, failed, invalid, ... */
+        const char *member;
+        const char *reason;
+        const char *outcome; /* "ok", "failed", "blocked", "skipped", "dry-run" */
         int64_t duration_ms;
-        char *error;
-        char *prev; /* hex sha256 of the previous record's line; filled by append */
-        char *hash; /* hex sha256 of this record's line; filled by append and read */
+        const char *error;
+        const char *actor; /* who asked: "reconcile", "backup", "daemon", "cli:<uid>" */
+        char *prev;        /* hex sha256 of the previous record's line; filled by read */
+        char *hash;        /* hex sha256 of this record's line; filled by read */
 };
-/* Frees every string of r (the struct itself is the caller's) and zeroes it. */
+/* Frees every string of a record that a read returned (the struct itself is the
+ * caller's) and zeroes it. */
 void eg_audit_record_done(struct eg_audit_record *r);
 
 /* Formats r as its on-disk line (compact JSON, fixed key order, no newline) from r->seq,
@@ -51,10 +55,19 @@ int eg_audit_open(const char *path, struct eg_audit **ret, char **ret_warning);
 /* Accepts NULL. */
 void eg_audit_close(struct eg_audit *a);
 
-/* Appends one record, fsync'd before returning. Fills r->seq, r->prev, r->hash and
- * r->time_ms when 0. The caller's strings are not changed; cuts happen in the line only.
+/* What the log stamped on an appended record. */
+struct eg_audit_stamp {
+        uint64_t seq;
+        int64_t time_ms;
+        char hash[65]; /* hex sha256 of the record's line */
+};
+
+/* Appends one record, fsync'd before returning. Its seq, prev and hash are the log's:
+ * those of r are ignored; time_ms 0 means now. Long strings are cut in the line only.
  * On failure the file is truncated back so the chain stays intact. */
-int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r);
+int eg_audit_append(struct eg_audit *a, const struct eg_audit_record *r);
+/* Same, also giving what was stamped in *ret (may be NULL), on success only. */
+int eg_audit_append_full(struct eg_audit *a, const struct eg_audit_record *r, struct eg_audit_stamp *ret);
 
 struct eg_audit_filter {
         const char *cluster;  /* exact "ns/name" */

@@ -38,7 +38,7 @@ enum field_kind { KIND_SEQ, KIND_TIME, KIND_STRING, KIND_LINE, KIND_DURATION, KI
 static const struct field {
         const char *key;
         enum field_kind kind;
-        size_t offset; /* of the char * in struct eg_audit_record, for strings */
+        size_t offset; /* of the const char * in struct eg_audit_record, for strings */
 } fields[] = {
         {"seq", KIND_SEQ, 0},
         {"time", KIND_TIME, 0},
@@ -54,16 +54,17 @@ static const struct field {
         {"outcome", KIND_STRING, offsetof(struct eg_audit_record, outcome)},
         {"duration_ms", KIND_DURATION, 0},
         {"error", KIND_STRING, offsetof(struct eg_audit_record, error)},
+        {"actor", KIND_STRING, offsetof(struct eg_audit_record, actor)},
         {"prev", KIND_PREV, 0},
 };
 #define N_FIELDS EG_ELEMENTSOF(fields)
 
-static char **record_string(struct eg_audit_record *r, const struct field *f) {
-        return (char **)((char *)r + f->offset);
+static const char **record_string(struct eg_audit_record *r, const struct field *f) {
+        return (const char **)((char *)r + f->offset);
 }
 
 static const char *record_string_const(const struct eg_audit_record *r, const struct field *f) {
-        return *(char *const *)((const char *)r + f->offset);
+        return *(const char *const *)((const char *)r + f->offset);
 }
 
 void eg_audit_record_done(struct eg_audit_record *r) {
@@ -71,7 +72,7 @@ void eg_audit_record_done(struct eg_audit_record *r) {
                 return;
         for (size_t i = 0; i < N_FIELDS; i++)
                 if (fields[i].kind == KIND_STRING)
-                        free(*record_string(r, &fields[i]));
+                        free((void *)*record_string(r, &fields[i])); /* a read record owns them */
         free(r->prev);
         free(r->hash);
         *r = (struct eg_audit_record){0};
@@ -632,7 +633,7 @@ void eg_audit_close(struct eg_audit *a) {
         free(a);
 }
 
-static int append_locked(struct eg_audit *a, struct eg_audit_record *r) {
+static int append_locked(struct eg_audit *a, const struct eg_audit_record *r, struct eg_audit_stamp *ret) {
         int64_t time_ms = r->time_ms ? r->time_ms : eg_now_realtime_ms();
         uint64_t seq = a->last_seq + 1;
         _cleanup_free_ char *line = NULL;
@@ -642,10 +643,8 @@ static int append_locked(struct eg_audit *a, struct eg_audit_record *r) {
         size_t len = strlen(line);
         char hash[65];
         eg_sha256_hex(line, len, hash);
-        _cleanup_free_ char *prev = strdup(a->last_hash);
-        _cleanup_free_ char *hash_copy = strdup(hash);
         char *with_nl = realloc(line, len + 2);
-        if (!prev || !hash_copy || !with_nl)
+        if (!with_nl)
                 return -ENOMEM;
         line = with_nl;
         line[len] = '\n';
@@ -662,20 +661,23 @@ static int append_locked(struct eg_audit *a, struct eg_audit_record *r) {
         a->size += (off_t)len + 1;
         a->last_seq = seq;
         memcpy(a->last_hash, hash, sizeof(a->last_hash));
-        r->seq = seq;
-        r->time_ms = time_ms;
-        free(r->prev);
-        r->prev = TAKE_PTR(prev);
-        free(r->hash);
-        r->hash = TAKE_PTR(hash_copy);
+        if (ret) {
+                ret->seq = seq;
+                ret->time_ms = time_ms;
+                memcpy(ret->hash, hash, sizeof(ret->hash));
+        }
         return 0;
 }
 
-int eg_audit_append(struct eg_audit *a, struct eg_audit_record *r) {
+int eg_audit_append_full(struct eg_audit *a, const struct eg_audit_record *r, struct eg_audit_stamp *ret) {
         pthread_mutex_lock(&a->lock);
-        int k = append_locked(a, r);
+        int k = append_locked(a, r, ret);
         pthread_mutex_unlock(&a->lock);
         return k;
+}
+
+int eg_audit_append(struct eg_audit *a, const struct eg_audit_record *r) {
+        return eg_audit_append_full(a, r, NULL);
 }
 
 /* ---- reading and verifying ---- */

@@ -70,12 +70,6 @@ static off_t file_size(const char *path) {
         return st.st_size;
 }
 
-/* Frees what append filled in; the test's strings are literals. */
-static void free_filled(struct eg_audit_record *r) {
-        free(r->prev);
-        free(r->hash);
-}
-
 /* Pointers to the starts of the lines of data (modified in place: '\n' → 0). */
 static size_t split_lines(char *data, char **lines, size_t max) {
         size_t n = 0;
@@ -97,14 +91,13 @@ static void append_n(const char *log, size_t n, const char *cluster) {
         for (size_t i = 0; i < n; i++) {
                 struct eg_audit_record r = {
                         .time_ms = T0 + (int64_t)i,
-                        .cluster = (char *)cluster,
-                        .decision = (char *)"noop",
-                        .outcome = (char *)"ok",
+                        .cluster = cluster,
+                        .decision = "noop",
+                        .outcome = "ok",
                 };
                 _cleanup_free_ char *reason = eg_strdup_printf("reason number %zu", i);
                 r.reason = reason;
                 assert_int_equal(eg_audit_append(a, &r), 0);
-                free_filled(&r);
         }
         eg_audit_close(a);
 }
@@ -131,22 +124,23 @@ static void test_audit__format_exact(void **state) {
         assert_null(warning);
         struct eg_audit_record full = {
                 .time_ms = T0,
-                .revision = (char *)"main@sha1:abcdef",
-                .commit = (char *)"abcdef",
-                .path = (char *)"clusters/a.yaml",
+                .revision = "main@sha1:abcdef",
+                .commit = "abcdef",
+                .path = "clusters/a.yaml",
                 .line = 3,
-                .blob = (char *)"b10b",
-                .cluster = (char *)"ns/a",
-                .decision = (char *)"add-learner",
-                .member = (char *)"a-3",
-                .reason = (char *)"size 3 > 2 members",
-                .outcome = (char *)"ok",
+                .blob = "b10b",
+                .cluster = "ns/a",
+                .decision = "add-learner",
+                .member = "a-3",
+                .reason = "size 3 > 2 members",
+                .outcome = "ok",
                 .duration_ms = 12,
-                .error = (char *)"none",
+                .error = "none",
         };
-        assert_int_equal(eg_audit_append(a, &full), 0);
-        struct eg_audit_record sparse = {.time_ms = T0 + 1000, .decision = (char *)"noop", .outcome = (char *)"ok"};
-        assert_int_equal(eg_audit_append(a, &sparse), 0);
+        struct eg_audit_stamp st_full, st_sparse;
+        assert_int_equal(eg_audit_append_full(a, &full, &st_full), 0);
+        struct eg_audit_record sparse = {.time_ms = T0 + 1000, .decision = "noop", .outcome = "ok"};
+        assert_int_equal(eg_audit_append_full(a, &sparse, &st_sparse), 0);
         eg_audit_close(a);
 
         size_t len;
@@ -161,35 +155,34 @@ static void test_audit__format_exact(void **state) {
                             "\"error\":\"none\",\"prev\":\"" ZEROS "\"}");
         char h1[65];
         eg_sha256_hex(lines[0], strlen(lines[0]), h1);
-        assert_string_equal(full.hash, h1);
-        assert_string_equal(full.prev, ZEROS);
-        assert_int_equal(full.seq, 1);
+        assert_string_equal(st_full.hash, h1);
+        assert_int_equal(st_full.seq, 1);
+        assert_int_equal(st_full.time_ms, T0);
         _cleanup_free_ char *want2 = eg_strdup_printf(
                 "{\"seq\":2,\"time\":\"2026-11-28T03:00:01.123Z\",\"decision\":\"noop\",\"outcome\":\"ok\","
                 "\"duration_ms\":0,\"prev\":\"%s\"}",
                 h1);
         assert_string_equal(lines[1], want2);
-        assert_string_equal(sparse.prev, h1);
         char h2[65];
         eg_sha256_hex(lines[1], strlen(lines[1]), h2);
-        assert_string_equal(sparse.hash, h2);
+        assert_string_equal(st_sparse.hash, h2);
+        assert_int_equal(st_sparse.seq, 2);
 
         struct stat st;
         assert_int_equal(stat(f->log, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0640);
-        free_filled(&full);
-        free_filled(&sparse);
 }
 
 static void test_audit__time_defaults_to_now(void **state) {
         struct fixture *f = *state;
         struct eg_audit *a;
         assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
-        struct eg_audit_record r = {.decision = (char *)"noop"};
+        struct eg_audit_record r = {.decision = "noop"};
         int64_t before = eg_now_realtime_ms();
-        assert_int_equal(eg_audit_append(a, &r), 0);
+        struct eg_audit_stamp st;
+        assert_int_equal(eg_audit_append_full(a, &r, &st), 0);
         int64_t after = eg_now_realtime_ms();
-        assert_in_range(r.time_ms, before, after);
+        assert_in_range(st.time_ms, before, after);
         struct eg_audit_record bad = {.time_ms = -5};
         assert_int_equal(eg_audit_append(a, &bad), -EINVAL);
         eg_audit_close(a);
@@ -198,9 +191,8 @@ static void test_audit__time_defaults_to_now(void **state) {
         size_t n;
         assert_int_equal(eg_audit_read(f->log, NULL, &recs, &n), 0);
         assert_int_equal(n, 1);
-        assert_int_equal(recs[0].time_ms, r.time_ms);
+        assert_int_equal(recs[0].time_ms, st.time_ms);
         eg_audit_records_free(recs, n);
-        free_filled(&r);
 }
 
 static void test_audit__reopen_continues_chain(void **state) {
@@ -210,10 +202,11 @@ static void test_audit__reopen_continues_chain(void **state) {
         char *warning = (char *)"unset";
         assert_int_equal(eg_audit_open(f->log, &a, &warning), 0);
         assert_null(warning);
-        struct eg_audit_record r = {.time_ms = T0, .decision = (char *)"prune"};
-        assert_int_equal(eg_audit_append(a, &r), 0);
+        struct eg_audit_record r = {.time_ms = T0, .decision = "prune"};
+        struct eg_audit_stamp st;
+        assert_int_equal(eg_audit_append_full(a, &r, &st), 0);
         eg_audit_close(a);
-        assert_int_equal(r.seq, 4);
+        assert_int_equal(st.seq, 4);
 
         struct eg_audit_record *recs;
         size_t n;
@@ -223,14 +216,12 @@ static void test_audit__reopen_continues_chain(void **state) {
                 assert_int_equal(recs[i].seq, i + 1);
                 assert_string_equal(recs[i].prev, i == 0 ? ZEROS : recs[i - 1].hash);
         }
-        assert_string_equal(recs[3].hash, r.hash);
-        assert_string_equal(recs[3].prev, r.prev);
+        assert_string_equal(recs[3].hash, st.hash);
         assert_string_equal(recs[1].reason, "reason number 1");
         assert_string_equal(recs[1].cluster, "ns/a");
         assert_int_equal(recs[1].time_ms, T0 + 1);
         assert_null(recs[1].member);
         eg_audit_records_free(recs, n);
-        free_filled(&r);
         assert_verify(f->log, 0, 4, 0, NULL);
 }
 
@@ -247,10 +238,9 @@ static void test_audit__read_filters(void **state) {
                 {"ns/a", "1234567890123456789012345678901234567890", "release@sha1:1234567890123456789012345678901234567890"},
         };
         for (size_t i = 0; i < EG_ELEMENTSOF(in); i++) {
-                struct eg_audit_record r = {.time_ms = T0, .cluster = (char *)in[i].cluster,
-                                            .commit = (char *)in[i].commit, .revision = (char *)in[i].revision};
+                struct eg_audit_record r = {.time_ms = T0, .cluster = in[i].cluster,
+                                            .commit = in[i].commit, .revision = in[i].revision};
                 assert_int_equal(eg_audit_append(a, &r), 0);
-                free_filled(&r);
         }
         eg_audit_close(a);
 
@@ -432,11 +422,11 @@ static void test_audit__torn_line_dropped(void **state) {
         assert_string_equal(warning, want);
         free(warning);
         assert_int_equal(file_size(f->log), good);
-        struct eg_audit_record r = {.time_ms = T0, .decision = (char *)"noop"};
-        assert_int_equal(eg_audit_append(a, &r), 0);
-        assert_int_equal(r.seq, 4);
+        struct eg_audit_record r = {.time_ms = T0, .decision = "noop"};
+        struct eg_audit_stamp st;
+        assert_int_equal(eg_audit_append_full(a, &r, &st), 0);
+        assert_int_equal(st.seq, 4);
         eg_audit_close(a);
-        free_filled(&r);
         assert_verify(f->log, 0, 4, 0, NULL);
 }
 
@@ -497,10 +487,11 @@ static void test_audit__line_capped(void **state) {
         _cleanup_free_ char *ctl = repeat('\x01', 30000); /* 6 bytes each once escaped */
         struct eg_audit *a;
         assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
-        struct eg_audit_record r1 = {.time_ms = T0, .cluster = (char *)"ns/a", .reason = reason, .error = error};
-        assert_int_equal(eg_audit_append(a, &r1), 0);
-        struct eg_audit_record r2 = {.time_ms = T0, .cluster = (char *)"ns/a", .reason = ctl};
-        assert_int_equal(eg_audit_append(a, &r2), 0);
+        struct eg_audit_record r1 = {.time_ms = T0, .cluster = "ns/a", .reason = reason, .error = error};
+        struct eg_audit_stamp st1, st2;
+        assert_int_equal(eg_audit_append_full(a, &r1, &st1), 0);
+        struct eg_audit_record r2 = {.time_ms = T0, .cluster = "ns/a", .reason = ctl};
+        assert_int_equal(eg_audit_append_full(a, &r2, &st2), 0);
         eg_audit_close(a);
         assert_ptr_equal(r1.reason, reason); /* the caller's strings stay whole */
         assert_int_equal(strlen(r1.reason), 100000);
@@ -532,11 +523,9 @@ static void test_audit__line_capped(void **state) {
         size_t kept_ctl = strlen(recs[1].reason) - strlen(suffix);
         assert_true(kept_ctl > 10000);
         assert_memory_equal(recs[1].reason, ctl, kept_ctl);
-        assert_string_equal(recs[0].hash, r1.hash);
-        assert_string_equal(recs[1].hash, r2.hash);
+        assert_string_equal(recs[0].hash, st1.hash);
+        assert_string_equal(recs[1].hash, st2.hash);
         eg_audit_records_free(recs, n);
-        free_filled(&r1);
-        free_filled(&r2);
         assert_verify(f->log, 0, 2, 0, NULL);
 }
 
@@ -584,7 +573,6 @@ static void test_audit__cut_keeps_utf8_whole(void **state) {
         assert_int_equal(kept % 3, 0);
         assert_memory_equal(recs[0].reason, b.data, kept);
         eg_audit_records_free(recs, n);
-        free_filled(&r);
         eg_buf_done(&b);
 }
 
@@ -599,13 +587,12 @@ static void test_audit__strings_round_trip(void **state) {
         struct eg_audit *a;
         assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
         for (size_t i = 0; i < EG_ELEMENTSOF(values); i++) {
-                struct eg_audit_record r = {.time_ms = T0, .reason = (char *)values[i],
-                                            .error = (char *)values[i], .member = (char *)values[i]};
+                struct eg_audit_record r = {.time_ms = T0, .reason = values[i],
+                                            .error = values[i], .member = values[i]};
                 assert_int_equal(eg_audit_append(a, &r), 0);
-                free_filled(&r);
         }
         /* bytes that are not UTF-8 become U+FFFD rather than losing the record */
-        struct eg_audit_record bad = {.time_ms = T0, .reason = (char *)"a\xff" "b\xc3"};
+        struct eg_audit_record bad = {.time_ms = T0, .reason = "a\xff" "b\xc3"};
         assert_int_equal(eg_audit_append(a, &bad), 0);
         eg_audit_close(a);
 
@@ -627,7 +614,6 @@ static void test_audit__strings_round_trip(void **state) {
         }
         assert_string_equal(recs[n - 1].reason, "a\xef\xbf\xbd" "b\xef\xbf\xbd");
         eg_audit_records_free(recs, n);
-        free_filled(&bad);
         assert_verify(f->log, 0, EG_ELEMENTSOF(values) + 1, 0, NULL);
 }
 
@@ -655,23 +641,23 @@ static void test_audit__matches_spec_example(void **state) {
         const char *c = "5d41402abc4b2a76b9719d911017c592aa11bb22";
         _cleanup_free_ char *rev = eg_strdup_printf("main@sha1:%s", c);
         struct eg_audit_record recs[] = {
-                {.time_ms = T0, .revision = rev, .commit = (char *)c, .path = (char *)"clusters/orders.yaml",
-                 .line = 1, .blob = (char *)"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
-                 .cluster = (char *)"payments/orders-etcd", .decision = (char *)"create",
-                 .member = (char *)"orders-etcd-0", .reason = (char *)"bootstrap 3 members at 3.5.17",
-                 .outcome = (char *)"ok", .duration_ms = 2140},
-                {.time_ms = T0 - 123 + 9870, .revision = rev, .commit = (char *)c,
-                 .path = (char *)"clusters/orders.yaml", .line = 1,
-                 .blob = (char *)"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
-                 .cluster = (char *)"payments/orders-etcd", .decision = (char *)"add-learner",
-                 .member = (char *)"orders-etcd-3",
-                 .reason = (char *)"scale up 3 -> 4: add member orders-etcd-3 as learner",
-                 .outcome = (char *)"failed", .duration_ms = 1502,
-                 .error = (char *)"member add: etcdserver: too many learner members in cluster"},
-                {.time_ms = T0 - 123 + 15002, .revision = rev, .commit = (char *)c,
-                 .path = (char *)"clusters/orders.yaml", .line = 1, .cluster = (char *)"payments/orders-etcd",
-                 .decision = (char *)"waiting", .reason = (char *)"learner orders-etcd-3 is catching up before promotion",
-                 .outcome = (char *)"skipped"},
+                {.time_ms = T0, .revision = rev, .commit = c, .path = "clusters/orders.yaml",
+                 .line = 1, .blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+                 .cluster = "payments/orders-etcd", .decision = "create",
+                 .member = "orders-etcd-0", .reason = "bootstrap 3 members at 3.5.17",
+                 .outcome = "ok", .duration_ms = 2140},
+                {.time_ms = T0 - 123 + 9870, .revision = rev, .commit = c,
+                 .path = "clusters/orders.yaml", .line = 1,
+                 .blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+                 .cluster = "payments/orders-etcd", .decision = "add-learner",
+                 .member = "orders-etcd-3",
+                 .reason = "scale up 3 -> 4: add member orders-etcd-3 as learner",
+                 .outcome = "failed", .duration_ms = 1502,
+                 .error = "member add: etcdserver: too many learner members in cluster"},
+                {.time_ms = T0 - 123 + 15002, .revision = rev, .commit = c,
+                 .path = "clusters/orders.yaml", .line = 1, .cluster = "payments/orders-etcd",
+                 .decision = "waiting", .reason = "learner orders-etcd-3 is catching up before promotion",
+                 .outcome = "skipped"},
         };
         static const char *const hashes[] = {
                 "9fecdf5f6f8aac71e6e69a6bab6b20b5e8868db46178a87534864f58a893c8d1",
@@ -681,11 +667,35 @@ static void test_audit__matches_spec_example(void **state) {
         struct eg_audit *a;
         assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
         for (size_t i = 0; i < EG_ELEMENTSOF(recs); i++) {
-                assert_int_equal(eg_audit_append(a, &recs[i]), 0);
-                assert_string_equal(recs[i].hash, hashes[i]);
-                free_filled(&recs[i]);
+                struct eg_audit_stamp st;
+                assert_int_equal(eg_audit_append_full(a, &recs[i], &st), 0);
+                assert_string_equal(st.hash, hashes[i]);
         }
         eg_audit_close(a);
+}
+
+/* actor is optional: placed after error when set, absent otherwise (older lines read the same). */
+static void test_audit__actor_optional(void **state) {
+        struct fixture *f = *state;
+        struct eg_audit *a;
+        assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
+        struct eg_audit_record r = {.time_ms = T0, .decision = "backup", .error = "e", .actor = "cli:1000"};
+        assert_int_equal(eg_audit_append(a, &r), 0);
+        eg_audit_close(a);
+        size_t len;
+        _cleanup_free_ char *data = read_all(f->log, &len);
+        assert_non_null(strstr(data, "\"error\":\"e\",\"actor\":\"cli:1000\",\"prev\":"));
+        struct eg_audit_record *recs;
+        size_t n;
+        assert_int_equal(eg_audit_read(f->log, NULL, &recs, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(recs[0].actor, "cli:1000");
+        eg_audit_records_free(recs, n);
+        append_n(f->log, 1, "ns/a");
+        assert_int_equal(eg_audit_read(f->log, NULL, &recs, &n), 0);
+        assert_null(recs[1].actor);
+        eg_audit_records_free(recs, n);
+        assert_verify(f->log, 0, 2, 0, NULL);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(test_audit__##name, setup, teardown)
@@ -714,6 +724,7 @@ int main(void) {
                 T(strings_round_trip),
                 T(record_format_matches_disk),
                 T(matches_spec_example),
+                T(actor_optional),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,12 +16,10 @@ static const char c2[] = "2222222222222222222222222222222222222222";
 
 static void add(struct eg_audit *a, const char *commit, const char *decision, const char *member,
                 const char *outcome, const char *reason, const char *error) {
-        struct eg_audit_record r = {.commit = (char *)commit, .cluster = (char *)"default/demo",
-                                    .decision = (char *)decision, .member = (char *)member,
-                                    .outcome = (char *)outcome, .reason = (char *)reason, .error = (char *)error};
+        struct eg_audit_record r = {.commit = commit, .cluster = "default/demo",
+                                    .decision = decision, .member = member,
+                                    .outcome = outcome, .reason = reason, .error = error};
         assert_int_equal(eg_audit_append(a, &r), 0);
-        free(r.prev);
-        free(r.hash);
 }
 
 static void test_audit_note__lists_what_the_commit_caused(void **state) {
