@@ -117,10 +117,15 @@ static const json_t *condition(const json_t *status, const char *type) {
         return NULL;
 }
 
-static void cluster_row(struct page *p, const json_t *cluster) {
+/* "namespace/name", malloc'd (NULL when out of memory). */
+static char *cluster_name(const json_t *cluster) {
         const json_t *md = json_object_get(cluster, "metadata");
+        return eg_strdup_printf("%s/%s", either(str(md, "namespace"), "?"), either(str(md, "name"), "?"));
+}
+
+static void cluster_row(struct page *p, const json_t *cluster) {
         const json_t *st = json_object_get(cluster, "status");
-        _cleanup_free_ char *name = eg_strdup_printf("%s/%s", either(str(md, "namespace"), "?"), either(str(md, "name"), "?"));
+        _cleanup_free_ char *name = cluster_name(cluster);
         const char *phase = str(st, "phase");
         const char *available = str(condition(st, "Available"), "status");
         bool quorum = available && strcmp(available, "True") == 0;
@@ -145,14 +150,14 @@ static const char *state_class(const char *state) {
 }
 
 static void member_rows(struct page *p, const json_t *cluster) {
-        const char *cname = str(json_object_get(cluster, "metadata"), "name");
+        _cleanup_free_ char *cname = cluster_name(cluster);
         size_t i;
         const json_t *m;
         json_array_foreach(json_object_get(json_object_get(cluster, "status"), "memberDetails"), i, m) {
                 _cleanup_free_ char *restarts = eg_strdup_printf("%lld", (long long)json_integer_value(json_object_get(m, "restarts")));
                 put(p, "<tr>");
                 cell(p, NULL, str(m, "name"));
-                cell(p, NULL, cname);
+                cell(p, NULL, either(cname, "?"));
                 cell(p, state_class(str(m, "state")), str(m, "state"));
                 cell(p, NULL, str(m, "role"));
                 cell(p, NULL, str(m, "version"));

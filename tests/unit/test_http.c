@@ -211,7 +211,7 @@ static void test_http__page(void **state) {
         assert_non_null(strstr(html, "<td class=\"ok\">Running</td>"));
         assert_non_null(strstr(html, "<td>2/3</td>"));
         assert_non_null(strstr(html, "<td class=\"ok\">yes</td>"));
-        assert_non_null(strstr(html, "<td>orders-1</td><td>&lt;script&gt;"));
+        assert_non_null(strstr(html, "<td>orders-1</td><td>prod/&lt;script&gt;"));
         assert_non_null(strstr(html, "<td>http://127.0.0.1:2379</td><td>4</td>"));
         assert_non_null(strstr(html, "clusters/x.yaml:3:7: spec.size: must be at least 1"));
         assert_non_null(strstr(html, "main@sha1:0123abcd"));
