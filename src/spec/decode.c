@@ -66,41 +66,18 @@
 #include <strings.h>
 
 #include "etcd-gitops/util.h"
-#include "spec-internal.h"
+#include "decode.h"
 
-#define DEFAULT_VERSION "3.2.13"
-#define DEFAULT_REPOSITORY "quay.io/coreos/etcd"
-#define DEFAULT_BUSYBOX "busybox:1.28.0-glibc"
 #define DEFAULT_NAMESPACE "default"
-#define DEFAULT_BACKUP_TIMEOUT 60
-#define MAX_RECOMMENDED_SIZE 7
 
-struct dec {
-        struct eg_dctx *c;
-        struct eg_object *o;
-        bool has_storage_type;
-};
-
-typedef void (*field_fn)(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *target);
-
-struct field {
-        const char *name;
-        field_fn fn;    /* NULL: known and ignored */
-        size_t offset;  /* of the target member inside the decoded struct */
-};
-
-static void err(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static void err(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...) {
+void dec_err(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         eg_dctx_vreport(d->c, EG_SEVERITY_ERROR, n->line, n->column, p, fmt, ap);
         va_end(ap);
 }
 
-static void warn(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static void warn(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...) {
+void dec_warn(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         eg_dctx_vreport(d->c, EG_SEVERITY_WARNING, n->line, n->column, p, fmt, ap);
@@ -108,57 +85,69 @@ static void warn(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p,
 }
 
 /* "must be X, got Y", with a hint when Y is only missing quotes. */
-static void err_got(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *want) {
+void dec_err_got(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *want) {
         _cleanup_free_ char *got = eg_yn_describe(n);
         bool quote_hint = strstr(want, "string") && (n->type == EG_YN_INT || n->type == EG_YN_FLOAT || n->type == EG_YN_BOOL);
-        err(d, n, p, "must be %s, got %s%s", want, got ? got : "?", quote_hint ? " (quote it to make it a string)" : "");
+        dec_err(d, n, p, "must be %s, got %s%s", want, got ? got : "?", quote_hint ? " (quote it to make it a string)" : "");
 }
 
 /* Integers out of range and non-finite numbers were reported by the JSON conversion. */
-static bool reported_already(const struct eg_yn *n) {
+bool dec_reported_already(const struct eg_yn *n) {
         return (n->type == EG_YN_INT && n->overflow) || (n->type == EG_YN_FLOAT && !isfinite(n->real));
 }
 
-static void set_str(char **dst, const char *s) {
+/* The struct *ptr points to (a pointer member of the decoded struct), allocated zeroed the first
+ * time; NULL, with the document marked out of memory, when that fails. */
+void *dec_alloc(struct dec *d, void *ptr, size_t size) {
+        void **dst = ptr;
+        if (!*dst) {
+                *dst = calloc(1, size);
+                if (!*dst)
+                        d->c->oom = -ENOMEM;
+        }
+        return *dst;
+}
+
+void dec_set_str(char **dst, const char *s) {
         free(*dst);
         *dst = strdup(s);
 }
 
-static bool get_string(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p, const char *want) {
+bool dec_get_string(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p, const char *want) {
         if (v->type == EG_YN_STR)
                 return true;
-        if (!reported_already(v))
-                err_got(d, v, p, want ? want : "a string");
+        if (!dec_reported_already(v))
+                dec_err_got(d, v, p, want ? want : "a string");
         return false;
 }
 
-static void f_string(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (get_string(d, v, p, NULL))
-                set_str(t, v->text);
+void dec_string(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (dec_get_string(d, v, p, NULL))
+                dec_set_str(t, v->text);
 }
 
-static void f_bool(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_bool(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         if (v->type == EG_YN_BOOL)
                 *(bool *)t = v->boolean;
-        else if (!reported_already(v))
-                err_got(d, v, p, "a boolean (true or false)");
+        else if (!dec_reported_already(v))
+                dec_err_got(d, v, p, "a boolean (true or false)");
 }
 
-static bool get_int(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p, int64_t min, int64_t *ret) {
+bool dec_get_int(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p, int64_t min, int64_t *ret) {
         if (v->type == EG_YN_INT && !v->overflow && v->integer >= min) {
                 *ret = v->integer;
                 return true;
         }
-        if (reported_already(v))
+        if (dec_reported_already(v))
                 return false;
         char want[64];
         snprintf(want, sizeof(want), "an integer ≥ %lld", (long long)min);
-        err_got(d, v, p, want);
+        dec_err_got(d, v, p, want);
         return false;
 }
 
-static void f_int_nonneg(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        get_int(d, v, p, 0, t);
+void dec_int_nonneg(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        dec_get_int(d, v, p, 0, t);
 }
 
 /* ---- syntax of names ---- */
@@ -175,7 +164,7 @@ static bool dns_label(const char *s, size_t len) {
         return true;
 }
 
-static bool dns_subdomain(const char *s) {
+bool dec_dns_subdomain(const char *s) {
         size_t len = strlen(s);
         if (len == 0 || len > 253)
                 return false;
@@ -206,7 +195,7 @@ static bool label_key(const char *k) {
         if (!slash)
                 return qualified_name(k, strlen(k));
         _cleanup_free_ char *prefix = strndup(k, (size_t)(slash - k));
-        return prefix && dns_subdomain(prefix) && qualified_name(slash + 1, strlen(slash + 1));
+        return prefix && dec_dns_subdomain(prefix) && qualified_name(slash + 1, strlen(slash + 1));
 }
 
 static bool label_value(const char *v) { return !*v || qualified_name(v, strlen(v)); }
@@ -227,18 +216,18 @@ static const struct field *find_field(const struct field *fields, const char *na
         return NULL;
 }
 
-static bool want_map(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p) {
+bool dec_want_map(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p) {
         if (v->type == EG_YN_MAP)
                 return true;
-        if (!reported_already(v))
-                err_got(d, v, p, "a mapping");
+        if (!dec_reported_already(v))
+                dec_err_got(d, v, p, "a mapping");
         return false;
 }
 
 /* Decodes the known keys of a mapping into target; null values count as absent. */
-static bool decode_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p,
+bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p,
                        const struct field *fields, void *target) {
-        if (!want_map(d, m, p))
+        if (!dec_want_map(d, m, p))
                 return false;
         for (size_t i = 0; i + 1 < m->n_items; i += 2) {
                 const struct eg_yn *k = m->items[i], *v = m->items[i + 1];
@@ -267,7 +256,7 @@ static bool decode_map(struct dec *d, const struct eg_yn *m, json_t *jm, const s
 }
 
 /* The value under key; NULL when absent or null, which mean the same everywhere. */
-static const struct eg_yn *map_get(const struct eg_yn *m, const char *key) {
+const struct eg_yn *dec_map_get(const struct eg_yn *m, const char *key) {
         if (!m || m->type != EG_YN_MAP)
                 return NULL;
         for (size_t i = 0; i + 1 < m->n_items; i += 2)
@@ -277,42 +266,42 @@ static const struct eg_yn *map_get(const struct eg_yn *m, const char *key) {
         return NULL;
 }
 
-static void required(struct dec *d, const struct eg_yn *m, const struct eg_fpath *p, const char *key, const char *why) {
+void dec_required(struct dec *d, const struct eg_yn *m, const struct eg_fpath *p, const char *key, const char *why) {
         struct eg_fpath kp = {p, key, 0};
-        err(d, m, &kp, "required%s%s", why ? " " : "", why ? why : "");
+        dec_err(d, m, &kp, "required%s%s", why ? " " : "", why ? why : "");
 }
 
-static void keep_json(json_t **dst, json_t *j) {
+void dec_keep_json(json_t **dst, json_t *j) {
         json_decref(*dst);
         *dst = json_incref(j);
 }
 
 /* A mapping or sequence passed through as JSON. */
-static void f_json_map(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (want_map(d, v, p))
-                keep_json(t, j);
+void dec_json_map(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (dec_want_map(d, v, p))
+                dec_keep_json(t, j);
 }
 
-static void f_json_seq_of_maps(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_json_seq_of_maps(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         if (v->type != EG_YN_SEQ) {
-                if (!reported_already(v))
-                        err_got(d, v, p, "a sequence");
+                if (!dec_reported_already(v))
+                        dec_err_got(d, v, p, "a sequence");
                 return;
         }
         bool ok = true;
         for (size_t i = 0; i < v->n_items; i++) {
                 struct eg_fpath ip = {p, NULL, i};
-                ok = want_map(d, v->items[i], &ip) && ok;
+                ok = dec_want_map(d, v->items[i], &ip) && ok;
         }
         if (ok)
-                keep_json(t, j);
+                dec_keep_json(t, j);
 }
 
 enum string_map_rules { MAP_LABELS, MAP_ANNOTATIONS, MAP_POD_LABELS, MAP_POD_ANNOTATIONS, MAP_SELECTOR };
 
 static void string_map(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, json_t **dst,
                        enum string_map_rules rules) {
-        if (!want_map(d, v, p))
+        if (!dec_want_map(d, v, p))
                 return;
         size_t errors = d->c->n_errors;
         for (size_t i = 0; i + 1 < v->n_items; i += 2) {
@@ -322,34 +311,34 @@ static void string_map(struct dec *d, const struct eg_yn *v, json_t *j, const st
                 struct eg_fpath kp = {p, k->text, 0};
                 bool annotations = rules == MAP_ANNOTATIONS || rules == MAP_POD_ANNOTATIONS;
                 if (k->type != EG_YN_STR)
-                        err_got(d, k, &kp, "a string key");
+                        dec_err_got(d, k, &kp, "a string key");
                 else if (!label_key(k->text))
-                        err(d, k, &kp, "%s key must be a name of letters, digits, '-', '_' and '.' "
+                        dec_err(d, k, &kp, "%s key must be a name of letters, digits, '-', '_' and '.' "
                                        "(at most 63, starting and ending with a letter or digit), "
                                        "optionally prefixed by a DNS subdomain and '/'",
                             annotations ? "an annotation" : "a label");
                 else if (rules == MAP_POD_LABELS && (strcmp(k->text, "app") == 0 || eg_str_has_prefix(k->text, "etcd_")))
-                        err(d, k, &kp, "label \"%s\" is reserved: etcd-gitops sets \"app\" and \"etcd_*\" labels itself",
+                        dec_err(d, k, &kp, "label \"%s\" is reserved: etcd-gitops sets \"app\" and \"etcd_*\" labels itself",
                             k->text);
                 else if (rules == MAP_POD_ANNOTATIONS && strcmp(k->text, "etcd.version") == 0)
-                        err(d, k, &kp, "annotation \"etcd.version\" is reserved: etcd-gitops sets it itself");
+                        dec_err(d, k, &kp, "annotation \"etcd.version\" is reserved: etcd-gitops sets it itself");
                 if (val->type != EG_YN_STR) {
-                        if (!reported_already(val))
-                                err_got(d, val, &kp, "a string");
+                        if (!dec_reported_already(val))
+                                dec_err_got(d, val, &kp, "a string");
                 } else if (!annotations && !label_value(val->text))
-                        err(d, val, &kp, "a label value must be empty or at most 63 letters, digits, '-', '_' "
+                        dec_err(d, val, &kp, "a label value must be empty or at most 63 letters, digits, '-', '_' "
                                          "and '.', starting and ending with a letter or digit");
                 else if (rules == MAP_ANNOTATIONS && k->type == EG_YN_STR &&
                          strcmp(k->text, EG_ANN_AUTO_RECOVER_AFTER) == 0) {
                         int64_t ms;
                         if (eg_parse_duration_ms(val->text, &ms) < 0 || ms < EG_AUTO_RECOVER_MIN_MS)
-                                err(d, val, &kp, "a duration of at least 30s, such as 10m: how long quorum must have "
+                                dec_err(d, val, &kp, "a duration of at least 30s, such as 10m: how long quorum must have "
                                                  "been lost before a new cluster is forced from the most advanced "
                                                  "survivor");
                 }
         }
         if (d->c->n_errors == errors)
-                keep_json(dst, j);
+                dec_keep_json(dst, j);
 }
 
 static void f_labels(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
@@ -358,47 +347,47 @@ static void f_labels(struct dec *d, const struct eg_yn *v, json_t *j, const stru
 static void f_annotations(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         string_map(d, v, j, p, t, MAP_ANNOTATIONS);
 }
-static void f_pod_labels(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_pod_labels(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         string_map(d, v, j, p, t, MAP_POD_LABELS);
 }
-static void f_pod_annotations(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_pod_annotations(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         string_map(d, v, j, p, t, MAP_POD_ANNOTATIONS);
 }
-static void f_selector(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_selector(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         string_map(d, v, j, p, t, MAP_SELECTOR);
 }
 
-static void f_image(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
+void dec_image(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (!dec_get_string(d, v, p, NULL))
                 return;
         if (!*v->text || has_space(v->text))
-                err_got(d, v, p, "an image reference without spaces");
+                dec_err_got(d, v, p, "an image reference without spaces");
         else
-                set_str(t, v->text);
+                dec_set_str(t, v->text);
 }
 
-static void f_secret(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, "a Secret name"))
+void dec_secret(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (!dec_get_string(d, v, p, "a Secret name"))
                 return;
-        if (!dns_subdomain(v->text))
-                err_got(d, v, p, "a Secret name (lowercase letters, digits, '-' and '.', at most 253)");
+        if (!dec_dns_subdomain(v->text))
+                dec_err_got(d, v, p, "a Secret name (lowercase letters, digits, '-' and '.', at most 253)");
         else
-                set_str(t, v->text);
+                dec_set_str(t, v->text);
 }
 
 static void f_label_name(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p, char **dst, size_t max) {
-        if (!get_string(d, v, p, NULL))
+        if (!dec_get_string(d, v, p, NULL))
                 return;
         if (v->len > max)
-                err(d, v, p, "must be at most %zu characters, got %zu", max, v->len);
+                dec_err(d, v, p, "must be at most %zu characters, got %zu", max, v->len);
         else if (!dns_label(v->text, v->len))
-                err_got(d, v, p, "a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
+                dec_err_got(d, v, p, "a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
                                  "with a letter or digit)");
         else
-                set_str(dst, v->text);
+                dec_set_str(dst, v->text);
 }
 
-static void f_name(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+void dec_name(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
         f_label_name(d, v, p, t, EG_SPEC_MAX_NAME);
 }
 
@@ -406,27 +395,27 @@ static void f_namespace(struct dec *d, const struct eg_yn *v, json_t *j, const s
         f_label_name(d, v, p, t, 63);
 }
 
-static void f_absolute_path(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
+void dec_absolute_path(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (!dec_get_string(d, v, p, NULL))
                 return;
         if (v->text[0] != '/')
-                err_got(d, v, p, "an absolute path");
+                dec_err_got(d, v, p, "an absolute path");
         else
-                set_str(t, v->text);
+                dec_set_str(t, v->text);
 }
 
-static void f_url(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
+void dec_url(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (!dec_get_string(d, v, p, NULL))
                 return;
         if (!is_http_url(v->text))
-                err_got(d, v, p, "an http:// or https:// URL");
+                dec_err_got(d, v, p, "an http:// or https:// URL");
         else
-                set_str(t, v->text);
+                dec_set_str(t, v->text);
 }
 
 /* "<bucket>/<key>" with S3 bucket naming (3-63 of a-z, 0-9, '.', '-'). */
-static void f_bucket_path(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
+void dec_bucket_path(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
+        if (!dec_get_string(d, v, p, NULL))
                 return;
         const char *slash = strchr(v->text, '/');
         size_t blen = slash ? (size_t)(slash - v->text) : 0;
@@ -435,47 +424,16 @@ static void f_bucket_path(struct dec *d, const struct eg_yn *v, json_t *j, const
         for (size_t i = 0; ok && i < blen; i++)
                 ok = is_alnum_lower(v->text[i]) || v->text[i] == '-' || v->text[i] == '.';
         if (!ok)
-                err_got(d, v, p, "\"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', "
+                dec_err_got(d, v, p, "\"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', "
                                  "then a non-empty key)");
         else
-                set_str(t, v->text);
-}
-
-/* ---- cron (extension: EtcdBackup spec.schedule) ---- */
-
-static void f_schedule(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
-                return;
-        static const char *const names[] = {"minute", "hour", "day of month", "month", "day of week"};
-        struct eg_cron c;
-        int bad = -1, r = eg_cron_parse_at(v->text, &c, &bad);
-        if (r == -ENOMEM) {
-                d->c->oom = -ENOMEM;
-                return;
-        }
-        if (r < 0 && bad < 0) {
-                err_got(d, v, p, "a cron schedule of 5 fields (minute hour day-of-month month day-of-week)");
-                return;
-        }
-        if (r < 0) {
-                /* name the field as written */
-                const char *q = v->text;
-                for (int i = 0;; i++) {
-                        q += strspn(q, " \t");
-                        if (i == bad)
-                                break;
-                        q += strcspn(q, " \t");
-                }
-                err(d, v, p, "invalid %s field \"%.*s\" in cron schedule", names[bad], (int)strcspn(q, " \t"), q);
-                return;
-        }
-        set_str(t, v->text);
+                dec_set_str(t, v->text);
 }
 
 /* ---- metadata ---- */
 
 static const struct field metadata_fields[] = {
-        {"name", f_name, offsetof(struct eg_metadata, name)},
+        {"name", dec_name, offsetof(struct eg_metadata, name)},
         {"namespace", f_namespace, offsetof(struct eg_metadata, namespace)},
         {"labels", f_labels, offsetof(struct eg_metadata, labels)},
         {"annotations", f_annotations, offsetof(struct eg_metadata, annotations)},
@@ -497,432 +455,19 @@ static const struct field metadata_fields[] = {
 static void decode_metadata(struct dec *d, const struct eg_yn *root, const struct eg_yn *m, json_t *jm) {
         struct eg_fpath p = {NULL, "metadata", 0};
         if (!m || m->type == EG_YN_NULL) {
-                required(d, root, NULL, "metadata", NULL);
+                dec_required(d, root, NULL, "metadata", NULL);
                 return;
         }
-        if (!decode_map(d, m, jm, &p, metadata_fields, &d->o->meta))
+        if (!dec_map(d, m, jm, &p, metadata_fields, &d->o->meta))
                 return;
-        const struct eg_yn *gen = map_get(m, "generateName");
+        const struct eg_yn *gen = dec_map_get(m, "generateName");
         if (gen && gen->type != EG_YN_NULL) {
                 struct eg_fpath gp = {&p, "generateName", 0};
-                err(d, gen, &gp, "not supported: objects need a stable metadata.name");
+                dec_err(d, gen, &gp, "not supported: objects need a stable metadata.name");
         }
-        const struct eg_yn *name = map_get(m, "name");
+        const struct eg_yn *name = dec_map_get(m, "name");
         if (!name || name->type == EG_YN_NULL)
-                required(d, m, &p, "name", NULL);
-}
-
-/* ---- EtcdCluster ---- */
-
-static void f_size(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_int(d, v, p, 1, t))
-                return;
-        if (v->integer > MAX_RECOMMENDED_SIZE)
-                warn(d, v, p, "%lld members is more than the recommended maximum of %d", (long long)v->integer,
-                     MAX_RECOMMENDED_SIZE);
-}
-
-static void f_version(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct eg_semver sv;
-        if (!get_string(d, v, p, "a version string such as \"3.4.23\""))
-                return;
-        if (eg_semver_parse(v->text, &sv) < 0)
-                err_got(d, v, p, "a semantic version such as \"3.4.23\"");
-        else
-                set_str(t, v->text + (v->text[0] == 'v'));
-}
-
-static void f_cluster_domain(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (!get_string(d, v, p, NULL))
-                return;
-        if (*v->text && (v->text[0] != '.' || !dns_subdomain(v->text + 1)))
-                err_got(d, v, p, "empty or a domain starting with '.', such as \".cluster.local\"");
-        else
-                set_str(t, v->text);
-}
-
-static void f_etcd_env(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (v->type != EG_YN_SEQ) {
-                if (!reported_already(v))
-                        err_got(d, v, p, "a sequence of environment variables");
-                return;
-        }
-        size_t errors = d->c->n_errors;
-        for (size_t i = 0; i < v->n_items; i++) {
-                const struct eg_yn *e = v->items[i];
-                struct eg_fpath ip = {p, NULL, i};
-                if (!want_map(d, e, &ip))
-                        continue;
-                for (size_t k = 0; k + 1 < e->n_items; k += 2) {
-                        const struct eg_yn *key = e->items[k], *val = e->items[k + 1];
-                        if (key->type != EG_YN_STR)
-                                continue;
-                        struct eg_fpath kp = {&ip, key->text, 0};
-                        if (strcmp(key->text, "name") == 0) {
-                                if (get_string(d, val, &kp, NULL) && (!*val->text || strchr(val->text, '=')))
-                                        err_got(d, val, &kp, "a non-empty variable name without '='");
-                        } else if (strcmp(key->text, "value") == 0) {
-                                if (val->type != EG_YN_NULL)
-                                        get_string(d, val, &kp, NULL);
-                        } else if (strcmp(key->text, "valueFrom") == 0) {
-                                if (val->type != EG_YN_NULL)
-                                        want_map(d, val, &kp);
-                        } else
-                                eg_dctx_report(d->c, d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING,
-                                               key->line, key->column, &kp, "unknown field");
-                }
-                const struct eg_yn *name = map_get(e, "name");
-                if (!name || name->type == EG_YN_NULL)
-                        required(d, e, &ip, "name", NULL);
-        }
-        if (d->c->n_errors == errors)
-                keep_json(t, j);
-}
-
-#define POD(m) offsetof(struct eg_pod_policy, m)
-static const struct field pod_fields[] = {
-        {"labels", f_pod_labels, POD(labels)},
-        {"nodeSelector", f_selector, POD(node_selector)},
-        {"affinity", f_json_map, POD(affinity)},
-        {"antiAffinity", f_bool, POD(anti_affinity)},
-        {"resources", f_json_map, POD(resources)},
-        {"tolerations", f_json_seq_of_maps, POD(tolerations)},
-        {"etcdEnv", f_etcd_env, POD(etcd_env)},
-        {"persistentVolumeClaimSpec", f_json_map, POD(persistent_volume_claim_spec)},
-        {"annotations", f_pod_annotations, POD(annotations)},
-        {"busyboxImage", f_image, POD(busybox_image)},
-        {"securityContext", f_json_map, POD(security_context)},
-        {"DNSTimeoutInSecond", f_int_nonneg, POD(dns_timeout_in_second)},
-        {"ClusterDomain", f_cluster_domain, POD(cluster_domain)},
-        {0},
-};
-
-static void f_pod(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct eg_pod_policy **dst = t;
-        if (!*dst) {
-                *dst = calloc(1, sizeof(**dst));
-                if (!*dst) {
-                        d->c->oom = -ENOMEM;
-                        return;
-                }
-        }
-        struct eg_pod_policy *pod = *dst;
-        if (!decode_map(d, v, j, p, pod_fields, pod))
-                return;
-        if (!pod->busybox_image)
-                set_str(&pod->busybox_image, DEFAULT_BUSYBOX);
-        if (!pod->cluster_domain)
-                set_str(&pod->cluster_domain, "");
-        if (!pod->busybox_image || !pod->cluster_domain)
-                d->c->oom = -ENOMEM;
-        const struct eg_yn *anti = map_get(v, "antiAffinity"), *aff = map_get(v, "affinity");
-        if (pod->anti_affinity && aff && aff->type != EG_YN_NULL) {
-                struct eg_fpath ap = {p, "antiAffinity", 0};
-                warn(d, anti, &ap, "ignored because affinity is set");
-        }
-}
-
-static const struct field member_fields[] = {
-        {"peerSecret", f_secret, offsetof(struct eg_tls_policy, peer_secret)},
-        {"serverSecret", f_secret, offsetof(struct eg_tls_policy, server_secret)},
-        {0},
-};
-
-static void f_member(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        decode_map(d, v, j, p, member_fields, t);
-}
-
-static const struct field static_fields[] = {
-        {"member", f_member, 0},
-        {"operatorSecret", f_secret, offsetof(struct eg_tls_policy, operator_secret)},
-        {0},
-};
-
-static void f_static(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct eg_tls_policy *tls = t;
-        if (!decode_map(d, v, j, p, static_fields, tls))
-                return;
-        /* Clients need the server's CA and the server checks client certs: both or neither. */
-        const struct eg_yn *member = map_get(v, "member");
-        const struct eg_yn *server = member && member->type == EG_YN_MAP ? map_get(member, "serverSecret") : NULL;
-        const struct eg_yn *op = map_get(v, "operatorSecret");
-        bool has_server = server && server->type != EG_YN_NULL, has_op = op && op->type != EG_YN_NULL;
-        struct eg_fpath mp = {p, "member", 0}, sp = {&mp, "serverSecret", 0};
-        if (has_op && !has_server)
-                err(d, member && member->type == EG_YN_MAP ? member : v, &sp,
-                    "required when operatorSecret is set (client TLS needs both)");
-        else if (has_server && !has_op)
-                required(d, v, p, "operatorSecret", "when member.serverSecret is set (client TLS needs both)");
-}
-
-static const struct field tls_fields[] = {
-        {"static", f_static, 0},
-        {0},
-};
-
-static void f_tls(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct eg_tls_policy **dst = t;
-        if (!*dst) {
-                *dst = calloc(1, sizeof(**dst));
-                if (!*dst) {
-                        d->c->oom = -ENOMEM;
-                        return;
-                }
-        }
-        decode_map(d, v, j, p, tls_fields, *dst);
-}
-
-#define CLUSTER(m) offsetof(struct eg_cluster_spec, m)
-static const struct field cluster_fields[] = {
-        {"size", f_size, CLUSTER(size)},
-        {"version", f_version, CLUSTER(version)},
-        {"repository", f_image, CLUSTER(repository)},
-        {"paused", f_bool, CLUSTER(paused)},
-        {"pod", f_pod, CLUSTER(pod)},
-        {"TLS", f_tls, CLUSTER(tls)},
-        {0},
-};
-
-static void decode_cluster(struct dec *d, const struct eg_yn *s, json_t *js, const struct eg_fpath *p) {
-        struct eg_cluster_spec *c = &d->o->cluster;
-        if (decode_map(d, s, js, p, cluster_fields, c)) {
-                const struct eg_yn *size = map_get(s, "size");
-                if (!size || size->type == EG_YN_NULL)
-                        required(d, s, p, "size", "(the number of members, ≥ 1)");
-        }
-        if (!c->version)
-                set_str(&c->version, DEFAULT_VERSION);
-        if (!c->repository)
-                set_str(&c->repository, DEFAULT_REPOSITORY);
-        if (!c->version || !c->repository)
-                d->c->oom = -ENOMEM;
-}
-
-/* ---- storage (EtcdBackup, EtcdRestore) ---- */
-
-static const struct field s3_fields[] = {
-        {"path", f_bucket_path, offsetof(struct eg_s3_source, path)},
-        {"awsSecret", f_secret, offsetof(struct eg_s3_source, aws_secret)},
-        {"endpoint", f_url, offsetof(struct eg_s3_source, endpoint)},
-        {"forcePathStyle", f_bool, offsetof(struct eg_s3_source, force_path_style)},
-        {0},
-};
-
-static void f_s3(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        decode_map(d, v, j, p, s3_fields, t);
-}
-
-static const struct field file_fields[] = {
-        {"path", f_absolute_path, offsetof(struct eg_file_source, path)},
-        {0},
-};
-
-static void f_file(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        decode_map(d, v, j, p, file_fields, t);
-}
-
-/* ABS, GCS and OSS blocks are checked but not kept: no store of ours implements them. */
-struct other_store {
-        char *path, *abs_secret, *gcp_secret, *oss_secret, *endpoint;
-};
-
-#define OTHER(m) offsetof(struct other_store, m)
-static const struct field other_store_fields[] = {
-        {"path", f_bucket_path, OTHER(path)},
-        {"absSecret", f_secret, OTHER(abs_secret)},
-        {"gcpSecret", f_secret, OTHER(gcp_secret)},
-        {"ossSecret", f_secret, OTHER(oss_secret)},
-        {"endpoint", f_url, OTHER(endpoint)},
-        {0},
-};
-
-static void f_other_store(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct other_store scratch = {0};
-        decode_map(d, v, j, p, other_store_fields, &scratch);
-        free(scratch.path);
-        free(scratch.abs_secret);
-        free(scratch.gcp_secret);
-        free(scratch.oss_secret);
-        free(scratch.endpoint);
-}
-
-static int storage_from_string(const char *s, enum eg_storage_type *ret) {
-        for (enum eg_storage_type t = EG_STORAGE_S3; t <= EG_STORAGE_FILE; t++)
-                if (strcmp(s, eg_storage_type_to_string(t)) == 0) {
-                        *ret = t;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-static void f_storage_type(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        enum eg_storage_type st;
-        bool restore = d->o->kind == EG_KIND_RESTORE;
-        const char *want = restore ? "one of S3, File" : "one of S3, ABS, GCS, OSS, File";
-        if (!get_string(d, v, p, want))
-                return;
-        if (storage_from_string(v->text, &st) < 0 ||
-            (restore && st != EG_STORAGE_S3 && st != EG_STORAGE_FILE)) {
-                err_got(d, v, p, want);
-                return;
-        }
-        *(enum eg_storage_type *)t = st;
-        d->has_storage_type = true;
-}
-
-static const char *const storage_keys[] = {[EG_STORAGE_S3] = "s3", [EG_STORAGE_ABS] = "abs", [EG_STORAGE_GCS] = "gcs",
-                                           [EG_STORAGE_OSS] = "oss", [EG_STORAGE_FILE] = "file"};
-
-/* The block of the chosen storage type must be there with a path; others are ignored. */
-static void check_storage(struct dec *d, const struct eg_yn *s, const struct eg_fpath *p, const char *type_key,
-                          enum eg_storage_type st) {
-        for (enum eg_storage_type t = EG_STORAGE_S3; t <= EG_STORAGE_FILE; t++) {
-                const struct eg_yn *block = map_get(s, storage_keys[t]);
-                bool present = block && block->type != EG_YN_NULL;
-                struct eg_fpath bp = {p, storage_keys[t], 0};
-                if (t == st) {
-                        if (!present)
-                                required(d, s, p, storage_keys[t], t == EG_STORAGE_FILE ? "(with path) when the storage type is File" : "(with path) for this storage type");
-                        else if (block->type == EG_YN_MAP && !map_get(block, "path"))
-                                required(d, block, &bp, "path", NULL);
-                } else if (present) {
-                        warn(d, block, &bp, "ignored because %s is %s", type_key, eg_storage_type_to_string(st));
-                }
-        }
-}
-
-static void f_endpoints(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        struct eg_backup_spec *b = &d->o->backup;
-        if (v->type != EG_YN_SEQ) {
-                if (!reported_already(v))
-                        err_got(d, v, p, "a sequence of URLs");
-                return;
-        }
-        char **list = calloc(v->n_items + 1, sizeof(char *));
-        if (!list) {
-                d->c->oom = -ENOMEM;
-                return;
-        }
-        size_t n = 0;
-        for (size_t i = 0; i < v->n_items; i++) {
-                struct eg_fpath ip = {p, NULL, i};
-                f_url(d, v->items[i], NULL, &ip, &list[n]);
-                if (list[n])
-                        n++;
-        }
-        for (size_t i = 0; b->etcd_endpoints && b->etcd_endpoints[i]; i++)
-                free(b->etcd_endpoints[i]);
-        free(b->etcd_endpoints);
-        b->etcd_endpoints = list;
-        b->n_etcd_endpoints = n;
-}
-
-static const struct field cluster_ref_fields[] = {
-        {"name", f_name, 0},
-        {0},
-};
-
-static void f_cluster_ref(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        if (decode_map(d, v, j, p, cluster_ref_fields, t) && !map_get(v, "name"))
-                required(d, v, p, "name", NULL);
-}
-
-#define BACKUP(m) offsetof(struct eg_backup_spec, m)
-static const struct field backup_policy_fields[] = {
-        {"timeoutInSecond", f_int_nonneg, BACKUP(timeout_in_second)},
-        {"backupIntervalInSecond", f_int_nonneg, BACKUP(backup_interval_in_second)},
-        {"maxBackups", f_int_nonneg, BACKUP(max_backups)},
-        {0},
-};
-
-static void f_backup_policy(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
-        decode_map(d, v, j, p, backup_policy_fields, t);
-}
-
-static const struct field backup_fields[] = {
-        {"etcdEndpoints", f_endpoints, 0},
-        {"etcdCluster", f_cluster_ref, BACKUP(etcd_cluster_name)},
-        {"storageType", f_storage_type, BACKUP(storage_type)},
-        {"backupPolicy", f_backup_policy, 0},
-        {"schedule", f_schedule, BACKUP(schedule)},
-        {"s3", f_s3, BACKUP(s3)},
-        {"abs", f_other_store, 0},
-        {"gcs", f_other_store, 0},
-        {"oss", f_other_store, 0},
-        {"file", f_file, BACKUP(file)},
-        {"clientTLSSecret", f_secret, BACKUP(client_tls_secret)},
-        {0},
-};
-
-static void decode_backup(struct dec *d, const struct eg_yn *s, json_t *js, const struct eg_fpath *p) {
-        struct eg_backup_spec *b = &d->o->backup;
-        b->etcd_endpoints = calloc(1, sizeof(char *));
-        if (!b->etcd_endpoints) {
-                d->c->oom = -ENOMEM;
-                return;
-        }
-        if (!decode_map(d, s, js, p, backup_fields, b))
-                return;
-        if (!d->has_storage_type) {
-                if (!map_get(s, "storageType"))
-                        required(d, s, p, "storageType", "(S3, ABS, GCS, OSS or File)");
-        } else
-                check_storage(d, s, p, "storageType", b->storage_type);
-        const struct eg_yn *eps = map_get(s, "etcdEndpoints"), *ref = map_get(s, "etcdCluster");
-        bool eps_given = eps && eps->type != EG_YN_NULL, has_ref = ref && ref->type != EG_YN_NULL;
-        bool has_eps = eps_given && !(eps->type == EG_YN_SEQ && eps->n_items == 0);
-        if (!has_eps && !has_ref)
-                required(d, s, p, "etcdEndpoints", "(or etcdCluster.name)");
-        else if (has_eps && has_ref) {
-                struct eg_fpath rp = {p, "etcdCluster", 0};
-                err(d, ref, &rp, "set either etcdEndpoints or etcdCluster, not both");
-        }
-        const struct eg_yn *sched = map_get(s, "schedule");
-        struct eg_fpath sp = {p, "schedule", 0};
-        if (b->schedule && b->backup_interval_in_second > 0)
-                err(d, sched, &sp, "set either schedule or backupPolicy.backupIntervalInSecond, not both");
-        if (b->max_backups > 0 && !b->schedule && b->backup_interval_in_second == 0) {
-                const struct eg_yn *pol = map_get(s, "backupPolicy"), *max = map_get(pol, "maxBackups");
-                struct eg_fpath pp = {p, "backupPolicy", 0}, mp = {&pp, "maxBackups", 0};
-                if (max)
-                        warn(d, max, &mp, "has no effect on a one-shot backup (no schedule or backupIntervalInSecond)");
-        }
-        if (b->timeout_in_second == 0)
-                b->timeout_in_second = DEFAULT_BACKUP_TIMEOUT;
-}
-
-#define RESTORE(m) offsetof(struct eg_restore_spec, m)
-static const struct field restore_fields[] = {
-        {"etcdCluster", f_cluster_ref, RESTORE(etcd_cluster_name)},
-        {"backupStorageType", f_storage_type, RESTORE(backup_storage_type)},
-        {"s3", f_s3, RESTORE(s3)},
-        {"file", f_file, RESTORE(file)},
-        {"abs", f_other_store, 0},
-        {"gcs", f_other_store, 0},
-        {"oss", f_other_store, 0},
-        {"revision", f_int_nonneg, RESTORE(revision)},
-        {"object", f_string, RESTORE(object)},
-        {"overwrite", f_bool, RESTORE(overwrite)},
-        {0},
-};
-
-static void decode_restore(struct dec *d, const struct eg_yn *s, json_t *js, const struct eg_fpath *p) {
-        struct eg_restore_spec *r = &d->o->restore;
-        if (!decode_map(d, s, js, p, restore_fields, r))
-                return;
-        if (!map_get(s, "etcdCluster"))
-                required(d, s, p, "etcdCluster", "(with name: the cluster to restore into)");
-        if (!d->has_storage_type) {
-                if (!map_get(s, "backupStorageType"))
-                        required(d, s, p, "backupStorageType", "(S3 or File)");
-        } else
-                check_storage(d, s, p, "backupStorageType", r->backup_storage_type);
-        const struct eg_yn *obj = map_get(s, "object");
-        struct eg_fpath op = {p, "object", 0};
-        if (r->object && !*r->object)
-                err(d, obj, &op, "must not be empty");
-        if (r->object && r->revision > 0)
-                err(d, obj, &op, "set either object or revision, not both");
+                dec_required(d, m, &p, "name", NULL);
 }
 
 /* ---- documents ---- */
@@ -931,23 +476,23 @@ static void decode_restore(struct dec *d, const struct eg_yn *s, json_t *js, con
 static void decode_document(struct dec *d, const struct eg_yn *root, json_t *doc, enum eg_kind kind, bool kind_ok) {
         if (!kind_ok)
                 return;
-        decode_metadata(d, root, map_get(root, "metadata"), doc ? json_object_get(doc, "metadata") : NULL);
-        const struct eg_yn *spec = map_get(root, "spec");
+        decode_metadata(d, root, dec_map_get(root, "metadata"), doc ? json_object_get(doc, "metadata") : NULL);
+        const struct eg_yn *spec = dec_map_get(root, "spec");
         struct eg_fpath p = {NULL, "spec", 0};
         if (!spec || spec->type == EG_YN_NULL) {
-                required(d, root, NULL, "spec", NULL);
+                dec_required(d, root, NULL, "spec", NULL);
                 return;
         }
         json_t *js = doc ? json_object_get(doc, "spec") : NULL;
         switch (kind) {
         case EG_KIND_CLUSTER:
-                decode_cluster(d, spec, js, &p);
+                dec_cluster(d, spec, js, &p);
                 break;
         case EG_KIND_BACKUP:
-                decode_backup(d, spec, js, &p);
+                dec_backup(d, spec, js, &p);
                 break;
         default:
-                decode_restore(d, spec, js, &p);
+                dec_restore(d, spec, js, &p);
                 break;
         }
 }
@@ -958,18 +503,18 @@ static const struct field top_fields[] = {
 };
 
 static bool check_header(struct dec *d, const struct eg_yn *root, enum eg_kind *ret_kind) {
-        const struct eg_yn *api = map_get(root, "apiVersion"), *kind = map_get(root, "kind");
+        const struct eg_yn *api = dec_map_get(root, "apiVersion"), *kind = dec_map_get(root, "kind");
         struct eg_fpath ap = {NULL, "apiVersion", 0}, kp = {NULL, "kind", 0};
         if (!api || api->type == EG_YN_NULL)
-                required(d, root, NULL, "apiVersion", "(" EG_API_VERSION ")");
+                dec_required(d, root, NULL, "apiVersion", "(" EG_API_VERSION ")");
         else if (api->type != EG_YN_STR || strcmp(api->text, EG_API_VERSION) != 0)
-                err_got(d, api, &ap, "\"" EG_API_VERSION "\"");
+                dec_err_got(d, api, &ap, "\"" EG_API_VERSION "\"");
         if (!kind || kind->type == EG_YN_NULL) {
-                required(d, root, NULL, "kind", "(EtcdCluster, EtcdBackup or EtcdRestore)");
+                dec_required(d, root, NULL, "kind", "(EtcdCluster, EtcdBackup or EtcdRestore)");
                 return false;
         }
         if (kind->type != EG_YN_STR || eg_kind_from_string(kind->text, ret_kind) < 0) {
-                err_got(d, kind, &kp, "EtcdCluster, EtcdBackup or EtcdRestore");
+                dec_err_got(d, kind, &kp, "EtcdCluster, EtcdBackup or EtcdRestore");
                 return false;
         }
         return true;
@@ -977,8 +522,8 @@ static bool check_header(struct dec *d, const struct eg_yn *root, enum eg_kind *
 
 /* Who the diagnostics are about, even when the document is half broken. */
 static void stamp_identity(struct eg_dctx *c, const struct eg_yn *root) {
-        const struct eg_yn *kind = map_get(root, "kind"), *meta = map_get(root, "metadata");
-        const struct eg_yn *name = map_get(meta, "name"), *ns = map_get(meta, "namespace");
+        const struct eg_yn *kind = dec_map_get(root, "kind"), *meta = dec_map_get(root, "metadata");
+        const struct eg_yn *name = dec_map_get(meta, "name"), *ns = dec_map_get(meta, "namespace");
         enum eg_kind k;
         if (!kind || kind->type != EG_YN_STR || eg_kind_from_string(kind->text, &k) < 0 || !name ||
             name->type != EG_YN_STR || !*name->text)
@@ -1012,7 +557,7 @@ static int copy_origin(struct eg_origin *dst, const struct eg_origin *src, const
 static bool foreign_object(const struct eg_yn *root) {
         if (root->type != EG_YN_MAP)
                 return false;
-        const struct eg_yn *api = map_get(root, "apiVersion"), *kind = map_get(root, "kind");
+        const struct eg_yn *api = dec_map_get(root, "apiVersion"), *kind = dec_map_get(root, "kind");
         enum eg_kind k;
         if (!api || api->type != EG_YN_STR || !kind || kind->type != EG_YN_STR)
                 return false;
@@ -1051,10 +596,10 @@ static int process_document(struct eg_desired_set *set, const struct eg_origin *
                 enum eg_kind kind = EG_KIND_CLUSTER;
                 bool kind_ok = check_header(&d, root, &kind);
                 o->kind = kind_ok ? kind : _EG_KIND_MAX;
-                decode_map(&d, root, json, NULL, top_fields, NULL);
+                dec_map(&d, root, json, NULL, top_fields, NULL);
                 decode_document(&d, root, json, kind, kind_ok);
                 if (!o->meta.namespace)
-                        set_str(&o->meta.namespace, DEFAULT_NAMESPACE);
+                        dec_set_str(&o->meta.namespace, DEFAULT_NAMESPACE);
                 if (!o->meta.namespace || copy_origin(&o->origin, origin, root) < 0)
                         c.oom = -ENOMEM;
         }
