@@ -198,6 +198,12 @@ int eg_spec_load_paths(char *const *paths, size_t n_paths, const struct eg_spec_
  * and the content-hash revision when none is set. Idempotent. */
 int eg_desired_set_finish(struct eg_desired_set *set);
 
+/* Adds an error about a whole file (placed at 1:1), for a source that could not read it or
+ * would not follow it (a symlink, a submodule); the file counts as one invalid object, so a
+ * source with it is not clean. -ENOMEM only. */
+int eg_desired_set_add_file_error(struct eg_desired_set *s, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* NULL when absent. */
 const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum eg_kind kind,
                                             const char *namespace, const char *name);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../spec/spec-internal.h"
 #include "etcd-gitops/source.h"
 
 #define NOTES_REF "refs/notes/etcd-gitops"
@@ -649,7 +648,7 @@ static int load_blob(struct walk *w, const git_tree_entry *e, const char *path) 
         git_blob *blob = NULL;
         if (git_blob_lookup(&blob, w->s->repo, git_tree_entry_id(e)) < 0) {
                 w->set->n_files++;
-                return eg_set_file_error(w->set, path, "blob %s is missing from the cache", w->commit);
+                return eg_desired_set_add_file_error(w->set, path, "blob %s is missing from the cache", w->commit);
         }
         char hex[GIT_OID_HEXSZ + 1];
         git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
@@ -678,29 +677,29 @@ static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsi
                         continue;
                 if (++w->n_entries > EG_SPEC_MAX_FILES) {
                         if (w->n_entries == EG_SPEC_MAX_FILES + 1)
-                                return eg_set_file_error(w->set, path,
+                                return eg_desired_set_add_file_error(w->set, path,
                                                          "more than %d files and directories; the rest is not read",
                                                          EG_SPEC_MAX_FILES);
                         return 0;
                 }
                 if (type == GIT_OBJECT_TREE) {
                         if (depth == MAX_TREE_DEPTH) {
-                                r = eg_set_file_error(w->set, path, "directories nested deeper than %d levels; not read",
+                                r = eg_desired_set_add_file_error(w->set, path, "directories nested deeper than %d levels; not read",
                                                       MAX_TREE_DEPTH);
                                 continue;
                         }
                         git_tree *sub = NULL;
                         if (git_tree_lookup(&sub, w->s->repo, git_tree_entry_id(e)) < 0)
-                                r = eg_set_file_error(w->set, path, "tree is missing from the cache");
+                                r = eg_desired_set_add_file_error(w->set, path, "tree is missing from the cache");
                         else
                                 r = walk_tree(w, sub, path, depth + 1);
                         git_tree_free(sub);
                 } else if (type == GIT_OBJECT_COMMIT) {
                         w->set->n_files++;
-                        r = eg_set_file_error(w->set, path, "submodule: not followed, manifests inside it are not read");
+                        r = eg_desired_set_add_file_error(w->set, path, "submodule: not followed, manifests inside it are not read");
                 } else if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
                         w->set->n_files++;
-                        r = eg_set_file_error(w->set, path, "symlink in the repository: not followed");
+                        r = eg_desired_set_add_file_error(w->set, path, "symlink in the repository: not followed");
                 } else if (type == GIT_OBJECT_BLOB)
                         r = load_blob(w, e, path);
         }

@@ -629,7 +629,7 @@ int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *ori
                          const struct eg_spec_options *opt) {
         set->n_files++;
         if (len > EG_SPEC_MAX_FILE_BYTES)
-                return eg_set_file_error(set, origin->path, "file is too large (%zu bytes; the limit is %zu)", len,
+                return eg_desired_set_add_file_error(set, origin->path, "file is too large (%zu bytes; the limit is %zu)", len,
                                          EG_SPEC_MAX_FILE_BYTES);
         int r = eg_set_hash_file(set, origin->path, data, len);
         if (r < 0)

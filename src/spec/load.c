@@ -42,7 +42,7 @@ static bool over_budget(struct walker *w, const char *display) {
                 return false;
         if (!w->budget_reported) {
                 w->budget_reported = true;
-                if (eg_set_file_error(w->set, display, "more than %d files and directories; the rest is not read",
+                if (eg_desired_set_add_file_error(w->set, display, "more than %d files and directories; the rest is not read",
                                       EG_SPEC_MAX_FILES) < 0)
                         w->io_error = w->io_error ? w->io_error : -ENOMEM;
         }
@@ -53,7 +53,7 @@ static int io_failure(struct walker *w, const char *display, int err) {
         w->set->n_files++;
         if (!w->io_error)
                 w->io_error = err;
-        return eg_set_file_error(w->set, display, "cannot read: %s", strerror(-err));
+        return eg_desired_set_add_file_error(w->set, display, "cannot read: %s", strerror(-err));
 }
 
 /* Reads at most EG_SPEC_MAX_FILE_BYTES: a larger file is reported without being read. */
@@ -70,7 +70,7 @@ static int load_file(struct walker *w, const char *full, const char *display) {
         if (!S_ISREG(st.st_mode)) {
                 close(fd);
                 w->set->n_files++;
-                return eg_set_file_error(w->set, display, "not a regular file");
+                return eg_desired_set_add_file_error(w->set, display, "not a regular file");
         }
         struct eg_buf b;
         eg_buf_init(&b, EG_SPEC_MAX_FILE_BYTES);
@@ -92,7 +92,7 @@ static int load_file(struct walker *w, const char *full, const char *display) {
         close(fd);
         if (r == -E2BIG) {
                 w->set->n_files++;
-                r = eg_set_file_error(w->set, display, "file is too large (%lld bytes; the limit is %zu)",
+                r = eg_desired_set_add_file_error(w->set, display, "file is too large (%lld bytes; the limit is %zu)",
                                       (long long)st.st_size, EG_SPEC_MAX_FILE_BYTES);
         } else if (r == -ENOMEM) {
                 /* reported as is */
@@ -187,13 +187,13 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
                         if (!is_manifest_name(rel))
                                 return 0;
                         w->set->n_files++;
-                        return eg_set_file_error(w->set, display, "broken symlink: %s", strerror(errno));
+                        return eg_desired_set_add_file_error(w->set, display, "broken symlink: %s", strerror(errno));
                 }
                 if (!S_ISDIR(st.st_mode) && !(S_ISREG(st.st_mode) && is_manifest_name(rel)))
                         return 0;
                 if (!inside_root(w, real)) {
                         w->set->n_files++;
-                        return eg_set_file_error(w->set, display,
+                        return eg_desired_set_add_file_error(w->set, display,
                                                  "symlink leads outside the source root (to %s); refused", real);
                 }
         }
@@ -202,9 +202,9 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
                         return 0;
                 for (unsigned i = 0; i < w->depth; i++)
                         if (w->dirs[i].st_dev == st.st_dev && w->dirs[i].st_ino == st.st_ino)
-                                return eg_set_file_error(w->set, display, "symlink loop; not followed");
+                                return eg_desired_set_add_file_error(w->set, display, "symlink loop; not followed");
                 if (w->depth == EG_SPEC_MAX_DEPTH)
-                        return eg_set_file_error(w->set, display, "directories nested deeper than %d levels; not read",
+                        return eg_desired_set_add_file_error(w->set, display, "directories nested deeper than %d levels; not read",
                                                  EG_SPEC_MAX_DEPTH);
                 w->dirs[w->depth++] = st;
                 int r = walk_dir(w, full, rel);

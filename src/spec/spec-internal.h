@@ -89,8 +89,5 @@ int eg_set_add_object(struct eg_desired_set *s, struct eg_object *o);
 int eg_set_take_diags(struct eg_desired_set *s, struct eg_dctx *c);
 /* Feeds one file into the content hash behind the default revision. */
 int eg_set_hash_file(struct eg_desired_set *s, const char *path, const void *data, size_t len);
-/* One file-level diagnostic (position 1:1), e.g. an unreadable file. */
-int eg_set_file_error(struct eg_desired_set *s, const char *path, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
 void eg_object_free(struct eg_object *o);
 void eg_diag_done(struct eg_diag *d);

@@ -374,7 +374,7 @@ int eg_set_hash_file(struct eg_desired_set *s, const char *path, const void *dat
         return 0;
 }
 
-int eg_set_file_error(struct eg_desired_set *s, const char *path, const char *fmt, ...) {
+int eg_desired_set_add_file_error(struct eg_desired_set *s, const char *path, const char *fmt, ...) {
         struct eg_diag d = {.severity = EG_SEVERITY_ERROR, .line = 1, .column = 1};
         va_list ap;
         va_start(ap, fmt);
