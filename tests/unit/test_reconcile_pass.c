@@ -1,0 +1,659 @@
+/* Reconcile passes end to end on a fake runtime and a fake etcd (no process anywhere): every
+ * planner action from the manifest to the membership, the runtime's members, the pass results
+ * and the audit records. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/util.h"
+#include "../lib/fake_etcd.h"
+#include "../lib/fake_runtime.h"
+
+/* Passes a change may take to converge; a test past it is stuck, not slow. */
+#define MAX_PASSES 40
+
+#define NS "default"
+
+struct fx {
+        char dir[64];
+        char *audit_path;
+        struct eg_audit *audit;
+        struct fake_etcd *fe;
+        struct fake_runtime *fr;
+        struct eg_reconciler_options opt; /* the reconciler is made from it at the first pass */
+        struct eg_reconciler *r;
+        struct eg_desired_set *desired;
+        struct eg_pass_result res; /* of the last pass */
+        uint64_t audit_seen;       /* seq of the last record fx_decisions returned */
+        char *text;                /* the last string a helper returned */
+};
+
+static int fx_setup(void **state) {
+        struct fx *f = calloc(1, sizeof(*f));
+        assert_non_null(f);
+        snprintf(f->dir, sizeof(f->dir), "/dev/shm/eg-pass-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        f->audit_path = eg_path_join(f->dir, "audit.jsonl");
+        assert_int_equal(eg_audit_open(f->audit_path, &f->audit, NULL), 0);
+        assert_int_equal(fake_etcd_new(&f->fe), 0);
+        assert_int_equal(fake_runtime_new(f->fe, &f->fr), 0);
+        eg_policy_init(&f->opt.policy);
+        /* the fake answers at once and its health never flickers: no time is given to anything */
+        f->opt.policy.dead_after_ms = 0;
+        f->opt.policy.start_grace_ms = 0;
+        f->opt.policy.member_settle_ms = 0;
+        f->opt.policy.quorum_grace_ms = 0;
+        f->opt.runtime = fake_runtime_get(f->fr);
+        f->opt.audit = f->audit;
+        f->opt.state_dir = f->dir;
+        f->opt.etcd_timeout_ms = 1000;
+        *state = f;
+        return 0;
+}
+
+static int fx_teardown(void **state) {
+        struct fx *f = *state;
+        eg_reconciler_free(f->r);
+        eg_desired_set_free(f->desired);
+        fake_runtime_free(f->fr);
+        fake_etcd_free(f->fe);
+        eg_audit_close(f->audit);
+        eg_rm_rf(f->dir);
+        free(f->audit_path);
+        free(f->text);
+        free(f);
+        return 0;
+}
+
+/* Replaces the desired set by the manifests in YAML. */
+static void __attribute__((format(printf, 2, 3))) fx_desire(struct fx *f, const char *fmt, ...) {
+        va_list ap;
+        char *yaml = NULL;
+        va_start(ap, fmt);
+        assert_true(vasprintf(&yaml, fmt, ap) >= 0);
+        va_end(ap);
+        eg_desired_set_free(f->desired);
+        f->desired = NULL;
+        assert_int_equal(eg_desired_set_new(&f->desired), 0);
+        struct eg_origin origin = {.path = (char *)"clusters.yaml"};
+        assert_int_equal(eg_spec_parse_buffer(f->desired, &origin, yaml, strlen(yaml), NULL), 0);
+        assert_int_equal(eg_desired_set_finish(f->desired), 0);
+        free(yaml);
+}
+
+#define CLUSTER_YAML                                                                                               \
+        "---\napiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: %s, namespace: " NS \
+        "}\nspec: {size: %d, version: \"%s\"}\n"
+
+static void fx_cluster(struct fx *f, const char *name, int size, const char *version) {
+        fx_desire(f, CLUSTER_YAML, name, size, version);
+}
+
+static void fx_pass(struct fx *f) {
+        if (!f->r)
+                assert_int_equal(eg_reconciler_new(&f->opt, &f->r), 0);
+        struct eg_revision_info rev = {.revision = f->desired ? f->desired->revision : NULL};
+        assert_int_equal(eg_reconciler_pass(f->r, f->desired, &rev, &f->res), 0);
+}
+
+/* Passes until every cluster is converged; returns how many it took. */
+static int fx_converge(struct fx *f) {
+        for (int i = 1; i <= MAX_PASSES; i++) {
+                fx_pass(f);
+                if (f->res.all_converged)
+                        return i;
+        }
+        fail_msg("not converged after %d passes", MAX_PASSES);
+        return -1;
+}
+
+static const char *fx_keep(struct fx *f, char *s) {
+        free(f->text);
+        f->text = s;
+        return s;
+}
+
+/* The audit records since the last call, "decision(member):outcome" separated by spaces. */
+static const char *fx_decisions(struct fx *f) {
+        struct eg_audit_filter flt = {.since_seq = f->audit_seen};
+        struct eg_audit_record *recs = NULL;
+        size_t n = 0;
+        int r = eg_audit_read(f->audit_path, &flt, &recs, &n);
+        assert_true(r == 0 || r == -ENOENT);
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        for (size_t i = 0; i < n; i++) {
+                const struct eg_audit_record *a = &recs[i];
+                assert_int_equal(eg_buf_printf(&b, "%s%s%s%s%s:%s", b.len ? " " : "", a->decision, a->member ? "(" : "",
+                                               a->member ? a->member : "", a->member ? ")" : "",
+                                               a->outcome ? a->outcome : "-"),
+                                 0);
+                f->audit_seen = a->seq;
+        }
+        eg_audit_records_free(recs, n);
+        return fx_keep(f, eg_buf_steal(&b));
+}
+
+static const char *fx_members(struct fx *f, const char *name) {
+        return fx_keep(f, fake_runtime_members(f->fr, NS, name, false));
+}
+
+static const char *fx_versions(struct fx *f, const char *name) {
+        return fx_keep(f, fake_runtime_members(f->fr, NS, name, true));
+}
+
+static const char *fx_membership(struct fx *f, const char *name) {
+        return fx_keep(f, fake_etcd_membership(f->fe, NS, name));
+}
+
+static const char *fx_leader(struct fx *f, const char *name) {
+        return fx_keep(f, fake_etcd_leader(f->fe, NS, name));
+}
+
+static void assert_has(const char *s, const char *needle) {
+        assert_non_null(s);
+        if (!strstr(s, needle))
+                fail_msg("\"%s\" does not contain \"%s\"", s, needle);
+}
+
+static void assert_lacks(const char *s, const char *needle) {
+        if (s && strstr(s, needle))
+                fail_msg("\"%s\" contains \"%s\"", s, needle);
+}
+
+/* A healthy cluster c of size members at version, and an audit log read up to here. */
+static void fx_running(struct fx *f, int size, const char *version) {
+        fx_cluster(f, "c", size, version);
+        fx_converge(f);
+        fx_decisions(f);
+}
+
+/* ---- creating and growing ---- */
+
+static void test_reconcile_pass__create(void **state) {
+        struct fx *f = *state;
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_clusters, 1);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_int_equal(f->res.n_failed, 0);
+        assert_false(f->res.all_converged);
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        fx_pass(f);
+        assert_true(f->res.all_converged);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_int_equal(f->res.n_converged, 1);
+        assert_string_equal(fx_decisions(f), "create:ok noop:skipped");
+        /* a converged cluster is not recorded again */
+        fx_pass(f);
+        assert_string_equal(fx_decisions(f), "");
+}
+
+static void test_reconcile_pass__create_waits_for_starting_members(void **state) {
+        struct fx *f = *state;
+        fake_runtime_start_after(f->fr, 3);
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_string_equal(fx_members(f, "c"), "c-0(starting) c-1(starting) c-2(starting)");
+        fx_pass(f);
+        assert_false(f->res.all_converged);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_int_equal(fx_converge(f), 3);
+        assert_string_equal(fx_decisions(f), "create:ok waiting:skipped noop:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+static void test_reconcile_pass__scale_up_through_learners(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 1, "3.4.23");
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1~");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f),
+                            "add-learner(c-1):ok promote(c-1):ok add-learner(c-2):ok promote(c-2):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+/* etcd refuses a member add while a new voter's peers are not connected long enough: the add
+ * waits, and the refused member's name is handed out again, so none is skipped. */
+static void test_reconcile_pass__add_refused_by_unhealthy_cluster_waits(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 1, "3.4.23");
+        fake_etcd_set_faults(f->fe, NS, "c", &(struct fake_etcd_faults){.add_refusals_after_join = 3});
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_int_equal(f->res.n_failed, 0);
+        assert_false(f->res.all_converged);
+        assert_string_equal(fx_members(f, "c"), "c-0");
+        fx_converge(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        assert_true(fake_etcd_calls(f->fe, NS, "c", FAKE_CALL_ADD) >= 2 + 2 * 3);
+        const char *d = fx_decisions(f);
+        assert_has(d, "waiting:skipped add-learner(c-1):ok");
+        assert_lacks(d, "failed");
+}
+
+static void test_reconcile_pass__promote_waits_until_learner_caught_up(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 1, "3.4.23");
+        fake_etcd_set_faults(f->fe, NS, "c", &(struct fake_etcd_faults){.promote_refusals = 3});
+        /* first it does not even look healthy */
+        fake_etcd_mute(f->fe, NS, "c", "c-1", FAKE_CALL_BIT(FAKE_CALL_HEALTH));
+        fx_cluster(f, "c", 2, "3.4.23");
+        for (int i = 0; i < 3; i++)
+                fx_pass(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1~");
+        assert_int_equal(fake_etcd_calls(f->fe, NS, "c", FAKE_CALL_PROMOTE), 0);
+        fake_etcd_mute(f->fe, NS, "c", "c-1", 0);
+        fx_pass(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1~");
+        assert_int_equal(f->res.n_failed, 0);
+        fx_converge(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1");
+        assert_int_equal(fake_etcd_calls(f->fe, NS, "c", FAKE_CALL_PROMOTE), 4);
+        assert_string_equal(fx_decisions(f), "add-learner(c-1):ok waiting:skipped promote(c-1):ok noop:skipped");
+}
+
+/* Members whose transport to a new peer is fresh refuse the add: it is asked of the others. */
+static void test_reconcile_pass__add_refused_by_one_member_is_asked_of_others(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        for (const char *const *m = (const char *const[]){"c-0", "c-1", NULL}; *m; m++)
+                fake_etcd_refuse(f->fe, NS, "c", *m, FAKE_CALL_BIT(FAKE_CALL_ADD));
+        fx_cluster(f, "c", 4, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        fx_converge(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2 c-3");
+        assert_string_equal(fx_decisions(f), "add-learner(c-3):ok promote(c-3):ok noop:skipped");
+}
+
+/* A member that drops the call (cut off from this daemon) is passed over for the next. */
+static void test_reconcile_pass__mute_member_is_passed_over(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        for (const char *const *m = (const char *const[]){"c-0", "c-1", NULL}; *m; m++)
+                fake_etcd_mute(f->fe, NS, "c", *m, FAKE_CALL_BIT(FAKE_CALL_ADD) | FAKE_CALL_BIT(FAKE_CALL_LIST));
+        fx_cluster(f, "c", 4, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        fx_converge(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2 c-3");
+        assert_string_equal(fx_decisions(f), "add-learner(c-3):ok promote(c-3):ok noop:skipped");
+}
+
+static void test_reconcile_pass__scale_down_keeps_the_leader(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 5, "3.4.23");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-4"), 0);
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "remove(c-3):ok remove(c-2):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-4");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-4");
+        assert_string_equal(fx_leader(f, "c"), "c-4");
+}
+
+/* ---- members that die ---- */
+
+static void test_reconcile_pass__replace_dead_member(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", false), 0);
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-2");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f),
+                            "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-2 c-3");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-2 c-3");
+}
+
+static void test_reconcile_pass__restart_in_place(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-2", true), 0);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "restart(c-2):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+/* A host rebooted: no member runs, so etcd answers nothing, and all come back at once. */
+static void test_reconcile_pass__restart_all_without_quorum(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        for (const char *const *m = (const char *const[]){"c-0", "c-1", "c-2", NULL}; *m; m++)
+                assert_int_equal(fake_runtime_kill(f->fr, NS, "c", *m, true), 0);
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "restart(c-0):ok noop:skipped");
+        assert_non_null(fx_leader(f, "c"));
+}
+
+static void test_reconcile_pass__member_that_keeps_failing_is_replaced(void **state) {
+        struct fx *f = *state;
+        f->opt.policy.restart_limit = 1;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", true), 0);
+        fx_converge(f);
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", true), 0);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "restart(c-0):ok noop:skipped replace-dead(c-0):ok add-learner(c-3):ok "
+                                             "promote(c-3):ok noop:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-1 c-2 c-3");
+}
+
+/* A member that answers too late for the client is as good as dead. */
+static void test_reconcile_pass__slow_member_is_replaced(void **state) {
+        struct fx *f = *state;
+        f->opt.etcd_timeout_ms = 150;
+        fx_running(f, 3, "3.4.23");
+        fake_etcd_delay(f->fe, NS, "c", "c-1", 600);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f),
+                            "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-2 c-3");
+}
+
+/* A member the platform cannot run is waited for, past its start timeout too: a fresh one would
+ * fail the same way. */
+static void test_reconcile_pass__failing_member_is_waited_for(void **state) {
+        struct fx *f = *state;
+        f->opt.policy.start_timeout_ms = 1;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_fail(f->fr, NS, "c", "c-1", "ImagePullBackOff"), 0);
+        for (int i = 0; i < 5; i++) {
+                fx_pass(f);
+                assert_int_equal(f->res.n_actions, 0);
+                assert_false(f->res.all_converged);
+        }
+        assert_string_equal(fx_decisions(f), "waiting:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1(failing) c-2");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+}
+
+static void test_reconcile_pass__quorum_lost_blocks(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", false), 0);
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", false), 0);
+        for (int i = 0; i < 3; i++) {
+                fx_pass(f);
+                assert_int_equal(f->res.n_blocked, 1);
+                assert_int_equal(f->res.n_actions, 0);
+        }
+        assert_string_equal(fx_decisions(f), "quorum-lost:blocked");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_members(f, "c"), "c-0(gone) c-1(gone) c-2");
+        size_t warnings = 0;
+        fake_runtime_events(f->fr, &warnings);
+        assert_int_equal(warnings, 1);
+}
+
+/* ---- leftovers ---- */
+
+static void test_reconcile_pass__stop_unknown_member(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_add_stray(f->fr, NS, "c", "c-7"), 0);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "stop-unknown(c-7):ok noop:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+static void test_reconcile_pass__remove_orphan(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_forget(f->fr, NS, "c", "c-2"), 0);
+        fx_pass(f);
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f),
+                            "remove-orphan(c-2):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-3");
+}
+
+static void test_reconcile_pass__prune(void **state) {
+        struct fx *f = *state;
+        fx_desire(f, CLUSTER_YAML CLUSTER_YAML, "a", 1, "3.4.23", "b", 3, "3.4.23");
+        fx_converge(f);
+        fx_decisions(f);
+        fx_cluster(f, "a", 1, "3.4.23");
+        /* without --prune a cluster whose manifest is gone stays */
+        fx_converge(f);
+        assert_string_equal(fx_members(f, "b"), "b-0 b-1 b-2");
+        assert_string_equal(fx_decisions(f), "noop:skipped noop:skipped");
+        /* the daemon restarted with --prune */
+        f->opt.policy.prune = true;
+        eg_reconciler_free(f->r);
+        f->r = NULL;
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_null(fake_runtime_members(f->fr, NS, "b", false));
+        assert_string_equal(fx_membership(f, "b"), "");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "noop:skipped prune:ok");
+        assert_string_equal(fx_members(f, "a"), "a-0");
+}
+
+static void test_reconcile_pass__adopt(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_runtime_set_upstream_owned(f->fr, NS, "c", "pod/c-0, service/c"), 0);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "adopt:ok noop:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+/* ---- versions and templates ---- */
+
+static void test_reconcile_pass__upgrade_leader_last(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-1"), 0);
+        fx_cluster(f, "c", 3, "3.5.0");
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "upgrade-member(c-0):ok upgrade-member(c-2):ok "
+                                             "upgrade-member(c-1):ok noop:skipped");
+        assert_string_equal(fx_versions(f, "c"), "c-0@3.5.0 c-1@3.5.0 c-2@3.5.0");
+        /* leadership was handed over before the leader went down */
+        assert_int_equal(fake_etcd_calls(f->fe, NS, "c", FAKE_CALL_MOVE_LEADER), 1);
+        assert_string_not_equal(fx_leader(f, "c"), "c-1");
+}
+
+/* Leadership moves while an upgrade rolls: the new leader is still upgraded last. */
+static void test_reconcile_pass__upgrade_follows_a_leader_change(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-0"), 0);
+        fx_cluster(f, "c", 3, "3.5.0");
+        fx_pass(f);
+        assert_string_equal(fx_decisions(f), "upgrade-member(c-1):ok");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-2"), 0);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "upgrade-member(c-0):ok upgrade-member(c-2):ok noop:skipped");
+        assert_string_equal(fx_versions(f, "c"), "c-0@3.5.0 c-1@3.5.0 c-2@3.5.0");
+}
+
+static void test_reconcile_pass__upgrade_skipping_a_minor_is_blocked(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        fx_cluster(f, "c", 3, "3.6.0");
+        for (int i = 0; i < 3; i++) {
+                fx_pass(f);
+                assert_int_equal(f->res.n_blocked, 1);
+                assert_int_equal(f->res.n_actions, 0);
+        }
+        assert_string_equal(fx_decisions(f), "blocked:blocked");
+        assert_string_equal(fx_versions(f, "c"), "c-0@3.4.23 c-1@3.4.23 c-2@3.4.23");
+}
+
+/* A template the runtime cannot apply in place: each member gets a successor first. */
+static void test_reconcile_pass__template_rolled_by_replacement(void **state) {
+        struct fx *f = *state;
+        fake_runtime_rolls_in_place(f->fr, false);
+        fx_running(f, 3, "3.4.23");
+        fx_desire(f,
+                  "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: c, namespace: "
+                  "default}\nspec: {size: 3, version: \"3.4.23\", repository: registry.example/etcd}\n");
+        assert_string_equal(fx_leader(f, "c"), "c-0");
+        fx_converge(f);
+        assert_string_equal(fx_members(f, "c"), "c-3 c-4 c-5");
+        assert_string_equal(fx_membership(f, "c"), "c-3 c-4 c-5");
+        /* the leader goes last */
+        assert_string_equal(fx_decisions(f), "add-learner(c-3):ok promote(c-3):ok remove(c-1):ok "
+                                             "add-learner(c-4):ok promote(c-4):ok remove(c-2):ok "
+                                             "add-learner(c-5):ok promote(c-5):ok remove(c-0):ok noop:skipped");
+}
+
+/* ---- what the manifest or the options hold back ---- */
+
+static void test_reconcile_pass__paused_changes_nothing(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        fx_desire(f, "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: c, "
+                     "namespace: default}\nspec: {size: 5, version: \"3.4.23\", paused: true}\n");
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", true), 0);
+        for (int i = 0; i < 3; i++) {
+                fx_pass(f);
+                assert_int_equal(f->res.n_converged, 1);
+                assert_int_equal(f->res.n_actions, 0);
+        }
+        assert_string_equal(fx_decisions(f), "paused:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1(gone) c-2");
+}
+
+static void test_reconcile_pass__invalid_manifest_leaves_cluster_alone(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        fx_cluster(f, "c", 0, "3.4.23");
+        assert_true(f->desired->n_errors > 0);
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", false), 0);
+        fx_pass(f);
+        assert_int_equal(f->res.n_blocked, 1);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_string_equal(fx_decisions(f), "invalid:blocked");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+}
+
+static void test_reconcile_pass__dry_run_changes_nothing(void **state) {
+        struct fx *f = *state;
+        f->opt.dry_run = true;
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_null(fake_runtime_members(f->fr, NS, "c", false));
+        /* the same would-do is recorded once */
+        fx_pass(f);
+        fx_pass(f);
+        assert_string_equal(fx_decisions(f), "create:dry-run");
+        assert_int_equal(fake_runtime_events(f->fr, NULL), 0);
+}
+
+/* A failed step backs its cluster off (a pass skips it until due) without holding back another. */
+static void test_reconcile_pass__failure_backs_off(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 1, "3.4.23");
+        fake_runtime_refuse_starts(f->fr, "no such image");
+        fx_desire(f, CLUSTER_YAML CLUSTER_YAML, "c", 1, "3.4.23", "d", 1, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_clusters, 2);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_int_equal(f->res.n_failed, 1);
+        assert_int_equal(f->res.n_converged, 1);
+        assert_string_equal(fx_decisions(f), "noop:skipped create:failed");
+        fx_pass(f);
+        assert_int_equal(f->res.n_failed, 1);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_true(f->res.next_due_ms > eg_now_monotonic_ms() + 100);
+        assert_string_equal(fx_decisions(f), "");
+        fake_runtime_refuse_starts(f->fr, NULL);
+        eg_reconciler_poke_all(f->r);
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "create:ok noop:skipped");
+        assert_string_equal(fx_members(f, "d"), "d-0");
+}
+
+/* ---- the read-only views ---- */
+
+static void test_reconcile_pass__plan_all_and_status_all(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        fx_cluster(f, "c", 5, "3.4.23");
+        json_t *plans = NULL;
+        assert_int_equal(eg_reconciler_plan_all(f->r, f->desired, &plans), 0);
+        assert_int_equal(json_array_size(plans), 1);
+        json_t *p = json_array_get(plans, 0);
+        assert_string_equal(json_string_value(json_object_get(p, "state")), "progressing");
+        const char *kinds[] = {"add-learner", "promote", "add-learner", "promote"};
+        json_t *acts = json_object_get(p, "actions");
+        assert_int_equal(json_array_size(acts), 4);
+        for (size_t i = 0; i < 4; i++)
+                assert_string_equal(json_string_value(json_object_get(json_array_get(acts, i), "kind")), kinds[i]);
+        json_decref(plans);
+        /* planning changed nothing */
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_decisions(f), "");
+
+        json_t *st = NULL;
+        assert_int_equal(eg_reconciler_status_all(f->r, &st), 0);
+        assert_int_equal(json_array_size(st), 1);
+        json_t *s = json_object_get(json_array_get(st, 0), "status");
+        assert_int_equal(json_array_size(json_object_get(json_object_get(s, "members"), "ready")), 3);
+        json_decref(st);
+}
+
+int main(void) {
+        eg_log_set_level(EG_LOG_ERROR);
+        const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(test_reconcile_pass__##name, fx_setup, fx_teardown)
+                T(create),
+                T(create_waits_for_starting_members),
+                T(scale_up_through_learners),
+                T(add_refused_by_unhealthy_cluster_waits),
+                T(promote_waits_until_learner_caught_up),
+                T(add_refused_by_one_member_is_asked_of_others),
+                T(mute_member_is_passed_over),
+                T(scale_down_keeps_the_leader),
+                T(replace_dead_member),
+                T(restart_in_place),
+                T(restart_all_without_quorum),
+                T(member_that_keeps_failing_is_replaced),
+                T(slow_member_is_replaced),
+                T(failing_member_is_waited_for),
+                T(quorum_lost_blocks),
+                T(stop_unknown_member),
+                T(remove_orphan),
+                T(prune),
+                T(adopt),
+                T(upgrade_leader_last),
+                T(upgrade_follows_a_leader_change),
+                T(upgrade_skipping_a_minor_is_blocked),
+                T(template_rolled_by_replacement),
+                T(paused_changes_nothing),
+                T(invalid_manifest_leaves_cluster_alone),
+                T(dry_run_changes_nothing),
+                T(failure_backs_off),
+                T(plan_all_and_status_all),
+#undef T
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
