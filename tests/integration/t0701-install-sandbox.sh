@@ -17,8 +17,9 @@ UNIT="$EG_BUILD_DIR/systemd/etcd-gitops.service"
 for tool in strace setpriv unshare systemd-analyze; do
   command -v "$tool" >/dev/null || fail "$tool not found (Debian: apt-get install strace util-linux systemd)"
 done
-if [ "$(id -u)" != 0 ] || ! unshare --mount --propagation private true 2>/dev/null; then
-  say "SKIP: building the unit's sandbox needs root and mount namespaces"
+if [ "$(id -u)" != 0 ] ||
+  ! unshare --mount --propagation private mount -t proc -o hidepid=invisible,subset=pid proc /proc 2>/dev/null; then
+  say "SKIP: building the unit's sandbox needs root, mount namespaces and Linux 5.8's /proc options"
   exit 0
 fi
 
