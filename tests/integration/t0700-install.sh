@@ -92,10 +92,11 @@ MANPATH="$D$prefix/share/man" systemd-analyze verify "${man_check[@]}" --root="$
 # it exits 0 on unknown keys and bad values: any word from it is a failure
 [ ! -s "$T/verify.out" ] || fail "systemd-analyze verify: $(cat "$T/verify.out")"
 systemd-analyze security --offline=true --root="$V" etcd-gitops.service >"$T/security.out" 2>&1 || true
-score=$(sed -n 's/^→ Overall exposure level for etcd-gitops.service: \([0-9.]*\) .*/\1/p' "$T/security.out")
+# "→" in a UTF-8 locale, "->" in C
+score=$(sed -n 's/^.* Overall exposure level for etcd-gitops.service: \([0-9.]*\) .*/\1/p' "$T/security.out")
 [ -n "$score" ] || fail "no exposure level in: $(cat "$T/security.out")"
 python3 -c "import sys; sys.exit(float('$score') > 2.5)" || fail "exposure $score > 2.5:
-$(grep '✗' "$T/security.out")"
+$(cat "$T/security.out")"
 echo "ok verify, exposure level $score"
 
 say "the installed binary with the installed settings validates examples/"
