@@ -27,26 +27,14 @@ static void put(struct page *p, const char *s) {
 
 /* Text from the document or the log, where any byte may come from a manifest. */
 static void put_text(struct page *p, const char *s) {
+        static const char specials[] = "&<>\"'";
+        static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
         for (; s && *s && p->error >= 0; s++) {
-                switch (*s) {
-                case '&':
-                        put(p, "&amp;");
-                        break;
-                case '<':
-                        put(p, "&lt;");
-                        break;
-                case '>':
-                        put(p, "&gt;");
-                        break;
-                case '"':
-                        put(p, "&quot;");
-                        break;
-                case '\'':
-                        put(p, "&#39;");
-                        break;
-                default:
+                const char *special = strchr(specials, *s);
+                if (special)
+                        put(p, entities[special - specials]);
+                else
                         p->error = eg_buf_append(p->out, s, 1);
-                }
         }
 }
 
@@ -80,24 +68,24 @@ static void heading(struct page *p, const char *title, const char *const *column
 
 static void table_end(struct page *p) { put(p, "</table>\n"); }
 
-static void field(struct page *p, const char *name, const char *value) {
-        if (!value || !*value)
+/* before LABEL between TEXT after, only TEXT coming from outside; nothing without text. */
+static void labelled(struct page *p, const char *before, const char *label, const char *between, const char *text,
+                     const char *after) {
+        if (!text || !*text)
                 return;
-        put(p, "<dt>");
-        put(p, name);
-        put(p, "</dt><dd>");
-        put_text(p, value);
-        put(p, "</dd>\n");
+        put(p, before);
+        put(p, label);
+        put(p, between);
+        put_text(p, text);
+        put(p, after);
+}
+
+static void field(struct page *p, const char *name, const char *value) {
+        labelled(p, "<dt>", name, "</dt><dd>", value, "</dd>\n");
 }
 
 static void error_box(struct page *p, const char *title, const char *text) {
-        if (!text || !*text)
-                return;
-        put(p, "<div class=\"error\"><strong>");
-        put(p, title);
-        put(p, "</strong><pre>");
-        put_text(p, text);
-        put(p, "</pre></div>\n");
+        labelled(p, "<div class=\"error\"><strong>", title, "</strong><pre>", text, "</pre></div>\n");
 }
 
 static const char *phase_class(const char *phase) {
