@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "etcd-gitops/util.h"
+#include "etcd-gitops/yaml.h"
 #include "spec-internal.h"
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
@@ -672,4 +673,63 @@ int eg_yn_to_json(struct eg_dctx *c, const struct eg_yn *n, const struct eg_fpat
         }
         *ret = j;
         return 0;
+}
+
+static int first_document(struct eg_yaml_reader *r, struct eg_ydoc **ret) {
+        for (;;) {
+                struct eg_ydoc *d = NULL;
+                int k = eg_yaml_reader_next(r, &d);
+                if (k <= 0 || d->error || d->root) {
+                        *ret = d;
+                        return k;
+                }
+                eg_ydoc_free(d);
+        }
+}
+
+int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, char **ret_message) {
+        struct eg_yaml_reader *r = NULL;
+        struct eg_ydoc *d = NULL;
+        struct eg_dctx c = {.path = ""};
+        json_t *j = NULL;
+        int k = eg_yaml_reader_new(data, len, &r);
+        if (k >= 0)
+                k = first_document(r, &d);
+        if (k < 0)
+                goto out;
+        if (d && d->error) {
+                *ret_message = eg_strdup_printf("line %u column %u: %s", d->error_line, d->error_column, d->error);
+                k = -EBADMSG;
+                goto out;
+        }
+        if (!d || !d->root) {
+                j = json_object();
+                k = j ? 0 : -ENOMEM;
+                goto out;
+        }
+        if (d->root->type != EG_YN_MAP) {
+                *ret_message = strdup("the document is not a mapping");
+                k = -EBADMSG;
+                goto out;
+        }
+        for (size_t i = 0; (flags & EG_YAML_PLAIN_STRINGS) && i < d->n_nodes; i++)
+                if (d->nodes[i]->type == EG_YN_INT || d->nodes[i]->type == EG_YN_FLOAT)
+                        d->nodes[i]->type = EG_YN_STR;
+        k = eg_yn_to_json(&c, d->root, NULL, &j);
+        if (k >= 0 && c.oom)
+                k = c.oom;
+        else if (k >= 0 && c.n_diags > 0) {
+                *ret_message = eg_strdup_printf("line %u column %u: %s%s%s", c.diags[0].line, c.diags[0].column,
+                                                c.diags[0].field ? c.diags[0].field : "",
+                                                c.diags[0].field ? ": " : "", c.diags[0].message);
+                k = -EBADMSG;
+        }
+out:
+        if (k == 0)
+                *ret = TAKE_PTR(j);
+        json_decref(j);
+        eg_dctx_done(&c);
+        eg_ydoc_free(d);
+        eg_yaml_reader_free(r);
+        return k;
 }
