@@ -1,4 +1,5 @@
-/* kube: the Kubernetes runtime, with the kubeconfig loader and REST client it talks through. */
+/* kube: talking to a Kubernetes API server: the kubeconfig loader, credentials and a REST client.
+ * Knows nothing of runtimes; the kubernetes runtime and leader election sit on it. */
 #pragma once
 
 #include <stdbool.h>
@@ -8,7 +9,6 @@
 #include <jansson.h>
 
 #include "etcd-gitops/etcd.h"
-#include "etcd-gitops/runtime.h"
 #include "etcd-gitops/util.h"
 
 /* ---- kubeconfig ---- */
@@ -153,29 +153,4 @@ int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir,
 /* Writes data to dir/name (0600, atomically) unless it already holds exactly that, and
  * replaces *path with that file's path. */
 int eg_kube_materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
-                        struct eg_error *err);
-
-/* ---- the runtime ---- */
-
-enum eg_kube_etcd_access { EG_KUBE_ACCESS_PROXY, EG_KUBE_ACCESS_DIRECT };
-
-struct eg_runtime_kube_options {
-        /* materialised TLS files, and the namespaces it made clusters in, under <state_dir>/kube/ */
-        const char *state_dir;
-        const char *kubeconfig; /* as eg_kube_config_options */
-        const char *context;
-        /* list(): only this namespace; NULL: every namespace, or where the credentials may not
-         * list them all, the namespaces the source names and those it made clusters in */
-        const char *namespace;
-        /* PROXY (default): members reached through the API server's pod proxy; DIRECT:
-         * through their cluster DNS names (the daemon runs inside the cluster network),
-         * the only way to members that require client certificates (the operator secret's
-         * etcd-client.crt/key/ca, read from the API). */
-        enum eg_kube_etcd_access etcd_access;
-        /* observe() never repairs services or the PDB (diff, dry runs) */
-        bool read_only;
-        const char *service_account_dir; /* tests; NULL: the standard path */
-        struct eg_kube_client_options client;
-};
-int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runtime **ret,
                         struct eg_error *err);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "etcd-gitops/etcd.h"
+#include "etcd-gitops/kube.h"
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
 
@@ -250,3 +251,27 @@ struct eg_runtime_local_options {
 };
 int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret,
                          struct eg_error *err);
+
+/* The kubernetes runtime: members as pods (specs/kubernetes.md). */
+enum eg_kube_etcd_access { EG_KUBE_ACCESS_PROXY, EG_KUBE_ACCESS_DIRECT };
+
+struct eg_runtime_kube_options {
+        /* materialised TLS files, and the namespaces it made clusters in, under <state_dir>/kube/ */
+        const char *state_dir;
+        const char *kubeconfig; /* as eg_kube_config_options */
+        const char *context;
+        /* list(): only this namespace; NULL: every namespace, or where the credentials may not
+         * list them all, the namespaces the source names and those it made clusters in */
+        const char *namespace;
+        /* PROXY (default): members reached through the API server's pod proxy; DIRECT:
+         * through their cluster DNS names (the daemon runs inside the cluster network),
+         * the only way to members that require client certificates (the operator secret's
+         * etcd-client.crt/key/ca, read from the API). */
+        enum eg_kube_etcd_access etcd_access;
+        /* observe() never repairs services or the PDB (diff, dry runs) */
+        bool read_only;
+        const char *service_account_dir; /* tests; NULL: the standard path */
+        struct eg_kube_client_options client;
+};
+int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runtime **ret,
+                        struct eg_error *err);

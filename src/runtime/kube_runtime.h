@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "etcd-gitops/kube.h"
+#include "etcd-gitops/runtime.h"
 
 /* How the daemon authenticates to one cluster's members, learnt from its pods. */
 struct client_tls {

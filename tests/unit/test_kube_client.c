@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "etcd-gitops/kube.h"
+#include "etcd-gitops/runtime.h"
 
 extern char **environ;
 
@@ -533,13 +534,13 @@ static bool etcd_members(void *userdata) {
         struct eg_etcd_options eo = {.timeout_ms = 3000};
         struct eg_etcd *e = NULL;
         bool ok = false;
-        if (m->rt->ops->observe(m->rt, "default", "kt", &c, NULL) < 0)
+        if (eg_runtime_observe(m->rt, "default", "kt", &c, NULL) < 0)
                 return false;
         char **urls = calloc(c.n_members + 1, sizeof(char *));
         for (size_t i = 0; i < c.n_members; i++)
                 urls[i] = c.members[i].client_url;
         eg_etcd_member_list_done(&m->ml);
-        if (m->rt->ops->etcd_access(m->rt, "default", "kt", &eo, NULL) >= 0 &&
+        if (eg_runtime_etcd_access(m->rt, "default", "kt", &eo, NULL) >= 0 &&
             eg_etcd_new(urls, c.n_members, &eo, &e) >= 0 && eg_etcd_member_list(e, &m->ml, NULL) >= 0)
                 ok = m->ml.n == m->want;
         eg_etcd_free(e);
@@ -558,16 +559,16 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         struct eg_runtime *rt = NULL;
         if (eg_runtime_kube_new(&o, &rt, &fx->err) < 0)
                 fail_msg("runtime: %s", fx->err.message);
-        assert_string_equal(rt->ops->name, "kubernetes");
+        assert_string_equal(eg_runtime_name(rt), "kubernetes");
         struct eg_cluster_spec spec = {.size = 3, .version = "3.4.23", .repository = "quay.io/coreos/etcd"};
         struct eg_runtime_target t = {.namespace = "default", .name = "kt", .spec = &spec, .revision = "rev-1"};
         struct eg_runtime_cluster c = {0};
-        assert_int_equal(rt->ops->observe(rt, "default", "kt", &c, &fx->err), -ENOENT);
+        assert_int_equal(eg_runtime_observe(rt, "default", "kt", &c, &fx->err), -ENOENT);
 
         char *members[] = {"kt-0", "kt-1", "kt-2"};
-        if (rt->ops->bootstrap(rt, &t, members, 3, &fx->err) < 0)
+        if (eg_runtime_bootstrap(rt, &t, members, 3, &fx->err) < 0)
                 fail_msg("bootstrap: %s", fx->err.message);
-        assert_int_equal(rt->ops->bootstrap(rt, &t, members, 3, &fx->err), -EEXIST);
+        assert_int_equal(eg_runtime_bootstrap(rt, &t, members, 3, &fx->err), -EEXIST);
 
         /* the objects upstream made */
         json_t *pod = NULL, *svc = NULL, *pdb = NULL;
@@ -576,7 +577,7 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         assert_string_equal(json_string_value(json_object_get(json_object_get(meta, "labels"), "etcd_node")), "kt-1");
         assert_string_equal(ann(pod, "etcd.version"), "3.4.23");
         assert_string_equal(ann(pod, "etcd-gitops/revision"), "rev-1");
-        _cleanup_free_ char *hash = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *hash = eg_runtime_member_hash(rt, &spec);
         assert_string_equal(ann(pod, "etcd-gitops/spec-hash"), hash);
         assert_string_equal(json_string_value(json_object_get(pspec, "hostname")), "kt-1");
         assert_string_equal(json_string_value(json_object_get(pspec, "subdomain")), "kt");
@@ -615,7 +616,7 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         eg_etcd_member_list_done(&ms.ml);
 
         /* observe: members by name, proxy URLs, hash and version from the annotations */
-        assert_int_equal(rt->ops->observe(rt, "default", "kt", &c, &fx->err), 0);
+        assert_int_equal(eg_runtime_observe(rt, "default", "kt", &c, &fx->err), 0);
         assert_int_equal(c.n_members, 3);
         assert_int_equal(c.next_index, 3);
         _cleanup_free_ char *url0 = eg_kube_pod_proxy_url(fx->c, "default", "kt-0", 2379, false);
@@ -633,7 +634,7 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         json_t *p = json_pack("{s:{s:{s:s}}}", "spec", "selector", "app", "other");
         assert_int_equal(eg_kube_patch(fx->c, SVCS "/kt-client", EG_KUBE_PATCH_MERGE, p, NULL, &fx->err), 0);
         json_decref(p);
-        assert_int_equal(rt->ops->observe(rt, "default", "kt", &c, &fx->err), 0);
+        assert_int_equal(eg_runtime_observe(rt, "default", "kt", &c, &fx->err), 0);
         eg_runtime_cluster_done(&c);
         assert_int_equal(eg_kube_get(fx->c, SVCS "/kt", &svc, &fx->err), 0);
         assert_string_equal(json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP")), "None");
@@ -647,18 +648,18 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         /* list finds the cluster */
         struct eg_runtime_cluster *all = NULL;
         size_t n = 0;
-        assert_int_equal(rt->ops->list(rt, NULL, 0, &all, &n, &fx->err), 0);
+        assert_int_equal(eg_runtime_list(rt, NULL, 0, &all, &n, &fx->err), 0);
         assert_int_equal(n, 1);
         assert_string_equal(all[0].name, "kt");
         assert_int_equal(all[0].n_members, 3);
         eg_runtime_clusters_free(all, n);
 
-        assert_int_equal(rt->ops->delete_cluster(rt, "default", "kt", true, &fx->err), 0);
+        assert_int_equal(eg_runtime_delete_cluster(rt, "default", "kt", true, &fx->err), 0);
         assert_int_equal(eg_kube_get(fx->c, SVCS "/kt-client", NULL, &fx->err), -ENOENT);
         pr.want = 0;
         assert_int_equal(eg_wait_for(all_pods_ready, &pr, POD_TIMEOUT_MS, 200), 0);
-        assert_int_equal(rt->ops->delete_cluster(rt, "default", "kt", true, &fx->err), -ENOENT);
-        rt->ops->free(rt);
+        assert_int_equal(eg_runtime_delete_cluster(rt, "default", "kt", true, &fx->err), -ENOENT);
+        eg_runtime_free(rt);
 }
 
 static struct eg_runtime *runtime_as(const char *kubeconfig, const char *state_dir) {
@@ -676,7 +677,7 @@ static size_t listed(struct eg_runtime *rt, const char *const *nss, size_t n, in
         struct eg_runtime_cluster *all = NULL;
         size_t got = 0;
         eg_error_done(err);
-        assert_int_equal(rt->ops->list(rt, nss, n, &all, &got, err), want_r);
+        assert_int_equal(eg_runtime_list(rt, nss, n, &all, &got, err), want_r);
         eg_runtime_clusters_free(all, got);
         return got;
 }
@@ -735,13 +736,13 @@ static void test_kube_client__runtime_namespaced(void **state) {
 
         /* deleted: forgotten, so a source naming nothing finds nothing to prune there */
         struct eg_runtime *admin = runtime_as("admin.kubeconfig", sd);
-        assert_int_equal(admin->ops->delete_cluster(admin, "default", "ks", true, &fx->err), 0);
+        assert_int_equal(eg_runtime_delete_cluster(admin, "default", "ks", true, &fx->err), 0);
         assert_int_equal(access(mark, F_OK), -1);
         assert_int_equal(unlink(gone_mark), 0);
         assert_int_equal(listed(reader, in_default, 0, 0, &fx->err), 0);
         assert_null(fx->err.message);
-        admin->ops->free(admin);
-        reader->ops->free(reader);
+        eg_runtime_free(admin);
+        eg_runtime_free(reader);
 }
 
 int main(void) {

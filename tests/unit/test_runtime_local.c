@@ -90,17 +90,17 @@ static int teardown(void **state) {
         struct eg_runtime_cluster *cs = NULL;
         size_t n = 0;
         struct eg_error err = {0};
-        if (fx->rt && fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err) == 0) {
+        if (fx->rt && eg_runtime_list(fx->rt, NULL, 0, &cs, &n, &err) == 0) {
                 for (size_t i = 0; i < n; i++)
-                        fx->rt->ops->delete_cluster(fx->rt, cs[i].namespace, cs[i].name, true,
+                        eg_runtime_delete_cluster(fx->rt, cs[i].namespace, cs[i].name, true,
                                                     &err);
                 eg_runtime_clusters_free(cs, n);
         }
         eg_error_done(&err);
         if (fx->rt)
-                fx->rt->ops->free(fx->rt);
+                eg_runtime_free(fx->rt);
         if (fx->rt_extra)
-                fx->rt_extra->ops->free(fx->rt_extra);
+                eg_runtime_free(fx->rt_extra);
         if (fx->child > 0) {
                 kill(fx->child, SIGKILL);
                 waitpid(fx->child, NULL, 0);
@@ -195,7 +195,7 @@ static int run_cmd(char *const argv[], char **ret_out) {
 static void observe(struct fixture *fx, struct eg_runtime *rt, const char *name,
                     struct eg_runtime_cluster *c) {
         struct eg_error err = {0};
-        int r = rt->ops->observe(rt, "default", name, c, &err);
+        int r = eg_runtime_observe(rt, "default", name, c, &err);
         if (r < 0)
                 fail_msg("observe %s: %s (%d)", name, err.message, r);
         eg_error_done(&err);
@@ -213,7 +213,7 @@ static const struct eg_runtime_member *find_member(const struct eg_runtime_clust
 static void bootstrap(struct fixture *fx, const char *name, char *const *members, size_t n) {
         struct eg_runtime_target t = {"default", name, &fx->spec, "rev-1"};
         struct eg_error err = {0};
-        int r = fx->rt->ops->bootstrap(fx->rt, &t, members, n, &err);
+        int r = eg_runtime_bootstrap(fx->rt, &t, members, n, &err);
         if (r < 0)
                 fail_msg("bootstrap %s: %s (%d)", name, err.message, r);
         eg_error_done(&err);
@@ -355,7 +355,7 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
 
         struct eg_runtime_target t = {"default", "c1", &fx->spec, "rev-1"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &t, members, 3, &err), -EEXIST);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, members, 3, &err), -EEXIST);
         assert_non_null(strstr(err.message, "already exists"));
         eg_error_done(&err);
 
@@ -381,7 +381,7 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
         eg_runtime_cluster_done(&c2);
 
         /* freeing a runtime leaves members alone */
-        rt2->ops->free(rt2);
+        eg_runtime_free(rt2);
         fx->rt_extra = NULL;
         assert_false(pid_gone(pids[0]));
         assert_false(pid_gone(pids[2]));
@@ -447,13 +447,13 @@ static void test_runtime_local__recycled_pid(void **state) {
         /* a member that is not the process must never be signalled */
         struct eg_error err = {0};
         assert_false(record_running(fx, "c9-0", self, proc_start_time(self), "/x/c9-0"));
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c9", "c9-0", true, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c9", "c9-0", true, &err), 0);
         assert_false(record_running(fx, "c9-2", sh, sh_start + 1, "/x/c9-2"));
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c9", "c9-2", true, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c9", "c9-2", true, &err), 0);
         assert_false(pid_gone(sh));
 
         assert_true(record_running(fx, "c9-2", sh, sh_start, "/x/c9-2"));
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c9", "c9-2", true, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c9", "c9-2", true, &err), 0);
         int status;
         assert_int_equal(waitpid(sh, &status, 0), sh);
         fx->child = 0;
@@ -492,7 +492,7 @@ static void test_runtime_local__stop_escalates_to_sigkill(void **state) {
         assert_true(record_running(fx, "c9-0", sh, proc_start_time(sh), "/x/c9-0"));
 
         int64_t t0 = eg_now_monotonic_ms();
-        assert_int_equal(rt->ops->stop_member(rt, "default", "c9", "c9-0", true, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(rt, "default", "c9", "c9-0", true, &err), 0);
         int64_t took = eg_now_monotonic_ms() - t0;
         int status;
         assert_int_equal(waitpid(sh, &status, 0), sh);
@@ -547,24 +547,24 @@ static void test_runtime_local__add_learner(void **state) {
         struct eg_runtime_target t = {"default", "c2", &fx->spec, "rev-2"};
         struct eg_error err = {0};
         char *peer = NULL;
-        assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c2-3", &peer, &err), 0);
+        assert_int_equal(eg_runtime_prepare_member(fx->rt, &t, "c2-3", &peer, &err), 0);
         assert_true(eg_str_has_prefix(peer, "http://127.0.0.1:"));
         char *again = NULL;
-        assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c2-3", &again, &err), -EEXIST);
+        assert_int_equal(eg_runtime_prepare_member(fx->rt, &t, "c2-3", &again, &err), -EEXIST);
         assert_null(again);
 
         /* etcd refused it: released, and the name is handed out again */
         struct eg_runtime_cluster p = {0};
-        assert_int_equal(fx->rt->ops->release_member(fx->rt, "default", "c2", "c2-3", &err), 0);
+        assert_int_equal(eg_runtime_release_member(fx->rt, "default", "c2", "c2-3", &err), 0);
         observe(fx, fx->rt, "c2", &p);
         assert_int_equal(p.n_members, 3);
         assert_int_equal(p.next_index, 3);
         eg_runtime_cluster_done(&p);
         free(peer);
         peer = NULL;
-        assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c2-3", &peer, &err), 0);
+        assert_int_equal(eg_runtime_prepare_member(fx->rt, &t, "c2-3", &peer, &err), 0);
         /* a started member is never released */
-        assert_int_equal(fx->rt->ops->release_member(fx->rt, "default", "c2", "c2-0", &err), -EBUSY);
+        assert_int_equal(eg_runtime_release_member(fx->rt, "default", "c2", "c2-0", &err), -EBUSY);
 
         observe(fx, fx->rt, "c2", &p);
         assert_int_equal(p.n_members, 4);
@@ -590,10 +590,10 @@ static void test_runtime_local__add_learner(void **state) {
         _cleanup_free_ char *ic = eg_strdup_printf("c2-0=%s,c2-1=%s,c2-2=%s,c2-3=%s",
                                                    c.members[0].peer_url, c.members[1].peer_url,
                                                    c.members[2].peer_url, peer);
-        int r = fx->rt->ops->start_member(fx->rt, &t, "c2-3", ic, &err);
+        int r = eg_runtime_start_member(fx->rt, &t, "c2-3", ic, &err);
         if (r < 0)
                 fail_msg("start_member: %s", err.message);
-        assert_int_equal(fx->rt->ops->start_member(fx->rt, &t, "c2-3", ic, &err), -EALREADY);
+        assert_int_equal(eg_runtime_start_member(fx->rt, &t, "c2-3", ic, &err), -EALREADY);
         assert_healthy(m3->client_url);
 
         struct eg_runtime_cluster s = {0};
@@ -637,14 +637,14 @@ static void test_runtime_local__upgrade(void **state) {
         missing.version = "3.5.9";
         struct eg_runtime_target tm = {"default", "c3", &missing, "rev-3"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->upgrade_member(fx->rt, &tm, "c3-0", &err), -ENOENT);
+        assert_int_equal(eg_runtime_upgrade_member(fx->rt, &tm, "c3-0", &err), -ENOENT);
         assert_non_null(strstr(err.message, "3.5.9"));
         assert_false(pid_gone(old_pid));
 
         struct eg_cluster_spec up = fx->spec;
         up.version = "3.4.99";
         struct eg_runtime_target t = {"default", "c3", &up, "rev-3"};
-        int r = fx->rt->ops->upgrade_member(fx->rt, &t, "c3-0", &err);
+        int r = eg_runtime_upgrade_member(fx->rt, &t, "c3-0", &err);
         if (r < 0)
                 fail_msg("upgrade_member: %s", err.message);
         assert_true(pid_gone(old_pid));
@@ -655,7 +655,7 @@ static void test_runtime_local__upgrade(void **state) {
         assert_true(u.members[0].running);
         assert_int_not_equal(u.members[0].pid, old_pid);
         assert_string_equal(u.members[0].version, "3.4.99");
-        _cleanup_free_ char *hash = fx->rt->ops->member_hash(fx->rt, &up);
+        _cleanup_free_ char *hash = eg_runtime_member_hash(fx->rt, &up);
         assert_string_equal(u.members[0].spec_hash, hash);
         assert_string_equal(u.members[0].client_url, c.members[0].client_url);
         assert_string_equal(u.members[0].peer_url, c.members[0].peer_url);
@@ -713,8 +713,8 @@ static void test_runtime_local__force_new_cluster(void **state) {
 
         struct eg_runtime_target t = {"default", "c9", &fx->spec, "rev-9"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-7", &err), -ENOENT);
-        int r = fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-0", &err);
+        assert_int_equal(eg_runtime_force_new_cluster(fx->rt, &t, "c9-7", &err), -ENOENT);
+        int r = eg_runtime_force_new_cluster(fx->rt, &t, "c9-0", &err);
         if (r < 0)
                 fail_msg("force_new_cluster: %s", err.message);
         assert_true(pid_gone(old_pid));
@@ -731,7 +731,7 @@ static void test_runtime_local__force_new_cluster(void **state) {
         /* only that start was forced: a restart in place is an ordinary one */
         assert_int_equal(kill((pid_t)f.members[0].pid, SIGKILL), 0);
         assert_int_equal(eg_wait_for(pid_gone_cb, &f.members[0].pid, 10000, 20), 0);
-        assert_int_equal(fx->rt->ops->restart_member(fx->rt, &t, "c9-0", NULL, &err), 0);
+        assert_int_equal(eg_runtime_restart_member(fx->rt, &t, "c9-0", NULL, &err), 0);
         struct eg_runtime_cluster g = {0};
         observe(fx, fx->rt, "c9", &g);
         assert_true(g.members[0].running);
@@ -743,7 +743,7 @@ static void test_runtime_local__force_new_cluster(void **state) {
         assert_int_equal(kill((pid_t)g.members[0].pid, SIGKILL), 0);
         assert_int_equal(eg_wait_for(pid_gone_cb, &g.members[0].pid, 10000, 20), 0);
         assert_int_equal(eg_rm_rf(data), 0);
-        assert_int_equal(fx->rt->ops->force_new_cluster(fx->rt, &t, "c9-0", &err), -ENODATA);
+        assert_int_equal(eg_runtime_force_new_cluster(fx->rt, &t, "c9-0", &err), -ENODATA);
         assert_non_null(strstr(err.message, "no write-ahead log"));
 
         eg_runtime_cluster_done(&g);
@@ -769,7 +769,7 @@ static void test_runtime_local__stop_member(void **state) {
         assert_int_equal(eg_wait_for(member_has_wal, fx, 10000, 20), 0);
 
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c4", "c4-0", true, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-0", true, &err), 0);
         assert_true(pid_gone(pid0));
         assert_false(exists("%s/clusters/default/c4/members/%s", fx->state_dir, "c4-0"));
         observe(fx, fx->rt, "c4", &c);
@@ -779,7 +779,7 @@ static void test_runtime_local__stop_member(void **state) {
         assert_int_equal(c.next_index, 2);
         eg_runtime_cluster_done(&c);
 
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c4", "c4-1", false, &err), 0);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-1", false, &err), 0);
         assert_true(pid_gone(pid1));
         assert_false(exists("%s/clusters/default/c4/members/%s", fx->state_dir, "c4-1"));
         _cleanup_free_ char *removed = eg_strdup_printf("%s/clusters/default/c4/removed",
@@ -796,7 +796,7 @@ static void test_runtime_local__stop_member(void **state) {
         observe(fx, fx->rt, "c4", &c);
         assert_int_equal(c.n_members, 0);
         eg_runtime_cluster_done(&c);
-        assert_int_equal(fx->rt->ops->stop_member(fx->rt, "default", "c4", "c4-1", true, &err),
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-1", true, &err),
                          -ENOENT);
         assert_non_null(strstr(err.message, "c4-1"));
         eg_error_done(&err);
@@ -812,14 +812,14 @@ static void test_runtime_local__delete_keeps_data(void **state) {
         eg_runtime_cluster_done(&c);
 
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->delete_cluster(fx->rt, "default", "c5", false, &err), 0);
+        assert_int_equal(eg_runtime_delete_cluster(fx->rt, "default", "c5", false, &err), 0);
         assert_true(pid_gone(pid));
-        assert_int_equal(fx->rt->ops->observe(fx->rt, "default", "c5", &c, &err), -ENOENT);
+        assert_int_equal(eg_runtime_observe(fx->rt, "default", "c5", &c, &err), -ENOENT);
         assert_true(exists("%s/clusters/default/c5/%s", fx->state_dir, "cluster.json.deleted"));
         assert_true(exists("%s/clusters/default/c5/members/%s/data", fx->state_dir, "c5-0"));
         struct eg_runtime_cluster *cs = NULL;
         size_t n = 99;
-        assert_int_equal(fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err), 0);
+        assert_int_equal(eg_runtime_list(fx->rt, NULL, 0, &cs, &n, &err), 0);
         assert_int_equal(n, 0);
         eg_runtime_clusters_free(cs, n);
 
@@ -829,12 +829,12 @@ static void test_runtime_local__delete_keeps_data(void **state) {
         assert_true(c.members[0].running);
         eg_runtime_cluster_done(&c);
         assert_true(exists("%s/clusters/default/c5/%s", fx->state_dir, "removed"));
-        assert_int_equal(fx->rt->ops->list(fx->rt, NULL, 0, &cs, &n, &err), 0);
+        assert_int_equal(eg_runtime_list(fx->rt, NULL, 0, &cs, &n, &err), 0);
         assert_int_equal(n, 1);
         assert_string_equal(cs[0].name, "c5");
         eg_runtime_clusters_free(cs, n);
 
-        assert_int_equal(fx->rt->ops->delete_cluster(fx->rt, "default", "c5", true, &err), 0);
+        assert_int_equal(eg_runtime_delete_cluster(fx->rt, "default", "c5", true, &err), 0);
         assert_false(exists("%s/clusters/default/%s", fx->state_dir, "c5"));
         eg_error_done(&err);
 }
@@ -842,7 +842,7 @@ static void test_runtime_local__delete_keeps_data(void **state) {
 static void assert_nothing_left(struct fixture *fx, const char *name) {
         struct eg_runtime_cluster c = {0};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->observe(fx->rt, "default", name, &c, &err), -ENOENT);
+        assert_int_equal(eg_runtime_observe(fx->rt, "default", name, &c, &err), -ENOENT);
         assert_false(exists("%s/clusters/default/%s", fx->state_dir, name));
         eg_error_done(&err);
 }
@@ -859,7 +859,7 @@ static void test_runtime_local__missing_version(void **state) {
         struct eg_runtime_target t = {"default", "c6", &spec, NULL};
         char *members[] = {"c6-0", "c6-1"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
         _cleanup_free_ char *want = eg_strdup_printf(
                 "no etcd binary for version 3.5.9: have 3.4.99 (%s), " ETCD_VERSION " (" ETCD_BIN
                 "); put one at %s/3.5.9/etcd",
@@ -878,7 +878,7 @@ static void test_runtime_local__exec_failure(void **state) {
         struct eg_runtime_target t = {"default", "c7", &spec, NULL};
         char *members[] = {"c7-0", "c7-1"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
         _cleanup_free_ char *want =
                 eg_strdup_printf("member c7-0 of default/c7: cannot exec %s: %s", vbin,
                                  strerror(ENOENT));
@@ -896,9 +896,9 @@ static void test_runtime_local__path_version(void **state) {
         struct eg_runtime_target t = {"default", "c8", &fx->spec, NULL};
         char *members[] = {"c8-0"};
         struct eg_error err = {0};
-        int r = rt->ops->bootstrap(rt, &t, members, 1, &err);
+        int r = eg_runtime_bootstrap(rt, &t, members, 1, &err);
         setenv("PATH", old, 1);
-        rt->ops->free(rt);
+        eg_runtime_free(rt);
         assert_int_equal(r, -ENOENT);
         assert_string_equal(err.message,
                             "no etcd binary for version " ETCD_VERSION
@@ -911,8 +911,8 @@ static void test_runtime_local__path_version(void **state) {
 static void test_runtime_local__member_hash(void **state) {
         struct fixture *fx = *state;
         struct eg_runtime *rt = fx->rt;
-        _cleanup_free_ char *h1 = rt->ops->member_hash(rt, &fx->spec);
-        _cleanup_free_ char *h1b = rt->ops->member_hash(rt, &fx->spec);
+        _cleanup_free_ char *h1 = eg_runtime_member_hash(rt, &fx->spec);
+        _cleanup_free_ char *h1b = eg_runtime_member_hash(rt, &fx->spec);
         char hex[65];
         const char *input = ETCD_VERSION "\n[{\"name\":\"EG_TEST_MARK\",\"value\":\"hello\"}]";
         eg_sha256_hex(input, strlen(input), hex);
@@ -925,26 +925,26 @@ static void test_runtime_local__member_hash(void **state) {
         struct eg_pod_policy pod = {.etcd_env = reordered};
         struct eg_cluster_spec spec = fx->spec;
         spec.pod = &pod;
-        _cleanup_free_ char *h2 = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *h2 = eg_runtime_member_hash(rt, &spec);
         assert_string_equal(h1, h2);
 
         json_t *changed = json_pack("[{s:s, s:s}]", "name", "EG_TEST_MARK", "value", "bye");
         pod.etcd_env = changed;
-        _cleanup_free_ char *h3 = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *h3 = eg_runtime_member_hash(rt, &spec);
         assert_string_not_equal(h1, h3);
 
         spec.pod = &fx->pod;
         spec.version = "3.4.24";
-        _cleanup_free_ char *h4 = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *h4 = eg_runtime_member_hash(rt, &spec);
         assert_string_not_equal(h1, h4);
 
         /* no pod policy and an empty env apply the same thing */
         spec.pod = NULL;
-        _cleanup_free_ char *h5 = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *h5 = eg_runtime_member_hash(rt, &spec);
         json_t *empty = json_array();
         pod.etcd_env = empty;
         spec.pod = &pod;
-        _cleanup_free_ char *h6 = rt->ops->member_hash(rt, &spec);
+        _cleanup_free_ char *h6 = eg_runtime_member_hash(rt, &spec);
         assert_string_equal(h5, h6);
         assert_string_not_equal(h4, h5);
         json_decref(reordered);
@@ -958,16 +958,16 @@ static void test_runtime_local__invalid_names(void **state) {
         char *bad[] = {"../escape"};
         char *dup[] = {"c10-0", "c10-0"};
         struct eg_error err = {0};
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &t, bad, 1, &err), -EINVAL);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, bad, 1, &err), -EINVAL);
         assert_string_equal(err.message, "invalid member name \"../escape\"");
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &t, dup, 2, &err), -EINVAL);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, dup, 2, &err), -EINVAL);
         assert_string_equal(err.message, "member c10-0 given twice");
         struct eg_runtime_target tn = {"default", "../x", &fx->spec, NULL};
-        assert_int_equal(fx->rt->ops->bootstrap(fx->rt, &tn, dup, 1, &err), -EINVAL);
+        assert_int_equal(eg_runtime_bootstrap(fx->rt, &tn, dup, 1, &err), -EINVAL);
         struct eg_runtime_cluster c = {0};
-        assert_int_equal(fx->rt->ops->observe(fx->rt, "default", "nope", &c, &err), -ENOENT);
+        assert_int_equal(eg_runtime_observe(fx->rt, "default", "nope", &c, &err), -ENOENT);
         char *url = NULL;
-        assert_int_equal(fx->rt->ops->prepare_member(fx->rt, &t, "c10-0", &url, &err), -ENOENT);
+        assert_int_equal(eg_runtime_prepare_member(fx->rt, &t, "c10-0", &url, &err), -ENOENT);
         assert_non_null(strstr(err.message, "no cluster default/c10"));
         assert_nothing_left(fx, "c10");
         eg_error_done(&err);

@@ -1,4 +1,4 @@
-/* kube_lease: leader election on a coordination.k8s.io/v1 Lease with client-go's rules. */
+/* lease: leader election on a coordination.k8s.io/v1 Lease with client-go's rules. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
