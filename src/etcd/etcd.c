@@ -2,13 +2,9 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <jansson.h>
-#include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
@@ -18,32 +14,6 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 500
 /* a snapshot stream's stall limit never drops below this */
 #define SNAPSHOT_MIN_STALL_S 5
-
-
-/* Which etcd error messages mean something a caller acts on. */
-struct errmap {
-        const char *needle;
-        int error;
-};
-
-static const struct errmap map_add[] = {
-        {"Peer URLs already exists", -EEXIST},
-        /* ids derive from the peer URLs and the second, so a repeated add can hit this first */
-        {"member ID already exist", -EEXIST},
-        /* strict reconfiguration check: voters connected for less than 5 s */
-        {"unhealthy cluster", -EAGAIN},
-        {"not enough started members", -EAGAIN},
-        {NULL, 0},
-};
-static const struct errmap map_member[] = {
-        {"member not found", -ENOENT},
-        {"ID removed", -ENOENT},
-        {"can only promote a learner member which is in sync with leader", -EAGAIN},
-        /* removing a voter is refused until the others have been connected for 5 s */
-        {"unhealthy cluster", -EAGAIN},
-        {"not enough started members", -EAGAIN},
-        {NULL, 0},
-};
 
 void eg_etcd_error_done(struct eg_etcd_error *e) {
         if (!e)
@@ -83,125 +53,6 @@ void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
         eg_etcd_error_done(to);
         *to = *from;
         *from = (struct eg_etcd_error){0};
-}
-
-/* ---- JSON fields: the gateway writes 64-bit integers as strings and omits zero values ---- */
-
-int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret) {
-        json_t *v = json_object_get(obj, key);
-        if (!v) {
-                *ret = 0;
-                return 0;
-        }
-        if (json_is_string(v))
-                return eg_parse_uint64(json_string_value(v), ret) < 0 ? -EBADMSG : 0;
-        if (json_is_integer(v) && json_integer_value(v) >= 0) {
-                *ret = (uint64_t)json_integer_value(v);
-                return 0;
-        }
-        return -EBADMSG;
-}
-
-static int json_get_i64(json_t *obj, const char *key, int64_t *ret) {
-        json_t *v = json_object_get(obj, key);
-        if (!v) {
-                *ret = 0;
-                return 0;
-        }
-        if (json_is_string(v))
-                return eg_parse_int64(json_string_value(v), ret) < 0 ? -EBADMSG : 0;
-        if (json_is_integer(v)) {
-                *ret = json_integer_value(v);
-                return 0;
-        }
-        return -EBADMSG;
-}
-
-static int json_get_str(json_t *obj, const char *key, char **ret) {
-        json_t *v = json_object_get(obj, key);
-        if (v && !json_is_string(v))
-                return -EBADMSG;
-        char *s = strdup(v ? json_string_value(v) : "");
-        if (!s)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
-static int json_get_strv(json_t *obj, const char *key, char ***ret, size_t *ret_n) {
-        json_t *arr = json_object_get(obj, key);
-        *ret = NULL;
-        *ret_n = 0;
-        if (!arr)
-                return 0;
-        if (!json_is_array(arr))
-                return -EBADMSG;
-        size_t n = json_array_size(arr);
-        if (n == 0)
-                return 0;
-        char **v = calloc(n, sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                json_t *s = json_array_get(arr, i);
-                if (!json_is_string(s)) {
-                        strv_free(v, i);
-                        return -EBADMSG;
-                }
-                v[i] = strdup(json_string_value(s));
-                if (!v[i]) {
-                        strv_free(v, i);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-/* ---- base64 through OpenSSL ---- */
-
-static char *b64_encode(const void *data, size_t len) {
-        if (len > INT_MAX / 2)
-                return NULL;
-        char *out = malloc(4 * ((len + 2) / 3) + 1);
-        if (!out)
-                return NULL;
-        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-        return out;
-}
-
-/* Strict standard base64 with padding, as Go's encoding/json writes []byte. OpenSSL's
- * decoder skips whitespace and stops at '-', so the alphabet is checked first. out must
- * hold len / 4 * 3 bytes. */
-int etcd_b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len) {
-        if (len % 4 != 0 || len > INT_MAX)
-                return -EBADMSG;
-        for (size_t i = 0; i < len; i++) {
-                char ch = in[i];
-                if (!isalnum((unsigned char)ch) && ch != '+' && ch != '/' &&
-                    !(ch == '=' && i + 2 >= len))
-                        return -EBADMSG;
-        }
-        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        int n1 = 0, n2 = 0, r = 0;
-        EVP_DecodeInit(ctx);
-        if (EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)in, (int)len) < 0 ||
-            EVP_DecodeFinal(ctx, out + n1, &n2) < 0)
-                r = -EBADMSG;
-        EVP_ENCODE_CTX_free(ctx);
-        if (r < 0)
-                return r;
-        *ret_len = (size_t)n1 + (size_t)n2;
-        return 0;
 }
 
 /* ---- client ---- */
@@ -279,7 +130,7 @@ void eg_etcd_free(struct eg_etcd *c) {
                 return;
         if (c->curl)
                 curl_easy_cleanup(c->curl);
-        strv_free(c->endpoints, c->n_endpoints);
+        eg_strv_free(c->endpoints, c->n_endpoints);
         free(c->ca_file);
         free(c->cert_file);
         free(c->key_file);
@@ -290,7 +141,6 @@ void eg_etcd_free(struct eg_etcd *c) {
         free(c->headers);
         free(c);
 }
-
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
         struct etcd_response *resp = userdata;
@@ -477,7 +327,7 @@ int etcd_reply_error(const char *endpoint, const char *path, long status, const 
 }
 
 /* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply. */
-static int call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req,
+int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req,
                     const struct errmap *map, json_t **ret, struct eg_etcd_error *err) {
         _cleanup_free_ char *body = NULL;
         if (req) {
@@ -517,7 +367,7 @@ static bool refused_by_learner(int r, const struct eg_etcd_error *e) {
 }
 
 /* Tries the endpoints, the last one that answered first, until one answers. */
-static int call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map,
+int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map,
                     json_t **ret, struct eg_etcd_error *err) {
         struct eg_buf summary;
         eg_buf_init(&summary, 0);
@@ -525,7 +375,7 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
         int r = -EHOSTUNREACH;
         for (size_t k = 0; k < c->n_endpoints; k++) {
                 size_t i = k == 0 ? c->preferred : (k <= c->preferred ? k - 1 : k);
-                r = call_one(c, c->endpoints[i], path, req, map, ret, &one);
+                r = etcd_call_one(c, c->endpoints[i], path, req, map, ret, &one);
                 if (r >= 0 || !(is_transport_error(r) || refused_by_learner(r, &one))) {
                         if (r >= 0)
                                 c->preferred = i;
@@ -548,277 +398,3 @@ static int call_any(struct eg_etcd *c, const char *path, json_t *req, const stru
         return r;
 }
 
-/* ---- members ---- */
-
-static void member_done(struct eg_etcd_member *m) {
-        free(m->name);
-        strv_free(m->peer_urls, m->n_peer_urls);
-        strv_free(m->client_urls, m->n_client_urls);
-        *m = (struct eg_etcd_member){0};
-}
-
-void eg_etcd_member_list_done(struct eg_etcd_member_list *l) {
-        if (!l)
-                return;
-        for (size_t i = 0; i < l->n; i++)
-                member_done(&l->members[i]);
-        free(l->members);
-        *l = (struct eg_etcd_member_list){0};
-}
-
-static int member_decode(json_t *o, struct eg_etcd_member *ret) {
-        struct eg_etcd_member m = {0};
-        int r;
-        if (!json_is_object(o))
-                return -EBADMSG;
-        json_t *learner = json_object_get(o, "isLearner");
-        if (learner && !json_is_boolean(learner))
-                return -EBADMSG;
-        m.is_learner = json_is_true(learner);
-        if ((r = etcd_json_get_u64(o, "ID", &m.id)) < 0 || (r = json_get_str(o, "name", &m.name)) < 0 ||
-            (r = json_get_strv(o, "peerURLs", &m.peer_urls, &m.n_peer_urls)) < 0 ||
-            (r = json_get_strv(o, "clientURLs", &m.client_urls, &m.n_client_urls)) < 0) {
-                member_done(&m);
-                return r;
-        }
-        *ret = m;
-        return 0;
-}
-
-static int member_list_decode(json_t *o, struct eg_etcd_member_list *ret) {
-        struct eg_etcd_member_list l = {0};
-        int r = etcd_json_get_u64(json_object_get(o, "header"), "cluster_id", &l.cluster_id);
-        if (r < 0)
-                return r;
-        json_t *arr = json_object_get(o, "members");
-        if (arr && !json_is_array(arr))
-                return -EBADMSG;
-        size_t n = json_array_size(arr);
-        if (n > 0) {
-                l.members = calloc(n, sizeof(*l.members));
-                if (!l.members)
-                        return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-                r = member_decode(json_array_get(arr, i), &l.members[i]);
-                if (r < 0) {
-                        eg_etcd_member_list_done(&l);
-                        return r;
-                }
-                l.n++;
-        }
-        *ret = l;
-        return 0;
-}
-
-int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret,
-                              struct eg_etcd_error *err) {
-        json_error_t jerr;
-        json_t *o = json_loadb(json, len, 0, &jerr);
-        if (!json_is_object(o)) {
-                json_decref(o);
-                etcd_error_set(err, NULL, 0, "invalid member list: %s", o ? "not an object" : jerr.text);
-                return -EBADMSG;
-        }
-        int r = member_list_decode(o, ret);
-        if (r == -EBADMSG)
-                etcd_error_set(err, NULL, 0, "invalid member list: unexpected field types");
-        json_decref(o);
-        return r;
-}
-
-static int bad_reply(struct eg_etcd *c, const char *what, struct eg_etcd_error *err) {
-        etcd_error_set(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
-        return -EBADMSG;
-}
-
-int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
-                        struct eg_etcd_error *err) {
-        json_t *req = json_object(), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_any(c, "/v3/cluster/member/list", req, NULL, &reply, err);
-        json_decref(req);
-        if (r < 0)
-                return r;
-        r = member_list_decode(reply, ret);
-        json_decref(reply);
-        if (r == -EBADMSG)
-                return bad_reply(c, "member list", err);
-        return r;
-}
-
-/* The id goes as a decimal string: a JSON number would pass through a double in some readers. */
-static json_t *id_request(uint64_t id) {
-        char s[21];
-        snprintf(s, sizeof(s), "%" PRIu64, id);
-        return json_pack("{s:s}", "ID", s);
-}
-
-int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
-                       struct eg_etcd_error *err) {
-        json_t *req = json_pack("{s:[s],s:b}", "peerURLs", peer_url, "isLearner", learner);
-        json_t *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_any(c, "/v3/cluster/member/add", req, map_add, &reply, err);
-        json_decref(req);
-        if (r < 0)
-                return r;
-        json_t *m = json_object_get(reply, "member");
-        uint64_t id = 0;
-        r = json_is_object(m) ? etcd_json_get_u64(m, "ID", &id) : -EBADMSG;
-        json_decref(reply);
-        if (r < 0 || id == 0)
-                return bad_reply(c, "member add", err);
-        if (ret_id)
-                *ret_id = id;
-        return 0;
-}
-
-static int member_call(struct eg_etcd *c, const char *path, uint64_t id, struct eg_etcd_error *err) {
-        json_t *req = id_request(id), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_any(c, path, req, map_member, &reply, err);
-        json_decref(req);
-        json_decref(reply);
-        return r;
-}
-
-int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
-        return member_call(c, "/v3/cluster/member/remove", id, err);
-}
-
-int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
-        return member_call(c, "/v3/cluster/member/promote", id, err);
-}
-
-int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id,
-                        struct eg_etcd_error *err) {
-        char id[21];
-        snprintf(id, sizeof(id), "%" PRIu64, target_id);
-        json_t *req = json_pack("{s:s}", "targetID", id), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_one(c, leader_endpoint, "/v3/maintenance/transfer-leadership", req, NULL, &reply, err);
-        json_decref(req);
-        json_decref(reply);
-        return r;
-}
-
-/* ---- status and health of one endpoint ---- */
-
-void eg_etcd_status_done(struct eg_etcd_status *s) {
-        if (!s)
-                return;
-        free(s->version);
-        *s = (struct eg_etcd_status){0};
-}
-
-int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
-                      struct eg_etcd_error *err) {
-        json_t *req = json_object(), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_one(c, endpoint, "/v3/maintenance/status", req, NULL, &reply, err);
-        json_decref(req);
-        if (r < 0)
-                return r;
-        struct eg_etcd_status s = {0};
-        json_t *hdr = json_object_get(reply, "header");
-        json_t *learner = json_object_get(reply, "isLearner");
-        s.is_learner = json_is_true(learner);
-        if (etcd_json_get_u64(hdr, "member_id", &s.member_id) < 0 ||
-            json_get_i64(hdr, "revision", &s.revision) < 0 ||
-            etcd_json_get_u64(reply, "leader", &s.leader) < 0 ||
-            etcd_json_get_u64(reply, "raftIndex", &s.raft_index) < 0 ||
-            etcd_json_get_u64(reply, "raftTerm", &s.raft_term) < 0 ||
-            json_get_i64(reply, "dbSize", &s.db_size) < 0 || (learner && !json_is_boolean(learner)))
-                r = -EBADMSG;
-        else
-                r = json_get_str(reply, "version", &s.version);
-        json_decref(reply);
-        if (r < 0) {
-                eg_etcd_status_done(&s);
-                if (r == -EBADMSG)
-                        etcd_error_set(err, endpoint, 200, "%s: unexpected status reply", endpoint);
-                return r;
-        }
-        *ret = s;
-        return 0;
-}
-
-int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err) {
-        json_t *reply = NULL;
-        int r = call_one(c, endpoint, "/health", NULL, NULL, &reply, err);
-        if (r < 0)
-                return r;
-        const char *h = json_string_value(json_object_get(reply, "health"));
-        if (!h || strcmp(h, "true") != 0) {
-                etcd_error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint,
-                          h ? h : "missing");
-                r = -EIO;
-        }
-        json_decref(reply);
-        return r;
-}
-
-/* ---- key/value ---- */
-
-int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
-                struct eg_etcd_error *err) {
-        _cleanup_free_ char *k = b64_encode(key, strlen(key));
-        _cleanup_free_ char *v = b64_encode(val ? val : "", len);
-        if (!k || !v)
-                return -ENOMEM;
-        json_t *req = json_pack("{s:s,s:s}", "key", k, "value", v), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_any(c, "/v3/kv/put", req, NULL, &reply, err);
-        json_decref(req);
-        json_decref(reply);
-        return r;
-}
-
-int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
-                struct eg_etcd_error *err) {
-        _cleanup_free_ char *k = b64_encode(key, strlen(key));
-        if (!k)
-                return -ENOMEM;
-        json_t *req = json_pack("{s:s}", "key", k), *reply = NULL;
-        if (!req)
-                return -ENOMEM;
-        int r = call_any(c, "/v3/kv/range", req, NULL, &reply, err);
-        json_decref(req);
-        if (r < 0)
-                return r;
-        json_t *kvs = json_object_get(reply, "kvs");
-        json_t *value = json_object_get(json_array_get(kvs, 0), "value");
-        if (json_array_size(kvs) == 0) {
-                etcd_error_set(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
-                r = -ENOENT;
-        } else if (value && !json_is_string(value)) {
-                r = -EBADMSG;
-        } else {
-                /* an empty value is omitted from the reply */
-                const char *b = value ? json_string_value(value) : "";
-                size_t blen = value ? json_string_length(value) : 0;
-                unsigned char *out = malloc(blen / 4 * 3 + 1);
-                size_t n = 0;
-                if (!out)
-                        r = -ENOMEM;
-                else if ((r = etcd_b64_decode(b, blen, out, &n)) < 0)
-                        free(out);
-                else {
-                        out[n] = 0;
-                        *ret = (char *)out;
-                        if (ret_len)
-                                *ret_len = n;
-                }
-        }
-        json_decref(reply);
-        if (r == -EBADMSG)
-                return bad_reply(c, "range", err);
-        return r;
-}

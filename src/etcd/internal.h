@@ -43,7 +43,11 @@ struct etcd_response {
         int r; /* why the write callback stopped the transfer */
 };
 
-struct errmap;
+/* Which etcd error messages mean something a caller acts on. */
+struct errmap {
+        const char *needle;
+        int error;
+};
 
 void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from);
 /* Resets c's handle for one request to url: timeouts (stream: none in total but the
@@ -58,10 +62,15 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
 int etcd_reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
                      const struct errmap *map, struct eg_etcd_error *err);
 
+/* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply (*ret, a JSON object). */
+int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req, const struct errmap *map,
+                  json_t **ret, struct eg_etcd_error *err);
+/* The same to the endpoints in turn, the one that answered last first, until one answers. */
+int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map, json_t **ret,
+                  struct eg_etcd_error *err);
+
 void etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
-/* Strict base64 (OpenSSL underneath): -EBADMSG for characters outside the alphabet. */
-int etcd_b64_decode(const char *in, size_t len, unsigned char *out, size_t *ret_len);
 /* A uint64 given as a JSON string (as the gateway sends them) or integer; absent is 0. */
 int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret);
 

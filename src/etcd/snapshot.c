@@ -182,7 +182,7 @@ static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, siz
                 d->bin_alloc = blen / 4 * 3;
         }
         size_t n = 0;
-        if (blen > 0 && etcd_b64_decode(b64, blen, d->bin, &n) < 0) {
+        if (blen > 0 && eg_base64_decode_strict(b64, blen, d->bin, &n) < 0) {
                 etcd_error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
                 return -EBADMSG;
         }
