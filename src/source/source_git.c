@@ -1,42 +1,18 @@
 /* The git source: a bare cache repository per URL, fetched only when the remote ref
  * moved, manifests read straight from the commit's tree, notes written back. */
 #include <errno.h>
-#include <fnmatch.h>
 #include <git2.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "etcd-gitops/source.h"
+#include "etcd-gitops/util.h"
+#include "git.h"
 
-#define NOTES_REF "refs/notes/etcd-gitops"
 #define READ_PREFIX "refs/etcd-gitops/read/"       /* last commit read, per remote ref */
 #define FETCHED_PREFIX "refs/etcd-gitops/fetched/" /* what the last fetch brought, per remote ref */
 #define DEFAULT_HEAD "refs/etcd-gitops/HEAD"       /* the remote's default branch, for offline reads */
 #define MAX_TREE_DEPTH 32
-#define MAX_NOTE_BYTES ((size_t)64 << 10)
 #define MAX_SECRET_FILE ((size_t)64 << 10)
-#define MAX_KNOWN_HOSTS ((size_t)16 << 20)
-
-struct git_source {
-        struct eg_source base;
-        char *url;         /* as given: may carry userinfo, never printed */
-        char *display_url; /* userinfo replaced by "***" */
-        char *userinfo;    /* the part redacted, to scrub from libgit2's messages */
-        char *host;
-        unsigned port;
-        char *ref;     /* as given, NULL = remote HEAD */
-        char *subpath; /* "" = root */
-        char *cache_dir;
-        struct eg_spec_options spec;
-        char *token; /* wiped before it is freed */
-        char *ssh_key_file, *known_hosts_file;
-        bool insecure, refuse_force_push, push_notes;
-        git_repository *repo;
-        unsigned auth_attempts;
-        char *cb_error; /* why a callback refused, set before it returns GIT_EUSER */
-};
 
 /* What a remote ref resolved to. */
 struct target {
@@ -49,274 +25,6 @@ static void target_done(struct target *t) {
         free(t->full);
         free(t->display);
         *t = (struct target){0};
-}
-
-/* ---- URLs and redaction ---- */
-
-static char *replace_all(const char *s, const char *needle, const char *with) {
-        struct eg_buf b;
-        eg_buf_init(&b, 0);
-        size_t n = needle ? strlen(needle) : 0;
-        const char *p = s;
-        int r = 0;
-        for (const char *q; n > 0 && r >= 0 && (q = strstr(p, needle)); p = q + n) {
-                r = eg_buf_append(&b, p, (size_t)(q - p));
-                if (r >= 0)
-                        r = eg_buf_puts(&b, with);
-        }
-        if (r >= 0)
-                r = eg_buf_puts(&b, p);
-        if (r < 0) {
-                eg_buf_done(&b);
-                return NULL;
-        }
-        return eg_buf_steal(&b);
-}
-
-/* Splits scheme://[userinfo@]host[:port]/path and user@host:path far enough to redact
- * and to know which known_hosts name to look for. */
-static int parse_url(struct git_source *s) {
-        const char *u = s->url, *sep = strstr(u, "://");
-        const char *auth = sep ? sep + 3 : u;
-        const char *end = sep ? auth + strcspn(auth, "/") : strchr(u, ':');
-        if (!end)
-                end = u + strlen(u);
-        const char *at = NULL;
-        for (const char *p = auth; p < end; p++)
-                if (*p == '@')
-                        at = p;
-        const char *host = at ? at + 1 : auth;
-        s->port = eg_str_has_prefix(u, "ssh://") || !sep ? 22 : 0;
-        const char *hend = end;
-        if (*host == '[') {
-                const char *close = memchr(host, ']', (size_t)(end - host));
-                if (close) {
-                        hend = close;
-                        host++;
-                        if (close + 1 < end && close[1] == ':')
-                                s->port = (unsigned)strtoul(close + 2, NULL, 10);
-                }
-        } else if (sep) {
-                const char *colon = memchr(host, ':', (size_t)(end - host));
-                if (colon) {
-                        hend = colon;
-                        s->port = (unsigned)strtoul(colon + 1, NULL, 10);
-                }
-        }
-        s->host = strndup(host, (size_t)(hend - host));
-        if (sep && at) {
-                s->userinfo = strndup(auth, (size_t)(at - auth));
-                s->display_url = eg_strdup_printf("%.*s***%s", (int)(auth - u), u, at);
-        } else
-                s->display_url = strdup(u);
-        return s->host && s->display_url && (!sep || !at || s->userinfo) ? 0 : -ENOMEM;
-}
-
-/* A message from libgit2 or a callback with the URL's userinfo and the token removed. */
-static char *scrub(const struct git_source *s, const char *msg) {
-        char *a = replace_all(msg, s->url, s->display_url);
-        char *b = a && s->userinfo && s->userinfo[0] ? replace_all(a, s->userinfo, "***") : a;
-        if (b != a)
-                free(a);
-        /* the password alone, as a message might show it apart from the user name */
-        const char *password = s->userinfo ? strchr(s->userinfo, ':') : NULL;
-        char *c = b && password && strlen(password + 1) >= 4 ? replace_all(b, password + 1, "***") : b;
-        if (c != b)
-                free(b);
-        char *d = c && s->token && s->token[0] ? replace_all(c, s->token, "***") : c;
-        if (d != c)
-                free(c);
-        return d;
-}
-
-/* Sets err to "<what> <url>: <why>" from the failed libgit2 call's result r. */
-static int git_fail(struct git_source *s, struct eg_error *err, int r, const char *what) {
-        const git_error *e = git_error_last();
-        const char *why = r == GIT_EUSER && s->cb_error ? s->cb_error : e && e->message ? e->message : "unknown error";
-        _cleanup_free_ char *clean = scrub(s, why);
-        eg_error_set(err, "%s %s: %s", what, s->display_url, clean ? clean : "(no memory for the message)");
-        free(s->cb_error);
-        s->cb_error = NULL;
-        return r == GIT_ENOTFOUND ? -ENOENT : r == GIT_EAUTH || r == GIT_ECERTIFICATE ? -EACCES : -EIO;
-}
-
-static void cb_fail(struct git_source *s, char *msg) {
-        free(s->cb_error);
-        s->cb_error = msg;
-}
-
-/* ---- known_hosts ---- */
-
-static size_t b64_decode(const char *in, size_t len, unsigned char **ret) {
-        unsigned char *out = malloc(len / 4 * 3 + 3);
-        if (!out || len % 4 != 0 || len == 0) {
-                free(out);
-                return 0;
-        }
-        int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-        if (n < 0) {
-                free(out);
-                return 0;
-        }
-        /* EVP_DecodeBlock counts the padding as zero bytes */
-        for (size_t i = len; i > 0 && in[i - 1] == '='; i--)
-                n--;
-        *ret = out;
-        return (size_t)n;
-}
-
-/* "|1|salt|hash": HMAC-SHA1 of the name keyed with the salt. */
-static bool hashed_host_matches(const char *pattern, const char *name) {
-        const char *salt = pattern + 3, *bar = strchr(salt, '|');
-        if (!bar)
-                return false;
-        unsigned char *k = NULL, *h = NULL;
-        size_t kn = b64_decode(salt, (size_t)(bar - salt), &k), hn = b64_decode(bar + 1, strlen(bar + 1), &h);
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned mac_len = 0;
-        bool ok = kn > 0 && hn == 20 &&
-                  HMAC(EVP_sha1(), k, (int)kn, (const unsigned char *)name, strlen(name), mac, &mac_len) &&
-                  mac_len == 20 && memcmp(mac, h, 20) == 0;
-        free(k);
-        free(h);
-        return ok;
-}
-
-/* ssh's rules: comma-separated patterns with * and ?, "!pattern" excludes. */
-static bool hosts_match(char *hosts, const char *name) {
-        if (eg_str_has_prefix(hosts, "|1|"))
-                return hashed_host_matches(hosts, name);
-        bool match = false;
-        for (char *p; (p = strsep(&hosts, ","));) {
-                if (!p[0])
-                        continue;
-                bool negate = p[0] == '!';
-                if (fnmatch(p + negate, name, FNM_CASEFOLD) == 0) {
-                        if (negate)
-                                return false;
-                        match = true;
-                }
-        }
-        return match;
-}
-
-/* 1 when the key is listed for the host, 0 when the host is not listed, -EKEYREJECTED
- * when it is listed with other keys only or the key is revoked, -errno when unreadable. */
-static int known_hosts_check(const char *path, const char *host, unsigned port, const unsigned char *key,
-                             size_t key_len) {
-        _cleanup_free_ char *data = NULL;
-        int r = eg_read_file(path, MAX_KNOWN_HOSTS, &data, NULL);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *name = port == 22 || port == 0 ? strdup(host) : eg_strdup_printf("[%s]:%u", host, port);
-        if (!name)
-                return -ENOMEM;
-        bool listed = false, found = false;
-        char *rest = data;
-        for (char *line; (line = strsep(&rest, "\n"));) {
-                char *f[4] = {0};
-                size_t n = 0;
-                for (char *w; n < 4 && (w = strsep(&line, " \t\r"));)
-                        if (w[0])
-                                f[n++] = w;
-                if (n < 3 || f[0][0] == '#')
-                        continue;
-                bool revoked = false;
-                if (f[0][0] == '@') {
-                        if (strcmp(f[0], "@revoked") != 0 || n < 4)
-                                continue; /* @cert-authority: host certificates are not checked here */
-                        revoked = true;
-                        memmove(f, f + 1, 3 * sizeof(*f));
-                }
-                if (!hosts_match(f[0], name))
-                        continue;
-                unsigned char *blob = NULL;
-                size_t bn = b64_decode(f[2], strlen(f[2]), &blob);
-                bool same = bn == key_len && memcmp(blob, key, key_len) == 0;
-                free(blob);
-                if (same && revoked)
-                        return -EKEYREJECTED;
-                if (!revoked)
-                        listed = true;
-                found = found || same;
-        }
-        return found ? 1 : listed ? -EKEYREJECTED : 0;
-}
-
-/* ---- libgit2 callbacks ---- */
-
-static int cb_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
-                          void *payload) {
-        struct git_source *s = payload;
-        /* libgit2 asks again after a refusal: the same answer would loop forever */
-        if (++s->auth_attempts > 1) {
-                cb_fail(s, strdup("authentication failed (check the token or key)"));
-                return GIT_EUSER;
-        }
-        const char *user = user_from_url && user_from_url[0] ? user_from_url : "git";
-        if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && s->token) {
-                char *colon = strchr(s->token, ':');
-                if (!colon)
-                        return git_credential_userpass_plaintext_new(out, "x-access-token", s->token);
-                _cleanup_free_ char *name = strndup(s->token, (size_t)(colon - s->token));
-                return name ? git_credential_userpass_plaintext_new(out, name, colon + 1) : -1;
-        }
-        if ((allowed & GIT_CREDENTIAL_SSH_KEY) && s->ssh_key_file)
-                return git_credential_ssh_key_new(out, user, NULL, s->ssh_key_file, NULL);
-        if (allowed & GIT_CREDENTIAL_SSH_KEY)
-                return git_credential_ssh_key_from_agent(out, user);
-        if (allowed & GIT_CREDENTIAL_USERNAME)
-                return git_credential_username_new(out, user);
-        cb_fail(s, strdup(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT
-                                  ? "the server asks for credentials: pass --token-file"
-                                  : "the server asks for credentials this source has none of"));
-        return GIT_EUSER;
-}
-
-static int cb_certificate(git_cert *cert, int valid, const char *host, void *payload) {
-        struct git_source *s = payload;
-        if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
-                return GIT_PASSTHROUGH; /* TLS: libgit2's own verification stands */
-        if (s->insecure)
-                return 0;
-        const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
-        if (!(hk->type & GIT_CERT_SSH_RAW)) {
-                cb_fail(s, eg_strdup_printf("the host key of %s cannot be checked", host));
-                return GIT_EUSER;
-        }
-        int r = known_hosts_check(s->known_hosts_file, host, s->port, (const unsigned char *)hk->hostkey,
-                                  hk->hostkey_len);
-        if (r > 0)
-                return 0;
-        if (r == 0)
-                cb_fail(s, eg_strdup_printf("host %s is not in %s (add it with ssh-keyscan, or pass "
-                                            "--insecure-skip-host-key-check)",
-                                            host, s->known_hosts_file));
-        else if (r == -EKEYREJECTED)
-                cb_fail(s, eg_strdup_printf("the host key of %s does not match %s: refusing to connect", host,
-                                            s->known_hosts_file));
-        else
-                cb_fail(s, eg_strdup_printf("cannot read %s: %s", s->known_hosts_file, strerror(-r)));
-        return GIT_EUSER;
-}
-
-static git_remote_callbacks callbacks(struct git_source *s) {
-        git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
-        cb.credentials = cb_credentials;
-        cb.certificate_check = cb_certificate;
-        cb.payload = s;
-        s->auth_attempts = 0;
-        return cb;
-}
-
-/* A remote as given: url.insteadOf rewriting is skipped (libgit2 1.5 also leaks a regex
- * match on that path, once per remote). name NULL makes an in-memory remote. */
-static int remote_new(struct git_source *s, const char *name, const char *url, git_remote **ret) {
-        git_remote_create_options o = GIT_REMOTE_CREATE_OPTIONS_INIT;
-        o.repository = s->repo;
-        o.name = name;
-        o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
-        return git_remote_create_with_opts(ret, url, &o);
 }
 
 /* ---- opening ---- */
@@ -340,7 +48,7 @@ static int read_secret(const char *path, char **ret, struct eg_error *err) {
         return 0;
 }
 
-static bool is_commit_id(const char *ref) {
+bool gsrc_is_commit_id(const char *ref) {
         return ref && strlen(ref) == GIT_OID_HEXSZ && strspn(ref, "0123456789abcdefABCDEF") == GIT_OID_HEXSZ;
 }
 
@@ -371,18 +79,18 @@ static int open_cache(struct git_source *s, const char *state_dir, struct eg_err
         }
         if (git_repository_open_bare(&s->repo, s->cache_dir) < 0 &&
             git_repository_init(&s->repo, s->cache_dir, 1) < 0)
-                return git_fail(s, err, -1, "cannot create the cache repository for");
+                return gsrc_fail(s, err, -1, "cannot create the cache repository for");
         /* for people looking into the cache; fetches use the full URL without storing it */
         git_config *cfg = NULL;
         git_config_entry *entry = NULL;
         git_remote *origin = NULL;
         r = git_repository_config(&cfg, s->repo);
         if (r >= 0 && git_config_get_entry(&entry, cfg, "remote.origin.url") < 0)
-                r = remote_new(s, "origin", s->display_url, &origin);
+                r = gsrc_remote_new(s, "origin", s->display_url, &origin);
         git_config_entry_free(entry);
         git_config_free(cfg);
         git_remote_free(origin);
-        return r < 0 ? git_fail(s, err, r, "cannot record the remote of") : 0;
+        return r < 0 ? gsrc_fail(s, err, r, "cannot record the remote of") : 0;
 }
 
 static const struct eg_source_ops git_ops;
@@ -415,7 +123,7 @@ int eg_source_git_open(const struct eg_source_options *opt, struct eg_source **r
         s->known_hosts_file = opt->known_hosts_file ? strdup(opt->known_hosts_file)
                                                     : eg_strdup_printf("%s/.ssh/known_hosts", home ? home : "");
         if (!s->url || !s->subpath || (opt->ref && !s->ref) || (opt->ssh_key_file && !s->ssh_key_file) ||
-            !s->known_hosts_file || parse_url(s) < 0)
+            !s->known_hosts_file || gsrc_parse_url(s) < 0)
                 goto fail;
         if (opt->token_file && (r = read_secret(opt->token_file, &s->token, err)) < 0)
                 goto fail;
@@ -472,7 +180,7 @@ static const char *short_name(const char *full) {
         return full;
 }
 
-static bool have_commit(git_repository *repo, const git_oid *id) {
+bool gsrc_have_commit(git_repository *repo, const git_oid *id) {
         git_commit *c = NULL;
         int r = git_commit_lookup(&c, repo, id);
         git_commit_free(c);
@@ -502,13 +210,89 @@ static const git_remote_head *find_head(const git_remote_head **heads, size_t n,
 
 static int fetch(struct git_source *s, git_remote *remote, char *refspec, struct eg_error *err) {
         git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
-        fo.callbacks = callbacks(s);
+        fo.callbacks = gsrc_callbacks(s);
         fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
         fo.prune = GIT_FETCH_NO_PRUNE;
         fo.update_fetchhead = 0;
         git_strarray specs = {.strings = &refspec, .count = 1};
         int r = git_remote_fetch(remote, &specs, &fo, "etcd-gitops fetch");
-        return r < 0 ? git_fail(s, err, r, "cannot fetch from") : 0;
+        return r < 0 ? gsrc_fail(s, err, r, "cannot fetch from") : 0;
+}
+
+/* The commit may be on any branch or tag: all of them are brought. */
+static int fetch_commit(struct git_source *s, git_remote *remote, const git_oid *id, bool *ret_fetched,
+                        struct eg_error *err) {
+        int r = fetch(s, remote, "+refs/heads/*:" FETCHED_PREFIX "heads/*", err);
+        if (r >= 0)
+                r = fetch(s, remote, "+refs/tags/*:" FETCHED_PREFIX "tags/*", err);
+        if (r < 0)
+                return r;
+        *ret_fetched = true;
+        if (!gsrc_have_commit(s->repo, id)) {
+                eg_error_set(err, "commit %s is not on any branch or tag of %s", s->ref, s->display_url);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+/* The remote's head for the ref, or for its default branch when no ref was given. */
+static int find_ref_head(struct git_source *s, git_remote *remote, const git_remote_head **heads, size_t n,
+                         const git_remote_head **ret, struct eg_error *err) {
+        if (s->ref) {
+                *ret = find_head(heads, n, s->ref);
+                if (!*ret) {
+                        eg_error_set(err, "%s has no branch or tag '%s'", s->display_url, s->ref);
+                        return -ENOENT;
+                }
+                return 0;
+        }
+        git_buf def = GIT_BUF_INIT;
+        int r = git_remote_default_branch(&def, remote);
+        if (r == GIT_ENOTFOUND) {
+                eg_error_set(err, "%s has no default branch (empty, or HEAD detached): pass --ref", s->display_url);
+                return -ENOENT;
+        }
+        if (r < 0)
+                return gsrc_fail(s, err, r, "cannot find the default branch (pass --ref) of");
+        *ret = find_head(heads, n, def.ptr);
+        git_buf_dispose(&def);
+        if (!*ret) {
+                eg_error_set(err, "the default branch of %s is not listed", s->display_url);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+/* Fetches the ref when its tracking ref in the cache is not where the remote has it, and
+ * fills t with what arrived; remembers the default branch for offline reads. */
+static int fetch_ref(struct git_source *s, git_remote *remote, const git_remote_head *h, struct target *t,
+                     bool *ret_fetched, struct eg_error *err) {
+        _cleanup_free_ char *tracking = NULL, *refspec = NULL;
+        t->full = strdup(h->name);
+        t->display = strdup(s->ref ? s->ref : short_name(h->name));
+        tracking = t->full ? ref_with_prefix(FETCHED_PREFIX, t->full) : NULL;
+        refspec = tracking ? eg_strdup_printf("+%s:%s", t->full, tracking) : NULL;
+        if (!t->display || !refspec)
+                return -ENOMEM;
+        git_oid local;
+        if (git_reference_name_to_id(&local, s->repo, tracking) < 0 || !git_oid_equal(&local, &h->oid) ||
+            !have_object(s->repo, &h->oid)) {
+                int r = fetch(s, remote, refspec, err);
+                if (r < 0)
+                        return r;
+                *ret_fetched = true;
+        }
+        /* the ref may have moved again between listing and fetching: take what arrived */
+        if (git_reference_name_to_id(&t->tip, s->repo, tracking) < 0)
+                return gsrc_fail(s, err, -1, "fetch brought no ref from");
+        if (s->ref)
+                return 0;
+        _cleanup_free_ char *read_ref = ref_with_prefix(READ_PREFIX, t->full);
+        git_reference *sym = NULL;
+        if (!read_ref || git_reference_symbolic_create(&sym, s->repo, DEFAULT_HEAD, read_ref, 1, NULL) < 0)
+                return gsrc_fail(s, err, -1, "cannot remember the default branch of");
+        git_reference_free(sym);
+        return 0;
 }
 
 /* Finds what the ref points at on the remote and fetches it when the cache does not have
@@ -516,105 +300,41 @@ static int fetch(struct git_source *s, git_remote *remote, char *refspec, struct
 static int resolve_and_fetch(struct git_source *s, struct target *ret, bool *ret_fetched, struct eg_error *err) {
         struct target t = {0};
         git_remote *remote = NULL;
-        _cleanup_free_ char *tracking = NULL, *refspec = NULL;
+        const git_remote_head **heads = NULL, *h = NULL;
+        size_t n = 0;
+        bool commit = gsrc_is_commit_id(s->ref);
         int r;
+
         *ret_fetched = false;
-        if (is_commit_id(s->ref)) {
+        if (commit) {
                 git_oid_fromstr(&t.tip, s->ref);
-                if (have_commit(s->repo, &t.tip))
+                if (gsrc_have_commit(s->repo, &t.tip))
                         goto done;
         }
-        if (remote_new(s, NULL, s->url, &remote) < 0) {
-                r = git_fail(s, err, -1, "invalid git URL");
+        if (gsrc_remote_new(s, NULL, s->url, &remote) < 0) {
+                r = gsrc_fail(s, err, -1, "invalid git URL");
                 goto out;
         }
-        git_remote_callbacks cb = callbacks(s);
+        git_remote_callbacks cb = gsrc_callbacks(s);
         r = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL);
         if (r < 0) {
-                r = git_fail(s, err, r, "cannot connect to");
+                r = gsrc_fail(s, err, r, "cannot connect to");
                 goto out;
         }
-        const git_remote_head **heads = NULL;
-        size_t n = 0;
         r = git_remote_ls(&heads, &n, remote);
         if (r < 0) {
-                r = git_fail(s, err, r, "cannot list the refs of");
+                r = gsrc_fail(s, err, r, "cannot list the refs of");
                 goto out;
         }
-        if (is_commit_id(s->ref)) {
-                /* the commit may be on any branch or tag: bring them all */
-                r = fetch(s, remote, "+refs/heads/*:" FETCHED_PREFIX "heads/*", err);
+        if (commit)
+                r = fetch_commit(s, remote, &t.tip, ret_fetched, err);
+        else {
+                r = find_ref_head(s, remote, heads, n, &h, err);
                 if (r >= 0)
-                        r = fetch(s, remote, "+refs/tags/*:" FETCHED_PREFIX "tags/*", err);
-                if (r < 0)
-                        goto out;
-                *ret_fetched = true;
-                if (!have_commit(s->repo, &t.tip)) {
-                        eg_error_set(err, "commit %s is not on any branch or tag of %s", s->ref, s->display_url);
-                        r = -ENOENT;
-                        goto out;
-                }
-                goto done;
+                        r = fetch_ref(s, remote, h, &t, ret_fetched, err);
         }
-        const git_remote_head *h;
-        if (s->ref) {
-                h = find_head(heads, n, s->ref);
-                if (!h) {
-                        eg_error_set(err, "%s has no branch or tag '%s'", s->display_url, s->ref);
-                        r = -ENOENT;
-                        goto out;
-                }
-        } else {
-                git_buf def = GIT_BUF_INIT;
-                r = git_remote_default_branch(&def, remote);
-                if (r == GIT_ENOTFOUND) {
-                        eg_error_set(err, "%s has no default branch (empty, or HEAD detached): pass --ref",
-                                     s->display_url);
-                        r = -ENOENT;
-                        goto out;
-                }
-                if (r < 0) {
-                        r = git_fail(s, err, r, "cannot find the default branch (pass --ref) of");
-                        goto out;
-                }
-                h = find_head(heads, n, def.ptr);
-                git_buf_dispose(&def);
-                if (!h) {
-                        eg_error_set(err, "the default branch of %s is not listed", s->display_url);
-                        r = -ENOENT;
-                        goto out;
-                }
-        }
-        t.full = strdup(h->name);
-        t.display = strdup(s->ref ? s->ref : short_name(h->name));
-        tracking = t.full ? ref_with_prefix(FETCHED_PREFIX, t.full) : NULL;
-        refspec = tracking ? eg_strdup_printf("+%s:%s", t.full, tracking) : NULL;
-        if (!t.display || !refspec) {
-                r = -ENOMEM;
+        if (r < 0)
                 goto out;
-        }
-        git_oid local;
-        if (git_reference_name_to_id(&local, s->repo, tracking) < 0 || !git_oid_equal(&local, &h->oid) ||
-            !have_object(s->repo, &h->oid)) {
-                r = fetch(s, remote, refspec, err);
-                if (r < 0)
-                        goto out;
-                *ret_fetched = true;
-        }
-        /* the ref may have moved again between listing and fetching: take what arrived */
-        if (git_reference_name_to_id(&t.tip, s->repo, tracking) < 0) {
-                r = git_fail(s, err, -1, "fetch brought no ref from");
-                goto out;
-        }
-        if (!s->ref) {
-                _cleanup_free_ char *read_ref = ref_with_prefix(READ_PREFIX, t.full);
-                git_reference *sym = NULL;
-                if (!read_ref || git_reference_symbolic_create(&sym, s->repo, DEFAULT_HEAD, read_ref, 1, NULL) < 0) {
-                        r = git_fail(s, err, -1, "cannot remember the default branch of");
-                        goto out;
-                }
-                git_reference_free(sym);
-        }
 done:
         if (!t.display && !(t.display = strdup(s->ref))) {
                 r = -ENOMEM;
@@ -715,7 +435,7 @@ static int read_commit(struct git_source *s, const git_commit *c, const char *di
         struct eg_desired_set *set = NULL;
         int r = git_commit_tree(&root, c);
         if (r < 0) {
-                r = git_fail(s, err, r, "cannot read the tree of a commit from");
+                r = gsrc_fail(s, err, r, "cannot read the tree of a commit from");
                 goto out;
         }
         const git_tree *tree = root;
@@ -735,7 +455,7 @@ static int read_commit(struct git_source *s, const git_commit *c, const char *di
         r = walk_tree(&w, tree, "", 0);
         if (r >= 0) {
                 /* set before finish, which only makes up a content hash when there is none */
-                set->revision = is_commit_id(display) ? eg_strdup_printf("sha1:%s", hex)
+                set->revision = gsrc_is_commit_id(display) ? eg_strdup_printf("sha1:%s", hex)
                                                       : eg_strdup_printf("%s@sha1:%s", display, hex);
                 r = set->revision ? eg_desired_set_finish(set) : -ENOMEM;
         }
@@ -774,7 +494,7 @@ static int last_read(struct git_source *s, const char *read_ref, git_oid *ret) {
 /* When the remote cannot be reached: the ref's last read commit, found without it. */
 static int offline_target(struct git_source *s, struct target *ret) {
         struct target t = {0};
-        if (is_commit_id(s->ref))
+        if (gsrc_is_commit_id(s->ref))
                 return -ENOENT; /* a commit in the cache needs no connection: it is not there */
         if (s->ref) {
                 const char *prefixes[] = {"", "refs/heads/", "refs/tags/"};
@@ -815,6 +535,47 @@ static int offline_target(struct git_source *s, struct target *ret) {
         return 0;
 }
 
+/* The commit the ref's tip names: itself, or an annotated tag's commit. */
+static int lookup_tip(struct git_source *s, const git_oid *id, git_commit **ret, struct eg_error *err) {
+        int r = git_commit_lookup(ret, s->repo, id);
+        if (r >= 0)
+                return 0;
+        git_object *obj = NULL;
+        if (git_object_lookup(&obj, s->repo, id, GIT_OBJECT_ANY) == 0 &&
+            git_object_peel((git_object **)ret, obj, GIT_OBJECT_COMMIT) == 0)
+                r = 0;
+        git_object_free(obj);
+        return r < 0 ? gsrc_fail(s, err, r, "the ref does not lead to a commit in") : 0;
+}
+
+/* Notes in rev a tip that does not descend from the last commit read, and with
+ * refuse_force_push puts that last commit in *ret_use instead. -ENOMEM only. */
+static int check_force_push(struct git_source *s, const char *read_ref, const git_commit *tip,
+                            struct eg_source_revision *rev, git_commit **ret_use) {
+        git_oid last;
+        const git_oid *tip_id = git_commit_id(tip);
+        if (last_read(s, read_ref, &last) < 0 || git_oid_equal(&last, tip_id) ||
+            git_graph_descendant_of(s->repo, tip_id, &last) == 1)
+                return 0;
+        rev->force_push = true;
+        rev->previous_commit = malloc(GIT_OID_HEXSZ + 1);
+        if (!rev->previous_commit)
+                return -ENOMEM;
+        git_oid_tostr(rev->previous_commit, GIT_OID_HEXSZ + 1, &last);
+        if (s->refuse_force_push && git_commit_lookup(ret_use, s->repo, &last) == 0)
+                rev->held = true;
+        return 0;
+}
+
+/* Moves the ref's "last commit read" to c. */
+static int record_read(struct git_source *s, const char *read_ref, const git_commit *c, struct eg_error *err) {
+        git_reference *ref = NULL;
+        if (git_reference_create(&ref, s->repo, read_ref, git_commit_id(c), 1, "etcd-gitops read") < 0)
+                return gsrc_fail(s, err, -1, "cannot record the commit read from");
+        git_reference_free(ref);
+        return 0;
+}
+
 static int git_read(struct eg_source *base, struct eg_desired_set **ret, struct eg_source_revision *ret_rev,
                     struct eg_error *err) {
         struct git_source *s = (struct git_source *)base;
@@ -826,64 +587,30 @@ static int git_read(struct eg_source *base, struct eg_desired_set **ret, struct 
         _cleanup_free_ char *read_ref = NULL;
         bool fetched = false;
         int r = resolve_and_fetch(s, &t, &fetched, &fetch_err);
-        if (r < 0) {
-                if (offline_target(s, &t) < 0) {
-                        eg_error_set(err, "%s", fetch_err.message ? fetch_err.message : strerror(-r));
-                        goto out;
-                }
-        }
-        r = git_commit_lookup(&tip, s->repo, &t.tip);
-        if (r < 0) {
-                git_object *obj = NULL;
-                /* an annotated tag: its commit */
-                if (git_object_lookup(&obj, s->repo, &t.tip, GIT_OBJECT_ANY) == 0 &&
-                    git_object_peel((git_object **)&tip, obj, GIT_OBJECT_COMMIT) == 0)
-                        r = 0;
-                git_object_free(obj);
-                if (r < 0) {
-                        r = git_fail(s, err, r, "the ref does not lead to a commit in");
-                        goto out;
-                }
-        }
-        if (t.full && !(read_ref = ref_with_prefix(READ_PREFIX, t.full))) {
-                r = -ENOMEM;
+        if (r < 0 && offline_target(s, &t) < 0) {
+                eg_error_set(err, "%s", fetch_err.message ? fetch_err.message : strerror(-r));
                 goto out;
         }
-        git_oid last;
-        const git_oid *tip_id = git_commit_id(tip);
-        if (last_read(s, read_ref, &last) == 0 && !git_oid_equal(&last, tip_id) &&
-            git_graph_descendant_of(s->repo, tip_id, &last) != 1) {
-                rev.force_push = true;
-                rev.previous_commit = malloc(GIT_OID_HEXSZ + 1);
-                if (!rev.previous_commit) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                git_oid_tostr(rev.previous_commit, GIT_OID_HEXSZ + 1, &last);
-                if (s->refuse_force_push && git_commit_lookup(&use, s->repo, &last) == 0)
-                        rev.held = true;
-        }
-        if (!use && git_commit_dup(&use, tip) < 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = read_commit(s, use, t.display, &set, err);
+        r = lookup_tip(s, &t.tip, &tip, err);
         if (r < 0)
                 goto out;
-        r = fill_revision(use, set->revision, &rev);
+        if (t.full && !(read_ref = ref_with_prefix(READ_PREFIX, t.full)))
+                r = -ENOMEM;
+        else
+                r = check_force_push(s, read_ref, tip, &rev, &use);
+        if (r >= 0 && !use && git_commit_dup(&use, tip) < 0)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = read_commit(s, use, t.display, &set, err);
+        if (r >= 0)
+                r = fill_revision(use, set->revision, &rev);
+        /* a held force-push leaves the last read commit where it was, so every read until
+         * the ref moves back onto it (or someone reads without refusing) holds again */
+        if (r >= 0 && read_ref && !rev.held)
+                r = record_read(s, read_ref, use, err);
         if (r < 0)
                 goto out;
         rev.fetched = fetched;
-        /* a held force-push leaves the last read commit where it was, so every read until
-         * the ref moves back onto it (or someone reads without refusing) holds again */
-        if (read_ref && !rev.held) {
-                git_reference *ref = NULL;
-                if (git_reference_create(&ref, s->repo, read_ref, git_commit_id(use), 1, "etcd-gitops read") < 0) {
-                        r = git_fail(s, err, -1, "cannot record the commit read from");
-                        goto out;
-                }
-                git_reference_free(ref);
-        }
         if (fetch_err.message) {
                 eg_error_set(err, "%s; still at %s", fetch_err.message, rev.revision);
                 if (!err->message) {
@@ -905,82 +632,12 @@ out:
         return r;
 }
 
-/* ---- notes ---- */
-
-static int cb_push_update(const char *refname, const char *status, void *payload) {
-        struct git_source *s = payload;
-        if (status)
-                cb_fail(s, eg_strdup_printf("the remote refused %s: %s", refname, status));
-        return 0;
-}
-
-static int push_notes(struct git_source *s, struct eg_error *err) {
-        git_remote *remote = NULL;
-        int r = remote_new(s, NULL, s->url, &remote);
-        if (r < 0)
-                return git_fail(s, err, r, "invalid git URL");
-        git_push_options po = GIT_PUSH_OPTIONS_INIT;
-        po.callbacks = callbacks(s);
-        po.callbacks.push_update_reference = cb_push_update;
-        /* forced: the daemon is the only writer of these notes */
-        char *spec = "+" NOTES_REF ":" NOTES_REF;
-        git_strarray specs = {.strings = &spec, .count = 1};
-        r = git_remote_push(remote, &specs, &po);
-        git_remote_free(remote);
-        if (r >= 0 && s->cb_error)
-                r = GIT_EUSER;
-        return r < 0 ? git_fail(s, err, r, "cannot push notes to") : 0;
-}
-
-static int git_annotate(struct eg_source *base, const char *commit, const char *note, struct eg_error *err) {
-        struct git_source *s = (struct git_source *)base;
-        git_oid id;
-        if (!is_commit_id(commit) || git_oid_fromstr(&id, commit) < 0 || !have_commit(s->repo, &id)) {
-                eg_error_set(err, "cannot annotate '%s': not a commit read from %s", commit, s->display_url);
-                return -ENOENT;
-        }
-        git_note *old = NULL;
-        git_signature *sig = NULL;
-        _cleanup_free_ char *text = NULL;
-        int r = 0;
-        if (git_note_read(&old, s->repo, NOTES_REF, &id) == 0) {
-                const char *prev = git_note_message(old);
-                size_t pl = strlen(prev), nl = strlen(note);
-                while (pl > 0 && prev[pl - 1] == '\n')
-                        pl--;
-                /* the same lines again (a pass with nothing new) are not repeated; a full
-                 * summary that starts with what the note holds replaces it */
-                if (pl >= nl && strncmp(prev + pl - nl, note, nl) == 0 && (pl == nl || prev[pl - nl - 1] == '\n'))
-                        goto push;
-                if (!(nl >= pl && strncmp(note, prev, pl) == 0 && (nl == pl || note[pl] == '\n')) &&
-                    pl + nl + 2 <= MAX_NOTE_BYTES)
-                        text = eg_strdup_printf("%.*s\n%s", (int)pl, prev, note);
-        }
-        if (!text && !(text = strdup(note))) {
-                r = -ENOMEM;
-                goto out;
-        }
-        git_oid note_id;
-        if (git_signature_now(&sig, "etcd-gitops", "etcd-gitops@localhost") < 0 ||
-            git_note_create(&note_id, s->repo, NOTES_REF, sig, sig, &id, text, 1) < 0) {
-                r = git_fail(s, err, -1, "cannot write a note in the cache of");
-                goto out;
-        }
-push:
-        if (s->push_notes)
-                r = push_notes(s, err);
-out:
-        git_signature_free(sig);
-        git_note_free(old);
-        return r;
-}
-
 static int git_watch_fd(struct eg_source *base) { return -1; }
 
 static const struct eg_source_ops git_ops = {
         .kind = "git",
         .read = git_read,
         .watch_fd = git_watch_fd,
-        .annotate = git_annotate,
+        .annotate = gsrc_annotate,
         .free = git_free,
 };
