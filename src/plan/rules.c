@@ -265,6 +265,24 @@ static int check_versions(const struct ctx *c, const struct model *m, const char
         return 0;
 }
 
+/* What a membership change needs first: spec.version one allowed step from every voter's
+ * (a BLOCKED reason prefixed with blocked_what, when not NULL) and every voter healthy (a
+ * WAITING reason naming waiting_what). Sets s when the change cannot go on. -ENOMEM only. */
+static int check_ready(const struct ctx *c, const struct model *m, const char *blocked_what,
+                       const char *waiting_what, struct step *s, bool *done) {
+        int r = check_versions(c, m, blocked_what, s, done);
+        if (r < 0 || s->reason)
+                return r;
+        const struct node *bad = first_unhealthy_voter(m);
+        if (!bad)
+                return 0;
+        char *why = not_healthy(bad);
+        r = plan_wait(s, EG_PLAN_WAITING,
+                      why ? eg_strdup_printf("%s waits for every member to be healthy (%s)", waiting_what, why) : NULL);
+        free(why);
+        return r;
+}
+
 /* A voter started so recently that etcd would refuse to add a member now. */
 static const struct node *first_unsettled_voter(const struct ctx *c, const struct model *m) {
         for (size_t i = 0; i < m->n; i++) {
@@ -279,17 +297,9 @@ static const struct node *first_unsettled_voter(const struct ctx *c, const struc
 /* Adds a member as a learner, when every voter is healthy and settled: what is written as
  * "what: add member X as learner". */
 static int plan_add(const struct ctx *c, const struct model *m, struct step *s, bool *done, const char *what) {
-        int r = check_versions(c, m, what, s, done);
-        if (r < 0 || s->state == EG_PLAN_BLOCKED)
+        int r = check_ready(c, m, what, what, s, done);
+        if (r < 0 || s->reason)
                 return r;
-        const struct node *bad = first_unhealthy_voter(m);
-        if (bad) {
-                char *why = not_healthy(bad);
-                r = plan_wait(s, EG_PLAN_WAITING,
-                              why ? eg_strdup_printf("%s waits for every member to be healthy (%s)", what, why) : NULL);
-                free(why);
-                return r;
-        }
         const struct node *fresh = first_unsettled_voter(c, m);
         if (fresh)
                 return plan_wait(s, EG_PLAN_WAITING,
@@ -402,19 +412,12 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
                 return 0;
         *done = true;
 
-        int r = check_versions(c, m, NULL, s, done);
-        if (r < 0 || s->state == EG_PLAN_BLOCKED)
+        _cleanup_free_ char *upgrade = eg_strdup_printf("upgrade to %s", c->spec->version);
+        if (!upgrade)
+                return -ENOMEM;
+        int r = check_ready(c, m, NULL, upgrade, s, done);
+        if (r < 0 || s->reason)
                 return r;
-        const struct node *bad = first_unhealthy_voter(m);
-        if (bad) {
-                char *why = not_healthy(bad);
-                r = plan_wait(s, EG_PLAN_WAITING,
-                              why ? eg_strdup_printf("upgrade to %s waits for every member to be healthy (%s)", c->spec->version,
-                                         why)
-                                  : NULL);
-                free(why);
-                return r;
-        }
 
         const struct node *n = &m->nodes[pick];
         char *progress = n->is_leader ? eg_strdup_printf("the leader, last") : eg_strdup_printf("%zu to go", todo);
