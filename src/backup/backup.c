@@ -199,11 +199,11 @@ int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***
         r = r < 0 ? r : q;
         free(gone);
         free(doomed);
-        bk_strv_free(names, n);
+        eg_strv_free(names, n);
         if (ret_deleted) {
                 *ret_deleted = TAKE_PTR(deleted);
                 *ret_n = n_deleted;
         }
-        bk_strv_free(deleted, n_deleted);
+        eg_strv_free(deleted, n_deleted);
         return r;
 }

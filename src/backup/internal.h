@@ -1,7 +1,10 @@
 /* backup internals: the S3 client and the File/S3 object store the backup and restore code share. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/util.h"
 
 typedef int (*bk_sink)(const void *data, size_t len, void *userdata);
 
@@ -9,6 +12,10 @@ typedef int (*bk_sink)(const void *data, size_t len, void *userdata);
 
 /* DeleteObjects takes at most this many keys */
 #define S3_DELETE_MAX 1000
+
+struct eg_buf;
+/* Appends s percent-encoded as SigV4 wants it (RFC 3986 unreserved kept; '/' too with keep_slash). */
+int s3_append_escaped(struct eg_buf *b, const char *s, bool keep_slash);
 
 struct s3;
 /* A client for store's endpoint and credentials (credentials_file, else the environment),
@@ -61,4 +68,4 @@ int store_delete(const struct eg_backup_store *store, const char *const *objects
 int store_get(const struct eg_backup_store *store, const char *object, bk_sink sink, void *userdata,
               struct eg_error *err);
 
-void bk_strv_free(char **v, size_t n);
+static inline void bk_strv_free(char **v, size_t n) { eg_strv_free(v, n); }

@@ -130,7 +130,7 @@ static int choose(const struct eg_backup_store *store, const struct eg_restore_s
                 ret_r = -ENOMEM;
         else
                 *ret_rev = best_rev;
-        bk_strv_free(names, n);
+        eg_strv_free(names, n);
         return ret_r;
 }
 

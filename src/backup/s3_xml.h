@@ -21,7 +21,7 @@ bool s3_xml_is_error(const char *xml);
 
 /* One page of a ListObjectsV2 reply (xml may be NULL): appends each <Key> to *keys, an
  * array of *n strings with room for *alloc, which the caller owns and frees with
- * bk_strv_free() also on failure. *ret_next is the NextContinuationToken when the reply
+ * eg_strv_free() also on failure. *ret_next is the NextContinuationToken when the reply
  * says IsTruncated, else NULL. -ENOMEM only. */
 int s3_xml_list_page(const char *xml, char ***keys, size_t *n, size_t *alloc, char **ret_next);
 

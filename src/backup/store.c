@@ -211,7 +211,7 @@ void store_writer_free(struct store_writer *w) {
         free(w->key);
         free(w->buf);
         free(w->upload_id);
-        bk_strv_free(w->etags, w->n_parts);
+        eg_strv_free(w->etags, w->n_parts);
         free(w);
 }
 
@@ -237,7 +237,7 @@ int store_list(const struct eg_backup_store *store, const char *base, char ***re
                 for (size_t i = 0; i < n; i++) {
                         char *full = eg_strdup_printf("%s/%s", bucket, keys[i]);
                         if (!full) {
-                                bk_strv_free(keys, n);
+                                eg_strv_free(keys, n);
                                 return -ENOMEM;
                         }
                         free(keys[i]);
@@ -289,7 +289,7 @@ int store_list(const struct eg_backup_store *store, const char *base, char ***re
         }
         closedir(d);
         if (r < 0) {
-                bk_strv_free(v, n);
+                eg_strv_free(v, n);
                 return r;
         }
         *ret = v;

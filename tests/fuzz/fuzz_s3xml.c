@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t i = 0; i < first; i++)
                 if (strcmp(keys[i], keys[first + i]) != 0)
                         abort();
-        bk_strv_free(keys, n);
+        eg_strv_free(keys, n);
         free(next);
         free(next2);
         if (s3_xml_list_page(NULL, &keys, &n, &alloc, &next) < 0 || next)
