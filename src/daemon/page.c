@@ -41,6 +41,11 @@ static void put_text(struct page *p, const char *s) {
 static const char *str(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 static const char *either(const char *a, const char *b) { return a ? a : b; }
 
+/* "WHY<sep>ERROR" when there are both (malloc'd), else NULL: see either(). */
+static char *joined(const char *why, const char *sep, const char *error) {
+        return why && error ? eg_strdup_printf("%s%s%s", why, sep, error) : NULL;
+}
+
 /* A table cell; cls is one of this file's literals, never data. */
 static void cell(struct page *p, const char *cls, const char *text) {
         put(p, cls ? "<td class=\"" : "<td>");
@@ -117,7 +122,8 @@ static void cluster_row(struct page *p, const json_t *cluster) {
         const char *phase = str(st, "phase");
         const char *available = str(condition(st, "Available"), "status");
         bool quorum = available && strcmp(available, "True") == 0;
-        const char *message = either(str(st, "lastError"), either(str(st, "reason"), str(st, "planReason")));
+        const char *why = either(str(st, "reason"), str(st, "planReason")), *error = str(st, "lastError");
+        _cleanup_free_ char *both = joined(why, "; last error: ", error);
         put(p, "<tr>");
         cell(p, NULL, either(name, "?"));
         cell(p, phase_class(phase), phase);
@@ -125,7 +131,7 @@ static void cluster_row(struct page *p, const json_t *cluster) {
         cell(p, NULL, either(str(st, "leader"), "none"));
         cell(p, available ? (quorum ? "ok" : "bad") : NULL, available ? (quorum ? "yes" : "lost") : "unknown");
         cell(p, NULL, str(st, "currentVersion"));
-        cell(p, str(st, "lastError") ? "bad" : NULL, message);
+        cell(p, error ? "bad" : NULL, either(both, either(error, why)));
         row_end(p);
 }
 
@@ -176,7 +182,6 @@ static void clusters_section(struct page *p, const json_t *clusters) {
 static void source_section(struct page *p, const json_t *doc) {
         const json_t *src = json_object_get(doc, "source");
         const json_t *fp = json_object_get(doc, "forcePush");
-        const json_t *le = json_object_get(doc, "leaderElection");
         put(p, "<h2>Source</h2>\n<dl>\n");
         field(p, "Kind", str(src, "kind"));
         field(p, "Revision", str(src, "revision"));
@@ -189,11 +194,15 @@ static void source_section(struct page *p, const json_t *doc) {
                 field(p, "Working tree", "has uncommitted changes");
         if (json_is_true(json_object_get(fp, "held")))
                 field(p, "Force push held", str(fp, "commit"));
-        field(p, "Lease holder", str(le, "holder"));
+        field(p, "Lease holder", str(json_object_get(doc, "leaderElection"), "holder"));
         put(p, "</dl>\n");
-        error_box(p, "Source error", str(src, "lastError"));
+}
+
+/* First on the page: what keeps the daemon from following the source everywhere. */
+static void errors_section(struct page *p, const json_t *doc) {
+        error_box(p, "Source error", str(json_object_get(doc, "source"), "lastError"));
         error_box(p, "Cannot see every cluster", str(doc, "listError"));
-        error_box(p, "Leader election", str(le, "lastError"));
+        error_box(p, "Leader election", str(json_object_get(doc, "leaderElection"), "lastError"));
 }
 
 /* Complete lines only: a torn last line is skipped, as readers of the log do. */
@@ -252,7 +261,7 @@ static const char *outcome_class(const char *outcome) {
 
 static void decision_row(struct page *p, const json_t *rec) {
         const char *reason = str(rec, "reason"), *error = str(rec, "error");
-        _cleanup_free_ char *both = reason && error ? eg_strdup_printf("%s: %s", reason, error) : NULL;
+        _cleanup_free_ char *both = joined(reason, ": ", error);
         put(p, "<tr>");
         cell(p, NULL, str(rec, "time"));
         cell(p, NULL, str(rec, "cluster"));
@@ -287,7 +296,8 @@ static const char page_head[] =
         "body{font:14px/1.4 sans-serif;margin:1.5em;color:#1d2733;background:#fff}\n"
         "h1{font-size:1.4em;margin:0 0 .5em}h2{font-size:1.1em;margin:1.4em 0 .4em}\n"
         "table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;"
-        "border-bottom:1px solid #d5dbe3;vertical-align:top}th{background:#eef2f7}\n"
+        "border-bottom:1px solid #d5dbe3;vertical-align:top;white-space:nowrap}th{background:#eef2f7}\n"
+        "td:last-child{white-space:normal}\n"
         "dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:0}dt{color:#5a6878}dd{margin:0}\n"
         ".ok{color:#11702e;font-weight:bold}.warn{color:#9a5b00;font-weight:bold}.bad{color:#b3261e;font-weight:bold}\n"
         ".badge{padding:.1em .5em;border-radius:.3em;color:#fff;font-size:.8em;vertical-align:middle}\n"
@@ -312,6 +322,7 @@ int eg_http_page_render(const char *status, const char *audit_log, struct eg_buf
         put(&p, "<p class=\"none\">As of ");
         put(&p, now);
         put(&p, "; the same data as <a href=\"/status\">/status</a>, also <a href=\"/metrics\">/metrics</a>.</p>\n");
+        errors_section(&p, doc);
         clusters_section(&p, json_object_get(doc, "clusters"));
         if (audit_log)
                 decisions_section(&p, audit_log);

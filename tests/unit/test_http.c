@@ -178,6 +178,7 @@ static const char page_status[] =
         "\"forcePush\":null,\"leaderElection\":null,\"clusters\":[{\"metadata\":"
         "{\"name\":\"<script>alert(1)</script>\",\"namespace\":\"prod\"},\"status\":{\"phase\":\"Running\","
         "\"readyMembers\":\"2/3\",\"leader\":\"orders-1\",\"currentVersion\":\"3.5.9\","
+        "\"reason\":\"QuorumLost: 1 of 3 voting members healthy\","
         "\"lastError\":\"etcd said \\\"no\\\" <img src=x onerror=alert(2)>\","
         "\"conditions\":[{\"type\":\"Available\",\"status\":\"True\"}],"
         "\"memberDetails\":[{\"name\":\"orders-1\",\"state\":\"healthy\",\"role\":\"leader\","
@@ -200,7 +201,8 @@ static size_t count(const char *haystack, const char *needle) {
 static void test_http__page(void **state) {
         static const char *const escaped[] = {
                 "&lt;script&gt;alert(1)&lt;/script&gt;",
-                "etcd said &quot;no&quot; &lt;img src=x onerror=alert(2)&gt;",
+                ("<td class=\"bad\">QuorumLost: 1 of 3 voting members healthy; last error: etcd said &quot;no&quot; "
+                 "&lt;img src=x onerror=alert(2)&gt;</td>"),
                 "&lt;b&gt;bold&lt;/b&gt; &amp; co",
                 "<td class=\"ok\">Running</td>",
                 "<td>2/3</td>",
@@ -222,6 +224,10 @@ static void test_http__page(void **state) {
                 if (strstr(html, absent[i]))
                         fail_msg("the page has %s", absent[i]);
         assert_int_equal(count(html, "<td"), count(html, "</td>"));
+        /* a failure to read the source is the first thing on the page */
+        const char *source_error = strstr(html, "<strong>Source error</strong>");
+        assert_non_null(source_error);
+        assert_true(source_error < strstr(html, "<h2>Clusters</h2>"));
 
         struct eg_buf b;
         eg_buf_init(&b, 0);
