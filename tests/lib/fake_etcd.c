@@ -43,6 +43,7 @@ struct fcluster {
         struct proc procs[MAX_MEMBERS];
         size_t n_procs;
         uint64_t cluster_id, leader, term, raft_index;
+        bool electing; /* no leader until fake_etcd_elect names one */
         struct fake_etcd_faults faults;
         unsigned add_refusals; /* left since the last join */
         size_t calls[_FAKE_CALL_MAX];
@@ -141,7 +142,7 @@ static bool has_quorum(struct fcluster *cl) {
 /* A majority keeps (or elects) a leader among the voters that run; without one there is none. */
 static void elect(struct fcluster *cl) {
         struct entry *l = entry_by_id(cl, cl->leader);
-        if (!has_quorum(cl)) {
+        if (cl->electing || !has_quorum(cl)) {
                 cl->leader = 0;
                 return;
         }
@@ -240,14 +241,19 @@ static void answer_add(struct fake_etcd *fe, struct fcluster *cl, const struct e
         }
         if (change_refused(cl, self, a))
                 return;
-        if (!peer || cl->n_entries == MAX_MEMBERS)
-                return refuse(a, 400, 3, "etcdserver: bad peer URLs");
+        if (!peer || cl->n_entries == MAX_MEMBERS) {
+                refuse(a, 400, 3, "etcdserver: bad peer URLs");
+                return;
+        }
         if (cl->add_refusals > 0) {
                 cl->add_refusals--;
-                return refuse(a, 503, 14, "etcdserver: unhealthy cluster");
+                refuse(a, 503, 14, "etcdserver: unhealthy cluster");
+                return;
         }
-        if (learner && learners >= 1)
-                return refuse(a, 400, 9, "etcdserver: too many learner members in cluster");
+        if (learner && learners >= 1) {
+                refuse(a, 400, 9, "etcdserver: too many learner members in cluster");
+                return;
+        }
         struct entry *e = &cl->entries[cl->n_entries++];
         *e = (struct entry){.id = fe->next_id++, .peer_url = strdup(peer), .learner = learner,
                             .promote_refusals = cl->faults.promote_refusals};
@@ -257,16 +263,26 @@ static void answer_add(struct fake_etcd *fe, struct fcluster *cl, const struct e
                             members_json(fe, cl));
 }
 
-static void answer_remove(struct fcluster *cl, const struct entry *self, json_t *req, struct answer *a) {
+/* The member a remove or promote names, past the refusals every change meets; NULL: refused. */
+static struct entry *change_target(struct fcluster *cl, const struct entry *self, json_t *req, struct answer *a) {
         if (change_refused(cl, self, a))
-                return;
+                return NULL;
         struct entry *e = entry_by_id(cl, req_id(req, "ID"));
         if (!e)
-                return refuse(a, 404, 5, "etcdserver: member not found");
+                refuse(a, 404, 5, "etcdserver: member not found");
+        return e;
+}
+
+static void answer_remove(struct fcluster *cl, const struct entry *self, json_t *req, struct answer *a) {
+        struct entry *e = change_target(cl, self, req, a);
+        if (!e)
+                return;
         /* what is left must still have a majority running */
         size_t v = voters(cl, false) - !e->learner, up = voters(cl, true) - (!e->learner && entry_up(cl, e));
-        if (!e->learner && (v == 0 || up < v / 2 + 1))
-                return refuse(a, 503, 14, "etcdserver: re-configuration failed due to not enough started members");
+        if (!e->learner && (v == 0 || up < v / 2 + 1)) {
+                refuse(a, 503, 14, "etcdserver: re-configuration failed due to not enough started members");
+                return;
+        }
         uint64_t self_id = self->id;
         entry_drop(cl, (size_t)(e - cl->entries));
         cl->raft_index++;
@@ -276,16 +292,17 @@ static void answer_remove(struct fcluster *cl, const struct entry *self, json_t 
 }
 
 static void answer_promote(struct fcluster *cl, const struct entry *self, json_t *req, struct answer *a) {
-        if (change_refused(cl, self, a))
-                return;
-        struct entry *e = entry_by_id(cl, req_id(req, "ID"));
+        struct entry *e = change_target(cl, self, req, a);
         if (!e)
-                return refuse(a, 404, 5, "etcdserver: member not found");
-        if (!e->learner)
-                return refuse(a, 400, 9, "etcdserver: can only promote a learner member");
+                return;
+        if (!e->learner) {
+                refuse(a, 400, 9, "etcdserver: can only promote a learner member");
+                return;
+        }
         if (!entry_up(cl, e) || e->promote_refusals > 0) {
                 e->promote_refusals -= e->promote_refusals > 0;
-                return refuse(a, 400, 9, "etcdserver: can only promote a learner member which is in sync with leader");
+                refuse(a, 400, 9, "etcdserver: can only promote a learner member which is in sync with leader");
+                return;
         }
         e->learner = false;
         cl->raft_index++;
@@ -305,10 +322,14 @@ static void answer_status(struct fcluster *cl, const struct entry *self, struct 
 
 static void answer_move_leader(struct fcluster *cl, const struct entry *self, json_t *req, struct answer *a) {
         struct entry *to = entry_by_id(cl, req_id(req, "targetID"));
-        if (!cl->leader || self->id != cl->leader)
-                return refuse(a, 503, 14, "etcdserver: not leader");
-        if (!to || to->learner || !entry_up(cl, to))
-                return refuse(a, 400, 9, "etcdserver: bad leader transferee");
+        if (!cl->leader || self->id != cl->leader) {
+                refuse(a, 503, 14, "etcdserver: not leader");
+                return;
+        }
+        if (!to || to->learner || !entry_up(cl, to)) {
+                refuse(a, 400, 9, "etcdserver: bad leader transferee");
+                return;
+        }
         cl->leader = to->id;
         cl->term++;
         a->status = 200;
@@ -591,8 +612,13 @@ int fake_etcd_elect(struct fake_etcd *fe, const char *ns, const char *name, cons
         int r = -ENOENT;
         pthread_mutex_lock(&fe->lock);
         struct fcluster *cl = cluster_find(fe, ns, name, false);
-        struct entry *e = cl ? entry_named(cl, member) : NULL;
-        if (e && !e->learner && entry_up(cl, e) && has_quorum(cl)) {
+        struct entry *e = cl && member ? entry_named(cl, member) : NULL;
+        if (cl && !member) {
+                cl->electing = true;
+                cl->leader = 0;
+                r = 0;
+        } else if (e && !e->learner && entry_up(cl, e) && has_quorum(cl)) {
+                cl->electing = false;
                 cl->leader = e->id;
                 cl->term++;
                 r = 0;

@@ -64,7 +64,8 @@ void fake_etcd_mute(struct fake_etcd *fe, const char *ns, const char *name, cons
 void fake_etcd_refuse(struct fake_etcd *fe, const char *ns, const char *name, const char *member, unsigned mask);
 /* Every answer of the member comes this late (0: at once). */
 void fake_etcd_delay(struct fake_etcd *fe, const char *ns, const char *name, const char *member, int64_t delay_ms);
-/* Leadership moves to member (an election or a transfer); -ENOENT unless it is an up voter. */
+/* Leadership moves to member (an election or a transfer); -ENOENT unless it is an up voter.
+ * NULL: an election that does not end until a member is elected. */
 int fake_etcd_elect(struct fake_etcd *fe, const char *ns, const char *name, const char *member);
 
 /* ---- what the test asserts on ---- */

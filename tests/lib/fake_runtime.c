@@ -35,6 +35,7 @@ struct fake_runtime {
         size_t n_clusters;
         unsigned start_after;
         char *refuse_starts;
+        char *observe_error;
         bool no_roll_in_place;
         size_t n_events, n_warnings;
 };
@@ -209,6 +210,10 @@ static int fake_observe(struct eg_runtime *rt, const char *ns, const char *name,
                         struct eg_error *err) {
         struct fake_runtime *fr = fake_of(rt);
         struct fcluster *cl = cluster_find(fr, ns, name);
+        if (fr->observe_error) {
+                eg_error_set(err, "%s", fr->observe_error);
+                return -EIO;
+        }
         if (!cl)
                 return -ENOENT;
         int r = cluster_copy(cl, ret);
@@ -396,6 +401,7 @@ void fake_runtime_free(struct fake_runtime *fr) {
         while (fr->n_clusters > 0)
                 cluster_drop(fr, &fr->clusters[fr->n_clusters - 1]);
         free(fr->refuse_starts);
+        free(fr->observe_error);
         free(fr);
 }
 
@@ -409,6 +415,10 @@ void fake_runtime_start_after(struct fake_runtime *fr, unsigned observations) {
 
 void fake_runtime_refuse_starts(struct fake_runtime *fr, const char *why) {
         set_str(&fr->refuse_starts, why);
+}
+
+void fake_runtime_break_observe(struct fake_runtime *fr, const char *why) {
+        set_str(&fr->observe_error, why);
 }
 
 void fake_runtime_rolls_in_place(struct fake_runtime *fr, bool in_place) {

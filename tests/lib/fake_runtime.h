@@ -23,6 +23,8 @@ struct eg_runtime *fake_runtime_get(struct fake_runtime *fr);
 void fake_runtime_start_after(struct fake_runtime *fr, unsigned observations);
 /* Every start (bootstrap, join, restart, upgrade) fails with why; NULL: starts succeed. */
 void fake_runtime_refuse_starts(struct fake_runtime *fr, const char *why);
+/* Observing a cluster fails with why (the platform's API unreachable); NULL: it works. */
+void fake_runtime_break_observe(struct fake_runtime *fr, const char *why);
 /* Whether a changed member template can be applied in place (as a pod on an emptyDir cannot). */
 void fake_runtime_rolls_in_place(struct fake_runtime *fr, bool in_place);
 

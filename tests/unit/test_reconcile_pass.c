@@ -176,6 +176,26 @@ static void fx_running(struct fx *f, int size, const char *version) {
         fx_decisions(f);
 }
 
+/* Converges, then checks the decisions recorded on the way and the members left, the runtime's
+ * and etcd's alike. */
+static void fx_converges_to(struct fx *f, const char *decisions, const char *members) {
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), decisions);
+        assert_string_equal(fx_members(f, "c"), members);
+        assert_string_equal(fx_membership(f, "c"), members);
+}
+
+/* Passes over the one cluster that must take no step, each finding it converged (or paused),
+ * blocked, or neither (waiting). */
+static void fx_holds(struct fx *f, int passes, size_t converged, size_t blocked) {
+        for (int i = 0; i < passes; i++) {
+                fx_pass(f);
+                assert_int_equal(f->res.n_actions, 0);
+                assert_int_equal(f->res.n_converged, converged);
+                assert_int_equal(f->res.n_blocked, blocked);
+        }
+}
+
 /* ---- creating and growing ---- */
 
 static void test_reconcile_pass__create(void **state) {
@@ -219,11 +239,8 @@ static void test_reconcile_pass__scale_up_through_learners(void **state) {
         fx_pass(f);
         assert_int_equal(f->res.n_actions, 1);
         assert_string_equal(fx_membership(f, "c"), "c-0 c-1~");
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f),
-                            "add-learner(c-1):ok promote(c-1):ok add-learner(c-2):ok promote(c-2):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        fx_converges_to(f, "add-learner(c-1):ok promote(c-1):ok add-learner(c-2):ok promote(c-2):ok noop:skipped",
+                        "c-0 c-1 c-2");
 }
 
 /* etcd refuses a member add while a new voter's peers are not connected long enough: the add
@@ -277,9 +294,7 @@ static void test_reconcile_pass__add_refused_by_one_member_is_asked_of_others(vo
         fx_cluster(f, "c", 4, "3.4.23");
         fx_pass(f);
         assert_int_equal(f->res.n_actions, 1);
-        fx_converge(f);
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2 c-3");
-        assert_string_equal(fx_decisions(f), "add-learner(c-3):ok promote(c-3):ok noop:skipped");
+        fx_converges_to(f, "add-learner(c-3):ok promote(c-3):ok noop:skipped", "c-0 c-1 c-2 c-3");
 }
 
 /* A member that drops the call (cut off from this daemon) is passed over for the next. */
@@ -291,9 +306,7 @@ static void test_reconcile_pass__mute_member_is_passed_over(void **state) {
         fx_cluster(f, "c", 4, "3.4.23");
         fx_pass(f);
         assert_int_equal(f->res.n_actions, 1);
-        fx_converge(f);
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2 c-3");
-        assert_string_equal(fx_decisions(f), "add-learner(c-3):ok promote(c-3):ok noop:skipped");
+        fx_converges_to(f, "add-learner(c-3):ok promote(c-3):ok noop:skipped", "c-0 c-1 c-2 c-3");
 }
 
 static void test_reconcile_pass__scale_down_keeps_the_leader(void **state) {
@@ -301,10 +314,7 @@ static void test_reconcile_pass__scale_down_keeps_the_leader(void **state) {
         fx_running(f, 5, "3.4.23");
         assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-4"), 0);
         fx_cluster(f, "c", 3, "3.4.23");
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f), "remove(c-3):ok remove(c-2):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-4");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-4");
+        fx_converges_to(f, "remove(c-3):ok remove(c-2):ok noop:skipped", "c-0 c-1 c-4");
         assert_string_equal(fx_leader(f, "c"), "c-4");
 }
 
@@ -317,21 +327,14 @@ static void test_reconcile_pass__replace_dead_member(void **state) {
         fx_pass(f);
         assert_int_equal(f->res.n_actions, 1);
         assert_string_equal(fx_membership(f, "c"), "c-0 c-2");
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f),
-                            "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-2 c-3");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-2 c-3");
+        fx_converges_to(f, "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped", "c-0 c-2 c-3");
 }
 
 static void test_reconcile_pass__restart_in_place(void **state) {
         struct fx *f = *state;
         fx_running(f, 3, "3.4.23");
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-2", true), 0);
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f), "restart(c-2):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        fx_converges_to(f, "restart(c-2):ok noop:skipped", "c-0 c-1 c-2");
 }
 
 /* A host rebooted: no member runs, so etcd answers nothing, and all come back at once. */
@@ -355,10 +358,10 @@ static void test_reconcile_pass__member_that_keeps_failing_is_replaced(void **st
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", true), 0);
         fx_converge(f);
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", true), 0);
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f), "restart(c-0):ok noop:skipped replace-dead(c-0):ok add-learner(c-3):ok "
-                                             "promote(c-3):ok noop:skipped");
-        assert_string_equal(fx_members(f, "c"), "c-1 c-2 c-3");
+        fx_converges_to(f,
+                        "restart(c-0):ok noop:skipped replace-dead(c-0):ok add-learner(c-3):ok promote(c-3):ok "
+                        "noop:skipped",
+                        "c-1 c-2 c-3");
 }
 
 /* A member that answers too late for the client is as good as dead. */
@@ -367,10 +370,7 @@ static void test_reconcile_pass__slow_member_is_replaced(void **state) {
         f->opt.etcd_timeout_ms = 150;
         fx_running(f, 3, "3.4.23");
         fake_etcd_delay(f->fe, NS, "c", "c-1", 600);
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f),
-                            "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-2 c-3");
+        fx_converges_to(f, "replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped", "c-0 c-2 c-3");
 }
 
 /* A member the platform cannot run is waited for, past its start timeout too: a fresh one would
@@ -380,11 +380,7 @@ static void test_reconcile_pass__failing_member_is_waited_for(void **state) {
         f->opt.policy.start_timeout_ms = 1;
         fx_running(f, 3, "3.4.23");
         assert_int_equal(fake_runtime_fail(f->fr, NS, "c", "c-1", "ImagePullBackOff"), 0);
-        for (int i = 0; i < 5; i++) {
-                fx_pass(f);
-                assert_int_equal(f->res.n_actions, 0);
-                assert_false(f->res.all_converged);
-        }
+        fx_holds(f, 5, 0, 0);
         assert_string_equal(fx_decisions(f), "waiting:skipped");
         assert_string_equal(fx_members(f, "c"), "c-0 c-1(failing) c-2");
         assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
@@ -395,11 +391,7 @@ static void test_reconcile_pass__quorum_lost_blocks(void **state) {
         fx_running(f, 3, "3.4.23");
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-0", false), 0);
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", false), 0);
-        for (int i = 0; i < 3; i++) {
-                fx_pass(f);
-                assert_int_equal(f->res.n_blocked, 1);
-                assert_int_equal(f->res.n_actions, 0);
-        }
+        fx_holds(f, 3, 0, 1);
         assert_string_equal(fx_decisions(f), "quorum-lost:blocked");
         assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
         assert_string_equal(fx_members(f, "c"), "c-0(gone) c-1(gone) c-2");
@@ -408,15 +400,24 @@ static void test_reconcile_pass__quorum_lost_blocks(void **state) {
         assert_int_equal(warnings, 1);
 }
 
+/* Members answer but elect no leader: nothing is judged dead, however long it lasts. */
+static void test_reconcile_pass__election_is_waited_for(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", NULL), 0);
+        fx_holds(f, 3, 0, 0);
+        assert_string_equal(fx_decisions(f), "waiting:skipped");
+        assert_int_equal(fake_etcd_elect(f->fe, NS, "c", "c-2"), 0);
+        fx_converges_to(f, "noop:skipped", "c-0 c-1 c-2");
+}
+
 /* ---- leftovers ---- */
 
 static void test_reconcile_pass__stop_unknown_member(void **state) {
         struct fx *f = *state;
         fx_running(f, 3, "3.4.23");
         assert_int_equal(fake_runtime_add_stray(f->fr, NS, "c", "c-7"), 0);
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f), "stop-unknown(c-7):ok noop:skipped");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        fx_converges_to(f, "stop-unknown(c-7):ok noop:skipped", "c-0 c-1 c-2");
 }
 
 static void test_reconcile_pass__remove_orphan(void **state) {
@@ -425,10 +426,7 @@ static void test_reconcile_pass__remove_orphan(void **state) {
         assert_int_equal(fake_runtime_forget(f->fr, NS, "c", "c-2"), 0);
         fx_pass(f);
         assert_string_equal(fx_membership(f, "c"), "c-0 c-1");
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f),
-                            "remove-orphan(c-2):ok add-learner(c-3):ok promote(c-3):ok noop:skipped");
-        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-3");
+        fx_converges_to(f, "remove-orphan(c-2):ok add-learner(c-3):ok promote(c-3):ok noop:skipped", "c-0 c-1 c-3");
 }
 
 static void test_reconcile_pass__prune(void **state) {
@@ -458,9 +456,7 @@ static void test_reconcile_pass__adopt(void **state) {
         struct fx *f = *state;
         fx_running(f, 3, "3.4.23");
         assert_int_equal(fake_runtime_set_upstream_owned(f->fr, NS, "c", "pod/c-0, service/c"), 0);
-        fx_converge(f);
-        assert_string_equal(fx_decisions(f), "adopt:ok noop:skipped");
-        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        fx_converges_to(f, "adopt:ok noop:skipped", "c-0 c-1 c-2");
 }
 
 /* ---- versions and templates ---- */
@@ -497,11 +493,7 @@ static void test_reconcile_pass__upgrade_skipping_a_minor_is_blocked(void **stat
         struct fx *f = *state;
         fx_running(f, 3, "3.4.23");
         fx_cluster(f, "c", 3, "3.6.0");
-        for (int i = 0; i < 3; i++) {
-                fx_pass(f);
-                assert_int_equal(f->res.n_blocked, 1);
-                assert_int_equal(f->res.n_actions, 0);
-        }
+        fx_holds(f, 3, 0, 1);
         assert_string_equal(fx_decisions(f), "blocked:blocked");
         assert_string_equal(fx_versions(f, "c"), "c-0@3.4.23 c-1@3.4.23 c-2@3.4.23");
 }
@@ -532,11 +524,7 @@ static void test_reconcile_pass__paused_changes_nothing(void **state) {
         fx_desire(f, "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: c, "
                      "namespace: default}\nspec: {size: 5, version: \"3.4.23\", paused: true}\n");
         assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", true), 0);
-        for (int i = 0; i < 3; i++) {
-                fx_pass(f);
-                assert_int_equal(f->res.n_converged, 1);
-                assert_int_equal(f->res.n_actions, 0);
-        }
+        fx_holds(f, 3, 1, 0);
         assert_string_equal(fx_decisions(f), "paused:skipped");
         assert_string_equal(fx_members(f, "c"), "c-0 c-1(gone) c-2");
 }
@@ -592,6 +580,39 @@ static void test_reconcile_pass__failure_backs_off(void **state) {
         assert_string_equal(fx_members(f, "d"), "d-0");
 }
 
+/* A cluster the runtime cannot observe is recorded failed once, backs off and is taken up again. */
+static void test_reconcile_pass__unobservable_cluster_backs_off(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        fake_runtime_break_observe(f->fr, "connection refused");
+        fx_pass(f);
+        assert_int_equal(f->res.n_failed, 1);
+        assert_true(f->res.next_due_ms > eg_now_monotonic_ms() + 100);
+        fx_pass(f);
+        assert_int_equal(f->res.n_failed, 1);
+        assert_string_equal(fx_decisions(f), "failed:failed");
+        fake_runtime_break_observe(f->fr, NULL);
+        eg_reconciler_poke_all(f->r);
+        fx_converge(f);
+        assert_int_equal(f->res.n_failed, 0);
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+}
+
+/* Asked to stop, a pass takes up no further cluster. */
+static void test_reconcile_pass__stop_takes_up_no_cluster(void **state) {
+        struct fx *f = *state;
+        volatile sig_atomic_t stop = 1;
+        f->opt.stop = &stop;
+        fx_cluster(f, "c", 3, "3.4.23");
+        fx_pass(f);
+        assert_int_equal(f->res.n_clusters, 0);
+        assert_false(f->res.all_converged);
+        assert_null(fake_runtime_members(f->fr, NS, "c", false));
+        stop = 0;
+        fx_converge(f);
+        assert_string_equal(fx_decisions(f), "create:ok noop:skipped");
+}
+
 /* ---- the read-only views ---- */
 
 static void test_reconcile_pass__plan_all_and_status_all(void **state) {
@@ -640,6 +661,7 @@ int main(void) {
                 T(slow_member_is_replaced),
                 T(failing_member_is_waited_for),
                 T(quorum_lost_blocks),
+                T(election_is_waited_for),
                 T(stop_unknown_member),
                 T(remove_orphan),
                 T(prune),
@@ -652,6 +674,8 @@ int main(void) {
                 T(invalid_manifest_leaves_cluster_alone),
                 T(dry_run_changes_nothing),
                 T(failure_backs_off),
+                T(unobservable_cluster_backs_off),
+                T(stop_takes_up_no_cluster),
                 T(plan_all_and_status_all),
 #undef T
         };
