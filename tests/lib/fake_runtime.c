@@ -37,7 +37,7 @@ struct fake_runtime {
         char *refuse_starts;
         char *observe_error;
         bool no_roll_in_place;
-        size_t n_events, n_warnings;
+        size_t n_events, n_warnings, n_restores;
 };
 
 static struct fake_runtime *fake_of(struct eg_runtime *rt) {
@@ -228,8 +228,8 @@ static int fake_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
                 eg_error_set(err, "cluster %s/%s exists", t->namespace, t->name);
                 return -EEXIST;
         }
-        if (t->prepare_data || fr->n_clusters == MAX_CLUSTERS || n > MAX_MEMBERS)
-                return -EOPNOTSUPP;
+        if (fr->n_clusters == MAX_CLUSTERS || n > MAX_MEMBERS)
+                return -ENOSPC;
         struct fcluster *cl = &fr->clusters[fr->n_clusters++];
         *cl = (struct fcluster){.ns = strdup(t->namespace), .name = strdup(t->name), .next_index = n};
         _cleanup_free_ char **peers = calloc(n + 1, sizeof(char *));
@@ -244,6 +244,7 @@ static int fake_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target 
         }
         if (r >= 0)
                 r = fake_etcd_bootstrap(fr->fe, t->namespace, t->name, members, peers, n);
+        fr->n_restores += r >= 0 && t->prepare_data;
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = member_start(fr, cl, &cl->members[i], err);
         if (r < 0) {
@@ -496,6 +497,10 @@ char *fake_runtime_members(struct fake_runtime *fr, const char *ns, const char *
                                     with_version ? m->version : "", life_suffix(m));
         }
         return eg_buf_steal(&b);
+}
+
+size_t fake_runtime_restores(struct fake_runtime *fr) {
+        return fr->n_restores;
 }
 
 size_t fake_runtime_events(struct fake_runtime *fr, size_t *ret_warnings) {

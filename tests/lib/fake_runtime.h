@@ -1,5 +1,7 @@
 /* Test helper: a runtime (struct eg_runtime_ops) whose members live in memory, no process
- * anywhere, their etcd answered by a fake_etcd kept consistent with them. */
+ * anywhere, their etcd answered by a fake_etcd kept consistent with them. A restore's seed is
+ * bootstrapped without calling prepare_data: filling a data dir from a snapshot is etcdutl's,
+ * a process. */
 #pragma once
 
 #include <stdbool.h>
@@ -49,5 +51,7 @@ int fake_runtime_set_upstream_owned(struct fake_runtime *fr, const char *ns, con
  * (starting), (failing), (gone) or (reserved) for one prepared and never started. NULL when
  * the runtime has no such cluster. malloc'd. */
 char *fake_runtime_members(struct fake_runtime *fr, const char *ns, const char *name, bool with_version);
+/* Clusters bootstrapped from a snapshot (a restore's seed). */
+size_t fake_runtime_restores(struct fake_runtime *fr);
 /* Decisions told to the platform (record_event), and how many of them were warnings. */
 size_t fake_runtime_events(struct fake_runtime *fr, size_t *ret_warnings);

@@ -516,6 +516,64 @@ static void test_reconcile_pass__template_rolled_by_replacement(void **state) {
                                              "add-learner(c-5):ok promote(c-5):ok remove(c-0):ok noop:skipped");
 }
 
+/* A snapshot file as etcd writes it, the database followed by its sha256, or one whose sha256 does
+ * not match (malloc'd path). */
+static char *fx_snapshot(struct fx *f, bool intact) {
+        char *path = eg_path_join(f->dir, "snapshot.db");
+        const char db[] = "a bolt database";
+        unsigned char trailer[32];
+        struct eg_sha256 *h = NULL;
+        assert_int_equal(eg_sha256_new(&h), 0);
+        eg_sha256_update(h, db, sizeof(db));
+        eg_sha256_final_raw(h, trailer);
+        trailer[0] ^= !intact;
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(db, 1, sizeof(db), fp) + fwrite(trailer, 1, sizeof(trailer), fp), sizeof(db) + 32);
+        assert_int_equal(fclose(fp), 0);
+        return path;
+}
+
+#define RESTORE_YAML                                                                                               \
+        "---\napiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdRestore\nmetadata: {name: r, namespace: " NS \
+        "}\nspec: {etcdCluster: {name: c}, backupStorageType: File, file: {path: '%s'}, overwrite: true}\n"
+
+/* An EtcdRestore with overwrite replaces a running cluster: it is stopped, a seed member starts
+ * from the snapshot and the cluster grows back to size; the restore is applied once. */
+static void test_reconcile_pass__restore_replaces_running_cluster(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        _cleanup_free_ char *snapshot = fx_snapshot(f, true);
+        fx_desire(f, CLUSTER_YAML RESTORE_YAML, "c", 3, "3.4.23", snapshot);
+        fx_pass(f);
+        assert_int_equal(f->res.n_actions, 1);
+        assert_null(fake_runtime_members(f->fr, NS, "c", false));
+        fx_pass(f);
+        assert_string_equal(fx_members(f, "c"), "c-0");
+        assert_int_equal(fake_runtime_restores(f->fr), 1);
+        fx_converges_to(f,
+                        "restore-replace:ok create:ok add-learner(c-1):ok promote(c-1):ok add-learner(c-2):ok "
+                        "promote(c-2):ok noop:skipped",
+                        "c-0 c-1 c-2");
+        fx_holds(f, 2, 1, 0);
+        assert_int_equal(fake_runtime_restores(f->fr), 1);
+}
+
+/* Nothing is torn down before the snapshot to restore is there and verified. */
+static void test_reconcile_pass__restore_of_a_bad_snapshot_changes_nothing(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        _cleanup_free_ char *snapshot = fx_snapshot(f, false);
+        fx_desire(f, CLUSTER_YAML RESTORE_YAML, "c", 3, "3.4.23", snapshot);
+        fx_pass(f);
+        assert_int_equal(f->res.n_failed, 1);
+        assert_int_equal(f->res.n_actions, 0);
+        assert_string_equal(fx_decisions(f), "restore:failed");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_int_equal(fake_runtime_restores(f->fr), 0);
+}
+
 /* ---- what the manifest or the options hold back ---- */
 
 static void test_reconcile_pass__paused_changes_nothing(void **state) {
@@ -670,6 +728,8 @@ int main(void) {
                 T(upgrade_follows_a_leader_change),
                 T(upgrade_skipping_a_minor_is_blocked),
                 T(template_rolled_by_replacement),
+                T(restore_replaces_running_cluster),
+                T(restore_of_a_bad_snapshot_changes_nothing),
                 T(paused_changes_nothing),
                 T(invalid_manifest_leaves_cluster_alone),
                 T(dry_run_changes_nothing),
