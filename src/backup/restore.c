@@ -136,6 +136,79 @@ static int choose(const struct eg_backup_store *store, const struct eg_restore_s
 
 static int to_fd(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
 
+/* A File restore's object: the named one, the file itself, or the newest backup in the folder. */
+static int file_object(const struct eg_restore_spec *r, struct eg_backup_store *store, char **ret_object,
+                       int64_t *ret_rev, struct eg_error *err) {
+        struct stat sb;
+        store->path = r->file.path;
+        if (!store->path || stat(store->path, &sb) < 0) {
+                int q = store->path ? -errno : -EINVAL;
+                eg_error_set(err, "cannot use backup file '%s': %s", store->path ? store->path : "", strerror(-q));
+                return q;
+        }
+        bool is_dir = S_ISDIR(sb.st_mode);
+        if (r->object)
+                *ret_object = r->object[0] == '/' || !is_dir ? strdup(r->object) : eg_path_join(store->path, r->object);
+        else if (!is_dir)
+                *ret_object = strdup(store->path);
+        else
+                return choose(store, r, true, ret_object, ret_rev, err);
+        return *ret_object ? 0 : -ENOMEM;
+}
+
+/* An S3 restore's object: the named one, or the newest backup under the path. */
+static int s3_object(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
+                     struct eg_backup_store *store, char **ret_creds, char **ret_object, int64_t *ret_rev,
+                     struct eg_error *err) {
+        _cleanup_free_ char *bucket = NULL, *key = NULL;
+        store->path = r->s3.path;
+        store->endpoint = r->s3.endpoint;
+        store->force_path_style = r->s3.force_path_style;
+        if (r->s3.aws_secret) {
+                *ret_creds = eg_state_path(state_dir, EG_STATE_AWS_CREDENTIALS, ns, r->s3.aws_secret);
+                if (!*ret_creds)
+                        return -ENOMEM;
+                store->credentials_file = *ret_creds;
+        }
+        if (!store->path || eg_s3_parse_path(store->path, &bucket, &key) < 0) {
+                eg_error_set(err, "s3 path '%s' is not <bucket>/<key>", store->path ? store->path : "");
+                return -EINVAL;
+        }
+        if (!r->object)
+                return choose(store, r, false, ret_object, ret_rev, err);
+        *ret_object = eg_strdup_printf("%s/%s", bucket, r->object);
+        return *ret_object ? 0 : -ENOMEM;
+}
+
+/* Brings object to tmp, which must not exist (a link a crash left is removed first). */
+static int download(const struct eg_backup_store *store, const char *object, const char *tmp,
+                    struct eg_error *err) {
+        int q;
+        /* what a crash left here may be a link to a backup: never write through it */
+        if (unlink(tmp) < 0 && errno != ENOENT) {
+                q = -errno;
+                eg_error_set(err, "cannot remove '%s': %s", tmp, strerror(-q));
+                return q;
+        }
+        /* a File backup on the same filesystem is linked, not copied: nothing writes to the
+         * snapshot, and the link keeps it whole even if retention deletes the backup */
+        if (store->type == EG_STORAGE_FILE && link(object, tmp) == 0)
+                return 0;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                q = -errno;
+                eg_error_set(err, "cannot create '%s': %s", tmp, strerror(-q));
+                return q;
+        }
+        q = store_get(store, object, to_fd, &fd, err);
+        if (q == -ENOENT && !err->message)
+                eg_error_set(err, "backup '%s' does not exist", object);
+        if (q >= 0 && fsync(fd) < 0)
+                q = -errno;
+        close(fd);
+        return q;
+}
+
 int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
                      char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err) {
         struct eg_backup_store store = {.type = r->backup_storage_type};
@@ -143,52 +216,20 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
         struct eg_restore_info info = {0};
         int64_t rev = 0;
         int q;
-        if (r->backup_storage_type == EG_STORAGE_FILE) {
-                store.path = r->file.path;
-                struct stat sb;
-                if (!store.path || stat(store.path, &sb) < 0) {
-                        q = store.path ? -errno : -EINVAL;
-                        eg_error_set(err, "cannot use backup file '%s': %s", store.path ? store.path : "", strerror(-q));
-                        return q;
-                }
-                bool is_dir = S_ISDIR(sb.st_mode);
-                if (r->object)
-                        object = r->object[0] == '/' || !is_dir ? strdup(r->object) : eg_path_join(store.path, r->object);
-                else if (!is_dir)
-                        object = strdup(store.path);
-                else {
-                        q = choose(&store, r, true, &object, &rev, err);
-                        if (q < 0)
-                                return q;
-                }
-        } else if (r->backup_storage_type == EG_STORAGE_S3) {
-                store.path = r->s3.path;
-                store.endpoint = r->s3.endpoint;
-                store.force_path_style = r->s3.force_path_style;
-                if (r->s3.aws_secret)
-                        store.credentials_file = creds = eg_strdup_printf("%s/secrets/%s/%s/credentials", state_dir, ns, r->s3.aws_secret);
-                _cleanup_free_ char *bucket = NULL, *key = NULL;
-                if (!store.path || eg_s3_parse_path(store.path, &bucket, &key) < 0) {
-                        eg_error_set(err, "s3 path '%s' is not <bucket>/<key>", store.path ? store.path : "");
-                        return -EINVAL;
-                }
-                if (r->object)
-                        object = eg_strdup_printf("%s/%s", bucket, r->object);
-                else {
-                        q = choose(&store, r, false, &object, &rev, err);
-                        if (q < 0)
-                                return q;
-                }
-        } else {
+        if (r->backup_storage_type == EG_STORAGE_FILE)
+                q = file_object(r, &store, &object, &rev, err);
+        else if (r->backup_storage_type == EG_STORAGE_S3)
+                q = s3_object(r, ns, state_dir, &store, &creds, &object, &rev, err);
+        else {
                 eg_error_set(err, "backup storage type %s is not supported: use S3 or File",
                              eg_storage_type_to_string(r->backup_storage_type));
-                return -EOPNOTSUPP;
+                q = -EOPNOTSUPP;
         }
-        if (!object)
-                return -ENOMEM;
+        if (q < 0)
+                return q;
         if (rev == 0)
                 any_revision(object, &rev);
-        dir = eg_strdup_printf("%s/restore/%s/%s", state_dir, ns, r->etcd_cluster_name);
+        dir = eg_state_path(state_dir, EG_STATE_RESTORE_WORK, ns, r->etcd_cluster_name);
         tmp = dir ? eg_path_join(dir, ".snapshot.db.partial") : NULL;
         final = dir ? eg_path_join(dir, "snapshot.db") : NULL;
         if (!tmp || !final)
@@ -198,30 +239,7 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
                 eg_error_set(err, "cannot create '%s': %s", dir, strerror(-q));
                 return q;
         }
-        /* what a crash left here may be a link to a backup: never write through it */
-        if (unlink(tmp) < 0 && errno != ENOENT) {
-                q = -errno;
-                eg_error_set(err, "cannot remove '%s': %s", tmp, strerror(-q));
-                return q;
-        }
-        /* a File backup on the same filesystem is linked, not copied: nothing writes to the
-         * snapshot, and the link keeps it whole even if retention deletes the backup */
-        if (r->backup_storage_type == EG_STORAGE_FILE && link(object, tmp) == 0)
-                q = 0;
-        else {
-                int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (fd < 0) {
-                        q = -errno;
-                        eg_error_set(err, "cannot create '%s': %s", tmp, strerror(-q));
-                        return q;
-                }
-                q = store_get(&store, object, to_fd, &fd, err);
-                if (q == -ENOENT && !err->message)
-                        eg_error_set(err, "backup '%s' does not exist", object);
-                if (q >= 0 && fsync(fd) < 0)
-                        q = -errno;
-                close(fd);
-        }
+        q = download(&store, object, tmp, err);
         if (q >= 0)
                 q = eg_snapshot_verify(tmp, info.sha256, &info.size, err);
         if (q >= 0 && rename(tmp, final) < 0) {
