@@ -208,6 +208,12 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
                          eg_strdup_printf("learner %s catching up; it is promoted once healthy", disp(waiting)));
 }
 
+/* The healthy voters left after removing n (*ret_after), and whether they are a quorum of the rest. */
+static bool removal_keeps_quorum(const struct census *cs, const struct node *n, size_t *ret_after) {
+        *ret_after = cs->healthy - (n->healthy ? 1 : 0);
+        return *ret_after >= eg_quorum(cs->voters - 1);
+}
+
 static int plan_dead_voters(const struct ctx *c, const struct model *m, const struct census *cs,
                             struct step *s, bool *done) {
         size_t pick = SIZE_MAX;
@@ -230,8 +236,8 @@ static int plan_dead_voters(const struct ctx *c, const struct model *m, const st
         *done = true;
 
         const struct node *n = &m->nodes[pick];
-        size_t after = cs->healthy - (n->healthy ? 1 : 0);
-        if (after < eg_quorum(cs->voters - 1))
+        size_t after;
+        if (!removal_keeps_quorum(cs, n, &after))
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("member %s looks dead but removing it would leave %zu of %zu voting "
                                       "members healthy (need %zu)",
@@ -382,8 +388,8 @@ static int plan_scale_down(const struct ctx *c, const struct model *m, const str
         }
 
         const struct node *n = &m->nodes[pick];
-        size_t after = cs->healthy - (n->healthy ? 1 : 0);
-        if (after < eg_quorum(cs->voters - 1))
+        size_t after;
+        if (!removal_keeps_quorum(cs, n, &after))
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("scale down %zu -> %zu waits: removing %s would leave %zu of %zu "
                                       "voting members healthy (need %zu)",
