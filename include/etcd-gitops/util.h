@@ -79,6 +79,9 @@ char *eg_buf_steal(struct eg_buf *b);
 #define EG_STRV_ALL SIZE_MAX
 void eg_strv_free(char **v, size_t n);
 
+/* n random bytes (getrandom) as 2n lowercase hex digits; malloc'd, NULL on failure. */
+char *eg_random_hex(size_t n);
+
 /* Like asprintf; returns NULL on allocation failure. */
 char *eg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool eg_str_has_prefix(const char *s, const char *prefix);
@@ -105,6 +108,9 @@ void eg_format_rfc3339_us(int64_t realtime_us, char buf[static 32]);
 int eg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* All of data, retrying short writes and EINTR; negative errno. */
 int eg_write_all(int fd, const void *data, size_t len);
+/* Appends what fd gives to out until end of file, for at most timeout_ms: 0 at the end,
+ * -ETIMEDOUT, -E2BIG past out's cap, or the negative errno of poll or read. */
+int eg_read_fd_timeout(int fd, struct eg_buf *out, int64_t timeout_ms);
 /* Writes via a temporary file, fsync and rename, so readers see old or new, never half;
  * the file gets mode as given (the umask does not apply). */
 int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode);

@@ -2,7 +2,6 @@
  * or exec credential plugin, and TLS material written out as files for those who need paths. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -173,31 +172,6 @@ static char **exec_environment(const struct eg_kube_exec *e, char *info_env) {
         return envp;
 }
 
-/* Everything fd gives until EOF, within the plugin's deadline. */
-static int exec_read(int fd, struct eg_buf *out) {
-        int64_t deadline = eg_now_monotonic_ms() + EXEC_TIMEOUT_MS;
-        for (;;) {
-                int64_t left = deadline - eg_now_monotonic_ms();
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                struct pollfd pfd = {.fd = fd, .events = POLLIN};
-                int n = poll(&pfd, 1, (int)left);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return n == 0 ? -ETIMEDOUT : -errno;
-                char chunk[4096];
-                ssize_t got = read(fd, chunk, sizeof(chunk));
-                if (got < 0 && errno == EINTR)
-                        continue;
-                if (got <= 0)
-                        return got == 0 ? 0 : -errno;
-                int r = eg_buf_append(out, chunk, (size_t)got);
-                if (r < 0)
-                        return r;
-        }
-}
-
 /* Starts the plugin with stdin on /dev/null and stdout on *ret_fd. */
 static int exec_spawn(const struct eg_kube_config *c, pid_t *ret_pid, int *ret_fd) {
         const struct eg_kube_exec *e = c->exec;
@@ -234,7 +208,7 @@ static int exec_run(const struct eg_kube_config *c, struct eg_buf *out, struct e
                 eg_error_set(err, "cannot run the exec credential plugin %s: %s", e->command, strerror(-r));
                 return r;
         }
-        r = exec_read(fd, out);
+        r = eg_read_fd_timeout(fd, out, EXEC_TIMEOUT_MS);
         close(fd);
         if (r < 0)
                 kill(pid, SIGKILL);

@@ -197,6 +197,42 @@ static _Noreturn void grandchild_exec(const char *bin, char *const *argv, char *
         _exit(127);
 }
 
+/* What the grandchild reports on fd: its pid, then nothing (exec closed the pipe) or why exec
+ * failed. */
+static int spawn_wait_report(const char *bin, int fd, pid_t *ret_pid, struct eg_error *err) {
+        struct spawn_report msgs[2];
+        struct eg_buf b;
+        eg_buf_init(&b, sizeof(msgs));
+        int r = eg_read_fd_timeout(fd, &b, SPAWN_TIMEOUT_MS);
+        size_t got = b.len;
+        memcpy(msgs, b.data ? b.data : "", got < sizeof(msgs) ? got : sizeof(msgs));
+        eg_buf_done(&b);
+        if (r < 0 && r != -ETIMEDOUT && r != -E2BIG) {
+                eg_error_set(err, "cannot start %s: %s", bin, strerror(-r));
+                return r;
+        }
+        if (got < sizeof(msgs[0])) {
+                eg_error_set(err, "cannot start %s: the starter process died", bin);
+                return -ECHILD;
+        }
+        if (msgs[0].kind != REPORT_PID || msgs[0].value <= 0) {
+                int e = msgs[0].kind != REPORT_PID && msgs[0].value > 0 ? msgs[0].value : EIO;
+                eg_error_set(err, "cannot start %s: %s", bin, strerror(e));
+                return -e;
+        }
+        if (got >= sizeof(msgs) && msgs[1].kind == REPORT_EXEC_ERRNO) {
+                eg_error_set(err, "cannot exec %s: %s", bin, strerror(msgs[1].value));
+                return -msgs[1].value;
+        }
+        if (got > sizeof(msgs[0]) || r == -ETIMEDOUT) {
+                kill(msgs[0].value, SIGKILL);
+                eg_error_set(err, "cannot start %s: no word from the new process", bin);
+                return -ETIMEDOUT;
+        }
+        *ret_pid = msgs[0].value;
+        return 0;
+}
+
 /* Starts bin detached: its own session, not our child (double fork), stdin /dev/null,
  * stdout and stderr appended to log_fd, no other fds. Returns once exec succeeded. */
 int eg_proc_spawn_detached(const char *bin, char *const *argv, char *const *envp, int log_fd,
@@ -235,51 +271,9 @@ int eg_proc_spawn_detached(const char *bin, char *const *argv, char *const *envp
         while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
                 ;
 
-        struct spawn_report msgs[2];
-        size_t got = 0;
-        int64_t deadline = eg_now_monotonic_ms() + SPAWN_TIMEOUT_MS;
-        while (got < sizeof(msgs)) {
-                int64_t left = deadline - eg_now_monotonic_ms();
-                if (left <= 0) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-                if (poll(&pfd, 1, (int)left) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        goto fail_errno;
-                }
-                ssize_t n = read(p[0], (char *)msgs + got, sizeof(msgs) - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        goto fail_errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
+        r = spawn_wait_report(bin, p[0], ret_pid, err);
         eg_close_fd(&p[0]);
-        if (got < sizeof(msgs[0])) {
-                eg_error_set(err, "cannot start %s: the starter process died", bin);
-                return -ECHILD;
-        }
-        if (msgs[0].kind != REPORT_PID || msgs[0].value <= 0) {
-                int e = msgs[0].kind != REPORT_PID && msgs[0].value > 0 ? msgs[0].value : EIO;
-                eg_error_set(err, "cannot start %s: %s", bin, strerror(e));
-                return -e;
-        }
-        if (got >= sizeof(msgs) && msgs[1].kind == REPORT_EXEC_ERRNO) {
-                eg_error_set(err, "cannot exec %s: %s", bin, strerror(msgs[1].value));
-                return -msgs[1].value;
-        }
-        if (got > sizeof(msgs[0]) || r == -ETIMEDOUT) {
-                kill(msgs[0].value, SIGKILL);
-                eg_error_set(err, "cannot start %s: no word from the new process", bin);
-                return -ETIMEDOUT;
-        }
-        *ret_pid = msgs[0].value;
-        return 0;
+        return r;
 fail_errno:
         r = -errno;
         eg_error_set(err, "cannot start %s: %s", bin, strerror(errno));
@@ -346,32 +340,7 @@ int eg_proc_probe_version(const char *bin, char **ret) {
                 return r;
         }
 
-        int64_t deadline = eg_now_monotonic_ms() + VERSION_PROBE_TIMEOUT_MS;
-        for (;;) {
-                int64_t left = deadline - eg_now_monotonic_ms();
-                if (left <= 0) {
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-                if (poll(&pfd, 1, (int)left) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        break;
-                }
-                char chunk[4096];
-                ssize_t n = read(p[0], chunk, sizeof(chunk));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : 0;
-                        break;
-                }
-                r = eg_buf_append(&out, chunk, (size_t)n);
-                if (r < 0)
-                        break;
-        }
+        r = eg_read_fd_timeout(p[0], &out, VERSION_PROBE_TIMEOUT_MS);
         eg_close_fd(&p[0]);
         if (r < 0)
                 kill(pid, SIGKILL);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,6 +59,32 @@ int eg_write_all(int fd, const void *data, size_t len) {
                 len -= (size_t)n;
         }
         return 0;
+}
+
+int eg_read_fd_timeout(int fd, struct eg_buf *out, int64_t timeout_ms) {
+        int64_t deadline = eg_now_monotonic_ms() + timeout_ms;
+        for (;;) {
+                int64_t left = deadline - eg_now_monotonic_ms();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                int n = poll(&pfd, 1, (int)left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                char chunk[4096];
+                ssize_t got = read(fd, chunk, sizeof(chunk));
+                if (got < 0 && errno == EINTR)
+                        continue;
+                if (got <= 0)
+                        return got == 0 ? 0 : -errno;
+                int r = eg_buf_append(out, chunk, (size_t)got);
+                if (r < 0)
+                        return r;
+        }
 }
 
 int eg_write_file_atomic(const char *path, const void *data, size_t len, int mode) {

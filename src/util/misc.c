@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "etcd-gitops/util.h"
@@ -12,6 +13,28 @@ void eg_strv_free(char **v, size_t n) {
         for (size_t i = 0; v && i < n && (n != EG_STRV_ALL || v[i]); i++)
                 free(v[i]);
         free(v);
+}
+
+char *eg_random_hex(size_t n) {
+        _cleanup_free_ unsigned char *raw = malloc(n ? n : 1);
+        size_t got = 0;
+        if (!raw)
+                return NULL;
+        while (got < n) {
+                ssize_t k = getrandom(raw + got, n - got, 0);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return NULL;
+                got += (size_t)k;
+        }
+        char *hex = malloc(2 * n + 1);
+        if (!hex)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        hex[2 * n] = 0;
+        return hex;
 }
 
 char *eg_strdup_printf(const char *fmt, ...) {
