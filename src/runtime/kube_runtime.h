@@ -1,6 +1,7 @@
-/* The Kubernetes runtime's state, shared by runtime_kube.c (members and the objects around
- * them), kube_access.c (how the daemon reaches etcd, and the Secrets it reads) and
- * kube_scope.c (which namespaces it looks in). */
+/* The Kubernetes runtime's state, shared by runtime_kube.c (observing and deleting clusters),
+ * kube_members.c and kube_services.c (members and the objects around them), kube_access.c (how
+ * the daemon reaches etcd, and the Secrets it reads) and kube_scope.c (which namespaces it
+ * looks in). */
 #pragma once
 
 #include <jansson.h>
@@ -66,9 +67,59 @@ int kube_change_fd(struct eg_runtime *rt, struct eg_error *err);
 /* runtime_kube.c */
 /* -EINVAL (with the name in err) unless ns, name and member (when given) are DNS labels. */
 int kube_check_names(const char *ns, const char *name, const char *member, struct eg_error *err);
+/* kube_check_names, and a spec with a version. */
+int kube_check_target(const struct eg_runtime_target *t, const char *member, struct eg_error *err);
 /* The cluster's pods, by upstream's labels. */
 int kube_list_cluster_pods(struct kube_runtime *kr, const char *ns, const char *name, json_t **ret,
                            struct eg_error *err);
+/* API paths of a namespace's collections, of one object in one and of one pod; malloc'd. */
+char *kube_pods_path(const char *ns);
+char *kube_pod_path(const char *ns, const char *pod);
+char *kube_services_path(const char *ns);
+char *kube_pvcs_path(const char *ns);
+char *kube_pdbs_path(const char *ns);
+char *kube_named(char *(*collection)(const char *), const char *ns, const char *name);
+/* GET path into *ret; a 404 is -ENOENT with nothing said in err. */
+int kube_get_maybe(struct kube_runtime *kr, const char *path, json_t **ret, struct eg_error *err);
+int64_t kube_quorum(int64_t n);
+char *kube_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec);
+
+/* kube_services.c */
+/* The client and peer services, made when missing and repaired when edited (a read-only
+ * runtime only looks); owned (may be NULL) collects those an EtcdCluster resource owns. */
+int kube_ensure_services(struct kube_runtime *kr, const char *ns, const char *name, json_t *owned,
+                         struct eg_error *err);
+/* The PDB keeping min_available members (negative: made with a quorum of n_default, an
+ * existing one left as it is). */
+int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available,
+                    int64_t n_default, json_t *owned, struct eg_error *err);
+/* One past the number in "<cluster>-<n>"; 0 for a name of another shape. */
+uint64_t kube_member_index(const char *cluster, const char *member);
+/* The next member number never handed out, kept as an annotation of the client service
+ * (kube_client_service_path): read (1, or 0 with *ret 0 when it holds none), written, raised to next. */
+char *kube_client_service_path(const char *ns, const char *name);
+int kube_read_next_index(struct kube_runtime *kr, const char *cpath, uint64_t *ret, struct eg_error *err);
+int kube_write_next_index(struct kube_runtime *kr, const char *cpath, uint64_t next, struct eg_error *err);
+int kube_record_next_index(struct kube_runtime *kr, const char *ns, const char *name, uint64_t next,
+                           struct eg_error *err);
+
+/* kube_members.c: runtime ops */
+int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
+                   struct eg_error *err);
+int kube_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                        char **ret_peer_url, struct eg_error *err);
+int kube_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                      const char *initial_cluster, struct eg_error *err);
+int kube_release_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                        struct eg_error *err);
+int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member, bool delete_data,
+                     struct eg_error *err);
+int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                        struct eg_error *err);
+bool kube_rolls_in_place(struct eg_runtime *rt, const char *ns, const char *member,
+                         const struct eg_cluster_spec *spec);
+int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                        const char *initial_cluster, struct eg_error *err);
 
 /* kube_adopt.c */
 /* Whether an ownerReference ties obj to an EtcdCluster custom resource (coreos etcd-operator's). */
