@@ -12,7 +12,7 @@ enum eg_yaml_flags {
         EG_YAML_PLAIN_STRINGS = 1 << 0,
 };
 
-/* The first document of data that is not empty, as a JSON object (an empty stream is {}).
+/* The first document of data as a JSON object (a stream without one is {}).
  * -EBADMSG when it is not YAML, not a mapping or not representable in JSON (duplicate keys,
  * numbers out of range), with *ret_message "line L column C: why" (malloc'd; NULL when
  * allocation failed); -ENOMEM. */

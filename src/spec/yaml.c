@@ -675,18 +675,6 @@ int eg_yn_to_json(struct eg_dctx *c, const struct eg_yn *n, const struct eg_fpat
         return 0;
 }
 
-static int first_document(struct eg_yaml_reader *r, struct eg_ydoc **ret) {
-        for (;;) {
-                struct eg_ydoc *d = NULL;
-                int k = eg_yaml_reader_next(r, &d);
-                if (k <= 0 || d->error || d->root) {
-                        *ret = d;
-                        return k;
-                }
-                eg_ydoc_free(d);
-        }
-}
-
 int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, char **ret_message) {
         struct eg_yaml_reader *r = NULL;
         struct eg_ydoc *d = NULL;
@@ -694,7 +682,7 @@ int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, 
         json_t *j = NULL;
         int k = eg_yaml_reader_new(data, len, &r);
         if (k >= 0)
-                k = first_document(r, &d);
+                k = eg_yaml_reader_next(r, &d);
         if (k < 0)
                 goto out;
         if (d && d->error) {

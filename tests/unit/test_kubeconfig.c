@@ -257,6 +257,29 @@ static void test_kubeconfig__exec_failures(void **state) {
         assert_non_null(strstr(fx->err.message, "interactiveMode Always"));
 }
 
+/* Read as manifests are (spec's YAML reader), with every plain scalar but null and booleans a
+ * string as written. */
+static void test_kubeconfig__yaml(void **state) {
+        struct fixture *fx = *state;
+        _cleanup_free_ char *p = eg_path_join(fx->dir, "config");
+        const char *typed = "current-context: c\nclusters: [{name: c, cluster: &cl {server: \"https://k:6443\"}}]\n"
+                            "contexts: [{name: c, context: {cluster: c, user: u, namespace: 0123}}]\n"
+                            "users: [{name: u, user: {token: 12345, password: 1e3}}]\n";
+        assert_int_equal(eg_write_file_atomic(p, typed, strlen(typed), 0600), 0);
+        assert_int_equal(load(fx, p, NULL), 0);
+        assert_string_equal(fx->cfg->namespace, "0123");
+        assert_string_equal(fx->cfg->token, "12345");
+        assert_string_equal(fx->cfg->password, "1e3");
+        const char *dup = "current-context: c\ncurrent-context: d\n";
+        assert_int_equal(eg_write_file_atomic(p, dup, strlen(dup), 0600), 0);
+        assert_int_equal(load(fx, p, NULL), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "line 2 column 1: current-context: duplicate key"));
+        const char *empty = "---\n---\ncurrent-context: c\n";
+        assert_int_equal(eg_write_file_atomic(p, empty, strlen(empty), 0600), 0);
+        assert_int_equal(load(fx, p, NULL), -EINVAL);
+        assert_non_null(strstr(fx->err.message, "the document is not a mapping"));
+}
+
 /* Found by fuzz_kubeconfig. */
 static void test_kubeconfig__rejects(void **state) {
         struct fixture *fx = *state;
@@ -366,6 +389,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_plugin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__exec_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__rejects, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kubeconfig__yaml, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__proxy_url, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kubeconfig__in_cluster, setup, teardown),
         };
