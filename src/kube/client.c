@@ -285,33 +285,11 @@ static int curl_errno(CURLcode cc) {
         }
 }
 
-static int exchange_once(struct eg_kube_client *c, const char *method, const char *url,
-                         const char *body, size_t body_len, const char *content_type,
-                         long *ret_status, struct exchange *x, struct eg_error *err) {
+/* The options of one request on the reused handle, from a reset. */
+static void set_request(struct eg_kube_client *c, const char *method, const char *url, const char *body,
+                        size_t body_len, struct curl_slist *hdrs, struct curl_slist *connect_to, struct exchange *x,
+                        char *errbuf) {
         CURL *h = c->h;
-        struct curl_slist *hdrs = NULL, *more;
-        char errbuf[CURL_ERROR_SIZE] = "";
-        _cleanup_free_ char *auth = NULL, *ctype = NULL;
-        const char *lines[3] = {"Accept: application/json", NULL, NULL};
-        int r = -ENOMEM;
-        if (body) {
-                ctype = eg_strdup_printf("Content-Type: %s", content_type ? content_type : "application/json");
-                if (!ctype)
-                        return -ENOMEM;
-                lines[1] = ctype;
-        }
-        auth = auth_header(&c->cfg->cred);
-        if (auth)
-                lines[body ? 2 : 1] = auth;
-        for (size_t i = 0; i < EG_ELEMENTSOF(lines) && lines[i]; i++) {
-                if (!(more = curl_slist_append(hdrs, lines[i])))
-                        goto out;
-                hdrs = more;
-        }
-        struct curl_slist *connect_to = NULL;
-        const char *via = server_trust(c).connect_to;
-        if (via && !(connect_to = curl_slist_append(NULL, via)))
-                goto out;
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -341,6 +319,36 @@ static int exchange_once(struct eg_kube_client *c, const char *method, const cha
                 curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         }
         set_tls(h, c);
+}
+
+static int exchange_once(struct eg_kube_client *c, const char *method, const char *url,
+                         const char *body, size_t body_len, const char *content_type,
+                         long *ret_status, struct exchange *x, struct eg_error *err) {
+        CURL *h = c->h;
+        struct curl_slist *hdrs = NULL, *more;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        _cleanup_free_ char *auth = NULL, *ctype = NULL;
+        const char *lines[3] = {"Accept: application/json", NULL, NULL};
+        int r = -ENOMEM;
+        if (body) {
+                ctype = eg_strdup_printf("Content-Type: %s", content_type ? content_type : "application/json");
+                if (!ctype)
+                        return -ENOMEM;
+                lines[1] = ctype;
+        }
+        auth = auth_header(&c->cfg->cred);
+        if (auth)
+                lines[body ? 2 : 1] = auth;
+        for (size_t i = 0; i < EG_ELEMENTSOF(lines) && lines[i]; i++) {
+                if (!(more = curl_slist_append(hdrs, lines[i])))
+                        goto out;
+                hdrs = more;
+        }
+        struct curl_slist *connect_to = NULL;
+        const char *via = server_trust(c).connect_to;
+        if (via && !(connect_to = curl_slist_append(NULL, via)))
+                goto out;
+        set_request(c, method, url, body, body_len, hdrs, connect_to, x, errbuf);
         CURLcode cc = curl_easy_perform(h);
         curl_slist_free_all(connect_to);
         if (cc != CURLE_OK) {

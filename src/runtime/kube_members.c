@@ -51,14 +51,11 @@ static void delete_quietly(struct kube_runtime *kr, char *(*collection)(const ch
                 eg_kube_delete(kr->client, path, 0, NULL, NULL);
 }
 
-int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
-                   struct eg_error *err) {
-        struct kube_runtime *kr = to_kube(rt);
+/* Whether t's cluster may be bootstrapped with these members: valid names, a restore the pods
+ * can fetch, members this daemon can reach, no pod of the cluster yet. */
+static int bootstrap_check(struct kube_runtime *kr, const struct eg_runtime_target *t, char *const *members,
+                           size_t n, struct eg_error *err) {
         json_t *pods = NULL;
-        struct eg_buf ic;
-        _cleanup_free_ char *token = eg_random_hex(16);
-        size_t made_pvcs = 0, made_pods = 0;
-        uint64_t next = 0;
         int r;
         if ((r = kube_check_target(t, NULL, err)) < 0)
                 return r;
@@ -77,8 +74,6 @@ int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, cha
         for (size_t i = 0; i < n; i++)
                 if ((r = kube_check_names(t->namespace, t->name, members[i], err)) < 0)
                         return r;
-        if (!token)
-                return -ENOMEM;
         if ((r = kube_list_cluster_pods(kr, t->namespace, t->name, &pods, err)) < 0)
                 return r;
         size_t existing = json_array_size(pods);
@@ -87,8 +82,21 @@ int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, cha
                 eg_error_set(err, "cluster %s/%s already has %zu pods", t->namespace, t->name, existing);
                 return -EEXIST;
         }
-        if ((r = kube_check_proxy_allowed(kr, t->namespace, members[0], err)) < 0)
+        return kube_check_proxy_allowed(kr, t->namespace, members[0], err);
+}
+
+int kube_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
+                   struct eg_error *err) {
+        struct kube_runtime *kr = to_kube(rt);
+        struct eg_buf ic;
+        _cleanup_free_ char *token = eg_random_hex(16);
+        size_t made_pvcs = 0, made_pods = 0;
+        uint64_t next = 0;
+        int r;
+        if ((r = bootstrap_check(kr, t, members, n, err)) < 0)
                 return r;
+        if (!token)
+                return -ENOMEM;
         /* before anything is made: a crash in between leaves no cluster that is not recorded */
         if ((r = kube_remember_cluster(kr, t->namespace, t->name, err)) < 0)
                 return r;
