@@ -185,6 +185,17 @@ static int push_str(json_t *a, char *s) {
         return r;
 }
 
+/* etcd's flags for TLS with client certificates, on the peer ("peer-") or client ("") side:
+ * DIR/FILE-ca.crt, DIR/FILE.crt and DIR/FILE.key from the mounted secret. */
+static int push_tls(json_t *a, const char *side, const char *dir, const char *file) {
+        if (push_str(a, eg_strdup_printf("--%sclient-cert-auth=true", side)) < 0 ||
+            push_str(a, eg_strdup_printf("--%strusted-ca-file=%s/%s-ca.crt", side, dir, file)) < 0 ||
+            push_str(a, eg_strdup_printf("--%scert-file=%s/%s.crt", side, dir, file)) < 0 ||
+            push_str(a, eg_strdup_printf("--%skey-file=%s/%s.key", side, dir, file)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static json_t *etcd_command(const struct eg_runtime_target *t, const char *member, const char *initial_cluster,
                             const char *token) {
         _cleanup_free_ char *dns = kube_member_dns(t, member);
@@ -204,17 +215,8 @@ static json_t *etcd_command(const struct eg_runtime_target *t, const char *membe
                 goto fail;
         if (token && push_str(a, eg_strdup_printf("--initial-cluster-token=%s", token)) < 0)
                 goto fail;
-        if (kube_peer_tls(t->spec) &&
-            (push_str(a, strdup("--peer-client-cert-auth=true")) < 0 ||
-             push_str(a, strdup("--peer-trusted-ca-file=" PEER_TLS_DIR "/peer-ca.crt")) < 0 ||
-             push_str(a, strdup("--peer-cert-file=" PEER_TLS_DIR "/peer.crt")) < 0 ||
-             push_str(a, strdup("--peer-key-file=" PEER_TLS_DIR "/peer.key")) < 0))
-                goto fail;
-        if (kube_client_tls(t->spec) &&
-            (push_str(a, strdup("--client-cert-auth=true")) < 0 ||
-             push_str(a, strdup("--trusted-ca-file=" SERVER_TLS_DIR "/server-ca.crt")) < 0 ||
-             push_str(a, strdup("--cert-file=" SERVER_TLS_DIR "/server.crt")) < 0 ||
-             push_str(a, strdup("--key-file=" SERVER_TLS_DIR "/server.key")) < 0))
+        if ((kube_peer_tls(t->spec) && push_tls(a, "peer-", PEER_TLS_DIR, "peer") < 0) ||
+            (kube_client_tls(t->spec) && push_tls(a, "", SERVER_TLS_DIR, "server") < 0))
                 goto fail;
         return a;
 fail:
