@@ -173,6 +173,34 @@ static void test_util__state_path(void **state) {
         free(p);
 }
 
+static void test_util__read_fd_timeout(void **state) {
+        int p[2];
+        struct eg_buf b;
+        assert_int_equal(pipe(p), 0);
+        eg_buf_init(&b, 4);
+        assert_int_equal(eg_write_all(p[1], "abc", 3), 0);
+        assert_int_equal(eg_read_fd_timeout(p[0], &b, 50), -ETIMEDOUT);
+        assert_int_equal(b.len, 3);
+        assert_int_equal(eg_write_all(p[1], "de", 2), 0);
+        assert_int_equal(eg_read_fd_timeout(p[0], &b, 1000), -E2BIG);
+        close(p[1]);
+        eg_buf_reset(&b);
+        assert_int_equal(eg_read_fd_timeout(p[0], &b, 1000), 0);
+        close(p[0]);
+        eg_buf_done(&b);
+}
+
+static void test_util__random_hex(void **state) {
+        char *a = eg_random_hex(16), *b = eg_random_hex(16);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(strlen(a), 32);
+        assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+        assert_string_not_equal(a, b);
+        free(a);
+        free(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_util__buf_cap),   cmocka_unit_test(test_util__durations),
@@ -180,7 +208,8 @@ int main(void) {
                 cmocka_unit_test(test_util__sha256),    cmocka_unit_test(test_util__log_level),
                 cmocka_unit_test(test_util__wait_for),  cmocka_unit_test(test_util__rfc3339),
                 cmocka_unit_test(test_util__base64),    cmocka_unit_test(test_util__strv_free),
-                cmocka_unit_test(test_util__state_path),
+                cmocka_unit_test(test_util__state_path), cmocka_unit_test(test_util__read_fd_timeout),
+                cmocka_unit_test(test_util__random_hex),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
