@@ -88,6 +88,42 @@ static int choose_endpoint(const struct eg_backup_options *o, int64_t deadline_m
         return found ? 0 : -EHOSTUNREACH;
 }
 
+/* Streams a snapshot of res->endpoint into res->object with its sha256 trailer, and commits it
+ * there (filling res's sha256 and size). */
+static int stream(const struct eg_backup_options *o, const struct eg_backup_store *store, int64_t timeout_ms,
+                  int64_t db_size, struct eg_backup_result *res, struct eg_error *err) {
+        struct store_writer *w = NULL;
+        struct eg_etcd *c = NULL;
+        struct eg_etcd_error e = {0};
+        struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
+        eo.timeout_ms = timeout_ms;
+        eo.deadline_ms = store->deadline_ms;
+        int r = store_writer_open(store, res->object, &w, err);
+        if (r >= 0)
+                r = eg_etcd_new(&res->endpoint, 1, &eo, &c);
+        if (r < 0)
+                goto out;
+        struct take t = {.w = w, .err = err, .expected = db_size > 0 ? (uint64_t)db_size : 0,
+                         .progress = o->progress, .progress_userdata = o->progress_userdata, .cancel = o->cancel};
+        r = eg_etcd_snapshot(c, res->endpoint, on_chunk, &t, res->sha256, &res->size, &e);
+        if (r < 0) {
+                if (!t.store_failed)
+                        eg_error_set(err, "snapshot from %s: %s", res->endpoint, e.message ? e.message : strerror(-r));
+                goto out;
+        }
+        unsigned char trailer[EG_SNAPSHOT_TRAILER];
+        r = hex_to_raw(res->sha256, trailer);
+        if (r >= 0)
+                r = store_writer_write(w, trailer, sizeof(trailer), err);
+        if (r >= 0)
+                r = store_writer_commit(w, err);
+out:
+        eg_etcd_error_done(&e);
+        store_writer_free(w);
+        eg_etcd_free(c);
+        return r;
+}
+
 int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret,
                    struct eg_error *err) {
         int64_t start = eg_now_monotonic_ms();
@@ -99,8 +135,6 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
         struct eg_etcd_status st = {0};
         struct eg_buf skipped;
         eg_buf_init(&skipped, 1 << 16);
-        struct store_writer *w = NULL;
-        struct eg_etcd *c = NULL;
         size_t idx = 0;
         int r;
         if (o->n_endpoints == 0) {
@@ -125,32 +159,7 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
                 r = -ENOMEM;
                 goto out;
         }
-        r = store_writer_open(&store, res.object, &w, err);
-        if (r < 0)
-                goto out;
-        struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
-        eo.timeout_ms = timeout_ms;
-        eo.deadline_ms = deadline;
-        r = eg_etcd_new(&res.endpoint, 1, &eo, &c);
-        if (r < 0)
-                goto out;
-        struct take t = {.w = w, .err = err, .expected = st.db_size > 0 ? (uint64_t)st.db_size : 0,
-                         .progress = o->progress, .progress_userdata = o->progress_userdata, .cancel = o->cancel};
-        struct eg_etcd_error e = {0};
-        r = eg_etcd_snapshot(c, res.endpoint, on_chunk, &t, res.sha256, &res.size, &e);
-        if (r < 0) {
-                if (!t.store_failed)
-                        eg_error_set(err, "snapshot from %s: %s", res.endpoint, e.message ? e.message : strerror(-r));
-                eg_etcd_error_done(&e);
-                goto out;
-        }
-        eg_etcd_error_done(&e);
-        unsigned char trailer[EG_SNAPSHOT_TRAILER];
-        r = hex_to_raw(res.sha256, trailer);
-        if (r >= 0)
-                r = store_writer_write(w, trailer, sizeof(trailer), err);
-        if (r >= 0)
-                r = store_writer_commit(w, err);
+        r = stream(o, &store, timeout_ms, st.db_size, &res, err);
         if (r < 0)
                 goto out;
         res.duration_ms = eg_now_monotonic_ms() - start;
@@ -162,8 +171,6 @@ out:
                 eg_error_set(err, "the backup did not finish within its timeout of %lld s (raise it if the snapshot needs longer: "
                                   "backupPolicy.timeoutInSecond, or backup --timeout): %s",
                              (long long)((timeout_ms + 999) / 1000), err->message ? err->message : strerror(-r));
-        store_writer_free(w);
-        eg_etcd_free(c);
         eg_etcd_status_done(&st);
         eg_buf_done(&skipped);
         eg_backup_result_done(&res);

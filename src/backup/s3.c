@@ -443,6 +443,16 @@ int s3_multipart_part(struct s3 *s, const char *bucket, const char *key, const c
         return r;
 }
 
+/* open, text escaped for XML, close. */
+static int put_element(struct eg_buf *b, const char *open, const char *text, const char *close) {
+        int r = eg_buf_puts(b, open);
+        if (r >= 0)
+                r = s3_xml_escape(b, text);
+        if (r >= 0)
+                r = eg_buf_puts(b, close);
+        return r;
+}
+
 int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
                           char *const *etags, size_t n, struct eg_error *err) {
         _cleanup_free_ char *q = upload_query(upload_id, 0);
@@ -452,11 +462,9 @@ int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, con
         eg_buf_init(&body, 0);
         int r = eg_buf_puts(&body, "<CompleteMultipartUpload>");
         for (size_t i = 0; i < n && r >= 0; i++) {
-                r = eg_buf_printf(&body, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
+                r = eg_buf_printf(&body, "<Part><PartNumber>%zu</PartNumber>", i + 1);
                 if (r >= 0)
-                        r = s3_xml_escape(&body, etags[i]);
-                if (r >= 0)
-                        r = eg_buf_puts(&body, "</ETag></Part>");
+                        r = put_element(&body, "<ETag>", etags[i], "</ETag></Part>");
         }
         if (r >= 0)
                 r = eg_buf_puts(&body, "</CompleteMultipartUpload>");
@@ -529,11 +537,7 @@ int s3_delete_objects(struct s3 *s, const char *bucket, const char *const *keys,
         /* quiet: the reply lists only the keys that failed */
         int r = eg_buf_puts(&body, "<Delete><Quiet>true</Quiet>");
         for (size_t i = 0; i < n && r >= 0; i++) {
-                r = eg_buf_puts(&body, "<Object><Key>");
-                if (r >= 0)
-                        r = s3_xml_escape(&body, keys[i]);
-                if (r >= 0)
-                        r = eg_buf_puts(&body, "</Key></Object>");
+                r = put_element(&body, "<Object><Key>", keys[i], "</Key></Object>");
         }
         if (r >= 0)
                 r = eg_buf_puts(&body, "</Delete>");

@@ -215,38 +215,43 @@ void store_writer_free(struct store_writer *w) {
         free(w);
 }
 
+/* "<bucket>/<key>" of every object whose key starts with base's key. */
+static int s3_store_list(const struct eg_backup_store *store, const char *base, char ***ret, size_t *ret_n,
+                         struct eg_error *err) {
+        _cleanup_free_ char *bucket = NULL, *key = NULL;
+        if (eg_s3_parse_path(base, &bucket, &key) < 0) {
+                eg_error_set(err, "s3 path '%s' is not <bucket>/<key>", base);
+                return -EINVAL;
+        }
+        struct s3 *s;
+        int r = s3_new(store, &s, err);
+        if (r < 0)
+                return r;
+        char **keys = NULL;
+        size_t n = 0;
+        r = s3_list(s, bucket, key, &keys, &n, err);
+        s3_free(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                char *full = eg_strdup_printf("%s/%s", bucket, keys[i]);
+                if (!full) {
+                        eg_strv_free(keys, n);
+                        return -ENOMEM;
+                }
+                free(keys[i]);
+                keys[i] = full;
+        }
+        *ret = keys;
+        *ret_n = n;
+        return 0;
+}
+
 int store_list(const struct eg_backup_store *store, const char *base, char ***ret, size_t *ret_n,
                struct eg_error *err) {
         int r;
-        if (store->type == EG_STORAGE_S3) {
-                _cleanup_free_ char *bucket = NULL, *key = NULL;
-                if (eg_s3_parse_path(base, &bucket, &key) < 0) {
-                        eg_error_set(err, "s3 path '%s' is not <bucket>/<key>", base);
-                        return -EINVAL;
-                }
-                struct s3 *s;
-                r = s3_new(store, &s, err);
-                if (r < 0)
-                        return r;
-                char **keys = NULL;
-                size_t n = 0;
-                r = s3_list(s, bucket, key, &keys, &n, err);
-                s3_free(s);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < n; i++) {
-                        char *full = eg_strdup_printf("%s/%s", bucket, keys[i]);
-                        if (!full) {
-                                eg_strv_free(keys, n);
-                                return -ENOMEM;
-                        }
-                        free(keys[i]);
-                        keys[i] = full;
-                }
-                *ret = keys;
-                *ret_n = n;
-                return 0;
-        }
+        if (store->type == EG_STORAGE_S3)
+                return s3_store_list(store, base, ret, ret_n, err);
         _cleanup_free_ char *dir = NULL, *name = NULL;
         /* "DIR/" lists everything in DIR */
         if (eg_str_has_suffix(base, "/")) {
