@@ -29,63 +29,51 @@ static const struct eg_option common_options[] = {
         {OPT_RUNTIME, "runtime", 0, "local|kubernetes", "where members run (default local)"},
         {OPT_STATE_DIR, "state-dir", 0, "DIR", "state directory (default /var/lib/etcd-gitops as root)"},
         {OPT_AUDIT_LOG, "audit-log", 0, "FILE", "audit log (default STATE-DIR/audit.jsonl)"},
-        {OPT_ETCD_BIN_DIR, "etcd-bin-dir", 0, "DIR", "etcd binaries: DIR/<version>/etcd or DIR/etcd-<version>"},
-        {OPT_ADVERTISE_HOST, "advertise-host", 0, "HOST", "address local members listen on (default 127.0.0.1)"},
-        {OPT_KUBECONFIG, "kubeconfig", 0, "FILE", "kubeconfig for the kubernetes runtime"},
-        {OPT_CONTEXT, "context", 0, "NAME", "kubeconfig context"},
+        {OPT_ETCD_BIN_DIR, "etcd-bin-dir", 0, "DIR", "etcd binaries: DIR/<version>/etcd or DIR/etcd-<version>",
+         EG_OPT_STRING_AT(struct eg_settings, etcd_bin_dir)},
+        {OPT_ADVERTISE_HOST, "advertise-host", 0, "HOST", "address local members listen on (default 127.0.0.1)",
+         EG_OPT_STRING_AT(struct eg_settings, advertise_host)},
+        {OPT_KUBECONFIG, "kubeconfig", 0, "FILE", "kubeconfig for the kubernetes runtime",
+         EG_OPT_STRING_AT(struct eg_settings, kubeconfig)},
+        {OPT_CONTEXT, "context", 0, "NAME", "kubeconfig context", EG_OPT_STRING_AT(struct eg_settings, context)},
         {OPT_ETCD_ACCESS, "etcd-access", 0, "proxy|direct",
          "kubernetes: reach etcd through the API server's pod proxy (default) or member DNS names"},
-        {OPT_NAMESPACE, "namespace", 'n', "NS", "only this namespace"},
-        {OPT_PATH, "path", 0, "SUBDIR", "folder inside the source"},
-        {OPT_REF, "ref", 0, "REF", "git branch, tag or commit"},
+        {OPT_NAMESPACE, "namespace", 'n', "NS", "only this namespace", EG_OPT_STRING_AT(struct eg_settings, namespace)},
+        {OPT_PATH, "path", 0, "SUBDIR", "folder inside the source", EG_OPT_STRING_AT(struct eg_settings, path)},
+        {OPT_REF, "ref", 0, "REF", "git branch, tag or commit", EG_OPT_STRING_AT(struct eg_settings, ref)},
         {OPT_LOG_LEVEL, "log-level", 0, "LEVEL", "error, warning, info (default) or debug"},
         {0},
 };
 
+/* value is a or b; else says so for option name. */
+static int one_of(const char *name, const char *value, const char *a, const char *b) {
+        if (strcmp(value, a) == 0 || strcmp(value, b) == 0)
+                return 0;
+        fprintf(stderr, "etcd-gitops: --%s must be %s or %s, got '%s'\n", name, a, b, value);
+        return -EINVAL;
+}
+
+static int set_owned(char **dst, const char *value) {
+        free(*dst);
+        *dst = strdup(value);
+        return *dst ? 0 : -ENOMEM;
+}
+
 static int set_common(int id, const char *value) {
         switch (id) {
         case OPT_RUNTIME:
-                if (strcmp(value, "local") != 0 && strcmp(value, "kubernetes") != 0) {
-                        fprintf(stderr, "etcd-gitops: --runtime must be local or kubernetes, got '%s'\n", value);
+                if (one_of("runtime", value, "local", "kubernetes") < 0)
                         return -EINVAL;
-                }
                 eg_settings.runtime = value;
                 return 0;
         case OPT_STATE_DIR:
-                free(eg_settings.state_dir);
-                eg_settings.state_dir = strdup(value);
-                return eg_settings.state_dir ? 0 : -ENOMEM;
+                return set_owned(&eg_settings.state_dir, value);
         case OPT_AUDIT_LOG:
-                free(eg_settings.audit_log);
-                eg_settings.audit_log = strdup(value);
-                return eg_settings.audit_log ? 0 : -ENOMEM;
-        case OPT_ETCD_BIN_DIR:
-                eg_settings.etcd_bin_dir = value;
-                return 0;
-        case OPT_ADVERTISE_HOST:
-                eg_settings.advertise_host = value;
-                return 0;
-        case OPT_KUBECONFIG:
-                eg_settings.kubeconfig = value;
-                return 0;
-        case OPT_CONTEXT:
-                eg_settings.context = value;
-                return 0;
+                return set_owned(&eg_settings.audit_log, value);
         case OPT_ETCD_ACCESS:
-                if (strcmp(value, "proxy") != 0 && strcmp(value, "direct") != 0) {
-                        fprintf(stderr, "etcd-gitops: --etcd-access must be proxy or direct, got '%s'\n", value);
+                if (one_of("etcd-access", value, "proxy", "direct") < 0)
                         return -EINVAL;
-                }
                 eg_settings.etcd_access_direct = strcmp(value, "direct") == 0;
-                return 0;
-        case OPT_NAMESPACE:
-                eg_settings.namespace = value;
-                return 0;
-        case OPT_PATH:
-                eg_settings.path = value;
-                return 0;
-        case OPT_REF:
-                eg_settings.ref = value;
                 return 0;
         case OPT_LOG_LEVEL: {
                 enum eg_log_level l;
@@ -100,6 +88,23 @@ static int set_common(int id, const char *value) {
         return -EINVAL;
 }
 
+/* Stores the option's value where its table row says, or hands it to h (set_common for the
+ * common options). */
+static int apply_option(const struct eg_option *o, const char *value, bool is_common, eg_option_handler h,
+                        void *userdata) {
+        char *at = (char *)(is_common ? (void *)&eg_settings : userdata) + o->offset;
+        switch (o->store) {
+        case EG_OPT_STRING:
+                *(const char **)at = value;
+                return 0;
+        case EG_OPT_FLAG:
+                *(bool *)at = true;
+                return 0;
+        default:
+                return is_common ? set_common(o->id, value) : h ? h(o->id, value, userdata) : -EINVAL;
+        }
+}
+
 static void load_common_from_env(void) {
         for (const struct eg_option *o = common_options; o->name; o++) {
                 char var[64] = "ETCD_GITOPS_";
@@ -108,7 +113,7 @@ static void load_common_from_env(void) {
                         var[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
                 var[n] = 0;
                 const char *v = getenv(var);
-                if (v && *v && set_common(o->id, v) < 0)
+                if (v && *v && apply_option(o, v, true, NULL, NULL) < 0)
                         fprintf(stderr, "etcd-gitops: ignoring %s\n", var);
         }
 }
@@ -150,6 +155,48 @@ void eg_cli_print_help(const struct eg_command *cmd) {
         printf("  %-36s %s\n", "-h, --help", "show this help");
 }
 
+/* The option argument a names (--name, --name=value, -x, -xvalue), the command's own before
+ * the common ones; *ret_value is the value written into a, if any. */
+static const struct eg_option *lookup(const struct eg_command *cmd, const char *a, const char **ret_value,
+                                      bool *ret_common) {
+        const char *name = a[1] == '-' ? a + 2 : NULL, *eq = name ? strchr(name, '=') : NULL;
+        size_t len = !name ? 0 : eq ? (size_t)(eq - name) : strlen(name);
+        char short_name = name ? 0 : a[1];
+        const struct eg_option *o = find_option(cmd->options, name, len, short_name);
+        *ret_common = false;
+        if (!o && cmd->uses_common) {
+                o = find_option(common_options, name, len, short_name);
+                *ret_common = true;
+        }
+        *ret_value = !o ? NULL : name ? (eq ? eq + 1 : NULL) : (a[2] ? a + 2 : NULL);
+        return o;
+}
+
+/* One option at argv[*i], its value taken from the next argument when it needs one. */
+static int parse_option(const struct eg_command *cmd, int argc, char **argv, int *i, eg_option_handler h,
+                        void *userdata) {
+        const char *a = argv[*i], *value;
+        bool is_common;
+        const struct eg_option *o = lookup(cmd, a, &value, &is_common);
+        if (!o) {
+                fprintf(stderr, "etcd-gitops %s: unknown option '%s' (see 'etcd-gitops %s --help')\n", cmd->name, a,
+                        cmd->name);
+                return -EINVAL;
+        }
+        if (!o->arg && value) {
+                fprintf(stderr, "etcd-gitops %s: option '--%s' takes no value\n", cmd->name, o->name);
+                return -EINVAL;
+        }
+        if (o->arg && !value && !o->optional_arg) {
+                if (*i + 1 >= argc) {
+                        fprintf(stderr, "etcd-gitops %s: option '--%s' needs %s\n", cmd->name, o->name, o->arg);
+                        return -EINVAL;
+                }
+                value = argv[++*i];
+        }
+        return apply_option(o, value, is_common, h, userdata) < 0 ? -EINVAL : 0;
+}
+
 int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
                  void *userdata, char ***ret_args, size_t *ret_n) {
         if (cmd->uses_common)
@@ -159,77 +206,42 @@ int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_
                 return -ENOMEM;
         size_t n = 0;
         bool only_positional = false;
-        for (int i = 1; i < argc; i++) {
+        int r = 0;
+        for (int i = 1; i < argc && r == 0; i++) {
                 char *a = argv[i];
-                if (only_positional || a[0] != '-' || a[1] == 0) {
+                if (only_positional || a[0] != '-' || a[1] == 0)
                         args[n++] = a;
-                        continue;
-                }
-                if (strcmp(a, "--") == 0) {
+                else if (strcmp(a, "--") == 0)
                         only_positional = true;
-                        continue;
-                }
-                if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                         eg_cli_print_help(cmd);
-                        free(args);
-                        return EG_CLI_STOP_OK;
-                }
-                const struct eg_option *o;
-                const char *value = NULL;
-                bool is_common;
-                if (a[1] == '-') {
-                        const char *name = a + 2, *eq = strchr(name, '=');
-                        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-                        o = find_option(cmd->options, name, len, 0);
-                        is_common = false;
-                        if (!o && cmd->uses_common) {
-                                o = find_option(common_options, name, len, 0);
-                                is_common = true;
-                        }
-                        if (o && eq)
-                                value = eq + 1;
-                } else {
-                        o = find_option(cmd->options, NULL, 0, a[1]);
-                        is_common = false;
-                        if (!o && cmd->uses_common) {
-                                o = find_option(common_options, NULL, 0, a[1]);
-                                is_common = true;
-                        }
-                        if (o && a[2])
-                                value = a + 2;
-                }
-                if (!o) {
-                        fprintf(stderr, "etcd-gitops %s: unknown option '%s' (see 'etcd-gitops %s --help')\n",
-                                cmd->name, a, cmd->name);
-                        free(args);
-                        return -EINVAL;
-                }
-                if (!o->arg && value) {
-                        fprintf(stderr, "etcd-gitops %s: option '--%s' takes no value\n", cmd->name, o->name);
-                        free(args);
-                        return -EINVAL;
-                }
-                if (o->arg && !value && !o->optional_arg) {
-                        if (i + 1 >= argc) {
-                                fprintf(stderr, "etcd-gitops %s: option '--%s' needs %s\n", cmd->name,
-                                        o->name, o->arg);
-                                free(args);
-                                return -EINVAL;
-                        }
-                        value = argv[++i];
-                }
-                int r = is_common ? set_common(o->id, value) : h ? h(o->id, value, userdata) : -EINVAL;
-                if (r < 0) {
-                        free(args);
-                        return -EINVAL;
-                }
+                        r = EG_CLI_STOP_OK;
+                } else
+                        r = parse_option(cmd, argc, argv, &i, h, userdata);
         }
-        if (cmd->uses_common && eg_settings_finish() < 0) {
+        if (r == 0 && cmd->uses_common && eg_settings_finish() < 0)
+                r = -ENOMEM;
+        if (r != 0) {
                 free(args);
-                return -ENOMEM;
+                return r;
         }
         *ret_args = args;
         *ret_n = n;
+        return 0;
+}
+
+int eg_cli_cluster_name(const char *arg, char **ret_ns, char **ret_name) {
+        const char *slash = strchr(arg, '/');
+        char *ns = slash ? strndup(arg, (size_t)(slash - arg))
+                         : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
+        char *name = strdup(slash ? slash + 1 : arg);
+        if (!ns || !name) {
+                free(ns);
+                free(name);
+                return -ENOMEM;
+        }
+        *ret_ns = ns;
+        *ret_name = name;
         return 0;
 }
 
@@ -246,7 +258,7 @@ int eg_settings_finish(void) {
                         return -ENOMEM;
         }
         if (!eg_settings.audit_log) {
-                eg_settings.audit_log = eg_path_join(eg_settings.state_dir, "audit.jsonl");
+                eg_settings.audit_log = eg_state_path(eg_settings.state_dir, EG_STATE_AUDIT_LOG, NULL, NULL);
                 if (!eg_settings.audit_log)
                         return -ENOMEM;
         }

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "etcd-gitops/util.h"
 
@@ -30,6 +31,14 @@ struct eg_settings {
 };
 extern struct eg_settings eg_settings;
 
+/* What parsing does with an option: call the command's handler, or store it in the handler's
+ * userdata (eg_settings for the common options) at offset. */
+enum eg_option_store {
+        EG_OPT_HANDLER,
+        EG_OPT_STRING, /* a const char * member: the value */
+        EG_OPT_FLAG,   /* a bool member: true */
+};
+
 struct eg_option {
         int id;            /* passed to the command's handler; < 0 for common options */
         const char *name;  /* long name without "--" */
@@ -37,7 +46,12 @@ struct eg_option {
         const char *arg;   /* metavar; NULL for a flag */
         const char *help;
         bool optional_arg; /* "--wait" or "--wait=30s" */
+        enum eg_option_store store;
+        size_t offset;
 };
+/* For an option table row: the value lands in member of type. */
+#define EG_OPT_STRING_AT(type, member) .store = EG_OPT_STRING, .offset = offsetof(type, member)
+#define EG_OPT_FLAG_AT(type, member) .store = EG_OPT_FLAG, .offset = offsetof(type, member)
 
 struct eg_command;
 typedef int (*eg_command_fn)(const struct eg_command *cmd, int argc, char **argv);
@@ -65,6 +79,9 @@ typedef int (*eg_option_handler)(int id, const char *value, void *userdata);
 int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
                  void *userdata, char ***ret_args, size_t *ret_n);
 void eg_cli_print_help(const struct eg_command *cmd);
+
+/* "NS/NAME", or "NAME" in --namespace (default "default"), into two malloc'd strings. */
+int eg_cli_cluster_name(const char *arg, char **ret_ns, char **ret_name);
 
 /* Applies defaults that depend on the environment (state dir, audit log path). */
 int eg_settings_finish(void);

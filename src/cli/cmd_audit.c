@@ -47,10 +47,7 @@ static int on_option(int id, const char *value, void *userdata) {
                 }
                 return 0;
         case OPT_OUTPUT:
-                if (eg_out_parse_format(value, formats, &a->format) == 0)
-                        return 0;
-                fprintf(stderr, "etcd-gitops audit: -o must be table or json, got '%s'\n", value);
-                return -EINVAL;
+                return eg_out_option("audit", value, formats, &a->format);
         }
         return -EINVAL;
 }

@@ -1,10 +1,12 @@
 /* etcd-gitops backup: an ad-hoc snapshot of a cluster to a file or S3. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "setup.h"
 #include "etcd-gitops/backup.h"
 
@@ -21,53 +23,35 @@ enum {
         OPT_OUTPUT,
 };
 
+struct backup_args {
+        const char *to, *endpoints, *cacert, *cert, *key, *aws_credentials, *s3_endpoint;
+        bool path_style;
+        enum eg_out_format fmt;
+        int64_t timeout_ms;
+};
+
 const struct eg_option cmd_backup_options[] = {
-        {OPT_TO, "to", 0, "s3://BUCKET/KEY|PATH", "where the snapshot goes (required)"},
-        {OPT_ENDPOINTS, "endpoints", 0, "URL,...", "client URLs to snapshot instead of a local cluster"},
-        {OPT_CACERT, "cacert", 0, "FILE", "CA certificate of the etcd server"},
-        {OPT_CERT, "cert", 0, "FILE", "client certificate for etcd"},
-        {OPT_KEY, "key", 0, "FILE", "client key for etcd"},
-        {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE", "AWS shared credentials file (default: environment, then ~/.aws/credentials)"},
-        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server (default AWS)"},
-        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
+        {OPT_TO, "to", 0, "s3://BUCKET/KEY|PATH", "where the snapshot goes (required)", EG_OPT_STRING_AT(struct backup_args, to)},
+        {OPT_ENDPOINTS, "endpoints", 0, "URL,...", "client URLs to snapshot instead of a local cluster",
+         EG_OPT_STRING_AT(struct backup_args, endpoints)},
+        {OPT_CACERT, "cacert", 0, "FILE", "CA certificate of the etcd server", EG_OPT_STRING_AT(struct backup_args, cacert)},
+        {OPT_CERT, "cert", 0, "FILE", "client certificate for etcd", EG_OPT_STRING_AT(struct backup_args, cert)},
+        {OPT_KEY, "key", 0, "FILE", "client key for etcd", EG_OPT_STRING_AT(struct backup_args, key)},
+        {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE", "AWS shared credentials file (default: environment, then ~/.aws/credentials)",
+         EG_OPT_STRING_AT(struct backup_args, aws_credentials)},
+        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server (default AWS)",
+         EG_OPT_STRING_AT(struct backup_args, s3_endpoint)},
+        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY",
+         EG_OPT_FLAG_AT(struct backup_args, path_style)},
         {OPT_TIMEOUT, "timeout", 0, "DURATION", "longest the whole backup may take, retries included (default 60s)"},
         {OPT_OUTPUT, "output", 'o', "text|json", "output format (default text)"},
         {0},
 };
 
-struct backup_args {
-        const char *to, *endpoints, *cacert, *cert, *key, *aws_credentials, *s3_endpoint;
-        bool path_style, json;
-        int64_t timeout_ms;
-};
-
 static int on_option(int id, const char *value, void *userdata) {
+        static const char *const formats[] = {"text", "json", NULL};
         struct backup_args *a = userdata;
         switch (id) {
-        case OPT_TO:
-                a->to = value;
-                return 0;
-        case OPT_ENDPOINTS:
-                a->endpoints = value;
-                return 0;
-        case OPT_CACERT:
-                a->cacert = value;
-                return 0;
-        case OPT_CERT:
-                a->cert = value;
-                return 0;
-        case OPT_KEY:
-                a->key = value;
-                return 0;
-        case OPT_AWS_CREDENTIALS:
-                a->aws_credentials = value;
-                return 0;
-        case OPT_S3_ENDPOINT:
-                a->s3_endpoint = value;
-                return 0;
-        case OPT_S3_PATH_STYLE:
-                a->path_style = true;
-                return 0;
         case OPT_TIMEOUT:
                 if (eg_parse_duration_ms(value, &a->timeout_ms) < 0 || a->timeout_ms <= 0) {
                         fprintf(stderr, "etcd-gitops backup: --timeout takes a duration such as 90s, got '%s'\n", value);
@@ -75,12 +59,7 @@ static int on_option(int id, const char *value, void *userdata) {
                 }
                 return 0;
         case OPT_OUTPUT:
-                if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
-                        a->json = strcmp(value, "json") == 0;
-                        return 0;
-                }
-                fprintf(stderr, "etcd-gitops backup: -o must be text or json, got '%s'\n", value);
-                return -EINVAL;
+                return eg_out_option("backup", value, formats, &a->fmt);
         }
         return -EINVAL;
 }
@@ -103,35 +82,23 @@ static void progress(uint64_t bytes, uint64_t expected, void *userdata) {
         fflush(stderr);
 }
 
-/* Client URLs of a local-runtime cluster's running members. */
-static int cluster_endpoints(const char *cluster, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt,
-                           char **ret_ns, char **ret_name) {
-        const char *slash = strchr(cluster, '/');
-        char *ns = slash ? strndup(cluster, (size_t)(slash - cluster)) : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
-        char *name = strdup(slash ? slash + 1 : cluster);
-        if (!ns || !name) {
-                free(ns);
-                free(name);
-                return -ENOMEM;
-        }
+/* Client URLs of a cluster's running members, with the runtime (open) that runs it. */
+static int cluster_endpoints(const char *ns, const char *name, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt) {
         struct eg_error err = {0};
         struct eg_runtime *rt = NULL;
         struct eg_runtime_cluster rc = {0};
         int r = eg_cli_runtime_open(true, &rt, &err);
         if (r >= 0)
-                r = rt->ops->observe(rt, ns, name, &rc, &err);
+                r = eg_runtime_observe(rt, ns, name, &rc, &err);
+        if (r == -ENOENT)
+                eg_log_error("no cluster %s/%s on the %s runtime%s%s", ns, name, eg_settings.runtime,
+                             strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
+                             strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
+        else if (r < 0)
+                eg_log_error("cannot look up cluster %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
         if (r < 0) {
-                if (r == -ENOENT)
-                        eg_log_error("no cluster %s/%s on the %s runtime%s%s", ns, name, eg_settings.runtime,
-                                     strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
-                                     strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
-                else
-                        eg_log_error("cannot look up cluster %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
-                eg_error_done(&err);
-                if (rt)
-                        rt->ops->free(rt);
-                free(ns);
-                free(name);
+                eg_runtime_free(rt);
                 return r;
         }
         char **v = calloc(rc.n_members + 1, sizeof(*v));
@@ -143,19 +110,13 @@ static int cluster_endpoints(const char *cluster, char ***ret, size_t *ret_n, st
         if (!v || r < 0 || n == 0) {
                 if (v && n == 0 && r >= 0)
                         eg_log_error("cluster %s/%s has no running member", ns, name);
-                for (size_t i = 0; v && i < n; i++)
-                        free(v[i]);
-                free(v);
-                rt->ops->free(rt);
-                free(ns);
-                free(name);
+                eg_strv_free(v, n);
+                eg_runtime_free(rt);
                 return r < 0 || !v ? -ENOMEM : -EHOSTUNREACH;
         }
         *ret = v;
         *ret_n = n;
         *ret_rt = rt;
-        *ret_ns = ns;
-        *ret_name = name;
         return 0;
 }
 
@@ -170,9 +131,7 @@ static int split_endpoints(const char *list, char ***ret, size_t *ret_n) {
         for (const char *p = list;;) {
                 size_t len = strcspn(p, ",");
                 if (len > 0 && !(v[k++] = strndup(p, len))) {
-                        for (size_t i = 0; i < k; i++)
-                                free(v[i]);
-                        free(v);
+                        eg_strv_free(v, k);
                         return -ENOMEM;
                 }
                 if (!p[len])
@@ -182,6 +141,44 @@ static int split_endpoints(const char *list, char ***ret, size_t *ret_n) {
         *ret = v;
         *ret_n = k;
         return 0;
+}
+
+/* The members to snapshot and how to reach them: a cluster's (eo from its runtime, which
+ * *ret_rt keeps valid, unless TLS files were given) or the --endpoints. */
+static int find_endpoints(const char *cluster, const struct backup_args *a, char ***ret, size_t *ret_n,
+                          struct eg_etcd_options *eo, struct eg_runtime **ret_rt) {
+        _cleanup_free_ char *ns = NULL, *name = NULL;
+        struct eg_runtime *rt = NULL;
+        struct eg_error e = {0};
+        int r;
+        if (!cluster)
+                return split_endpoints(a->endpoints, ret, ret_n);
+        if ((r = eg_cli_cluster_name(cluster, &ns, &name)) < 0 || (r = cluster_endpoints(ns, name, ret, ret_n, &rt)) < 0)
+                return r;
+        if (!(a->cacert || a->cert || a->key) && (r = eg_runtime_etcd_access(rt, ns, name, eo, &e)) < 0) {
+                eg_log_error("cannot reach the members of %s/%s: %s", ns, name, e.message ? e.message : strerror(-r));
+                eg_strv_free(*ret, *ret_n);
+                eg_runtime_free(rt);
+        } else
+                *ret_rt = rt;
+        eg_error_done(&e);
+        return r;
+}
+
+static void print_result(const struct eg_backup_result *res, bool json) {
+        if (!json) {
+                printf("sha256: %s\nsize: %llu\nrevision: %lld\nversion: %s\nendpoint: %s\nobject: %s\nduration: %lld ms\n",
+                       res->sha256, (unsigned long long)res->size, (long long)res->revision, res->version, res->endpoint,
+                       res->object, (long long)res->duration_ms);
+                return;
+        }
+        json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "sha256", res->sha256, "size", (json_int_t)res->size,
+                              "revision", (json_int_t)res->revision, "etcdVersion", res->version, "endpoint", res->endpoint,
+                              "object", res->object, "durationMs", (json_int_t)res->duration_ms);
+        if (j)
+                json_dumpf(j, stdout, JSON_INDENT(2));
+        printf("\n");
+        json_decref(j);
 }
 
 int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
@@ -199,52 +196,30 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
         }
         char **eps = NULL;
         size_t n_eps = 0;
-        struct eg_runtime *rt = NULL;
-        _cleanup_free_ char *ns = NULL, *name = NULL;
         struct eg_etcd_options eo = {0};
-        r = cluster ? cluster_endpoints(cluster, &eps, &n_eps, &rt, &ns, &name) : split_endpoints(a.endpoints, &eps, &n_eps);
-        if (r < 0)
+        struct eg_runtime *rt = NULL;
+        if (find_endpoints(cluster, &a, &eps, &n_eps, &eo, &rt) < 0)
                 return EG_EXIT_ERROR;
-        if (rt && rt->ops->etcd_access && !(a.cacert || a.cert || a.key)) {
-                struct eg_error e = {0};
-                if ((r = rt->ops->etcd_access(rt, ns, name, &eo, &e)) < 0) {
-                        eg_log_error("cannot reach the members of %s/%s: %s", ns, name, e.message ? e.message : strerror(-r));
-                        eg_error_done(&e);
-                        for (size_t i = 0; i < n_eps; i++)
-                                free(eps[i]);
-                        free(eps);
-                        rt->ops->free(rt);
-                        return EG_EXIT_ERROR;
-                }
-        }
         if (a.cacert || a.cert || a.key)
                 eo.tls = (struct eg_etcd_tls){a.cacert, a.cert, a.key};
-        struct eg_backup_options bo = {
-                .endpoints = eps,
-                .n_endpoints = n_eps,
-                .etcd = &eo,
-                .timeout_ms = a.timeout_ms,
-        };
+        struct eg_backup_options bo = {.endpoints = eps, .n_endpoints = n_eps, .etcd = &eo, .timeout_ms = a.timeout_ms};
         int64_t last = 0;
         if (isatty(STDERR_FILENO)) {
                 bo.progress = progress;
                 bo.progress_userdata = &last;
         }
-        if (eg_str_has_prefix(a.to, "s3://")) {
+        if (eg_str_has_prefix(a.to, "s3://"))
                 bo.store = (struct eg_backup_store){.type = EG_STORAGE_S3, .path = a.to + 5, .endpoint = a.s3_endpoint,
                                                     .force_path_style = a.path_style, .credentials_file = a.aws_credentials};
-        } else
+        else
                 bo.store = (struct eg_backup_store){.type = EG_STORAGE_FILE, .path = a.to};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
         r = eg_backup_take(&bo, &res, &err);
         if (bo.progress && last)
                 fprintf(stderr, "\n");
-        for (size_t i = 0; i < n_eps; i++)
-                free(eps[i]);
-        free(eps);
-        if (rt)
-                rt->ops->free(rt);
+        eg_strv_free(eps, n_eps);
+        eg_runtime_free(rt);
         if (r < 0) {
                 eg_log_error("backup failed: %s", err.message ? err.message : strerror(-r));
                 eg_error_done(&err);
@@ -252,18 +227,7 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
         }
         if (res.skipped)
                 eg_log_warning("skipped unreachable endpoints: %s", res.skipped);
-        if (a.json) {
-                json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "sha256", res.sha256, "size", (json_int_t)res.size,
-                                      "revision", (json_int_t)res.revision, "etcdVersion", res.version, "endpoint", res.endpoint,
-                                      "object", res.object, "durationMs", (json_int_t)res.duration_ms);
-                if (j)
-                        json_dumpf(j, stdout, JSON_INDENT(2));
-                printf("\n");
-                json_decref(j);
-        } else
-                printf("sha256: %s\nsize: %llu\nrevision: %lld\nversion: %s\nendpoint: %s\nobject: %s\nduration: %lld ms\n",
-                       res.sha256, (unsigned long long)res.size, (long long)res.revision, res.version, res.endpoint, res.object,
-                       (long long)res.duration_ms);
+        print_result(&res, a.fmt == EG_OUT_JSON);
         eg_backup_result_done(&res);
         return EG_EXIT_OK;
 }

@@ -26,10 +26,7 @@ static int on_option(int id, const char *value, void *userdata) {
         int k = policy_option(&a->p, id, value);
         if (k != 0)
                 return k < 0 ? k : 0;
-        if (id == OPT_OUTPUT && eg_out_parse_format(value, formats, &a->fmt) == 0)
-                return 0;
-        fprintf(stderr, "etcd-gitops diff: -o must be text or json, got '%s'\n", value);
-        return -EINVAL;
+        return id == OPT_OUTPUT ? eg_out_option("diff", value, formats, &a->fmt) : -EINVAL;
 }
 
 /* The spec lines that can be compared with what runs: desired from the manifest,

@@ -16,10 +16,7 @@ const struct eg_option cmd_get_options[] = {
 
 static int on_option(int id, const char *value, void *userdata) {
         static const char *const formats[] = {"table", "wide", "json", "yaml", NULL};
-        if (id == OPT_OUTPUT && eg_out_parse_format(value, formats, userdata) == 0)
-                return 0;
-        fprintf(stderr, "etcd-gitops get: -o must be table, wide, json or yaml, got '%s'\n", value);
-        return -EINVAL;
+        return id == OPT_OUTPUT ? eg_out_option("get", value, formats, userdata) : -EINVAL;
 }
 
 static const char *sget(json_t *o, const char *key) {
@@ -95,11 +92,13 @@ static void print_members(json_t *all, bool wide) {
 }
 
 /* Keeps the clusters named name (either "name" or "ns/name"). */
-static json_t *filter(json_t *all, const char *name) {
+/* The entries of all named name ("NAME" or "NS/NAME"; NULL: all), whose namespace and name are
+ * under key (NULL: at the top). */
+static json_t *filter(json_t *all, const char *key, const char *name) {
         json_t *out = json_array(), *c;
         size_t i;
         json_array_foreach(all, i, c) {
-                json_t *md = json_object_get(c, "metadata");
+                json_t *md = key ? json_object_get(c, key) : c;
                 const char *ns = sget(md, "namespace"), *n = sget(md, "name");
                 _cleanup_free_ char *full = eg_strdup_printf("%s/%s", ns, n);
                 if (!name || strcmp(name, n) == 0 || (full && strcmp(name, full) == 0))
@@ -108,51 +107,59 @@ static json_t *filter(json_t *all, const char *name) {
         return out;
 }
 
+/* What every listing shares: "no KIND named" when name matched nothing, and the JSON and YAML
+ * formats. False when the table is still to print. */
+static bool print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, int *ret_exit) {
+        *ret_exit = EG_EXIT_OK;
+        if (name && json_array_size(sel) == 0) {
+                fprintf(stderr, "etcd-gitops get: no %s named '%s'\n", kind, name);
+                *ret_exit = EG_EXIT_DIFF;
+        } else if (fmt == EG_OUT_JSON)
+                eg_out_json(sel, stdout);
+        else if (fmt == EG_OUT_YAML)
+                eg_out_yaml(sel, stdout);
+        else
+                return false;
+        return true;
+}
+
+static void print_backups(json_t *sel, bool wide) {
+        struct eg_table *t;
+        json_t *b;
+        size_t i;
+        if (eg_table_new(wide ? 9 : 7, &t) < 0)
+                return;
+        const char *head[] = {"NAMESPACE", "NAME", "SUCCEEDED", "REVISION", "SIZE", "LAST-SUCCESS",
+                              "OBJECT", "SHA256", "REASON"};
+        eg_table_add(t, head);
+        json_array_foreach(sel, i, b) {
+                char rev[24], size[24];
+                snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(b, "etcdRevision")));
+                snprintf(size, sizeof(size), "%lld", (long long)json_integer_value(json_object_get(b, "size")));
+                const char *row[] = {sget(b, "namespace"), sget(b, "name"),
+                                     json_is_true(json_object_get(b, "succeeded")) ? "true" : "false",
+                                     rev, size, sget(b, "lastSuccessDate"), sget(b, "object"),
+                                     sget(b, "sha256"), sget(b, "reason")};
+                eg_table_add(t, row);
+        }
+        eg_table_print(t, stdout);
+        eg_table_free(t);
+}
+
 static int get_backups(const char *name, enum eg_out_format fmt) {
         json_t *all = NULL;
         if (eg_backup_status_all(eg_settings.state_dir, &all) < 0) {
                 eg_log_error("cannot read the backup status under %s", eg_settings.state_dir);
                 return EG_EXIT_ERROR;
         }
-        json_t *sel = json_array(), *b;
-        size_t i;
-        json_array_foreach(all, i, b) {
-                const char *ns = sget(b, "namespace"), *n = sget(b, "name");
-                _cleanup_free_ char *full = eg_strdup_printf("%s/%s", ns, n);
-                if (!name || strcmp(name, n) == 0 || (full && strcmp(name, full) == 0))
-                        json_array_append(sel, b);
-        }
+        json_t *sel = filter(all, NULL, name);
         json_decref(all);
-        int exit_code = EG_EXIT_OK;
-        if (name && json_array_size(sel) == 0) {
-                fprintf(stderr, "etcd-gitops get: no backup named '%s'\n", name);
-                exit_code = EG_EXIT_DIFF;
-        } else if (fmt == EG_OUT_JSON)
-                eg_out_json(sel, stdout);
-        else if (fmt == EG_OUT_YAML)
-                eg_out_yaml(sel, stdout);
-        else if (json_array_size(sel) == 0)
-                printf("no backups\n");
-        else {
-                struct eg_table *t;
-                bool wide = fmt == EG_OUT_WIDE;
-                if (eg_table_new(wide ? 9 : 7, &t) == 0) {
-                        const char *head[] = {"NAMESPACE", "NAME", "SUCCEEDED", "REVISION", "SIZE", "LAST-SUCCESS",
-                                              "OBJECT", "SHA256", "REASON"};
-                        eg_table_add(t, head);
-                        json_array_foreach(sel, i, b) {
-                                char rev[24], size[24];
-                                snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(b, "etcdRevision")));
-                                snprintf(size, sizeof(size), "%lld", (long long)json_integer_value(json_object_get(b, "size")));
-                                const char *row[] = {sget(b, "namespace"), sget(b, "name"),
-                                                     json_is_true(json_object_get(b, "succeeded")) ? "true" : "false",
-                                                     rev, size, sget(b, "lastSuccessDate"), sget(b, "object"),
-                                                     sget(b, "sha256"), sget(b, "reason")};
-                                eg_table_add(t, row);
-                        }
-                        eg_table_print(t, stdout);
-                        eg_table_free(t);
-                }
+        int exit_code;
+        if (!print_common(sel, "backup", name, fmt, &exit_code)) {
+                if (json_array_size(sel) == 0)
+                        printf("no backups\n");
+                else
+                        print_backups(sel, fmt == EG_OUT_WIDE);
         }
         json_decref(sel);
         return exit_code;
@@ -189,22 +196,17 @@ int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
                 free(args);
                 return EG_EXIT_ERROR;
         }
-        json_t *sel = filter(all, name);
+        json_t *sel = filter(all, "metadata", name);
         json_decref(all);
-        int exit_code = EG_EXIT_OK;
-        if (name && json_array_size(sel) == 0) {
-                fprintf(stderr, "etcd-gitops get: no cluster named '%s'\n", name);
-                exit_code = EG_EXIT_DIFF;
-        } else if (fmt == EG_OUT_JSON)
-                eg_out_json(sel, stdout);
-        else if (fmt == EG_OUT_YAML)
-                eg_out_yaml(sel, stdout);
-        else if (strcmp(what, "members") == 0)
-                print_members(sel, fmt == EG_OUT_WIDE);
-        else if (json_array_size(sel) == 0)
-                printf("no clusters\n");
-        else
-                print_clusters(sel, fmt == EG_OUT_WIDE);
+        int exit_code;
+        if (!print_common(sel, "cluster", name, fmt, &exit_code)) {
+                if (strcmp(what, "members") == 0)
+                        print_members(sel, fmt == EG_OUT_WIDE);
+                else if (json_array_size(sel) == 0)
+                        printf("no clusters\n");
+                else
+                        print_clusters(sel, fmt == EG_OUT_WIDE);
+        }
         json_decref(sel);
         free(args);
         return exit_code;

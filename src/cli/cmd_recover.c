@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "setup.h"
@@ -16,25 +17,30 @@ enum {
         OPT_SOURCE,
 };
 
+struct recover_args {
+        struct eg_recover_request req;
+        bool from_member, dry_run, path_style;
+        const char *s3_endpoint, *source;
+};
+
 const struct eg_option cmd_recover_options[] = {
         {OPT_FROM_MEMBER, "from-member", 0, "NAME",
          "force a new cluster from this survivor (default: the most advanced), the others stopped, data kept", true},
         {OPT_FROM_BACKUP, "from-backup", 0, "REF",
          "restore a new cluster from PATH or s3://BUCKET/KEY (default: the newest verified backup)", true},
-        {OPT_DRY_RUN, "dry-run", 0, NULL, "print what would happen and what would be lost; change nothing"},
-        {OPT_FORCE, "force", 0, NULL, "recover although members with data kept could be restarted in place"},
-        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server of an s3:// backup (default AWS)"},
-        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY"},
+        {OPT_DRY_RUN, "dry-run", 0, NULL, "print what would happen and what would be lost; change nothing",
+         EG_OPT_FLAG_AT(struct recover_args, dry_run)},
+        {OPT_FORCE, "force", 0, NULL, "recover although members with data kept could be restarted in place",
+         EG_OPT_FLAG_AT(struct recover_args, req.force)},
+        {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server of an s3:// backup (default AWS)",
+         EG_OPT_STRING_AT(struct recover_args, s3_endpoint)},
+        {OPT_S3_PATH_STYLE, "s3-force-path-style", 0, NULL, "address objects as ENDPOINT/BUCKET/KEY",
+         EG_OPT_FLAG_AT(struct recover_args, path_style)},
         {OPT_SOURCE, "source", 0, "SRC",
          "the manifests: the new cluster runs the cluster's version and etcd environment (default: the "
-         "version its members ran, no environment)"},
+         "version its members ran, no environment)",
+         EG_OPT_STRING_AT(struct recover_args, source)},
         {0},
-};
-
-struct recover_args {
-        struct eg_recover_request req;
-        bool from_member, dry_run, path_style;
-        const char *s3_endpoint, *source;
 };
 
 static int on_option(int id, const char *value, void *userdata) {
@@ -47,21 +53,6 @@ static int on_option(int id, const char *value, void *userdata) {
         case OPT_FROM_BACKUP:
                 a->req.from_backup = true;
                 a->req.backup_ref = value;
-                return 0;
-        case OPT_DRY_RUN:
-                a->dry_run = true;
-                return 0;
-        case OPT_FORCE:
-                a->req.force = true;
-                return 0;
-        case OPT_S3_ENDPOINT:
-                a->s3_endpoint = value;
-                return 0;
-        case OPT_S3_PATH_STYLE:
-                a->path_style = true;
-                return 0;
-        case OPT_SOURCE:
-                a->source = value;
                 return 0;
         }
         return -EINVAL;
@@ -182,8 +173,116 @@ static int open_audit(struct eg_audit **ret) {
         return r;
 }
 
+/* What a recovery works on; recovery_done frees it all. */
+struct recovery {
+        char *ns, *name, *cluster;
+        struct eg_audit *audit;
+        struct eg_runtime *rt;
+        struct eg_recover_view view;
+        struct eg_source *source;
+        struct eg_desired_set *set;
+        struct eg_source_revision srev;
+        const struct eg_object *manifest; /* in set */
+};
+
+static void recovery_done(struct recovery *x) {
+        eg_recover_view_done(&x->view);
+        eg_desired_set_free(x->set);
+        eg_source_revision_done(&x->srev);
+        eg_source_free(x->source);
+        eg_runtime_free(x->rt);
+        eg_audit_close(x->audit);
+        free(x->ns);
+        free(x->name);
+        free(x->cluster);
+}
+
+/* The manifest (with --source), the runtime and what is left of the cluster; logs why not. */
+static int observe(const struct recover_args *a, bool act, struct recovery *x) {
+        struct eg_error err = {0};
+        int r = 0;
+        if (a->source && (r = read_manifest(a->source, x->ns, x->name, &x->source, &x->set, &x->srev, &x->manifest)) < 0)
+                return r;
+        if ((r = eg_cli_runtime_open(!act, &x->rt, &err)) < 0)
+                eg_log_error("%s", err.message ? err.message : strerror(-r));
+        else if ((r = eg_recover_observe(x->rt, eg_settings.state_dir, x->ns, x->name, &x->view, &err)) == -ENOENT)
+                eg_log_error("no cluster %s on the %s runtime (state dir %s): see `etcd-gitops get clusters`", x->cluster,
+                             eg_runtime_name(x->rt), eg_settings.state_dir);
+        else if (r < 0)
+                eg_log_error("cannot observe %s: %s", x->cluster, err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
+        return r;
+}
+
+/* No way chosen: the survivors and the ways back. */
+static int survey(const struct recover_args *a, const struct recovery *x) {
+        struct eg_recover_request any = {.force = a->req.force};
+        struct eg_recover_plan plan = {0};
+        struct eg_error err = {0};
+        int exit_code = EG_EXIT_DIFF;
+        print_survivors(x->cluster, &x->view);
+        if (eg_recover_plan(&x->view, &any, x->cluster, &plan, &err) == -EBUSY) {
+                fflush(stdout);
+                eg_log_error("%s", err.message);
+                exit_code = EG_EXIT_ERROR;
+        } else
+                print_ways(x->cluster, &x->view, a->req.force);
+        eg_recover_plan_done(&plan);
+        eg_error_done(&err);
+        return exit_code;
+}
+
+static int run(const struct recover_args *a, const struct recovery *x, struct eg_recover_plan *plan,
+               struct eg_error *err) {
+        struct eg_recover_options ro = {
+                .runtime = x->rt,
+                .audit = x->audit,
+                .state_dir = eg_settings.state_dir,
+                .namespace = x->ns,
+                .name = x->name,
+                .spec = x->manifest ? &x->manifest->cluster : NULL,
+                .origin = x->manifest ? &x->manifest->origin : NULL,
+                .revision = x->srev.revision,
+                .s3_endpoint = a->s3_endpoint,
+                .s3_force_path_style = a->path_style,
+        };
+        int r = eg_recover_run(&ro, &x->view, plan, err);
+        if (r < 0) {
+                eg_log_error("recovery of %s failed: %s", x->cluster, err->message ? err->message : strerror(-r));
+                return EG_EXIT_ERROR;
+        }
+        printf("recovered %s: %s\n", x->cluster, plan->reason);
+        if (plan->revision_gap >= 0)
+                printf("revision gap: %" PRId64 "\n", plan->revision_gap);
+        printf("now `etcd-gitops apply --source SRC` (or the daemon) grows it back to spec.size\n");
+        return EG_EXIT_OK;
+}
+
+/* The way chosen: planned, then taken or (dry run) told. */
+static int recover(const struct recover_args *a, const struct recovery *x) {
+        struct eg_recover_plan plan = {0};
+        struct eg_error err = {0};
+        int exit_code = EG_EXIT_ERROR, r;
+        if ((r = eg_recover_plan(&x->view, &a->req, x->cluster, &plan, &err)) < 0)
+                eg_log_error("%s", err.message ? err.message : strerror(-r));
+        else if (!eg_runtime_supports(x->rt, EG_RUNTIME_FORCE_NEW_CLUSTER))
+                eg_log_error("recovery on the %s runtime is not supported yet: follow etcd's disaster recovery guide by "
+                             "hand (etcdctl snapshot restore, or --force-new-cluster on one member)",
+                             eg_runtime_name(x->rt));
+        else if (a->dry_run) {
+                printf("would %s\n", plan.reason);
+                printf("nothing changed (dry run)\n");
+                exit_code = EG_EXIT_OK;
+        } else
+                exit_code = run(a, x, &plan, &err);
+        eg_recover_plan_done(&plan);
+        eg_error_done(&err);
+        return exit_code;
+}
+
 int cmd_recover(const struct eg_command *cmd, int argc, char **argv) {
         struct recover_args a = {0};
+        struct recovery x = {0};
         char **args = NULL;
         size_t n = 0;
         int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
@@ -199,100 +298,18 @@ int cmd_recover(const struct eg_command *cmd, int argc, char **argv) {
                 fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
                 return EG_EXIT_ERROR;
         }
-        const char *slash = strchr(arg, '/');
-        _cleanup_free_ char *ns = slash ? strndup(arg, (size_t)(slash - arg))
-                                        : strdup(eg_settings.namespace ? eg_settings.namespace : "default");
-        _cleanup_free_ char *name = strdup(slash ? slash + 1 : arg);
-        _cleanup_free_ char *cluster = ns && name ? eg_strdup_printf("%s/%s", ns, name) : NULL;
-        if (!cluster)
+        if (eg_cli_cluster_name(arg, &x.ns, &x.name) < 0 || !(x.cluster = eg_strdup_printf("%s/%s", x.ns, x.name))) {
+                recovery_done(&x);
                 return EG_EXIT_ERROR;
-
+        }
         bool act = (a.from_member || a.req.from_backup) && !a.dry_run;
-        struct eg_audit *audit = NULL;
-        struct eg_runtime *rt = NULL;
-        struct eg_recover_view v = {0};
-        struct eg_recover_plan plan = {0};
-        struct eg_error err = {0};
-        struct eg_source *source = NULL;
-        struct eg_desired_set *set = NULL;
-        struct eg_source_revision srev = {0};
-        const struct eg_object *manifest = NULL;
         int exit_code = EG_EXIT_ERROR;
-        if (act && open_audit(&audit) < 0)
-                return EG_EXIT_ERROR;
-        if (a.source && read_manifest(a.source, ns, name, &source, &set, &srev, &manifest) < 0)
-                goto out;
-        if ((r = eg_cli_runtime_open(!act, &rt, &err)) < 0) {
-                eg_log_error("%s", err.message ? err.message : strerror(-r));
-                goto out;
-        }
-        r = eg_recover_observe(rt, eg_settings.state_dir, ns, name, &v, &err);
-        if (r == -ENOENT) {
-                eg_log_error("no cluster %s on the %s runtime (state dir %s): see `etcd-gitops get clusters`", cluster,
-                             rt->ops->name, eg_settings.state_dir);
-                goto out;
-        }
-        if (r < 0) {
-                eg_log_error("cannot observe %s: %s", cluster, err.message ? err.message : strerror(-r));
-                goto out;
-        }
-        if (!a.from_member && !a.req.from_backup) {
-                print_survivors(cluster, &v);
-                struct eg_recover_request any = {.force = a.req.force};
-                if ((r = eg_recover_plan(&v, &any, cluster, &plan, &err)) == -EBUSY) {
-                        fflush(stdout);
-                        eg_log_error("%s", err.message);
-                        goto out;
-                }
-                print_ways(cluster, &v, a.req.force);
-                exit_code = EG_EXIT_DIFF;
-                goto out;
-        }
-        if ((r = eg_recover_plan(&v, &a.req, cluster, &plan, &err)) < 0) {
-                eg_log_error("%s", err.message ? err.message : strerror(-r));
-                goto out;
-        }
-        if (!rt->ops->force_new_cluster) {
-                eg_log_error("recovery on the %s runtime is not supported yet: follow etcd's disaster recovery guide by "
-                             "hand (etcdctl snapshot restore, or --force-new-cluster on one member)", rt->ops->name);
-                goto out;
-        }
-        if (a.dry_run) {
-                printf("would %s\n", plan.reason);
-                printf("nothing changed (dry run)\n");
-                exit_code = EG_EXIT_OK;
-                goto out;
-        }
-        struct eg_recover_options ro = {
-                .runtime = rt,
-                .audit = audit,
-                .state_dir = eg_settings.state_dir,
-                .namespace = ns,
-                .name = name,
-                .spec = manifest ? &manifest->cluster : NULL,
-                .origin = manifest ? &manifest->origin : NULL,
-                .revision = srev.revision,
-                .s3_endpoint = a.s3_endpoint,
-                .s3_force_path_style = a.path_style,
-        };
-        if ((r = eg_recover_run(&ro, &v, &plan, &err)) < 0) {
-                eg_log_error("recovery of %s failed: %s", cluster, err.message ? err.message : strerror(-r));
-                goto out;
-        }
-        printf("recovered %s: %s\n", cluster, plan.reason);
-        if (plan.revision_gap >= 0)
-                printf("revision gap: %" PRId64 "\n", plan.revision_gap);
-        printf("now `etcd-gitops apply --source SRC` (or the daemon) grows it back to spec.size\n");
-        exit_code = EG_EXIT_OK;
-out:
-        eg_recover_plan_done(&plan);
-        eg_recover_view_done(&v);
-        eg_error_done(&err);
-        eg_desired_set_free(set);
-        eg_source_revision_done(&srev);
-        eg_source_free(source);
-        if (rt)
-                rt->ops->free(rt);
-        eg_audit_close(audit);
+        if ((act && open_audit(&x.audit) < 0) || observe(&a, act, &x) < 0)
+                exit_code = EG_EXIT_ERROR;
+        else if (!a.from_member && !a.req.from_backup)
+                exit_code = survey(&a, &x);
+        else
+                exit_code = recover(&a, &x);
+        recovery_done(&x);
         return exit_code;
 }

@@ -6,35 +6,28 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "output.h"
 #include "etcd-gitops/spec.h"
 
 enum { OPT_STRICT = 1, OPT_OUTPUT };
 
+struct validate_args {
+        bool strict;
+        enum eg_out_format fmt;
+};
+
 const struct eg_option cmd_validate_options[] = {
-        {OPT_STRICT, "strict", 0, NULL, "unknown fields are errors, not warnings"},
+        {OPT_STRICT, "strict", 0, NULL, "unknown fields are errors, not warnings", EG_OPT_FLAG_AT(struct validate_args, strict)},
         {OPT_OUTPUT, "output", 'o', "text|json", "output format (default text)"},
         {0},
 };
 
-struct validate_args {
-        bool strict;
-        bool json;
-};
-
 static int on_option(int id, const char *value, void *userdata) {
+        static const char *const formats[] = {"text", "json", NULL};
         struct validate_args *a = userdata;
-        switch (id) {
-        case OPT_STRICT:
-                a->strict = true;
+        if (id == OPT_OUTPUT && eg_out_parse_format(value, formats, &a->fmt) == 0)
                 return 0;
-        case OPT_OUTPUT:
-                if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
-                        a->json = strcmp(value, "json") == 0;
-                        return 0;
-                }
-                fprintf(stderr, "etcd-gitops validate: --output must be text or json, got '%s'\n", value);
-                return -EINVAL;
-        }
+        fprintf(stderr, "etcd-gitops validate: --output must be text or json, got '%s'\n", value);
         return -EINVAL;
 }
 
@@ -126,7 +119,7 @@ int cmd_validate(const struct eg_command *cmd, int argc, char **argv) {
                 eg_desired_set_free(set);
                 return eg_log_error_errno(load, "cannot load manifests: %m"), EG_EXIT_ERROR;
         }
-        r = a.json ? print_json(set) : print_text(set);
+        r = a.fmt == EG_OUT_JSON ? print_json(set) : print_text(set);
         fflush(stdout);
         int code = load < 0 || r < 0 ? EG_EXIT_ERROR : set->n_errors > 0 ? EG_EXIT_DIFF : EG_EXIT_OK;
         eg_desired_set_free(set);

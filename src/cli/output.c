@@ -20,6 +20,16 @@ int eg_out_parse_format(const char *s, const char *const *allowed, enum eg_out_f
         return -EINVAL;
 }
 
+int eg_out_option(const char *command, const char *s, const char *const *allowed, enum eg_out_format *ret) {
+        if (eg_out_parse_format(s, allowed, ret) == 0)
+                return 0;
+        fprintf(stderr, "etcd-gitops %s: -o must be ", command);
+        for (const char *const *a = allowed; *a; a++)
+                fprintf(stderr, "%s%s", *a, !a[1] ? "" : !a[2] ? " or " : ", ");
+        fprintf(stderr, ", got '%s'\n", s);
+        return -EINVAL;
+}
+
 struct eg_table {
         size_t n_cols, n_rows;
         char **cells;

@@ -7,6 +7,9 @@
 enum eg_out_format { EG_OUT_TABLE, EG_OUT_WIDE, EG_OUT_JSON, EG_OUT_YAML, EG_OUT_TEXT };
 /* Accepts the names in allowed (a NULL-terminated list such as {"table","json",NULL}). */
 int eg_out_parse_format(const char *s, const char *const *allowed, enum eg_out_format *ret);
+/* The same for command's -o, saying on stderr what it takes ("-o must be table or json") when s
+ * is not one of them. */
+int eg_out_option(const char *command, const char *s, const char *const *allowed, enum eg_out_format *ret);
 
 struct eg_table;
 int eg_table_new(size_t n_cols, struct eg_table **ret);
