@@ -67,14 +67,45 @@ static bool grpc_failure_is_final(CURLcode cc) {
         }
 }
 
+/* Sets c's handle up for the Snapshot call to url, its reply going to g; *headers (the
+ * caller frees them after the call) are gRPC's. */
+static int grpc_setup(struct eg_etcd *c, const char *url, bool tls, struct grpc_response *g,
+                      struct curl_slist **headers) {
+        /* one gRPC frame: uncompressed, length 0, an empty SnapshotRequest */
+        static const char request[5] = {0};
+        const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers", "Expect:"};
+        for (size_t i = 0; i < EG_ELEMENTSOF(hdrs); i++) {
+                struct curl_slist *more = curl_slist_append(*headers, hdrs[i]);
+                if (!more)
+                        return -ENOMEM;
+                *headers = more;
+        }
+        CURL *h = c->curl;
+        etcd_curl_setup(c, url, true);
+        /* etcd serves h2c on a plain client port, and ALPN h2 on a TLS one */
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                         tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        /* etcd routes a connection by its first request: one that has carried gRPC must not
+         * carry the gateway's JSON calls later, nor this one ride on theirs */
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)SNAPSHOT_CURL_BUFFER);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_grpc_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, g);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_grpc_write);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, g);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)sizeof(request));
+        return 0;
+}
+
 /* The snapshot through etcd's gRPC API (Maintenance/Snapshot, as etcdctl fetches it):
  * protobuf blobs rather than base64 in JSON. *ret_fallback is set when the server did not
  * answer as a gRPC server, nothing reached sink and the gateway may be tried instead. */
 static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
                          char ret_sha256[static 65], uint64_t *ret_size, bool *ret_fallback,
                          struct eg_etcd_error *err) {
-        /* one gRPC frame: uncompressed, length 0, an empty SnapshotRequest */
-        static const char request[5] = {0};
         static const char path[] = "/etcdserverpb.Maintenance/Snapshot";
         *ret_fallback = false;
         _cleanup_free_ char *url = eg_strdup_printf("%s%s", endpoint, path);
@@ -86,34 +117,11 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
         int r = etcd_grpc_snapshot_new(sink, userdata, &g.decoder);
         if (r < 0)
                 goto out;
-        r = -ENOMEM;
-        const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers", "Expect:"};
-        for (size_t i = 0; i < EG_ELEMENTSOF(hdrs); i++) {
-                struct curl_slist *more = curl_slist_append(headers, hdrs[i]);
-                if (!more)
-                        goto out;
-                headers = more;
-        }
+        r = grpc_setup(c, url, strncasecmp(endpoint, "https://", 8) == 0, &g, &headers);
+        if (r < 0)
+                goto out;
 
         CURL *h = c->curl;
-        etcd_curl_setup(c, url, true);
-        bool tls = strncasecmp(endpoint, "https://", 8) == 0;
-        /* etcd serves h2c on a plain client port, and ALPN h2 on a TLS one */
-        curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                         tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        /* etcd routes a connection by its first request: one that has carried gRPC must not
-         * carry the gateway's JSON calls later, nor this one ride on theirs */
-        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)SNAPSHOT_CURL_BUFFER);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_grpc_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &g);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_grpc_write);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)sizeof(request));
-
         CURLcode cc = curl_easy_perform(h);
         long status = 0, version = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
