@@ -227,18 +227,9 @@ static bool http_transient(long status, const char *code) {
 /* One try of o to url. A non-2xx status (or an <Error> document) is -EIO (-ENOENT for 404,
  * -EACCES for 403) with S3's Code and Message in err. *ret_again: the failure is a moment's
  * trouble that another try may not meet. */
-static int request_once(struct s3 *s, const struct op *o, const char *url, struct curl_slist *hdrs,
-                        struct reply *rp, bool *ret_again, struct eg_error *err) {
-        *ret_again = false;
-        eg_buf_reset(&rp->body);
-        free(rp->etag);
-        rp->etag = NULL;
-        rp->sink_error = 0;
-        int64_t left = s->deadline_ms > 0 ? s->deadline_ms - eg_now_monotonic_ms() : INT64_MAX;
-        if (left <= 0) {
-                op_error(err, o, "no time left before the deadline");
-                return -ETIMEDOUT;
-        }
+/* Sets s's handle up for one try of o at url, with left ms before the deadline. */
+static void request_setup(struct s3 *s, const struct op *o, const char *url, struct curl_slist *hdrs, int64_t left,
+                          struct reply *rp) {
         CURL *h = s->h;
         /* reset drops the previous request's options but keeps the connection */
         curl_easy_reset(h);
@@ -277,6 +268,22 @@ static int request_once(struct s3 *s, const struct op *o, const char *url, struc
                 curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
         else
                 curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
+}
+
+static int request_once(struct s3 *s, const struct op *o, const char *url, struct curl_slist *hdrs,
+                        struct reply *rp, bool *ret_again, struct eg_error *err) {
+        *ret_again = false;
+        eg_buf_reset(&rp->body);
+        free(rp->etag);
+        rp->etag = NULL;
+        rp->sink_error = 0;
+        int64_t left = s->deadline_ms > 0 ? s->deadline_ms - eg_now_monotonic_ms() : INT64_MAX;
+        if (left <= 0) {
+                op_error(err, o, "no time left before the deadline");
+                return -ETIMEDOUT;
+        }
+        CURL *h = s->h;
+        request_setup(s, o, url, hdrs, left, rp);
         CURLcode cc = curl_easy_perform(h);
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
