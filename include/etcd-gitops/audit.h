@@ -94,7 +94,7 @@ int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message
 int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line,
                          char **ret_message);
 
-/* A git note's text for commit: one line per record that names it (time, cluster,
- * decision, member, outcome, reason, error), capped at 64 KiB. Returns the number of
- * records (0 is fine: the note then says so) or a negative errno; *ret is malloc'd. */
+/* A git note's text for commit from the records that name it, in the lines eg_note
+ * writes (journal.h). Returns the number of records or a negative errno; *ret is
+ * malloc'd, NULL when no record names the commit. */
 int eg_audit_note_for_commit(const char *path, const char *commit, char **ret);

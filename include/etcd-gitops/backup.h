@@ -10,6 +10,7 @@
 
 #include "etcd-gitops/audit.h"
 #include "etcd-gitops/etcd.h"
+#include "etcd-gitops/journal.h"
 #include "etcd-gitops/runtime.h"
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
@@ -132,7 +133,8 @@ int eg_backup_status_all(const char *state_dir, json_t **ret);
 
 struct eg_backup_controller_options {
         struct eg_runtime *runtime; /* for etcdCluster.name: members' client URLs, TLS */
-        struct eg_audit *audit;     /* may be NULL */
+        struct eg_journal *journal; /* each backup is a record; may be NULL */
+        struct eg_audit *audit;     /* without a journal: records to this log; may be NULL */
         const char *state_dir;
         bool dry_run; /* audit what would run, take nothing */
         const char *aws_credentials_file; /* overrides awsSecret / environment; may be NULL */
@@ -146,7 +148,7 @@ void eg_backup_controller_free(struct eg_backup_controller *c);
 /* Runs every EtcdBackup of desired that is due: a one-shot once per manifest content
  * (remembered in its status file, so a restart does not repeat it; a failed one is tried
  * again a minute later), a periodic one by its interval or cron schedule. Each backup and
- * each retention deletion is one audit record ("backup", "backup-retention").
+ * each retention deletion is one journal record ("backup", "backup-retention").
  * *ret_next_due_realtime_ms is when the next one is due (INT64_MAX: none). Returns the
  * number of backups that failed this pass, or a negative errno. */
 int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,

@@ -4,8 +4,9 @@
 
 #include <stdint.h>
 
-#include "etcd-gitops/audit.h"
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/cycle.h"
+#include "etcd-gitops/journal.h"
 #include "etcd-gitops/lease.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/runtime.h"
@@ -14,7 +15,10 @@
 struct eg_daemon_options {
         struct eg_source *source;     /* borrowed */
         struct eg_reconciler *rec;    /* borrowed; created with eg_daemon_on_event */
-        struct eg_audit *audit;       /* borrowed; force-push and webhook-rejected records; may be NULL */
+        struct eg_cycle *cycle;       /* borrowed; over rec, source, backups and journal */
+        /* borrowed: the daemon's own decisions (force-push, webhook-rejected, leader) are
+         * recorded through it, and it adds its metrics and git note as sinks */
+        struct eg_journal *journal;
         int64_t interval_ms;          /* full re-read of the source even without events (±10 % jitter) */
         int64_t debounce_ms;          /* quiet time after a change before reading */
         const char *listen;           /* HTTP endpoints, "HOST:PORT"; NULL = none */

@@ -1,16 +1,17 @@
-/* metrics: the daemon's counters and gauges, fed by reconcile events, rendered in the
- * Prometheus text format for /metrics. */
+/* metrics: the daemon's counters and gauges, fed by the journal and by reconcile events,
+ * rendered in the Prometheus text format for /metrics. */
 #pragma once
 
 #include <stdint.h>
 
+#include "etcd-gitops/journal.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/util.h"
 
 /* Upper bounds (ms) of the reconcile duration histogram; +Inf follows the last. */
 #define EG_METRICS_BUCKETS_MS 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
 
-/* At most this many clusters and decision/outcome pairs are tracked; more are dropped
+/* At most this many clusters, EtcdBackups and decision/outcome pairs are tracked; more are dropped
  * (and counted in etcd_gitops_metrics_dropped_total) so a flood of names cannot grow
  * the daemon without bound. */
 #define EG_METRICS_MAX_CLUSTERS 10000
@@ -35,6 +36,10 @@ void eg_metrics_free(struct eg_metrics *m);
  * the cluster's histogram, members ready and desired, quorum). A cluster whose pass says
  * ABSENT with nothing running is forgotten. Allocation failures drop the event. */
 void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev);
+/* A journal sink (userdata: the metrics): counts the decision by kind and outcome; a
+ * "backup" decision about an EtcdBackup (d->object) also sets its last success time,
+ * duration and size ("ok") or counts a failure ("failed"). */
+void eg_metrics_journal_sink(void *userdata, const struct eg_decision *d, uint64_t seq);
 /* The revision applied now; commit may be NULL (shown as ""). */
 int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit);
 void eg_metrics_fetch_failed(struct eg_metrics *m);

@@ -16,6 +16,8 @@ struct dry_entry {
 
 struct eg_backup_controller {
         struct eg_backup_controller_options o;
+        struct eg_journal *journal; /* o.journal, or one of our own over o.audit */
+        struct eg_journal *own_journal;
         char *state_dir;
         char *aws_credentials_file;
         struct dry_entry *dry; /* dry-run attempts, which are never written to status files */
@@ -36,6 +38,15 @@ int eg_backup_controller_new(const struct eg_backup_controller_options *o,
         }
         c->o.state_dir = c->state_dir;
         c->o.aws_credentials_file = c->aws_credentials_file;
+        c->journal = o->journal;
+        if (!c->journal && o->audit) {
+                int r = eg_journal_new(o->audit, &c->own_journal);
+                if (r < 0) {
+                        eg_backup_controller_free(c);
+                        return r;
+                }
+                c->journal = c->own_journal;
+        }
         *ret = c;
         return 0;
 }
@@ -46,6 +57,7 @@ void eg_backup_controller_free(struct eg_backup_controller *c) {
         for (size_t i = 0; i < c->n_dry; i++)
                 free(c->dry[i].key);
         free(c->dry);
+        eg_journal_free(c->own_journal);
         free(c->state_dir);
         free(c->aws_credentials_file);
         free(c);
@@ -142,29 +154,25 @@ int eg_backup_status_all(const char *state_dir, json_t **ret) {
 
 /* ---- one backup ---- */
 
-static void audit(struct eg_backup_controller *c, const struct eg_origin *origin, const char *revision,
-                  const char *decision, const char *cluster, const char *reason, const char *outcome,
-                  const char *error, int64_t duration_ms) {
-        if (!c->o.audit)
-                return;
-        struct eg_audit_record rec = {
-                .revision = (char *)revision,
-                .commit = origin->commit,
-                .path = origin->path,
-                .line = origin->line,
-                .blob = origin->blob,
-                .cluster = (char *)cluster,
-                .decision = (char *)decision,
-                .reason = (char *)reason,
-                .outcome = (char *)outcome,
-                .error = (char *)error,
-                .duration_ms = duration_ms,
+/* What one backup decision was about, for its journal record. */
+struct backup_decision {
+        const struct eg_origin *origin;
+        const char *revision, *cluster, *object; /* object: the EtcdBackup, "ns/name" */
+};
+
+static void record(struct eg_backup_controller *c, const struct backup_decision *b, const char *kind,
+                   const char *reason, const char *outcome, const char *error, int64_t duration_ms,
+                   uint64_t size) {
+        struct eg_decision d = {
+                .revision = b->revision, .commit = b->origin->commit, .path = b->origin->path,
+                .line = b->origin->line, .blob = b->origin->blob, .cluster = b->cluster, .object = b->object,
+                .kind = kind, .reason = reason, .outcome = outcome, .error = error,
+                .duration_ms = duration_ms, .size_bytes = size, .actor = "backup",
         };
-        int r = eg_audit_append(c->o.audit, &rec);
-        if (r < 0)
-                eg_log_warning_errno(r, "cannot append to the audit log: %m");
-        free(rec.prev);
-        free(rec.hash);
+        struct eg_error err = {0};
+        if (eg_journal_record(c->journal, &d, &err) < 0)
+                eg_log_warning("%s", err.message ? err.message : "cannot append to the audit log");
+        eg_error_done(&err);
 }
 
 static char *document_hash(const struct eg_object *obj) {
@@ -421,8 +429,10 @@ static void job_run(struct job *j, const atomic_bool *cancel) {
                 j->retain_r = eg_backup_retain(&bo.store, j->max_backups, &j->deleted, &j->n_deleted, &j->retain_err);
 }
 
-/* Status, audit records and when this backup is due again. */
+/* Status, journal records and when this backup is due again. */
 static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
+        _cleanup_free_ char *object = eg_strdup_printf("%s/%s", j->ns, j->name);
+        const struct backup_decision bd = {&j->origin, j->revision, j->cluster, object};
         json_t *st = j->st;
         int64_t now = j->now;
         char date[32];
@@ -446,24 +456,24 @@ static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
                 json_object_set_new(st, "object", json_string(res->object));
                 json_object_set_new(st, "endpoint", json_string(res->endpoint));
                 json_object_set_new(st, "skippedEndpoints", res->skipped ? json_string(res->skipped) : json_null());
-                audit(c, &j->origin, j->revision, "backup", j->cluster, reason, "ok", res->skipped, res->duration_ms);
+                record(c, &bd, "backup", reason, "ok", res->skipped, res->duration_ms, res->size);
                 if (j->one_shot)
                         json_object_set_new(st, "oneShotDone", json_string(j->hash));
         } else {
                 const char *msg = j->err.message ? j->err.message : strerror(-j->r);
                 json_object_set_new(st, "reason", json_string(msg));
                 _cleanup_free_ char *reason = eg_strdup_printf("%s snapshot of %s", j->kind, j->cluster);
-                audit(c, &j->origin, j->revision, "backup", j->cluster, reason, "failed", msg, 0);
+                record(c, &bd, "backup", reason, "failed", msg, 0, 0);
         }
         for (size_t i = 0; i < j->n_deleted; i++) {
                 _cleanup_free_ char *reason = eg_strdup_printf("deleted %s: keeping the newest %lld backups by revision",
                                                                j->deleted[i], (long long)j->max_backups);
-                audit(c, &j->origin, j->revision, "backup-retention", j->cluster, reason, "ok", NULL, 0);
+                record(c, &bd, "backup-retention", reason, "ok", NULL, 0, 0);
         }
         if (j->retain_r < 0) {
                 _cleanup_free_ char *reason = eg_strdup_printf("keeping the newest %lld backups", (long long)j->max_backups);
-                audit(c, &j->origin, j->revision, "backup-retention", j->cluster, reason, "failed",
-                      j->retain_err.message ? j->retain_err.message : strerror(-j->retain_r), 0);
+                record(c, &bd, "backup-retention", reason, "failed",
+                       j->retain_err.message ? j->retain_err.message : strerror(-j->retain_r), 0, 0);
         }
         int q = status_save(c->state_dir, j->ns, j->name, st);
         if (q < 0)
@@ -493,6 +503,84 @@ static struct dry_entry *dry_find(struct eg_backup_controller *c, const char *ke
         return &v[c->n_dry++];
 }
 
+/* When the backup obj describes is due, from its status st: by its cron schedule or its
+ * interval since the last attempt, a one-shot once per manifest content (hash) and a
+ * minute after a failed try. INT64_MAX: never again. */
+static int64_t backup_due(struct eg_backup_controller *c, const struct eg_object *obj, json_t *st, const char *hash,
+                          int64_t last, int64_t now) {
+        const struct eg_backup_spec *b = &obj->backup;
+        int64_t due;
+        if (b->schedule) {
+                struct eg_cron cron;
+                if (!json_object_get(st, "firstSeenMs")) {
+                        json_object_set_new(st, "firstSeenMs", json_integer(now));
+                        if (!c->o.dry_run)
+                                status_save(c->state_dir, obj->meta.namespace, obj->meta.name, st);
+                }
+                int64_t base = last > 0 ? last : jint(st, "firstSeenMs");
+                if (eg_cron_parse(b->schedule, &cron) < 0 || eg_cron_next(&cron, base, &due) < 0)
+                        due = INT64_MAX;
+                return due;
+        }
+        if (b->backup_interval_in_second > 0)
+                return last > 0 ? last + b->backup_interval_in_second * 1000 : now;
+        const char *done = json_string_value(json_object_get(st, "oneShotDone"));
+        if (done && strcmp(done, hash) == 0)
+                return INT64_MAX;
+        const char *attempted = json_string_value(json_object_get(st, "attemptHash"));
+        return last > 0 && attempted && strcmp(attempted, hash) == 0 ? last + ONE_SHOT_RETRY_MS : now;
+}
+
+/* A dry run records what would run and when it would be due again; returns that time. */
+static int64_t dry_run(struct eg_backup_controller *c, const struct eg_object *obj, const char *revision,
+                       const char *cluster, struct dry_entry *dry, int64_t now) {
+        const struct eg_backup_spec *b = &obj->backup;
+        _cleanup_free_ char *reason = eg_strdup_printf("would snapshot %s", cluster);
+        _cleanup_free_ char *object = eg_strdup_printf("%s/%s", obj->meta.namespace, obj->meta.name);
+        const struct backup_decision bd = {&obj->origin, revision, cluster, object};
+        record(c, &bd, "backup", reason, "dry-run", NULL, 0, 0);
+        if (dry)
+                dry->last_ms = now;
+        if (!b->schedule && b->backup_interval_in_second <= 0)
+                return INT64_MAX;
+        return now + (b->backup_interval_in_second > 0 ? b->backup_interval_in_second * 1000 : 60000);
+}
+
+/* Adds obj's backup to batch when it is due, else lowers *next to when it is. */
+static int consider(struct eg_backup_controller *c, const struct eg_object *obj, const char *revision, int64_t now,
+                    struct eg_backup_batch *batch, int64_t *next) {
+        const struct eg_backup_spec *b = &obj->backup;
+        _cleanup_free_ char *path = status_path(c->state_dir, obj->meta.namespace, obj->meta.name);
+        _cleanup_free_ char *hash = document_hash(obj);
+        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", obj->meta.namespace,
+                                                        b->etcd_cluster_name ? b->etcd_cluster_name : obj->meta.name);
+        json_t *st = path && hash && cluster ? status_load(path) : NULL;
+        if (!st)
+                return -ENOMEM;
+        json_object_set_new(st, "namespace", json_string(obj->meta.namespace));
+        json_object_set_new(st, "name", json_string(obj->meta.name));
+        json_object_set_new(st, "cluster", json_string(cluster));
+        struct dry_entry *dry = c->o.dry_run ? dry_find(c, path) : NULL;
+        int64_t last = c->o.dry_run ? (dry ? dry->last_ms : now) : jint(st, "lastAttemptMs");
+        int64_t due = backup_due(c, obj, st, hash, last, now);
+        int r = 0;
+        if (due > now || c->o.dry_run) {
+                if (due <= now)
+                        due = dry_run(c, obj, revision, cluster, dry, now);
+                if (due < *next)
+                        *next = due;
+        } else {
+                struct job *v = realloc(batch->jobs, (batch->n + 1) * sizeof(*v));
+                r = v ? job_prepare(c, obj, revision, cluster, hash, st, now, &v[batch->n]) : -ENOMEM;
+                if (v)
+                        batch->jobs = v;
+                if (v)
+                        batch->n++;
+        }
+        json_decref(st);
+        return r;
+}
+
 int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,
                                const char *revision, int64_t now, struct eg_backup_batch **ret_batch,
                                int64_t *ret_next_due_realtime_ms) {
@@ -505,69 +593,7 @@ int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_d
                 if (obj->kind != EG_KIND_BACKUP ||
                     eg_desired_set_object_has_errors(desired, EG_KIND_BACKUP, obj->meta.namespace, obj->meta.name))
                         continue;
-                const struct eg_backup_spec *b = &obj->backup;
-                _cleanup_free_ char *path = status_path(c->state_dir, obj->meta.namespace, obj->meta.name);
-                _cleanup_free_ char *hash = document_hash(obj);
-                _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", obj->meta.namespace,
-                                                                b->etcd_cluster_name ? b->etcd_cluster_name : obj->meta.name);
-                json_t *st = path && hash && cluster ? status_load(path) : NULL;
-                if (!st) {
-                        eg_backup_batch_free(batch);
-                        return -ENOMEM;
-                }
-                json_object_set_new(st, "namespace", json_string(obj->meta.namespace));
-                json_object_set_new(st, "name", json_string(obj->meta.name));
-                json_object_set_new(st, "cluster", json_string(cluster));
-                struct dry_entry *dry = c->o.dry_run ? dry_find(c, path) : NULL;
-                int64_t last = c->o.dry_run ? (dry ? dry->last_ms : now) : jint(st, "lastAttemptMs");
-                bool same_doc = json_string_value(json_object_get(st, "attemptHash")) &&
-                                strcmp(json_string_value(json_object_get(st, "attemptHash")), hash) == 0;
-                int64_t due;
-                if (b->schedule) {
-                        struct eg_cron cron;
-                        if (!json_object_get(st, "firstSeenMs")) {
-                                json_object_set_new(st, "firstSeenMs", json_integer(now));
-                                if (!c->o.dry_run)
-                                        status_save(c->state_dir, obj->meta.namespace, obj->meta.name, st);
-                        }
-                        int64_t base = last > 0 ? last : jint(st, "firstSeenMs");
-                        if (eg_cron_parse(b->schedule, &cron) < 0 || eg_cron_next(&cron, base, &due) < 0)
-                                due = INT64_MAX;
-                } else if (b->backup_interval_in_second > 0)
-                        due = last > 0 ? last + b->backup_interval_in_second * 1000 : now;
-                else {
-                        const char *done = json_string_value(json_object_get(st, "oneShotDone"));
-                        if (done && strcmp(done, hash) == 0)
-                                due = INT64_MAX;
-                        else
-                                due = last > 0 && same_doc ? last + ONE_SHOT_RETRY_MS : now;
-                }
-                if (due > now) {
-                        if (due < next)
-                                next = due;
-                        json_decref(st);
-                        continue;
-                }
-                if (c->o.dry_run) {
-                        _cleanup_free_ char *reason = eg_strdup_printf("would snapshot %s", cluster);
-                        audit(c, &obj->origin, revision, "backup", cluster, reason, "dry-run", NULL, 0);
-                        if (dry)
-                                dry->last_ms = now;
-                        if (b->schedule || b->backup_interval_in_second > 0) {
-                                int64_t again = now + (b->backup_interval_in_second > 0 ? b->backup_interval_in_second * 1000 : 60000);
-                                if (again < next)
-                                        next = again;
-                        }
-                        json_decref(st);
-                        continue;
-                }
-                struct job *v = realloc(batch->jobs, (batch->n + 1) * sizeof(*v));
-                int r = v ? job_prepare(c, obj, revision, cluster, hash, st, now, &v[batch->n]) : -ENOMEM;
-                if (v)
-                        batch->jobs = v;
-                json_decref(st);
-                if (v)
-                        batch->n++;
+                int r = consider(c, obj, revision, now, batch, &next);
                 if (r < 0) {
                         eg_backup_batch_free(batch);
                         return r;

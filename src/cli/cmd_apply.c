@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "etcd-gitops/backup.h"
+#include "etcd-gitops/cycle.h"
 #include "policy_options.h"
 #include "setup.h"
 
@@ -66,77 +66,92 @@ static void sleep_until(int64_t due_ms, int64_t deadline_ms) {
         nanosleep(&ts, NULL);
 }
 
-int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
-        struct apply_args a = {0};
-        eg_policy_init(&a.p.policy);
-        int r, exit_code;
-        if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
-                return exit_code;
+static void on_event(void *userdata, const struct eg_reconcile_event *ev) {
+        eg_cycle_event(*(struct eg_cycle **)userdata, ev);
+}
 
-        struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal};
-        if (eg_cli_env_open(&env, &eo) < 0)
-                return EG_EXIT_ERROR;
-
-        struct eg_desired_set *set = NULL;
-        struct eg_source_revision srev = {0};
-        struct eg_error err = {0};
-        if (eg_cli_read_source(&env, &set, &srev) < 0) {
-                eg_cli_env_close(&env);
-                return EG_EXIT_ERROR;
-        }
-        eg_cli_print_diags(set);
-        struct eg_revision_info rev = {.revision = srev.revision, .commit = srev.commit, .dirty = srev.dirty};
-
-        int64_t deadline = eg_now_monotonic_ms() + a.wait_ms;
-        struct eg_pass_result res = {0};
-        bool backups_failed = false;
-        catch_stop_signals();
+/* Passes until converged, or with --wait until the deadline, or without it until a pass
+ * takes no step; a stop signal ends it after the step under way. */
+static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, const struct eg_source_revision *rev,
+                    int64_t wait_ms, struct eg_pass_result *ret) {
+        int64_t deadline = eg_now_monotonic_ms() + wait_ms;
+        int r;
         for (;;) {
-                r = eg_reconciler_pass(env.rec, set, &rev, &res);
-                if (r < 0 || res.all_converged || stop_signal)
+                struct eg_cycle_result res;
+                r = eg_cycle_run(cycle, set, rev, NULL, &res);
+                *ret = res.pass;
+                eg_cycle_result_done(&res);
+                if (r < 0 || ret->all_converged || stop_signal)
                         break;
                 int64_t now = eg_now_monotonic_ms();
-                if (a.wait_ms == 0 && res.n_actions == 0)
+                if (wait_ms == 0 && ret->n_actions == 0)
                         break;
-                if (a.wait_ms > 0 && now >= deadline)
+                if (wait_ms > 0 && now >= deadline)
                         break;
-                sleep_until(res.next_due_ms, a.wait_ms > 0 ? deadline : now + 1000);
+                sleep_until(ret->next_due_ms, wait_ms > 0 ? deadline : now + 1000);
         }
+        return r;
+}
+
+/* Converges, then takes the backups the source asks for that are due now (one-shot ones
+ * once). Returns the exit code. */
+static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_backup_controller *backups,
+                 const struct eg_desired_set *set, const struct eg_source_revision *rev, struct eg_cycle **cyclep) {
+        struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .backups = backups, .journal = env->journal};
+        struct eg_pass_result res = {0};
+        int r = eg_cycle_new(&co, cyclep);
+        struct eg_cycle *cycle = *cyclep;
+        if (r < 0) {
+                eg_log_error_errno(r, "cannot set up: %m");
+                return EG_EXIT_ERROR;
+        }
+        eg_cycle_revision(cycle, rev);
+        catch_stop_signals();
+        r = converge(cycle, set, rev, a->wait_ms, &res);
         if (stop_signal)
                 fprintf(stderr, "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
                         strsignal(stop_signal));
-        if (r >= 0 && !stop_signal) {
-                /* backups the source asks for that are due now (one-shot ones once) */
-                struct eg_backup_controller *bc = NULL;
-                struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
-                                                          .state_dir = eg_settings.state_dir};
-                int64_t next = 0;
-                if (eg_backup_controller_new(&bo, &bc) < 0)
-                        r = -ENOMEM;
-                else if (eg_backup_controller_pass(bc, set, srev.revision, eg_now_realtime_ms(), &next) > 0)
-                        backups_failed = true;
-                eg_backup_controller_free(bc);
+        bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, rev->revision) > 0;
+        /* the commit's note says what it caused */
+        eg_cycle_note_flush(cycle);
+        eg_cycle_free(TAKE_PTR(*cyclep));
+        if (r < 0)
+                return EG_EXIT_ERROR;
+        printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
+               res.n_blocked, res.n_failed,
+               res.all_converged ? "" : a->wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
+        return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;
+}
+
+int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
+        struct apply_args a = {0};
+        eg_policy_init(&a.p.policy);
+        int exit_code;
+        if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
+                return exit_code;
+        struct eg_cli_env env;
+        struct eg_cycle *cycle = NULL; /* the reconciler's events go to it once it exists */
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal,
+                                        .on_event = on_event, .event_userdata = &cycle};
+        if (eg_cli_env_open(&env, &eo) < 0)
+                return EG_EXIT_ERROR;
+        struct eg_desired_set *set = NULL;
+        struct eg_source_revision rev = {0};
+        struct eg_backup_controller *backups = NULL;
+        struct eg_backup_controller_options bo = {.runtime = env.runtime, .journal = env.journal,
+                                                  .state_dir = eg_settings.state_dir};
+        int r = eg_cli_read_source(&env, &set, &rev);
+        if (r >= 0 && (r = eg_backup_controller_new(&bo, &backups)) < 0)
+                eg_log_error_errno(r, "cannot set up: %m");
+        if (r < 0)
+                exit_code = EG_EXIT_ERROR;
+        else {
+                eg_cli_print_diags(set);
+                exit_code = apply(&a, &env, backups, set, &rev, &cycle);
         }
-        if (r >= 0 && srev.commit && env.audit && env.source->ops->annotate) {
-                /* the commit's note says what it caused, from the audit log */
-                _cleanup_free_ char *note = NULL;
-                if (eg_audit_note_for_commit(eg_settings.audit_log, srev.commit, &note) >= 0 &&
-                    eg_source_annotate(env.source, srev.commit, note, &err) < 0) {
-                        eg_log_warning("cannot write the git note on %s: %s", srev.commit,
-                                       err.message ? err.message : "unknown error");
-                        eg_error_done(&err);
-                }
-        }
-        exit_code = r < 0                                                      ? EG_EXIT_ERROR
-                        : res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK
-                                                                                      : EG_EXIT_DIFF;
-        if (r >= 0)
-                printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
-                       res.n_blocked, res.n_failed,
-                       res.all_converged ? "" : a.wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
+        eg_backup_controller_free(backups);
         eg_desired_set_free(set);
-        eg_source_revision_done(&srev);
+        eg_source_revision_done(&rev);
         eg_cli_env_close(&env);
         return exit_code;
 }

@@ -101,74 +101,86 @@ static int on_option(int id, const char *value, void *userdata) {
         return -EINVAL;
 }
 
+/* The lease when this daemon elects a leader (*ret NULL when it does not). Logs what failed. */
+static int lease_open(const struct run_args *a, struct eg_lease **ret) {
+        bool kube = strcmp(eg_settings.runtime, "kubernetes") == 0;
+        /* a dry run changes nothing, so it must not keep the daemon that does from acting */
+        bool elect = a->leader_elect < 0 ? kube && !a->dry_run : a->leader_elect;
+        *ret = NULL;
+        if (!elect)
+                return 0;
+        if (!kube) {
+                eg_log_error("--leader-elect needs --runtime kubernetes: the local runtime's members live on this host, "
+                             "which one daemon looks after");
+                return -EINVAL;
+        }
+        struct eg_error err = {0};
+        struct eg_lease_options lo = {.kubeconfig = eg_settings.kubeconfig,
+                                      .context = eg_settings.context,
+                                      .namespace = a->lease_namespace,
+                                      .name = a->lease_name};
+        int r = eg_lease_new(&lo, ret, &err);
+        if (r < 0)
+                eg_log_error("cannot set up leader election: %s", err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
+        return r;
+}
+
+/* Runs the daemon over what env opened, with its backups and its cycle. */
+static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli_env *env, struct eg_lease *lease) {
+        eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a->p.source, eg_settings.runtime,
+                    eg_settings.state_dir, eg_settings.audit_log, a->dry_run ? ", dry run: nothing will be changed" : "");
+        struct eg_daemon_options d = {
+                .source = env->source,
+                .rec = env->rec,
+                .journal = env->journal,
+                .interval_ms = a->interval_ms,
+                .debounce_ms = a->debounce_ms,
+                .listen = a->listen,
+                .listen_optional = !a->listen_given,
+                .webhook_secret_file = a->webhook_secret_file,
+                .state_dir = eg_settings.state_dir,
+                .lease = lease,
+                .runtime = env->runtime,
+        };
+        struct eg_backup_controller_options bo = {.runtime = env->runtime, .journal = env->journal,
+                                                  .state_dir = eg_settings.state_dir, .dry_run = a->dry_run};
+        struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .journal = env->journal};
+        int r = eg_backup_controller_new(&bo, &d.backups);
+        if (r >= 0) {
+                co.backups = d.backups;
+                r = eg_cycle_new(&co, &d.cycle);
+        }
+        if (r >= 0)
+                r = eg_daemon_run(daemon, &d);
+        else
+                eg_log_error_errno(r, "cannot set up: %m");
+        eg_cycle_free(d.cycle);
+        eg_backup_controller_free(d.backups);
+        return r;
+}
+
 int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
         struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN, .leader_elect = -1};
         eg_policy_init(&a.p.policy);
-        int r, exit_code;
+        int exit_code;
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
                 return exit_code;
-        bool kube = strcmp(eg_settings.runtime, "kubernetes") == 0;
-        /* a dry run changes nothing, so it must not keep the daemon that does from acting */
-        bool elect = a.leader_elect < 0 ? kube && !a.dry_run : a.leader_elect;
-        if (elect && !kube) {
-                eg_log_error("--leader-elect needs --runtime kubernetes: the local runtime's members live on this host, "
-                             "which one daemon looks after");
-                return EG_EXIT_ERROR;
-        }
         struct eg_lease *lease = NULL;
-        if (elect) {
-                struct eg_error err = {0};
-                struct eg_lease_options lo = {.kubeconfig = eg_settings.kubeconfig,
-                                              .context = eg_settings.context,
-                                              .namespace = a.lease_namespace,
-                                              .name = a.lease_name};
-                if ((r = eg_lease_new(&lo, &lease, &err)) < 0) {
-                        eg_log_error("cannot set up leader election: %s", err.message ? err.message : strerror(-r));
-                        eg_error_done(&err);
-                        return EG_EXIT_ERROR;
-                }
-        }
-        struct eg_daemon *daemon = NULL;
-        if (eg_daemon_new(&daemon) < 0) {
-                eg_log_error("out of memory");
-                eg_lease_free(lease);
+        if (lease_open(&a, &lease) < 0)
                 return EG_EXIT_ERROR;
-        }
-        struct eg_cli_env env;
+        struct eg_daemon *daemon = NULL;
+        struct eg_cli_env env = {0};
+        int r = eg_daemon_new(&daemon);
+        if (r < 0)
+                eg_log_error("out of memory");
         struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run,
                                         .on_event = eg_daemon_on_event, .event_userdata = daemon,
-                                        .stop = eg_daemon_pass_stop(daemon)};
-        if (eg_cli_env_open(&env, &eo) < 0) {
-                eg_daemon_free(daemon);
-                eg_lease_free(lease);
-                return EG_EXIT_ERROR;
-        }
-        eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a.p.source, eg_settings.runtime,
-                    eg_settings.state_dir, eg_settings.audit_log, a.dry_run ? ", dry run: nothing will be changed" : "");
-        struct eg_daemon_options d = {
-                .source = env.source,
-                .rec = env.rec,
-                .audit = env.audit,
-                .interval_ms = a.interval_ms,
-                .debounce_ms = a.debounce_ms,
-                .listen = a.listen,
-                .listen_optional = !a.listen_given,
-                .webhook_secret_file = a.webhook_secret_file,
-                .state_dir = eg_settings.state_dir,
-                .lease = lease,
-                .runtime = env.runtime,
-        };
-        struct eg_backup_controller_options bo = {.runtime = env.runtime, .audit = env.audit,
-                                                  .state_dir = eg_settings.state_dir, .dry_run = a.dry_run};
-        if (eg_backup_controller_new(&bo, &d.backups) < 0) {
+                                        .stop = daemon ? eg_daemon_pass_stop(daemon) : NULL};
+        if (r >= 0 && (r = eg_cli_env_open(&env, &eo)) >= 0) {
+                r = run(&a, daemon, &env, lease);
                 eg_cli_env_close(&env);
-                eg_daemon_free(daemon);
-                eg_lease_free(lease);
-                return EG_EXIT_ERROR;
         }
-        r = eg_daemon_run(daemon, &d);
-        eg_backup_controller_free(d.backups);
-        eg_cli_env_close(&env);
         eg_daemon_free(daemon);
         eg_lease_free(lease);
         return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;

@@ -64,6 +64,11 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
                         return r;
                 }
         }
+        r = eg_journal_new(e->audit, &e->journal);
+        if (r < 0) {
+                eg_cli_env_close(e);
+                return eg_log_error_errno(r, "cannot set up: %m");
+        }
         struct eg_policy policy;
         if (opt->p)
                 policy = opt->p->policy;
@@ -96,6 +101,7 @@ fail:
 void eg_cli_env_close(struct eg_cli_env *e) {
         eg_reconciler_free(e->rec);
         eg_source_free(e->source);
+        eg_journal_free(e->journal);
         if (e->audit)
                 eg_audit_close(e->audit);
         if (e->runtime)

@@ -5,12 +5,14 @@
 #include "cli.h"
 #include "policy_options.h"
 #include "etcd-gitops/audit.h"
+#include "etcd-gitops/journal.h"
 #include "etcd-gitops/reconcile.h"
 #include "etcd-gitops/source.h"
 
 struct eg_cli_env {
         struct eg_runtime *runtime;
         struct eg_audit *audit;   /* only when asked for */
+        struct eg_journal *journal; /* over audit, or without a log: sinks only */
         struct eg_source *source; /* only when a source was given */
         struct eg_reconciler *rec;
 };

@@ -19,6 +19,14 @@ struct cluster_metrics {
         bool quorum;
 };
 
+struct backup_metrics {
+        char *ns, *name;
+        int64_t last_success_ms; /* realtime; 0: none yet */
+        int64_t last_duration_ms;
+        uint64_t last_size;
+        uint64_t failures;
+};
+
 struct decision_count {
         char *decision, *outcome;
         uint64_t n;
@@ -31,6 +39,8 @@ struct eg_metrics {
         size_t n_clusters, alloc_clusters;
         struct decision_count *decisions;
         size_t n_decisions, alloc_decisions;
+        struct backup_metrics *backups;
+        size_t n_backups, alloc_backups;
         char *revision, *commit;
         uint64_t fetch_failures, force_pushes, dropped;
         uint64_t events_lost;
@@ -71,6 +81,11 @@ void eg_metrics_free(struct eg_metrics *m) {
                 free(m->decisions[i].outcome);
         }
         free(m->decisions);
+        for (size_t i = 0; i < m->n_backups; i++) {
+                free(m->backups[i].ns);
+                free(m->backups[i].name);
+        }
+        free(m->backups);
         free(m->revision);
         free(m->commit);
         free(m->leader_identity);
@@ -121,25 +136,34 @@ static int insert_at(void **base, size_t *n, size_t *alloc, size_t sz, size_t i)
         return 0;
 }
 
-static struct cluster_metrics *cluster_get(struct eg_metrics *m, const char *ns, const char *name) {
+/* The entry of (a, b) in a sorted array of records whose first two members are the keys,
+ * inserted zeroed when new; NULL (counted as dropped) past the limit or out of memory. */
+static void *entry_get(struct eg_metrics *m, void **base, size_t *n, size_t *alloc, size_t sz, size_t max,
+                       const char *a, const char *b) {
         bool found;
-        size_t i = find_sorted(m->clusters, m->n_clusters, sizeof(*m->clusters), ns, name, &found);
+        size_t i = find_sorted(*base, *n, sz, a, b, &found);
         if (found)
-                return &m->clusters[i];
-        if (m->n_clusters >= EG_METRICS_MAX_CLUSTERS) {
+                return (char *)*base + i * sz;
+        if (*n >= max) {
                 m->dropped++;
                 return NULL;
         }
-        char *a = strdup(ns), *b = strdup(name);
-        if (!a || !b || insert_at((void **)&m->clusters, &m->n_clusters, &m->alloc_clusters, sizeof(*m->clusters), i) < 0) {
-                free(a);
-                free(b);
+        char *ka = strdup(a), *kb = strdup(b);
+        if (!ka || !kb || insert_at(base, n, alloc, sz, i) < 0) {
+                free(ka);
+                free(kb);
                 m->dropped++;
                 return NULL;
         }
-        m->clusters[i].ns = a;
-        m->clusters[i].name = b;
-        return &m->clusters[i];
+        char **keys = (char **)((char *)*base + i * sz);
+        keys[0] = ka;
+        keys[1] = kb;
+        return keys;
+}
+
+static struct cluster_metrics *cluster_get(struct eg_metrics *m, const char *ns, const char *name) {
+        return entry_get(m, (void **)&m->clusters, &m->n_clusters, &m->alloc_clusters, sizeof(*m->clusters),
+                         EG_METRICS_MAX_CLUSTERS, ns, name);
 }
 
 static void cluster_forget(struct eg_metrics *m, const char *ns, const char *name) {
@@ -154,25 +178,10 @@ static void cluster_forget(struct eg_metrics *m, const char *ns, const char *nam
 }
 
 static void count_decision(struct eg_metrics *m, const char *decision, const char *outcome) {
-        bool found;
-        size_t i = find_sorted(m->decisions, m->n_decisions, sizeof(*m->decisions), decision, outcome, &found);
-        if (found) {
-                m->decisions[i].n++;
-                return;
-        }
-        if (m->n_decisions >= EG_METRICS_MAX_DECISIONS) {
-                m->dropped++;
-                return;
-        }
-        char *a = strdup(decision), *b = strdup(outcome);
-        if (!a || !b ||
-            insert_at((void **)&m->decisions, &m->n_decisions, &m->alloc_decisions, sizeof(*m->decisions), i) < 0) {
-                free(a);
-                free(b);
-                m->dropped++;
-                return;
-        }
-        m->decisions[i] = (struct decision_count){.decision = a, .outcome = b, .n = 1};
+        struct decision_count *c = entry_get(m, (void **)&m->decisions, &m->n_decisions, &m->alloc_decisions,
+                                             sizeof(*m->decisions), EG_METRICS_MAX_DECISIONS, decision, outcome);
+        if (c)
+                c->n++;
 }
 
 static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
@@ -209,6 +218,34 @@ static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event 
 void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
         pthread_mutex_lock(&m->lock);
         record_locked(m, ev);
+        pthread_mutex_unlock(&m->lock);
+}
+
+static void backup_locked(struct eg_metrics *m, const struct eg_decision *d) {
+        const char *slash = strchr(d->object, '/');
+        if (!slash)
+                return;
+        _cleanup_free_ char *ns = strndup(d->object, (size_t)(slash - d->object));
+        if (!ns)
+                return;
+        struct backup_metrics *b = entry_get(m, (void **)&m->backups, &m->n_backups, &m->alloc_backups,
+                                             sizeof(*m->backups), EG_METRICS_MAX_CLUSTERS, ns, slash + 1);
+        if (!b)
+                return;
+        if (strcmp(d->outcome, "ok") == 0) {
+                b->last_success_ms = d->time_ms;
+                b->last_duration_ms = d->duration_ms;
+                b->last_size = d->size_bytes;
+        } else if (strcmp(d->outcome, "failed") == 0)
+                b->failures++;
+}
+
+void eg_metrics_journal_sink(void *userdata, const struct eg_decision *d, uint64_t seq) {
+        struct eg_metrics *m = userdata;
+        pthread_mutex_lock(&m->lock);
+        count_decision(m, d->kind ? d->kind : "", d->outcome ? d->outcome : "");
+        if (d->kind && strcmp(d->kind, "backup") == 0 && d->object && d->outcome)
+                backup_locked(m, d);
         pthread_mutex_unlock(&m->lock);
 }
 
@@ -320,6 +357,53 @@ static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const ch
         return r;
 }
 
+enum backup_gauge { BACKUP_LAST_SUCCESS, BACKUP_LAST_DURATION, BACKUP_LAST_SIZE, BACKUP_FAILURES };
+
+static int render_backup(const struct eg_metrics *m, struct eg_buf *out, const char *name, const char *type,
+                         const char *help, enum backup_gauge g) {
+        int r = family(out, name, type, help);
+        for (size_t i = 0; r >= 0 && i < m->n_backups; i++) {
+                const struct backup_metrics *b = &m->backups[i];
+                /* the same label shape as a cluster's series */
+                const struct cluster_metrics keys = {.ns = b->ns, .name = b->name};
+                if ((r = cluster_series(out, name, &keys, NULL)) < 0)
+                        break;
+                switch (g) {
+                case BACKUP_LAST_SUCCESS:
+                        r = eg_buf_printf(out, "%lld.%03lld\n", (long long)(b->last_success_ms / 1000),
+                                          (long long)(b->last_success_ms % 1000));
+                        break;
+                case BACKUP_LAST_DURATION:
+                        r = eg_buf_printf(out, "%lld.%03lld\n", (long long)(b->last_duration_ms / 1000),
+                                          (long long)(b->last_duration_ms % 1000));
+                        break;
+                case BACKUP_LAST_SIZE:
+                        r = eg_buf_printf(out, "%llu\n", (unsigned long long)b->last_size);
+                        break;
+                case BACKUP_FAILURES:
+                        r = eg_buf_printf(out, "%llu\n", (unsigned long long)b->failures);
+                        break;
+                }
+        }
+        return r;
+}
+
+static int render_backups(const struct eg_metrics *m, struct eg_buf *out) {
+        int r = render_backup(m, out, "etcd_gitops_backup_last_success_timestamp_seconds", "gauge",
+                              "When the EtcdBackup last stored a verified snapshot (0: not since the daemon started).",
+                              BACKUP_LAST_SUCCESS);
+        if (r >= 0)
+                r = render_backup(m, out, "etcd_gitops_backup_last_duration_seconds", "gauge",
+                                  "How long the EtcdBackup's last successful snapshot took.", BACKUP_LAST_DURATION);
+        if (r >= 0)
+                r = render_backup(m, out, "etcd_gitops_backup_last_size_bytes", "gauge",
+                                  "Size of the EtcdBackup's last successful snapshot.", BACKUP_LAST_SIZE);
+        if (r >= 0)
+                r = render_backup(m, out, "etcd_gitops_backup_failures_total", "counter",
+                                  "Backups of the EtcdBackup that failed.", BACKUP_FAILURES);
+        return r;
+}
+
 static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
         int r = render_histograms(m, out);
         if (r >= 0)
@@ -337,6 +421,8 @@ static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
                 r = render_gauge(m, out, "etcd_gitops_cluster_members_desired", "Members the manifest asks for (0 without a manifest).", GAUGE_DESIRED);
         if (r >= 0)
                 r = render_gauge(m, out, "etcd_gitops_cluster_quorum", "1 when a majority of voters is healthy, else 0.", GAUGE_QUORUM);
+        if (r >= 0)
+                r = render_backups(m, out);
         if (r >= 0 && (r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.")) >= 0 &&
             m->revision) {
                 if ((r = eg_buf_puts(out, "etcd_gitops_source_revision_info{revision=\"")) >= 0 &&

@@ -209,6 +209,42 @@ static void test_metrics__leader(void **state) {
         eg_metrics_free(m);
 }
 
+/* Through the journal: decisions counted; a backup's success sets its gauges, a failure
+ * counts, a dry run does neither. */
+static void test_metrics__journal_backups(void **state) {
+        struct eg_metrics *m;
+        assert_int_equal(eg_metrics_new(&m), 0);
+        struct eg_decision ok = {.cluster = "prod/orders", .object = "prod/nightly", .kind = "backup", .outcome = "ok",
+                                 .time_ms = INT64_C(1795834800123), .duration_ms = 2500, .size_bytes = 1048608};
+        eg_metrics_journal_sink(m, &ok, 1);
+        struct eg_decision failed = {.cluster = "prod/orders", .object = "prod/nightly", .kind = "backup",
+                                     .outcome = "failed", .time_ms = INT64_C(1795834900000)};
+        eg_metrics_journal_sink(m, &failed, 2);
+        eg_metrics_journal_sink(m, &failed, 3);
+        struct eg_decision dry = {.cluster = "default/a", .object = "default/hourly", .kind = "backup",
+                                  .outcome = "dry-run", .time_ms = INT64_C(1795834900000)};
+        eg_metrics_journal_sink(m, &dry, 4);
+        eg_metrics_journal_sink(m, &(struct eg_decision){.cluster = "prod/orders", .kind = "create", .outcome = "ok"}, 5);
+        _cleanup_free_ char *text = render(m);
+        _cleanup_free_ char *b = lines_with(text, "etcd_gitops_backup_");
+        assert_string_equal(b, "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
+                               "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"prod\",name=\"nightly\"} 1795834800.123\n"
+                               "etcd_gitops_backup_last_duration_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
+                               "etcd_gitops_backup_last_duration_seconds{namespace=\"prod\",name=\"nightly\"} 2.500\n"
+                               "etcd_gitops_backup_last_size_bytes{namespace=\"default\",name=\"hourly\"} 0\n"
+                               "etcd_gitops_backup_last_size_bytes{namespace=\"prod\",name=\"nightly\"} 1048608\n"
+                               "etcd_gitops_backup_failures_total{namespace=\"default\",name=\"hourly\"} 0\n"
+                               "etcd_gitops_backup_failures_total{namespace=\"prod\",name=\"nightly\"} 2\n");
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_backup_failures_total counter\n"));
+        assert_non_null(strstr(text, "# TYPE etcd_gitops_backup_last_size_bytes gauge\n"));
+        _cleanup_free_ char *d = lines_with(text, "etcd_gitops_decisions_total");
+        assert_string_equal(d, "etcd_gitops_decisions_total{decision=\"backup\",outcome=\"dry-run\"} 1\n"
+                               "etcd_gitops_decisions_total{decision=\"backup\",outcome=\"failed\"} 2\n"
+                               "etcd_gitops_decisions_total{decision=\"backup\",outcome=\"ok\"} 1\n"
+                               "etcd_gitops_decisions_total{decision=\"create\",outcome=\"ok\"} 1\n");
+        eg_metrics_free(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_metrics__histogram_cumulative),
@@ -218,6 +254,7 @@ int main(void) {
                 cmocka_unit_test(test_metrics__cap_on_decisions),
                 cmocka_unit_test(test_metrics__render_cap),
                 cmocka_unit_test(test_metrics__leader),
+                cmocka_unit_test(test_metrics__journal_backups),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,68 @@
+/* cycle: one turn of the loop that apply and the daemon share: a reconcile pass over the
+ * desired set, the backups it finds due, and the git note of what the revision caused. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "etcd-gitops/backup.h"
+#include "etcd-gitops/journal.h"
+#include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/source.h"
+
+struct eg_cycle_options {
+        struct eg_reconciler *rec;            /* borrowed */
+        struct eg_source *source;             /* borrowed; annotated with the git notes */
+        struct eg_backup_controller *backups; /* borrowed; NULL: no backups */
+        /* borrowed; the cycle's git note follows it. Without one (NULL) there are no notes. */
+        struct eg_journal *journal;
+};
+
+struct eg_cycle;
+
+int eg_cycle_new(const struct eg_cycle_options *o, struct eg_cycle **ret);
+/* Accepts NULL. */
+void eg_cycle_free(struct eg_cycle *c);
+
+/* A new revision was read: the last one's note is finished (its lines not written yet
+ * go out now) and rev's starts empty. */
+void eg_cycle_revision(struct eg_cycle *c, const struct eg_source_revision *rev);
+
+/* When backups may be picked. */
+struct eg_cycle_backups {
+        bool may;         /* none out (the daemon's run one batch at a time), and acting */
+        int64_t due_ms;   /* realtime the earliest is due; 0: now */
+        bool wait_settle; /* wait for every cluster to converge, up to a minute past due */
+        /* asked after the pass, whether this still may pick backups (the daemon may have
+         * stopped leading meanwhile); NULL: it may */
+        bool (*still_may)(void *userdata);
+        void *userdata;
+};
+
+struct eg_cycle_result {
+        int pass_r; /* the pass's errno when it could not run */
+        struct eg_pass_result pass;
+        char *list_error; /* why the pass could not see every cluster; NULL when it did */
+        /* backups due: run them (eg_backup_batch_run, any thread), then finish them
+         * (eg_backup_controller_finish); NULL when none */
+        struct eg_backup_batch *batch;
+        int64_t backup_due_ms; /* realtime the next is due after those; INT64_MAX: none */
+};
+void eg_cycle_result_done(struct eg_cycle_result *r);
+
+/* One pass over desired at rev (see eg_reconciler_pass); the revision's note is written
+ * after its first pass and again once a pass takes no step; then the backups due, as b
+ * allows. Fails only when the pass could not run (ret->pass_r, also in ret->list_error). */
+int eg_cycle_run(struct eg_cycle *c, const struct eg_desired_set *desired, const struct eg_source_revision *rev,
+                 const struct eg_cycle_backups *b, struct eg_cycle_result *ret);
+
+/* Picks, starts and finishes the backups due now, on this thread (apply). Returns how
+ * many failed. */
+int eg_cycle_backups_now(struct eg_cycle *c, const struct eg_desired_set *desired, const char *revision);
+
+/* Writes what the revision caused and is not in its note yet (when stopping). */
+void eg_cycle_note_flush(struct eg_cycle *c);
+
+/* A reconciler's event: a DECISION, which the reconciler reports this way rather than
+ * through the journal, goes into the revision's note. Accepts c NULL (nothing to do). */
+void eg_cycle_event(struct eg_cycle *c, const struct eg_reconcile_event *ev);

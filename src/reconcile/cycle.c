@@ -1,0 +1,129 @@
+/* cycle: pass, backups due and the git note, the same for apply and the daemon. */
+#include <errno.h>
+#include <string.h>
+
+#include "etcd-gitops/cycle.h"
+
+/* Backups wait for the clusters to settle (a member still starting would fail them), but
+ * never this long past due, so one stuck cluster cannot starve every backup. */
+#define BACKUP_SETTLE_MAX_MS 60000
+
+struct eg_cycle {
+        struct eg_cycle_options o;
+        /* the git note of the revision being applied, filled by the journal */
+        struct eg_note *note;
+        char *note_commit;
+        bool note_written, notes_off;
+};
+
+int eg_cycle_new(const struct eg_cycle_options *o, struct eg_cycle **ret) {
+        struct eg_cycle *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->o = *o;
+        int r = eg_note_new(&c->note);
+        if (r >= 0 && o->journal)
+                r = eg_journal_add_sink(o->journal, eg_note_sink, c->note);
+        if (r < 0) {
+                eg_cycle_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+void eg_cycle_free(struct eg_cycle *c) {
+        if (!c)
+                return;
+        eg_note_free(c->note);
+        free(c->note_commit);
+        free(c);
+}
+
+void eg_cycle_event(struct eg_cycle *c, const struct eg_reconcile_event *ev) {
+        if (!c || ev->kind != EG_EVENT_DECISION)
+                return;
+        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ev->namespace ? ev->namespace : "",
+                                                        ev->name ? ev->name : "");
+        if (cluster)
+                eg_note_add(c->note, &(const struct eg_decision){.cluster = cluster, .kind = ev->decision,
+                                                                .member = ev->member, .reason = ev->reason,
+                                                                .outcome = ev->outcome, .revision = ev->revision});
+}
+
+void eg_cycle_result_done(struct eg_cycle_result *r) {
+        free(r->list_error);
+        eg_backup_batch_free(r->batch);
+        *r = (struct eg_cycle_result){0};
+}
+
+static void note_write(struct eg_cycle *c) {
+        if (c->notes_off || !c->note_commit || !c->o.journal)
+                return;
+        c->note_written = true;
+        /* the source appends to the commit's note: hand it only the lines not written yet */
+        _cleanup_free_ char *text = NULL;
+        if (eg_note_take(c->note, &text) < 0 || !text)
+                return;
+        struct eg_error err = {0};
+        int r = eg_source_annotate(c->o.source, c->note_commit, text, &err);
+        if (r == -EOPNOTSUPP)
+                c->notes_off = true;
+        else if (r < 0)
+                eg_log_warning("cannot write the git note of %s: %s", c->note_commit,
+                               err.message ? err.message : strerror(-r));
+        else
+                eg_log_debug("git note written on %s", c->note_commit);
+        eg_error_done(&err);
+}
+
+void eg_cycle_note_flush(struct eg_cycle *c) {
+        if (eg_note_dirty(c->note))
+                note_write(c);
+}
+
+void eg_cycle_revision(struct eg_cycle *c, const struct eg_source_revision *rev) {
+        eg_cycle_note_flush(c);
+        if (eg_note_start(c->note, rev->revision) < 0)
+                eg_log_warning("cannot start the git note of %s: out of memory", rev->revision);
+        free(c->note_commit);
+        c->note_commit = rev->commit ? strdup(rev->commit) : NULL;
+        c->note_written = false;
+}
+
+static void pick_backups(struct eg_cycle *c, const struct eg_desired_set *desired, const char *revision,
+                         const struct eg_cycle_backups *b, struct eg_cycle_result *ret) {
+        int64_t now = eg_now_realtime_ms();
+        int64_t due = b->due_ms ? b->due_ms : now;
+        ret->backup_due_ms = due;
+        if (now < due || (b->wait_settle && !ret->pass.all_converged && now - due < BACKUP_SETTLE_MAX_MS))
+                return;
+        int64_t next = INT64_MAX;
+        if (eg_backup_controller_start(c->o.backups, desired, revision, now, &ret->batch, &next) < 0) {
+                eg_log_error("cannot prepare the backups due: out of memory");
+                next = now + BACKUP_SETTLE_MAX_MS;
+        }
+        ret->backup_due_ms = next;
+}
+
+int eg_cycle_run(struct eg_cycle *c, const struct eg_desired_set *desired, const struct eg_source_revision *rev,
+                 const struct eg_cycle_backups *b, struct eg_cycle_result *ret) {
+        *ret = (struct eg_cycle_result){.backup_due_ms = b ? b->due_ms : INT64_MAX};
+        struct eg_revision_info ri = {.revision = rev->revision, .commit = rev->commit, .dirty = rev->dirty};
+        ret->pass_r = eg_reconciler_pass(c->o.rec, desired, &ri, &ret->pass);
+        if (ret->pass_r >= 0 && (!c->note_written || (eg_note_dirty(c->note) && ret->pass.n_actions == 0)))
+                note_write(c);
+        const char *why = eg_reconciler_list_problem(c->o.rec);
+        if (why || ret->pass_r < 0)
+                ret->list_error = strdup(why ? why : strerror(-ret->pass_r));
+        if (c->o.backups && b && b->may && (!b->still_may || b->still_may(b->userdata)))
+                pick_backups(c, desired, rev->revision, b, ret);
+        return ret->pass_r < 0 ? ret->pass_r : 0;
+}
+
+int eg_cycle_backups_now(struct eg_cycle *c, const struct eg_desired_set *desired, const char *revision) {
+        if (!c->o.backups)
+                return 0;
+        int64_t next;
+        return eg_backup_controller_pass(c->o.backups, desired, revision, eg_now_realtime_ms(), &next);
+}
