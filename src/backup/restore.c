@@ -301,6 +301,24 @@ static char **env_with(const char *var) {
         return v;
 }
 
+/* Waits for pid to end, killing it at deadline (monotonic ms): -ETIMEDOUT then. */
+static int wait_child(pid_t pid, int64_t deadline, int *ret_status) {
+        for (;;) {
+                pid_t w = waitpid(pid, ret_status, WNOHANG);
+                if (w == pid)
+                        return 0;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (eg_now_monotonic_ms() >= deadline) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, ret_status, 0);
+                        return -ETIMEDOUT;
+                }
+                struct timespec ts = {0, 20 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+}
+
 int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url,
                         const char *initial_cluster, const char *token, const char *data_dir,
                         struct eg_error *err) {
@@ -334,25 +352,8 @@ int eg_restore_data_dir(const char *snapshot, const char *member, const char *pe
                 close(out);
                 return r;
         }
-        int64_t deadline = eg_now_monotonic_ms() + ETCDCTL_TIMEOUT_MS;
         int status = 0;
-        for (;;) {
-                pid_t w = waitpid(pid, &status, WNOHANG);
-                if (w == pid)
-                        break;
-                if (w < 0 && errno != EINTR) {
-                        r = -errno;
-                        break;
-                }
-                if (eg_now_monotonic_ms() >= deadline) {
-                        kill(pid, SIGKILL);
-                        waitpid(pid, &status, 0);
-                        r = -ETIMEDOUT;
-                        break;
-                }
-                struct timespec ts = {0, 20 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-        }
+        r = wait_child(pid, eg_now_monotonic_ms() + ETCDCTL_TIMEOUT_MS, &status);
         if (r >= 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
                 r = -EIO;
         if (r < 0) {
