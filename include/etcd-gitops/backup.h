@@ -123,13 +123,18 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
 int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
                      size_t *ret_n, struct eg_error *err);
 
-/* ---- status and the controller ---- */
+/* ---- status and the controller ----
+ * The controller schedules EtcdBackups beside the cluster pass (src/reconcile/backups.c);
+ * its declarations stay here until its callers include cycle.h. */
 
 /* Every <state_dir>/backups/<ns>/<name>.json as a JSON array (sorted by ns, name) of
  * {"namespace","name","succeeded","reason","etcdVersion","etcdRevision",
  * "lastSuccessDate","sha256","size","durationMs","object","lastAttemptDate", ...}.
  * An empty array when there are none. *ret is a new reference. */
 int eg_backup_status_all(const char *state_dir, json_t **ret);
+/* One status file as a JSON object: an empty one when it is missing or holds no object;
+ * NULL only when out of memory. A new reference. */
+json_t *eg_backup_status_load(const char *path);
 
 struct eg_backup_controller_options {
         struct eg_runtime *runtime; /* for etcdCluster.name: members' client URLs, TLS */

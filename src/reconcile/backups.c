@@ -1,13 +1,12 @@
-/* The backup controller: runs due EtcdBackups, records their status and audit records. */
-#include <dirent.h>
+/* The backup controller: runs due EtcdBackups beside the cluster pass, writes their status
+ * files and records each backup in the journal. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "etcd-gitops/backup.h"
 
 #define ONE_SHOT_RETRY_MS 60000
-#define STATUS_MAX_BYTES ((size_t)1 << 20)
 
 struct dry_entry {
         char *key;
@@ -66,24 +65,11 @@ void eg_backup_controller_free(struct eg_backup_controller *c) {
 /* ---- status files ---- */
 
 static char *status_path(const char *state_dir, const char *ns, const char *name) {
-        return eg_strdup_printf("%s/backups/%s/%s.json", state_dir, ns, name);
-}
-
-static json_t *status_load(const char *path) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        json_t *j = NULL;
-        if (eg_read_file(path, STATUS_MAX_BYTES, &text, &len) >= 0)
-                j = json_loadb(text, len, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                j = json_object();
-        }
-        return j;
+        return eg_state_path(state_dir, EG_STATE_BACKUPS, ns, name);
 }
 
 static int status_save(const char *state_dir, const char *ns, const char *name, json_t *st) {
-        _cleanup_free_ char *dir = eg_strdup_printf("%s/backups/%s", state_dir, ns);
+        _cleanup_free_ char *dir = eg_state_path(state_dir, EG_STATE_BACKUPS, ns, NULL);
         _cleanup_free_ char *path = status_path(state_dir, ns, name);
         _cleanup_free_ char *text = json_dumps(st, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!dir || !path || !text)
@@ -92,64 +78,6 @@ static int status_save(const char *state_dir, const char *ns, const char *name, 
         if (r < 0)
                 return r;
         return eg_write_file_atomic(path, text, strlen(text), 0600);
-}
-
-static int cmp_status(const void *a, const void *b) {
-        json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-        const char *xn = json_string_value(json_object_get(x, "namespace")), *yn = json_string_value(json_object_get(y, "namespace"));
-        int c = strcmp(xn ? xn : "", yn ? yn : "");
-        if (c)
-                return c;
-        xn = json_string_value(json_object_get(x, "name"));
-        yn = json_string_value(json_object_get(y, "name"));
-        return strcmp(xn ? xn : "", yn ? yn : "");
-}
-
-int eg_backup_status_all(const char *state_dir, json_t **ret) {
-        _cleanup_free_ char *root = eg_strdup_printf("%s/backups", state_dir);
-        if (!root)
-                return -ENOMEM;
-        json_t *all = json_array();
-        if (!all)
-                return -ENOMEM;
-        DIR *d = opendir(root);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                _cleanup_free_ char *nsdir = eg_path_join(root, de->d_name);
-                DIR *d2 = nsdir ? opendir(nsdir) : NULL;
-                struct dirent *f;
-                while (d2 && (f = readdir(d2))) {
-                        if (f->d_name[0] == '.' || !eg_str_has_suffix(f->d_name, ".json"))
-                                continue;
-                        _cleanup_free_ char *p = eg_path_join(nsdir, f->d_name);
-                        json_t *st = p ? status_load(p) : NULL;
-                        if (st && json_object_get(st, "name"))
-                                json_array_append_new(all, st);
-                        else
-                                json_decref(st);
-                }
-                if (d2)
-                        closedir(d2);
-        }
-        if (d)
-                closedir(d);
-        size_t n = json_array_size(all);
-        json_t **items = calloc(n ? n : 1, sizeof(*items));
-        if (!items) {
-                json_decref(all);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++)
-                items[i] = json_incref(json_array_get(all, i));
-        qsort(items, n, sizeof(*items), cmp_status);
-        json_array_clear(all);
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(all, items[i]);
-        free(items);
-        *ret = all;
-        return 0;
 }
 
 /* ---- one backup ---- */
@@ -213,7 +141,7 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
                                 ? c->o.runtime->ops->etcd_access(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, eo, err)
                                 : 0;
                 if (q < 0) {
-                        bk_strv_free(v, n);
+                        eg_strv_free(v, n);
                         return q;
                 }
         } else {
@@ -225,7 +153,7 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
         }
         for (size_t i = 0; i < n; i++)
                 if (!v[i]) {
-                        bk_strv_free(v, n);
+                        eg_strv_free(v, n);
                         return -ENOMEM;
                 }
         if (n == 0) {
@@ -285,7 +213,7 @@ static void job_done(struct job *j) {
         free(j->origin.commit);
         free(j->schedule);
         json_decref(j->st);
-        bk_strv_free(j->eps, j->n_eps);
+        eg_strv_free(j->eps, j->n_eps);
         free(j->ca);
         free(j->cert);
         free(j->key);
@@ -298,7 +226,7 @@ static void job_done(struct job *j) {
         eg_error_done(&j->err);
         eg_backup_result_done(&j->res);
         eg_error_done(&j->retain_err);
-        bk_strv_free(j->deleted, j->n_deleted);
+        eg_strv_free(j->deleted, j->n_deleted);
         *j = (struct job){0};
 }
 
@@ -353,8 +281,8 @@ static int job_resolve(struct eg_backup_controller *c, const struct eg_object *o
                         return r;
                 }
         if (b->client_tls_secret) {
-                _cleanup_free_ char *sd = eg_strdup_printf("%s/secrets/%s/%s", c->state_dir, obj->meta.namespace,
-                                                           b->client_tls_secret);
+                _cleanup_free_ char *sd = eg_state_path(c->state_dir, EG_STATE_SECRETS, obj->meta.namespace,
+                                                        b->client_tls_secret);
                 free(j->ca);
                 free(j->cert);
                 free(j->key);
@@ -375,8 +303,8 @@ static int job_resolve(struct eg_backup_controller *c, const struct eg_object *o
                 if (c->aws_credentials_file)
                         j->creds = strdup(c->aws_credentials_file);
                 else if (b->s3.aws_secret)
-                        j->creds = eg_strdup_printf("%s/secrets/%s/%s/credentials", c->state_dir, obj->meta.namespace,
-                                                    b->s3.aws_secret);
+                        j->creds = eg_state_path(c->state_dir, EG_STATE_AWS_CREDENTIALS, obj->meta.namespace,
+                                                  b->s3.aws_secret);
                 if ((c->aws_credentials_file || b->s3.aws_secret) && !j->creds)
                         return -ENOMEM;
         } else {
@@ -554,7 +482,7 @@ static int consider(struct eg_backup_controller *c, const struct eg_object *obj,
         _cleanup_free_ char *hash = document_hash(obj);
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", obj->meta.namespace,
                                                         b->etcd_cluster_name ? b->etcd_cluster_name : obj->meta.name);
-        json_t *st = path && hash && cluster ? status_load(path) : NULL;
+        json_t *st = path && hash && cluster ? eg_backup_status_load(path) : NULL;
         if (!st)
                 return -ENOMEM;
         json_object_set_new(st, "namespace", json_string(obj->meta.namespace));
