@@ -158,137 +158,149 @@ static int member_add_anywhere(const struct eg_reconciler_options *opt, const st
         return k;
 }
 
-int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
-                      const struct observation *o, const struct eg_action *a, struct eg_error *err) {
+static bool changes_membership(enum eg_action_kind kind) {
+        return kind == EG_ACTION_ADD_LEARNER || kind == EG_ACTION_PROMOTE || kind == EG_ACTION_REMOVE_MEMBER ||
+               kind == EG_ACTION_REPLACE_DEAD || kind == EG_ACTION_REMOVE_ORPHAN;
+}
+
+/* A client for a membership change; a member applying its own removal stops before it
+ * answers, so the others are asked. */
+static int membership_client(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                             const struct observation *o, const struct eg_action *a, struct eg_etcd **ret,
+                             struct eg_error *err) {
+        const char *self = NULL;
+        for (size_t i = 0; a->member && i < o->rc.n_members; i++)
+                if (strcmp(o->rc.members[i].name, a->member) == 0)
+                        self = o->rc.members[i].client_url;
+        _cleanup_free_ char **eps = calloc(o->n_endpoints + 1, sizeof(char *));
+        size_t n = 0;
+        if (!eps)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_endpoints; i++)
+                if (!self || strcmp(o->endpoints[i], self) != 0)
+                        eps[n++] = o->endpoints[i];
+        *ret = reconcile_etcd_client(opt, tg->namespace, tg->name, n > 0 ? eps : o->endpoints,
+                                     n > 0 ? n : o->n_endpoints, err);
+        if (*ret)
+                return 0;
+        if (!err || !err->message)
+                eg_error_set(err, "no running member to reach etcd through");
+        return -EHOSTUNREACH;
+}
+
+static int add_learner(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg, struct eg_etcd *c,
+                       const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
         struct eg_etcd_error ee = {0};
-        struct eg_etcd *c = NULL;
-        int k = 0;
-
-        if (a->kind == EG_ACTION_ADD_LEARNER || a->kind == EG_ACTION_PROMOTE ||
-            a->kind == EG_ACTION_REMOVE_MEMBER || a->kind == EG_ACTION_REPLACE_DEAD ||
-            a->kind == EG_ACTION_REMOVE_ORPHAN) {
-                /* a member applying its own removal stops before it answers: ask the others */
-                const char *self = NULL;
-                for (size_t i = 0; a->member && i < o->rc.n_members; i++)
-                        if (strcmp(o->rc.members[i].name, a->member) == 0)
-                                self = o->rc.members[i].client_url;
-                _cleanup_free_ char **eps = calloc(o->n_endpoints + 1, sizeof(char *));
-                size_t n = 0;
-                if (!eps)
-                        return -ENOMEM;
-                for (size_t i = 0; i < o->n_endpoints; i++)
-                        if (!self || strcmp(o->endpoints[i], self) != 0)
-                                eps[n++] = o->endpoints[i];
-                c = reconcile_etcd_client(opt, tg->namespace, tg->name, n > 0 ? eps : o->endpoints, n > 0 ? n : o->n_endpoints,
-                                err);
-                if (!c) {
-                        if (!err || !err->message)
-                                eg_error_set(err, "no running member to reach etcd through");
-                        return -EHOSTUNREACH;
-                }
+        _cleanup_free_ char *peer = NULL;
+        uint64_t id;
+        int k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
+        if (k < 0)
+                return k;
+        k = member_add_anywhere(opt, tg, c, o, peer, &id, &ee);
+        if (k == -EAGAIN) {
+                /* etcd's strict reconfiguration check: every voter must have been connected
+                 * for a while before the membership may change */
+                eg_error_set(err, "etcd is not ready to add %s yet (%s)", a->member,
+                             ee.message ? ee.message : "unhealthy cluster");
+                eg_etcd_error_done(&ee);
+        } else if (k < 0)
+                etcd_call_error(err, "member add", k, &ee);
+        if (k < 0) {
+                /* the reserved member never joined: forget it; when etcd refused it
+                 * outright its name is handed out again */
+                if (k == -EAGAIN && rt->ops->release_member)
+                        rt->ops->release_member(rt, tg->namespace, tg->name, a->member, NULL);
+                else
+                        rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
+                return k;
         }
+        struct eg_etcd_member_list ml = {0};
+        k = eg_etcd_member_list(c, &ml, &ee);
+        if (k < 0)
+                return etcd_call_error(err, "member list after add", k, &ee);
+        _cleanup_free_ char *ic = initial_cluster(&ml, &o->rc, a->member, peer);
+        eg_etcd_member_list_done(&ml);
+        if (!ic)
+                return -ENOMEM;
+        return rt->ops->start_member(rt, tg, a->member, ic, err);
+}
 
+static int promote(struct eg_etcd *c, const struct eg_action *a, struct eg_error *err) {
+        struct eg_etcd_error ee = {0};
+        int k = eg_etcd_member_promote(c, a->member_id, &ee);
+        if (k == -EAGAIN) {
+                eg_error_set(err, "learner %s is catching up before promotion", a->member);
+                eg_etcd_error_done(&ee);
+        } else if (k < 0)
+                etcd_call_error(err, "member promote", k, &ee);
+        return k;
+}
+
+static int remove_member(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                         struct eg_etcd *c, const struct observation *o, const struct eg_action *a,
+                         struct eg_error *err) {
+        struct eg_runtime *rt = opt->runtime;
+        /* a leader replaced onto a new template is removed last, after handing over */
+        if (a->kind == EG_ACTION_REMOVE_MEMBER && a->member_id && a->member_id == o->leader_id)
+                hand_over_leadership(opt, tg, o, a);
+        /* etcd first: a member stopped before its removal would count as a dead voter and
+         * could cost quorum in the meantime */
+        if (a->member_id) {
+                struct eg_etcd_error ee = {0};
+                int k = eg_etcd_member_remove(c, a->member_id, &ee);
+                if (k < 0 && k != -ENOENT)
+                        return etcd_call_error(err, "member remove", k, &ee);
+                eg_etcd_error_done(&ee);
+        }
+        if (a->kind == EG_ACTION_REMOVE_ORPHAN)
+                return 0;
+        return rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
+}
+
+static int execute_action(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                          struct eg_etcd *c, const struct observation *o, const struct eg_action *a,
+                          struct eg_error *err) {
+        struct eg_runtime *rt = opt->runtime;
         switch (a->kind) {
         case EG_ACTION_BOOTSTRAP:
-                k = rt->ops->bootstrap(rt, tg, a->members, a->n_members, err);
-                break;
-        case EG_ACTION_ADD_LEARNER: {
-                char *peer = NULL;
-                uint64_t id;
-                k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
-                if (k < 0)
-                        break;
-                k = member_add_anywhere(opt, tg, c, o, peer, &id, &ee);
-                if (k == -EAGAIN)
-                        /* etcd's strict reconfiguration check: every voter must have been
-                         * connected for a while before the membership may change */
-                        eg_error_set(err, "etcd is not ready to add %s yet (%s)", a->member,
-                                     ee.message ? ee.message : "unhealthy cluster");
-                if (k < 0) {
-                        if (k != -EAGAIN)
-                                etcd_call_error(err, "member add", k, &ee);
-                        eg_etcd_error_done(&ee);
-                        /* the reserved member never joined: forget it; when etcd refused it
-                         * outright its name is handed out again */
-                        if (k == -EAGAIN && rt->ops->release_member)
-                                rt->ops->release_member(rt, tg->namespace, tg->name, a->member, NULL);
-                        else
-                                rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
-                        free(peer);
-                        break;
-                }
-                struct eg_etcd_member_list ml = {0};
-                k = eg_etcd_member_list(c, &ml, &ee);
-                if (k < 0) {
-                        etcd_call_error(err, "member list after add", k, &ee);
-                        free(peer);
-                        break;
-                }
-                char *ic = initial_cluster(&ml, &o->rc, a->member, peer);
-                eg_etcd_member_list_done(&ml);
-                free(peer);
-                if (!ic) {
-                        k = -ENOMEM;
-                        break;
-                }
-                k = rt->ops->start_member(rt, tg, a->member, ic, err);
-                free(ic);
-                break;
-        }
+                return rt->ops->bootstrap(rt, tg, a->members, a->n_members, err);
+        case EG_ACTION_ADD_LEARNER:
+                return add_learner(opt, tg, c, o, a, err);
         case EG_ACTION_PROMOTE:
-                k = eg_etcd_member_promote(c, a->member_id, &ee);
-                if (k == -EAGAIN) {
-                        eg_error_set(err, "learner %s is catching up before promotion", a->member);
-                        eg_etcd_error_done(&ee);
-                } else if (k < 0)
-                        etcd_call_error(err, "member promote", k, &ee);
-                break;
+                return promote(c, a, err);
         case EG_ACTION_REMOVE_MEMBER:
         case EG_ACTION_REPLACE_DEAD:
         case EG_ACTION_REMOVE_ORPHAN:
-                /* a leader replaced onto a new template is removed last, after handing over */
-                if (a->kind == EG_ACTION_REMOVE_MEMBER && a->member_id && a->member_id == o->leader_id)
-                        hand_over_leadership(opt, tg, o, a);
-                /* etcd first: a member stopped before its removal would count as a dead
-                 * voter and could cost quorum in the meantime */
-                if (a->member_id) {
-                        k = eg_etcd_member_remove(c, a->member_id, &ee);
-                        if (k == -ENOENT)
-                                k = 0;
-                        if (k < 0) {
-                                etcd_call_error(err, "member remove", k, &ee);
-                                break;
-                        }
-                }
-                if (a->kind != EG_ACTION_REMOVE_ORPHAN)
-                        k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
-                break;
+                return remove_member(opt, tg, c, o, a, err);
         case EG_ACTION_STOP_UNKNOWN:
-                k = rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
-                break;
+                return rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
         case EG_ACTION_UPGRADE_MEMBER:
                 if (a->member_id && a->member_id == o->leader_id)
                         hand_over_leadership(opt, tg, o, a);
-                k = rt->ops->upgrade_member(rt, tg, a->member, err);
-                break;
+                return rt->ops->upgrade_member(rt, tg, a->member, err);
         case EG_ACTION_PRUNE:
         case EG_ACTION_RESTORE_REPLACE:
-                k = rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
-                break;
+                return rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
         case EG_ACTION_RESTART:
-                k = restart_members(rt, tg, o, a, err);
-                break;
+                return restart_members(rt, tg, o, a, err);
         case EG_ACTION_RECOVER:
-                k = recover_from_member(opt, tg, a, err);
-                break;
+                return recover_from_member(opt, tg, a, err);
         case EG_ACTION_ADOPT:
-                k = rt->ops->disown ? rt->ops->disown(rt, tg->namespace, tg->name, err) : -EOPNOTSUPP;
-                break;
+                return rt->ops->disown ? rt->ops->disown(rt, tg->namespace, tg->name, err) : -EOPNOTSUPP;
         default:
-                k = -EINVAL;
                 eg_error_set(err, "unknown action");
+                return -EINVAL;
         }
+}
+
+int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
+                      const struct observation *o, const struct eg_action *a, struct eg_error *err) {
+        struct eg_etcd *c = NULL;
+        int k = changes_membership(a->kind) ? membership_client(opt, tg, o, a, &c, err) : 0;
+        if (k < 0)
+                return k;
+        k = execute_action(opt, tg, c, o, a, err);
         eg_etcd_free(c);
         if (k < 0 && k != -EAGAIN && !err->message)
                 eg_error_set(err, "%s", strerror(-k));

@@ -2,10 +2,87 @@
 #pragma once
 
 #include <jansson.h>
+#include <string.h>
 
 #include "etcd-gitops/backup.h"
 #include "etcd-gitops/etcd.h"
 #include "etcd-gitops/reconcile.h"
+
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 60000
+/* How often a converged cluster is looked at again; a killed member is noticed within
+ * it. Each look costs a few etcd calls per member, so it balances failover time (target
+ * 3 s) against an idle daemon's CPU (target 1 % of a core for 10 clusters). */
+#define RECHECK_MS 1500
+/* While something is starting or catching up, look sooner. */
+#define RECHECK_BUSY_MS 100
+
+static inline bool str_eq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+static inline void set_str(char **dst, const char *src) {
+        free(*dst);
+        *dst = src ? strdup(src) : NULL;
+}
+
+/* ---- what the reconciler remembers between passes (track.c) ---- */
+
+/* Restarts in place remembered per member: enough to judge the policy's limit (the
+ * planner is told how many fell in its window) and to space them out. */
+#define RESTART_HISTORY 16
+
+struct member_track {
+        char *name;
+        int64_t unhealthy_since_ms, unreachable_since_ms;
+        int64_t last_healthy_ms;
+        int64_t restart_ms[RESTART_HISTORY]; /* ring, newest at (n_restarts - 1) % RESTART_HISTORY */
+        size_t n_restarts;
+        int64_t restart_not_before_ms;
+        bool failing; /* seen failing by the last pass */
+};
+
+struct cluster_track {
+        char *ns, *name;
+        int failures;
+        int64_t next_attempt_ms;
+        char *backoff_revision; /* the revision that failed: a new one is tried at once */
+        char *recorded_revision; /* revision of the last audit record for this cluster */
+        enum eg_plan_state recorded_state;
+        char *recorded_reason;
+        char *last_error;
+        char *applied_revision; /* last revision at which the cluster was converged */
+        int64_t quorum_lost_since_ms; /* monotonic; 0 while the planner finds quorum */
+        struct member_track *members;
+        size_t n_members;
+        int64_t *pids; /* member processes seen running by the last observation */
+        size_t n_pids;
+        bool seen; /* touched this pass */
+};
+
+struct eg_reconciler {
+        struct eg_reconciler_options opt;
+        struct cluster_track *tracks;
+        size_t n_tracks;
+        /* the runtime's last list: why it failed, or what it skipped (logged once each) */
+        char *list_error, *list_warning;
+        size_t events_failing; /* platform events lost since the last one posted */
+};
+
+/* The track of ns/name, made on first sight; NULL when out of memory. */
+struct cluster_track *track_get(struct eg_reconciler *r, const char *ns, const char *name);
+void track_done(struct cluster_track *t);
+/* Remembers the member processes rc runs, for eg_reconciler_member_pids. */
+void track_pids(struct cluster_track *t, const struct eg_runtime_cluster *rc);
+/* Whether a member began failing since the last pass: the wait it causes is recorded then,
+ * with the platform's reason, even when the cluster was waiting already. */
+bool track_began_failing(struct cluster_track *t, const struct eg_observed_cluster *oc);
+/* Fills in what the planner judges from member's history (since when it is unhealthy or
+ * unreachable, its restarts in place) and remembers this look. */
+void track_member_seen(struct cluster_track *t, const char *member, struct eg_observed_member *om,
+                       int64_t restart_window_ms, int64_t now);
+/* A restart in place of member, at now. */
+void track_restart(struct cluster_track *t, const char *member, int64_t window_ms, int64_t now);
+/* A failure at rev: the cluster waits before it is tried again at that revision. */
+void track_backoff(struct cluster_track *t, const struct eg_revision_info *rev);
 
 /* Everything one observation of a cluster found, joined. */
 struct observation {
@@ -22,6 +99,70 @@ struct observation {
         size_t n_endpoints;
 };
 void observation_done(struct observation *o);
+/* Observes ns/name into o (always initialised; the caller ends it with observation_done),
+ * updating the members' tracks. < 0 when the runtime cannot be asked (o->etcd_error says why). */
+int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name,
+            struct observation *o, int64_t now);
+
+/* ---- one cluster's turn in a pass: observe -> plan -> execute (pass.c) -> record (record.c) ---- */
+
+/* The seed for a runtime that fetches restores itself: url and region malloc'd into it. */
+struct restore_seed {
+        struct eg_runtime_seed seed;
+        char *url, *region;
+};
+
+/* An EtcdRestore applied by this pass (restore.c). */
+struct restore_step {
+        const struct eg_object *restore; /* pending for this cluster; NULL: none */
+        char *snapshot;                  /* fetched and verified; deleted when the pass ends */
+        struct eg_restore_info info;
+        struct restore_seed seed;
+};
+
+struct cluster_pass {
+        struct eg_reconciler *r;
+        const struct eg_desired_set *desired; /* may be NULL */
+        const struct eg_revision_info *rev;   /* may be NULL */
+        const char *ns, *name;
+        bool prune_allowed;
+        struct eg_pass_result *res;
+        int64_t now; /* monotonic, when the turn began */
+        struct cluster_track *t;
+        const struct eg_object *obj; /* the EtcdCluster; NULL: not in the source */
+        bool invalid;                /* the source reports errors for it */
+        bool revision_changed;       /* since its last record */
+        bool began_failing;          /* a member, since the last pass */
+        struct observation o;
+        struct restore_step restore;
+        char *hash; /* the runtime's hash of the desired member template */
+        struct eg_plan plan;
+        const struct eg_action *acted; /* the step taken (dry run: that would be), to record */
+        int k;                         /* what taking it returned */
+        const char *outcome;           /* "ok", "failed", "dry-run"; NULL: none, or etcd asked to wait */
+        int64_t step_ms;
+        struct eg_error err; /* why the step failed */
+};
+
+/* Takes ns/name one step further, records what it decided and writes its status; adds to
+ * res what the pass found. */
+void reconcile_cluster(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                       const struct eg_revision_info *rev, const char *ns, const char *name, bool prune_allowed,
+                       struct eg_pass_result *res);
+/* Before a cluster is planned: the runtime's hash of obj's member template (malloc'd; NULL
+ * without obj), and the members on an old one that must be replaced to roll marked in o. */
+char *plan_prepare(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, struct observation *o);
+/* Ends the cluster's turn on a failure: it backs off, the error logged once per distinct text. */
+void pass_failed(struct cluster_pass *p, const char *what, const char *why);
+
+/* One decision about the cluster: to the reconciler's listener, the platform's events and
+ * the audit log. obj (else diag) names the manifest that caused it. */
+void record_decision(struct cluster_pass *p, const struct eg_object *obj, const struct eg_diag *diag,
+                     const char *decision, const char *member, const char *reason, const char *outcome,
+                     int64_t duration_ms, const char *error);
+/* What the pass decided (the step taken, else the cluster's state when it changed), when
+ * it looks again, and the cluster's status file. */
+void record_pass(struct cluster_pass *p);
 
 /* ---- executing actions (execute.c) ---- */
 
@@ -56,21 +197,19 @@ const struct eg_object *pending_restore(const char *state_dir, const struct eg_d
                                         const char *name, bool cluster_exists, const struct eg_object **ret_refused);
 /* What a restore reads from, for reasons: object, else the file or S3 path. */
 const char *restore_source(const struct eg_restore_spec *s);
-/* Writes <state_dir>/restores/<ns>/<name>.json: upstream's succeeded/reason plus what was restored. */
-void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
-                    const struct eg_restore_info *info, bool ok, const char *reason);
-/* Before a restore's snapshot is fetched: refuses what the runtime cannot restore (its seed
- * fetches from S3 with an awsSecret, or nothing) and writes the awsSecret's files where the
- * fetch reads them. */
-int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err);
-/* The seed for a runtime that fetches restores itself: url and region malloc'd into it. */
-struct restore_seed {
-        struct eg_runtime_seed seed;
-        char *url, *region;
-};
-int restore_seed_init(struct restore_seed *s, const char *state_dir, const char *ns, const struct eg_restore_spec *r,
-                      const char *object, struct eg_error *err);
-void restore_seed_done(struct restore_seed *s);
 /* eg_runtime_target.prepare_data for a restore: userdata is the snapshot path. */
 int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
                          const char *token, const char *data_dir, struct eg_error *err);
+
+/* The restore step of a pass: the EtcdRestore pending for the cluster (p->restore), its
+ * snapshot fetched and verified before anything is torn down or started. One refused is
+ * recorded as blocked. < 0 when the fetch failed: recorded, and the pass ends there. */
+int restore_step(struct cluster_pass *p);
+/* What the planner is told the cluster is restored from; NULL: no restore. */
+const char *restore_step_source(const struct restore_step *s);
+/* Points the bootstrap tg is for at the fetched snapshot (nothing when there is none). */
+int restore_step_target(struct cluster_pass *p, struct eg_runtime_target *tg, struct eg_error *err);
+/* The bootstrap from the snapshot went through: the restore is not applied again. */
+void restore_step_applied(struct cluster_pass *p);
+/* Deletes the snapshot: a copy of a whole database is not left in the state dir. */
+void restore_step_done(struct restore_step *s);

@@ -90,16 +90,60 @@ int eg_recover_most_advanced(const struct eg_recover_view *v) {
         return best;
 }
 
+/* Each member of rc as recovery sees it, with the status of those that answer. */
+static int recover_members(struct eg_etcd *c, const struct eg_runtime_cluster *rc, struct eg_recover_view *v) {
+        for (size_t i = 0; i < rc->n_members; i++) {
+                const struct eg_runtime_member *rm = &rc->members[i];
+                struct eg_recover_member *m = &v->members[v->n_members++];
+                m->name = strdup(rm->name);
+                m->client_url = rm->client_url ? strdup(rm->client_url) : NULL;
+                if (!m->name || (rm->client_url && !m->client_url))
+                        return -ENOMEM;
+                m->running = rm->running;
+                m->data_kept = !rm->running && rm->data_kept;
+                struct eg_etcd_status st = {0};
+                if (c && rm->running && rm->client_url && eg_etcd_status_of(c, rm->client_url, &st, NULL) >= 0) {
+                        m->answers = true;
+                        m->raft_index = st.raft_index;
+                        m->revision = st.revision;
+                }
+                eg_etcd_status_done(&st);
+        }
+        return 0;
+}
+
+/* The voters: those of the membership a survivor reports (a lone survivor still answers it
+ * from its own log), else every member that ever started. */
+static void recover_voters(struct eg_etcd *c, const struct eg_runtime_cluster *rc, struct eg_recover_view *v) {
+        struct eg_etcd_member_list ml = {0};
+        bool ml_ok = c && eg_etcd_member_list(c, &ml, NULL) >= 0;
+        for (size_t i = 0; ml_ok && i < ml.n; i++)
+                v->voters += !ml.members[i].is_learner;
+        for (size_t i = 0; i < rc->n_members; i++) {
+                const struct eg_etcd_member *em = ml_ok ? membership_find(&ml, &rc->members[i]) : NULL;
+                v->members[i].voter = ml_ok ? em && !em->is_learner : !rc->members[i].never_started;
+                v->voters += !ml_ok && v->members[i].voter;
+        }
+        eg_etcd_member_list_done(&ml);
+}
+
+/* The version the most advanced member ran, else any member's. */
+static const char *recover_version(const struct eg_runtime_cluster *rc, const struct eg_recover_view *v) {
+        int top = eg_recover_most_advanced(v);
+        const char *version = top >= 0 ? rc->members[top].version : NULL;
+        for (size_t i = 0; !version && i < rc->n_members; i++)
+                version = rc->members[i].version;
+        return version;
+}
+
 int eg_recover_observe(struct eg_runtime *rt, const char *state_dir, const char *ns, const char *name,
                        struct eg_recover_view *ret, struct eg_error *err) {
         struct eg_runtime_cluster rc = {0};
         struct eg_recover_view v = {0};
-        struct eg_etcd_member_list ml = {0};
         struct eg_etcd *c = NULL;
         _cleanup_free_ char **eps = NULL;
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ns, name);
         size_t n_eps = 0;
-        bool ml_ok = false;
         int r = cluster ? rt->ops->observe(rt, ns, name, &rc, err) : -ENOMEM;
         if (r < 0)
                 return r;
@@ -117,39 +161,13 @@ int eg_recover_observe(struct eg_runtime *rt, const char *state_dir, const char 
                 r = -EHOSTUNREACH;
                 goto out;
         }
-        for (size_t i = 0; i < rc.n_members; i++) {
-                const struct eg_runtime_member *rm = &rc.members[i];
-                struct eg_recover_member *m = &v.members[v.n_members++];
-                m->name = strdup(rm->name);
-                m->client_url = rm->client_url ? strdup(rm->client_url) : NULL;
-                if (!m->name || (rm->client_url && !m->client_url))
-                        goto oom;
-                m->running = rm->running;
-                m->data_kept = !rm->running && rm->data_kept;
-                struct eg_etcd_status st = {0};
-                if (c && rm->running && rm->client_url && eg_etcd_status_of(c, rm->client_url, &st, NULL) >= 0) {
-                        m->answers = true;
-                        m->raft_index = st.raft_index;
-                        m->revision = st.revision;
-                }
-                eg_etcd_status_done(&st);
-        }
-        /* a lone survivor still answers the membership from its own log */
-        ml_ok = c && eg_etcd_member_list(c, &ml, NULL) >= 0;
-        for (size_t i = 0; ml_ok && i < ml.n; i++)
-                v.voters += !ml.members[i].is_learner;
-        for (size_t i = 0; i < rc.n_members; i++) {
-                const struct eg_etcd_member *em = ml_ok ? membership_find(&ml, &rc.members[i]) : NULL;
-                v.members[i].voter = ml_ok ? em && !em->is_learner : !rc.members[i].never_started;
-                v.voters += !ml_ok && v.members[i].voter;
-        }
-        int top = eg_recover_most_advanced(&v);
-        const char *version = top >= 0 ? rc.members[top].version : NULL;
-        for (size_t i = 0; !version && i < rc.n_members; i++)
-                version = rc.members[i].version;
+        if (recover_members(c, &rc, &v) < 0)
+                goto oom;
+        recover_voters(c, &rc, &v);
+        const char *version = recover_version(&rc, &v);
         if (version && !(v.version = strdup(version)))
                 goto oom;
-        if ((r = newest_backup(state_dir, cluster, &v)) < 0)
+        if (newest_backup(state_dir, cluster, &v) < 0)
                 goto oom;
         *ret = v;
         v = (struct eg_recover_view){0};
@@ -160,7 +178,6 @@ oom:
         eg_error_set(err, "out of memory observing %s", cluster ? cluster : name);
 out:
         eg_recover_view_done(&v);
-        eg_etcd_member_list_done(&ml);
         eg_etcd_free(c);
         eg_runtime_cluster_done(&rc);
         return r;
@@ -191,14 +208,14 @@ static int gap_text(struct eg_buf *b, const struct eg_recover_view *v, int top, 
                              gap, v->members[top].name, v->members[top].revision);
 }
 
-int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
-                    struct eg_recover_plan *ret, struct eg_error *err) {
-        struct eg_recover_plan p = {.seed = -1, .revision_gap = -1};
-        struct eg_buf down, b;
+/* Refuses a recovery while quorum holds or (unless forced) could come back by itself:
+ * members down with their data kept are restarted in place by apply. */
+static int needs_recovery(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
+                          struct eg_error *err) {
+        struct eg_buf down;
         size_t answering = 0, could = 0, quorum = eg_quorum(v->voters);
         int r = 0;
         eg_buf_init(&down, 0);
-        eg_buf_init(&b, 0);
         for (size_t i = 0; r >= 0 && i < v->n_members; i++) {
                 const struct eg_recover_member *m = &v->members[i];
                 if (!m->voter)
@@ -210,100 +227,108 @@ int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_req
                 }
         }
         if (r < 0)
-                goto oom;
-        if (v->voters > 0 && answering >= quorum) {
+                r = -ENOMEM;
+        else if (v->voters > 0 && answering >= quorum) {
                 eg_error_set(err, "%s still has quorum: %zu of %zu voting members answer (need %zu); nothing to recover "
                              "— `etcd-gitops apply` heals what is missing", cluster, answering, v->voters, quorum);
                 r = -EBUSY;
-                goto out;
-        }
-        if (!req->force && answering + could >= quorum) {
+        } else if (!req->force && answering + could >= quorum) {
                 eg_error_set(err, "%s can get quorum back by itself: %s %s down with %s data kept, and "
                              "`etcd-gitops apply` restarts %s in place; recover with --force only if %s keep%s failing "
                              "(see %s etcd.log)", cluster, down.data, could == 1 ? "is" : "are",
                              could == 1 ? "its" : "their", could == 1 ? "it" : "them", could == 1 ? "it" : "they",
                              could == 1 ? "s" : "", could == 1 ? "its" : "their");
                 r = -EBUSY;
-                goto out;
         }
-        int top = eg_recover_most_advanced(v);
-        if (!req->from_backup) {
-                p.seed = req->member ? find_member(v, req->member) : top;
-                if (p.seed < 0) {
-                        if ((r = names_but(v, -1, &b)) < 0)
-                                goto oom;
-                        if (req->member)
-                                eg_error_set(err, "%s has no member %s (its members: %s)", cluster, req->member, b.data);
-                        else
-                                eg_error_set(err, "no member of %s answers: name the one to recover from "
-                                             "(--from-member NAME, one whose data is kept) or recover from a backup "
-                                             "(--from-backup)", cluster);
-                        r = -ENOENT;
-                        goto out;
-                }
-                const struct eg_recover_member *s = &v->members[p.seed];
-                if (!s->running && !s->data_kept) {
-                        eg_error_set(err, "member %s of %s has no data left to recover from: choose another "
-                                     "(--from-member NAME) or a backup (--from-backup)", s->name, cluster);
-                        r = -ENODATA;
-                        goto out;
-                }
-                if (!s->voter) {
-                        eg_error_set(err, "member %s of %s is not a voting member (a learner, or not in the membership "
-                                     "the survivors report): choose a voter (--from-member NAME)", s->name, cluster);
-                        r = -EINVAL;
-                        goto out;
-                }
-                if (s->answers)
-                        p.revision_gap = v->members[top].revision > s->revision ? v->members[top].revision - s->revision : 0;
-                if (s->answers)
-                        r = eg_buf_printf(&b, "force a new cluster from member %s (raft index %" PRIu64 ", revision %" PRId64
-                                          "); ", s->name, s->raft_index, s->revision);
-                else
-                        r = eg_buf_printf(&b, "force a new cluster from member %s (not answering: its revision is unknown); ",
-                                          s->name);
-                if (r >= 0)
-                        r = eg_buf_puts(&b, "stop and forget the other members, their data kept aside: ");
-                if (r >= 0)
-                        r = names_but(v, p.seed, &b);
-        } else {
-                p.backup_ref = req->backup_ref ? req->backup_ref : v->backup_ref;
-                if (!p.backup_ref) {
-                        eg_error_set(err, "no verified backup of %s is recorded: name one (--from-backup PATH or "
-                                     "--from-backup s3://BUCKET/KEY)", cluster);
-                        r = -ENOENT;
-                        goto out;
-                }
-                bool newest = v->backup_ref && strcmp(p.backup_ref, v->backup_ref) == 0;
-                int64_t rev = newest ? v->backup_revision : 0;
-                if (rev > 0 && top >= 0)
-                        p.revision_gap = v->members[top].revision > rev ? v->members[top].revision - rev : 0;
-                if (rev > 0)
-                        r = eg_buf_printf(&b, "restore a new cluster from backup %s (revision %" PRId64 "); ", p.backup_ref, rev);
-                else
-                        r = eg_buf_printf(&b, "restore a new cluster from backup %s; ", p.backup_ref);
-                if (r >= 0)
-                        r = eg_buf_puts(&b, "stop and forget every member, their data kept aside: ");
-                if (r >= 0)
-                        r = names_but(v, -1, &b);
-        }
-        if (r >= 0)
-                r = eg_buf_puts(&b, "; ");
-        if (r >= 0)
-                r = gap_text(&b, v, top, p.revision_gap);
-        if (r >= 0)
-                r = eg_buf_puts(&b, "; then the cluster grows back to spec.size as learners join");
-        if (r < 0)
-                goto oom;
-        p.reason = eg_buf_steal(&b);
-        *ret = p;
-        r = 0;
-        goto out;
-oom:
-        r = -ENOMEM;
-        eg_error_set(err, "out of memory planning the recovery of %s", cluster);
-out:
         eg_buf_done(&down);
+        return r;
+}
+
+/* The seed member, checked, and what recovering from it does, into b. */
+static int plan_from_member(const struct eg_recover_view *v, const struct eg_recover_request *req,
+                            const char *cluster, int top, struct eg_recover_plan *p, struct eg_buf *b,
+                            struct eg_error *err) {
+        int r;
+        p->seed = req->member ? find_member(v, req->member) : top;
+        if (p->seed < 0) {
+                if (names_but(v, -1, b) < 0)
+                        return -ENOMEM;
+                if (req->member)
+                        eg_error_set(err, "%s has no member %s (its members: %s)", cluster, req->member, b->data);
+                else
+                        eg_error_set(err, "no member of %s answers: name the one to recover from "
+                                     "(--from-member NAME, one whose data is kept) or recover from a backup "
+                                     "(--from-backup)", cluster);
+                return -ENOENT;
+        }
+        const struct eg_recover_member *s = &v->members[p->seed];
+        if (!s->running && !s->data_kept) {
+                eg_error_set(err, "member %s of %s has no data left to recover from: choose another "
+                             "(--from-member NAME) or a backup (--from-backup)", s->name, cluster);
+                return -ENODATA;
+        }
+        if (!s->voter) {
+                eg_error_set(err, "member %s of %s is not a voting member (a learner, or not in the membership "
+                             "the survivors report): choose a voter (--from-member NAME)", s->name, cluster);
+                return -EINVAL;
+        }
+        if (s->answers)
+                p->revision_gap = v->members[top].revision > s->revision ? v->members[top].revision - s->revision : 0;
+        if (s->answers)
+                r = eg_buf_printf(b, "force a new cluster from member %s (raft index %" PRIu64 ", revision %" PRId64
+                                  "); ", s->name, s->raft_index, s->revision);
+        else
+                r = eg_buf_printf(b, "force a new cluster from member %s (not answering: its revision is unknown); ",
+                                  s->name);
+        if (r >= 0)
+                r = eg_buf_puts(b, "stop and forget the other members, their data kept aside: ");
+        return r < 0 || names_but(v, p->seed, b) < 0 ? -ENOMEM : 0;
+}
+
+/* The backup, and what restoring a new cluster from it does, into b. */
+static int plan_from_backup(const struct eg_recover_view *v, const struct eg_recover_request *req,
+                            const char *cluster, int top, struct eg_recover_plan *p, struct eg_buf *b,
+                            struct eg_error *err) {
+        p->backup_ref = req->backup_ref ? req->backup_ref : v->backup_ref;
+        if (!p->backup_ref) {
+                eg_error_set(err, "no verified backup of %s is recorded: name one (--from-backup PATH or "
+                             "--from-backup s3://BUCKET/KEY)", cluster);
+                return -ENOENT;
+        }
+        bool newest = v->backup_ref && strcmp(p->backup_ref, v->backup_ref) == 0;
+        int64_t rev = newest ? v->backup_revision : 0;
+        int r;
+        if (rev > 0 && top >= 0)
+                p->revision_gap = v->members[top].revision > rev ? v->members[top].revision - rev : 0;
+        if (rev > 0)
+                r = eg_buf_printf(b, "restore a new cluster from backup %s (revision %" PRId64 "); ", p->backup_ref, rev);
+        else
+                r = eg_buf_printf(b, "restore a new cluster from backup %s; ", p->backup_ref);
+        if (r >= 0)
+                r = eg_buf_puts(b, "stop and forget every member, their data kept aside: ");
+        return r < 0 || names_but(v, -1, b) < 0 ? -ENOMEM : 0;
+}
+
+int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
+                    struct eg_recover_plan *ret, struct eg_error *err) {
+        struct eg_recover_plan p = {.seed = -1, .revision_gap = -1};
+        struct eg_buf b;
+        int top = eg_recover_most_advanced(v);
+        eg_buf_init(&b, 0);
+        int r = needs_recovery(v, req, cluster, err);
+        if (r >= 0)
+                r = req->from_backup ? plan_from_backup(v, req, cluster, top, &p, &b, err)
+                                     : plan_from_member(v, req, cluster, top, &p, &b, err);
+        if (r >= 0 && (eg_buf_puts(&b, "; ") < 0 || gap_text(&b, v, top, p.revision_gap) < 0 ||
+                       eg_buf_puts(&b, "; then the cluster grows back to spec.size as learners join") < 0))
+                r = -ENOMEM;
+        if (r == -ENOMEM)
+                eg_error_set(err, "out of memory planning the recovery of %s", cluster);
+        if (r >= 0) {
+                p.reason = eg_buf_steal(&b);
+                *ret = p;
+                r = 0;
+        }
         eg_buf_done(&b);
         return r;
 }

@@ -1,6 +1,8 @@
-/* Restores: which EtcdRestore names a cluster, and whether it was applied already. */
+/* Restores: which EtcdRestore names a cluster, whether it was applied already, and the
+ * restore step of a cluster's pass. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "etcd-gitops/backup.h"
 #include "internal.h"
@@ -43,7 +45,8 @@ static bool restore_done(const char *state_dir, const char *ns, const char *name
         return done;
 }
 
-void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
+/* Writes <state_dir>/restores/<ns>/<name>.json: upstream's succeeded/reason plus what was restored. */
+static void restore_record(const char *state_dir, const char *ns, const char *name, const struct eg_object *restore,
                            const struct eg_restore_info *info, bool ok, const char *reason) {
         _cleanup_free_ char *p = restore_marker(state_dir, ns, name);
         _cleanup_free_ char *dir = eg_strdup_printf("%s/restores/%s", state_dir, ns);
@@ -64,7 +67,10 @@ static char *aws_credentials_file(const char *state_dir, const char *ns, const s
         return eg_strdup_printf("%s/secrets/%s/%s/credentials", state_dir, ns, r->s3.aws_secret);
 }
 
-int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err) {
+/* Before a restore's snapshot is fetched: refuses what the runtime cannot restore (its seed
+ * fetches from S3 with an awsSecret, or nothing) and writes the awsSecret's files where the
+ * fetch reads them. */
+static int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err) {
         bool s3 = r->backup_storage_type == EG_STORAGE_S3;
         if (rt->ops->fetches_restores && (!s3 || !r->s3.aws_secret)) {
                 eg_error_set(err, "on the %s runtime the seed member fetches the snapshot itself: restore from S3 "
@@ -82,8 +88,8 @@ int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore
         return 0;
 }
 
-int restore_seed_init(struct restore_seed *s, const char *state_dir, const char *ns, const struct eg_restore_spec *r,
-                      const char *object, struct eg_error *err) {
+static int restore_seed_init(struct restore_seed *s, const char *state_dir, const char *ns,
+                             const struct eg_restore_spec *r, const char *object, struct eg_error *err) {
         *s = (struct restore_seed){0};
         _cleanup_free_ char *creds = aws_credentials_file(state_dir, ns, r);
         if (!creds)
@@ -95,17 +101,16 @@ int restore_seed_init(struct restore_seed *s, const char *state_dir, const char 
         return 0;
 }
 
-void restore_seed_done(struct restore_seed *s) {
+static void restore_seed_done(struct restore_seed *s) {
         free(s->url);
         free(s->region);
         *s = (struct restore_seed){0};
 }
 
 int restore_prepare_data(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
-                                const char *token, const char *data_dir, struct eg_error *err) {
+                         const char *token, const char *data_dir, struct eg_error *err) {
         return eg_restore_data_dir(userdata, member, peer_url, initial_cluster, token, data_dir, err);
 }
-
 
 const struct eg_object *pending_restore(const char *state_dir, const struct eg_desired_set *d, const char *ns,
                                         const char *name, bool cluster_exists, const struct eg_object **ret_refused) {
@@ -121,4 +126,67 @@ const struct eg_object *pending_restore(const char *state_dir, const struct eg_d
                 return NULL;
         }
         return restore;
+}
+
+int restore_step(struct cluster_pass *p) {
+        struct eg_reconciler *r = p->r;
+        struct restore_step *s = &p->restore;
+        const struct eg_object *refused = NULL;
+        s->restore = p->obj ? pending_restore(r->opt.state_dir, p->desired, p->ns, p->name, p->o.rc_exists, &refused)
+                            : NULL;
+        if (refused && (p->revision_changed || p->t->recorded_state != EG_PLAN_BLOCKED))
+                record_decision(p, refused, NULL, "blocked", NULL,
+                                "EtcdRestore names a running cluster; set spec.overwrite: true to replace it", "blocked",
+                                0, NULL);
+        if (!s->restore || r->opt.dry_run)
+                return 0;
+        struct eg_error err = {0};
+        int64_t t0 = eg_now_monotonic_ms();
+        int k = restore_ready(r->opt.runtime, p->ns, &s->restore->restore, &err);
+        if (k >= 0)
+                k = eg_restore_fetch(&s->restore->restore, p->ns, r->opt.state_dir, &s->snapshot, &s->info, &err);
+        if (k < 0) {
+                record_decision(p, s->restore, NULL, "restore", NULL, "fetch and verify the snapshot to restore",
+                                "failed", eg_now_monotonic_ms() - t0, err.message);
+                restore_record(r->opt.state_dir, p->ns, p->name, s->restore, &s->info, false, err.message);
+                pass_failed(p, "restore failed", err.message);
+        }
+        eg_error_done(&err);
+        return k;
+}
+
+const char *restore_step_source(const struct restore_step *s) {
+        if (!s->restore)
+                return NULL;
+        return s->info.object ? s->info.object : restore_source(&s->restore->restore);
+}
+
+int restore_step_target(struct cluster_pass *p, struct eg_runtime_target *tg, struct eg_error *err) {
+        struct restore_step *s = &p->restore;
+        struct eg_runtime *rt = p->r->opt.runtime;
+        if (!s->snapshot)
+                return 0;
+        tg->prepare_data = restore_prepare_data;
+        tg->prepare_data_userdata = s->snapshot;
+        if (!rt->ops->fetches_restores)
+                return 0;
+        int k = restore_seed_init(&s->seed, p->r->opt.state_dir, p->ns, &s->restore->restore, s->info.object, err);
+        if (k >= 0)
+                tg->seed = &s->seed.seed;
+        return k;
+}
+
+void restore_step_applied(struct cluster_pass *p) {
+        struct restore_step *s = &p->restore;
+        if (s->snapshot)
+                restore_record(p->r->opt.state_dir, p->ns, p->name, s->restore, &s->info, true, NULL);
+}
+
+void restore_step_done(struct restore_step *s) {
+        if (s->snapshot)
+                unlink(s->snapshot);
+        free(s->snapshot);
+        eg_restore_info_done(&s->info);
+        restore_seed_done(&s->seed);
+        *s = (struct restore_step){0};
 }
