@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "etcd-gitops/util.h"
+
 /* Error detail a caller can show the user: which endpoint, what HTTP status, what
  * etcd or curl said. Owned by the caller; eg_etcd_error_done() frees its strings. */
 struct eg_etcd_error {
@@ -14,23 +16,13 @@ struct eg_etcd_error {
 };
 void eg_etcd_error_done(struct eg_etcd_error *e);
 
-struct eg_etcd_tls {
-        const char *ca_file;
-        const char *cert_file;
-        const char *key_file;
-        bool insecure_skip_verify; /* the server's certificate is not checked (a kubeconfig said so) */
-        /* "NAME:PORT:HOST:PORT": URLs name NAME, the name the certificate must carry, and
-         * connections go to HOST (a kubeconfig's tls-server-name); NULL: none */
-        const char *connect_to;
-};
-
 struct eg_etcd_options {
         int64_t timeout_ms;         /* whole call, per endpoint; default 2000 */
         int64_t connect_timeout_ms; /* default 500 */
         /* eg_now_monotonic_ms() by which every call ends, snapshot streams included (their
          * stall limit alone lets a trickle run forever); 0: none */
         int64_t deadline_ms;
-        struct eg_etcd_tls tls;     /* all NULL: plain http */
+        struct eg_tls_client tls;   /* all NULL: plain http */
         /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated; for
          * endpoints reached through a proxy such as the Kubernetes API server's. */
         const char *const *headers;

@@ -8,7 +8,6 @@
 
 #include <jansson.h>
 
-#include "etcd-gitops/etcd.h"
 #include "etcd-gitops/util.h"
 
 /* ---- kubeconfig ---- */
@@ -143,12 +142,18 @@ int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn
 char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char *pod, int port,
                             bool https);
 
-/* What eg_etcd needs to go through that proxy: the API server's CA, our client
- * certificate and key (data written once to 0600 files under dir), the same trust the REST
- * calls have (insecure-skip-tls-verify, tls-server-name), the same proxy (proxy-url) and an
- * Authorization header. The strings stay owned by the client, valid until the next call. */
-int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir,
-                               struct eg_etcd_options *ret, struct eg_error *err);
+/* What another client (etcd's) needs to go through that proxy: the API server's CA, our
+ * client certificate and key (data written once to 0600 files under dir), the same trust
+ * the REST calls have (insecure-skip-tls-verify, tls-server-name), the same proxy
+ * (proxy-url) and an Authorization header. */
+struct eg_kube_access {
+        struct eg_tls_client tls;
+        const char *const *headers; /* NULL-terminated; NULL: none */
+        const char *proxy;          /* NULL: none named */
+};
+/* Fills *ret; its strings stay owned by the client, valid until the next call. */
+int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret,
+                          struct eg_error *err);
 
 /* Writes data to dir/name (0600, atomically) unless it already holds exactly that, and
  * replaces *path with that file's path. */

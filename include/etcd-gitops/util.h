@@ -51,6 +51,18 @@ struct eg_error {
 void eg_error_set(struct eg_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eg_error_done(struct eg_error *e);
 
+/* How a client proves who it is and checks the server: files, not data. All NULL: plain
+ * http. Used by the etcd client and described by the Kubernetes client for its proxy. */
+struct eg_tls_client {
+        const char *ca_file;
+        const char *cert_file;
+        const char *key_file;
+        bool insecure_skip_verify; /* the server's certificate is not checked (a kubeconfig said so) */
+        /* "NAME:PORT:HOST:PORT": URLs name NAME, the name the certificate must carry, and
+         * connections go to HOST (a kubeconfig's tls-server-name); NULL: none */
+        const char *connect_to;
+};
+
 /* ---- growable byte buffer with a hard cap (curl's dynbuf) ---- */
 
 struct eg_buf {

@@ -201,7 +201,7 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
         if (find_endpoints(cluster, &a, &eps, &n_eps, &eo, &rt) < 0)
                 return EG_EXIT_ERROR;
         if (a.cacert || a.cert || a.key)
-                eo.tls = (struct eg_etcd_tls){a.cacert, a.cert, a.key};
+                eo.tls = (struct eg_tls_client){a.cacert, a.cert, a.key};
         struct eg_backup_options bo = {.endpoints = eps, .n_endpoints = n_eps, .etcd = &eo, .timeout_ms = a.timeout_ms};
         int64_t last = 0;
         if (isatty(STDERR_FILENO)) {

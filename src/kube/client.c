@@ -624,8 +624,8 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
                                 pod, port);
 }
 
-int eg_kube_client_etcd_access(struct eg_kube_client *c, const char *dir, struct eg_etcd_options *ret,
-                               struct eg_error *err) {
+int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret,
+                          struct eg_error *err) {
         struct eg_kube_config *cfg = c->cfg;
         int r;
         if ((r = eg_kube_config_credentials(cfg, false, err)) < 0)

@@ -191,12 +191,18 @@ int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, st
                 return r;
         bool required = t && t->required;
         if (kr->access == EG_KUBE_ACCESS_DIRECT) {
-                ret->tls = required ? (struct eg_etcd_tls){.ca_file = t->ca, .cert_file = t->cert, .key_file = t->key}
-                                    : (struct eg_etcd_tls){0};
+                ret->tls = required ? (struct eg_tls_client){.ca_file = t->ca, .cert_file = t->cert, .key_file = t->key}
+                                    : (struct eg_tls_client){0};
                 ret->headers = NULL;
                 return 0;
         }
         if (required)
                 return kube_refuse_proxy_tls(ns, name, err);
-        return eg_kube_client_etcd_access(kr->client, kr->access_dir, ret, err);
+        struct eg_kube_access a;
+        if ((r = eg_kube_client_access(kr->client, kr->access_dir, &a, err)) < 0)
+                return r;
+        ret->tls = a.tls;
+        ret->headers = a.headers;
+        ret->proxy = a.proxy;
+        return 0;
 }

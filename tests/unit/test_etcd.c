@@ -334,7 +334,7 @@ static void test_etcd__tls(void **state) {
         eg_etcd_free(c);
 
         /* no client certificate: etcd drops the connection */
-        opt.tls = (struct eg_etcd_tls){.ca_file = e->ca_file};
+        opt.tls = (struct eg_tls_client){.ca_file = e->ca_file};
         assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
         int r = eg_etcd_member_list(c, &l, &err);
         assert_true(r == -ECONNRESET || r == -EPROTO);

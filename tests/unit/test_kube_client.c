@@ -463,8 +463,8 @@ static void test_kube_client__client_certificate(void **state) {
 
         /* etcd access through the proxy: the data lands in 0600 files, read back equal */
         _cleanup_free_ char *dir = eg_strdup_printf("%s/access", srv.dir);
-        struct eg_etcd_options eo = {0};
-        assert_int_equal(eg_kube_client_etcd_access(c, dir, &eo, &fx->err), 0);
+        struct eg_kube_access eo = {0};
+        assert_int_equal(eg_kube_client_access(c, dir, &eo, &fx->err), 0);
         assert_null(eo.headers);
         struct eg_kube_config *cfg = eg_kube_client_config(c);
         const char *files[] = {eo.tls.ca_file, eo.tls.cert_file, eo.tls.key_file};
@@ -480,8 +480,8 @@ static void test_kube_client__client_certificate(void **state) {
         }
         eg_kube_client_free(c);
 
-        struct eg_etcd_options to = {0};
-        assert_int_equal(eg_kube_client_etcd_access(fx->c, dir, &to, &fx->err), 0);
+        struct eg_kube_access to = {0};
+        assert_int_equal(eg_kube_client_access(fx->c, dir, &to, &fx->err), 0);
         assert_non_null(to.headers);
         assert_string_equal(to.headers[0], "Authorization: Bearer admin");
         assert_null(to.headers[1]);
