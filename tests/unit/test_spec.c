@@ -264,7 +264,8 @@ static void test_spec__names(void **state) {
         struct eg_desired_set *set = assert_valid(yaml);
         eg_desired_set_free(set);
         free(yaml);
-        strcat(long_name, "b");
+        long_name[52] = 'b';
+        long_name[53] = 0;
         yaml = eg_strdup_printf(HEADER "kind: EtcdCluster\nmetadata:\n  name: %s\nspec:\n  size: 1\n", long_name);
         assert_error(yaml, 4, 9, "metadata.name", "must be at most 52 characters, got 53");
         free(yaml);
