@@ -1,105 +1,167 @@
-/* etcd-gitops get: live clusters and members, as tables, JSON or YAML. */
+/* etcd-gitops get: live clusters and members, as tables, names, JSON or YAML. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "etcd-gitops/backup.h"
-#include "output.h"
+#include "get.h"
+#include "hints.h"
 #include "setup.h"
 
-enum { OPT_OUTPUT = 1 };
+enum { OPT_OUTPUT = 1, OPT_ALL_NAMESPACES, OPT_NO_HEADERS, OPT_WATCH, OPT_SOURCE };
 
 const struct eg_option cmd_get_options[] = {
-        {OPT_OUTPUT, "output", 'o', "table|wide|json|yaml", "output format (default table)"},
+        {OPT_OUTPUT, "output", 'o', "table|wide|name|json|yaml", "output format (default table)"},
+        {OPT_ALL_NAMESPACES, "all-namespaces", 'A', NULL, "every namespace, whatever --namespace says",
+         EG_OPT_FLAG_AT(struct get_args, all_namespaces)},
+        {OPT_NO_HEADERS, "no-headers", 0, NULL, "tables without their header line",
+         EG_OPT_FLAG_AT(struct get_args, no_headers)},
+        {OPT_WATCH, "watch", 'w', NULL, "print again whenever a status changes, until Ctrl-C",
+         EG_OPT_FLAG_AT(struct get_args, watch)},
+        {OPT_SOURCE, "source", 0, "SRC", "get backups: only those whose manifest SRC still holds",
+         EG_OPT_STRING_AT(struct get_args, source)},
         {0},
 };
 
+static const char *const kinds[][2] = {{"clusters", "cluster"}, {"members", "member"}, {"backups", "backup"}};
+
 static int on_option(int id, const char *value, void *userdata) {
-        static const char *const formats[] = {"table", "wide", "json", "yaml", NULL};
-        return id == OPT_OUTPUT ? eg_out_option("get", value, formats, userdata) : -EINVAL;
+        static const char *const formats[] = {"table", "wide", "name", "json", "yaml", NULL};
+        struct get_args *a = userdata;
+        return id == OPT_OUTPUT ? eg_out_option("get", value, formats, &a->fmt) : -EINVAL;
 }
 
-static const char *sget(json_t *o, const char *key) {
-        const char *s = json_string_value(json_object_get(o, key));
-        return s ? s : NULL;
+/* A table cell on one line: messages may hold newlines. */
+static char *one_line(const char *s) {
+        char *c = s ? strdup(s) : NULL;
+        for (char *p = c; p && *p; p++)
+                if ((unsigned char)*p < 0x20)
+                        *p = ' ';
+        return c;
 }
 
-static void print_clusters(json_t *all, bool wide) {
-        struct eg_table *t;
-        if (eg_table_new(wide ? 10 : 7, &t) < 0)
-                return;
-        const char *head[] = {"NAMESPACE", "NAME", "PHASE", "READY", "VERSION", "LEADER", "PLAN",
-                              "REVISION", "ENDPOINTS", "REASON"};
-        eg_table_add(t, head);
+/* Why a cluster is not simply fine: suspended, its last error, or what its plan waits for. */
+static char *cluster_message(json_t *st) {
+        const char *plan = get_str(st, "plan");
+        if (json_is_true(json_object_get(st, "suspended")))
+                return strdup("suspended");
+        if (get_str(st, "lastError"))
+                return one_line(get_str(st, "lastError"));
+        if (plan && strcmp(plan, "converged") != 0)
+                return one_line(get_str(st, "planReason"));
+        return NULL;
+}
+
+/* Since when etcd-gitops has known the cluster: its oldest condition's transition. */
+static int64_t cluster_since_ms(json_t *st) {
+        int64_t oldest = 0, t;
         size_t i;
         json_t *c;
-        json_array_foreach(all, i, c) {
-                json_t *md = json_object_get(c, "metadata"), *st = json_object_get(c, "status");
-                _cleanup_free_ char *eps = NULL;
-                json_t *urls = json_object_get(st, "clientURLs"), *u;
-                size_t j;
-                struct eg_buf b;
-                eg_buf_init(&b, 0);
-                json_array_foreach(urls, j, u) eg_buf_printf(&b, "%s%s", j ? "," : "", json_string_value(u));
-                eps = eg_buf_steal(&b);
-                const char *rev = sget(st, "lastAppliedRevision");
-                char revbuf[20] = "";
-                if (rev)
-                        snprintf(revbuf, sizeof(revbuf), "%.19s", rev);
-                const char *reason = sget(st, "reason") ? sget(st, "reason") : sget(st, "planReason");
-                const char *row[] = {sget(md, "namespace"), sget(md, "name"), sget(st, "phase"),
-                                     sget(st, "readyMembers"), sget(st, "currentVersion"), sget(st, "leader"),
-                                     sget(st, "plan"), revbuf, eps, reason};
-                eg_table_add(t, row);
+        json_array_foreach(json_object_get(st, "conditions"), i, c) {
+                const char *s = get_str(c, "lastTransitionTime");
+                if (s && eg_out_parse_time(s, &t) == 0 && (oldest == 0 || t < oldest))
+                        oldest = t;
         }
-        eg_table_print(t, stdout);
+        return oldest;
+}
+
+static char *join_urls(json_t *urls) {
+        struct eg_buf b;
+        size_t j;
+        json_t *u;
+        eg_buf_init(&b, 0);
+        json_array_foreach(urls, j, u) eg_buf_printf(&b, "%s%s", j ? "," : "", json_string_value(u));
+        return eg_buf_steal(&b);
+}
+
+static void cluster_row(struct eg_table *t, json_t *c, bool wide, int64_t now) {
+        json_t *md = json_object_get(c, "metadata"), *st = json_object_get(c, "status");
+        _cleanup_free_ char *eps = wide ? join_urls(json_object_get(st, "clientURLs")) : NULL;
+        _cleanup_free_ char *message = cluster_message(st);
+        char rev[20] = "", age[24];
+        if (get_str(st, "lastAppliedRevision"))
+                snprintf(rev, sizeof(rev), "%.19s", get_str(st, "lastAppliedRevision"));
+        eg_out_age(cluster_since_ms(st), now, age);
+        const char *reason = get_str(st, "reason") ? get_str(st, "reason") : get_str(st, "planReason");
+        const char *row[] = {get_str(md, "namespace"), get_str(md, "name"), get_str(st, "phase"),
+                             get_str(st, "readyMembers"), get_str(st, "currentVersion"), get_str(st, "leader"),
+                             get_str(st, "plan"), wide ? rev : message, wide ? eps : age, reason, message, age};
+        eg_table_add(t, row);
+}
+
+static void print_clusters(json_t *all, const struct get_args *a, FILE *f) {
+        bool wide = a->fmt == EG_OUT_WIDE;
+        struct eg_table *t;
+        if (eg_table_new(wide ? 12 : 9, &t) < 0)
+                return;
+        const char *head[] = {"NAMESPACE", "NAME", "PHASE", "READY", "VERSION", "LEADER", "PLAN",
+                              wide ? "REVISION" : "MESSAGE", wide ? "ENDPOINTS" : "AGE", "REASON", "MESSAGE", "AGE"};
+        if (!a->no_headers)
+                eg_table_add(t, head);
+        int64_t now = eg_now_realtime_ms();
+        size_t i;
+        json_t *c;
+        json_array_foreach(all, i, c) cluster_row(t, c, wide, now);
+        eg_table_print(t, f);
         eg_table_free(t);
 }
 
-static void print_members(json_t *all, bool wide) {
+static void member_row(struct eg_table *t, const char *cluster, json_t *m) {
+        char pid[24], restarts[24], db[24] = "", term[24] = "", index[24] = "";
+        snprintf(pid, sizeof(pid), "%lld", (long long)json_integer_value(json_object_get(m, "pid")));
+        snprintf(restarts, sizeof(restarts), "%lld", (long long)json_integer_value(json_object_get(m, "restarts")));
+        if (json_object_get(m, "dbSize")) {
+                snprintf(db, sizeof(db), "%lld", (long long)json_integer_value(json_object_get(m, "dbSize")));
+                snprintf(term, sizeof(term), "%lld", (long long)json_integer_value(json_object_get(m, "raftTerm")));
+                snprintf(index, sizeof(index), "%lld", (long long)json_integer_value(json_object_get(m, "raftIndex")));
+        }
+        const char *row[] = {cluster, get_str(m, "name"), get_str(m, "state"), get_str(m, "role"), get_str(m, "version"),
+                             get_str(m, "id"), pid, get_str(m, "clientURL"), get_str(m, "peerURL"), db, term, index,
+                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no", restarts,
+                             get_str(m, "lifeReason")};
+        eg_table_add(t, row);
+}
+
+static void print_members(json_t *all, const struct get_args *a, FILE *f) {
+        bool wide = a->fmt == EG_OUT_WIDE;
         struct eg_table *t;
-        if (eg_table_new(wide ? 11 : 6, &t) < 0)
+        if (eg_table_new(wide ? 15 : 6, &t) < 0)
                 return;
-        const char *head[] = {"CLUSTER", "MEMBER", "STATE", "ROLE", "VERSION", "ID",
-                              "PID", "CLIENT-URL", "IN-ETCD", "RESTARTS", "REASON"};
-        eg_table_add(t, head);
+        const char *head[] = {"CLUSTER", "MEMBER", "STATE", "ROLE", "VERSION", "ID", "PID", "CLIENT-URL",
+                              "PEER-URL", "DB-SIZE", "RAFT-TERM", "RAFT-INDEX", "IN-ETCD", "RESTARTS", "REASON"};
+        if (!a->no_headers)
+                eg_table_add(t, head);
         size_t i, j;
         json_t *c, *m;
         json_array_foreach(all, i, c) {
                 json_t *md = json_object_get(c, "metadata");
-                _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", sget(md, "namespace"), sget(md, "name"));
-                json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m) {
-                        char pid[24], restarts[24];
-                        snprintf(pid, sizeof(pid), "%lld", (long long)json_integer_value(json_object_get(m, "pid")));
-                        snprintf(restarts, sizeof(restarts), "%lld",
-                                 (long long)json_integer_value(json_object_get(m, "restarts")));
-                        const char *row[] = {cluster,
-                                             sget(m, "name"),
-                                             sget(m, "state"),
-                                             sget(m, "role"),
-                                             sget(m, "version"),
-                                             sget(m, "id"),
-                                             pid,
-                                             sget(m, "clientURL"),
-                                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no",
-                                             restarts,
-                                             sget(m, "lifeReason")};
-                        eg_table_add(t, row);
-                }
+                _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", get_str(md, "namespace"), get_str(md, "name"));
+                json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m)
+                        member_row(t, cluster, m);
         }
-        eg_table_print(t, stdout);
+        eg_table_print(t, f);
         eg_table_free(t);
 }
 
-/* Keeps the clusters named name (either "name" or "ns/name"). */
-/* The entries of all named name ("NAME" or "NS/NAME"; NULL: all), whose namespace and name are
- * under key (NULL: at the top). */
-static json_t *filter(json_t *all, const char *key, const char *name) {
+static void print_names(json_t *sel, bool members, FILE *f) {
+        size_t i, j;
+        json_t *c, *m;
+        json_array_foreach(sel, i, c) {
+                json_t *md = json_object_get(c, "metadata");
+                if (!members) {
+                        fprintf(f, "cluster/%s/%s\n", get_str(md, "namespace"), get_str(md, "name"));
+                        continue;
+                }
+                json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m)
+                        fprintf(f, "member/%s/%s/%s\n", get_str(md, "namespace"), get_str(md, "name"), get_str(m, "name"));
+        }
+}
+
+json_t *get_filter(json_t *all, const char *key, const char *name) {
         json_t *out = json_array(), *c;
         size_t i;
         json_array_foreach(all, i, c) {
                 json_t *md = key ? json_object_get(c, key) : c;
-                const char *ns = sget(md, "namespace"), *n = sget(md, "name");
+                const char *ns = get_str(md, "namespace"), *n = get_str(md, "name");
                 _cleanup_free_ char *full = eg_strdup_printf("%s/%s", ns, n);
                 if (!name || strcmp(name, n) == 0 || (full && strcmp(name, full) == 0))
                         json_array_append(out, c);
@@ -107,107 +169,99 @@ static json_t *filter(json_t *all, const char *key, const char *name) {
         return out;
 }
 
-/* What every listing shares: "no KIND named" when name matched nothing, and the JSON and YAML
- * formats. False when the table is still to print. */
-static bool print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, int *ret_exit) {
+bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, FILE *f,
+                      int *ret_exit) {
         *ret_exit = EG_EXIT_OK;
         if (name && json_array_size(sel) == 0) {
                 fprintf(stderr, "etcd-gitops get: no %s named '%s'\n", kind, name);
                 *ret_exit = EG_EXIT_DIFF;
         } else if (fmt == EG_OUT_JSON)
-                eg_out_json(sel, stdout);
+                eg_out_json(sel, f);
         else if (fmt == EG_OUT_YAML)
-                eg_out_yaml(sel, stdout);
+                eg_out_yaml(sel, f);
         else
                 return false;
         return true;
 }
 
-static void print_backups(json_t *sel, bool wide) {
-        struct eg_table *t;
-        json_t *b;
-        size_t i;
-        if (eg_table_new(wide ? 9 : 7, &t) < 0)
-                return;
-        const char *head[] = {"NAMESPACE", "NAME", "SUCCEEDED", "REVISION", "SIZE", "LAST-SUCCESS",
-                              "OBJECT", "SHA256", "REASON"};
-        eg_table_add(t, head);
-        json_array_foreach(sel, i, b) {
-                char rev[24], size[24];
-                snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(b, "etcdRevision")));
-                snprintf(size, sizeof(size), "%lld", (long long)json_integer_value(json_object_get(b, "size")));
-                const char *row[] = {sget(b, "namespace"), sget(b, "name"),
-                                     json_is_true(json_object_get(b, "succeeded")) ? "true" : "false",
-                                     rev, size, sget(b, "lastSuccessDate"), sget(b, "object"),
-                                     sget(b, "sha256"), sget(b, "reason")};
-                eg_table_add(t, row);
-        }
-        eg_table_print(t, stdout);
-        eg_table_free(t);
-}
-
-static int get_backups(const char *name, enum eg_out_format fmt) {
+static int get_clusters(const struct get_args *a, FILE *f) {
+        struct eg_cli_env env;
+        struct eg_cli_env_options eo = {.read_only = true};
         json_t *all = NULL;
-        if (eg_backup_status_all(eg_settings.state_dir, &all) < 0) {
-                eg_log_error("cannot read the backup status under %s", eg_settings.state_dir);
+        if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
-        }
-        json_t *sel = filter(all, NULL, name);
+        int r = eg_reconciler_status_all(env.rec, &all);
+        eg_cli_env_close(&env);
+        if (r < 0)
+                return EG_EXIT_ERROR;
+        bool members = strcmp(a->kind, "members") == 0;
+        json_t *sel = get_filter(all, "metadata", a->name);
         json_decref(all);
+        if (members && a->fmt == EG_OUT_WIDE && get_members_etcd_status(sel) < 0)
+                eg_log_warning("cannot ask etcd for the members' status");
         int exit_code;
-        if (!print_common(sel, "backup", name, fmt, &exit_code)) {
-                if (json_array_size(sel) == 0)
-                        printf("no backups\n");
+        if (!get_print_common(sel, "cluster", a->name, a->fmt, f, &exit_code)) {
+                if (a->fmt == EG_OUT_NAME)
+                        print_names(sel, members, f);
+                else if (members)
+                        print_members(sel, a, f);
+                else if (json_array_size(sel) == 0)
+                        fprintf(f, "no clusters\n");
                 else
-                        print_backups(sel, fmt == EG_OUT_WIDE);
+                        print_clusters(sel, a, f);
         }
         json_decref(sel);
         return exit_code;
+}
+
+/* The plural of a kind or of its singular; NULL for anything else. */
+static const char *kind_of(const char *what) {
+        for (size_t i = 0; i < EG_ELEMENTSOF(kinds); i++)
+                if (strcmp(what, kinds[i][0]) == 0 || strcmp(what, kinds[i][1]) == 0)
+                        return kinds[i][0];
+        return NULL;
+}
+
+static int check_args(const struct eg_command *cmd, struct get_args *a, char **args, size_t n) {
+        const char *what = n > 0 ? args[0] : "clusters";
+        if (n > 2) {
+                fprintf(stderr, "etcd-gitops get: unexpected argument '%s'\nusage: etcd-gitops %s\n", args[2], cmd->usage);
+                return -EINVAL;
+        }
+        a->kind = kind_of(what);
+        if (!a->kind) {
+                const char *names[2 * EG_ELEMENTSOF(kinds) + 1] = {0};
+                for (size_t i = 0; i < 2 * EG_ELEMENTSOF(kinds); i++)
+                        names[i] = kinds[i / 2][i % 2];
+                const char *near = eg_hint_closest(what, names);
+                fprintf(stderr, "etcd-gitops get: unknown kind '%s'%s%s%s: get shows clusters, members or backups "
+                                "(or cluster, member, backup)\n",
+                        what, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+                return -EINVAL;
+        }
+        if (a->source && strcmp(a->kind, "backups") != 0) {
+                fprintf(stderr, "etcd-gitops get: --source only applies to get backups\n");
+                return -EINVAL;
+        }
+        a->name = n > 1 ? args[1] : NULL;
+        if (a->all_namespaces)
+                eg_settings.namespace = NULL;
+        return 0;
 }
 
 int cmd_get(const struct eg_command *cmd, int argc, char **argv) {
-        enum eg_out_format fmt = EG_OUT_TABLE;
+        struct get_args a = {.fmt = EG_OUT_TABLE};
         char **args = NULL;
         size_t n = 0;
-        int r = eg_cli_parse(cmd, argc, argv, on_option, &fmt, &args, &n);
+        int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
         if (r != 0)
                 return eg_cli_parse_exit(r);
-        const char *what = n > 0 ? args[0] : "clusters", *name = n > 1 ? args[1] : NULL;
-        if (n > 2 || (strcmp(what, "clusters") != 0 && strcmp(what, "members") != 0 && strcmp(what, "backups") != 0)) {
-                fprintf(stderr, "usage: etcd-gitops %s\n", cmd->usage);
-                free(args);
-                return EG_EXIT_ERROR;
-        }
-        if (strcmp(what, "backups") == 0) {
-                int k = get_backups(name, fmt);
-                free(args);
-                return k;
-        }
-        struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.read_only = true};
-        if (eg_cli_env_open(&env, &eo) < 0) {
-                free(args);
-                return EG_EXIT_ERROR;
-        }
-        json_t *all = NULL;
-        r = eg_reconciler_status_all(env.rec, &all);
-        eg_cli_env_close(&env);
-        if (r < 0) {
-                free(args);
-                return EG_EXIT_ERROR;
-        }
-        json_t *sel = filter(all, "metadata", name);
-        json_decref(all);
-        int exit_code;
-        if (!print_common(sel, "cluster", name, fmt, &exit_code)) {
-                if (strcmp(what, "members") == 0)
-                        print_members(sel, fmt == EG_OUT_WIDE);
-                else if (json_array_size(sel) == 0)
-                        printf("no clusters\n");
-                else
-                        print_clusters(sel, fmt == EG_OUT_WIDE);
-        }
-        json_decref(sel);
+        r = check_args(cmd, &a, args, n);
         free(args);
-        return exit_code;
+        if (r < 0)
+                return EG_EXIT_ERROR;
+        get_render_fn render = strcmp(a.kind, "backups") == 0 ? get_backups : get_clusters;
+        if (a.watch)
+                return get_watch(&a, render);
+        return render(&a, stdout);
 }

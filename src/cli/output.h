@@ -2,9 +2,10 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 
-enum eg_out_format { EG_OUT_TABLE, EG_OUT_WIDE, EG_OUT_JSON, EG_OUT_YAML, EG_OUT_TEXT };
+enum eg_out_format { EG_OUT_TABLE, EG_OUT_WIDE, EG_OUT_JSON, EG_OUT_YAML, EG_OUT_TEXT, EG_OUT_NAME };
 /* Accepts the names in allowed (a NULL-terminated list such as {"table","json",NULL}). */
 int eg_out_parse_format(const char *s, const char *const *allowed, enum eg_out_format *ret);
 /* The same for command's -o, saying on stderr what it takes ("-o must be table or json") when s
@@ -17,6 +18,11 @@ int eg_table_new(size_t n_cols, struct eg_table **ret);
 int eg_table_add(struct eg_table *t, const char *const *cells);
 void eg_table_print(struct eg_table *t, FILE *f);
 void eg_table_free(struct eg_table *t);
+
+/* "RFC 3339" (2026-11-28T03:00:01Z, fractions and +hh:mm offsets too) into Unix ms. */
+int eg_out_parse_time(const char *s, int64_t *ret_ms);
+/* An age as kubectl shows one: 45s, 12m, 5h, 3d; "-" for an unknown (0) start. */
+void eg_out_age(int64_t since_ms, int64_t now_ms, char buf[static 24]);
 
 int eg_out_json(json_t *j, FILE *f);
 /* Block-style YAML through libyaml's emitter. */
