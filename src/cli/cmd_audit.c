@@ -1,29 +1,40 @@
-/* etcd-gitops audit: list the decision records, or verify the log's hash chain. */
+/* etcd-gitops audit: its options, and verifying the log's hash chain (cmd_audit_list.c lists). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "etcd-gitops/audit.h"
-#include "output.h"
+#include "audit_list.h"
+#include "resolve.h"
 
-enum { OPT_CLUSTER = 1, OPT_REVISION, OPT_SINCE, OPT_OUTPUT };
+enum { OPT_CLUSTER = 1, OPT_REVISION, OPT_SINCE_SEQ, OPT_SINCE, OPT_OUTCOME, OPT_DECISION, OPT_FOLLOW, OPT_OUTPUT };
 
 const struct eg_option cmd_audit_options[] = {
-        {OPT_CLUSTER, "cluster", 0, "NS/NAME", "only records about this cluster"},
+        {OPT_CLUSTER, "cluster", 0, "NS/NAME", "only records about this cluster (NAME alone when one namespace has it)"},
         {OPT_REVISION, "revision", 0, "REV", "only records of this revision: commit id prefix (4+ hex digits) or part of the revision"},
-        {OPT_SINCE, "since-seq", 0, "N", "only records after sequence number N"},
-        {OPT_OUTPUT, "output", 'o', "table|json", "output format (default table)"},
+        {OPT_SINCE_SEQ, "since-seq", 0, "N", "only records after sequence number N"},
+        {OPT_SINCE, "since", 0, "DURATION|TIME", "only records of the last DURATION (1h) or from TIME (RFC 3339) on"},
+        {OPT_OUTCOME, "outcome", 0, "OUTCOME", "only records with this outcome (ok, failed, blocked, skipped, dry-run)"},
+        {OPT_DECISION, "decision", 0, "DECISION", "only records of this decision (create, upgrade-member, backup, ...)"},
+        {OPT_FOLLOW, "follow", 'f', NULL, "keep printing records as they are appended, until Ctrl-C"},
+        {OPT_OUTPUT, "output", 'o', "table|json", "output format (default table; with --follow, JSON is one record a line)"},
         {0},
 };
 
-struct audit_args {
-        struct eg_audit_filter filter;
-        enum eg_out_format format;
-        bool filtered; /* any listing option given: meaningless with verify */
-};
+/* A duration back from now (1h) or a time (RFC 3339), as Unix ms. */
+static int parse_since(const char *value, int64_t *ret_ms) {
+        int64_t d;
+        if (eg_parse_duration_ms(value, &d) == 0 && d >= 0) {
+                *ret_ms = eg_now_realtime_ms() - d;
+                return 0;
+        }
+        if (eg_out_parse_time(value, ret_ms) == 0)
+                return 0;
+        fprintf(stderr, "etcd-gitops audit: --since takes a duration such as 1h or a time such as "
+                        "2026-11-28T03:00:00Z, got '%s'\n", value);
+        return -EINVAL;
+}
 
 static int on_option(int id, const char *value, void *userdata) {
         struct audit_args *a = userdata;
@@ -31,7 +42,7 @@ static int on_option(int id, const char *value, void *userdata) {
         a->filtered = true;
         switch (id) {
         case OPT_CLUSTER:
-                a->filter.cluster = value;
+                a->cluster = value;
                 return 0;
         case OPT_REVISION:
                 if (!*value) {
@@ -40,119 +51,27 @@ static int on_option(int id, const char *value, void *userdata) {
                 }
                 a->filter.revision = value;
                 return 0;
-        case OPT_SINCE:
+        case OPT_SINCE_SEQ:
                 if (eg_parse_uint64(value, &a->filter.since_seq) < 0) {
                         fprintf(stderr, "etcd-gitops audit: --since-seq must be a number, got '%s'\n", value);
                         return -EINVAL;
                 }
                 return 0;
+        case OPT_SINCE:
+                return parse_since(value, &a->since_ms);
+        case OPT_OUTCOME:
+                a->outcome = value;
+                return 0;
+        case OPT_DECISION:
+                a->decision = value;
+                return 0;
+        case OPT_FOLLOW:
+                a->follow = true;
+                return 0;
         case OPT_OUTPUT:
                 return eg_out_option("audit", value, formats, &a->format);
         }
         return -EINVAL;
-}
-
-/* A table cell on one line: reasons and errors may hold newlines and control bytes. */
-static char *one_line(const char *s) {
-        if (!s)
-                return NULL;
-        char *c = strdup(s);
-        if (c)
-                for (char *p = c; *p; p++)
-                        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                                *p = ' ';
-        return c;
-}
-
-/* The commit's first 12 characters, or of the part after the revision's last ':' (the
- * hash in "main@sha1:<hex>" or "sha256:<hex>"): what --revision accepts back. */
-static char *short_revision(const struct eg_audit_record *r) {
-        const char *s = r->commit;
-        if (!s && r->revision) {
-                const char *colon = strrchr(r->revision, ':');
-                s = colon && colon[1] ? colon + 1 : r->revision;
-        }
-        if (!s)
-                return NULL;
-        _cleanup_free_ char *c = strndup(s, 12);
-        return one_line(c);
-}
-
-static int print_table(const struct eg_audit_record *recs, size_t n) {
-        struct eg_table *t;
-        int r = eg_table_new(8, &t);
-        if (r < 0)
-                return r;
-        const char *head[] = {"SEQ", "TIME", "CLUSTER", "DECISION", "MEMBER", "OUTCOME", "REVISION", "REASON"};
-        r = eg_table_add(t, head);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const struct eg_audit_record *rec = &recs[i];
-                char seq[24], time[32];
-                snprintf(seq, sizeof(seq), "%" PRIu64, rec->seq);
-                eg_format_rfc3339_ms(rec->time_ms, time);
-                /* seconds are enough to read a table by; -o json has the milliseconds */
-                time[19] = 'Z';
-                time[20] = 0;
-                _cleanup_free_ char *cluster = one_line(rec->cluster), *decision = one_line(rec->decision),
-                                    *member = one_line(rec->member), *outcome = one_line(rec->outcome),
-                                    *rev = short_revision(rec), *reason = one_line(rec->reason);
-                const char *row[] = {seq, time, cluster, decision, member, outcome, rev, reason};
-                r = eg_table_add(t, row);
-        }
-        if (r >= 0)
-                eg_table_print(t, stdout);
-        eg_table_free(t);
-        return r;
-}
-
-/* The records as on disk (same keys, same order) plus "hash". */
-static int print_json(const struct eg_audit_record *recs, size_t n) {
-        json_t *all = json_array();
-        if (!all)
-                return -ENOMEM;
-        int r = 0;
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                _cleanup_free_ char *line = NULL;
-                r = eg_audit_record_format(&recs[i], &line);
-                if (r < 0)
-                        break;
-                json_t *o = json_loads(line, 0, NULL);
-                if (!o || json_object_set_new(o, "hash", json_string(recs[i].hash)) < 0 ||
-                    json_array_append_new(all, o) < 0)
-                        r = -ENOMEM;
-        }
-        if (r >= 0)
-                r = eg_out_json(all, stdout);
-        json_decref(all);
-        return r;
-}
-
-static int list(const struct audit_args *a) {
-        const char *path = eg_settings.audit_log;
-        struct eg_audit_record *recs = NULL;
-        size_t n = 0, skipped = 0;
-        int r = eg_audit_read_full(path, &a->filter, &recs, &n, &skipped);
-        if (r == -ENOENT) {
-                fprintf(stderr, "etcd-gitops audit: no audit log at %s\n", path);
-                if (a->format == EG_OUT_JSON)
-                        printf("[]\n");
-                return EG_EXIT_OK;
-        }
-        if (r < 0) {
-                fprintf(stderr, "etcd-gitops audit: cannot read %s: %s\n", path, strerror(-r));
-                return EG_EXIT_ERROR;
-        }
-        if (skipped > 0)
-                fprintf(stderr, "etcd-gitops audit: skipped %zu line%s of %s that %s (see 'etcd-gitops audit verify')\n",
-                        skipped, skipped == 1 ? "" : "s", path,
-                        skipped == 1 ? "is not a valid record" : "are not valid records");
-        r = a->format == EG_OUT_JSON ? print_json(recs, n) : print_table(recs, n);
-        eg_audit_records_free(recs, n);
-        if (r < 0) {
-                fprintf(stderr, "etcd-gitops audit: cannot print the records: %s\n", strerror(-r));
-                return EG_EXIT_ERROR;
-        }
-        return EG_EXIT_OK;
 }
 
 /* A missing log is an error here, unlike for listing: a chain that was there and is gone
@@ -181,25 +100,61 @@ static int verify(void) {
         return EG_EXIT_OK;
 }
 
+/* --cluster as the log knows it: NAME alone finds the one namespace that has it. */
+static int resolve_cluster(struct audit_args *a, char **ret) {
+        struct eg_audit_record *recs = NULL;
+        size_t n = 0, n_known = 0;
+        int r = eg_audit_read(eg_settings.audit_log, NULL, &recs, &n);
+        if (r < 0 && r != -ENOENT)
+                n = 0;
+        char **known = calloc(n + 1, sizeof(char *));
+        json_t *seen = json_object();
+        for (size_t i = 0; known && seen && i < n; i++)
+                if (recs[i].cluster && !json_object_get(seen, recs[i].cluster)) {
+                        json_object_set_new(seen, recs[i].cluster, json_true());
+                        known[n_known++] = (char *)recs[i].cluster;
+                }
+        r = known && seen ? eg_cli_resolve_cluster("audit", a->cluster, known, n_known, ret) : -ENOMEM;
+        free(known);
+        json_decref(seen);
+        eg_audit_records_free(recs, n);
+        return r;
+}
+
+/* "verify" alone, or nothing: what else was typed is said. */
+static int check_args(char **args, size_t n, const struct audit_args *a, bool *ret_verify) {
+        bool verify = n > 0 && strcmp(args[0], "verify") == 0;
+        if (verify && n > 1)
+                fprintf(stderr, "etcd-gitops audit: verify takes no argument, got '%s'\n", args[1]);
+        else if (!verify && n > 0)
+                fprintf(stderr, "etcd-gitops audit: unexpected argument '%s' (the only one is 'verify')\n", args[0]);
+        else if (verify && a->filtered)
+                fprintf(stderr, "etcd-gitops audit: verify checks the whole log and takes no --cluster, --revision, "
+                                "--since-seq, --since, --outcome, --decision, --follow or -o\n");
+        else {
+                *ret_verify = verify;
+                return 0;
+        }
+        return -EINVAL;
+}
+
 int cmd_audit(const struct eg_command *cmd, int argc, char **argv) {
         struct audit_args a = {.format = EG_OUT_TABLE};
         char **args;
         size_t n;
+        bool do_verify = false;
         int r = eg_cli_parse(cmd, argc, argv, on_option, &a, &args, &n);
         if (r != 0)
                 return eg_cli_parse_exit(r);
-        bool do_verify = n == 1 && strcmp(args[0], "verify") == 0;
-        if (n > 1 || (n == 1 && !do_verify)) {
-                fprintf(stderr, "etcd-gitops audit: unexpected argument '%s' (the only one is 'verify')\n",
-                        do_verify ? args[1] : args[0]);
-                free(args);
-                return EG_EXIT_ERROR;
-        }
+        r = check_args(args, n, &a, &do_verify);
         free(args);
-        if (do_verify && a.filtered) {
-                fprintf(stderr, "etcd-gitops audit: verify checks the whole log and takes no "
-                                "--cluster, --revision, --since-seq or -o\n");
+        if (r < 0)
                 return EG_EXIT_ERROR;
-        }
-        return do_verify ? verify() : list(&a);
+        if (do_verify)
+                return verify();
+        _cleanup_free_ char *cluster = NULL;
+        if (a.cluster && resolve_cluster(&a, &cluster) < 0)
+                return EG_EXIT_ERROR;
+        a.filter.cluster = cluster;
+        return audit_list(&a);
 }
