@@ -27,19 +27,35 @@ expected=(
 )
 printf '%s\n' "${expected[@]}" >"$tmp/expected"
 
-# No example may go unchecked: every manifest file under examples/ is listed above
-# (examples/kubernetes/ holds Kubernetes objects such as RBAC, which validate ignores).
+# readable DIR: the manifest files `validate DIR` reads, one a line, as DIR/path. What its
+# .sourceignore files name is left out, as git itself sees it: .sourceignore has the
+# syntax of .gitignore, so a copy with the files renamed is asked with `git ls-files`.
+readable() {
+        local copy="$tmp/readable"
+        rm -rf "$copy" && mkdir -p "$copy" && cp -r "$1/." "$copy/root"
+        find "$copy/root" -name .sourceignore -execdir mv .sourceignore .gitignore \;
+        git -C "$copy/root" init -q
+        git -C "$copy/root" -c core.excludesFile=/dev/null ls-files --others --exclude-standard |
+                grep -E '\.(yaml|yml|json)$' | grep -Ev '(^|/)\.' | sed "s|^|${1%/}/|" | sort
+}
+readable examples >"$tmp/read"
+grep -q '^examples/local/demo.yaml$' "$tmp/read" || fail "readable examples does not list examples/local/demo.yaml"
+if grep -q '^examples/monitoring/' "$tmp/read"; then fail "examples/.sourceignore does not leave out examples/monitoring/"; fi
+
+# No example may go unchecked: every manifest file validate reads under examples/ is listed
+# above (examples/kubernetes/ holds Kubernetes objects such as RBAC, which validate ignores).
 while IFS= read -r f; do
         grep -q "^$f " "$tmp/expected" || fail "$f is not listed in the expected objects of $0"
-done < <(find examples -path examples/kubernetes -prune -o -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) -print | sort)
+done < <(grep -v '^examples/kubernetes/' "$tmp/read")
 
-# check_json ARG JSON-FILE: the JSON report for `validate ARG` is valid, error-free and
-# lists exactly the expected objects below ARG, each at its file and first content line.
+# check_json ARG JSON-FILE [READABLE-FILE]: the JSON report for `validate ARG` is valid,
+# error-free and lists exactly the expected objects below ARG, each at its file and first
+# content line; for a folder, it read the files READABLE-FILE lists.
 check_json() {
-        python3 - "$1" "$2" "$tmp/expected" <<'EOF'
+        python3 - "$1" "$2" "$tmp/expected" "${3:-/dev/null}" <<'EOF'
 import json, os, sys
 
-arg, report, expected_file = sys.argv[1:]
+arg, report, expected_file, readable_file = sys.argv[1:]
 with open(report) as f:
     try:
         r = json.load(f)
@@ -70,8 +86,7 @@ if r.get("errors") != 0:
     problems.append(f"errors is {r.get('errors')!r}, want 0")
 # every manifest file read counts, also those holding only other API groups' objects
 if os.path.isdir(arg):
-    files = {os.path.join(d, f) for d, _, fs in os.walk(arg) for f in fs
-             if f.endswith((".yaml", ".yml", ".json")) and not f.startswith(".")}
+    files = set(open(readable_file).read().split())
 if r.get("files") != len(files):
     problems.append(f"files is {r.get('files')!r}, want {len(files)}")
 for d in r.get("diagnostics", []):
@@ -117,9 +132,9 @@ run_validate() {
         fi
 }
 
-# 1. Each example file, each example folder and the whole examples/ tree.
+# 1. Each example file, each example folder validate reads and the whole examples/ tree.
 targets=(examples)
-while IFS= read -r d; do targets+=("$d"); done < <(find examples -mindepth 1 -type d | sort)
+while IFS= read -r d; do targets+=("$d"); done < <(sed 's|/[^/]*$||' "$tmp/read" | grep -vx examples | sort -u)
 while IFS= read -r row; do targets+=("${row%% *}"); done <"$tmp/expected"
 for t in "${targets[@]}"; do
         run_validate --strict -o json "$t"
@@ -127,7 +142,8 @@ for t in "${targets[@]}"; do
                 cat "$tmp/out" "$tmp/err" >&2
                 fail "validate --strict -o json $t exited $rc, want 0"
         fi
-        check_json "$t" "$tmp/out" || fail "wrong JSON report for $t"
+        [[ -d $t ]] && readable "$t" >"$tmp/read-target"
+        check_json "$t" "$tmp/out" "$tmp/read-target" || fail "wrong JSON report for $t"
         echo "ok validate --strict $t"
 done
 
@@ -139,7 +155,7 @@ while IFS=' ' read -r path kind nsname; do
                 fail "no 'ok  $kind  $nsname  ...${path#examples/}:LINE' line in: $(cat "$tmp/out")"
 done <"$tmp/expected"
 n=${#expected[@]}
-nf=$(find examples -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | wc -l)
+nf=$(wc -l <"$tmp/read")
 cat "$tmp/out" "$tmp/err" | grep -Eq "^$n objects valid, 0 invalid \(0 errors, [0-9]+ warnings\) in $nf files$" ||
         fail "no summary '$n objects valid, 0 invalid (0 errors, W warnings) in $nf files' in: $(cat "$tmp/out" "$tmp/err")"
 echo "ok text output"
