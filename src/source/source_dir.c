@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "etcd-gitops/ignore.h"
 #include "etcd-gitops/source.h"
 
 #define WATCH_MASK                                                                               \
@@ -229,8 +230,10 @@ static int dir_process_events(struct eg_source *base, bool *ret_changed) {
                                 *ret_changed = rewatch = true;
                                 continue;
                         }
-                        if (ev->len == 0 || ev->name[0] == '.')
-                                continue; /* hidden files: editors' swap and temp files */
+                        /* hidden files are editors' swap and temp files, but .sourceignore
+                         * says what the source holds */
+                        if (ev->len == 0 || (ev->name[0] == '.' && strcmp(ev->name, EG_IGNORE_FILE) != 0))
+                                continue;
                         *ret_changed = true;
                         if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
                                 const char *dir = watch_path(s, ev->wd);

@@ -1,10 +1,12 @@
 /* The git source: a bare cache repository per URL, fetched only when the remote ref
- * moved, manifests read straight from the commit's tree, notes written back. */
+ * moved, manifests (and .sourceignore files) read straight from the commit's tree, notes
+ * written back. */
 #include <errno.h>
 #include <git2.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "etcd-gitops/ignore.h"
 #include "etcd-gitops/util.h"
 #include "git.h"
 
@@ -358,6 +360,7 @@ struct walk {
         struct eg_desired_set *set;
         const char *commit;
         size_t n_entries;
+        struct eg_ignore *ignore;
 };
 
 static bool is_manifest_name(const char *name) {
@@ -379,11 +382,34 @@ static int load_blob(struct walk *w, const git_tree_entry *e, const char *path) 
         return r;
 }
 
+/* The folder's .sourceignore, taken from the same commit as the manifests beside it. */
+static int load_ignore(struct walk *w, const git_tree *tree, const char *rel) {
+        const git_tree_entry *e = git_tree_entry_byname(tree, EG_IGNORE_FILE);
+        if (!e)
+                return 0;
+        _cleanup_free_ char *path = rel[0] ? eg_path_join(rel, EG_IGNORE_FILE) : strdup(EG_IGNORE_FILE);
+        if (!path)
+                return -ENOMEM;
+        const char *why = git_tree_entry_filemode(e) == GIT_FILEMODE_LINK ? "symlink in the repository: not followed"
+                          : git_tree_entry_type(e) != GIT_OBJECT_BLOB    ? "not a regular file"
+                                                                         : NULL;
+        git_blob *blob = NULL;
+        if (!why && git_blob_lookup(&blob, w->s->repo, git_tree_entry_id(e)) < 0)
+                why = "blob is missing from the cache";
+        if (why) {
+                w->set->n_files++;
+                return eg_desired_set_add_file_error(w->set, path, "%s", why);
+        }
+        int r = eg_ignore_add(w->ignore, w->set, rel, path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+        git_blob_free(blob);
+        return r;
+}
+
 /* Tree order is git's (names compared as bytes, folders as if ending in '/'); the set
  * sorts objects by path anyway. Only what a checkout would give as regular files is read. */
 static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsigned depth) {
         size_t n = git_tree_entrycount(tree);
-        int r = 0;
+        int r = load_ignore(w, tree, rel);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const git_tree_entry *e = git_tree_entry_byindex(tree, i);
                 const char *name = git_tree_entry_name(e);
@@ -394,6 +420,11 @@ static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsi
                         return -ENOMEM;
                 git_object_t type = git_tree_entry_type(e);
                 if (type == GIT_OBJECT_BLOB && !is_manifest_name(name))
+                        continue;
+                int ignored = eg_ignore_check(w->ignore, path, type == GIT_OBJECT_TREE);
+                if (ignored < 0)
+                        return ignored;
+                if (ignored)
                         continue;
                 if (++w->n_entries > EG_SPEC_MAX_FILES) {
                         if (w->n_entries == EG_SPEC_MAX_FILES + 1)
@@ -452,7 +483,10 @@ static int read_commit(struct git_source *s, const git_commit *c, const char *di
         if (r < 0)
                 goto out;
         struct walk w = {.s = s, .set = set, .commit = hex};
-        r = walk_tree(&w, tree, "", 0);
+        r = eg_ignore_new(&w.ignore);
+        if (r >= 0)
+                r = walk_tree(&w, tree, "", 0);
+        eg_ignore_free(w.ignore);
         if (r >= 0) {
                 /* set before finish, which only makes up a content hash when there is none */
                 set->revision = gsrc_is_commit_id(display) ? eg_strdup_printf("sha1:%s", hex)

@@ -1,6 +1,8 @@
 /* Unit tests for .sourceignore: gitignore patterns (anchoring, folders only, negation,
- * "**", files in subfolders, bad lines) and how a directory walk honours them. */
+ * "**", files in subfolders, bad lines), how a directory walk honours them, and a watched
+ * directory source seeing the file change. */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 
 #include "etcd-gitops/ignore.h"
+#include "etcd-gitops/source.h"
 #include "etcd-gitops/util.h"
 
 static const char cluster_a[] = "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
@@ -245,6 +248,39 @@ static void test_source_ignore__directory_walk(void **state) {
         eg_rm_rf(d);
 }
 
+/* Whether the source reports a change within 2 s: its events may come in several reads. */
+static bool source_changed(struct eg_source *s) {
+        bool changed = false;
+        struct pollfd p = {.fd = eg_source_watch_fd(s), .events = POLLIN};
+        while (!changed && poll(&p, 1, 2000) > 0)
+                assert_int_equal(eg_source_process_events(s, &changed), 0);
+        return changed;
+}
+
+static void test_source_ignore__directory_source_sees_it_change(void **state) {
+        _cleanup_free_ char *d = tmpdir();
+        put(d, "a.yaml", cluster_a);
+        put(d, "rules/alerts.yml", "groups: [");
+        struct eg_source_options o = {.location = d};
+        struct eg_source *s;
+        struct eg_error err = {0};
+        assert_int_equal(eg_source_open(&o, &s, &err), 0);
+        assert_true(eg_source_watch_fd(s) >= 0);
+        struct eg_desired_set *set;
+        assert_int_equal(eg_source_read(s, &set, NULL, &err), 0);
+        assert_true(set->n_errors > 0);
+        eg_desired_set_free(set);
+
+        put(d, ".sourceignore", "rules/\n");
+        assert_true(source_changed(s));
+        assert_int_equal(eg_source_read(s, &set, NULL, &err), 0);
+        assert_int_equal(set->n_errors, 0);
+        assert_int_equal(set->n_objects, 1);
+        eg_desired_set_free(set);
+        eg_source_free(s);
+        eg_rm_rf(d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_source_ignore__names_at_any_depth, setup, teardown),
@@ -257,6 +293,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_source_ignore__bad_lines_warn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_source_ignore__caps, setup, teardown),
                 cmocka_unit_test(test_source_ignore__directory_walk),
+                cmocka_unit_test(test_source_ignore__directory_source_sees_it_change),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
