@@ -7,13 +7,15 @@
 #include <stdint.h>
 
 #include "etcd-gitops/audit.h"
+#include "etcd-gitops/journal.h"
 #include "etcd-gitops/plan.h"
 #include "etcd-gitops/runtime.h"
 #include "etcd-gitops/spec.h"
 
 /* What the reconciler reports as it goes, for metrics and git notes. */
 enum eg_reconcile_event_kind {
-        EG_EVENT_DECISION,     /* one audit-worthy decision (also in dry-run, also without a log) */
+        EG_EVENT_DECISION,     /* one audit-worthy decision (also in dry-run, also without a log);
+                                  only without a journal, whose sinks see them instead */
         EG_EVENT_CLUSTER_PASS, /* one cluster observed and planned (and maybe a step taken) */
         EG_EVENT_PLATFORM_EVENT_LOST, /* a decision's Kubernetes Event could not be posted */
 };
@@ -37,7 +39,10 @@ struct eg_reconciler_options {
         eg_reconcile_event_fn on_event; /* may be NULL */
         void *event_userdata;
         struct eg_runtime *runtime; /* borrowed */
-        struct eg_audit *audit;     /* borrowed; NULL = no audit records (diff, get) */
+        /* borrowed; every decision is recorded through it (actor "reconcile"). NULL: through
+         * a journal of the reconciler's own over audit, its decisions reported to on_event */
+        struct eg_journal *journal;
+        struct eg_audit *audit;     /* borrowed; NULL = no audit records (diff, get); unused with a journal */
         struct eg_policy policy;
         bool dry_run;               /* plan and record "would do", change nothing */
         const char *state_dir;      /* status files under <state_dir>/status/ */
@@ -157,7 +162,8 @@ int eg_recover_plan(const struct eg_recover_view *v, const struct eg_recover_req
 
 struct eg_recover_options {
         struct eg_runtime *runtime; /* borrowed */
-        struct eg_audit *audit;     /* borrowed; the recovery is one record */
+        struct eg_journal *journal; /* borrowed; the recovery is one record. NULL: straight to audit */
+        struct eg_audit *audit;     /* borrowed; may be NULL; unused with a journal */
         const char *state_dir;
         const char *namespace, *name;
         /* the cluster's manifest: the new cluster's member runs its version and etcd

@@ -9,7 +9,7 @@ struct eg_etcd *reconcile_etcd_client(const struct eg_reconciler_options *opt, c
                                       char *const *endpoints, size_t n, struct eg_error *err) {
         struct eg_etcd_options eo = {0};
         struct eg_runtime *rt = opt->runtime;
-        if (rt->ops->etcd_access && rt->ops->etcd_access(rt, ns, name, &eo, err) < 0)
+        if (eg_runtime_etcd_access(rt, ns, name, &eo, err) < 0)
                 return NULL;
         eo.timeout_ms = opt->etcd_timeout_ms;
         eo.connect_timeout_ms = opt->etcd_timeout_ms / 3;
@@ -85,8 +85,8 @@ static void hand_over_leadership(const struct eg_reconciler_options *opt, const 
 static int restart_members(struct eg_runtime *rt, const struct eg_runtime_target *tg, const struct observation *o,
                            const struct eg_action *a, struct eg_error *err) {
         int first = 0;
-        if (!rt->ops->restart_member) {
-                eg_error_set(err, "the %s runtime cannot restart a member in place", rt->ops->name);
+        if (!eg_runtime_supports(rt, EG_RUNTIME_RESTART_MEMBER)) {
+                eg_error_set(err, "the %s runtime cannot restart a member in place", eg_runtime_name(rt));
                 return -EOPNOTSUPP;
         }
         for (size_t i = 0; i < a->n_members; i++) {
@@ -99,7 +99,7 @@ static int restart_members(struct eg_runtime *rt, const struct eg_runtime_target
                                                   ? initial_cluster(&o->ml, &o->rc, m->name, m->peer_url)
                                                   : NULL;
                 struct eg_error e = {0};
-                int k = rt->ops->restart_member(rt, tg, a->members[i], ic, &e);
+                int k = eg_runtime_restart_member(rt, tg, a->members[i], ic, &e);
                 if (k < 0 && first == 0) {
                         first = k;
                         eg_error_set(err, "%s", e.message ? e.message : strerror(-k));
@@ -194,7 +194,7 @@ static int add_learner(const struct eg_reconciler_options *opt, const struct eg_
         struct eg_etcd_error ee = {0};
         _cleanup_free_ char *peer = NULL;
         uint64_t id;
-        int k = rt->ops->prepare_member(rt, tg, a->member, &peer, err);
+        int k = eg_runtime_prepare_member(rt, tg, a->member, &peer, err);
         if (k < 0)
                 return k;
         k = member_add_anywhere(opt, tg, c, o, peer, &id, &ee);
@@ -209,10 +209,10 @@ static int add_learner(const struct eg_reconciler_options *opt, const struct eg_
         if (k < 0) {
                 /* the reserved member never joined: forget it; when etcd refused it
                  * outright its name is handed out again */
-                if (k == -EAGAIN && rt->ops->release_member)
-                        rt->ops->release_member(rt, tg->namespace, tg->name, a->member, NULL);
+                if (k == -EAGAIN && eg_runtime_supports(rt, EG_RUNTIME_RELEASE_MEMBER))
+                        eg_runtime_release_member(rt, tg->namespace, tg->name, a->member, NULL);
                 else
-                        rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
+                        eg_runtime_stop_member(rt, tg->namespace, tg->name, a->member, true, NULL);
                 return k;
         }
         struct eg_etcd_member_list ml = {0};
@@ -223,7 +223,7 @@ static int add_learner(const struct eg_reconciler_options *opt, const struct eg_
         eg_etcd_member_list_done(&ml);
         if (!ic)
                 return -ENOMEM;
-        return rt->ops->start_member(rt, tg, a->member, ic, err);
+        return eg_runtime_start_member(rt, tg, a->member, ic, err);
 }
 
 static int promote(struct eg_etcd *c, const struct eg_action *a, struct eg_error *err) {
@@ -255,7 +255,7 @@ static int remove_member(const struct eg_reconciler_options *opt, const struct e
         }
         if (a->kind == EG_ACTION_REMOVE_ORPHAN)
                 return 0;
-        return rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
+        return eg_runtime_stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
 }
 
 static int execute_action(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
@@ -264,7 +264,7 @@ static int execute_action(const struct eg_reconciler_options *opt, const struct 
         struct eg_runtime *rt = opt->runtime;
         switch (a->kind) {
         case EG_ACTION_BOOTSTRAP:
-                return rt->ops->bootstrap(rt, tg, a->members, a->n_members, err);
+                return eg_runtime_bootstrap(rt, tg, a->members, a->n_members, err);
         case EG_ACTION_ADD_LEARNER:
                 return add_learner(opt, tg, c, o, a, err);
         case EG_ACTION_PROMOTE:
@@ -274,20 +274,20 @@ static int execute_action(const struct eg_reconciler_options *opt, const struct 
         case EG_ACTION_REMOVE_ORPHAN:
                 return remove_member(opt, tg, c, o, a, err);
         case EG_ACTION_STOP_UNKNOWN:
-                return rt->ops->stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
+                return eg_runtime_stop_member(rt, tg->namespace, tg->name, a->member, a->delete_data, err);
         case EG_ACTION_UPGRADE_MEMBER:
                 if (a->member_id && a->member_id == o->leader_id)
                         hand_over_leadership(opt, tg, o, a);
-                return rt->ops->upgrade_member(rt, tg, a->member, err);
+                return eg_runtime_upgrade_member(rt, tg, a->member, err);
         case EG_ACTION_PRUNE:
         case EG_ACTION_RESTORE_REPLACE:
-                return rt->ops->delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
+                return eg_runtime_delete_cluster(rt, tg->namespace, tg->name, a->delete_data, err);
         case EG_ACTION_RESTART:
                 return restart_members(rt, tg, o, a, err);
         case EG_ACTION_RECOVER:
                 return recover_from_member(opt, tg, a, err);
         case EG_ACTION_ADOPT:
-                return rt->ops->disown ? rt->ops->disown(rt, tg->namespace, tg->name, err) : -EOPNOTSUPP;
+                return eg_runtime_disown(rt, tg->namespace, tg->name, err);
         default:
                 eg_error_set(err, "unknown action");
                 return -EINVAL;

@@ -60,6 +60,8 @@ struct cluster_track {
 
 struct eg_reconciler {
         struct eg_reconciler_options opt;
+        struct eg_journal *journal;     /* opt.journal, else own */
+        struct eg_journal *own_journal; /* over opt.audit, for a caller without a journal */
         struct cluster_track *tracks;
         size_t n_tracks;
         /* the runtime's last list: why it failed, or what it skipped (logged once each) */
@@ -155,11 +157,13 @@ char *plan_prepare(struct eg_runtime *rt, const char *ns, const struct eg_object
 /* Ends the cluster's turn on a failure: it backs off, the error logged once per distinct text. */
 void pass_failed(struct cluster_pass *p, const char *what, const char *why);
 
-/* One decision about the cluster: to the reconciler's listener, the platform's events and
- * the audit log. obj (else diag) names the manifest that caused it. */
+/* One decision about the cluster, to the journal and the platform's events: what was decided
+ * in d (kind, member, reason, outcome, error, duration); the cluster, revision and actor are
+ * the pass's, the manifest that caused it obj's (else diag's). */
 void record_decision(struct cluster_pass *p, const struct eg_object *obj, const struct eg_diag *diag,
-                     const char *decision, const char *member, const char *reason, const char *outcome,
-                     int64_t duration_ms, const char *error);
+                     const struct eg_decision *d);
+/* For a caller without a journal: its decisions reach its on_event (userdata: the reconciler). */
+void record_to_listener(void *userdata, const struct eg_decision *d, uint64_t seq);
 /* What the pass decided (the step taken, else the cluster's state when it changed), when
  * it looks again, and the cluster's status file. */
 void record_pass(struct cluster_pass *p);

@@ -55,7 +55,7 @@ static const struct eg_etcd_member *ml_find(const struct eg_etcd_member_list *ml
 
 static int observe_runtime(struct eg_reconciler *r, struct observation *o) {
         struct eg_error err = {0};
-        int k = r->opt.runtime->ops->observe(r->opt.runtime, o->ns, o->name, &o->rc, &err);
+        int k = eg_runtime_observe(r->opt.runtime, o->ns, o->name, &o->rc, &err);
         if (k < 0 && k != -ENOENT) {
                 o->etcd_error = eg_strdup_printf("runtime: %s", err.message ? err.message : strerror(-k));
                 eg_error_done(&err);

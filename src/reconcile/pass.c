@@ -47,7 +47,10 @@ static int pass_observe(struct cluster_pass *p) {
         if (k < 0) {
                 const char *why = p->o.etcd_error ? p->o.etcd_error : strerror(-k);
                 if (!str_eq(p->t->last_error, why))
-                        record_decision(p, p->obj, NULL, "failed", NULL, "cannot observe the cluster", "failed", 0, why);
+                        record_decision(p, p->obj, NULL,
+                                        &(const struct eg_decision){.kind = "failed",
+                                                                    .reason = "cannot observe the cluster",
+                                                                    .outcome = "failed", .error = why});
                 pass_failed(p, "cannot observe the cluster", why);
                 return k;
         }
@@ -59,15 +62,15 @@ static int pass_observe(struct cluster_pass *p) {
 /* Members on an old template that the runtime cannot roll in place are replaced instead. */
 static void mark_replace_to_roll(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, const char *hash,
                                  struct eg_observed_cluster *oc) {
-        for (size_t i = 0; obj && hash && rt->ops->rolls_in_place && i < oc->n_members; i++) {
+        for (size_t i = 0; obj && hash && i < oc->n_members; i++) {
                 struct eg_observed_member *om = &oc->members[i];
                 if (om->in_runtime && om->spec_hash && strcmp(om->spec_hash, hash) != 0)
-                        om->replace_to_roll = !rt->ops->rolls_in_place(rt, ns, om->name, &obj->cluster);
+                        om->replace_to_roll = !eg_runtime_rolls_in_place(rt, ns, om->name, &obj->cluster);
         }
 }
 
 char *plan_prepare(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, struct observation *o) {
-        char *hash = obj ? rt->ops->member_hash(rt, &obj->cluster) : NULL;
+        char *hash = obj ? eg_runtime_member_hash(rt, &obj->cluster) : NULL;
         mark_replace_to_roll(rt, ns, obj, hash, &o->oc);
         return hash;
 }

@@ -26,6 +26,18 @@ int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconci
         r->opt = *opt;
         if (r->opt.etcd_timeout_ms <= 0)
                 r->opt.etcd_timeout_ms = 1500;
+        r->journal = opt->journal;
+        int k = 0;
+        if (!r->journal) {
+                k = eg_journal_new(opt->audit, &r->own_journal);
+                if (k >= 0 && opt->on_event)
+                        k = eg_journal_add_sink(r->own_journal, record_to_listener, r);
+                r->journal = r->own_journal;
+        }
+        if (k < 0) {
+                eg_reconciler_free(r);
+                return k;
+        }
         *ret = r;
         return 0;
 }
@@ -33,6 +45,7 @@ int eg_reconciler_new(const struct eg_reconciler_options *opt, struct eg_reconci
 void eg_reconciler_free(struct eg_reconciler *r) {
         if (!r)
                 return;
+        eg_journal_free(r->own_journal);
         for (size_t i = 0; i < r->n_tracks; i++)
                 track_done(&r->tracks[i]);
         free(r->tracks);
@@ -72,17 +85,17 @@ static int list_runtime(struct eg_reconciler *r, const struct eg_desired_set *de
                 if (!seen)
                         nss[n_ns++] = obj->meta.namespace;
         }
-        int k = r->opt.runtime->ops->list(r->opt.runtime, nss, n_ns, &ck->listed, &ck->n_listed, &err);
+        int k = eg_runtime_list(r->opt.runtime, nss, n_ns, &ck->listed, &ck->n_listed, &err);
         if (k < 0) {
                 const char *why = err.message ? err.message : strerror(-k);
                 if (!str_eq(r->list_error, why))
-                        eg_log_error("cannot list clusters of the %s runtime: %s", r->opt.runtime->ops->name, why);
+                        eg_log_error("cannot list clusters of the %s runtime: %s", eg_runtime_name(r->opt.runtime), why);
                 set_str(&r->list_error, why);
                 eg_error_done(&err);
                 return k;
         }
         if (r->list_error || (r->list_warning && !err.message))
-                eg_log_info("every cluster of the %s runtime can be seen again", r->opt.runtime->ops->name);
+                eg_log_info("every cluster of the %s runtime can be seen again", eg_runtime_name(r->opt.runtime));
         set_str(&r->list_error, NULL);
         if (err.message && !str_eq(r->list_warning, err.message))
                 eg_log_warning("%s", err.message);

@@ -51,7 +51,7 @@ static char *object_errors(const struct eg_desired_set *d, const char *ns, const
 static void platform_event(struct eg_reconciler *r, const struct eg_runtime_event *ev) {
         struct eg_runtime *rt = r->opt.runtime;
         struct eg_error err = {0};
-        if (rt->ops->record_event(rt, ev, &err) >= 0) {
+        if (eg_runtime_record_event(rt, ev, &err) >= 0) {
                 if (r->events_failing > 0)
                         eg_log_info("events post again; %zu were lost (the audit log has those decisions)",
                                     r->events_failing);
@@ -70,48 +70,43 @@ static void platform_event(struct eg_reconciler *r, const struct eg_runtime_even
         eg_error_done(&err);
 }
 
-void record_decision(struct cluster_pass *p, const struct eg_object *obj, const struct eg_diag *diag,
-                     const char *decision, const char *member, const char *reason, const char *outcome,
-                     int64_t duration_ms, const char *error) {
-        struct eg_reconciler *r = p->r;
-        const char *revision = p->rev ? p->rev->revision : NULL;
-        const char *commit = obj && obj->origin.commit ? obj->origin.commit : p->rev ? p->rev->commit : NULL;
-        if (r->opt.on_event) {
-                struct eg_reconcile_event ev = {
-                        .kind = EG_EVENT_DECISION, .namespace = p->ns, .name = p->name, .revision = revision,
-                        .commit = commit, .decision = decision, .member = member, .reason = reason,
-                        .outcome = outcome, .error = error,
-                };
-                r->opt.on_event(r->opt.event_userdata, &ev);
-        }
-        if (!r->opt.dry_run && r->opt.runtime->ops->record_event)
-                platform_event(r, &(struct eg_runtime_event){
-                                          .namespace = p->ns, .name = p->name, .member = member, .decision = decision,
-                                          .message = reason, .error = error,
-                                          .warning = outcome && (strcmp(outcome, "failed") == 0 ||
-                                                                 strcmp(outcome, "blocked") == 0)});
-        if (!r->opt.audit)
+void record_to_listener(void *userdata, const struct eg_decision *d, uint64_t seq) {
+        struct eg_reconciler *r = userdata;
+        const char *slash = d->cluster ? strchr(d->cluster, '/') : NULL;
+        _cleanup_free_ char *ns = slash ? strndup(d->cluster, (size_t)(slash - d->cluster)) : NULL;
+        if (!ns)
                 return;
-        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", p->ns, p->name);
-        struct eg_audit_record rec = {
-                .revision = (char *)revision,
-                .commit = (char *)commit,
-                .path = obj ? obj->origin.path : diag ? diag->path : NULL,
-                .line = obj ? obj->origin.line : diag ? diag->line : 0,
-                .blob = obj ? obj->origin.blob : NULL,
-                .cluster = cluster,
-                .decision = (char *)decision,
-                .member = (char *)member,
-                .reason = (char *)reason,
-                .outcome = (char *)outcome,
-                .duration_ms = duration_ms,
-                .error = (char *)error,
+        struct eg_reconcile_event ev = {
+                .kind = EG_EVENT_DECISION, .namespace = ns, .name = slash + 1, .revision = d->revision,
+                .commit = d->commit, .decision = d->kind, .member = d->member, .reason = d->reason,
+                .outcome = d->outcome, .error = d->error,
         };
-        int k = eg_audit_append(r->opt.audit, &rec);
-        if (k < 0)
-                eg_log_error_errno(k, "cannot append to the audit log: %m");
-        free(rec.prev);
-        free(rec.hash);
+        r->opt.on_event(r->opt.event_userdata, &ev);
+}
+
+void record_decision(struct cluster_pass *p, const struct eg_object *obj, const struct eg_diag *diag,
+                     const struct eg_decision *what) {
+        struct eg_reconciler *r = p->r;
+        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", p->ns, p->name);
+        struct eg_decision d = *what;
+        d.cluster = cluster;
+        d.revision = p->rev ? p->rev->revision : NULL;
+        d.commit = obj && obj->origin.commit ? obj->origin.commit : p->rev ? p->rev->commit : NULL;
+        d.path = obj ? obj->origin.path : diag ? diag->path : NULL;
+        d.line = obj ? obj->origin.line : diag ? diag->line : 0;
+        d.blob = obj ? obj->origin.blob : NULL;
+        d.actor = "reconcile";
+        /* not a journal sink: posting is a request to the platform, too slow for a sink */
+        if (!r->opt.dry_run && eg_runtime_supports(r->opt.runtime, EG_RUNTIME_RECORD_EVENT))
+                platform_event(r, &(struct eg_runtime_event){
+                                          .namespace = p->ns, .name = p->name, .member = d.member,
+                                          .decision = d.kind, .message = d.reason, .error = d.error,
+                                          .warning = d.outcome && (strcmp(d.outcome, "failed") == 0 ||
+                                                                   strcmp(d.outcome, "blocked") == 0)});
+        struct eg_error err = {0};
+        if (eg_journal_record(r->journal, &d, &err) < 0)
+                eg_log_error("%s", err.message);
+        eg_error_done(&err);
 }
 
 /* What the cluster was last recorded at: a state or step recorded again only when it changes. */
@@ -131,8 +126,10 @@ static void record_step(struct cluster_pass *p) {
                         str_eq(t->recorded_reason, a->reason);
         /* a teardown for a restore is the EtcdRestore's doing */
         if (!dry_seen)
-                record_decision(p, a->kind == EG_ACTION_RESTORE_REPLACE ? p->restore.restore : p->obj, NULL, kind,
-                                a->member, a->reason, p->outcome, p->step_ms, p->err.message);
+                record_decision(p, a->kind == EG_ACTION_RESTORE_REPLACE ? p->restore.restore : p->obj, NULL,
+                                &(const struct eg_decision){.kind = kind, .member = a->member, .reason = a->reason,
+                                                            .outcome = p->outcome, .duration_ms = p->step_ms,
+                                                            .error = p->err.message});
         p->res->n_actions++;
         if (p->k < 0) {
                 eg_log_error("%s/%s: %s %s failed: %s", p->ns, p->name, kind, a->member ? a->member : "",
@@ -172,8 +169,9 @@ static void record_state(struct cluster_pass *p) {
         _cleanup_free_ char *errors = plan->state == EG_PLAN_UNTOUCHED ? object_errors(p->desired, p->ns, p->name, &first)
                                                                        : NULL;
         const char *reason = plan->reason ? plan->reason : "converged: nothing to do";
-        record_decision(p, p->obj, first, state_decision(plan->state), NULL, reason, blocked ? "blocked" : "skipped", 0,
-                        errors);
+        record_decision(p, p->obj, first,
+                        &(const struct eg_decision){.kind = state_decision(plan->state), .reason = reason,
+                                                    .outcome = blocked ? "blocked" : "skipped", .error = errors});
         if (plan->state == EG_PLAN_QUORUM_LOST)
                 eg_log_error("%s/%s: QUORUM LOST: %s", p->ns, p->name, plan->reason);
         else if (plan->state == EG_PLAN_BLOCKED || plan->state == EG_PLAN_UNTOUCHED)

@@ -144,7 +144,7 @@ int eg_recover_observe(struct eg_runtime *rt, const char *state_dir, const char 
         _cleanup_free_ char **eps = NULL;
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ns, name);
         size_t n_eps = 0;
-        int r = cluster ? rt->ops->observe(rt, ns, name, &rc, err) : -ENOMEM;
+        int r = cluster ? eg_runtime_observe(rt, ns, name, &rc, err) : -ENOMEM;
         if (r < 0)
                 return r;
         v.next_index = rc.next_index;
@@ -340,7 +340,7 @@ static int stop_members(const struct eg_recover_options *opt, const struct eg_re
         for (size_t i = 0; i < v->n_members; i++) {
                 if ((int)i == skip)
                         continue;
-                int r = rt->ops->stop_member(rt, opt->namespace, opt->name, v->members[i].name, false, err);
+                int r = eg_runtime_stop_member(rt, opt->namespace, opt->name, v->members[i].name, false, err);
                 if (r < 0 && r != -ENOENT)
                         return r;
         }
@@ -389,7 +389,7 @@ static int from_member(const struct eg_recover_options *opt, const struct eg_rec
         /* the others first: none of them may still hold the old membership once it runs alone */
         int r = stop_members(opt, v, plan->seed, err);
         if (r >= 0)
-                r = opt->runtime->ops->force_new_cluster(opt->runtime, t, seed->name, err);
+                r = eg_runtime_force_new_cluster(opt->runtime, t, seed->name, err);
         if (r >= 0)
                 r = wait_answers(opt, seed->name, seed->client_url, &revision, err);
         return r;
@@ -426,10 +426,10 @@ static int from_backup(const struct eg_recover_options *opt, const struct eg_rec
         if (r >= 0) {
                 t->prepare_data = restore_prepare_data;
                 t->prepare_data_userdata = snapshot;
-                r = rt->ops->bootstrap(rt, t, members, 1, err);
+                r = eg_runtime_bootstrap(rt, t, members, 1, err);
         }
         if (r >= 0)
-                r = rt->ops->observe(rt, opt->namespace, opt->name, &rc, err);
+                r = eg_runtime_observe(rt, opt->namespace, opt->name, &rc, err);
         const char *url = NULL;
         for (size_t i = 0; r >= 0 && i < rc.n_members; i++)
                 if (strcmp(rc.members[i].name, seed) == 0)
@@ -444,13 +444,23 @@ static int from_backup(const struct eg_recover_options *opt, const struct eg_rec
         return r;
 }
 
+/* The recovery's one record, through the caller's journal, else straight to its log. */
+static int record_recovery(const struct eg_recover_options *opt, const struct eg_decision *d) {
+        struct eg_journal *own = NULL;
+        int k = !opt->journal && opt->audit ? eg_journal_new(opt->audit, &own) : 0;
+        if (k >= 0)
+                k = eg_journal_record(opt->journal ? opt->journal : own, d, NULL);
+        eg_journal_free(own);
+        return k;
+}
+
 int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v,
                    struct eg_recover_plan *plan, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
-        if (!rt->ops->force_new_cluster) {
+        if (!eg_runtime_supports(rt, EG_RUNTIME_FORCE_NEW_CLUSTER)) {
                 eg_error_set(err, "recovery on the %s runtime is not supported yet: follow etcd's disaster recovery "
                              "guide by hand (etcdctl snapshot restore, or --force-new-cluster on one member)",
-                             rt->ops->name);
+                             eg_runtime_name(rt));
                 return -EOPNOTSUPP;
         }
         if (!v->version && !opt->spec) {
@@ -476,23 +486,21 @@ int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover
                                               ? eg_strdup_printf("%s; the new cluster answered: revision gap %" PRId64,
                                                                  plan->reason, plan->revision_gap)
                                               : strdup(plan->reason);
-        struct eg_audit_record rec = {
-                .revision = (char *)opt->revision,
-                .commit = origin ? origin->commit : NULL,
-                .path = origin ? origin->path : NULL,
-                .line = origin ? origin->line : 0,
-                .blob = origin ? origin->blob : NULL,
+        const struct eg_decision d = {
                 .cluster = cluster,
-                .decision = (char *)"recover",
+                .kind = "recover",
                 .member = seed,
                 .reason = reason ? reason : plan->reason,
-                .outcome = (char *)(r >= 0 ? "ok" : "failed"),
-                .duration_ms = eg_now_monotonic_ms() - t0,
+                .outcome = r >= 0 ? "ok" : "failed",
                 .error = r < 0 && err ? err->message : NULL,
+                .revision = opt->revision,
+                .commit = origin ? origin->commit : NULL,
+                .path = origin ? origin->path : NULL,
+                .blob = origin ? origin->blob : NULL,
+                .line = origin ? origin->line : 0,
+                .duration_ms = eg_now_monotonic_ms() - t0,
         };
-        int k = opt->audit ? eg_audit_append(opt->audit, &rec) : 0;
-        free(rec.prev);
-        free(rec.hash);
+        int k = record_recovery(opt, &d);
         if (r >= 0 && k < 0) {
                 eg_error_set(err, "%s recovered, but its audit record could not be written: %s", cluster, strerror(-k));
                 return k;

@@ -72,13 +72,13 @@ static char *aws_credentials_file(const char *state_dir, const char *ns, const s
  * fetch reads them. */
 static int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err) {
         bool s3 = r->backup_storage_type == EG_STORAGE_S3;
-        if (rt->ops->fetches_restores && (!s3 || !r->s3.aws_secret)) {
+        if (eg_runtime_fetches_restores(rt) && (!s3 || !r->s3.aws_secret)) {
                 eg_error_set(err, "on the %s runtime the seed member fetches the snapshot itself: restore from S3 "
-                             "with s3.awsSecret naming a secret with the AWS credentials file", rt->ops->name);
+                             "with s3.awsSecret naming a secret with the AWS credentials file", eg_runtime_name(rt));
                 return -EOPNOTSUPP;
         }
-        if (s3 && r->s3.aws_secret && rt->ops->sync_secret) {
-                int k = rt->ops->sync_secret(rt, ns, r->s3.aws_secret, err);
+        if (s3 && r->s3.aws_secret) {
+                int k = eg_runtime_sync_secret(rt, ns, r->s3.aws_secret, err);
                 if (k < 0) {
                         if (k == -ENOENT)
                                 eg_error_set(err, "secret %s/%s (s3.awsSecret) not found", ns, r->s3.aws_secret);
@@ -135,9 +135,12 @@ int restore_step(struct cluster_pass *p) {
         s->restore = p->obj ? pending_restore(r->opt.state_dir, p->desired, p->ns, p->name, p->o.rc_exists, &refused)
                             : NULL;
         if (refused && (p->revision_changed || p->t->recorded_state != EG_PLAN_BLOCKED))
-                record_decision(p, refused, NULL, "blocked", NULL,
-                                "EtcdRestore names a running cluster; set spec.overwrite: true to replace it", "blocked",
-                                0, NULL);
+                record_decision(p, refused, NULL,
+                                &(const struct eg_decision){
+                                        .kind = "blocked",
+                                        .reason = "EtcdRestore names a running cluster; set spec.overwrite: true to "
+                                                  "replace it",
+                                        .outcome = "blocked"});
         if (!s->restore || r->opt.dry_run)
                 return 0;
         struct eg_error err = {0};
@@ -146,8 +149,12 @@ int restore_step(struct cluster_pass *p) {
         if (k >= 0)
                 k = eg_restore_fetch(&s->restore->restore, p->ns, r->opt.state_dir, &s->snapshot, &s->info, &err);
         if (k < 0) {
-                record_decision(p, s->restore, NULL, "restore", NULL, "fetch and verify the snapshot to restore",
-                                "failed", eg_now_monotonic_ms() - t0, err.message);
+                record_decision(p, s->restore, NULL,
+                                &(const struct eg_decision){.kind = "restore",
+                                                            .reason = "fetch and verify the snapshot to restore",
+                                                            .outcome = "failed",
+                                                            .duration_ms = eg_now_monotonic_ms() - t0,
+                                                            .error = err.message});
                 restore_record(r->opt.state_dir, p->ns, p->name, s->restore, &s->info, false, err.message);
                 pass_failed(p, "restore failed", err.message);
         }
@@ -168,7 +175,7 @@ int restore_step_target(struct cluster_pass *p, struct eg_runtime_target *tg, st
                 return 0;
         tg->prepare_data = restore_prepare_data;
         tg->prepare_data_userdata = s->snapshot;
-        if (!rt->ops->fetches_restores)
+        if (!eg_runtime_fetches_restores(rt))
                 return 0;
         int k = restore_seed_init(&s->seed, p->r->opt.state_dir, p->ns, &s->restore->restore, s->info.object, err);
         if (k >= 0)
