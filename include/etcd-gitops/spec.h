@@ -185,8 +185,9 @@ void eg_desired_set_free(struct eg_desired_set *s);
 int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *origin,
                          const char *data, size_t len, const struct eg_spec_options *opt);
 
-/* Walks files and directories (recursively, sorted, hidden entries skipped, symlinks
- * leaving the root refused, .yaml/.yml/.json only), parses everything, then calls
+/* Walks files and directories (recursively, sorted, hidden entries and what the
+ * .sourceignore files of a directory argument name skipped, symlinks leaving the root
+ * refused, .yaml/.yml/.json only), parses everything, then calls
  * eg_desired_set_finish(). Paths in diagnostics are relative to each argument's root
  * (a file argument is reported as given). Returns -errno for an unreadable argument or
  * an unreadable file below it (the set is still returned with what was read, and the
