@@ -63,6 +63,3 @@ int eg_cycle_backups_now(struct eg_cycle *c, const struct eg_desired_set *desire
 /* Writes what the revision caused and is not in its note yet (when stopping). */
 void eg_cycle_note_flush(struct eg_cycle *c);
 
-/* A reconciler's event: a DECISION, which the reconciler reports this way rather than
- * through the journal, goes into the revision's note. Accepts c NULL (nothing to do). */
-void eg_cycle_event(struct eg_cycle *c, const struct eg_reconcile_event *ev);

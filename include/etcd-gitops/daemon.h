@@ -43,8 +43,8 @@ int eg_daemon_new(struct eg_daemon **ret);
 /* Accepts NULL. */
 void eg_daemon_free(struct eg_daemon *d);
 
-/* The reconciler's event callback (userdata: the daemon): feeds the metrics and the git
- * note of the revision being applied. Called on the daemon's reconcile thread. */
+/* The reconciler's event callback (userdata: the daemon): feeds the per-cluster metrics
+ * (decisions come through the journal). Called on the daemon's reconcile thread. */
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev);
 
 /* The reconciler's stop flag (eg_reconciler_options.stop): set when the daemon stops or

@@ -66,10 +66,6 @@ static void sleep_until(int64_t due_ms, int64_t deadline_ms) {
         nanosleep(&ts, NULL);
 }
 
-static void on_event(void *userdata, const struct eg_reconcile_event *ev) {
-        eg_cycle_event(*(struct eg_cycle **)userdata, ev);
-}
-
 /* Passes until converged, or with --wait until the deadline, or without it until a pass
  * takes no step; a stop signal ends it after the step under way. */
 static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, const struct eg_source_revision *rev,
@@ -96,11 +92,11 @@ static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, co
 /* Converges, then takes the backups the source asks for that are due now (one-shot ones
  * once). Returns the exit code. */
 static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_backup_controller *backups,
-                 const struct eg_desired_set *set, const struct eg_source_revision *rev, struct eg_cycle **cyclep) {
+                 const struct eg_desired_set *set, const struct eg_source_revision *rev) {
         struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .backups = backups, .journal = env->journal};
+        struct eg_cycle *cycle = NULL;
         struct eg_pass_result res = {0};
-        int r = eg_cycle_new(&co, cyclep);
-        struct eg_cycle *cycle = *cyclep;
+        int r = eg_cycle_new(&co, &cycle);
         if (r < 0) {
                 eg_log_error_errno(r, "cannot set up: %m");
                 return EG_EXIT_ERROR;
@@ -114,7 +110,7 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_b
         bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, rev->revision) > 0;
         /* the commit's note says what it caused */
         eg_cycle_note_flush(cycle);
-        eg_cycle_free(TAKE_PTR(*cyclep));
+        eg_cycle_free(cycle);
         if (r < 0)
                 return EG_EXIT_ERROR;
         printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
@@ -130,9 +126,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
                 return exit_code;
         struct eg_cli_env env;
-        struct eg_cycle *cycle = NULL; /* the reconciler's events go to it once it exists */
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal,
-                                        .on_event = on_event, .event_userdata = &cycle};
+        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
         struct eg_desired_set *set = NULL;
@@ -147,7 +141,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
                 exit_code = EG_EXIT_ERROR;
         else {
                 eg_cli_print_diags(set);
-                exit_code = apply(&a, &env, backups, set, &rev, &cycle);
+                exit_code = apply(&a, &env, backups, set, &rev);
         }
         eg_backup_controller_free(backups);
         eg_desired_set_free(set);

@@ -76,7 +76,7 @@ int eg_cli_env_open(struct eg_cli_env *e, const struct eg_cli_env_options *opt) 
                 eg_policy_init(&policy);
         struct eg_reconciler_options ro = {
                 .runtime = e->runtime,
-                .audit = e->audit,
+                .journal = e->journal,
                 .policy = policy,
                 .dry_run = opt->dry_run,
                 .state_dir = eg_settings.state_dir,

@@ -81,12 +81,11 @@ static bool may_act(struct eg_daemon *d) {
 
 void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
         struct eg_daemon *d = userdata;
-        /* the reconciler checks its stop flag before each cluster, and reports each step
-         * and each cluster: this is where the reconcile thread learns in time that the
-         * daemon stopped leading */
+        /* the reconciler checks its stop flag before each cluster, and reports each
+         * cluster: this is where the reconcile thread learns in time that the daemon
+         * stopped leading */
         d->pass_stop = !may_act(d);
         eg_metrics_record(d->metrics, ev);
-        eg_cycle_event(d->opt->cycle, ev);
 }
 
 /* ---- audit records of the daemon's own decisions ---- */

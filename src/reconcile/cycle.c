@@ -40,17 +40,6 @@ void eg_cycle_free(struct eg_cycle *c) {
         free(c);
 }
 
-void eg_cycle_event(struct eg_cycle *c, const struct eg_reconcile_event *ev) {
-        if (!c || ev->kind != EG_EVENT_DECISION)
-                return;
-        _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", ev->namespace ? ev->namespace : "",
-                                                        ev->name ? ev->name : "");
-        if (cluster)
-                eg_note_add(c->note, &(const struct eg_decision){.cluster = cluster, .kind = ev->decision,
-                                                                .member = ev->member, .reason = ev->reason,
-                                                                .outcome = ev->outcome, .revision = ev->revision});
-}
-
 void eg_cycle_result_done(struct eg_cycle_result *r) {
         free(r->list_error);
         eg_backup_batch_free(r->batch);
