@@ -8,10 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "etcd-gitops/audit.h"
 #include "etcd-gitops/etcd.h"
-#include "etcd-gitops/journal.h"
-#include "etcd-gitops/runtime.h"
 #include "etcd-gitops/spec.h"
 #include "etcd-gitops/util.h"
 
@@ -123,9 +120,8 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
 int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
                      size_t *ret_n, struct eg_error *err);
 
-/* ---- status and the controller ----
- * The controller schedules EtcdBackups beside the cluster pass (src/reconcile/backups.c);
- * its declarations stay here until its callers include cycle.h. */
+/* ---- status ----
+ * When an EtcdBackup runs is the reconcile layer's (eg_backup_controller in cycle.h). */
 
 /* Every <state_dir>/backups/<ns>/<name>.json as a JSON array (sorted by ns, name) of
  * {"namespace","name","succeeded","reason","etcdVersion","etcdRevision",
@@ -136,46 +132,6 @@ int eg_backup_status_all(const char *state_dir, json_t **ret);
  * NULL only when out of memory. A new reference. */
 json_t *eg_backup_status_load(const char *path);
 
-struct eg_backup_controller_options {
-        struct eg_runtime *runtime; /* for etcdCluster.name: members' client URLs, TLS */
-        struct eg_journal *journal; /* each backup is a record; may be NULL */
-        struct eg_audit *audit;     /* without a journal: records to this log; may be NULL */
-        const char *state_dir;
-        bool dry_run; /* audit what would run, take nothing */
-        const char *aws_credentials_file; /* overrides awsSecret / environment; may be NULL */
-};
-
-struct eg_backup_controller;
-int eg_backup_controller_new(const struct eg_backup_controller_options *o,
-                             struct eg_backup_controller **ret);
-void eg_backup_controller_free(struct eg_backup_controller *c);
-
-/* Runs every EtcdBackup of desired that is due: a one-shot once per manifest content
- * (remembered in its status file, so a restart does not repeat it; a failed one is tried
- * again a minute later), a periodic one by its interval or cron schedule. Each backup and
- * each retention deletion is one journal record ("backup", "backup-retention").
- * *ret_next_due_realtime_ms is when the next one is due (INT64_MAX: none). Returns the
- * number of backups that failed this pass, or a negative errno. */
-int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
-                              const char *revision, int64_t now_realtime_ms,
-                              int64_t *ret_next_due_realtime_ms);
-
-/* The same pass in three steps, so that the transfers run off the caller's thread: start
- * picks what is due and copies all it needs into a batch (*ret_batch NULL: nothing due;
- * *ret_next_due for the rest); run, on any thread, takes the snapshots and applies
- * retention, touching nothing shared; finish writes status and audit records, frees the
- * batch and gives when the batch's backups are due again. start (which asks the runtime)
- * and finish may run on different threads but never at once: the daemon starts a batch
- * on its reconcile thread, finishes it on its loop, and starts none while one is out.
- * desired may be freed once start returns. finish returns the number that failed. */
-struct eg_backup_batch;
-int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,
-                               const char *revision, int64_t now_realtime_ms, struct eg_backup_batch **ret_batch,
-                               int64_t *ret_next_due_realtime_ms);
-void eg_backup_batch_run(struct eg_backup_batch *b, const atomic_bool *cancel);
-int eg_backup_controller_finish(struct eg_backup_controller *c, struct eg_backup_batch *b,
-                                int64_t *ret_next_due_realtime_ms);
-void eg_backup_batch_free(struct eg_backup_batch *b);
 
 /* ---- restore ---- */
 
@@ -213,7 +169,3 @@ int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *r
 int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url,
                         const char *initial_cluster, const char *token, const char *data_dir,
                         struct eg_error *err);
-
-/* True when restoring over the cluster would replace members that run and the restore
- * does not say overwrite: true. */
-bool eg_restore_refused(const struct eg_restore_spec *r, const struct eg_runtime_cluster *observed);

@@ -2,13 +2,59 @@
  * desired set, the backups it finds due, and the git note of what the revision caused. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "etcd-gitops/backup.h"
 #include "etcd-gitops/journal.h"
 #include "etcd-gitops/reconcile.h"
+#include "etcd-gitops/runtime.h"
 #include "etcd-gitops/source.h"
+
+/* ---- the backup controller: when each EtcdBackup runs (src/reconcile/backups.c) ---- */
+
+struct eg_backup_controller_options {
+        struct eg_runtime *runtime; /* for etcdCluster.name: members' client URLs, TLS */
+        struct eg_journal *journal; /* each backup is a record; may be NULL */
+        const char *state_dir;
+        bool dry_run; /* audit what would run, take nothing */
+        const char *aws_credentials_file; /* overrides awsSecret / environment; may be NULL */
+};
+
+struct eg_backup_controller;
+int eg_backup_controller_new(const struct eg_backup_controller_options *o,
+                             struct eg_backup_controller **ret);
+void eg_backup_controller_free(struct eg_backup_controller *c);
+
+/* Runs every EtcdBackup of desired that is due: a one-shot once per manifest content
+ * (remembered in its status file, so a restart does not repeat it; a failed one is tried
+ * again a minute later), a periodic one by its interval or cron schedule. Each backup and
+ * each retention deletion is one journal record ("backup", "backup-retention").
+ * *ret_next_due_realtime_ms is when the next one is due (INT64_MAX: none). Returns the
+ * number of backups that failed this pass, or a negative errno. */
+int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
+                              const char *revision, int64_t now_realtime_ms,
+                              int64_t *ret_next_due_realtime_ms);
+
+/* The same pass in three steps, so that the transfers run off the caller's thread: start
+ * picks what is due and copies all it needs into a batch (*ret_batch NULL: nothing due;
+ * *ret_next_due for the rest); run, on any thread, takes the snapshots and applies
+ * retention, touching nothing shared; finish writes status and audit records, frees the
+ * batch and gives when the batch's backups are due again. start (which asks the runtime)
+ * and finish may run on different threads but never at once: the daemon starts a batch
+ * on its reconcile thread, finishes it on its loop, and starts none while one is out.
+ * desired may be freed once start returns. finish returns the number that failed. */
+struct eg_backup_batch;
+int eg_backup_controller_start(struct eg_backup_controller *c, const struct eg_desired_set *desired,
+                               const char *revision, int64_t now_realtime_ms, struct eg_backup_batch **ret_batch,
+                               int64_t *ret_next_due_realtime_ms);
+void eg_backup_batch_run(struct eg_backup_batch *b, const atomic_bool *cancel);
+int eg_backup_controller_finish(struct eg_backup_controller *c, struct eg_backup_batch *b,
+                                int64_t *ret_next_due_realtime_ms);
+void eg_backup_batch_free(struct eg_backup_batch *b);
+
+/* ---- the cycle ---- */
 
 struct eg_cycle_options {
         struct eg_reconciler *rec;            /* borrowed */

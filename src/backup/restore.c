@@ -373,12 +373,3 @@ int eg_restore_data_dir(const char *snapshot, const char *member, const char *pe
         close(out);
         return r;
 }
-
-bool eg_restore_refused(const struct eg_restore_spec *r, const struct eg_runtime_cluster *observed) {
-        if (r->overwrite || !observed)
-                return false;
-        for (size_t i = 0; i < observed->n_members; i++)
-                if (observed->members[i].running)
-                        return true;
-        return false;
-}

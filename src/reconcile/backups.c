@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/cycle.h"
 
 #define ONE_SHOT_RETRY_MS 60000
 
@@ -15,8 +16,7 @@ struct dry_entry {
 
 struct eg_backup_controller {
         struct eg_backup_controller_options o;
-        struct eg_journal *journal; /* o.journal, or one of our own over o.audit */
-        struct eg_journal *own_journal;
+        struct eg_journal *journal; /* o.journal */
         char *state_dir;
         char *aws_credentials_file;
         struct dry_entry *dry; /* dry-run attempts, which are never written to status files */
@@ -38,14 +38,6 @@ int eg_backup_controller_new(const struct eg_backup_controller_options *o,
         c->o.state_dir = c->state_dir;
         c->o.aws_credentials_file = c->aws_credentials_file;
         c->journal = o->journal;
-        if (!c->journal && o->audit) {
-                int r = eg_journal_new(o->audit, &c->own_journal);
-                if (r < 0) {
-                        eg_backup_controller_free(c);
-                        return r;
-                }
-                c->journal = c->own_journal;
-        }
         *ret = c;
         return 0;
 }
@@ -56,7 +48,6 @@ void eg_backup_controller_free(struct eg_backup_controller *c) {
         for (size_t i = 0; i < c->n_dry; i++)
                 free(c->dry[i].key);
         free(c->dry);
-        eg_journal_free(c->own_journal);
         free(c->state_dir);
         free(c->aws_credentials_file);
         free(c);

@@ -125,14 +125,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .reason = strdup("fuzzed"),
                 .outcome = strdup("skipped"),
         };
-        if (eg_audit_append(a, &rec) < 0)
+        struct eg_audit_stamp st;
+        if (eg_audit_append_full(a, &rec, &st) < 0)
                 abort();
         eg_audit_close(a);
         if (v == 0) {
                 uint64_t n_after = 0;
                 message = NULL;
                 if (eg_audit_verify_full(log_path, &n_after, &bad_line, &message) != 0 || message ||
-                    n_after != n_records + 1 || rec.seq != n_records + 1)
+                    n_after != n_records + 1 || st.seq != n_records + 1)
                         abort();
         }
         eg_audit_record_done(&rec);

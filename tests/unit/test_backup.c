@@ -323,19 +323,6 @@ static void test_backup__status_all_empty(void **state) {
         free(f2);
 }
 
-static void test_backup__restore_refused(void **state) {
-        struct eg_restore_spec r = {0};
-        struct eg_runtime_member m = {.running = true};
-        struct eg_runtime_cluster c = {.members = &m, .n_members = 1};
-        assert_true(eg_restore_refused(&r, &c));
-        r.overwrite = true;
-        assert_false(eg_restore_refused(&r, &c));
-        r.overwrite = false;
-        m.running = false;
-        assert_false(eg_restore_refused(&r, &c));
-        assert_false(eg_restore_refused(&r, NULL));
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backup__name_periodic),
@@ -350,7 +337,6 @@ int main(void) {
                 cmocka_unit_test(test_backup__restore_seed_url),
                 cmocka_unit_test(test_backup__snapshot_verify),
                 cmocka_unit_test(test_backup__status_all_empty),
-                cmocka_unit_test(test_backup__restore_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "../lib/etcd_proc.h"
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/cycle.h"
 
 #define START_TIMEOUT_MS 30000
 
@@ -127,11 +128,22 @@ static void free_list(char **v, size_t n) {
         free(v);
 }
 
+/* The journal the controller records through; one controller at a time. */
+static struct eg_journal *controller_journal;
+
 static struct eg_backup_controller *controller(struct eg_audit *a, const char *state) {
-        struct eg_backup_controller_options o = {.audit = a, .state_dir = state};
+        assert_null(controller_journal);
+        assert_int_equal(eg_journal_new(a, &controller_journal), 0);
+        struct eg_backup_controller_options o = {.journal = controller_journal, .state_dir = state};
         struct eg_backup_controller *c = NULL;
         assert_int_equal(eg_backup_controller_new(&o, &c), 0);
         return c;
+}
+
+static void controller_free(struct eg_backup_controller *c) {
+        eg_backup_controller_free(c);
+        eg_journal_free(controller_journal);
+        controller_journal = NULL;
 }
 
 static void test_backup_etcd__periodic_retention_numeric(void **state) {
@@ -182,7 +194,7 @@ static void test_backup_etcd__periodic_retention_numeric(void **state) {
         assert_string_equal(json_string_value(json_object_get(s0, "etcdVersion")), "3.4.23");
         assert_int_equal(strlen(json_string_value(json_object_get(s0, "sha256"))), 64);
         json_decref(all);
-        eg_backup_controller_free(c);
+        controller_free(c);
         eg_desired_set_free(set);
 }
 
@@ -201,12 +213,12 @@ static void test_backup_etcd__one_shot_once_and_unreachable(void **state) {
         int64_t now = eg_now_realtime_ms(), next = 0;
         assert_int_equal(eg_backup_controller_pass(c, set, "r1", now, &next), 0);
         assert_true(next == INT64_MAX);
-        eg_backup_controller_free(c);
+        controller_free(c);
         /* a restarted daemon does not repeat the one-shot */
         c = controller(a, st);
         assert_int_equal(eg_backup_controller_pass(c, set, "r1", now + 3600000, &next), 0);
         assert_true(next == INT64_MAX);
-        eg_backup_controller_free(c);
+        controller_free(c);
         eg_audit_close(a);
         assert_int_equal(count_records(log, "backup", "ok"), 1);
         _cleanup_free_ char *file = eg_path_join(dir, "once");
@@ -259,7 +271,7 @@ static void test_backup_etcd__batch_outlives_desired_and_cancels(void **state) {
         char **left = list_dir(dir, &n);
         assert_int_equal(n, 1);
         free_list(left, n);
-        eg_backup_controller_free(c);
+        controller_free(c);
         eg_audit_close(a);
         assert_int_equal(count_records(log, "backup", "ok"), 1);
         assert_int_equal(count_records(log, "backup", "failed"), 1);
