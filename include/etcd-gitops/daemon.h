@@ -25,6 +25,7 @@ struct eg_daemon_options {
         bool listen_optional;         /* listen is the default: a failure to bind only warns */
         const char *webhook_secret_file; /* NULL: every webhook is refused */
         const char *state_dir;        /* /status reads the status files under <state_dir>/status/ */
+        const char *audit_log;        /* the page at / shows its last records; NULL: none */
         int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */
         int64_t hook_retry_ms;        /* between those reads; 0 = 200 ms */
         struct eg_backup_controller *backups; /* borrowed; runs EtcdBackups when due; may be NULL */

@@ -134,6 +134,7 @@ static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli
                 .source = env->source,
                 .rec = env->rec,
                 .journal = env->journal,
+                .audit_log = eg_settings.audit_log,
                 .interval_ms = a->interval_ms,
                 .debounce_ms = a->debounce_ms,
                 .listen = a->listen,

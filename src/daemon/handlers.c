@@ -167,6 +167,7 @@ int http_setup(struct eg_daemon *d) {
                 struct eg_error err = {0};
                 struct eg_http_options ho = {
                         .listen = opt->listen,
+                        .audit_log = opt->audit_log,
                         .handlers = {.ready = http_ready, .unready_why = http_unready_why, .status = http_status,
                                      .metrics = http_metrics, .webhook = http_webhook, .userdata = d},
                 };

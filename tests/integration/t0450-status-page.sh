@@ -37,6 +37,9 @@ for want in '<td>default/page-demo</td>' '<td>page-demo-0</td><td>default/page-d
   grep -qF "$want" "$T/page.html" || fail "the page lacks $want"
 done
 grep -qi '<script' "$T/page.html" && fail "the page has a script"
+say "the page lists the daemon's last decisions, the cluster's creation among them"
+grep -qF '<h2>Last decisions</h2>' "$T/page.html" || fail "the page has no decisions"
+grep -qF '<td>create</td>' "$T/page.html" || fail "the create decision is not on the page: $(grep -A3 'Last decisions' "$T/page.html")"
 
 say "a wrong method on / is 405 naming GET and HEAD"
 code=$(curl -sS --max-time 5 -D "$T/headers" -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/")
