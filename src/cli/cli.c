@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hints.h"
 
 struct eg_settings eg_settings = {.runtime = "local"};
 
@@ -25,7 +26,7 @@ enum {
 };
 
 /* Each common option may also come from ETCD_GITOPS_<NAME> (systemd/etcd-gitops.env). */
-static const struct eg_option common_options[] = {
+const struct eg_option eg_common_options[] = {
         {OPT_RUNTIME, "runtime", 0, "local|kubernetes", "where members run (default local)"},
         {OPT_STATE_DIR, "state-dir", 0, "DIR", "state directory (default /var/lib/etcd-gitops as root)"},
         {OPT_AUDIT_LOG, "audit-log", 0, "FILE", "audit log (default STATE-DIR/audit.jsonl)"},
@@ -105,17 +106,23 @@ static int apply_option(const struct eg_option *o, const char *value, bool is_co
         }
 }
 
-static void load_common_from_env(void) {
-        for (const struct eg_option *o = common_options; o->name; o++) {
+/* A bad value is as much a usage error as on the command line: going on would act with
+ * settings nobody asked for (another runtime, another state dir). */
+static int load_common_from_env(void) {
+        for (const struct eg_option *o = eg_common_options; o->name; o++) {
                 char var[64] = "ETCD_GITOPS_";
                 size_t n = strlen(var);
                 for (const char *p = o->name; *p && n + 1 < sizeof(var); p++)
                         var[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
                 var[n] = 0;
                 const char *v = getenv(var);
-                if (v && *v && apply_option(o, v, true, NULL, NULL) < 0)
-                        fprintf(stderr, "etcd-gitops: ignoring %s\n", var);
+                if (v && *v && apply_option(o, v, true, NULL, NULL) < 0) {
+                        fprintf(stderr, "etcd-gitops: %s='%s' is not a valid value (see --%s in 'etcd-gitops --help')\n",
+                                var, v, o->name);
+                        return -EINVAL;
+                }
         }
+        return 0;
 }
 
 static const struct eg_option *find_option(const struct eg_option *opts, const char *name,
@@ -150,7 +157,7 @@ void eg_cli_print_help(const struct eg_command *cmd) {
         }
         if (cmd->uses_common) {
                 printf("\ncommon options (also from ETCD_GITOPS_<NAME> variables):\n");
-                print_options(common_options);
+                print_options(eg_common_options);
         }
         printf("  %-36s %s\n", "-h, --help", "show this help");
 }
@@ -165,11 +172,24 @@ static const struct eg_option *lookup(const struct eg_command *cmd, const char *
         const struct eg_option *o = find_option(cmd->options, name, len, short_name);
         *ret_common = false;
         if (!o && cmd->uses_common) {
-                o = find_option(common_options, name, len, short_name);
+                o = find_option(eg_common_options, name, len, short_name);
                 *ret_common = true;
         }
         *ret_value = !o ? NULL : name ? (eq ? eq + 1 : NULL) : (a[2] ? a + 2 : NULL);
         return o;
+}
+
+/* The long option of cmd (or a common one) closest to the mistyped typed, "name" or "name=value". */
+static const char *closest_option(const struct eg_command *cmd, const char *typed) {
+        const char *names[128];
+        size_t n = 0;
+        _cleanup_free_ char *name = strndup(typed, strcspn(typed, "="));
+        for (const struct eg_option *o = cmd->options; o && o->name && n + 1 < EG_ELEMENTSOF(names); o++)
+                names[n++] = o->name;
+        for (const struct eg_option *o = eg_common_options; cmd->uses_common && o->name && n + 1 < EG_ELEMENTSOF(names); o++)
+                names[n++] = o->name;
+        names[n] = NULL;
+        return name ? eg_hint_closest(name, names) : NULL;
 }
 
 /* One option at argv[*i], its value taken from the next argument when it needs one. */
@@ -179,8 +199,9 @@ static int parse_option(const struct eg_command *cmd, int argc, char **argv, int
         bool is_common;
         const struct eg_option *o = lookup(cmd, a, &value, &is_common);
         if (!o) {
-                fprintf(stderr, "etcd-gitops %s: unknown option '%s' (see 'etcd-gitops %s --help')\n", cmd->name, a,
-                        cmd->name);
+                const char *near = a[1] == '-' ? closest_option(cmd, a + 2) : NULL;
+                fprintf(stderr, "etcd-gitops %s: unknown option '%s'%s%s%s (see 'etcd-gitops %s --help')\n", cmd->name, a,
+                        near ? "; did you mean '--" : "", near ? near : "", near ? "'?" : "", cmd->name);
                 return -EINVAL;
         }
         if (!o->arg && value) {
@@ -193,14 +214,20 @@ static int parse_option(const struct eg_command *cmd, int argc, char **argv, int
                         return -EINVAL;
                 }
                 value = argv[++*i];
+                /* "--source --listen X" leaves --source without its value, not --listen without a flag */
+                if (value[0] == '-' && value[1] == '-' && value[2]) {
+                        fprintf(stderr, "etcd-gitops %s: option '--%s' needs %s, got the option '%s' (a value starting "
+                                        "with '--' is written --%s=VALUE)\n", cmd->name, o->name, o->arg, value, o->name);
+                        return -EINVAL;
+                }
         }
         return apply_option(o, value, is_common, h, userdata) < 0 ? -EINVAL : 0;
 }
 
 int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
                  void *userdata, char ***ret_args, size_t *ret_n) {
-        if (cmd->uses_common)
-                load_common_from_env();
+        if (cmd->uses_common && load_common_from_env() < 0)
+                return -EINVAL;
         char **args = calloc((size_t)argc + 1, sizeof(char *));
         if (!args)
                 return -ENOMEM;

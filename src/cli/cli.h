@@ -67,6 +67,8 @@ struct eg_command {
 
 extern const struct eg_command eg_commands[];
 extern const size_t eg_n_commands;
+/* Taken by every command with uses_common; terminated by {0}. */
+extern const struct eg_option eg_common_options[];
 
 /* Called for each command-specific option; value is NULL for a flag. Return < 0 to
  * reject (after printing why). */
@@ -99,6 +101,9 @@ int cmd_audit(const struct eg_command *cmd, int argc, char **argv);
 int cmd_version(const struct eg_command *cmd, int argc, char **argv);
 int cmd_backup(const struct eg_command *cmd, int argc, char **argv);
 int cmd_recover(const struct eg_command *cmd, int argc, char **argv);
+int cmd_completion(const struct eg_command *cmd, int argc, char **argv);
+int cmd_env(const struct eg_command *cmd, int argc, char **argv);
+int cmd_logs(const struct eg_command *cmd, int argc, char **argv);
 
 extern const struct eg_option cmd_validate_options[];
 extern const struct eg_option cmd_diff_options[];
@@ -108,3 +113,5 @@ extern const struct eg_option cmd_get_options[];
 extern const struct eg_option cmd_audit_options[];
 extern const struct eg_option cmd_backup_options[];
 extern const struct eg_option cmd_recover_options[];
+extern const struct eg_option cmd_version_options[];
+extern const struct eg_option cmd_logs_options[];

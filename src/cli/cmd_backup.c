@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "resolve.h"
 #include "setup.h"
 #include "etcd-gitops/backup.h"
 
@@ -82,41 +83,24 @@ static void progress(uint64_t bytes, uint64_t expected, void *userdata) {
         fflush(stderr);
 }
 
-/* Client URLs of a cluster's running members, with the runtime (open) that runs it. */
-static int cluster_endpoints(const char *ns, const char *name, char ***ret, size_t *ret_n, struct eg_runtime **ret_rt) {
-        struct eg_error err = {0};
-        struct eg_runtime *rt = NULL;
-        struct eg_runtime_cluster rc = {0};
-        int r = eg_cli_runtime_open(true, &rt, &err);
-        if (r >= 0)
-                r = eg_runtime_observe(rt, ns, name, &rc, &err);
-        if (r == -ENOENT)
-                eg_log_error("no cluster %s/%s on the %s runtime%s%s", ns, name, eg_settings.runtime,
-                             strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
-                             strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
-        else if (r < 0)
-                eg_log_error("cannot look up cluster %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
-        eg_error_done(&err);
-        if (r < 0) {
-                eg_runtime_free(rt);
-                return r;
-        }
-        char **v = calloc(rc.n_members + 1, sizeof(*v));
+/* Client URLs of a cluster's running members. */
+static int running_endpoints(const struct eg_runtime_cluster *c, char ***ret, size_t *ret_n) {
+        char **v = calloc(c->n_members + 1, sizeof(*v));
         size_t n = 0;
-        for (size_t i = 0; v && i < rc.n_members; i++)
-                if (rc.members[i].running && rc.members[i].client_url && !(v[n++] = strdup(rc.members[i].client_url)))
-                        r = -ENOMEM;
-        eg_runtime_cluster_done(&rc);
-        if (!v || r < 0 || n == 0) {
-                if (v && n == 0 && r >= 0)
-                        eg_log_error("cluster %s/%s has no running member", ns, name);
-                eg_strv_free(v, n);
-                eg_runtime_free(rt);
-                return r < 0 || !v ? -ENOMEM : -EHOSTUNREACH;
+        for (size_t i = 0; v && i < c->n_members; i++)
+                if (c->members[i].running && c->members[i].client_url && !(v[n++] = strdup(c->members[i].client_url))) {
+                        eg_strv_free(v, n);
+                        return -ENOMEM;
+                }
+        if (!v)
+                return -ENOMEM;
+        if (n == 0) {
+                eg_log_error("cluster %s/%s has no running member", c->namespace, c->name);
+                free(v);
+                return -EHOSTUNREACH;
         }
         *ret = v;
         *ret_n = n;
-        *ret_rt = rt;
         return 0;
 }
 
@@ -147,21 +131,25 @@ static int split_endpoints(const char *list, char ***ret, size_t *ret_n) {
  * *ret_rt keeps valid, unless TLS files were given) or the --endpoints. */
 static int find_endpoints(const char *cluster, const struct backup_args *a, char ***ret, size_t *ret_n,
                           struct eg_etcd_options *eo, struct eg_runtime **ret_rt) {
-        _cleanup_free_ char *ns = NULL, *name = NULL;
+        struct eg_runtime_cluster c = {0};
         struct eg_runtime *rt = NULL;
         struct eg_error e = {0};
         int r;
         if (!cluster)
                 return split_endpoints(a->endpoints, ret, ret_n);
-        if ((r = eg_cli_cluster_name(cluster, &ns, &name)) < 0 || (r = cluster_endpoints(ns, name, ret, ret_n, &rt)) < 0)
+        if ((r = eg_cli_open_cluster("backup", cluster, &rt, &c)) < 0)
                 return r;
-        if (!(a->cacert || a->cert || a->key) && (r = eg_runtime_etcd_access(rt, ns, name, eo, &e)) < 0) {
-                eg_log_error("cannot reach the members of %s/%s: %s", ns, name, e.message ? e.message : strerror(-r));
+        r = running_endpoints(&c, ret, ret_n);
+        if (r >= 0 && !(a->cacert || a->cert || a->key) && (r = eg_runtime_etcd_access(rt, c.namespace, c.name, eo, &e)) < 0) {
+                eg_log_error("cannot reach the members of %s/%s: %s", c.namespace, c.name, e.message ? e.message : strerror(-r));
                 eg_strv_free(*ret, *ret_n);
-                eg_runtime_free(rt);
-        } else
-                *ret_rt = rt;
+        }
+        eg_runtime_cluster_done(&c);
         eg_error_done(&e);
+        if (r < 0)
+                eg_runtime_free(rt);
+        else
+                *ret_rt = rt;
         return r;
 }
 

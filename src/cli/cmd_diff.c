@@ -1,6 +1,7 @@
 /* etcd-gitops diff: what applying the source would do, without changing anything. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "output.h"
@@ -104,12 +105,13 @@ static void print_unified(char **a, size_t na, char **b, size_t nb, bool color) 
                 if (i < na && j < nb && strcmp(a[i], b[j]) == 0) {
                         printf(" %s\n", a[i]);
                         i++, j++;
-                } else if (j < nb && (i == na || L(i, j + 1) >= L(i + 1, j))) {
-                        printf("%s+%s%s\n", color ? "\033[32m" : "", b[j], color ? "\033[0m" : "");
-                        j++;
-                } else {
+                } else if (i < na && (j == nb || L(i + 1, j) >= L(i, j + 1))) {
+                        /* what goes before what replaces it, as diff(1) prints a hunk */
                         printf("%s-%s%s\n", color ? "\033[31m" : "", a[i], color ? "\033[0m" : "");
                         i++;
+                } else {
+                        printf("%s+%s%s\n", color ? "\033[32m" : "", b[j], color ? "\033[0m" : "");
+                        j++;
                 }
         }
 #undef L
@@ -161,6 +163,9 @@ static void print_text(json_t *plans, bool color) {
 int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
         struct diff_args a = {.fmt = EG_OUT_TEXT};
         eg_policy_init(&a.p.policy);
+        /* the daemon's source (systemd/etcd-gitops.env), so that diff compares with what it follows */
+        const char *env_source = getenv("ETCD_GITOPS_SOURCE");
+        a.p.source = env_source && *env_source ? env_source : NULL;
         int r, exit_code;
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
                 return exit_code;

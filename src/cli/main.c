@@ -5,20 +5,24 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "hints.h"
 
 const struct eg_command eg_commands[] = {
         {"validate", cmd_validate, "Parse and validate manifests; exit 1 if any object is invalid.",
          "validate [--strict] [-o text|json] PATH...", cmd_validate_options, false},
         {"diff", cmd_diff, "Show what applying the source would do; exit 0 no change, 1 changes, 2 error.",
-         "diff --source SRC [options]", cmd_diff_options, true},
+         "diff [--source SRC] [options] (SRC defaults to $ETCD_GITOPS_SOURCE)", cmd_diff_options, true},
         {"apply", cmd_apply, "Converge the clusters once and exit (0 converged, 1 not converged, 2 error).",
          "apply --source SRC [--wait[=DURATION]] [--prune]", cmd_apply_options, true},
         {"run", cmd_run, "Keep the clusters converged to the source (the daemon).",
          "run --source SRC [--interval DURATION] [--listen ADDR] [--prune] [--dry-run]", cmd_run_options, true},
         {"get", cmd_get, "Show live clusters, members or backups.",
-         "get [clusters|members|backups] [NAME] [-o table|wide|json|yaml]", cmd_get_options, true},
+         "get [clusters|members|backups] [NAME] [-A] [-w] [--no-headers] [-o table|wide|name|json|yaml]", cmd_get_options,
+         true},
         {"audit", cmd_audit, "List audit records, or verify the log's hash chain.",
-         "audit [--cluster NS/NAME] [--revision REV] [-o table|json] | audit verify", cmd_audit_options, true},
+         "audit [--cluster [NS/]NAME] [--revision REV] [--since DURATION|TIME] [--outcome O] [--decision D] [-f] "
+         "[-o table|json] | audit verify",
+         cmd_audit_options, true},
         {"backup", cmd_backup, "Take an ad-hoc snapshot of a cluster.",
          "backup CLUSTER|--endpoints URL,... --to s3://BUCKET/KEY|PATH", cmd_backup_options, true},
         {"recover", cmd_recover,
@@ -26,7 +30,14 @@ const struct eg_command eg_commands[] = {
          "recover CLUSTER [--from-member [NAME] | --from-backup [PATH|s3://BUCKET/KEY]] [--dry-run] [--force] "
          "[--source SRC]",
          cmd_recover_options, true},
-        {"version", cmd_version, "Print the version.", "version", NULL, false},
+        {"env", cmd_env, "Print a cluster's etcdctl environment (ETCDCTL_ENDPOINTS, certificates) to eval.",
+         "env CLUSTER", NULL, true},
+        {"logs", cmd_logs, "Print a cluster's member logs (local: under the state dir; kubernetes: the pods').",
+         "logs CLUSTER [MEMBER] [-f]", cmd_logs_options, true},
+        {"completion", cmd_completion, "Print a shell completion script for bash, zsh or fish.",
+         "completion bash|zsh|fish", NULL, false},
+        {"version", cmd_version, "Print the version and the libraries' (-o json: with the git commit).",
+         "version [-o text|json]", cmd_version_options, false},
 };
 const size_t eg_n_commands = EG_ELEMENTSOF(eg_commands);
 
@@ -60,6 +71,11 @@ int main(int argc, char **argv) {
                 free(eg_settings.audit_log);
                 return r;
         }
-        fprintf(stderr, "etcd-gitops: '%s' is not a command (see 'etcd-gitops --help')\n", argv[1]);
+        const char *names[EG_ELEMENTSOF(eg_commands) + 1] = {0};
+        for (size_t i = 0; i < eg_n_commands; i++)
+                names[i] = eg_commands[i].name;
+        const char *near = eg_hint_closest(argv[1], names);
+        fprintf(stderr, "etcd-gitops: '%s' is not a command%s%s%s (see 'etcd-gitops --help')\n", argv[1],
+                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
         return EG_EXIT_ERROR;
 }

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
 #include "resolve.h"
+#include "setup.h"
 
 static bool named(const char *full, const char *name) {
         const char *slash = strchr(full, '/');
@@ -34,4 +34,77 @@ int eg_cli_resolve_cluster(const char *command, const char *arg, char *const *kn
                 return -ENOMEM;
         *ret = out;
         return 0;
+}
+
+/* "NS/NAME" of every cluster on rt; only needed for a bare name outside --namespace. */
+static int known_clusters(struct eg_runtime *rt, const char *arg, char ***ret, size_t *ret_n, struct eg_error *err) {
+        struct eg_runtime_cluster *cs = NULL;
+        size_t n = 0;
+        *ret = NULL;
+        *ret_n = 0;
+        if (strchr(arg, '/') || eg_settings.namespace)
+                return 0;
+        int r = eg_runtime_list(rt, NULL, 0, &cs, &n, err);
+        if (r < 0)
+                return r;
+        char **v = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; v && i < n; i++)
+                if (!(v[i] = eg_strdup_printf("%s/%s", cs[i].namespace, cs[i].name)))
+                        r = -ENOMEM;
+        eg_runtime_clusters_free(cs, n);
+        if (!v || r < 0) {
+                eg_strv_free(v, n);
+                return -ENOMEM;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int eg_cli_open_cluster(const char *command, const char *arg, struct eg_runtime **ret_rt,
+                        struct eg_runtime_cluster *ret_c) {
+        struct eg_error err = {0};
+        struct eg_runtime *rt = NULL;
+        char **known = NULL, *full = NULL;
+        size_t n = 0;
+        int r = eg_cli_runtime_open(true, &rt, &err);
+        if (r >= 0)
+                r = known_clusters(rt, arg, &known, &n, &err);
+        if (r >= 0 && (r = eg_cli_resolve_cluster(command, arg, known, n, &full)) < 0) {
+                eg_strv_free(known, n);
+                eg_runtime_free(rt);
+                return r;
+        }
+        eg_strv_free(known, n);
+        char *slash = full ? strchr(full, '/') : NULL;
+        if (slash)
+                *slash = 0;
+        if (r >= 0)
+                r = eg_runtime_observe(rt, full, slash + 1, ret_c, &err);
+        if (r == -ENOENT)
+                fprintf(stderr, "etcd-gitops %s: no cluster %s/%s on the %s runtime%s%s\n", command, full, slash + 1,
+                        eg_settings.runtime, strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
+                        strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
+        else if (r < 0)
+                fprintf(stderr, "etcd-gitops %s: cannot look up cluster %s: %s\n", command, arg,
+                        err.message ? err.message : strerror(-r));
+        free(full);
+        eg_error_done(&err);
+        if (r < 0) {
+                eg_runtime_free(rt);
+                return r;
+        }
+        *ret_rt = rt;
+        return 0;
+}
+
+int eg_cli_with_cluster(const char *command, const char *arg, eg_cli_cluster_fn fn, void *userdata) {
+        struct eg_runtime *rt = NULL;
+        struct eg_runtime_cluster c = {0};
+        if (eg_cli_open_cluster(command, arg, &rt, &c) < 0)
+                return EG_EXIT_ERROR;
+        int r = fn(rt, &c, userdata);
+        eg_runtime_cluster_done(&c);
+        eg_runtime_free(rt);
+        return r < 0 ? EG_EXIT_ERROR : EG_EXIT_OK;
 }

@@ -57,13 +57,13 @@
  *   object                     E extension: non-empty string; not together with revision
  *   overwrite                  E extension: boolean
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "etcd-gitops/util.h"
 #include "decode.h"
@@ -216,6 +216,43 @@ static const struct field *find_field(const struct field *fields, const char *na
         return NULL;
 }
 
+/* Levenshtein distance of a and b, ignoring case, counted up to NEAR_MAX + 1. */
+enum { NEAR_MAX = 2, NEAR_LEN = 64 };
+static size_t distance(const char *a, const char *b) {
+        size_t na = strlen(a), nb = strlen(b), row[NEAR_LEN + 1];
+        if (na > NEAR_LEN || nb > NEAR_LEN)
+                return NEAR_MAX + 1;
+        for (size_t j = 0; j <= nb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= na; i++) {
+                size_t diag = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= nb; j++) {
+                        size_t up = row[j], best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+                        best = up + 1 < best ? up + 1 : best;
+                        best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+                        diag = up;
+                        row[j] = best;
+                }
+        }
+        return row[nb];
+}
+
+/* The known field an unknown key was probably meant to be: the closest within two edits
+ * (case aside), provided the key is longer than the edits; NULL when none is that close. */
+static const struct field *near_field(const struct field *fields, const char *key) {
+        const struct field *near = NULL;
+        size_t best = NEAR_MAX + 1;
+        for (const struct field *g = fields; g->name; g++) {
+                size_t d = distance(g->name, key);
+                if (d < best && d < strlen(key)) {
+                        near = g;
+                        best = d;
+                }
+        }
+        return near;
+}
+
 bool dec_want_map(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p) {
         if (v->type == EG_YN_MAP)
                 return true;
@@ -236,10 +273,7 @@ bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_f
                 struct eg_fpath kp = {p, k->text, 0};
                 const struct field *f = find_field(fields, k->text);
                 if (!f) {
-                        const struct field *near = NULL;
-                        for (const struct field *g = fields; g->name && !near; g++)
-                                if (strcasecmp(g->name, k->text) == 0)
-                                        near = g;
+                        const struct field *near = near_field(fields, k->text);
                         enum eg_severity sev = d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING;
                         if (near)
                                 eg_dctx_report(d->c, sev, k->line, k->column, &kp, "unknown field (did you mean \"%s\"?)",
