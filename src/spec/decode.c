@@ -238,12 +238,15 @@ static size_t distance(const char *a, const char *b) {
         return row[nb];
 }
 
-/* The known field an unknown key was probably meant to be: the closest within two edits
- * (case aside), provided the key is longer than the edits; NULL when none is that close. */
-static const struct field *near_field(const struct field *fields, const char *key) {
+/* The known field an unknown key of m was probably meant to be: the closest within two edits
+ * (case aside) that m does not have already, provided the key is longer than the edits;
+ * NULL when none is that close. */
+static const struct field *near_field(const struct field *fields, const struct eg_yn *m, const char *key) {
         const struct field *near = NULL;
         size_t best = NEAR_MAX + 1;
         for (const struct field *g = fields; g->name; g++) {
+                if (dec_map_get(m, g->name))
+                        continue;
                 size_t d = distance(g->name, key);
                 if (d < best && d < strlen(key)) {
                         near = g;
@@ -273,7 +276,7 @@ bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_f
                 struct eg_fpath kp = {p, k->text, 0};
                 const struct field *f = find_field(fields, k->text);
                 if (!f) {
-                        const struct field *near = near_field(fields, k->text);
+                        const struct field *near = near_field(fields, m, k->text);
                         enum eg_severity sev = d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING;
                         if (near)
                                 eg_dctx_report(d->c, sev, k->line, k->column, &kp, "unknown field (did you mean \"%s\"?)",
