@@ -56,6 +56,10 @@ struct cluster_track {
         int64_t *pids; /* member processes seen running by the last observation */
         size_t n_pids;
         bool seen; /* touched this pass */
+        /* the cluster's manifest as the last pass found it (compact JSON, keys sorted; NULL:
+         * none): a pass takes the clusters whose manifest changed first */
+        char *manifest;
+        bool seen_manifest; /* manifest is what a pass found (NULL: no manifest) */
 };
 
 struct eg_reconciler {

@@ -154,6 +154,37 @@ static int cluster_keys_load(struct eg_reconciler *r, const struct eg_desired_se
         return 0;
 }
 
+/* Whether the key's manifest differs from the one its last pass found; remembers it. A
+ * cluster first seen counts as changed. */
+static bool manifest_changed(struct eg_reconciler *r, const struct eg_desired_set *desired,
+                             const struct cluster_key *key) {
+        struct cluster_track *t = track_get(r, key->ns, key->name);
+        const struct eg_object *obj = desired ? eg_desired_set_find(desired, EG_KIND_CLUSTER, key->ns, key->name) : NULL;
+        char *now = obj && obj->document ? json_dumps(obj->document, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (!t) {
+                free(now);
+                return true;
+        }
+        bool changed = !t->seen_manifest || !str_eq(now, t->manifest);
+        free(t->manifest);
+        t->manifest = now;
+        t->seen_manifest = true;
+        return changed;
+}
+
+/* The clusters whose manifest changed go first, in their order: after a commit, the time
+ * to its first step is one cluster's turn, not every cluster's. */
+static void changed_first(struct eg_reconciler *r, const struct eg_desired_set *desired, struct cluster_keys *ck) {
+        size_t n_first = 0;
+        for (size_t i = 0; i < ck->n; i++) {
+                if (!manifest_changed(r, desired, &ck->keys[i]))
+                        continue;
+                struct cluster_key k = ck->keys[i];
+                memmove(&ck->keys[n_first + 1], &ck->keys[n_first], (i - n_first) * sizeof(k));
+                ck->keys[n_first++] = k;
+        }
+}
+
 int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, struct eg_pass_result *ret) {
         struct eg_pass_result res = {.all_converged = true};
@@ -161,6 +192,7 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
         int k = cluster_keys_load(r, desired, &ck);
         if (k < 0)
                 return k;
+        changed_first(r, desired, &ck);
         for (size_t i = 0; i < ck.n; i++) {
                 if (r->opt.stop && *r->opt.stop) {
                         res.all_converged = false;

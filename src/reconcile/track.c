@@ -12,6 +12,7 @@ void track_done(struct cluster_track *t) {
         free(t->backoff_revision);
         free(t->recorded_reason);
         free(t->last_error);
+        free(t->manifest);
         free(t->applied_revision);
         for (size_t i = 0; i < t->n_members; i++)
                 free(t->members[i].name);

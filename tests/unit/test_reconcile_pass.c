@@ -618,6 +618,28 @@ static void test_reconcile_pass__dry_run_changes_nothing(void **state) {
         assert_int_equal(fake_runtime_events(f->fr, NULL), 0);
 }
 
+/* After a change of source, the clusters whose manifest changed take their turn first,
+ * whatever their place in the order of names. */
+static void test_reconcile_pass__changed_manifest_goes_first(void **state) {
+        struct fx *f = *state;
+        fx_desire(f, CLUSTER_YAML CLUSTER_YAML CLUSTER_YAML, "a", 1, "3.4.23", "b", 1, "3.4.23", "c", 1, "3.4.23");
+        fx_converge(f);
+        fx_decisions(f);
+        fx_desire(f, CLUSTER_YAML CLUSTER_YAML CLUSTER_YAML, "a", 1, "3.4.23", "b", 1, "3.4.23", "c", 3, "3.4.23");
+        fx_pass(f);
+        struct eg_audit_filter flt = {.since_seq = f->audit_seen};
+        struct eg_audit_record *recs = NULL;
+        size_t n = 0;
+        assert_int_equal(eg_audit_read(f->audit_path, &flt, &recs, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(recs[0].cluster, "default/c");
+        assert_string_equal(recs[0].decision, "add-learner");
+        assert_string_equal(recs[1].cluster, "default/a");
+        assert_string_equal(recs[2].cluster, "default/b");
+        eg_audit_records_free(recs, n);
+        fx_decisions(f);
+}
+
 /* A failed step backs its cluster off (a pass skips it until due) without holding back another. */
 static void test_reconcile_pass__failure_backs_off(void **state) {
         struct fx *f = *state;
@@ -629,7 +651,8 @@ static void test_reconcile_pass__failure_backs_off(void **state) {
         assert_int_equal(f->res.n_actions, 1);
         assert_int_equal(f->res.n_failed, 1);
         assert_int_equal(f->res.n_converged, 1);
-        assert_string_equal(fx_decisions(f), "noop:skipped create:failed");
+        /* d's manifest is new, c's unchanged: d's turn comes first */
+        assert_string_equal(fx_decisions(f), "create:failed noop:skipped");
         fx_pass(f);
         assert_int_equal(f->res.n_failed, 1);
         assert_int_equal(f->res.n_actions, 0);
@@ -737,6 +760,7 @@ int main(void) {
                 T(paused_changes_nothing),
                 T(invalid_manifest_leaves_cluster_alone),
                 T(dry_run_changes_nothing),
+                T(changed_manifest_goes_first),
                 T(failure_backs_off),
                 T(unobservable_cluster_backs_off),
                 T(stop_takes_up_no_cluster),
