@@ -196,11 +196,16 @@ static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lin
                                        lineno, rec.seq, expect_seq);
         else if (strcmp(rec.prev, hash) != 0 && lineno == 1)
                 why = strdup("line 1: prev is not 64 zeros (records removed from the start?)");
-        else if (strcmp(rec.prev, hash) != 0)
-                why = eg_strdup_printf("line %" PRIu64 ": prev does not match the hash of line %" PRIu64
-                                       " (record edited or removed?)",
-                                       lineno, lineno - 1);
-        else {
+        else if (strcmp(rec.prev, hash) != 0) {
+                /* the line before still parsed, so it is the one most likely edited: blamed,
+                 * the chain holds up to the line before it */
+                why = eg_strdup_printf("line %" PRIu64 ": its hash is not what line %" PRIu64
+                                       " records as prev (record edited?)",
+                                       lineno - 1, lineno);
+                eg_audit_record_done(&rec);
+                *ret_why = why;
+                return why ? 2 : -ENOMEM;
+        } else {
                 memcpy(hash, rec.hash, 65);
                 eg_audit_record_done(&rec);
                 return 0;
@@ -236,8 +241,10 @@ int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *re
                 r = verify_line(&lr, too_long, lineno, n_records + 1, prev_hash, &message);
                 if (r < 0)
                         break;
-                if (r == 1) {
-                        bad_line = lineno;
+                if (r == 1 || r == 2) {
+                        /* 2: the line before is to blame, and was counted as good */
+                        bad_line = lineno - (r == 2);
+                        n_records -= r == 2;
                         r = 0;
                         break;
                 }

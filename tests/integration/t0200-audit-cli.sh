@@ -148,10 +148,10 @@ grep -qF "line 6: torn last record of 22 bytes without a newline" "$T/err" || fa
 run 0 eg audit --audit-log "$T/torn.jsonl" -o json
 [ "$(seqs)" = "1,2,3,4,5" ] || fail "torn log lists $(seqs)"
 
-say "an edited record breaks the chain at the next line"
+say "an edited record is blamed: the chain breaks at its line"
 sed -i '4s/learner caught up/learner is caught up/' "$LOG"
 run 1 eg audit verify --audit-log "$LOG"
-[ "$(cat "$T/out")" = "audit log $LOG: chain broken after 4 good records: line 5: prev does not match the hash of line 4 (record edited or removed?)" ] ||
+[ "$(cat "$T/out")" = "audit log $LOG: chain broken after 3 good records: line 4: its hash is not what line 5 records as prev (record edited?)" ] ||
   fail "edited verify: $(cat "$T/out")"
 
 say "a removed record breaks the chain where it was"

@@ -337,12 +337,13 @@ static void test_audit__verify_catches_edit(void **state) {
         append_n(f->log, 5, "ns/a");
         assert_verify(f->log, 0, 5, 0, NULL);
         rewrite_lines(f->log, edit_reason_of_line3);
-        /* the edited line itself still parses: the next line's prev is what no longer fits */
-        assert_verify(f->log, 1, 3, 4, "line 4: prev does not match the hash of line 3 (record edited or removed?)");
+        /* the edited line itself still parses: the next line's prev no longer fits it, and
+         * it is the edited line that is blamed */
+        assert_verify(f->log, 1, 2, 3, "line 3: its hash is not what line 4 records as prev (record edited?)");
         uint64_t bad = 0;
         char *msg = NULL;
         assert_int_equal(eg_audit_verify(f->log, &bad, &msg), 1);
-        assert_int_equal(bad, 4);
+        assert_int_equal(bad, 3);
         free(msg);
 }
 
