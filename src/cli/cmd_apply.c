@@ -7,6 +7,7 @@
 
 #include "etcd-gitops/cycle.h"
 #include "policy_options.h"
+#include "output.h"
 #include "setup.h"
 
 #define DEFAULT_WAIT_MS (5 * 60 * 1000)
@@ -113,7 +114,8 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_b
         eg_cycle_free(cycle);
         if (r < 0)
                 return EG_EXIT_ERROR;
-        printf("%zu clusters: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters, res.n_converged,
+        printf("%zu %s: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters,
+               eg_plural(res.n_clusters, "cluster", "clusters"), res.n_converged,
                res.n_blocked, res.n_failed,
                res.all_converged ? "" : a->wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
         return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;

@@ -31,8 +31,6 @@ static int on_option(int id, const char *value, void *userdata) {
         return -EINVAL;
 }
 
-static const char *plural(size_t n, const char *one, const char *many) { return n == 1 ? one : many; }
-
 static int print_text(const struct eg_desired_set *set) {
         size_t warnings = set->n_diags - set->n_errors;
         for (size_t i = 0; i < set->n_diags; i++) {
@@ -49,9 +47,9 @@ static int print_text(const struct eg_desired_set *set) {
                        o->origin.path, o->origin.line);
         }
         printf("%zu %s valid, %zu invalid (%zu %s, %zu %s) in %zu %s\n", set->n_objects,
-               plural(set->n_objects, "object", "objects"), set->n_invalid, set->n_errors,
-               plural(set->n_errors, "error", "errors"), warnings, plural(warnings, "warning", "warnings"),
-               set->n_files, plural(set->n_files, "file", "files"));
+               eg_plural(set->n_objects, "object", "objects"), set->n_invalid, set->n_errors,
+               eg_plural(set->n_errors, "error", "errors"), warnings, eg_plural(warnings, "warning", "warnings"),
+               set->n_files, eg_plural(set->n_files, "file", "files"));
         return 0;
 }
 

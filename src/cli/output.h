@@ -27,3 +27,6 @@ void eg_out_age(int64_t since_ms, int64_t now_ms, char buf[static 24]);
 int eg_out_json(json_t *j, FILE *f);
 /* Block-style YAML through libyaml's emitter. */
 int eg_out_yaml(json_t *j, FILE *f);
+
+/* one or many, by n: "1 cluster", "2 clusters" */
+static inline const char *eg_plural(size_t n, const char *one, const char *many) { return n == 1 ? one : many; }

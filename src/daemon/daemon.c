@@ -284,8 +284,9 @@ static void cycle_publish(struct eg_daemon *d) {
                         sd_notify(0, "READY=1");
                 }
                 if (c->lead)
-                        sd_notifyf(0, "STATUS=revision %s: %zu clusters, %zu converged, %zu blocked, %zu failing",
-                                   d->rev.revision, c->out.pass.n_clusters, c->out.pass.n_converged,
+                        sd_notifyf(0, "STATUS=revision %s: %zu cluster%s, %zu converged, %zu blocked, %zu failing",
+                                   d->rev.revision, c->out.pass.n_clusters, c->out.pass.n_clusters == 1 ? "" : "s",
+                                   c->out.pass.n_converged,
                                    c->out.pass.n_blocked, c->out.pass.n_failed);
                 else
                         sd_notifyf(0, "STATUS=revision %s: standing by, the lease %s/%s is held by %s", d->rev.revision,

@@ -31,7 +31,7 @@ NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=2000000 \
 DAEMON_PID=$!
 
 wait_until 60 "READY=1" at_least READY=1 1
-grep -q '^STATUS=revision sha256:[0-9a-f]*: 1 clusters, ' "$NOTIFY" || fail "no STATUS= with the revision: $(cat "$NOTIFY")"
+grep -q '^STATUS=revision sha256:[0-9a-f]*: 1 cluster, ' "$NOTIFY" || fail "no STATUS= with the revision: $(cat "$NOTIFY")"
 wait_until 60 "demo healthy" healthy demo 1
 pids=$(member_pids demo)
 
