@@ -78,11 +78,10 @@ struct eg_audit_filter {
 /* Reads every record matching filter (NULL = all), streaming the file. Lines that are not
  * valid records are skipped, as is a torn last line. ret is an array the caller frees
  * with eg_audit_records_free(). -ENOENT when the log does not exist. */
-int eg_audit_read(const char *path, const struct eg_audit_filter *filter,
-                  struct eg_audit_record **ret, size_t *ret_n);
+int eg_audit_read(const char *path, const struct eg_audit_filter *filter, struct eg_audit_record **ret, size_t *ret_n);
 /* Same, also counting the skipped invalid lines (a torn last line is not counted). */
-int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter,
-                       struct eg_audit_record **ret, size_t *ret_n, size_t *ret_n_skipped);
+int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter, struct eg_audit_record **ret,
+                       size_t *ret_n, size_t *ret_n_skipped);
 void eg_audit_records_free(struct eg_audit_record *r, size_t n);
 
 /* Checks the hash chain. Returns 0 when intact, 1 when broken (*ret_bad_line is the
@@ -91,8 +90,7 @@ void eg_audit_records_free(struct eg_audit_record *r, size_t n);
  * and *ret_message describes it; otherwise *ret_message is NULL when intact. */
 int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message);
 /* Same, also returning the number of valid records checked. */
-int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line,
-                         char **ret_message);
+int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line, char **ret_message);
 
 /* A git note's text for commit from the records that name it, in the lines eg_note
  * writes (journal.h). Returns the number of records or a negative errno; *ret is

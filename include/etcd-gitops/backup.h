@@ -28,10 +28,7 @@ int eg_backup_name_parse(const char *path, const char *name, int64_t *ret_revisi
  * the newest keep, newest meaning the highest revision as a number (ties: the later
  * name). Names that are not periodic names of path are never chosen. keep 0 keeps all.
  * *ret is a malloc'd array of pointers into names (may be NULL when *ret_n is 0). */
-int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t keep,
-                        const char ***ret, size_t *ret_n);
-
-
+int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t keep, const char ***ret, size_t *ret_n);
 
 /* ---- S3 ---- */
 
@@ -57,8 +54,8 @@ int eg_s3_parse_path(const char *path, char **ret_bucket, char **ret_key);
 /* The URL of key in bucket (key percent-encoded except '/'; query appended as given,
  * without '?', or NULL). endpoint NULL or "" means https://s3.<region>.amazonaws.com.
  * Path style: <endpoint>/<bucket>/<key>; virtual-hosted: <scheme>://<bucket>.<host>/<key>. */
-char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const char *bucket,
-                const char *key, const char *query);
+char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const char *bucket, const char *key,
+                const char *query);
 
 /* ---- taking a snapshot ---- */
 
@@ -69,7 +66,7 @@ struct eg_backup_store {
         const char *endpoint;      /* S3 only; NULL: AWS */
         bool force_path_style;
         const char *credentials_file; /* S3: NULL means environment, then ~/.aws/credentials */
-        const atomic_bool *cancel; /* S3 requests stop when it is set; may be NULL */
+        const atomic_bool *cancel;    /* S3 requests stop when it is set; may be NULL */
         /* eg_now_monotonic_ms() by which S3 requests end, retries included; each request
          * also fails when it stalls for a quarter of the time left (2 to 60 s) and is tried
          * again. 0: no deadline, a 60 s stall limit */
@@ -111,14 +108,13 @@ struct eg_backup_options {
  * ".<name>.partial", fsync, rename; S3: one PUT, or multipart completed only then and
  * aborted on any failure). Returns 0 and fills *ret, or a negative errno with err set
  * (-EHOSTUNREACH when no endpoint answered, -EBADMSG for a corrupt stream). */
-int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret,
-                   struct eg_error *err);
+int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret, struct eg_error *err);
 
 /* Lists the periodic backups of store->path and deletes all but the newest keep (by
  * revision as a number; S3: up to 1000 in one DeleteObjects request). *ret_deleted (may be
  * NULL) receives the deleted object names, also when it fails part way. */
-int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
-                     size_t *ret_n, struct eg_error *err);
+int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted, size_t *ret_n,
+                     struct eg_error *err);
 
 /* ---- status ----
  * When an EtcdBackup runs is the reconcile layer's (eg_backup_controller in cycle.h). */
@@ -131,7 +127,6 @@ int eg_backup_status_all(const char *state_dir, json_t **ret);
 /* One status file as a JSON object: an empty one when it is missing or holds no object;
  * NULL only when out of memory. A new reference. */
 json_t *eg_backup_status_load(const char *path);
-
 
 /* ---- restore ---- */
 
@@ -149,8 +144,8 @@ void eg_restore_info_done(struct eg_restore_info *i);
  * *ret_snapshot_path is malloc'd. -ENOENT when there is no such backup, -EBADMSG (with
  * the reason in err) for truncated or corrupt data; nothing is left behind on failure. S3 credentials: <state_dir>/secrets/<ns>/<awsSecret>/credentials
  * when awsSecret is set, else as eg_s3_credentials_load(NULL). */
-int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
-                     char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err);
+int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir, char **ret_snapshot_path,
+                     struct eg_restore_info *ret, struct eg_error *err);
 
 /* Where a member fetches object ("<bucket>/<key>", as eg_restore_fetch chose it) itself: its
  * URL and signing region, from r's endpoint and addressing style and the credentials file
@@ -160,12 +155,10 @@ int eg_restore_seed_url(const struct eg_restore_spec *r, const char *object, con
 
 /* Checks a snapshot file's trailing sha256 (constant memory). -EBADMSG when it does not
  * match or the file is shorter than a trailer. */
-int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *ret_size,
-                       struct eg_error *err);
+int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *ret_size, struct eg_error *err);
 
 /* Creates data_dir from snapshot with `etcdctl snapshot restore` (ETCDCTL_API=3, etcdctl
  * from PATH, killed after 5 minutes); data_dir must not exist. etcdctl's stderr is in the
  * error. */
-int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url,
-                        const char *initial_cluster, const char *token, const char *data_dir,
-                        struct eg_error *err);
+int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url, const char *initial_cluster,
+                        const char *token, const char *data_dir, struct eg_error *err);

@@ -18,13 +18,12 @@ struct eg_backup_controller_options {
         struct eg_runtime *runtime; /* for etcdCluster.name: members' client URLs, TLS */
         struct eg_journal *journal; /* each backup is a record; may be NULL */
         const char *state_dir;
-        bool dry_run; /* audit what would run, take nothing */
+        bool dry_run;                     /* audit what would run, take nothing */
         const char *aws_credentials_file; /* overrides awsSecret / environment; may be NULL */
 };
 
 struct eg_backup_controller;
-int eg_backup_controller_new(const struct eg_backup_controller_options *o,
-                             struct eg_backup_controller **ret);
+int eg_backup_controller_new(const struct eg_backup_controller_options *o, struct eg_backup_controller **ret);
 void eg_backup_controller_free(struct eg_backup_controller *c);
 
 /* Runs every EtcdBackup of desired that is due: a one-shot once per manifest content
@@ -34,8 +33,7 @@ void eg_backup_controller_free(struct eg_backup_controller *c);
  * *ret_next_due_realtime_ms is when the next one is due (INT64_MAX: none). Returns the
  * number of backups that failed this pass, or a negative errno. */
 int eg_backup_controller_pass(struct eg_backup_controller *c, const struct eg_desired_set *desired,
-                              const char *revision, int64_t now_realtime_ms,
-                              int64_t *ret_next_due_realtime_ms);
+                              const char *revision, int64_t now_realtime_ms, int64_t *ret_next_due_realtime_ms);
 
 /* The same pass in three steps, so that the transfers run off the caller's thread: start
  * picks what is due and copies all it needs into a batch (*ret_batch NULL: nothing due;
@@ -108,4 +106,3 @@ int eg_cycle_backups_now(struct eg_cycle *c, const struct eg_desired_set *desire
 
 /* Writes what the revision caused and is not in its note yet (when stopping). */
 void eg_cycle_note_flush(struct eg_cycle *c);
-

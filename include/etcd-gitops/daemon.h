@@ -13,21 +13,21 @@
 #include "etcd-gitops/source.h"
 
 struct eg_daemon_options {
-        struct eg_source *source;     /* borrowed */
-        struct eg_reconciler *rec;    /* borrowed; created with eg_daemon_on_event */
-        struct eg_cycle *cycle;       /* borrowed; over rec, source, backups and journal */
+        struct eg_source *source;  /* borrowed */
+        struct eg_reconciler *rec; /* borrowed; created with eg_daemon_on_event */
+        struct eg_cycle *cycle;    /* borrowed; over rec, source, backups and journal */
         /* borrowed: the daemon's own decisions (force-push, webhook-rejected, leader) are
          * recorded through it, and it adds its metrics and git note as sinks */
         struct eg_journal *journal;
-        int64_t interval_ms;          /* full re-read of the source even without events (±10 % jitter) */
-        int64_t debounce_ms;          /* quiet time after a change before reading */
-        const char *listen;           /* HTTP endpoints, "HOST:PORT"; NULL = none */
-        bool listen_optional;         /* listen is the default: a failure to bind only warns */
-        const char *webhook_secret_file; /* NULL: every webhook is refused */
-        const char *state_dir;        /* /status reads the status files under <state_dir>/status/ */
-        const char *audit_log;        /* the page at / shows its last records; NULL: none */
-        int64_t hook_wait_ms;         /* how long to re-read for a commit a webhook named; 0 = 10 s */
-        int64_t hook_retry_ms;        /* between those reads; 0 = 200 ms */
+        int64_t interval_ms;                  /* full re-read of the source even without events (±10 % jitter) */
+        int64_t debounce_ms;                  /* quiet time after a change before reading */
+        const char *listen;                   /* HTTP endpoints, "HOST:PORT"; NULL = none */
+        bool listen_optional;                 /* listen is the default: a failure to bind only warns */
+        const char *webhook_secret_file;      /* NULL: every webhook is refused */
+        const char *state_dir;                /* /status reads the status files under <state_dir>/status/ */
+        const char *audit_log;                /* the page at / shows its last records; NULL: none */
+        int64_t hook_wait_ms;                 /* how long to re-read for a commit a webhook named; 0 = 10 s */
+        int64_t hook_retry_ms;                /* between those reads; 0 = 200 ms */
         struct eg_backup_controller *backups; /* borrowed; runs EtcdBackups when due; may be NULL */
         /* borrowed; NULL: no leader election, this daemon always acts. With one, the daemon
          * reads the source and serves HTTP always, but passes and backups run only while

@@ -22,7 +22,7 @@ struct eg_etcd_options {
         /* eg_now_monotonic_ms() by which every call ends, snapshot streams included (their
          * stall limit alone lets a trickle run forever); 0: none */
         int64_t deadline_ms;
-        struct eg_tls_client tls;   /* all NULL: plain http */
+        struct eg_tls_client tls; /* all NULL: plain http */
         /* Extra request headers ("Authorization: Bearer ..."), NULL-terminated; for
          * endpoints reached through a proxy such as the Kubernetes API server's. */
         const char *const *headers;
@@ -34,8 +34,7 @@ struct eg_etcd_options {
 struct eg_etcd; /* a client bound to a list of endpoints, tried in order with failover */
 
 /* endpoints: "http://127.0.0.1:2379" style URLs; copied. */
-int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt,
-                struct eg_etcd **ret);
+int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt, struct eg_etcd **ret);
 void eg_etcd_free(struct eg_etcd *c);
 
 struct eg_etcd_member {
@@ -73,8 +72,7 @@ void eg_etcd_status_done(struct eg_etcd_status *s);
  * in err), -EBADMSG for a reply that is not what etcd sends. An etcd error reply is
  * final: only transport failures move on to the next endpoint. */
 
-int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
-                        struct eg_etcd_error *err);
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_etcd_error *err);
 /* Adds a member with the given peer URL; ret_id receives its id. -EEXIST when a member
  * already has that peer URL. */
 int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
@@ -87,21 +85,17 @@ int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error 
 
 /* Hands leadership to target_id; must be sent to the current leader's endpoint. Used
  * before restarting the leader so writes pause for a transfer, not an election. */
-int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id,
-                        struct eg_etcd_error *err);
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_etcd_error *err);
 
 /* Status and health of one endpoint (not the failover list). */
-int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
-                      struct eg_etcd_error *err);
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_etcd_error *err);
 /* GET /health on one endpoint: 0 when {"health":"true"}, -EIO otherwise. */
 int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err);
 
 /* Key/value, for tests, benchmarks and status checks. Keys and values are bytes. */
-int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
-                struct eg_etcd_error *err);
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_etcd_error *err);
 /* -ENOENT when the key does not exist; *ret is malloc'd and NUL-terminated. */
-int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
-                struct eg_etcd_error *err);
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_etcd_error *err);
 
 /* Streams a snapshot from one endpoint, calling sink for each decoded chunk of the db
  * file. Verifies the sha256 etcd appends before returning 0 (-EBADMSG when it does
@@ -110,9 +104,8 @@ typedef int (*eg_etcd_snapshot_sink)(const void *data, size_t len, void *userdat
 /* The transfer has no total timeout but the options' deadline_ms: it fails when it stalls
  * for timeout_ms (at least 5 s). A negative return from sink aborts the transfer and is
  * returned. */
-int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
-                     void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
-                     struct eg_etcd_error *err);
+int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
+                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_etcd_error *err);
 
 /* ---- for tests and backups ---- */
 
@@ -120,16 +113,14 @@ int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_s
  * objects whose concatenated blobs are the db file followed by its sha256) in constant
  * memory: sink gets the db bytes only, never the trailing hash. Feed it arbitrary chunks. */
 struct eg_etcd_snapshot_decoder;
-int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
-                                 struct eg_etcd_snapshot_decoder **ret);
+int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata, struct eg_etcd_snapshot_decoder **ret);
 /* -EBADMSG on malformed input, -EIO for an error object in the stream, or sink's error. */
-int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
-                                  size_t len, struct eg_etcd_error *err);
+int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data, size_t len,
+                                  struct eg_etcd_error *err);
 /* Ends the stream: -EBADMSG when it is truncated or the trailing sha256 does not match. */
-int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
-                                    uint64_t *ret_size, struct eg_etcd_error *err);
+int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65], uint64_t *ret_size,
+                                    struct eg_etcd_error *err);
 void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d);
 
 /* Decodes a /v3/cluster/member/list reply body (ids as decimal strings or integers). */
-int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret,
-                              struct eg_etcd_error *err);
+int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret, struct eg_etcd_error *err);

@@ -65,8 +65,8 @@ struct eg_http_handlers {
 };
 
 struct eg_http_options {
-        const char *listen;  /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
-        size_t max_body;     /* POST /hook payload limit; 0 = EG_HTTP_DEFAULT_MAX_BODY */
+        const char *listen;    /* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one */
+        size_t max_body;       /* POST /hook payload limit; 0 = EG_HTTP_DEFAULT_MAX_BODY */
         const char *audit_log; /* the page shows its last records; NULL: no decisions on the page */
         struct eg_http_handlers handlers;
 };

@@ -9,7 +9,7 @@
 
 #define EG_IGNORE_FILE ".sourceignore"
 #define EG_IGNORE_MAX_BYTES ((size_t)64 << 10) /* per file */
-#define EG_IGNORE_MAX_PATTERNS 10000            /* over all the files of one source */
+#define EG_IGNORE_MAX_PATTERNS 10000           /* over all the files of one source */
 #define EG_IGNORE_MAX_LINE 4096
 
 /* The patterns of every .sourceignore met so far in one walk of a source. */

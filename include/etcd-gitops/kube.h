@@ -50,7 +50,7 @@ struct eg_kube_config {
         char *token_file;
         char *username, *password;
         struct eg_kube_exec *exec;
-        char *file_token; /* the tokenFile as last read */
+        char *file_token;                /* the tokenFile as last read */
         struct eg_kube_credentials cred; /* filled by eg_kube_config_credentials() */
 };
 
@@ -59,8 +59,7 @@ struct eg_kube_config {
  * context and resolves its cluster and user. In-cluster only when no file is given or
  * found and KUBERNETES_SERVICE_HOST is set. -ENOENT when there is no configuration,
  * -EINVAL for a broken one; err names the file and the entry. */
-int eg_kube_config_load(const struct eg_kube_config_options *o, struct eg_kube_config **ret,
-                        struct eg_error *err);
+int eg_kube_config_load(const struct eg_kube_config_options *o, struct eg_kube_config **ret, struct eg_error *err);
 void eg_kube_config_free(struct eg_kube_config *c);
 
 /* Fills c->cred for the next request: re-reads a tokenFile, runs the exec plugin when it
@@ -71,16 +70,16 @@ int eg_kube_config_credentials(struct eg_kube_config *c, bool refresh, struct eg
 /* ---- REST client ---- */
 
 struct eg_kube_client_options {
-        int64_t timeout_ms;     /* each request; default 30000 */
-        int max_retries;        /* 409 conflicts, 429 and 5xx; default 5 */
-        int64_t retry_base_ms;  /* first back-off; doubled each time, capped at 8 s; default 200 */
+        int64_t timeout_ms;    /* each request; default 30000 */
+        int max_retries;       /* 409 conflicts, 429 and 5xx; default 5 */
+        int64_t retry_base_ms; /* first back-off; doubled each time, capped at 8 s; default 200 */
 };
 
 struct eg_kube_client;
 
 /* Takes ownership of cfg (also on failure). */
-int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o,
-                       struct eg_kube_client **ret, struct eg_error *err);
+int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o, struct eg_kube_client **ret,
+                       struct eg_error *err);
 void eg_kube_client_free(struct eg_kube_client *c);
 struct eg_kube_config *eg_kube_client_config(struct eg_kube_client *c);
 
@@ -94,9 +93,8 @@ struct eg_kube_config *eg_kube_client_config(struct eg_kube_client *c);
 
 /* Any method; body may be NULL; content_type NULL means application/json. Retries 429
  * and 5xx (honouring Retry-After) and one 401 with refreshed credentials. */
-int eg_kube_request(struct eg_kube_client *c, const char *method, const char *path,
-                    json_t *body, const char *content_type, long *ret_status, json_t **ret,
-                    struct eg_error *err);
+int eg_kube_request(struct eg_kube_client *c, const char *method, const char *path, json_t *body,
+                    const char *content_type, long *ret_status, json_t **ret, struct eg_error *err);
 int eg_kube_get(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
 /* GET with no retry of 429/5xx: for probes whose answer matters only now. */
 int eg_kube_get_once(struct eg_kube_client *c, const char *path, json_t **ret, struct eg_error *err);
@@ -114,33 +112,30 @@ int eg_kube_watch(struct eg_kube_client *c, const char *path, int64_t timeout_ms
                   struct eg_error *err);
 /* Follows metadata.continue until the list is complete; *ret is the array of items.
  * label_selector may be NULL; limit 0 lets the server choose the page size. */
-int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector,
-                 int64_t limit, json_t **ret, struct eg_error *err);
-int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret,
-                   struct eg_error *err);
+int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector, int64_t limit, json_t **ret,
+                 struct eg_error *err);
+int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret, struct eg_error *err);
 /* PUT; obj must carry metadata.resourceVersion for an optimistic update. */
-int eg_kube_replace(struct eg_kube_client *c, const char *path, json_t *obj, json_t **ret,
-                    struct eg_error *err);
+int eg_kube_replace(struct eg_kube_client *c, const char *path, json_t *obj, json_t **ret, struct eg_error *err);
 
 enum eg_kube_patch_type { EG_KUBE_PATCH_MERGE, EG_KUBE_PATCH_STRATEGIC };
-int eg_kube_patch(struct eg_kube_client *c, const char *path, enum eg_kube_patch_type type,
-                  json_t *patch, json_t **ret, struct eg_error *err);
+int eg_kube_patch(struct eg_kube_client *c, const char *path, enum eg_kube_patch_type type, json_t *patch, json_t **ret,
+                  struct eg_error *err);
 
 /* grace_seconds < 0: the object's default; propagation NULL: the server's default
  * ("Background", "Foreground", "Orphan"). -ENOENT when it is already gone. */
-int eg_kube_delete(struct eg_kube_client *c, const char *path, int64_t grace_seconds,
-                   const char *propagation, struct eg_error *err);
+int eg_kube_delete(struct eg_kube_client *c, const char *path, int64_t grace_seconds, const char *propagation,
+                   struct eg_error *err);
 
 /* Read-modify-write: GET path, mutate(obj) in place (return < 0 to abort, 0 to write, 1
  * when nothing needs writing), PUT with the resourceVersion read; a 409 conflict starts
  * again on fresh state, a bounded number of times. */
 typedef int (*eg_kube_mutate_fn)(json_t *obj, void *userdata);
-int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn mutate,
-                   void *userdata, json_t **ret, struct eg_error *err);
+int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn mutate, void *userdata, json_t **ret,
+                   struct eg_error *err);
 
 /* The API server's proxy to a pod port: <server>/api/v1/namespaces/NS/pods/[https:]POD:PORT/proxy. */
-char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char *pod, int port,
-                            bool https);
+char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char *pod, int port, bool https);
 
 /* What another client (etcd's) needs to go through that proxy: the API server's CA, our
  * client certificate and key (data written once to 0600 files under dir), the same trust
@@ -152,8 +147,7 @@ struct eg_kube_access {
         const char *proxy;          /* NULL: none named */
 };
 /* Fills *ret; its strings stay owned by the client, valid until the next call. */
-int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret,
-                          struct eg_error *err);
+int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret, struct eg_error *err);
 
 /* Writes data to dir/name (0600, atomically) unless it already holds exactly that, and
  * replaces *path with that file's path. */

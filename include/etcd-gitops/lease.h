@@ -22,10 +22,10 @@
 /* A Lease's spec as leader election reads and writes it. Times are kept as the MicroTime
  * strings the API server holds: expiry is judged by the local clock, never by them. */
 struct eg_lease_record {
-        char *holder;       /* holderIdentity; NULL when nobody holds it */
-        int64_t duration_s; /* leaseDurationSeconds */
+        char *holder;                    /* holderIdentity; NULL when nobody holds it */
+        int64_t duration_s;              /* leaseDurationSeconds */
         char *acquire_time, *renew_time; /* NULL when unset */
-        int64_t transitions; /* leaseTransitions */
+        int64_t transitions;             /* leaseTransitions */
 };
 void eg_lease_record_done(struct eg_lease_record *r);
 bool eg_lease_record_equal(const struct eg_lease_record *a, const struct eg_lease_record *b);
@@ -35,7 +35,6 @@ bool eg_lease_record_equal(const struct eg_lease_record *a, const struct eg_leas
 int eg_lease_record_decode(const json_t *lease, struct eg_lease_record *ret);
 /* The spec object for r (a new reference; NULL on allocation failure). */
 json_t *eg_lease_record_encode(const struct eg_lease_record *r);
-
 
 /* What a candidate remembers of the lease between tries: client-go's observedRecord and
  * observedTime. */
@@ -56,18 +55,18 @@ bool eg_lease_may_acquire(const struct eg_lease_observation *o, const char *iden
 
 /* The record identity writes to take or renew the lease at now (realtime µs): a renewal
  * keeps acquireTime and leaseTransitions, a takeover counts one more transition. */
-int eg_lease_next_record(const struct eg_lease_record *old, const char *identity, int64_t duration_s,
-                         int64_t now_us, struct eg_lease_record *ret);
+int eg_lease_next_record(const struct eg_lease_record *old, const char *identity, int64_t duration_s, int64_t now_us,
+                         struct eg_lease_record *ret);
 
 /* ---- the candidate (talks to the API server; one thread at a time) ---- */
 
 struct eg_lease_options {
         const char *kubeconfig, *context, *service_account_dir; /* as eg_kube_config_options */
-        const char *namespace; /* NULL: the context's namespace, else "default" */
-        const char *name;      /* NULL: EG_LEASE_DEFAULT_NAME */
-        const char *identity;  /* NULL: hostname_pid_random */
-        int64_t duration_ms;   /* 0: EG_LEASE_DURATION_MS */
-        int64_t request_timeout_ms; /* per API request; 0: 4 s */
+        const char *namespace;                                  /* NULL: the context's namespace, else "default" */
+        const char *name;                                       /* NULL: EG_LEASE_DEFAULT_NAME */
+        const char *identity;                                   /* NULL: hostname_pid_random */
+        int64_t duration_ms;                                    /* 0: EG_LEASE_DURATION_MS */
+        int64_t request_timeout_ms;                             /* per API request; 0: 4 s */
 };
 
 struct eg_lease;

@@ -14,9 +14,9 @@
 
 /* What the reconciler reports as it goes, for metrics and git notes. */
 enum eg_reconcile_event_kind {
-        EG_EVENT_DECISION,     /* one audit-worthy decision (also in dry-run, also without a log);
+        EG_EVENT_DECISION,            /* one audit-worthy decision (also in dry-run, also without a log);
                                   only without a journal, whose sinks see them instead */
-        EG_EVENT_CLUSTER_PASS, /* one cluster observed and planned (and maybe a step taken) */
+        EG_EVENT_CLUSTER_PASS,        /* one cluster observed and planned (and maybe a step taken) */
         EG_EVENT_PLATFORM_EVENT_LOST, /* a decision's Kubernetes Event could not be posted */
 };
 
@@ -42,12 +42,12 @@ struct eg_reconciler_options {
         /* borrowed; every decision is recorded through it (actor "reconcile"). NULL: through
          * a journal of the reconciler's own over audit, its decisions reported to on_event */
         struct eg_journal *journal;
-        struct eg_audit *audit;     /* borrowed; NULL = no audit records (diff, get); unused with a journal */
+        struct eg_audit *audit; /* borrowed; NULL = no audit records (diff, get); unused with a journal */
         struct eg_policy policy;
-        bool dry_run;               /* plan and record "would do", change nothing */
-        const char *state_dir;      /* status files under <state_dir>/status/ */
-        const char *namespace;      /* only this namespace when set */
-        int64_t etcd_timeout_ms;    /* per etcd call; default 1500 */
+        bool dry_run;            /* plan and record "would do", change nothing */
+        const char *state_dir;   /* status files under <state_dir>/status/ */
+        const char *namespace;   /* only this namespace when set */
+        int64_t etcd_timeout_ms; /* per etcd call; default 1500 */
         /* when it becomes non-zero (a signal handler sets it), a pass finishes the step under
          * way and takes up no further cluster; may be NULL */
         const volatile sig_atomic_t *stop;
@@ -67,8 +67,8 @@ struct eg_revision_info {
 
 struct eg_pass_result {
         size_t n_clusters;
-        size_t n_converged;  /* converged or paused */
-        size_t n_actions;    /* actions executed (or recorded as would-do in dry-run) */
+        size_t n_converged; /* converged or paused */
+        size_t n_actions;   /* actions executed (or recorded as would-do in dry-run) */
         size_t n_failed;
         size_t n_blocked;    /* blocked, quorum lost, untouched */
         bool all_converged;  /* every desired cluster converged and nothing left to prune */
@@ -88,8 +88,7 @@ const char *eg_reconciler_list_problem(const struct eg_reconciler *r);
 /* Plans every cluster without executing anything (diff). Returns a JSON array of
  * {"cluster","state","reason","actions":[{"kind","member","reason"}],"desired":..,
  *  "observed":..} (caller owns). */
-int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set *desired,
-                           json_t **ret);
+int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set *desired, json_t **ret);
 
 /* Live status of every cluster the runtime holds (get): upstream status shape plus
  * leader, revision applied and members (caller owns the array). */
@@ -120,11 +119,11 @@ struct eg_recover_member {
 struct eg_recover_view {
         struct eg_recover_member *members;
         size_t n_members;
-        size_t voters;        /* voting members, also those the runtime no longer holds */
-        char *version;        /* the etcd version the cluster ran */
-        uint64_t next_index;  /* the runtime's next member number */
+        size_t voters;       /* voting members, also those the runtime no longer holds */
+        char *version;       /* the etcd version the cluster ran */
+        uint64_t next_index; /* the runtime's next member number */
         /* the newest verified backup the cluster's EtcdBackups recorded; NULL: none */
-        char *backup_ref;     /* a file path or "s3://BUCKET/KEY" */
+        char *backup_ref;        /* a file path or "s3://BUCKET/KEY" */
         int64_t backup_revision; /* 0: unknown */
         char *backup_date;
 };
@@ -139,10 +138,10 @@ int eg_recover_observe(struct eg_runtime *rt, const char *state_dir, const char 
 int eg_recover_most_advanced(const struct eg_recover_view *v);
 
 struct eg_recover_request {
-        bool from_backup;        /* else from a member */
-        const char *member;      /* from a member: NULL for the most advanced */
-        const char *backup_ref;  /* from a backup: NULL for the view's newest */
-        bool force;              /* go on although members with data could come back in place */
+        bool from_backup;       /* else from a member */
+        const char *member;     /* from a member: NULL for the most advanced */
+        const char *backup_ref; /* from a backup: NULL for the view's newest */
+        bool force;             /* go on although members with data could come back in place */
 };
 
 struct eg_recover_plan {
@@ -172,9 +171,9 @@ struct eg_recover_options {
         const struct eg_cluster_spec *spec;
         const struct eg_origin *origin;
         const char *revision;
-        const char *s3_endpoint;    /* for an s3:// backup; NULL: AWS */
+        const char *s3_endpoint; /* for an s3:// backup; NULL: AWS */
         bool s3_force_path_style;
-        int64_t answer_timeout_ms;  /* how long the new cluster's member gets to answer; default 30 s */
+        int64_t answer_timeout_ms; /* how long the new cluster's member gets to answer; default 30 s */
 };
 
 /* Carries out plan: from a member, every other member is stopped (data kept, moved aside)
@@ -184,5 +183,5 @@ struct eg_recover_options {
  * leader; growing back to spec.size is the next reconcile's. plan->revision_gap is filled
  * in when it was unknown and the restored member tells it. -EOPNOTSUPP on a runtime that
  * cannot force a new cluster. */
-int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v,
-                   struct eg_recover_plan *plan, struct eg_error *err);
+int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v, struct eg_recover_plan *plan,
+                   struct eg_error *err);

@@ -15,9 +15,9 @@ const char *eg_member_life_to_string(enum eg_member_life l);
 
 struct eg_runtime_member {
         char *name;
-        bool running;       /* life == EG_LIFE_RUNNING */
+        bool running; /* life == EG_LIFE_RUNNING */
         enum eg_member_life life;
-        char *life_reason;  /* the platform's own words for STARTING/FAILING/GONE (e.g.
+        char *life_reason;              /* the platform's own words for STARTING/FAILING/GONE (e.g.
                                "ImagePullBackOff: ..."); NULL when there is nothing to add */
         int64_t life_since_realtime_ms; /* when it entered that state (pod creation for STARTING); 0 unknown */
         /* its data survives its process: restarting it in place keeps its identity and log
@@ -29,10 +29,10 @@ struct eg_runtime_member {
         /* a member of the cluster's initial set: it starts knowing its peers, without asking
          * etcd (which may not answer before a majority of them runs) */
         bool initial;
-        int64_t pid;        /* local runtime: the etcd process; 0 otherwise */
-        char *version;      /* version it was started with */
-        char *spec_hash;    /* member template hash it was started with */
-        char *client_url;   /* where this daemon reaches its etcd client port */
+        int64_t pid;      /* local runtime: the etcd process; 0 otherwise */
+        char *version;    /* version it was started with */
+        char *spec_hash;  /* member template hash it was started with */
+        char *client_url; /* where this daemon reaches its etcd client port */
         char *peer_url;
         int64_t started_realtime_ms;
 };
@@ -73,9 +73,8 @@ struct eg_runtime_target {
         /* bootstrap only, NULL for a fresh cluster: fills the first member's data dir
          * (which does not exist yet) before it starts, as a restore from a snapshot does.
          * initial_cluster and token are what that member will be started with. */
-        int (*prepare_data)(void *userdata, const char *member, const char *peer_url,
-                            const char *initial_cluster, const char *token, const char *data_dir,
-                            struct eg_error *err);
+        int (*prepare_data)(void *userdata, const char *member, const char *peer_url, const char *initial_cluster,
+                            const char *token, const char *data_dir, struct eg_error *err);
         void *prepare_data_userdata;
         /* bootstrap only, with prepare_data: the same snapshot for runtimes whose members
          * fetch it themselves (fetches_restores); NULL when it cannot be fetched that way */
@@ -107,30 +106,29 @@ struct eg_runtime_ops {
         int (*list)(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
                     struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
         /* One cluster; -ENOENT when the runtime has nothing for it. */
-        int (*observe)(struct eg_runtime *rt, const char *ns, const char *name,
-                       struct eg_runtime_cluster *ret, struct eg_error *err);
+        int (*observe)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                       struct eg_error *err);
         /* Starts the initial members together: static --initial-cluster of all of them,
          * --initial-cluster-state=new and a fresh token. Fails (and starts nothing that
          * stays running) when the cluster already exists. */
-        int (*bootstrap)(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                         char *const *members, size_t n, struct eg_error *err);
+        int (*bootstrap)(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
+                         struct eg_error *err);
         /* Reserves a member (ports, record, not started) and returns its peer URL, so it
          * can be added to etcd before it starts. */
-        int (*prepare_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                              const char *member, char **ret_peer_url, struct eg_error *err);
+        int (*prepare_member)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              char **ret_peer_url, struct eg_error *err);
         /* Starts a prepared member joining an existing cluster. initial_cluster is the
          * "name=peerURL,..." list including the member itself. */
-        int (*start_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                            const char *member, const char *initial_cluster,
-                            struct eg_error *err);
+        int (*start_member)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                            const char *initial_cluster, struct eg_error *err);
         /* A prepared member that etcd refused to add (it never joined): forgets it, and hands
          * its name out again when it was the last one reserved, so a refusal burns no name. */
-        int (*release_member)(struct eg_runtime *rt, const char *ns, const char *name,
-                              const char *member, struct eg_error *err);
+        int (*release_member)(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                              struct eg_error *err);
         /* Stops a member (SIGTERM, then SIGKILL after a grace period / pod delete) and
          * forgets it; its data is deleted only when delete_data. */
-        int (*stop_member)(struct eg_runtime *rt, const char *ns, const char *name,
-                           const char *member, bool delete_data, struct eg_error *err);
+        int (*stop_member)(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
+                           bool delete_data, struct eg_error *err);
         /* Starts a member whose process is gone again, in place: same name, identity, data
          * and the version it ran (not t->spec's). initial_cluster is used only by a member
          * that never started and was not bootstrapped with the cluster (NULL otherwise).
@@ -147,15 +145,15 @@ struct eg_runtime_ops {
                                  struct eg_error *err);
         /* Replaces a running member by one with t->spec's version and template, keeping its
          * name, identity and data. Returns once the new one is started (not yet healthy). */
-        int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                              const char *member, struct eg_error *err);
+        int (*upgrade_member)(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                              struct eg_error *err);
         /* Whether upgrade_member can give member spec's template and keep its data. NULL:
          * always. A member that cannot is replaced instead, its successor added first. */
         bool (*rolls_in_place)(struct eg_runtime *rt, const char *ns, const char *member,
                                const struct eg_cluster_spec *spec);
         /* Stops every member and forgets the cluster; data deleted only when delete_data. */
-        int (*delete_cluster)(struct eg_runtime *rt, const char *ns, const char *name,
-                              bool delete_data, struct eg_error *err);
+        int (*delete_cluster)(struct eg_runtime *rt, const char *ns, const char *name, bool delete_data,
+                              struct eg_error *err);
         /* A file descriptor that turns readable when a member may have changed outside a pass
          * (a pod failed, was deleted or came up), so that a pass can start at once; the caller
          * reads 8 bytes to clear it and polls it only, never closes it. Negative errno when it
@@ -167,8 +165,8 @@ struct eg_runtime_ops {
         /* How this daemon reaches the cluster's members: TLS files and headers for the
          * etcd client (e.g. through the Kubernetes API server's pod proxy). NULL: plain
          * client URLs. Strings stay owned by the runtime. */
-        int (*etcd_access)(struct eg_runtime *rt, const char *ns, const char *name,
-                           struct eg_etcd_options *ret, struct eg_error *err);
+        int (*etcd_access)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
+                           struct eg_error *err);
         /* The daemon reads secrets (AWS credentials, client TLS) as files under
          * <state_dir>/secrets/NS/NAME/. NULL: the user keeps that directory (local); else
          * it (re)writes it from where the runtime keeps secrets (a Kubernetes Secret). */
@@ -243,14 +241,13 @@ int eg_runtime_record_event(struct eg_runtime *rt, const struct eg_runtime_event
 void eg_runtime_free(struct eg_runtime *rt);
 
 struct eg_runtime_local_options {
-        const char *state_dir;     /* members under <state_dir>/clusters/<ns>/<name>/ */
-        const char *etcd_bin_dir;  /* DIR/<version>/etcd or DIR/etcd-<version>; may be NULL */
+        const char *state_dir;      /* members under <state_dir>/clusters/<ns>/<name>/ */
+        const char *etcd_bin_dir;   /* DIR/<version>/etcd or DIR/etcd-<version>; may be NULL */
         const char *advertise_host; /* default 127.0.0.1 */
-        int port_base;             /* first port tried; default 23790 */
-        int64_t stop_grace_ms;     /* SIGTERM -> SIGKILL; default 10000 */
+        int port_base;              /* first port tried; default 23790 */
+        int64_t stop_grace_ms;      /* SIGTERM -> SIGKILL; default 10000 */
 };
-int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret,
-                         struct eg_error *err);
+int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret, struct eg_error *err);
 
 /* The kubernetes runtime: members as pods (specs/kubernetes.md). */
 enum eg_kube_etcd_access { EG_KUBE_ACCESS_PROXY, EG_KUBE_ACCESS_DIRECT };
@@ -273,5 +270,4 @@ struct eg_runtime_kube_options {
         const char *service_account_dir; /* tests; NULL: the standard path */
         struct eg_kube_client_options client;
 };
-int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runtime **ret,
-                        struct eg_error *err);
+int eg_runtime_kube_new(const struct eg_runtime_kube_options *o, struct eg_runtime **ret, struct eg_error *err);

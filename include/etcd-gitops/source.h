@@ -24,15 +24,15 @@ struct eg_source_options {
 
 /* What revision a read produced. */
 struct eg_source_revision {
-        char *revision; /* "sha256:<hex>" (directory) or "<ref>@sha1:<40 hex>" (git) */
-        char *commit;   /* commit id when known (git, or a directory inside a work tree) */
-        bool dirty;     /* directory: uncommitted changes under the source */
-        char *author;   /* git: "Name <email>" of the commit */
-        char *subject;  /* git: first line of the commit message */
-        bool force_push;        /* git: the new tip does not descend from the last one read */
-        char *previous_commit;  /* git: the last commit read, when force_push */
-        bool held;              /* git: a force-push was refused; this is still the old revision */
-        bool fetched;           /* git: this read fetched from the remote (the ref moved) */
+        char *revision;        /* "sha256:<hex>" (directory) or "<ref>@sha1:<40 hex>" (git) */
+        char *commit;          /* commit id when known (git, or a directory inside a work tree) */
+        bool dirty;            /* directory: uncommitted changes under the source */
+        char *author;          /* git: "Name <email>" of the commit */
+        char *subject;         /* git: first line of the commit message */
+        bool force_push;       /* git: the new tip does not descend from the last one read */
+        char *previous_commit; /* git: the last commit read, when force_push */
+        bool held;             /* git: a force-push was refused; this is still the old revision */
+        bool fetched;          /* git: this read fetched from the remote (the ref moved) */
 };
 void eg_source_revision_done(struct eg_source_revision *r);
 

@@ -49,7 +49,7 @@ struct eg_origin {
 
 struct eg_metadata {
         char *name;
-        char *namespace; /* "default" when absent */
+        char *namespace;     /* "default" when absent */
         json_t *labels;      /* object of strings or NULL */
         json_t *annotations; /* object of strings or NULL */
 };
@@ -164,13 +164,13 @@ struct eg_desired_set {
         size_t n_diags;
         size_t n_errors;
         size_t n_files;
-        char *revision; /* content hash "sha256:<hex>" for a directory, or set by the source */
-        size_t n_invalid; /* documents (or whole files) rejected: each has at least one error */
+        char *revision;                 /* content hash "sha256:<hex>" for a directory, or set by the source */
+        size_t n_invalid;               /* documents (or whole files) rejected: each has at least one error */
         struct eg_sha256 *content_hash; /* internal: fed with every parsed file, in order */
 };
 
 struct eg_spec_options {
-        bool strict; /* unknown fields are errors instead of warnings */
+        bool strict;         /* unknown fields are errors instead of warnings */
         bool paths_as_given; /* eg_spec_load_paths: report "ARG/rel/path", not "rel/path" (the CLI) */
 };
 
@@ -182,8 +182,8 @@ void eg_desired_set_free(struct eg_desired_set *s);
  * are copied onto every object. Returns 0 even when the content is invalid (that is
  * reported in set->diags); negative errno only on allocation failure. Duplicate
  * detection across files happens in eg_desired_set_finish(). */
-int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *origin,
-                         const char *data, size_t len, const struct eg_spec_options *opt);
+int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *origin, const char *data, size_t len,
+                         const struct eg_spec_options *opt);
 
 /* Walks files and directories (recursively, sorted, hidden entries and what the
  * .sourceignore files of a directory argument name skipped, symlinks leaving the root
@@ -206,13 +206,13 @@ int eg_desired_set_add_file_error(struct eg_desired_set *s, const char *path, co
         __attribute__((format(printf, 3, 4)));
 
 /* NULL when absent. */
-const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum eg_kind kind,
-                                            const char *namespace, const char *name);
+const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum eg_kind kind, const char *namespace,
+                                            const char *name);
 
 /* True when an error was reported for this object (its manifest is present but
  * invalid): the reconciler must leave that object's cluster as it is. */
-bool eg_desired_set_object_has_errors(const struct eg_desired_set *s, enum eg_kind kind,
-                                      const char *namespace, const char *name);
+bool eg_desired_set_object_has_errors(const struct eg_desired_set *s, enum eg_kind kind, const char *namespace,
+                                      const char *name);
 
 /* Parses "3.4.23" / "v3.4.23" (pre-release/build suffixes allowed). */
 struct eg_semver {

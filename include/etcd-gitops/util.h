@@ -11,11 +11,11 @@
 
 static inline void eg_freep(void *p) { free(*(void **)p); }
 #define _cleanup_free_ __attribute__((cleanup(eg_freep)))
-#define TAKE_PTR(p)                                                                      \
-        ({                                                                               \
-                __typeof__(p) _tp = (p);                                                 \
-                (p) = NULL;                                                              \
-                _tp;                                                                     \
+#define TAKE_PTR(p)                      \
+        ({                               \
+                __typeof__(p) _tp = (p); \
+                (p) = NULL;              \
+                _tp;                     \
         })
 #define EG_ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -32,8 +32,7 @@ const char *eg_log_journal_prefix(enum eg_log_level level);
 int eg_log_parse_level(const char *s, enum eg_log_level *ret);
 /* Logs to stderr; returns -abs(err) so callers can `return eg_log_errno(...)`.
  * "%m" in fmt expands to strerror(err). */
-int eg_log_full(enum eg_log_level level, int err, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+int eg_log_full(enum eg_log_level level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define eg_log_error(...) eg_log_full(EG_LOG_ERROR, 0, __VA_ARGS__)
 #define eg_log_warning(...) eg_log_full(EG_LOG_WARNING, 0, __VA_ARGS__)
@@ -134,17 +133,17 @@ char *eg_path_join(const char *a, const char *b);
 /* ---- the state directory's layout: every path under it is spelled here ---- */
 
 enum eg_state_area {
-        EG_STATE_AUDIT_LOG,    /* audit.jsonl */
-        EG_STATE_STATUS,       /* status/NS/NAME.json: a cluster's last pass */
-        EG_STATE_BACKUPS,      /* backups/NS/NAME.json: an EtcdBackup's status */
-        EG_STATE_RESTORES,     /* restores/NS/NAME.json: an EtcdRestore's status */
-        EG_STATE_RESTORE_WORK, /* restore/NS/NAME: a restore's download, while it runs */
-        EG_STATE_SECRETS,      /* secrets/NS/NAME: a secret's keys as files */
+        EG_STATE_AUDIT_LOG,       /* audit.jsonl */
+        EG_STATE_STATUS,          /* status/NS/NAME.json: a cluster's last pass */
+        EG_STATE_BACKUPS,         /* backups/NS/NAME.json: an EtcdBackup's status */
+        EG_STATE_RESTORES,        /* restores/NS/NAME.json: an EtcdRestore's status */
+        EG_STATE_RESTORE_WORK,    /* restore/NS/NAME: a restore's download, while it runs */
+        EG_STATE_SECRETS,         /* secrets/NS/NAME: a secret's keys as files */
         EG_STATE_AWS_CREDENTIALS, /* secrets/NS/NAME/credentials: an AWS shared credentials file */
-        EG_STATE_GIT,          /* git: clones of git sources */
-        EG_STATE_CLUSTERS,     /* clusters/NS/NAME: the local runtime's members and record */
-        EG_STATE_LOCAL_LOCK,   /* runtime-local.lock: one local runtime per state dir */
-        EG_STATE_KUBE,         /* kube: the kubernetes runtime's materialised TLS files */
+        EG_STATE_GIT,             /* git: clones of git sources */
+        EG_STATE_CLUSTERS,        /* clusters/NS/NAME: the local runtime's members and record */
+        EG_STATE_LOCAL_LOCK,      /* runtime-local.lock: one local runtime per state dir */
+        EG_STATE_KUBE,            /* kube: the kubernetes runtime's materialised TLS files */
         EG_STATE_KUBE_NAMESPACES, /* kube/namespaces/NS/NAME: the clusters it made, one empty file each */
 };
 /* <state_dir>/<area>, then /ns when ns is given, then /name (with the area's suffix) when both
@@ -181,9 +180,9 @@ void eg_sha256_free(struct eg_sha256 *h);
 struct eg_cron {
         uint64_t minute;
         uint32_t hour;
-        uint32_t dom;   /* bits 1..31 */
-        uint16_t month; /* bits 1..12 */
-        uint8_t dow;    /* bits 0..6, Sunday 0 (7 is folded into 0) */
+        uint32_t dom;          /* bits 1..31 */
+        uint16_t month;        /* bits 1..12 */
+        uint8_t dow;           /* bits 0..6, Sunday 0 (7 is folded into 0) */
         bool dom_any, dow_any; /* '*' : when both are restricted either matching suffices */
 };
 /* -EINVAL for a bad schedule; *ret_bad_field (may be NULL) is the 0-based field that is
@@ -197,5 +196,4 @@ int eg_cron_next(const struct eg_cron *c, int64_t after_ms, int64_t *ret_ms);
 
 /* Polls cond(userdata) every interval_ms until it returns true or timeout_ms passes.
  * Returns 0 when the condition held, -ETIMEDOUT otherwise. */
-int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms,
-                int64_t interval_ms);
+int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms, int64_t interval_ms);

@@ -148,8 +148,8 @@ static json_t *cut_string_json(const struct cut_string *c) {
         return s ? json_string(s) : NULL;
 }
 
-static char *dump_line(const struct eg_audit_record *r, int64_t time_ms, uint64_t seq,
-                       const char *prev, const struct cut_string *strs) {
+static char *dump_line(const struct eg_audit_record *r, int64_t time_ms, uint64_t seq, const char *prev,
+                       const struct cut_string *strs) {
         json_t *o = json_object();
         if (!o)
                 return NULL;
@@ -206,8 +206,7 @@ static void cut_strings(struct cut_string *strs, size_t limit) {
 
 /* Builds the line. When it is too long, every string is cut to one common length, the
  * largest that fits (found by bisection), so a long error does not wipe out the reason. */
-static int format_line(const struct eg_audit_record *rec, int64_t time_ms, uint64_t seq,
-                       const char *prev, char **ret) {
+static int format_line(const struct eg_audit_record *rec, int64_t time_ms, uint64_t seq, const char *prev, char **ret) {
         if (time_ms < 0 || time_ms > TIME_MS_MAX || seq > INT64_MAX)
                 return -EINVAL;
         struct cut_string strs[N_FIELDS] = {{0}};
@@ -497,8 +496,9 @@ static int read_tail(struct eg_audit *a, const char *path, char **ret_warning) {
                         goto out;
                 }
                 if (ret_warning)
-                        *ret_warning = eg_strdup_printf("audit log %s: dropped a torn last record of %jd bytes at offset %jd",
-                                                        path, (intmax_t)(st.st_size - end), (intmax_t)end);
+                        *ret_warning = eg_strdup_printf(
+                                "audit log %s: dropped a torn last record of %jd bytes at offset %jd", path,
+                                (intmax_t)(st.st_size - end), (intmax_t)end);
         }
         a->size = end;
 out:
@@ -597,6 +597,4 @@ int eg_audit_append_full(struct eg_audit *a, const struct eg_audit_record *r, st
         return k;
 }
 
-int eg_audit_append(struct eg_audit *a, const struct eg_audit_record *r) {
-        return eg_audit_append_full(a, r, NULL);
-}
+int eg_audit_append(struct eg_audit *a, const struct eg_audit_record *r) { return eg_audit_append_full(a, r, NULL); }

@@ -150,9 +150,11 @@ int eg_audit_note_for_commit(const char *path, const char *commit, char **ret) {
         r = eg_note_new(&note);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 const struct eg_audit_record *x = &recs[i];
-                eg_note_add(note, &(const struct eg_decision){.cluster = x->cluster, .kind = x->decision,
-                                                             .member = x->member, .reason = x->reason,
-                                                             .outcome = x->outcome});
+                eg_note_add(note, &(const struct eg_decision){.cluster = x->cluster,
+                                                              .kind = x->decision,
+                                                              .member = x->member,
+                                                              .reason = x->reason,
+                                                              .outcome = x->outcome});
         }
         if (r >= 0)
                 r = eg_note_take(note, &text);

@@ -109,8 +109,8 @@ static bool filter_match(const struct eg_audit_filter *f, const struct eg_audit_
         return true;
 }
 
-int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter,
-                       struct eg_audit_record **ret, size_t *ret_n, size_t *ret_n_skipped) {
+int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter, struct eg_audit_record **ret,
+                       size_t *ret_n, size_t *ret_n_skipped) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -167,15 +167,14 @@ int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter,
         return 0;
 }
 
-int eg_audit_read(const char *path, const struct eg_audit_filter *filter,
-                  struct eg_audit_record **ret, size_t *ret_n) {
+int eg_audit_read(const char *path, const struct eg_audit_filter *filter, struct eg_audit_record **ret, size_t *ret_n) {
         return eg_audit_read_full(path, filter, ret, ret_n, NULL);
 }
 
 /* Checks one line against the chain so far. Returns 0 and copies the line's hash to
  * hash when it continues the chain, 1 with *ret_why when it breaks it. */
-static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lineno,
-                       uint64_t expect_seq, char hash[static 65], char **ret_why) {
+static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lineno, uint64_t expect_seq,
+                       char hash[static 65], char **ret_why) {
         if (too_long) {
                 *ret_why = eg_strdup_printf("line %" PRIu64 ": longer than %d bytes", lineno, EG_AUDIT_LINE_MAX);
                 return *ret_why ? 1 : -ENOMEM;
@@ -185,7 +184,8 @@ static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lin
         int r = audit_parse_line(line_data(lr), lr->line.len, &rec, &e);
         if (r < 0) {
                 if (r != -ENOMEM)
-                        *ret_why = eg_strdup_printf("line %" PRIu64 ": %s", lineno, e.message ? e.message : "not a record");
+                        *ret_why = eg_strdup_printf("line %" PRIu64 ": %s", lineno,
+                                                    e.message ? e.message : "not a record");
                 eg_error_done(&e);
                 return r == -ENOMEM || !*ret_why ? -ENOMEM : 1;
         }
@@ -215,8 +215,7 @@ static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lin
         return why ? 1 : -ENOMEM;
 }
 
-int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line,
-                         char **ret_message) {
+int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line, char **ret_message) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;

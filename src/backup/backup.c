@@ -103,8 +103,12 @@ static int stream(const struct eg_backup_options *o, const struct eg_backup_stor
                 r = eg_etcd_new(&res->endpoint, 1, &eo, &c);
         if (r < 0)
                 goto out;
-        struct take t = {.w = w, .err = err, .expected = db_size > 0 ? (uint64_t)db_size : 0,
-                         .progress = o->progress, .progress_userdata = o->progress_userdata, .cancel = o->cancel};
+        struct take t = {.w = w,
+                         .err = err,
+                         .expected = db_size > 0 ? (uint64_t)db_size : 0,
+                         .progress = o->progress,
+                         .progress_userdata = o->progress_userdata,
+                         .cancel = o->cancel};
         r = eg_etcd_snapshot(c, res->endpoint, on_chunk, &t, res->sha256, &res->size, &e);
         if (r < 0) {
                 if (!t.store_failed)
@@ -124,8 +128,7 @@ out:
         return r;
 }
 
-int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret,
-                   struct eg_error *err) {
+int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *ret, struct eg_error *err) {
         int64_t start = eg_now_monotonic_ms();
         int64_t timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
         int64_t deadline = start + timeout_ms;
@@ -168,17 +171,19 @@ int eg_backup_take(const struct eg_backup_options *o, struct eg_backup_result *r
 out:
         /* whatever ran out of time says how; this says why it had no more */
         if (r < 0 && r != -ECANCELED && eg_now_monotonic_ms() >= deadline)
-                eg_error_set(err, "the backup did not finish within its timeout of %lld s (raise it if the snapshot needs longer: "
-                                  "backupPolicy.timeoutInSecond, or backup --timeout): %s",
-                             (long long)((timeout_ms + 999) / 1000), err->message ? err->message : strerror(-r));
+                eg_error_set(
+                        err,
+                        "the backup did not finish within its timeout of %lld s (raise it if the snapshot needs longer: "
+                        "backupPolicy.timeoutInSecond, or backup --timeout): %s",
+                        (long long)((timeout_ms + 999) / 1000), err->message ? err->message : strerror(-r));
         eg_etcd_status_done(&st);
         eg_buf_done(&skipped);
         eg_backup_result_done(&res);
         return r;
 }
 
-int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted,
-                     size_t *ret_n, struct eg_error *err) {
+int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***ret_deleted, size_t *ret_n,
+                     struct eg_error *err) {
         char **names = NULL, **deleted = NULL;
         size_t n = 0, n_deleted = 0;
         const char **doomed = NULL;
@@ -192,7 +197,8 @@ int eg_backup_retain(const struct eg_backup_store *store, int64_t keep, char ***
         if (r < 0)
                 return r;
         r = eg_backup_retention(store->path, names, n, keep, &doomed, &n_doomed);
-        if (r >= 0 && n_doomed > 0 && (!(deleted = calloc(n_doomed, sizeof(*deleted))) || !(gone = calloc(n_doomed, sizeof(*gone)))))
+        if (r >= 0 && n_doomed > 0 &&
+            (!(deleted = calloc(n_doomed, sizeof(*deleted))) || !(gone = calloc(n_doomed, sizeof(*gone)))))
                 r = -ENOMEM;
         if (r >= 0 && n_doomed > 0)
                 r = store_delete(store, doomed, n_doomed, gone, err);

@@ -11,8 +11,8 @@ char *eg_backup_name_periodic(const char *path, int64_t revision, int64_t realti
         struct tm tm;
         if (!gmtime_r(&t, &tm))
                 return NULL;
-        return eg_strdup_printf("%s_v%lld_%04d-%02d-%02d-%02d:%02d:%02d", path, (long long)revision,
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return eg_strdup_printf("%s_v%lld_%04d-%02d-%02d-%02d:%02d:%02d", path, (long long)revision, tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static bool digits(const char *s, size_t n) {
@@ -55,8 +55,8 @@ static int cmp_newest_first(const void *a, const void *b) {
         return -strcmp(x->name, y->name);
 }
 
-int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t keep,
-                        const char ***ret, size_t *ret_n) {
+int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t keep, const char ***ret,
+                        size_t *ret_n) {
         struct ranked *r = calloc(n ? n : 1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
@@ -83,4 +83,3 @@ int eg_backup_retention(const char *path, char *const *names, size_t n, int64_t 
         *ret_n = k;
         return 0;
 }
-

@@ -23,8 +23,7 @@ void eg_restore_info_done(struct eg_restore_info *i) {
         *i = (struct eg_restore_info){0};
 }
 
-int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *ret_size,
-                       struct eg_error *err) {
+int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *ret_size, struct eg_error *err) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
@@ -66,7 +65,9 @@ int eg_snapshot_verify(const char *path, char ret_sha256[static 65], uint64_t *r
                 eg_sha256_final_raw(h, digest);
                 h = NULL;
                 if (memcmp(digest, trailer, sizeof(digest)) != 0) {
-                        eg_error_set(err, "snapshot '%s' is corrupt or truncated: its sha256 does not match the trailer", path);
+                        eg_error_set(err,
+                                     "snapshot '%s' is corrupt or truncated: its sha256 does not match the trailer",
+                                     path);
                         r = -EBADMSG;
                 }
         }
@@ -91,8 +92,8 @@ static int any_revision(const char *name, int64_t *ret) {
         return -EINVAL;
 }
 
-static int choose(const struct eg_backup_store *store, const struct eg_restore_spec *r, bool dir,
-                  char **ret, int64_t *ret_rev, struct eg_error *err) {
+static int choose(const struct eg_backup_store *store, const struct eg_restore_spec *r, bool dir, char **ret,
+                  int64_t *ret_rev, struct eg_error *err) {
         char **names = NULL;
         size_t n = 0;
         /* File: every file in the directory; S3: the keys under path */
@@ -181,8 +182,7 @@ static int s3_object(const struct eg_restore_spec *r, const char *ns, const char
 }
 
 /* Brings object to tmp, which must not exist (a link a crash left is removed first). */
-static int download(const struct eg_backup_store *store, const char *object, const char *tmp,
-                    struct eg_error *err) {
+static int download(const struct eg_backup_store *store, const char *object, const char *tmp, struct eg_error *err) {
         int q;
         /* what a crash left here may be a link to a backup: never write through it */
         if (unlink(tmp) < 0 && errno != ENOENT) {
@@ -209,8 +209,8 @@ static int download(const struct eg_backup_store *store, const char *object, con
         return q;
 }
 
-int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir,
-                     char **ret_snapshot_path, struct eg_restore_info *ret, struct eg_error *err) {
+int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir, char **ret_snapshot_path,
+                     struct eg_restore_info *ret, struct eg_error *err) {
         struct eg_backup_store store = {.type = r->backup_storage_type};
         _cleanup_free_ char *creds = NULL, *object = NULL, *dir = NULL, *tmp = NULL, *final = NULL;
         struct eg_restore_info info = {0};
@@ -319,9 +319,8 @@ static int wait_child(pid_t pid, int64_t deadline, int *ret_status) {
         }
 }
 
-int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url,
-                        const char *initial_cluster, const char *token, const char *data_dir,
-                        struct eg_error *err) {
+int eg_restore_data_dir(const char *snapshot, const char *member, const char *peer_url, const char *initial_cluster,
+                        const char *token, const char *data_dir, struct eg_error *err) {
         struct stat sb;
         if (stat(data_dir, &sb) == 0) {
                 eg_error_set(err, "data dir '%s' already exists", data_dir);
@@ -335,7 +334,8 @@ int eg_restore_data_dir(const char *snapshot, const char *member, const char *pe
         _cleanup_free_ char **envp = env_with("ETCDCTL_API=3");
         if (!a_name || !a_cluster || !a_token || !a_peer || !a_dir || !envp)
                 return -ENOMEM;
-        char *argv[] = {"etcdctl", "snapshot", "restore", (char *)snapshot, a_name, a_cluster, a_token, a_peer, a_dir, NULL};
+        char *argv[] = {"etcdctl", "snapshot", "restore", (char *)snapshot, a_name, a_cluster, a_token,
+                        a_peer,    a_dir,      NULL};
         int out = memfd_create("etcdctl-output", MFD_CLOEXEC);
         if (out < 0)
                 return -errno;
@@ -365,7 +365,8 @@ int eg_restore_data_dir(const char *snapshot, const char *member, const char *pe
                 while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
                         msg[--l] = 0;
                 if (r == -ETIMEDOUT)
-                        eg_error_set(err, "etcdctl snapshot restore did not finish within %d s", ETCDCTL_TIMEOUT_MS / 1000);
+                        eg_error_set(err, "etcdctl snapshot restore did not finish within %d s",
+                                     ETCDCTL_TIMEOUT_MS / 1000);
                 else
                         eg_error_set(err, "etcdctl snapshot restore failed: %s", l ? msg : "no output");
                 eg_rm_rf(data_dir);

@@ -45,7 +45,9 @@ void s3_set_deadline(struct s3 *s, int64_t deadline_ms) {
                 return;
         /* a quarter of the time left: a stalled request is cut early enough to try it again */
         int64_t quarter_s = (deadline_ms - eg_now_monotonic_ms()) / 4000;
-        s->stall_s = quarter_s < S3_STALL_MIN_S ? S3_STALL_MIN_S : quarter_s > S3_STALL_MAX_S ? S3_STALL_MAX_S : (long)quarter_s;
+        s->stall_s = quarter_s < S3_STALL_MIN_S   ? S3_STALL_MIN_S
+                     : quarter_s > S3_STALL_MAX_S ? S3_STALL_MAX_S
+                                                  : (long)quarter_s;
 }
 
 int s3_new(const struct eg_backup_store *store, struct s3 **ret, struct eg_error *err) {
@@ -85,10 +87,10 @@ void s3_free(struct s3 *s) {
 
 /* One S3 operation: what it sends, and what messages call it. */
 struct op {
-        const char *name; /* as S3's API reference does: "UploadPart" */
-        unsigned part;    /* UploadPart's number */
+        const char *name;                          /* as S3's API reference does: "UploadPart" */
+        unsigned part;                             /* UploadPart's number */
         const char *method, *bucket, *key, *query; /* key and query may be NULL */
-        const void *body; /* NULL: none */
+        const void *body;                          /* NULL: none */
         size_t len;
         const char *type; /* body's Content-Type */
         bool md5;         /* with a Content-MD5 (DeleteObjects requires one) */
@@ -135,16 +137,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-static bool cancelled(const struct s3 *s) {
-        return s->cancel && atomic_load(s->cancel);
-}
+static bool cancelled(const struct s3 *s) { return s->cancel && atomic_load(s->cancel); }
 
 static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
         (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
         return cancelled(userdata);
 }
 
-static void op_error(struct eg_error *err, const struct op *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void op_error(struct eg_error *err, const struct op *o, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 static void op_error(struct eg_error *err, const struct op *o, const char *fmt, ...) {
         struct eg_buf b;
         eg_buf_init(&b, 0);
@@ -182,7 +183,9 @@ static int op_headers(const struct s3 *s, const struct op *o, struct curl_slist 
          * is created with as the object's */
         _cleanup_free_ char *type = o->body ? eg_strdup_printf("Content-Type: %s", o->type) : NULL;
         _cleanup_free_ char *md5 = o->md5 ? content_md5_header(o->body, o->len) : NULL;
-        _cleanup_free_ char *token = s->cred.session_token ? eg_strdup_printf("x-amz-security-token: %s", s->cred.session_token) : NULL;
+        _cleanup_free_ char *token = s->cred.session_token
+                                             ? eg_strdup_printf("x-amz-security-token: %s", s->cred.session_token)
+                                             : NULL;
         const struct {
                 bool wanted;
                 const char *line;
@@ -240,7 +243,8 @@ static void request_setup(struct s3 *s, const struct op *o, const char *url, str
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "etcd-gitops/" EG_VERSION);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < S3_CONNECT_TIMEOUT_MS ? left : S3_CONNECT_TIMEOUT_MS));
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(left < S3_CONNECT_TIMEOUT_MS ? left : S3_CONNECT_TIMEOUT_MS));
         if (s->deadline_ms > 0)
                 curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -270,8 +274,8 @@ static void request_setup(struct s3 *s, const struct op *o, const char *url, str
                 curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, o->method);
 }
 
-static int request_once(struct s3 *s, const struct op *o, const char *url, struct curl_slist *hdrs,
-                        struct reply *rp, bool *ret_again, struct eg_error *err) {
+static int request_once(struct s3 *s, const struct op *o, const char *url, struct curl_slist *hdrs, struct reply *rp,
+                        bool *ret_again, struct eg_error *err) {
         *ret_again = false;
         eg_buf_reset(&rp->body);
         free(rp->etag);
@@ -306,9 +310,11 @@ static int request_once(struct s3 *s, const struct op *o, const char *url, struc
                                                       : -EIO;
         }
         if (status / 100 != 2 || s3_xml_is_error(rp->body.data)) {
-                _cleanup_free_ char *code = s3_xml_text(rp->body.data, "Code", NULL), *msg = s3_xml_text(rp->body.data, "Message", NULL);
+                _cleanup_free_ char *code = s3_xml_text(rp->body.data, "Code", NULL),
+                                    *msg = s3_xml_text(rp->body.data, "Message", NULL);
                 *ret_again = http_transient(status, code) && !rp->sunk;
-                op_error(err, o, "HTTP %ld%s%s%s%s", status, code ? " " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
+                op_error(err, o, "HTTP %ld%s%s%s%s", status, code ? " " : "", code ? code : "", msg ? ": " : "",
+                         msg ? msg : "");
                 return status == 404 ? -ENOENT : status == 403 ? -EACCES : -EIO;
         }
         return 0;
@@ -386,22 +392,31 @@ static struct reply reply_new(void) {
         return rp;
 }
 
-int s3_put(struct s3 *s, const char *bucket, const char *key, const void *data, size_t len,
-           struct eg_error *err) {
+int s3_put(struct s3 *s, const char *bucket, const char *key, const void *data, size_t len, struct eg_error *err) {
         struct reply rp = reply_new();
-        const struct op o = {.name = "PutObject", .method = "PUT", .bucket = bucket, .key = key,
-                             .body = data, .len = len, .type = "application/octet-stream"};
+        const struct op o = {.name = "PutObject",
+                             .method = "PUT",
+                             .bucket = bucket,
+                             .key = key,
+                             .body = data,
+                             .len = len,
+                             .type = "application/octet-stream"};
         int r = request(s, &o, &rp, err);
         reply_done(&rp);
         return r;
 }
 
-int s3_multipart_create(struct s3 *s, const char *bucket, const char *key, char **ret_upload_id,
-                        struct eg_error *err) {
+int s3_multipart_create(struct s3 *s, const char *bucket, const char *key, char **ret_upload_id, struct eg_error *err) {
         struct reply rp = reply_new();
         /* no body, but the object's type, which S3 takes from this request */
-        const struct op o = {.name = "CreateMultipartUpload", .method = "POST", .bucket = bucket, .key = key,
-                             .query = "uploads=", .body = "", .len = 0, .type = "application/octet-stream"};
+        const struct op o = {.name = "CreateMultipartUpload",
+                             .method = "POST",
+                             .bucket = bucket,
+                             .key = key,
+                             .query = "uploads=",
+                             .body = "",
+                             .len = 0,
+                             .type = "application/octet-stream"};
         int r = request(s, &o, &rp, err);
         if (r >= 0) {
                 char *id = s3_xml_text(rp.body.data, "UploadId", NULL);
@@ -430,15 +445,21 @@ static char *upload_query(const char *upload_id, unsigned part) {
         return eg_buf_steal(&b);
 }
 
-int s3_multipart_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
-                      unsigned part, const void *data, size_t len, char **ret_etag,
-                      struct eg_error *err) {
+int s3_multipart_part(struct s3 *s, const char *bucket, const char *key, const char *upload_id, unsigned part,
+                      const void *data, size_t len, char **ret_etag, struct eg_error *err) {
         _cleanup_free_ char *q = upload_query(upload_id, part);
         if (!q)
                 return -ENOMEM;
         struct reply rp = reply_new();
-        const struct op o = {.name = "UploadPart", .part = part, .method = "PUT", .bucket = bucket, .key = key,
-                             .query = q, .body = data, .len = len, .type = "application/octet-stream"};
+        const struct op o = {.name = "UploadPart",
+                             .part = part,
+                             .method = "PUT",
+                             .bucket = bucket,
+                             .key = key,
+                             .query = q,
+                             .body = data,
+                             .len = len,
+                             .type = "application/octet-stream"};
         int r = request(s, &o, &rp, err);
         if (r >= 0 && !rp.etag) {
                 op_error(err, &o, "no ETag in the reply");
@@ -460,8 +481,8 @@ static int put_element(struct eg_buf *b, const char *open, const char *text, con
         return r;
 }
 
-int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
-                          char *const *etags, size_t n, struct eg_error *err) {
+int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, const char *upload_id, char *const *etags,
+                          size_t n, struct eg_error *err) {
         _cleanup_free_ char *q = upload_query(upload_id, 0);
         if (!q)
                 return -ENOMEM;
@@ -476,8 +497,14 @@ int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, con
         if (r >= 0)
                 r = eg_buf_puts(&body, "</CompleteMultipartUpload>");
         struct reply rp = reply_new();
-        const struct op o = {.name = "CompleteMultipartUpload", .method = "POST", .bucket = bucket, .key = key,
-                             .query = q, .body = body.data, .len = body.len, .type = "application/xml"};
+        const struct op o = {.name = "CompleteMultipartUpload",
+                             .method = "POST",
+                             .bucket = bucket,
+                             .key = key,
+                             .query = q,
+                             .body = body.data,
+                             .len = body.len,
+                             .type = "application/xml"};
         if (r >= 0)
                 r = request(s, &o, &rp, err);
         reply_done(&rp);
@@ -485,20 +512,19 @@ int s3_multipart_complete(struct s3 *s, const char *bucket, const char *key, con
         return r;
 }
 
-int s3_multipart_abort(struct s3 *s, const char *bucket, const char *key, const char *upload_id,
-                       struct eg_error *err) {
+int s3_multipart_abort(struct s3 *s, const char *bucket, const char *key, const char *upload_id, struct eg_error *err) {
         _cleanup_free_ char *q = upload_query(upload_id, 0);
         if (!q)
                 return -ENOMEM;
         struct reply rp = reply_new();
-        const struct op o = {.name = "AbortMultipartUpload", .method = "DELETE", .bucket = bucket, .key = key, .query = q};
+        const struct op o = {
+                .name = "AbortMultipartUpload", .method = "DELETE", .bucket = bucket, .key = key, .query = q};
         int r = request(s, &o, &rp, err);
         reply_done(&rp);
         return r;
 }
 
-int s3_list(struct s3 *s, const char *bucket, const char *prefix, char ***ret, size_t *ret_n,
-            struct eg_error *err) {
+int s3_list(struct s3 *s, const char *bucket, const char *prefix, char ***ret, size_t *ret_n, struct eg_error *err) {
         char **v = NULL;
         size_t n = 0, alloc = 0;
         _cleanup_free_ char *token = NULL;
@@ -549,8 +575,14 @@ int s3_delete_objects(struct s3 *s, const char *bucket, const char *const *keys,
         if (r >= 0)
                 r = eg_buf_puts(&body, "</Delete>");
         struct reply rp = reply_new();
-        const struct op o = {.name = "DeleteObjects", .method = "POST", .bucket = bucket, .query = "delete=",
-                             .body = body.data, .len = body.len, .type = "application/xml", .md5 = true};
+        const struct op o = {.name = "DeleteObjects",
+                             .method = "POST",
+                             .bucket = bucket,
+                             .query = "delete=",
+                             .body = body.data,
+                             .len = body.len,
+                             .type = "application/xml",
+                             .md5 = true};
         if (r >= 0)
                 r = request(s, &o, &rp, err);
         eg_buf_done(&body);
@@ -563,15 +595,15 @@ int s3_delete_objects(struct s3 *s, const char *bucket, const char *const *keys,
         _cleanup_free_ char *key = NULL, *code = NULL, *msg = NULL;
         size_t failed = s3_xml_delete_errors(rp.body.data, keys, n, ret_deleted, &key, &code, &msg);
         if (failed > 0)
-                op_error(err, &o, "%s: %s%s%s", key ? key : "?", code ? code : "error", msg ? ": " : "", msg ? msg : "");
+                op_error(err, &o, "%s: %s%s%s", key ? key : "?", code ? code : "error", msg ? ": " : "",
+                         msg ? msg : "");
         if (failed > 1)
                 eg_error_set(err, "%s (and %zu more keys not deleted)", err->message ? err->message : "", failed - 1);
         reply_done(&rp);
         return failed ? -EIO : 0;
 }
 
-int s3_get(struct s3 *s, const char *bucket, const char *key, bk_sink sink, void *userdata,
-           struct eg_error *err) {
+int s3_get(struct s3 *s, const char *bucket, const char *key, bk_sink sink, void *userdata, struct eg_error *err) {
         struct reply rp = reply_new();
         rp.sink = sink;
         rp.userdata = userdata;

@@ -113,8 +113,10 @@ static int load_file(const char *file, struct eg_s3_credentials *c, struct eg_er
         r = eg_s3_credentials_parse(text, profile, c);
         explicit_bzero(text, strlen(text));
         if (r == -ENOENT)
-                eg_error_set(err, "AWS credentials file '%s' has no aws_access_key_id and aws_secret_access_key for profile '%s'",
-                             file, profile);
+                eg_error_set(
+                        err,
+                        "AWS credentials file '%s' has no aws_access_key_id and aws_secret_access_key for profile '%s'",
+                        file, profile);
         if (r < 0 || c->region)
                 return r;
         /* as the AWS tools do, the region may be in the config file beside it (an awsSecret
@@ -151,7 +153,9 @@ int eg_s3_credentials_load(const char *file, struct eg_s3_credentials *ret, stru
                 _cleanup_free_ char *path = eg_strdup_printf("%s/.aws/credentials", home ? home : "");
                 r = path ? load_file(path, &c, err) : -ENOMEM;
                 if (r == -ENOENT && !err->message)
-                        eg_error_set(err, "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials");
+                        eg_error_set(
+                                err,
+                                "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write ~/.aws/credentials");
         }
         if (r >= 0 && !c.region) {
                 r = dup_env("AWS_REGION", &c.region);
@@ -199,8 +203,8 @@ int s3_append_escaped(struct eg_buf *b, const char *s, bool keep_slash) {
         return r;
 }
 
-char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const char *bucket,
-                const char *key, const char *query) {
+char *eg_s3_url(const char *endpoint, const char *region, bool path_style, const char *bucket, const char *key,
+                const char *query) {
         _cleanup_free_ char *def = NULL;
         if (!endpoint || !*endpoint)
                 endpoint = def = eg_strdup_printf("https://s3.%s.amazonaws.com", region ? region : "us-east-1");

@@ -50,9 +50,11 @@ char *s3_xml_text(const char *xml, const char *tag, const char **ret_end) {
 int s3_xml_escape(struct eg_buf *b, const char *s) {
         int r = 0;
         for (; *s && r >= 0; s++)
-                r = *s == '&' ? eg_buf_puts(b, "&amp;") : *s == '<' ? eg_buf_puts(b, "&lt;")
-                  : *s == '>' ? eg_buf_puts(b, "&gt;") : *s == '"' ? eg_buf_puts(b, "&quot;")
-                              : eg_buf_append(b, s, 1);
+                r = *s == '&'   ? eg_buf_puts(b, "&amp;")
+                    : *s == '<' ? eg_buf_puts(b, "&lt;")
+                    : *s == '>' ? eg_buf_puts(b, "&gt;")
+                    : *s == '"' ? eg_buf_puts(b, "&quot;")
+                                : eg_buf_append(b, s, 1);
         return r;
 }
 

@@ -22,7 +22,8 @@ json_t *eg_backup_status_load(const char *path) {
 
 static int cmp_status(const void *a, const void *b) {
         json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-        const char *xn = json_string_value(json_object_get(x, "namespace")), *yn = json_string_value(json_object_get(y, "namespace"));
+        const char *xn = json_string_value(json_object_get(x, "namespace")),
+                   *yn = json_string_value(json_object_get(y, "namespace"));
         int c = strcmp(xn ? xn : "", yn ? yn : "");
         if (c)
                 return c;

@@ -56,8 +56,8 @@ static int fsync_dir(const char *dir) {
         return r;
 }
 
-int store_writer_open(const struct eg_backup_store *store, const char *object,
-                      struct store_writer **ret, struct eg_error *err) {
+int store_writer_open(const struct eg_backup_store *store, const char *object, struct store_writer **ret,
+                      struct eg_error *err) {
         struct store_writer *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
@@ -101,7 +101,8 @@ int store_writer_open(const struct eg_backup_store *store, const char *object,
                         goto fail;
                 }
         } else {
-                eg_error_set(err, "storage type %s is not supported: use S3 or File", eg_storage_type_to_string(store->type));
+                eg_error_set(err, "storage type %s is not supported: use S3 or File",
+                             eg_storage_type_to_string(store->type));
                 r = -EOPNOTSUPP;
                 goto fail;
         }

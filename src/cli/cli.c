@@ -79,7 +79,8 @@ static int set_common(int id, const char *value) {
         case OPT_LOG_LEVEL: {
                 enum eg_log_level l;
                 if (eg_log_parse_level(value, &l) < 0) {
-                        fprintf(stderr, "etcd-gitops: --log-level must be error, warning, info or debug, got '%s'\n", value);
+                        fprintf(stderr, "etcd-gitops: --log-level must be error, warning, info or debug, got '%s'\n",
+                                value);
                         return -EINVAL;
                 }
                 eg_log_set_level(l);
@@ -117,16 +118,17 @@ static int load_common_from_env(void) {
                 var[n] = 0;
                 const char *v = getenv(var);
                 if (v && *v && apply_option(o, v, true, NULL, NULL) < 0) {
-                        fprintf(stderr, "etcd-gitops: %s='%s' is not a valid value (see --%s in 'etcd-gitops --help')\n",
-                                var, v, o->name);
+                        fprintf(stderr,
+                                "etcd-gitops: %s='%s' is not a valid value (see --%s in 'etcd-gitops --help')\n", var,
+                                v, o->name);
                         return -EINVAL;
                 }
         }
         return 0;
 }
 
-static const struct eg_option *find_option(const struct eg_option *opts, const char *name,
-                                           size_t name_len, char short_name) {
+static const struct eg_option *find_option(const struct eg_option *opts, const char *name, size_t name_len,
+                                           char short_name) {
         for (const struct eg_option *o = opts; o && o->name; o++) {
                 if (short_name ? o->short_name == short_name
                                : strlen(o->name) == name_len && strncmp(o->name, name, name_len) == 0)
@@ -140,8 +142,8 @@ static void print_options(const struct eg_option *opts) {
                 char left[96];
                 if (o->arg)
                         snprintf(left, sizeof(left), "%s%c%s--%s%s%s%s", o->short_name ? "-" : "",
-                                 o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ",
-                                 o->name, o->optional_arg ? "[=" : " ", o->arg, o->optional_arg ? "]" : "");
+                                 o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
+                                 o->optional_arg ? "[=" : " ", o->arg, o->optional_arg ? "]" : "");
                 else
                         snprintf(left, sizeof(left), "%s%c%s--%s", o->short_name ? "-" : "",
                                  o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name);
@@ -186,7 +188,8 @@ static const char *closest_option(const struct eg_command *cmd, const char *type
         _cleanup_free_ char *name = strndup(typed, strcspn(typed, "="));
         for (const struct eg_option *o = cmd->options; o && o->name && n + 1 < EG_ELEMENTSOF(names); o++)
                 names[n++] = o->name;
-        for (const struct eg_option *o = eg_common_options; cmd->uses_common && o->name && n + 1 < EG_ELEMENTSOF(names); o++)
+        for (const struct eg_option *o = eg_common_options; cmd->uses_common && o->name && n + 1 < EG_ELEMENTSOF(names);
+             o++)
                 names[n++] = o->name;
         names[n] = NULL;
         return name ? eg_hint_closest(name, names) : NULL;
@@ -200,8 +203,8 @@ static int parse_option(const struct eg_command *cmd, int argc, char **argv, int
         const struct eg_option *o = lookup(cmd, a, &value, &is_common);
         if (!o) {
                 const char *near = a[1] == '-' ? closest_option(cmd, a + 2) : NULL;
-                fprintf(stderr, "etcd-gitops %s: unknown option '%s'%s%s%s (see 'etcd-gitops %s --help')\n", cmd->name, a,
-                        near ? "; did you mean '--" : "", near ? near : "", near ? "'?" : "", cmd->name);
+                fprintf(stderr, "etcd-gitops %s: unknown option '%s'%s%s%s (see 'etcd-gitops %s --help')\n", cmd->name,
+                        a, near ? "; did you mean '--" : "", near ? near : "", near ? "'?" : "", cmd->name);
                 return -EINVAL;
         }
         if (!o->arg && value) {
@@ -216,16 +219,18 @@ static int parse_option(const struct eg_command *cmd, int argc, char **argv, int
                 value = argv[++*i];
                 /* "--source --listen X" leaves --source without its value, not --listen without a flag */
                 if (value[0] == '-' && value[1] == '-' && value[2]) {
-                        fprintf(stderr, "etcd-gitops %s: option '--%s' needs %s, got the option '%s' (a value starting "
-                                        "with '--' is written --%s=VALUE)\n", cmd->name, o->name, o->arg, value, o->name);
+                        fprintf(stderr,
+                                "etcd-gitops %s: option '--%s' needs %s, got the option '%s' (a value starting "
+                                "with '--' is written --%s=VALUE)\n",
+                                cmd->name, o->name, o->arg, value, o->name);
                         return -EINVAL;
                 }
         }
         return apply_option(o, value, is_common, h, userdata) < 0 ? -EINVAL : 0;
 }
 
-int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
-                 void *userdata, char ***ret_args, size_t *ret_n) {
+int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h, void *userdata,
+                 char ***ret_args, size_t *ret_n) {
         if (cmd->uses_common && load_common_from_env() < 0)
                 return -EINVAL;
         char **args = calloc((size_t)argc + 1, sizeof(char *));

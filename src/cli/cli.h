@@ -16,9 +16,9 @@ enum {
 
 /* Parsed common options; the only global besides logging. */
 struct eg_settings {
-        const char *runtime;  /* "local" | "kubernetes" */
+        const char *runtime; /* "local" | "kubernetes" */
         char *state_dir;
-        char *audit_log;      /* default <state_dir>/audit.jsonl */
+        char *audit_log; /* default <state_dir>/audit.jsonl */
         const char *etcd_bin_dir;
         const char *kubeconfig;
         const char *context;
@@ -27,7 +27,7 @@ struct eg_settings {
         const char *path;
         const char *ref;
         const char *advertise_host;
-        bool color;           /* stdout is a terminal and NO_COLOR unset */
+        bool color; /* stdout is a terminal and NO_COLOR unset */
 };
 extern struct eg_settings eg_settings;
 
@@ -40,10 +40,10 @@ enum eg_option_store {
 };
 
 struct eg_option {
-        int id;            /* passed to the command's handler; < 0 for common options */
-        const char *name;  /* long name without "--" */
-        char short_name;   /* 0 for none */
-        const char *arg;   /* metavar; NULL for a flag */
+        int id;           /* passed to the command's handler; < 0 for common options */
+        const char *name; /* long name without "--" */
+        char short_name;  /* 0 for none */
+        const char *arg;  /* metavar; NULL for a flag */
         const char *help;
         bool optional_arg; /* "--wait" or "--wait=30s" */
         enum eg_option_store store;
@@ -60,9 +60,9 @@ struct eg_command {
         const char *name;
         eg_command_fn fn;
         const char *summary;
-        const char *usage;            /* after "etcd-gitops " */
+        const char *usage;               /* after "etcd-gitops " */
         const struct eg_option *options; /* terminated by {0} */
-        bool uses_common;             /* accepts the common options */
+        bool uses_common;                /* accepts the common options */
 };
 
 extern const struct eg_command eg_commands[];
@@ -78,8 +78,8 @@ typedef int (*eg_option_handler)(int id, const char *value, void *userdata);
  * *ret_args (pointers into argv). Returns 0 to go on, EG_CLI_STOP_OK after printing
  * --help, or -EINVAL after printing a usage error. */
 #define EG_CLI_STOP_OK 1
-int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
-                 void *userdata, char ***ret_args, size_t *ret_n);
+int eg_cli_parse(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h, void *userdata,
+                 char ***ret_args, size_t *ret_n);
 void eg_cli_print_help(const struct eg_command *cmd);
 
 /* "NS/NAME", or "NAME" in --namespace (default "default"), into two malloc'd strings. */

@@ -36,7 +36,8 @@ static int on_option(int id, const char *value, void *userdata) {
                         return 0;
                 }
                 if (eg_parse_duration_ms(value, &a->wait_ms) < 0) {
-                        fprintf(stderr, "etcd-gitops apply: --wait takes a duration such as 90s or 5m, got '%s'\n", value);
+                        fprintf(stderr, "etcd-gitops apply: --wait takes a duration such as 90s or 5m, got '%s'\n",
+                                value);
                         return -EINVAL;
                 }
                 return 0;
@@ -94,7 +95,8 @@ static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, co
  * once). Returns the exit code. */
 static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_backup_controller *backups,
                  const struct eg_desired_set *set, const struct eg_source_revision *rev) {
-        struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .backups = backups, .journal = env->journal};
+        struct eg_cycle_options co = {
+                .rec = env->rec, .source = env->source, .backups = backups, .journal = env->journal};
         struct eg_cycle *cycle = NULL;
         struct eg_pass_result res = {0};
         int r = eg_cycle_new(&co, &cycle);
@@ -106,7 +108,8 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_b
         catch_stop_signals();
         r = converge(cycle, set, rev, a->wait_ms, &res);
         if (stop_signal)
-                fprintf(stderr, "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
+                fprintf(stderr,
+                        "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
                         strsignal(stop_signal));
         bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, rev->revision) > 0;
         /* the commit's note says what it caused */
@@ -115,9 +118,10 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_b
         if (r < 0)
                 return EG_EXIT_ERROR;
         printf("%zu %s: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters,
-               eg_plural(res.n_clusters, "cluster", "clusters"), res.n_converged,
-               res.n_blocked, res.n_failed,
-               res.all_converged ? "" : a->wait_ms ? " (not converged by the deadline)" : " (not converged yet: use --wait)");
+               eg_plural(res.n_clusters, "cluster", "clusters"), res.n_converged, res.n_blocked, res.n_failed,
+               res.all_converged ? ""
+               : a->wait_ms      ? " (not converged by the deadline)"
+                                 : " (not converged yet: use --wait)");
         return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;
 }
 
@@ -134,8 +138,8 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         struct eg_desired_set *set = NULL;
         struct eg_source_revision rev = {0};
         struct eg_backup_controller *backups = NULL;
-        struct eg_backup_controller_options bo = {.runtime = env.runtime, .journal = env.journal,
-                                                  .state_dir = eg_settings.state_dir};
+        struct eg_backup_controller_options bo = {
+                .runtime = env.runtime, .journal = env.journal, .state_dir = eg_settings.state_dir};
         int r = eg_cli_read_source(&env, &set, &rev);
         if (r >= 0 && (r = eg_backup_controller_new(&bo, &backups)) < 0)
                 eg_log_error_errno(r, "cannot set up: %m");

@@ -11,14 +11,19 @@
 enum { OPT_CLUSTER = 1, OPT_REVISION, OPT_SINCE_SEQ, OPT_SINCE, OPT_OUTCOME, OPT_DECISION, OPT_FOLLOW, OPT_OUTPUT };
 
 const struct eg_option cmd_audit_options[] = {
-        {OPT_CLUSTER, "cluster", 0, "NS/NAME", "only records about this cluster (NAME alone when one namespace has it)"},
-        {OPT_REVISION, "revision", 0, "REV", "only records of this revision: commit id prefix (4+ hex digits) or part of the revision"},
+        {OPT_CLUSTER, "cluster", 0, "NS/NAME",
+         "only records about this cluster (NAME alone when one namespace has it)"},
+        {OPT_REVISION, "revision", 0, "REV",
+         "only records of this revision: commit id prefix (4+ hex digits) or part of the revision"},
         {OPT_SINCE_SEQ, "since-seq", 0, "N", "only records after sequence number N"},
         {OPT_SINCE, "since", 0, "DURATION|TIME", "only records of the last DURATION (1h) or from TIME (RFC 3339) on"},
-        {OPT_OUTCOME, "outcome", 0, "OUTCOME", "only records with this outcome (ok, failed, blocked, skipped, dry-run)"},
-        {OPT_DECISION, "decision", 0, "DECISION", "only records of this decision (create, upgrade-member, backup, ...)"},
+        {OPT_OUTCOME, "outcome", 0, "OUTCOME",
+         "only records with this outcome (ok, failed, blocked, skipped, dry-run)"},
+        {OPT_DECISION, "decision", 0, "DECISION",
+         "only records of this decision (create, upgrade-member, backup, ...)"},
         {OPT_FOLLOW, "follow", 'f', NULL, "keep printing records as they are appended, until Ctrl-C"},
-        {OPT_OUTPUT, "output", 'o', "table|json", "output format (default table; with --follow, JSON is one record a line)"},
+        {OPT_OUTPUT, "output", 'o', "table|json",
+         "output format (default table; with --follow, JSON is one record a line)"},
         {0},
 };
 
@@ -31,8 +36,10 @@ static int parse_since(const char *value, int64_t *ret_ms) {
         }
         if (eg_out_parse_time(value, ret_ms) == 0)
                 return 0;
-        fprintf(stderr, "etcd-gitops audit: --since takes a duration such as 1h or a time such as "
-                        "2026-11-28T03:00:00Z, got '%s'\n", value);
+        fprintf(stderr,
+                "etcd-gitops audit: --since takes a duration such as 1h or a time such as "
+                "2026-11-28T03:00:00Z, got '%s'\n",
+                value);
         return -EINVAL;
 }
 
@@ -90,8 +97,8 @@ static int verify(void) {
                 return EG_EXIT_ERROR;
         }
         if (r == 1) {
-                printf("audit log %s: chain broken after %" PRIu64 " good record%s: %s\n", path, n,
-                       n == 1 ? "" : "s", message);
+                printf("audit log %s: chain broken after %" PRIu64 " good record%s: %s\n", path, n, n == 1 ? "" : "s",
+                       message);
                 return EG_EXIT_DIFF;
         }
         if (message)

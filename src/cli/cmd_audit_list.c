@@ -100,7 +100,8 @@ static size_t keep_selected(const struct audit_args *a, struct eg_audit_record *
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
                 struct eg_audit_record *rec = &recs[i];
-                if (rec->time_ms >= a->since_ms && (!a->outcome || (rec->outcome && strcmp(rec->outcome, a->outcome) == 0)) &&
+                if (rec->time_ms >= a->since_ms &&
+                    (!a->outcome || (rec->outcome && strcmp(rec->outcome, a->outcome) == 0)) &&
                     (!a->decision || (rec->decision && strcmp(rec->decision, a->decision) == 0)))
                         recs[k++] = *rec;
                 else
@@ -131,7 +132,8 @@ static int print_batch(const struct audit_args *a, uint64_t *seq, bool *first) {
                 return EG_EXIT_ERROR;
         }
         if (skipped > 0 && *first)
-                fprintf(stderr, "etcd-gitops audit: skipped %zu line%s of %s that %s (see 'etcd-gitops audit verify')\n",
+                fprintf(stderr,
+                        "etcd-gitops audit: skipped %zu line%s of %s that %s (see 'etcd-gitops audit verify')\n",
                         skipped, skipped == 1 ? "" : "s", path,
                         skipped == 1 ? "is not a valid record" : "are not valid records");
         if (n > 0)

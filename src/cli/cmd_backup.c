@@ -32,13 +32,16 @@ struct backup_args {
 };
 
 const struct eg_option cmd_backup_options[] = {
-        {OPT_TO, "to", 0, "s3://BUCKET/KEY|PATH", "where the snapshot goes (required)", EG_OPT_STRING_AT(struct backup_args, to)},
+        {OPT_TO, "to", 0, "s3://BUCKET/KEY|PATH", "where the snapshot goes (required)",
+         EG_OPT_STRING_AT(struct backup_args, to)},
         {OPT_ENDPOINTS, "endpoints", 0, "URL,...", "client URLs to snapshot instead of a local cluster",
          EG_OPT_STRING_AT(struct backup_args, endpoints)},
-        {OPT_CACERT, "cacert", 0, "FILE", "CA certificate of the etcd server", EG_OPT_STRING_AT(struct backup_args, cacert)},
+        {OPT_CACERT, "cacert", 0, "FILE", "CA certificate of the etcd server",
+         EG_OPT_STRING_AT(struct backup_args, cacert)},
         {OPT_CERT, "cert", 0, "FILE", "client certificate for etcd", EG_OPT_STRING_AT(struct backup_args, cert)},
         {OPT_KEY, "key", 0, "FILE", "client key for etcd", EG_OPT_STRING_AT(struct backup_args, key)},
-        {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE", "AWS shared credentials file (default: environment, then ~/.aws/credentials)",
+        {OPT_AWS_CREDENTIALS, "aws-credentials-file", 0, "FILE",
+         "AWS shared credentials file (default: environment, then ~/.aws/credentials)",
          EG_OPT_STRING_AT(struct backup_args, aws_credentials)},
         {OPT_S3_ENDPOINT, "s3-endpoint", 0, "URL", "S3-compatible server (default AWS)",
          EG_OPT_STRING_AT(struct backup_args, s3_endpoint)},
@@ -55,7 +58,8 @@ static int on_option(int id, const char *value, void *userdata) {
         switch (id) {
         case OPT_TIMEOUT:
                 if (eg_parse_duration_ms(value, &a->timeout_ms) < 0 || a->timeout_ms <= 0) {
-                        fprintf(stderr, "etcd-gitops backup: --timeout takes a duration such as 90s, got '%s'\n", value);
+                        fprintf(stderr, "etcd-gitops backup: --timeout takes a duration such as 90s, got '%s'\n",
+                                value);
                         return -EINVAL;
                 }
                 return 0;
@@ -140,8 +144,10 @@ static int find_endpoints(const char *cluster, const struct backup_args *a, char
         if ((r = eg_cli_open_cluster("backup", cluster, &rt, &c)) < 0)
                 return r;
         r = running_endpoints(&c, ret, ret_n);
-        if (r >= 0 && !(a->cacert || a->cert || a->key) && (r = eg_runtime_etcd_access(rt, c.namespace, c.name, eo, &e)) < 0) {
-                eg_log_error("cannot reach the members of %s/%s: %s", c.namespace, c.name, e.message ? e.message : strerror(-r));
+        if (r >= 0 && !(a->cacert || a->cert || a->key) &&
+            (r = eg_runtime_etcd_access(rt, c.namespace, c.name, eo, &e)) < 0) {
+                eg_log_error("cannot reach the members of %s/%s: %s", c.namespace, c.name,
+                             e.message ? e.message : strerror(-r));
                 eg_strv_free(*ret, *ret_n);
         }
         eg_runtime_cluster_done(&c);
@@ -156,13 +162,14 @@ static int find_endpoints(const char *cluster, const struct backup_args *a, char
 static void print_result(const struct eg_backup_result *res, bool json) {
         if (!json) {
                 printf("sha256: %s\nsize: %llu\nrevision: %lld\nversion: %s\nendpoint: %s\nobject: %s\nduration: %lld ms\n",
-                       res->sha256, (unsigned long long)res->size, (long long)res->revision, res->version, res->endpoint,
-                       res->object, (long long)res->duration_ms);
+                       res->sha256, (unsigned long long)res->size, (long long)res->revision, res->version,
+                       res->endpoint, res->object, (long long)res->duration_ms);
                 return;
         }
-        json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "sha256", res->sha256, "size", (json_int_t)res->size,
-                              "revision", (json_int_t)res->revision, "etcdVersion", res->version, "endpoint", res->endpoint,
-                              "object", res->object, "durationMs", (json_int_t)res->duration_ms);
+        json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I}", "sha256", res->sha256, "size",
+                              (json_int_t)res->size, "revision", (json_int_t)res->revision, "etcdVersion", res->version,
+                              "endpoint", res->endpoint, "object", res->object, "durationMs",
+                              (json_int_t)res->duration_ms);
         if (j)
                 json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
@@ -197,8 +204,11 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
                 bo.progress_userdata = &last;
         }
         if (eg_str_has_prefix(a.to, "s3://"))
-                bo.store = (struct eg_backup_store){.type = EG_STORAGE_S3, .path = a.to + 5, .endpoint = a.s3_endpoint,
-                                                    .force_path_style = a.path_style, .credentials_file = a.aws_credentials};
+                bo.store = (struct eg_backup_store){.type = EG_STORAGE_S3,
+                                                    .path = a.to + 5,
+                                                    .endpoint = a.s3_endpoint,
+                                                    .force_path_style = a.path_style,
+                                                    .credentials_file = a.aws_credentials};
         else
                 bo.store = (struct eg_backup_store){.type = EG_STORAGE_FILE, .path = a.to};
         struct eg_backup_result res = {0};

@@ -49,8 +49,9 @@ static int spec_lines(json_t *entry, bool desired, char ***ret, size_t *ret_n) {
                 json_t *st = json_object_get(json_object_get(entry, "observed"), "status");
                 json_t *members = json_object_get(st, "memberDetails"), *m;
                 size_t i, voters = 0;
-                json_array_foreach(members, i, m) voters += json_is_true(json_object_get(m, "inMembership")) &&
-                                                            strcmp(json_string_value(json_object_get(m, "role")), "learner") != 0;
+                json_array_foreach(members, i, m)
+                        voters += json_is_true(json_object_get(m, "inMembership")) &&
+                                  strcmp(json_string_value(json_object_get(m, "role")), "learner") != 0;
                 const char *ver = json_string_value(json_object_get(st, "currentVersion"));
                 if (json_array_size(members) > 0) {
                         eg_buf_printf(&b, "size: %zu\n", voters);
@@ -120,7 +121,8 @@ static void print_unified(char **a, size_t na, char **b, size_t nb, bool color) 
 
 static bool entry_changes(json_t *e) {
         const char *state = json_string_value(json_object_get(e, "state"));
-        return !state || (strcmp(state, "converged") != 0 && strcmp(state, "paused") != 0 && strcmp(state, "absent") != 0);
+        return !state ||
+               (strcmp(state, "converged") != 0 && strcmp(state, "paused") != 0 && strcmp(state, "absent") != 0);
 }
 
 static void print_text(json_t *plans, bool color) {
@@ -136,8 +138,9 @@ static void print_text(json_t *plans, bool color) {
                        reason ? reason : "", color ? "\033[0m" : "");
                 json_array_foreach(json_object_get(e, "actions"), j, act) {
                         const char *member = json_string_value(json_object_get(act, "member"));
-                        printf("  %s %s%s%s: %s\n", j == 0 ? "next:" : "then:",
-                               json_string_value(json_object_get(act, "kind")), member ? " " : "", member ? member : "",
+                        printf("  %s %s%s%s: %s\n",
+                               j == 0 ? "next:" : "then:", json_string_value(json_object_get(act, "kind")),
+                               member ? " " : "", member ? member : "",
                                json_string_value(json_object_get(act, "reason")));
                 }
                 char **a = NULL, **b = NULL;
@@ -194,14 +197,15 @@ int cmd_diff(const struct eg_command *cmd, int argc, char **argv) {
                 json_t *diags = json_array();
                 for (size_t k = 0; k < set->n_diags; k++) {
                         const struct eg_diag *d = &set->diags[k];
-                        json_array_append_new(diags, json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "severity",
-                                                               d->severity == EG_SEVERITY_ERROR ? "error" : "warning",
-                                                               "path", d->path, "line", (int)d->line, "column",
-                                                               (int)d->column, "field", d->field, "message", d->message));
+                        json_array_append_new(diags,
+                                              json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "severity",
+                                                        d->severity == EG_SEVERITY_ERROR ? "error" : "warning", "path",
+                                                        d->path, "line", (int)d->line, "column", (int)d->column,
+                                                        "field", d->field, "message", d->message));
                 }
-                json_t *out = json_pack("{s:s, s:s?, s:b, s:b, s:o, s:o}", "revision", srev.revision, "commit", srev.commit,
-                                        "dirty", srev.dirty, "changes", changes, "clusters", json_incref(plans),
-                                        "diagnostics", diags);
+                json_t *out = json_pack("{s:s, s:s?, s:b, s:b, s:o, s:o}", "revision", srev.revision, "commit",
+                                        srev.commit, "dirty", srev.dirty, "changes", changes, "clusters",
+                                        json_incref(plans), "diagnostics", diags);
                 eg_out_json(out, stdout);
                 json_decref(out);
         } else {

@@ -30,8 +30,9 @@ static int print_env(struct eg_runtime *rt, const struct eg_runtime_cluster *c, 
                 return r;
         }
         if (eo.headers) {
-                fprintf(stderr, "etcd-gitops env: the members of %s/%s are reached through the API server's pod "
-                                "proxy, which etcdctl cannot use; with --etcd-access direct it reaches them itself\n",
+                fprintf(stderr,
+                        "etcd-gitops env: the members of %s/%s are reached through the API server's pod "
+                        "proxy, which etcdctl cannot use; with --etcd-access direct it reaches them itself\n",
                         c->namespace, c->name);
                 return -EPROTONOSUPPORT;
         }

@@ -82,9 +82,18 @@ static void cluster_row(struct eg_table *t, json_t *c, bool wide, int64_t now) {
                 snprintf(rev, sizeof(rev), "%.19s", get_str(st, "lastAppliedRevision"));
         eg_out_age(cluster_since_ms(st), now, age);
         const char *reason = get_str(st, "reason") ? get_str(st, "reason") : get_str(st, "planReason");
-        const char *row[] = {get_str(md, "namespace"), get_str(md, "name"), get_str(st, "phase"),
-                             get_str(st, "readyMembers"), get_str(st, "currentVersion"), get_str(st, "leader"),
-                             get_str(st, "plan"), wide ? rev : message, wide ? eps : age, reason, message, age};
+        const char *row[] = {get_str(md, "namespace"),
+                             get_str(md, "name"),
+                             get_str(st, "phase"),
+                             get_str(st, "readyMembers"),
+                             get_str(st, "currentVersion"),
+                             get_str(st, "leader"),
+                             get_str(st, "plan"),
+                             wide ? rev : message,
+                             wide ? eps : age,
+                             reason,
+                             message,
+                             age};
         eg_table_add(t, row);
 }
 
@@ -93,8 +102,18 @@ static void print_clusters(json_t *all, const struct get_args *a, FILE *f) {
         struct eg_table *t;
         if (eg_table_new(wide ? 12 : 9, &t) < 0)
                 return;
-        const char *head[] = {"NAMESPACE", "NAME", "PHASE", "READY", "VERSION", "LEADER", "PLAN",
-                              wide ? "REVISION" : "MESSAGE", wide ? "ENDPOINTS" : "AGE", "REASON", "MESSAGE", "AGE"};
+        const char *head[] = {"NAMESPACE",
+                              "NAME",
+                              "PHASE",
+                              "READY",
+                              "VERSION",
+                              "LEADER",
+                              "PLAN",
+                              wide ? "REVISION" : "MESSAGE",
+                              wide ? "ENDPOINTS" : "AGE",
+                              "REASON",
+                              "MESSAGE",
+                              "AGE"};
         if (!a->no_headers)
                 eg_table_add(t, head);
         int64_t now = eg_now_realtime_ms();
@@ -114,9 +133,20 @@ static void member_row(struct eg_table *t, const char *cluster, json_t *m) {
                 snprintf(term, sizeof(term), "%lld", (long long)json_integer_value(json_object_get(m, "raftTerm")));
                 snprintf(index, sizeof(index), "%lld", (long long)json_integer_value(json_object_get(m, "raftIndex")));
         }
-        const char *row[] = {cluster, get_str(m, "name"), get_str(m, "state"), get_str(m, "role"), get_str(m, "version"),
-                             get_str(m, "id"), pid, get_str(m, "clientURL"), get_str(m, "peerURL"), db, term, index,
-                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no", restarts,
+        const char *row[] = {cluster,
+                             get_str(m, "name"),
+                             get_str(m, "state"),
+                             get_str(m, "role"),
+                             get_str(m, "version"),
+                             get_str(m, "id"),
+                             pid,
+                             get_str(m, "clientURL"),
+                             get_str(m, "peerURL"),
+                             db,
+                             term,
+                             index,
+                             json_is_true(json_object_get(m, "inMembership")) ? "yes" : "no",
+                             restarts,
                              get_str(m, "lifeReason")};
         eg_table_add(t, row);
 }
@@ -126,8 +156,9 @@ static void print_members(json_t *all, const struct get_args *a, FILE *f) {
         struct eg_table *t;
         if (eg_table_new(wide ? 15 : 6, &t) < 0)
                 return;
-        const char *head[] = {"CLUSTER", "MEMBER", "STATE", "ROLE", "VERSION", "ID", "PID", "CLIENT-URL",
-                              "PEER-URL", "DB-SIZE", "RAFT-TERM", "RAFT-INDEX", "IN-ETCD", "RESTARTS", "REASON"};
+        const char *head[] = {"CLUSTER",   "MEMBER",     "STATE",      "ROLE",     "VERSION",
+                              "ID",        "PID",        "CLIENT-URL", "PEER-URL", "DB-SIZE",
+                              "RAFT-TERM", "RAFT-INDEX", "IN-ETCD",    "RESTARTS", "REASON"};
         if (!a->no_headers)
                 eg_table_add(t, head);
         size_t i, j;
@@ -151,8 +182,8 @@ static void print_names(json_t *sel, bool members, FILE *f) {
                         fprintf(f, "cluster/%s/%s\n", get_str(md, "namespace"), get_str(md, "name"));
                         continue;
                 }
-                json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m)
-                        fprintf(f, "member/%s/%s/%s\n", get_str(md, "namespace"), get_str(md, "name"), get_str(m, "name"));
+                json_array_foreach(json_object_get(json_object_get(c, "status"), "memberDetails"), j, m) fprintf(
+                        f, "member/%s/%s/%s\n", get_str(md, "namespace"), get_str(md, "name"), get_str(m, "name"));
         }
 }
 
@@ -169,8 +200,7 @@ json_t *get_filter(json_t *all, const char *key, const char *name) {
         return out;
 }
 
-bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, FILE *f,
-                      int *ret_exit) {
+bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, FILE *f, int *ret_exit) {
         *ret_exit = EG_EXIT_OK;
         if (name && json_array_size(sel) == 0) {
                 fprintf(stderr, "etcd-gitops get: no %s named '%s'\n", kind, name);
@@ -225,7 +255,8 @@ static const char *kind_of(const char *what) {
 static int check_args(const struct eg_command *cmd, struct get_args *a, char **args, size_t n) {
         const char *what = n > 0 ? args[0] : "clusters";
         if (n > 2) {
-                fprintf(stderr, "etcd-gitops get: unexpected argument '%s'\nusage: etcd-gitops %s\n", args[2], cmd->usage);
+                fprintf(stderr, "etcd-gitops get: unexpected argument '%s'\nusage: etcd-gitops %s\n", args[2],
+                        cmd->usage);
                 return -EINVAL;
         }
         a->kind = kind_of(what);
@@ -234,8 +265,9 @@ static int check_args(const struct eg_command *cmd, struct get_args *a, char **a
                 for (size_t i = 0; i < 2 * EG_ELEMENTSOF(kinds); i++)
                         names[i] = kinds[i / 2][i % 2];
                 const char *near = eg_hint_closest(what, names);
-                fprintf(stderr, "etcd-gitops get: unknown kind '%s'%s%s%s: get shows clusters, members or backups "
-                                "(or cluster, member, backup)\n",
+                fprintf(stderr,
+                        "etcd-gitops get: unknown kind '%s'%s%s%s: get shows clusters, members or backups "
+                        "(or cluster, member, backup)\n",
                         what, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
                 return -EINVAL;
         }

@@ -17,18 +17,23 @@ static void print_table(json_t *sel, const struct get_args *a, FILE *f) {
         bool wide = a->fmt == EG_OUT_WIDE;
         if (eg_table_new(wide ? 9 : 7, &t) < 0)
                 return;
-        const char *head[] = {"NAMESPACE", "NAME", "SUCCEEDED", "REVISION", "SIZE", "LAST-SUCCESS",
-                              "OBJECT", "SHA256", "REASON"};
+        const char *head[] = {"NAMESPACE",    "NAME",   "SUCCEEDED", "REVISION", "SIZE",
+                              "LAST-SUCCESS", "OBJECT", "SHA256",    "REASON"};
         if (!a->no_headers)
                 eg_table_add(t, head);
         json_array_foreach(sel, i, b) {
                 char rev[24], size[24];
                 snprintf(rev, sizeof(rev), "%lld", (long long)json_integer_value(json_object_get(b, "etcdRevision")));
                 snprintf(size, sizeof(size), "%lld", (long long)json_integer_value(json_object_get(b, "size")));
-                const char *row[] = {get_str(b, "namespace"), get_str(b, "name"),
+                const char *row[] = {get_str(b, "namespace"),
+                                     get_str(b, "name"),
                                      json_is_true(json_object_get(b, "succeeded")) ? "true" : "false",
-                                     rev, size, get_str(b, "lastSuccessDate"), get_str(b, "object"),
-                                     get_str(b, "sha256"), get_str(b, "reason")};
+                                     rev,
+                                     size,
+                                     get_str(b, "lastSuccessDate"),
+                                     get_str(b, "object"),
+                                     get_str(b, "sha256"),
+                                     get_str(b, "reason")};
                 eg_table_add(t, row);
         }
         eg_table_print(t, f);
@@ -96,10 +101,13 @@ int get_backups(const struct get_args *a, FILE *f) {
                 size_t i;
                 json_t *b;
                 if (!a->source && a->fmt != EG_OUT_NAME)
-                        fprintf(stderr, "etcd-gitops get: backups as recorded in %s, whether or not their manifest "
-                                        "remains (--source SRC: only those it holds)\n", eg_settings.state_dir);
+                        fprintf(stderr,
+                                "etcd-gitops get: backups as recorded in %s, whether or not their manifest "
+                                "remains (--source SRC: only those it holds)\n",
+                                eg_settings.state_dir);
                 if (a->fmt == EG_OUT_NAME)
-                        json_array_foreach(sel, i, b) fprintf(f, "backup/%s/%s\n", get_str(b, "namespace"), get_str(b, "name"));
+                        json_array_foreach(sel, i, b)
+                                fprintf(f, "backup/%s/%s\n", get_str(b, "namespace"), get_str(b, "name"));
                 else if (json_array_size(sel) == 0)
                         fprintf(f, "no backups\n");
                 else

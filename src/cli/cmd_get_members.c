@@ -34,7 +34,8 @@ static int cluster_status(struct eg_runtime *rt, json_t *cluster) {
         if (r >= 0)
                 r = eg_runtime_etcd_access(rt, ns, name, &eo, &err);
         if (r < 0)
-                eg_log_warning("cannot reach the members of %s/%s: %s", ns, name, err.message ? err.message : strerror(-r));
+                eg_log_warning("cannot reach the members of %s/%s: %s", ns, name,
+                               err.message ? err.message : strerror(-r));
         size_t i;
         json_array_foreach(details, i, m) {
                 for (size_t k = 0; r >= 0 && k < rc.n_members; k++)

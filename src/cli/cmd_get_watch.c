@@ -80,10 +80,9 @@ static int render_changed(const struct get_args *a, get_render_fn render, char *
 }
 
 int get_watch(const struct get_args *a, get_render_fn render) {
-        _cleanup_free_ char *status_dir = eg_state_path(eg_settings.state_dir,
-                                                        strcmp(a->kind, "backups") == 0 ? EG_STATE_BACKUPS
-                                                                                        : EG_STATE_STATUS,
-                                                        NULL, NULL);
+        _cleanup_free_ char *status_dir = eg_state_path(
+                eg_settings.state_dir, strcmp(a->kind, "backups") == 0 ? EG_STATE_BACKUPS : EG_STATE_STATUS, NULL,
+                NULL);
         int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (!status_dir || fd < 0) {
                 eg_log_error_errno(fd < 0 ? -errno : -ENOMEM, "cannot watch %s: %m", eg_settings.state_dir);

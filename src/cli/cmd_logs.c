@@ -147,7 +147,8 @@ static int show(struct eg_runtime *rt, const struct eg_runtime_cluster *c, void 
         if (strcmp(eg_settings.runtime, "kubernetes") != 0)
                 r = local_logs(c, sinks, n, follow);
         else if (follow && n > 1) {
-                fprintf(stderr, "etcd-gitops logs: -f follows one pod: name the member (etcd-gitops logs %s/%s MEMBER -f)\n",
+                fprintf(stderr,
+                        "etcd-gitops logs: -f follows one pod: name the member (etcd-gitops logs %s/%s MEMBER -f)\n",
                         c->namespace, c->name);
                 r = -EINVAL;
         } else

@@ -91,8 +91,11 @@ static void print_survivors(const char *cluster, const struct eg_recover_view *v
                         snprintf(index, sizeof(index), "%" PRIu64, m->raft_index);
                         snprintf(rev, sizeof(rev), "%" PRId64, m->revision);
                 }
-                printf("%-24s %-8s %-8s %-12s %-10s %s%s\n", m->name, yes_no(m->running), yes_no(m->answers), index, rev,
-                       m->running ? "in use" : m->data_kept ? "kept" : "gone",
+                printf("%-24s %-8s %-8s %-12s %-10s %s%s\n", m->name, yes_no(m->running), yes_no(m->answers), index,
+                       rev,
+                       m->running     ? "in use"
+                       : m->data_kept ? "kept"
+                                      : "gone",
                        (int)i == top ? "  (most advanced)" : "");
         }
         if (v->backup_ref) {
@@ -111,7 +114,8 @@ static void print_ways(const char *cluster, const struct eg_recover_view *v, boo
         struct eg_error e = {0};
         printf("\nways back (add --dry-run to see one in full):\n");
         if (eg_recover_plan(v, &member, cluster, &p, &e) >= 0)
-                printf("  etcd-gitops recover %s --from-member %s\n      %s\n", cluster, v->members[p.seed].name, p.reason);
+                printf("  etcd-gitops recover %s --from-member %s\n      %s\n", cluster, v->members[p.seed].name,
+                       p.reason);
         else
                 printf("  etcd-gitops recover %s --from-member NAME\n      %s\n", cluster, e.message ? e.message : "");
         eg_recover_plan_done(&p);
@@ -167,7 +171,8 @@ static int open_audit(struct eg_audit **ret) {
         if (r == -EBUSY)
                 eg_log_error("the audit log %s is held by another etcd-gitops (the daemon, `etcd-gitops run`, or an "
                              "apply under way): stop it (systemctl stop etcd-gitops), recover, then start it again "
-                             "to grow the cluster back", eg_settings.audit_log);
+                             "to grow the cluster back",
+                             eg_settings.audit_log);
         else if (r < 0)
                 eg_log_error_errno(r, "cannot open the audit log '%s': %m", eg_settings.audit_log);
         return r;
@@ -201,13 +206,14 @@ static void recovery_done(struct recovery *x) {
 static int observe(const struct recover_args *a, bool act, struct recovery *x) {
         struct eg_error err = {0};
         int r = 0;
-        if (a->source && (r = read_manifest(a->source, x->ns, x->name, &x->source, &x->set, &x->srev, &x->manifest)) < 0)
+        if (a->source &&
+            (r = read_manifest(a->source, x->ns, x->name, &x->source, &x->set, &x->srev, &x->manifest)) < 0)
                 return r;
         if ((r = eg_cli_runtime_open(!act, &x->rt, &err)) < 0)
                 eg_log_error("%s", err.message ? err.message : strerror(-r));
         else if ((r = eg_recover_observe(x->rt, eg_settings.state_dir, x->ns, x->name, &x->view, &err)) == -ENOENT)
-                eg_log_error("no cluster %s on the %s runtime (state dir %s): see `etcd-gitops get clusters`", x->cluster,
-                             eg_runtime_name(x->rt), eg_settings.state_dir);
+                eg_log_error("no cluster %s on the %s runtime (state dir %s): see `etcd-gitops get clusters`",
+                             x->cluster, eg_runtime_name(x->rt), eg_settings.state_dir);
         else if (r < 0)
                 eg_log_error("cannot observe %s: %s", x->cluster, err.message ? err.message : strerror(-r));
         eg_error_done(&err);
@@ -266,9 +272,10 @@ static int recover(const struct recover_args *a, const struct recovery *x) {
         if ((r = eg_recover_plan(&x->view, &a->req, x->cluster, &plan, &err)) < 0)
                 eg_log_error("%s", err.message ? err.message : strerror(-r));
         else if (!eg_runtime_supports(x->rt, EG_RUNTIME_FORCE_NEW_CLUSTER))
-                eg_log_error("recovery on the %s runtime is not supported yet: follow etcd's disaster recovery guide by "
-                             "hand (etcdctl snapshot restore, or --force-new-cluster on one member)",
-                             eg_runtime_name(x->rt));
+                eg_log_error(
+                        "recovery on the %s runtime is not supported yet: follow etcd's disaster recovery guide by "
+                        "hand (etcdctl snapshot restore, or --force-new-cluster on one member)",
+                        eg_runtime_name(x->rt));
         else if (a->dry_run) {
                 printf("would %s\n", plan.reason);
                 printf("nothing changed (dry run)\n");

@@ -24,8 +24,10 @@ const struct eg_option cmd_run_options[] = {
         POLICY_OPTIONS,
         {OPT_INTERVAL, "interval", 0, "DURATION", "re-read the source at least this often (default 15s, ±10 %)"},
         {OPT_DEBOUNCE, "debounce", 0, "DURATION", "quiet time after a file change before reading (default 20ms)"},
-        {OPT_LISTEN, "listen", 0, "ADDR", "HTTP endpoints on HOST:PORT (default " EG_HTTP_DEFAULT_LISTEN "; none: off)"},
-        {OPT_WEBHOOK_SECRET_FILE, "webhook-secret-file", 0, "FILE", "secret that POST /hook requests must be signed with"},
+        {OPT_LISTEN, "listen", 0, "ADDR",
+         "HTTP endpoints on HOST:PORT (default " EG_HTTP_DEFAULT_LISTEN "; none: off)"},
+        {OPT_WEBHOOK_SECRET_FILE, "webhook-secret-file", 0, "FILE",
+         "secret that POST /hook requests must be signed with"},
         {OPT_DRY_RUN, "dry-run", 0, NULL, "plan and record what would be done; change nothing"},
         {OPT_LEADER_ELECT, "leader-elect", 0, NULL,
          "act only while holding a Lease, so that one of several daemons acts (default with --runtime kubernetes, "
@@ -110,8 +112,9 @@ static int lease_open(const struct run_args *a, struct eg_lease **ret) {
         if (!elect)
                 return 0;
         if (!kube) {
-                eg_log_error("--leader-elect needs --runtime kubernetes: the local runtime's members live on this host, "
-                             "which one daemon looks after");
+                eg_log_error(
+                        "--leader-elect needs --runtime kubernetes: the local runtime's members live on this host, "
+                        "which one daemon looks after");
                 return -EINVAL;
         }
         struct eg_error err = {0};
@@ -129,7 +132,8 @@ static int lease_open(const struct run_args *a, struct eg_lease **ret) {
 /* Runs the daemon over what env opened, with its backups and its cycle. */
 static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli_env *env, struct eg_lease *lease) {
         eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a->p.source, eg_settings.runtime,
-                    eg_settings.state_dir, eg_settings.audit_log, a->dry_run ? ", dry run: nothing will be changed" : "");
+                    eg_settings.state_dir, eg_settings.audit_log,
+                    a->dry_run ? ", dry run: nothing will be changed" : "");
         struct eg_daemon_options d = {
                 .source = env->source,
                 .rec = env->rec,
@@ -144,8 +148,10 @@ static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli
                 .lease = lease,
                 .runtime = env->runtime,
         };
-        struct eg_backup_controller_options bo = {.runtime = env->runtime, .journal = env->journal,
-                                                  .state_dir = eg_settings.state_dir, .dry_run = a->dry_run};
+        struct eg_backup_controller_options bo = {.runtime = env->runtime,
+                                                  .journal = env->journal,
+                                                  .state_dir = eg_settings.state_dir,
+                                                  .dry_run = a->dry_run};
         struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .journal = env->journal};
         int r = eg_backup_controller_new(&bo, &d.backups);
         if (r >= 0) {
@@ -162,7 +168,8 @@ static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli
 }
 
 int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
-        struct run_args a = {.interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN, .leader_elect = -1};
+        struct run_args a = {
+                .interval_ms = 15000, .debounce_ms = 20, .listen = EG_HTTP_DEFAULT_LISTEN, .leader_elect = -1};
         eg_policy_init(&a.p.policy);
         int exit_code;
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
@@ -175,8 +182,11 @@ int cmd_run(const struct eg_command *cmd, int argc, char **argv) {
         int r = eg_daemon_new(&daemon);
         if (r < 0)
                 eg_log_error("out of memory");
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .dry_run = a.dry_run,
-                                        .on_event = eg_daemon_on_event, .event_userdata = daemon,
+        struct eg_cli_env_options eo = {.p = &a.p,
+                                        .want_audit = true,
+                                        .dry_run = a.dry_run,
+                                        .on_event = eg_daemon_on_event,
+                                        .event_userdata = daemon,
                                         .stop = daemon ? eg_daemon_pass_stop(daemon) : NULL};
         if (r >= 0 && (r = eg_cli_env_open(&env, &eo)) >= 0) {
                 r = run(&a, daemon, &env, lease);

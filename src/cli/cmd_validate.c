@@ -17,7 +17,8 @@ struct validate_args {
 };
 
 const struct eg_option cmd_validate_options[] = {
-        {OPT_STRICT, "strict", 0, NULL, "unknown fields are errors, not warnings", EG_OPT_FLAG_AT(struct validate_args, strict)},
+        {OPT_STRICT, "strict", 0, NULL, "unknown fields are errors, not warnings",
+         EG_OPT_FLAG_AT(struct validate_args, strict)},
         {OPT_OUTPUT, "output", 'o', "text|json", "output format (default text)"},
         {0},
 };
@@ -37,7 +38,8 @@ static int print_text(const struct eg_desired_set *set) {
                 const struct eg_diag *d = &set->diags[i];
                 const char *sev = d->severity == EG_SEVERITY_ERROR ? "error" : "warning";
                 if (d->field)
-                        fprintf(stderr, "%s:%u:%u: %s: %s: %s\n", d->path, d->line, d->column, sev, d->field, d->message);
+                        fprintf(stderr, "%s:%u:%u: %s: %s: %s\n", d->path, d->line, d->column, sev, d->field,
+                                d->message);
                 else
                         fprintf(stderr, "%s:%u:%u: %s: %s\n", d->path, d->line, d->column, sev, d->message);
         }

@@ -36,9 +36,9 @@ static json_t *versions(void) {
         snprintf(git2, sizeof(git2), "%d.%d.%d", major, minor, rev);
         const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
         return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}}", "version", EG_VERSION, "gitCommit",
-                         EG_GIT_COMMIT, "libraries", "libgit2", git2,
-                         "libcurl", curl->version, "jansson", jansson_version_str(), "libyaml", yaml_get_version_string(),
-                         "libmicrohttpd", MHD_get_version(), "openssl", OpenSSL_version(OPENSSL_VERSION));
+                         EG_GIT_COMMIT, "libraries", "libgit2", git2, "libcurl", curl->version, "jansson",
+                         jansson_version_str(), "libyaml", yaml_get_version_string(), "libmicrohttpd",
+                         MHD_get_version(), "openssl", OpenSSL_version(OPENSSL_VERSION));
 }
 
 int cmd_version(const struct eg_command *cmd, int argc, char **argv) {

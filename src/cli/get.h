@@ -31,8 +31,7 @@ json_t *get_filter(json_t *all, const char *key, const char *name);
 
 /* What every listing shares: "no KIND named" when name matched nothing, and the JSON and YAML
  * formats. False when the table or names are still to print. */
-bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, FILE *f,
-                      int *ret_exit);
+bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_out_format fmt, FILE *f, int *ret_exit);
 
 /* Re-renders the listing each time a status file under the state dir changes, printing it
  * when it differs from the last; returns 0 on SIGINT or SIGTERM. */

@@ -17,8 +17,8 @@ const struct eg_command eg_commands[] = {
         {"run", cmd_run, "Keep the clusters converged to the source (the daemon).",
          "run --source SRC [--interval DURATION] [--listen ADDR] [--prune] [--dry-run]", cmd_run_options, true},
         {"get", cmd_get, "Show live clusters, members or backups.",
-         "get [clusters|members|backups] [NAME] [-A] [-w] [--no-headers] [-o table|wide|name|json|yaml]", cmd_get_options,
-         true},
+         "get [clusters|members|backups] [NAME] [-A] [-w] [--no-headers] [-o table|wide|name|json|yaml]",
+         cmd_get_options, true},
         {"audit", cmd_audit, "List audit records, or verify the log's hash chain.",
          "audit [--cluster [NS/]NAME] [--revision REV] [--since DURATION|TIME] [--outcome O] [--decision D] [-f] "
          "[-o table|json] | audit verify",
@@ -47,7 +47,8 @@ static void usage(FILE *f) {
                    "commands:\n");
         for (size_t i = 0; i < eg_n_commands; i++)
                 fprintf(f, "  %-10s %s\n", eg_commands[i].name, eg_commands[i].summary);
-        fprintf(f, "\nSee 'etcd-gitops <command> --help'. Exit codes: 0 ok, 1 differences/not converged/invalid, 2 error.\n");
+        fprintf(f,
+                "\nSee 'etcd-gitops <command> --help'. Exit codes: 0 ok, 1 differences/not converged/invalid, 2 error.\n");
 }
 
 int main(int argc, char **argv) {

@@ -93,7 +93,8 @@ int eg_out_parse_time(const char *s, int64_t *ret_ms) {
         struct tm tm = {0};
         int n = 0;
         if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &n) != 6 || n != 19)
+                   &tm.tm_sec, &n) != 6 ||
+            n != 19)
                 return -EINVAL;
         const char *p = s + n;
         int64_t ms = 0, scale = 100;

@@ -113,9 +113,10 @@ void eg_cli_print_diags(const struct eg_desired_set *set) {
         for (size_t i = 0; i < set->n_diags; i++) {
                 const struct eg_diag *d = &set->diags[i];
                 bool error = d->severity == EG_SEVERITY_ERROR;
-                fprintf(stderr, "%s%s:%u:%u: %s: %s%s%s\n", eg_log_journal_prefix(error ? EG_LOG_ERROR : EG_LOG_WARNING),
-                        d->path ? d->path : "?", d->line, d->column, error ? "error" : "warning",
-                        d->field ? d->field : "", d->field ? ": " : "", d->message);
+                fprintf(stderr, "%s%s:%u:%u: %s: %s%s%s\n",
+                        eg_log_journal_prefix(error ? EG_LOG_ERROR : EG_LOG_WARNING), d->path ? d->path : "?", d->line,
+                        d->column, error ? "error" : "warning", d->field ? d->field : "", d->field ? ": " : "",
+                        d->message);
         }
 }
 
@@ -131,8 +132,8 @@ int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct
         return r;
 }
 
-int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
-                         void *userdata, const struct policy_args *p, int *ret_exit) {
+int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h, void *userdata,
+                         const struct policy_args *p, int *ret_exit) {
         char **args = NULL;
         size_t n = 0;
         int r = eg_cli_parse(cmd, argc, argv, h, userdata, &args, &n);

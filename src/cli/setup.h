@@ -11,9 +11,9 @@
 
 struct eg_cli_env {
         struct eg_runtime *runtime;
-        struct eg_audit *audit;   /* only when asked for */
+        struct eg_audit *audit;     /* only when asked for */
         struct eg_journal *journal; /* over audit, or without a log: sinks only */
-        struct eg_source *source; /* only when a source was given */
+        struct eg_source *source;   /* only when a source was given */
         struct eg_reconciler *rec;
 };
 
@@ -21,7 +21,7 @@ struct eg_cli_env_options {
         const struct policy_args *p; /* source, policy and git settings; NULL: no source */
         bool want_audit;
         bool dry_run;
-        bool read_only; /* diff, get: nothing may change, not even repairs */
+        bool read_only;                 /* diff, get: nothing may change, not even repairs */
         eg_reconcile_event_fn on_event; /* metrics, notes; may be NULL */
         void *event_userdata;
         const volatile sig_atomic_t *stop; /* see eg_reconciler_options.stop; may be NULL */
@@ -29,8 +29,8 @@ struct eg_cli_env_options {
 
 /* eg_cli_parse for commands that take --source and no positional arguments (apply,
  * diff, run). Returns 0 to go on, else the exit code to return (0 after --help). */
-int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h,
-                         void *userdata, const struct policy_args *p, int *ret_exit);
+int eg_cli_parse_sourced(const struct eg_command *cmd, int argc, char **argv, eg_option_handler h, void *userdata,
+                         const struct policy_args *p, int *ret_exit);
 
 /* The runtime the common settings name (--runtime and its options). */
 int eg_cli_runtime_open(bool read_only, struct eg_runtime **ret, struct eg_error *err);

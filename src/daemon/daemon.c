@@ -90,10 +90,14 @@ void eg_daemon_on_event(void *userdata, const struct eg_reconcile_event *ev) {
 
 /* ---- audit records of the daemon's own decisions ---- */
 
-void daemon_record(struct eg_daemon *d, const struct eg_source_revision *rev, const char *decision,
-                   const char *reason, const char *outcome) {
-        struct eg_decision dec = {.revision = rev->revision, .commit = rev->commit, .kind = decision,
-                                  .reason = reason, .outcome = outcome, .actor = "daemon"};
+void daemon_record(struct eg_daemon *d, const struct eg_source_revision *rev, const char *decision, const char *reason,
+                   const char *outcome) {
+        struct eg_decision dec = {.revision = rev->revision,
+                                  .commit = rev->commit,
+                                  .kind = decision,
+                                  .reason = reason,
+                                  .outcome = outcome,
+                                  .actor = "daemon"};
         struct eg_error err = {0};
         if (eg_journal_record(d->opt->journal, &dec, &err) < 0)
                 eg_log_error("%s", err.message ? err.message : "cannot append to the audit log");
@@ -113,8 +117,10 @@ static void force_push_seen(struct eg_daemon *d, struct cycle *c) {
         const char *now = rev->commit ? rev->commit : "(unknown)";
         _cleanup_free_ char *reason =
                 rev->held ? eg_strdup_printf("the ref was force-pushed away from %s; refused (--refuse-force-push), "
-                                             "holding at %s", prev, now)
-                          : eg_strdup_printf("the ref was force-pushed: %s does not descend from %s; following it", now, prev);
+                                             "holding at %s",
+                                             prev, now)
+                          : eg_strdup_printf("the ref was force-pushed: %s does not descend from %s; following it", now,
+                                             prev);
         eg_log_warning("%s", reason ? reason : "force-push");
         /* the record names the revision it is about, which the read just produced */
         daemon_record(d, rev, "force-push", reason, rev->held ? "blocked" : "ok");
@@ -245,8 +251,11 @@ static void cycle_work(struct eg_daemon *d) {
         if (!desired || !c->lead)
                 return;
         d->pass_stop = !may_act(d);
-        const struct eg_cycle_backups b = {.may = c->may_backup, .due_ms = c->backup_due_ms, .wait_settle = true,
-                                           .still_may = may_act_cb, .userdata = d};
+        const struct eg_cycle_backups b = {.may = c->may_backup,
+                                           .due_ms = c->backup_due_ms,
+                                           .wait_settle = true,
+                                           .still_may = may_act_cb,
+                                           .userdata = d};
         eg_cycle_run(d->opt->cycle, desired, src, &b, &c->out);
         c->backup_due_ms = c->out.backup_due_ms;
 }
@@ -286,8 +295,7 @@ static void cycle_publish(struct eg_daemon *d) {
                 if (c->lead)
                         sd_notifyf(0, "STATUS=revision %s: %zu cluster%s, %zu converged, %zu blocked, %zu failing",
                                    d->rev.revision, c->out.pass.n_clusters, c->out.pass.n_clusters == 1 ? "" : "s",
-                                   c->out.pass.n_converged,
-                                   c->out.pass.n_blocked, c->out.pass.n_failed);
+                                   c->out.pass.n_converged, c->out.pass.n_blocked, c->out.pass.n_failed);
                 else
                         sd_notifyf(0, "STATUS=revision %s: standing by, the lease %s/%s is held by %s", d->rev.revision,
                                    eg_lease_namespace(d->opt->lease), eg_lease_name(d->opt->lease),
@@ -413,7 +421,8 @@ static int loop_setup(struct eg_daemon *d) {
             (r = sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_signal, d)) < 0 ||
             (r = sd_event_add_time(d->event, &d->reconcile_timer, CLOCK_MONOTONIC, 0, 0, on_reconcile, d)) < 0 ||
-            (r = sd_event_add_time(d->event, &d->debounce_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounced, d)) < 0 ||
+            (r = sd_event_add_time(d->event, &d->debounce_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_debounced, d)) <
+                    0 ||
             (r = sd_event_add_time(d->event, &d->hook_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_hook_timer, d)) < 0 ||
             (r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, 0, 0, on_rescan, d)) < 0)
                 return eg_log_error_errno(r, "cannot set up the event loop: %m");
@@ -446,7 +455,8 @@ static int changes_setup(struct eg_daemon *d) {
                 /* best effort, as the pidfds: without it rechecks still find every change */
                 if (fd < 0 || sd_event_add_io(d->event, &d->change_source, fd, EPOLLIN, on_runtime_change, d) < 0)
                         eg_log_warning("cannot follow changes of the %s runtime (%s): they are found by rechecks",
-                                       opt->runtime->ops->name, err.message ? err.message : strerror(fd < 0 ? -fd : EIO));
+                                       opt->runtime->ops->name,
+                                       err.message ? err.message : strerror(fd < 0 ? -fd : EIO));
                 eg_error_done(&err);
         }
         return 0;

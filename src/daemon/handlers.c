@@ -51,12 +51,14 @@ static json_t *cached_statuses(const char *state_dir) {
                 struct dirent **files = NULL;
                 int n = dir ? scandir(dir, &files, no_dots, cmp_dirent) : -1;
                 for (int k = 0; k < n; k++) {
-                        if (arr && json_array_size(arr) < STATUS_MAX_FILES && eg_str_has_suffix(files[k]->d_name, ".json")) {
+                        if (arr && json_array_size(arr) < STATUS_MAX_FILES &&
+                            eg_str_has_suffix(files[k]->d_name, ".json")) {
                                 _cleanup_free_ char *p = eg_path_join(dir, files[k]->d_name);
                                 _cleanup_free_ char *text = NULL;
                                 size_t len;
                                 json_t *j = p && eg_read_file(p, STATUS_FILE_MAX, &text, &len) == 0
-                                                    ? json_loadb(text, len, 0, NULL) : NULL;
+                                                    ? json_loadb(text, len, 0, NULL)
+                                                    : NULL;
                                 if (j)
                                         json_array_append_new(arr, j);
                         }
@@ -79,21 +81,21 @@ static json_t *time_or_null(int64_t ms) {
 
 static int http_status(void *userdata, char **ret) {
         struct eg_daemon *d = userdata;
-        json_t *fp = d->force_key ? json_pack("{s:s?, s:s?, s:b, s:o}", "previousCommit", d->force_previous, "commit",
-                                              d->force_commit, "held", d->force_held, "time", time_or_null(d->force_time_ms))
-                                  : json_null();
+        json_t *fp = d->force_key
+                             ? json_pack("{s:s?, s:s?, s:b, s:o}", "previousCommit", d->force_previous, "commit",
+                                         d->force_commit, "held", d->force_held, "time", time_or_null(d->force_time_ms))
+                             : json_null();
         const struct eg_lease *l = d->opt->lease;
         json_t *le = l ? json_pack("{s:s, s:s, s:s, s:b, s:s?, s:s?}", "namespace", eg_lease_namespace(l), "lease",
                                    eg_lease_name(l), "identity", eg_lease_identity(l), "leader", d->leading, "holder",
                                    d->lease_holder, "lastError", d->lease_error)
                        : json_null();
         json_t *doc = json_pack(
-                "{s:b, s:s?, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o, s:o}", "ready",
-                d->ready, "listError", d->list_error, "source",
-                "kind", d->opt->source->ops->kind, "revision", d->rev.revision, "commit", d->rev.commit, "author",
-                d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty, "lastRead", time_or_null(d->last_read_ms),
-                "lastError", d->last_error, "waitingForCommit", d->hook_commit, "forcePush", fp, "leaderElection", le,
-                "clusters", cached_statuses(d->opt->state_dir));
+                "{s:b, s:s?, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o, s:o}", "ready", d->ready,
+                "listError", d->list_error, "source", "kind", d->opt->source->ops->kind, "revision", d->rev.revision,
+                "commit", d->rev.commit, "author", d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty,
+                "lastRead", time_or_null(d->last_read_ms), "lastError", d->last_error, "waitingForCommit",
+                d->hook_commit, "forcePush", fp, "leaderElection", le, "clusters", cached_statuses(d->opt->state_dir));
         if (!doc)
                 return -ENOMEM;
         *ret = json_dumps(doc, JSON_INDENT(2));
@@ -111,7 +113,8 @@ static void http_webhook(void *userdata, const struct eg_webhook_event *ev) {
                 if (ev->commit) {
                         set_str(&d->hook_commit, ev->commit);
                         d->hook_started_ms = eg_now_monotonic_ms();
-                        d->hook_deadline_ms = d->hook_started_ms + (d->opt->hook_wait_ms > 0 ? d->opt->hook_wait_ms : 10000);
+                        d->hook_deadline_ms = d->hook_started_ms +
+                                              (d->opt->hook_wait_ms > 0 ? d->opt->hook_wait_ms : 10000);
                 }
                 read_soon(d);
                 return;
@@ -159,7 +162,6 @@ int load_secret(struct eg_daemon *d) {
         return r;
 }
 
-
 /* The HTTP endpoints when asked for; a failure to bind the default address only warns. */
 int http_setup(struct eg_daemon *d) {
         const struct eg_daemon_options *opt = d->opt;
@@ -168,13 +170,18 @@ int http_setup(struct eg_daemon *d) {
                 struct eg_http_options ho = {
                         .listen = opt->listen,
                         .audit_log = opt->audit_log,
-                        .handlers = {.ready = http_ready, .unready_why = http_unready_why, .status = http_status,
-                                     .metrics = http_metrics, .webhook = http_webhook, .userdata = d},
+                        .handlers = {.ready = http_ready,
+                                     .unready_why = http_unready_why,
+                                     .status = http_status,
+                                     .metrics = http_metrics,
+                                     .webhook = http_webhook,
+                                     .userdata = d},
                 };
                 int r = eg_http_new(d->event, &ho, &d->http, &err);
                 if (r < 0 && opt->listen_optional)
                         /* a second daemon on this host (another state dir) still runs */
-                        eg_log_warning("%s; running without the HTTP endpoints", err.message ? err.message : strerror(-r));
+                        eg_log_warning("%s; running without the HTTP endpoints",
+                                       err.message ? err.message : strerror(-r));
                 else if (r < 0)
                         eg_log_error("%s", err.message ? err.message : strerror(-r));
                 eg_error_done(&err);

@@ -226,7 +226,8 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t len) {
 /* A response of type; copy=false hands body (malloc'd) to MHD, which frees it even when
  * this fails (NULL). */
 static struct MHD_Response *response_new(const char *type, char *body, size_t len, bool copy) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+                len, body, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 if (!copy)
                         free(body);
@@ -313,7 +314,8 @@ static enum MHD_Result handle_hook(struct eg_http *h, struct MHD_Connection *c, 
                 ret = respond_text(c, MHD_HTTP_ACCEPTED, "accepted\n");
         }
 out:;
-        _cleanup_free_ char *commit = ev.result == EG_WEBHOOK_ACCEPTED ? eg_webhook_commit(rq->body.data, rq->body.len) : NULL;
+        _cleanup_free_ char *commit = ev.result == EG_WEBHOOK_ACCEPTED ? eg_webhook_commit(rq->body.data, rq->body.len)
+                                                                       : NULL;
         ev.commit = commit;
         if (h->opt.handlers.webhook)
                 h->opt.handlers.webhook(h->opt.handlers.userdata, &ev);
@@ -331,7 +333,8 @@ static enum MHD_Result handle_get(struct eg_http *h, struct MHD_Connection *c, c
                 _cleanup_free_ char *why = !ready && hd->unready_why ? hd->unready_why(hd->userdata) : NULL;
                 if (why)
                         return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, why);
-                return respond_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, ready ? "ready\n" : "not ready\n");
+                return respond_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                                    ready ? "ready\n" : "not ready\n");
         }
         if (strcmp(url, "/status") == 0) {
                 char *body = NULL;
@@ -347,7 +350,8 @@ static enum MHD_Result handle_get(struct eg_http *h, struct MHD_Connection *c, c
                         return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render the metrics\n");
                 }
                 size_t len = b.len;
-                return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", eg_buf_steal(&b), len, false);
+                return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", eg_buf_steal(&b), len,
+                               false);
         }
         return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
@@ -457,14 +461,11 @@ int eg_http_new(sd_event *e, const struct eg_http_options *opt, struct eg_http *
                                                             : ((struct sockaddr_in *)&bound)->sin_port);
         unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
         /* MHD owns fd from here, closing it when stopped */
-        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                  MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-                                  MHD_OPTION_END);
+        h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                  (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                                  h, MHD_OPTION_END);
         if (!h->mhd) {
                 close(fd);
                 free(h);

@@ -57,7 +57,6 @@ struct eg_daemon {
         int64_t reject_window_ms;
         unsigned reject_records, reject_suppressed;
 
-
         /* A cycle (a source read when one is asked for, a pass, the backups it finds due)
          * talks to git, etcd and the Kubernetes API, so it runs on a worker thread: the loop
          * keeps answering HTTP, signals and the watchdog however long etcd takes. While it
@@ -75,8 +74,8 @@ struct eg_daemon {
                 struct eg_desired_set *set; /* what the read produced */
                 struct eg_source_revision rev;
                 char *force_key;            /* a force-push not seen before */
-                bool may_backup;       /* no batch out: the worker may start one */
-                int64_t backup_due_ms; /* the loop's value at the start, updated by the worker */
+                bool may_backup;            /* no batch out: the worker may start one */
+                int64_t backup_due_ms;      /* the loop's value at the start, updated by the worker */
                 struct eg_cycle_result out; /* its batch started by the worker, launched by the loop */
         } cycle;
         bool reload_pending;
@@ -94,7 +93,7 @@ struct eg_daemon {
                 int64_t pid;
                 sd_event_source *source; /* owns the pidfd */
                 struct eg_daemon *d;
-        } *watches;
+        } * watches;
         size_t n_watches;
         /* the runtime's own change signal (a pod watch): the same, for members that are no
          * process of this host */
@@ -114,7 +113,7 @@ struct eg_daemon {
         int lease_r;          /* the try's result: the worker's until joined */
         struct eg_lease_status lease_st;
         struct eg_error lease_err;
-        atomic_bool standby;  /* !leading or stopping, for the reconcile thread */
+        atomic_bool standby; /* !leading or stopping, for the reconcile thread */
         /* monotonic: the renew deadline of the last successful try, judged by the clock
          * on both threads, so that a daemon that was frozen (SIGSTOP, a VM paused) past it
          * stops before its timers have even run; INT64_MAX without a lease */
@@ -134,8 +133,8 @@ int arm(sd_event_source *s, int64_t due_monotonic_ms);
 uint64_t next_random(struct eg_daemon *d);
 void read_soon(struct eg_daemon *d);
 /* One decision of the daemon's own (force-push, webhook-rejected, leader) into the journal. */
-void daemon_record(struct eg_daemon *d, const struct eg_source_revision *rev, const char *decision,
-                   const char *reason, const char *outcome);
+void daemon_record(struct eg_daemon *d, const struct eg_source_revision *rev, const char *decision, const char *reason,
+                   const char *outcome);
 
 /* worker.c */
 int worker_init(struct worker *w, struct eg_daemon *d, const char *what, void (*work)(struct eg_daemon *),

@@ -12,8 +12,8 @@ static void lease_lead(struct eg_daemon *d) {
         const char *prev = d->lease_st.previous;
         bool back = str_eq(prev, eg_lease_identity(l));
         _cleanup_free_ char *reason =
-                !prev  ? eg_strdup_printf("took the lease %s/%s, held by nobody (transition %lld)", eg_lease_namespace(l),
-                                          eg_lease_name(l), (long long)d->lease_st.transitions)
+                !prev  ? eg_strdup_printf("took the lease %s/%s, held by nobody (transition %lld)",
+                                          eg_lease_namespace(l), eg_lease_name(l), (long long)d->lease_st.transitions)
                 : back ? eg_strdup_printf("renewed the lease %s/%s again after missing the renew deadline",
                                           eg_lease_namespace(l), eg_lease_name(l))
                        : eg_strdup_printf("took the lease %s/%s over from %s (transition %lld)", eg_lease_namespace(l),
@@ -67,8 +67,8 @@ static void lease_done(struct eg_daemon *d) {
                                                                     st->holder ? st->holder : "another daemon");
                         lease_stand_by(d, why ? why : "the lease was taken over");
                 } else if (st->holder && !str_eq(st->holder, d->lease_holder))
-                        eg_log_info("standing by: the lease %s/%s is held by %s", eg_lease_namespace(l), eg_lease_name(l),
-                                    st->holder);
+                        eg_log_info("standing by: the lease %s/%s is held by %s", eg_lease_namespace(l),
+                                    eg_lease_name(l), st->holder);
                 set_str(&d->lease_holder, st->holder);
         }
         eg_lease_status_done(st);
@@ -93,10 +93,9 @@ int on_lease_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         const struct eg_lease *l = d->opt->lease;
         if (!d->leading)
                 return 0;
-        _cleanup_free_ char *why =
-                eg_strdup_printf("the lease %s/%s could not be renewed for %d s%s%s", eg_lease_namespace(l),
-                                 eg_lease_name(l), EG_LEASE_RENEW_DEADLINE_MS / 1000, d->lease_error ? ": " : "",
-                                 d->lease_error ? d->lease_error : "");
+        _cleanup_free_ char *why = eg_strdup_printf(
+                "the lease %s/%s could not be renewed for %d s%s%s", eg_lease_namespace(l), eg_lease_name(l),
+                EG_LEASE_RENEW_DEADLINE_MS / 1000, d->lease_error ? ": " : "", d->lease_error ? d->lease_error : "");
         lease_stand_by(d, why ? why : "the lease could not be renewed");
         return 0;
 }
@@ -107,7 +106,8 @@ int lease_setup(struct eg_daemon *d) {
         if (r < 0)
                 return r;
         if ((r = sd_event_add_time(d->event, &d->lease_timer, CLOCK_MONOTONIC, 0, 0, on_lease_timer, d)) < 0 ||
-            (r = sd_event_add_time(d->event, &d->lease_deadline, CLOCK_MONOTONIC, UINT64_MAX, 0, on_lease_deadline, d)) < 0)
+            (r = sd_event_add_time(d->event, &d->lease_deadline, CLOCK_MONOTONIC, UINT64_MAX, 0, on_lease_deadline,
+                                   d)) < 0)
                 return eg_log_error_errno(r, "cannot set up leader election: %m");
         sd_event_source_set_time_accuracy(d->lease_timer, 1000);
         sd_event_source_set_time_accuracy(d->lease_deadline, 1000);

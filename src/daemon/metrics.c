@@ -315,7 +315,8 @@ static int cluster_series(struct eg_buf *out, const char *metric, const struct c
 
 static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
         static const char h[] = "etcd_gitops_reconcile_duration_seconds";
-        int r = family(out, h, "histogram", "Time one reconcile pass over a cluster took (observe, plan, maybe one step).");
+        int r = family(out, h, "histogram",
+                       "Time one reconcile pass over a cluster took (observe, plan, maybe one step).");
         for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
                 const struct cluster_metrics *c = &m->clusters[i];
                 uint64_t cum = 0;
@@ -334,10 +335,12 @@ static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
                         if ((r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, le)) >= 0)
                                 r = eg_buf_printf(out, "%llu\n", (unsigned long long)cum);
                 }
-                if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, "le=\"+Inf\"")) >= 0)
+                if (r >= 0 &&
+                    (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_bucket", c, "le=\"+Inf\"")) >= 0)
                         r = eg_buf_printf(out, "%llu\n", (unsigned long long)c->count);
                 if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_sum", c, NULL)) >= 0)
-                        r = eg_buf_printf(out, "%lld.%03lld\n", (long long)(c->sum_ms / 1000), (long long)(c->sum_ms % 1000));
+                        r = eg_buf_printf(out, "%lld.%03lld\n", (long long)(c->sum_ms / 1000),
+                                          (long long)(c->sum_ms % 1000));
                 if (r >= 0 && (r = cluster_series(out, "etcd_gitops_reconcile_duration_seconds_count", c, NULL)) >= 0)
                         r = eg_buf_printf(out, "%llu\n", (unsigned long long)c->count);
         }
@@ -346,7 +349,8 @@ static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
 
 enum gauge { GAUGE_READY, GAUGE_DESIRED, GAUGE_QUORUM };
 
-static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const char *name, const char *help, enum gauge g) {
+static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const char *name, const char *help,
+                        enum gauge g) {
         int r = family(out, name, "gauge", help);
         for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
                 const struct cluster_metrics *c = &m->clusters[i];
@@ -407,45 +411,61 @@ static int render_backups(const struct eg_metrics *m, struct eg_buf *out) {
 static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
         int r = render_histograms(m, out);
         if (r >= 0)
-                r = family(out, "etcd_gitops_decisions_total", "counter", "Decisions taken, by kind and outcome (as in the audit log).");
+                r = family(out, "etcd_gitops_decisions_total", "counter",
+                           "Decisions taken, by kind and outcome (as in the audit log).");
         for (size_t i = 0; r >= 0 && i < m->n_decisions; i++) {
                 const struct decision_count *d = &m->decisions[i];
                 if ((r = eg_buf_puts(out, "etcd_gitops_decisions_total{decision=\"")) >= 0 &&
-                    (r = eg_metrics_escape_label(out, d->decision)) >= 0 && (r = eg_buf_puts(out, "\",outcome=\"")) >= 0 &&
-                    (r = eg_metrics_escape_label(out, d->outcome)) >= 0)
+                    (r = eg_metrics_escape_label(out, d->decision)) >= 0 &&
+                    (r = eg_buf_puts(out, "\",outcome=\"")) >= 0 && (r = eg_metrics_escape_label(out, d->outcome)) >= 0)
                         r = eg_buf_printf(out, "\"} %llu\n", (unsigned long long)d->n);
         }
         if (r >= 0)
-                r = render_gauge(m, out, "etcd_gitops_cluster_members_ready", "Members running, healthy and in the membership.", GAUGE_READY);
+                r = render_gauge(m, out, "etcd_gitops_cluster_members_ready",
+                                 "Members running, healthy and in the membership.", GAUGE_READY);
         if (r >= 0)
-                r = render_gauge(m, out, "etcd_gitops_cluster_members_desired", "Members the manifest asks for (0 without a manifest).", GAUGE_DESIRED);
+                r = render_gauge(m, out, "etcd_gitops_cluster_members_desired",
+                                 "Members the manifest asks for (0 without a manifest).", GAUGE_DESIRED);
         if (r >= 0)
-                r = render_gauge(m, out, "etcd_gitops_cluster_quorum", "1 when a majority of voters is healthy, else 0.", GAUGE_QUORUM);
+                r = render_gauge(m, out, "etcd_gitops_cluster_quorum",
+                                 "1 when a majority of voters is healthy, else 0.", GAUGE_QUORUM);
         if (r >= 0)
                 r = render_backups(m, out);
-        if (r >= 0 && (r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.")) >= 0 &&
+        if (r >= 0 &&
+            (r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.")) >= 0 &&
             m->revision) {
                 if ((r = eg_buf_puts(out, "etcd_gitops_source_revision_info{revision=\"")) >= 0 &&
-                    (r = eg_metrics_escape_label(out, m->revision)) >= 0 && (r = eg_buf_puts(out, "\",commit=\"")) >= 0 &&
-                    (r = eg_metrics_escape_label(out, m->commit)) >= 0)
+                    (r = eg_metrics_escape_label(out, m->revision)) >= 0 &&
+                    (r = eg_buf_puts(out, "\",commit=\"")) >= 0 && (r = eg_metrics_escape_label(out, m->commit)) >= 0)
                         r = eg_buf_puts(out, "\"} 1\n");
         }
-        if (r >= 0 && (r = family(out, "etcd_gitops_source_fetch_failures_total", "counter", "Reads of the source that failed; the last good revision stayed applied.")) >= 0)
-                r = eg_buf_printf(out, "etcd_gitops_source_fetch_failures_total %llu\n", (unsigned long long)m->fetch_failures);
-        if (r >= 0 && (r = family(out, "etcd_gitops_source_force_pushes_total", "counter", "Force-pushes seen on the followed ref.")) >= 0)
-                r = eg_buf_printf(out, "etcd_gitops_source_force_pushes_total %llu\n", (unsigned long long)m->force_pushes);
-        if (r >= 0 && (r = family(out, "etcd_gitops_events_lost_total", "counter", "Kubernetes Events of decisions that could not be posted (the audit log has the decisions).")) >= 0)
+        if (r >= 0 && (r = family(out, "etcd_gitops_source_fetch_failures_total", "counter",
+                                  "Reads of the source that failed; the last good revision stayed applied.")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_source_fetch_failures_total %llu\n",
+                                  (unsigned long long)m->fetch_failures);
+        if (r >= 0 && (r = family(out, "etcd_gitops_source_force_pushes_total", "counter",
+                                  "Force-pushes seen on the followed ref.")) >= 0)
+                r = eg_buf_printf(out, "etcd_gitops_source_force_pushes_total %llu\n",
+                                  (unsigned long long)m->force_pushes);
+        if (r >= 0 &&
+            (r = family(
+                     out, "etcd_gitops_events_lost_total", "counter",
+                     "Kubernetes Events of decisions that could not be posted (the audit log has the decisions).")) >=
+                    0)
                 r = eg_buf_printf(out, "etcd_gitops_events_lost_total %llu\n", (unsigned long long)m->events_lost);
         if (r >= 0)
                 r = family(out, "etcd_gitops_webhooks_total", "counter", "Webhook requests, by result.");
         for (int i = 0; r >= 0 && i < EG_WEBHOOK_N_RESULTS; i++)
-                r = eg_buf_printf(out, "etcd_gitops_webhooks_total{result=\"%s\"} %llu\n", eg_webhook_result_to_string(i),
-                                  (unsigned long long)m->webhooks[i]);
+                r = eg_buf_printf(out, "etcd_gitops_webhooks_total{result=\"%s\"} %llu\n",
+                                  eg_webhook_result_to_string(i), (unsigned long long)m->webhooks[i]);
         if (r >= 0 && m->leader_identity &&
-            (r = family(out, "etcd_gitops_leader", "gauge", "1 while this daemon holds the leader lease and acts, else 0 (standing by).")) >= 0 &&
-            (r = eg_buf_puts(out, "etcd_gitops_leader{identity=\"")) >= 0 && (r = eg_metrics_escape_label(out, m->leader_identity)) >= 0)
+            (r = family(out, "etcd_gitops_leader", "gauge",
+                        "1 while this daemon holds the leader lease and acts, else 0 (standing by).")) >= 0 &&
+            (r = eg_buf_puts(out, "etcd_gitops_leader{identity=\"")) >= 0 &&
+            (r = eg_metrics_escape_label(out, m->leader_identity)) >= 0)
                 r = eg_buf_printf(out, "\"} %d\n", m->leading ? 1 : 0);
-        if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter", "Events not tracked because a limit on distinct series was reached.")) >= 0)
+        if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter",
+                                  "Events not tracked because a limit on distinct series was reached.")) >= 0)
                 r = eg_buf_printf(out, "etcd_gitops_metrics_dropped_total %llu\n", (unsigned long long)m->dropped);
         return r < 0 ? r : 0;
 }

@@ -148,7 +148,8 @@ static void member_rows(struct page *p, const json_t *cluster) {
         size_t i;
         const json_t *m;
         json_array_foreach(json_object_get(json_object_get(cluster, "status"), "memberDetails"), i, m) {
-                _cleanup_free_ char *restarts = eg_strdup_printf("%lld", (long long)json_integer_value(json_object_get(m, "restarts")));
+                _cleanup_free_ char *restarts = eg_strdup_printf(
+                        "%lld", (long long)json_integer_value(json_object_get(m, "restarts")));
                 put(p, "<tr>");
                 cell(p, NULL, str(m, "name"));
                 cell(p, NULL, either(cname, "?"));
@@ -163,19 +164,19 @@ static void member_rows(struct page *p, const json_t *cluster) {
 }
 
 static void clusters_section(struct page *p, const json_t *clusters) {
-        static const char *const ccols[] = {"Cluster", "Phase", "Ready", "Leader", "Quorum", "Version", "Message", NULL};
-        static const char *const mcols[] = {"Member", "Cluster", "State", "Role", "Version", "Client URL", "Restarts", "Reason", NULL};
+        static const char *const ccols[] = {"Cluster", "Phase",   "Ready",   "Leader",
+                                            "Quorum",  "Version", "Message", NULL};
+        static const char *const mcols[] = {"Member",     "Cluster",  "State",  "Role", "Version",
+                                            "Client URL", "Restarts", "Reason", NULL};
         size_t i;
         const json_t *c;
         heading(p, "Clusters", ccols);
-        json_array_foreach(clusters, i, c)
-                cluster_row(p, c);
+        json_array_foreach(clusters, i, c) cluster_row(p, c);
         table_end(p);
         if (json_array_size(clusters) == 0)
                 put(p, "<p class=\"none\">No cluster yet.</p>\n");
         heading(p, "Members", mcols);
-        json_array_foreach(clusters, i, c)
-                member_rows(p, c);
+        json_array_foreach(clusters, i, c) member_rows(p, c);
         table_end(p);
 }
 

@@ -78,7 +78,6 @@ void watches_sync(struct eg_daemon *d) {
         free(pids);
 }
 
-
 void watches_drop_all(struct eg_daemon *d) {
         for (size_t i = 0; i < d->n_watches; i++)
                 watch_drop(&d->watches[i]);

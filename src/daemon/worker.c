@@ -36,7 +36,7 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
 }
 
 int worker_init(struct worker *w, struct eg_daemon *d, const char *what, void (*work)(struct eg_daemon *),
-                       void (*done)(struct eg_daemon *)) {
+                void (*done)(struct eg_daemon *)) {
         *w = (struct worker){.what = what, .work = work, .done = done, .d = d};
         w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (w->fd < 0)

@@ -204,8 +204,7 @@ static int bad_reply(struct eg_etcd *c, const char *what, struct eg_etcd_error *
         return -EBADMSG;
 }
 
-int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret,
-                        struct eg_etcd_error *err) {
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_etcd_error *err) {
         json_t *reply = NULL;
         int r = call(c, NULL, "/v3/cluster/member/list", json_object(), NULL, &reply, err);
         if (r < 0)
@@ -254,12 +253,11 @@ int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error 
         return member_call(c, "/v3/cluster/member/promote", id, err);
 }
 
-int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id,
-                        struct eg_etcd_error *err) {
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_etcd_error *err) {
         char id[21];
         snprintf(id, sizeof(id), "%" PRIu64, target_id);
-        return call(c, leader_endpoint, "/v3/maintenance/transfer-leadership", json_pack("{s:s}", "targetID", id),
-                    NULL, NULL, err);
+        return call(c, leader_endpoint, "/v3/maintenance/transfer-leadership", json_pack("{s:s}", "targetID", id), NULL,
+                    NULL, err);
 }
 
 /* ---- status and health of one endpoint ---- */
@@ -271,8 +269,7 @@ void eg_etcd_status_done(struct eg_etcd_status *s) {
         *s = (struct eg_etcd_status){0};
 }
 
-int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret,
-                      struct eg_etcd_error *err) {
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_etcd_error *err) {
         json_t *reply = NULL;
         int r = call(c, endpoint, "/v3/maintenance/status", json_object(), NULL, &reply, err);
         if (r < 0)
@@ -281,12 +278,11 @@ int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_st
         json_t *hdr = json_object_get(reply, "header");
         json_t *learner = json_object_get(reply, "isLearner");
         s.is_learner = json_is_true(learner);
-        if (etcd_json_get_u64(hdr, "member_id", &s.member_id) < 0 ||
-            json_get_i64(hdr, "revision", &s.revision) < 0 ||
+        if (etcd_json_get_u64(hdr, "member_id", &s.member_id) < 0 || json_get_i64(hdr, "revision", &s.revision) < 0 ||
             etcd_json_get_u64(reply, "leader", &s.leader) < 0 ||
             etcd_json_get_u64(reply, "raftIndex", &s.raft_index) < 0 ||
-            etcd_json_get_u64(reply, "raftTerm", &s.raft_term) < 0 ||
-            json_get_i64(reply, "dbSize", &s.db_size) < 0 || (learner && !json_is_boolean(learner)))
+            etcd_json_get_u64(reply, "raftTerm", &s.raft_term) < 0 || json_get_i64(reply, "dbSize", &s.db_size) < 0 ||
+            (learner && !json_is_boolean(learner)))
                 r = -EBADMSG;
         else
                 r = json_get_str(reply, "version", &s.version);
@@ -308,8 +304,7 @@ int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_er
                 return r;
         const char *h = json_string_value(json_object_get(reply, "health"));
         if (!h || strcmp(h, "true") != 0) {
-                etcd_error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint,
-                          h ? h : "missing");
+                etcd_error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint, h ? h : "missing");
                 r = -EIO;
         }
         json_decref(reply);
@@ -318,8 +313,7 @@ int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_er
 
 /* ---- key/value ---- */
 
-int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
-                struct eg_etcd_error *err) {
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_etcd_error *err) {
         _cleanup_free_ char *k = eg_base64_encode(key, strlen(key));
         _cleanup_free_ char *v = eg_base64_encode(val ? val : "", len);
         if (!k || !v)
@@ -327,8 +321,7 @@ int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
         return call(c, NULL, "/v3/kv/put", json_pack("{s:s,s:s}", "key", k, "value", v), NULL, NULL, err);
 }
 
-int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
-                struct eg_etcd_error *err) {
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_etcd_error *err) {
         _cleanup_free_ char *k = eg_base64_encode(key, strlen(key));
         if (!k)
                 return -ENOMEM;

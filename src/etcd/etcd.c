@@ -71,8 +71,7 @@ static int dup_opt(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt,
-                struct eg_etcd **ret) {
+int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *opt, struct eg_etcd **ret) {
         if (!endpoints || n == 0)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
@@ -96,10 +95,8 @@ int eg_etcd_new(char *const *endpoints, size_t n, const struct eg_etcd_options *
         c->connect_timeout_ms = opt && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
                                                                    : DEFAULT_CONNECT_TIMEOUT_MS;
         c->deadline_ms = opt ? opt->deadline_ms : 0;
-        if (opt && (dup_opt(opt->tls.ca_file, &c->ca_file) < 0 ||
-                    dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
-                    dup_opt(opt->tls.key_file, &c->key_file) < 0 ||
-                    dup_opt(opt->proxy, &c->proxy) < 0))
+        if (opt && (dup_opt(opt->tls.ca_file, &c->ca_file) < 0 || dup_opt(opt->tls.cert_file, &c->cert_file) < 0 ||
+                    dup_opt(opt->tls.key_file, &c->key_file) < 0 || dup_opt(opt->proxy, &c->proxy) < 0))
                 goto fail;
         if (opt && opt->tls.connect_to && !(c->connect_to = curl_slist_append(NULL, opt->tls.connect_to)))
                 goto fail;
@@ -186,8 +183,7 @@ int etcd_curl_code_to_errno(CURLcode cc) {
 }
 
 static bool is_transport_error(int r) {
-        return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ECONNRESET ||
-               r == -EPROTO;
+        return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ECONNRESET || r == -EPROTO;
 }
 
 void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
@@ -202,7 +198,8 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
         /* past the deadline a call still gets 1 ms: curl reads 0 as no limit at all */
         int64_t left = c->deadline_ms > 0 ? c->deadline_ms - eg_now_monotonic_ms() : INT64_MAX;
         left = left < 1 ? 1 : left;
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout_ms < left ? c->connect_timeout_ms : left));
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(c->connect_timeout_ms < left ? c->connect_timeout_ms : left));
         if (stream) {
                 long stall_s = (long)((c->timeout_ms + 999) / 1000);
                 curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -276,15 +273,14 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
         if (cc != CURLE_OK && resp->r < 0) {
                 if (resp->r == -E2BIG)
                         etcd_error_set(err, endpoint, status, "response from %s larger than %zu bytes", url,
-                                  resp->body.max);
+                                       resp->body.max);
                 else if (err && !err->endpoint)
                         err->endpoint = strdup(endpoint);
                 return resp->r;
         }
         if (cc != CURLE_OK) {
                 if (c->errbuf[0])
-                        etcd_error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc),
-                                  c->errbuf);
+                        etcd_error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc), c->errbuf);
                 else
                         etcd_error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
                 return etcd_curl_code_to_errno(cc);
@@ -320,15 +316,15 @@ int etcd_reply_error(const char *endpoint, const char *path, long status, const 
                 while (n > 0 && isspace((unsigned char)body->data[n - 1]))
                         n--;
                 etcd_error_set(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
-                          n > 0 ? body->data : "");
+                               n > 0 ? body->data : "");
         }
         json_decref(o);
         return r;
 }
 
 /* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply. */
-int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req,
-                    const struct errmap *map, json_t **ret, struct eg_etcd_error *err) {
+int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req, const struct errmap *map,
+                  json_t **ret, struct eg_etcd_error *err) {
         _cleanup_free_ char *body = NULL;
         if (req) {
                 body = json_dumps(req, JSON_COMPACT);
@@ -349,8 +345,7 @@ int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, jso
         json_t *o = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
         if (!json_is_object(o)) {
                 json_decref(o);
-                etcd_error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path,
-                          jerr.text);
+                etcd_error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path, jerr.text);
                 r = -EBADMSG;
                 goto out;
         }
@@ -367,8 +362,8 @@ static bool refused_by_learner(int r, const struct eg_etcd_error *e) {
 }
 
 /* Tries the endpoints, the last one that answered first, until one answers. */
-int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map,
-                    json_t **ret, struct eg_etcd_error *err) {
+int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map, json_t **ret,
+                  struct eg_etcd_error *err) {
         struct eg_buf summary;
         eg_buf_init(&summary, 0);
         struct eg_etcd_error one = {0};
@@ -391,10 +386,8 @@ int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct
         if (c->n_endpoints == 1)
                 etcd_error_move(err, &one);
         else
-                etcd_error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s",
-                          summary.data ? summary.data : "");
+                etcd_error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s", summary.data ? summary.data : "");
         eg_etcd_error_done(&one);
         eg_buf_done(&summary);
         return r;
 }
-

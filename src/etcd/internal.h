@@ -30,7 +30,7 @@ struct eg_etcd {
         bool insecure_skip_verify;
         struct curl_slist *connect_to;
         char *proxy;
-        char **headers; /* extra request headers, NULL-terminated */
+        char **headers;               /* extra request headers, NULL-terminated */
         char errbuf[CURL_ERROR_SIZE]; /* curl requires a buffer of exactly this size */
 };
 
@@ -81,7 +81,7 @@ int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret);
 struct etcd_snapshot_core {
         eg_etcd_snapshot_sink sink;
         void *userdata;
-        struct eg_sha256 *sha; /* of the bytes given to sink */
+        struct eg_sha256 *sha;          /* of the bytes given to sink */
         unsigned char tail[SHA256_LEN]; /* the newest bytes, held back */
         size_t tail_len;
         uint64_t size;      /* bytes given to sink */

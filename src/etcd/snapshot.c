@@ -93,8 +93,7 @@ struct eg_etcd_snapshot_decoder {
         int failed; /* sticky: after an error every call returns it */
 };
 
-int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata,
-                                 struct eg_etcd_snapshot_decoder **ret) {
+int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata, struct eg_etcd_snapshot_decoder **ret) {
         struct eg_etcd_snapshot_decoder *d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
@@ -128,8 +127,8 @@ static bool span_has(const char *s, size_t len, const char *needle) {
 static bool decoder_fast_fields(const char *s, size_t len, const char **ret_blob, size_t *ret_blen,
                                 uint64_t *ret_remaining) {
         /* etcd 3.4's gateway writes remaining_bytes; newer ones remainingBytes */
-        static const char blob_key[] = "\"blob\":\"", rem_key[] = "\"remaining_bytes\":",
-                          rem_key2[] = "\"remainingBytes\":";
+        static const char blob_key[] = "\"blob\":\"",
+                          rem_key[] = "\"remaining_bytes\":", rem_key2[] = "\"remainingBytes\":";
         if (len < 2 || s[0] != '{' || !span_has(s, len < 16 ? len : 16, "\"result\""))
                 return false;
         const char *b = memmem(s, len, blob_key, sizeof(blob_key) - 1);
@@ -189,8 +188,7 @@ static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, siz
         return etcd_snapshot_core_blob(&d->core, d->bin, n, remaining, err);
 }
 
-static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len,
-                           struct eg_etcd_error *err) {
+static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len, struct eg_etcd_error *err) {
         const char *fb;
         size_t fblen;
         uint64_t frem;
@@ -200,8 +198,7 @@ static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, si
         json_t *o = json_loadb(s, len, 0, &jerr);
         int r = 0;
         if (!json_is_object(o)) {
-                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: %s",
-                          o ? "not an object" : jerr.text);
+                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: %s", o ? "not an object" : jerr.text);
                 r = -EBADMSG;
                 goto out;
         }
@@ -219,7 +216,7 @@ static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, si
         uint64_t remaining = 0;
         if (!json_is_object(res) || (blob && !json_is_string(blob)) ||
             etcd_json_get_u64(res, json_object_get(res, "remaining_bytes") ? "remaining_bytes" : "remainingBytes",
-                         &remaining) < 0) {
+                              &remaining) < 0) {
                 etcd_error_set(err, NULL, 0, "invalid snapshot stream message: no result");
                 r = -EBADMSG;
                 goto out;
@@ -239,8 +236,8 @@ static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd
         return r;
 }
 
-int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data,
-                                  size_t len, struct eg_etcd_error *err) {
+int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data, size_t len,
+                                  struct eg_etcd_error *err) {
         if (d->failed)
                 return d->failed;
         const char *p = data;
@@ -250,8 +247,7 @@ int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void
                 size_t n = nl ? (size_t)(nl - p) : len;
                 r = eg_buf_append(&d->line, p, n);
                 if (r == -E2BIG) {
-                        etcd_error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes",
-                                  d->line.max);
+                        etcd_error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes", d->line.max);
                         r = -EBADMSG;
                 }
                 if (r < 0 || !nl)
@@ -267,8 +263,8 @@ int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void
         return r;
 }
 
-int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65],
-                                    uint64_t *ret_size, struct eg_etcd_error *err) {
+int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65], uint64_t *ret_size,
+                                    struct eg_etcd_error *err) {
         if (d->failed)
                 return d->failed;
         int r = decoder_flush_line(d, err);

@@ -41,8 +41,7 @@ static size_t on_grpc_write(char *data, size_t size, size_t nmemb, void *userdat
                 long status = 0, version = 0;
                 curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
                 curl_easy_getinfo(g->curl, CURLINFO_HTTP_VERSION, &version);
-                g->grpc = status == 200 && version == CURL_HTTP_VERSION_2_0 &&
-                          etcd_grpc_snapshot_is_grpc(g->decoder);
+                g->grpc = status == 200 && version == CURL_HTTP_VERSION_2_0 && etcd_grpc_snapshot_is_grpc(g->decoder);
                 g->decided = true;
         }
         int r = g->grpc ? etcd_grpc_snapshot_feed(g->decoder, data, n, g->err) : eg_buf_append(&g->body, data, n);
@@ -145,8 +144,8 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
                         etcd_error_set(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
                                        c->errbuf[0] ? ": " : "", c->errbuf);
                 else
-                        etcd_error_set(err, endpoint, status, "%s: not a gRPC reply (HTTP %ld, version %ld): %.*s",
-                                       url, status, version, n, n > 0 ? g.body.data : "");
+                        etcd_error_set(err, endpoint, status, "%s: not a gRPC reply (HTTP %ld, version %ld): %.*s", url,
+                                       status, version, n, n > 0 ? g.body.data : "");
                 *ret_fallback = true;
                 r = cc != CURLE_OK ? etcd_curl_code_to_errno(cc) : -EPROTONOSUPPORT;
         } else
@@ -160,9 +159,8 @@ out:
 
 /* Over gRPC when etcd is reached directly; over the JSON gateway through a proxy (which
  * cannot carry gRPC) or when the gRPC attempt met no gRPC server. */
-int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink,
-                     void *userdata, char ret_sha256[static 65], uint64_t *ret_size,
-                     struct eg_etcd_error *err) {
+int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
+                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_etcd_error *err) {
         int r;
         if (!c->headers) {
                 struct eg_etcd_error gerr = {0};

@@ -22,13 +22,13 @@ struct etcd_grpc_snapshot {
         struct etcd_snapshot_core core;
         unsigned char hdr[GRPC_FRAME_HEADER]; /* of the frame being received */
         size_t hdr_len;
-        size_t msg_len;     /* of that frame, once hdr_len is complete */
-        struct eg_buf msg;  /* its message, when it arrives in pieces */
-        bool content_grpc;  /* content-type: application/grpc[+proto] */
+        size_t msg_len;    /* of that frame, once hdr_len is complete */
+        struct eg_buf msg; /* its message, when it arrives in pieces */
+        bool content_grpc; /* content-type: application/grpc[+proto] */
         bool has_status;
-        long status;        /* grpc-status; -1 when not a number */
-        char *message;      /* grpc-message, percent-decoded */
-        int failed;         /* sticky: after an error every call returns it */
+        long status;   /* grpc-status; -1 when not a number */
+        char *message; /* grpc-message, percent-decoded */
+        int failed;    /* sticky: after an error every call returns it */
 };
 
 int etcd_grpc_snapshot_new(eg_etcd_snapshot_sink sink, void *userdata, struct etcd_grpc_snapshot **ret) {
@@ -91,8 +91,7 @@ static int pb_advance(const unsigned char **p, const unsigned char *end, uint64_
 }
 
 /* Skips the value of a field of the given wire type; a group up to its matching end. */
-static int pb_skip(const unsigned char **p, const unsigned char *end, uint32_t field, unsigned type,
-                   unsigned depth) {
+static int pb_skip(const unsigned char **p, const unsigned char *end, uint32_t field, unsigned type, unsigned depth) {
         uint64_t v;
         switch (type) {
         case PB_VARINT:
@@ -145,7 +144,8 @@ static int grpc_message(struct etcd_grpc_snapshot *d, const unsigned char *p, si
                 } else if (r >= 0)
                         r = pb_skip(&p, end, field, type, 0);
                 if (r < 0) {
-                        etcd_error_set(err, NULL, 0, "invalid snapshot gRPC message: malformed protobuf at byte %zu of %zu",
+                        etcd_error_set(err, NULL, 0,
+                                       "invalid snapshot gRPC message: malformed protobuf at byte %zu of %zu",
                                        n - (size_t)(end - p), n);
                         return -EBADMSG;
                 }
@@ -251,8 +251,8 @@ static bool name_is(const char *name, size_t len, const char *want) {
 }
 
 int etcd_grpc_snapshot_header(struct etcd_grpc_snapshot *d, const char *line, size_t len) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
-                           line[len - 1] == '\t'))
+        while (len > 0 &&
+               (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
                 len--;
         const char *colon = memchr(line, ':', len);
         if (!colon)
@@ -283,9 +283,7 @@ int etcd_grpc_snapshot_header(struct etcd_grpc_snapshot *d, const char *line, si
         return 0;
 }
 
-bool etcd_grpc_snapshot_is_grpc(const struct etcd_grpc_snapshot *d) {
-        return d->content_grpc || d->has_status;
-}
+bool etcd_grpc_snapshot_is_grpc(const struct etcd_grpc_snapshot *d) { return d->content_grpc || d->has_status; }
 
 int etcd_grpc_snapshot_finish(struct etcd_grpc_snapshot *d, char ret_sha256[static 65], uint64_t *ret_size,
                               struct eg_etcd_error *err) {

@@ -23,22 +23,23 @@ struct eg_kube_client {
         int64_t timeout_ms;
         int max_retries;
         int64_t retry_base_ms;
-        CURL *h;              /* reused: keeps the connection to the API server alive */
-        char *url_server;     /* the server as requests name it (tls-server-name swaps the host) */
-        char *connect_to;     /* CURLOPT_CONNECT_TO entry for tls-server-name; NULL otherwise */
-        char *proxy;          /* CURLOPT_PROXY for proxy-url (socks5 resolving names at the proxy) */
-        char *proxy_shown;    /* proxy-url for error messages, without its user:password */
+        CURL *h;           /* reused: keeps the connection to the API server alive */
+        char *url_server;  /* the server as requests name it (tls-server-name swaps the host) */
+        char *connect_to;  /* CURLOPT_CONNECT_TO entry for tls-server-name; NULL otherwise */
+        char *proxy;       /* CURLOPT_PROXY for proxy-url (socks5 resolving names at the proxy) */
+        char *proxy_shown; /* proxy-url for error messages, without its user:password */
         /* etcd access through the pod proxy */
         char *access_header;
         const char *access_headers[2];
         char *ca_path, *cert_path, *key_path;
 };
 
-struct eg_kube_config *eg_kube_client_config(struct eg_kube_client *c) { return c->cfg; }
+struct eg_kube_config *eg_kube_client_config(struct eg_kube_client *c) {
+        return c->cfg;
+}
 
 /* Splits "scheme://host[:port][/prefix]" into its parts; host may be a [v6] literal. */
-static int split_server(const char *server, char **ret_scheme, char **ret_host, char **ret_port,
-                        char **ret_rest) {
+static int split_server(const char *server, char **ret_scheme, char **ret_host, char **ret_port, char **ret_rest) {
         const char *p = strstr(server, "://");
         if (!p)
                 return -EINVAL;
@@ -81,8 +82,8 @@ static int proxy_for_curl(const char *u, char **ret_proxy, char **ret_shown) {
         return *ret_proxy && *ret_shown ? 0 : -ENOMEM;
 }
 
-int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o,
-                       struct eg_kube_client **ret, struct eg_error *err) {
+int eg_kube_client_new(struct eg_kube_config *cfg, const struct eg_kube_client_options *o, struct eg_kube_client **ret,
+                       struct eg_error *err) {
         struct eg_kube_client *c = calloc(1, sizeof(*c));
         if (!c) {
                 eg_kube_config_free(cfg);
@@ -218,8 +219,8 @@ static char *auth_header(const struct eg_kube_credentials *cr) {
 struct server_trust {
         const char *ca_data; /* certificate-authority-data, else */
         size_t ca_len;
-        const char *ca_file; /* certificate-authority */
-        bool verify;         /* false: insecure-skip-tls-verify */
+        const char *ca_file;    /* certificate-authority */
+        bool verify;            /* false: insecure-skip-tls-verify */
         const char *connect_to; /* tls-server-name: the name checked, the address dialled */
         const char *proxy;      /* proxy-url as curl takes it; NULL: none (curl's environment) */
 };
@@ -321,9 +322,9 @@ static void set_request(struct eg_kube_client *c, const char *method, const char
         set_tls(h, c);
 }
 
-static int exchange_once(struct eg_kube_client *c, const char *method, const char *url,
-                         const char *body, size_t body_len, const char *content_type,
-                         long *ret_status, struct exchange *x, struct eg_error *err) {
+static int exchange_once(struct eg_kube_client *c, const char *method, const char *url, const char *body,
+                         size_t body_len, const char *content_type, long *ret_status, struct exchange *x,
+                         struct eg_error *err) {
         CURL *h = c->h;
         struct curl_slist *hdrs = NULL, *more;
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -392,7 +393,8 @@ int eg_kube_request(struct eg_kube_client *c, const char *method, const char *pa
                 eg_buf_init(&x.body, RESPONSE_MAX_BYTES);
                 r = eg_kube_config_credentials(c->cfg, false, err);
                 if (r >= 0)
-                        r = exchange_once(c, method, url, data, data ? strlen(data) : 0, content_type, &status, &x, err);
+                        r = exchange_once(c, method, url, data, data ? strlen(data) : 0, content_type, &status, &x,
+                                          err);
                 if (r < 0) {
                         /* transport failures are final: a POST may have been applied, and
                          * the caller's next pass observes again anyway */
@@ -486,18 +488,16 @@ int eg_kube_get_once(struct eg_kube_client *c, const char *path, json_t **ret, s
         return r;
 }
 
-int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret,
-                   struct eg_error *err) {
+int eg_kube_create(struct eg_kube_client *c, const char *collection, json_t *obj, json_t **ret, struct eg_error *err) {
         return eg_kube_request(c, "POST", collection, obj, NULL, NULL, ret, err);
 }
 
-int eg_kube_replace(struct eg_kube_client *c, const char *path, json_t *obj, json_t **ret,
-                    struct eg_error *err) {
+int eg_kube_replace(struct eg_kube_client *c, const char *path, json_t *obj, json_t **ret, struct eg_error *err) {
         return eg_kube_request(c, "PUT", path, obj, NULL, NULL, ret, err);
 }
 
-int eg_kube_patch(struct eg_kube_client *c, const char *path, enum eg_kube_patch_type type, json_t *patch,
-                  json_t **ret, struct eg_error *err) {
+int eg_kube_patch(struct eg_kube_client *c, const char *path, enum eg_kube_patch_type type, json_t *patch, json_t **ret,
+                  struct eg_error *err) {
         const char *ct = type == EG_KUBE_PATCH_STRATEGIC ? "application/strategic-merge-patch+json"
                                                          : "application/merge-patch+json";
         return eg_kube_request(c, "PATCH", path, patch, ct, NULL, ret, err);
@@ -525,8 +525,8 @@ static char *escape(struct eg_kube_client *c, const char *s) {
         return d;
 }
 
-int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector, int64_t limit,
-                 json_t **ret, struct eg_error *err) {
+int eg_kube_list(struct eg_kube_client *c, const char *path, const char *label_selector, int64_t limit, json_t **ret,
+                 struct eg_error *err) {
         json_t *items = json_array();
         _cleanup_free_ char *sel = label_selector ? escape(c, label_selector) : NULL;
         char *cont = NULL;
@@ -591,8 +591,8 @@ out:
         return r;
 }
 
-int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn mutate, void *userdata,
-                   json_t **ret, struct eg_error *err) {
+int eg_kube_update(struct eg_kube_client *c, const char *path, eg_kube_mutate_fn mutate, void *userdata, json_t **ret,
+                   struct eg_error *err) {
         int r = -ESTALE;
         for (int attempt = 0; attempt <= c->max_retries; attempt++) {
                 json_t *obj = NULL;
@@ -624,8 +624,7 @@ char *eg_kube_pod_proxy_url(struct eg_kube_client *c, const char *ns, const char
                                 pod, port);
 }
 
-int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret,
-                          struct eg_error *err) {
+int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_kube_access *ret, struct eg_error *err) {
         struct eg_kube_config *cfg = c->cfg;
         int r;
         if ((r = eg_kube_config_credentials(cfg, false, err)) < 0)
@@ -638,9 +637,11 @@ int eg_kube_client_access(struct eg_kube_client *c, const char *dir, struct eg_k
         struct server_trust t = server_trust(c);
         if (t.ca_data && (r = eg_kube_materialise(dir, "ca.crt", t.ca_data, t.ca_len, &c->ca_path, err)) < 0)
                 return r;
-        if (cr->cert_data && (r = eg_kube_materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
+        if (cr->cert_data &&
+            (r = eg_kube_materialise(dir, "client.crt", cr->cert_data, cr->cert_len, &c->cert_path, err)) < 0)
                 return r;
-        if (cr->key_data && (r = eg_kube_materialise(dir, "client.key", cr->key_data, cr->key_len, &c->key_path, err)) < 0)
+        if (cr->key_data &&
+            (r = eg_kube_materialise(dir, "client.key", cr->key_data, cr->key_len, &c->key_path, err)) < 0)
                 return r;
         char *h = auth_header(cr);
         if (!h && (cr->token || cr->username))

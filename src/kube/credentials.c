@@ -49,12 +49,14 @@ int kube_exec_parse(json_t *ex, const char *where, struct eg_kube_exec **ret, st
         }
         if (!e->api_version || (strcmp(e->api_version, "client.authentication.k8s.io/v1") != 0 &&
                                 strcmp(e->api_version, "client.authentication.k8s.io/v1beta1") != 0)) {
-                eg_error_set(err, "%s: exec apiVersion %s is not supported (use client.authentication.k8s.io/v1 or v1beta1)",
+                eg_error_set(err,
+                             "%s: exec apiVersion %s is not supported (use client.authentication.k8s.io/v1 or v1beta1)",
                              where, e->api_version ? e->api_version : "(none)");
                 goto fail;
         }
         if (mode && strcmp(mode, "Always") == 0) {
-                eg_error_set(err, "%s: exec interactiveMode Always needs a terminal, which this daemon never has", where);
+                eg_error_set(err, "%s: exec interactiveMode Always needs a terminal, which this daemon never has",
+                             where);
                 goto fail;
         }
         e->provide_cluster_info = json_is_true(json_object_get(ex, "provideClusterInfo"));
@@ -97,8 +99,9 @@ fail:
 static int parse_rfc3339(const char *s, int64_t *ret_ms) {
         struct tm tm = {0};
         int consumed = 0;
-        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                   &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed == 0)
+        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, &consumed) != 6 ||
+            consumed == 0)
                 return -EINVAL;
         const char *p = s + consumed;
         if (*p == '.')
@@ -139,8 +142,8 @@ static char *exec_info(const struct eg_kube_config *c) {
                         json_object_set_new(cl, "certificate-authority-data", json_stringn(c->ca_data, c->ca_len));
                 json_object_set_new(spec, "cluster", cl);
         }
-        json_t *info = json_pack("{s:s, s:s, s:o}", "apiVersion", c->exec->api_version, "kind",
-                                 "ExecCredential", "spec", spec);
+        json_t *info = json_pack("{s:s, s:s, s:o}", "apiVersion", c->exec->api_version, "kind", "ExecCredential",
+                                 "spec", spec);
         char *s = info ? json_dumps(info, JSON_COMPACT) : NULL;
         json_decref(info);
         return s;
@@ -338,7 +341,7 @@ int eg_kube_config_credentials(struct eg_kube_config *c, bool refresh, struct eg
 }
 
 int eg_kube_materialise(const char *dir, const char *name, const char *data, size_t len, char **path,
-                       struct eg_error *err) {
+                        struct eg_error *err) {
         _cleanup_free_ char *p = eg_path_join(dir, name);
         _cleanup_free_ char *have = NULL;
         size_t have_len = 0;

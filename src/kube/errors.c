@@ -10,8 +10,8 @@
 #define RBAC_FILE "examples/kubernetes/rbac.yaml"
 
 /* What RBAC calls the request: verb, resource (with subresource and group) and namespace. */
-static void describe_request(const char *method, const char *path, char **ret_verb,
-                             char **ret_resource, char **ret_ns) {
+static void describe_request(const char *method, const char *path, char **ret_verb, char **ret_resource,
+                             char **ret_ns) {
         _cleanup_free_ char *p = strndup(path, strcspn(path, "?"));
         char *seg[16];
         size_t n = 0;
@@ -74,8 +74,8 @@ static char *denied_user(const char *msg) {
  * NULL when it cannot be put on a command line as it is. */
 static char *kubectl_subject(const char *user) {
         static const char sa[] = "system:serviceaccount:";
-        if (!user || strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@_-") !=
-                             strlen(user))
+        if (!user ||
+            strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:@_-") != strlen(user))
                 return NULL;
         if (eg_str_has_prefix(user, sa) && strchr(user + strlen(sa), ':'))
                 return eg_strdup_printf("--serviceaccount %s", user + strlen(sa));
@@ -135,7 +135,8 @@ int kube_status_error(long status, const char *method, const char *path, json_t 
                 return -EACCES;
         }
         if (status == 401) {
-                eg_error_set(err, "unauthorized: the API server did not accept the kubeconfig's credentials for %s %s%s%s",
+                eg_error_set(err,
+                             "unauthorized: the API server did not accept the kubeconfig's credentials for %s %s%s%s",
                              method, path, msg ? ": " : "", msg ? msg : "");
                 return -EPERM;
         }

@@ -105,8 +105,7 @@ static int merge_into(json_t *merged, json_t *doc) {
         json_t *v;
         json_object_foreach(doc, key, v) {
                 json_t *have = json_object_get(merged, key);
-                bool named = strcmp(key, "clusters") == 0 || strcmp(key, "users") == 0 ||
-                             strcmp(key, "contexts") == 0;
+                bool named = strcmp(key, "clusters") == 0 || strcmp(key, "users") == 0 || strcmp(key, "contexts") == 0;
                 if (named && json_is_array(v)) {
                         if (!json_is_array(have)) {
                                 if (json_object_set_new(merged, key, json_array()) < 0)
@@ -215,15 +214,15 @@ static int resolve_user(json_t *merged, const char *ctxname, const char *uname, 
                         return r;
         }
         if ((c->cert_file || c->cert_data) != (c->key_file || c->key_data)) {
-                eg_error_set(err, "%s: user %s has a client certificate without a key or the reverse", c->source, uname);
+                eg_error_set(err, "%s: user %s has a client certificate without a key or the reverse", c->source,
+                             uname);
                 return -EINVAL;
         }
         return 0;
 }
 
 /* Fills the cluster and user parts of c from the merged document. */
-static int resolve_context(json_t *merged, const char *want, struct eg_kube_config *c,
-                           struct eg_error *err) {
+static int resolve_context(json_t *merged, const char *want, struct eg_kube_config *c, struct eg_error *err) {
         const char *ctxname = want && *want ? want : kube_jstr(merged, "current-context");
         int r;
         if (!ctxname || !*ctxname) {
@@ -241,8 +240,8 @@ static int resolve_context(json_t *merged, const char *want, struct eg_kube_conf
         const char *cname = kube_jstr(ctx, "cluster"), *uname = kube_jstr(ctx, "user");
         json_t *cl = json_object_get(named_find(json_object_get(merged, "clusters"), cname ? cname : ""), "cluster");
         if (!json_is_object(cl)) {
-                eg_error_set(err, "%s: context %s names cluster %s, which is not defined", c->source,
-                             ctxname, cname ? cname : "(none)");
+                eg_error_set(err, "%s: context %s names cluster %s, which is not defined", c->source, ctxname,
+                             cname ? cname : "(none)");
                 return -EINVAL;
         }
         if ((r = kube_dup_field(cl, "server", &c->server)) < 0 ||
@@ -273,8 +272,7 @@ static int resolve_context(json_t *merged, const char *want, struct eg_kube_conf
         return resolve_user(merged, ctxname, uname, c, err);
 }
 
-static int load_in_cluster(const struct eg_kube_config_options *o, struct eg_kube_config *c,
-                           struct eg_error *err) {
+static int load_in_cluster(const struct eg_kube_config_options *o, struct eg_kube_config *c, struct eg_error *err) {
         const char *host = getenv("KUBERNETES_SERVICE_HOST");
         const char *port = getenv("KUBERNETES_SERVICE_PORT");
         const char *dir = o->service_account_dir ? o->service_account_dir : SERVICE_ACCOUNT_DIR;
@@ -343,8 +341,7 @@ static int load_list(const char *env, json_t *merged, struct eg_kube_config *c, 
         return found;
 }
 
-int eg_kube_config_load(const struct eg_kube_config_options *o, struct eg_kube_config **ret,
-                        struct eg_error *err) {
+int eg_kube_config_load(const struct eg_kube_config_options *o, struct eg_kube_config **ret, struct eg_error *err) {
         struct eg_kube_config_options none = {0};
         struct eg_kube_config *c = calloc(1, sizeof(*c));
         json_t *merged = json_object();
@@ -390,4 +387,3 @@ out:
         eg_kube_config_free(c);
         return r;
 }
-

@@ -125,14 +125,16 @@ bool eg_lease_may_acquire(const struct eg_lease_observation *o, const char *iden
         return o->observed_ms + o->rec.duration_s * 1000 <= now_ms;
 }
 
-int eg_lease_next_record(const struct eg_lease_record *old, const char *identity, int64_t duration_s,
-                         int64_t now_us, struct eg_lease_record *ret) {
+int eg_lease_next_record(const struct eg_lease_record *old, const char *identity, int64_t duration_s, int64_t now_us,
+                         struct eg_lease_record *ret) {
         bool ours = old && str_eq(old->holder, identity);
         char now[40];
         eg_format_rfc3339_us(now_us, now);
         struct eg_lease_record r = {
                 .duration_s = duration_s,
-                .transitions = ours ? old->transitions : old ? old->transitions + 1 : 0,
+                .transitions = ours  ? old->transitions
+                               : old ? old->transitions + 1
+                                     : 0,
         };
         if (copy_str(identity, &r.holder) < 0 || copy_str(now, &r.renew_time) < 0 ||
             copy_str(ours && old->acquire_time ? old->acquire_time : now, &r.acquire_time) < 0) {
@@ -248,8 +250,10 @@ static int explain(struct eg_lease *l, int r, struct eg_error *err) {
                 return r;
         _cleanup_free_ char *why = strdup(err->message ? err->message : strerror(-r));
         if (r == -EACCES)
-                eg_error_set(err, "leader election on the lease %s/%s: %s; or name another namespace with "
-                             "--leader-elect-namespace", l->ns, l->name, why ? why : "forbidden");
+                eg_error_set(err,
+                             "leader election on the lease %s/%s: %s; or name another namespace with "
+                             "--leader-elect-namespace",
+                             l->ns, l->name, why ? why : "forbidden");
         else
                 eg_error_set(err, "leader election on the lease %s/%s: %s", l->ns, l->name, why ? why : "failed");
         return r;

@@ -60,13 +60,9 @@ struct census {
         bool exists, any_dead;
 };
 
-static inline const char *disp(const struct node *n) {
-        return n->name && *n->name ? n->name : "(unnamed)";
-}
+static inline const char *disp(const struct node *n) { return n->name && *n->name ? n->name : "(unnamed)"; }
 
-static inline const char *vers(const char *v) {
-        return v ? v : "(unknown)";
-}
+static inline const char *vers(const char *v) { return v ? v : "(unknown)"; }
 
 /* now - since, saturated so hostile clocks cannot overflow. */
 static inline int64_t elapsed(int64_t now, int64_t since) {
@@ -107,9 +103,7 @@ static inline bool node_restartable(const struct ctx *c, const struct model *m, 
 /* The platform will not run it by itself (an image it cannot pull, a crash loop). A fresh
  * member would get the same image and template and fail the same way, so it is never judged
  * dead, however long it fails: the registry, the platform or the spec has to change. */
-static inline bool node_failing(const struct node *n) {
-        return n->in_runtime && n->life == EG_LIFE_FAILING;
-}
+static inline bool node_failing(const struct node *n) { return n->in_runtime && n->life == EG_LIFE_FAILING; }
 
 static inline bool node_unhealthy_too_long(const struct ctx *c, const struct node *n) {
         return !n->healthy && n->unhealthy_since_ms != 0 &&
@@ -122,9 +116,7 @@ static inline bool node_dead(const struct ctx *c, const struct model *m, const s
         return !n->in_runtime || !n->running || node_unhealthy_too_long(c, n);
 }
 
-static inline bool node_voter(const struct node *n) {
-        return n->in_membership && !n->is_learner;
-}
+static inline bool node_voter(const struct node *n) { return n->in_membership && !n->is_learner; }
 
 static inline bool node_needs_roll(const struct ctx *c, const struct node *n) {
         if (!n->version || strcmp(n->version, c->spec->version) != 0)

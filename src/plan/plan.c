@@ -25,10 +25,9 @@ static const char *const action_names[_EG_ACTION_MAX] = {
 };
 
 static const char *const state_names[] = {
-        [EG_PLAN_CONVERGED] = "converged",     [EG_PLAN_PROGRESSING] = "progressing",
-        [EG_PLAN_WAITING] = "waiting",         [EG_PLAN_BLOCKED] = "blocked",
-        [EG_PLAN_PAUSED] = "paused",           [EG_PLAN_QUORUM_LOST] = "quorum-lost",
-        [EG_PLAN_UNTOUCHED] = "untouched",     [EG_PLAN_ABSENT] = "absent",
+        [EG_PLAN_CONVERGED] = "converged", [EG_PLAN_PROGRESSING] = "progressing", [EG_PLAN_WAITING] = "waiting",
+        [EG_PLAN_BLOCKED] = "blocked",     [EG_PLAN_PAUSED] = "paused",           [EG_PLAN_QUORUM_LOST] = "quorum-lost",
+        [EG_PLAN_UNTOUCHED] = "untouched", [EG_PLAN_ABSENT] = "absent",
 };
 
 const char *eg_action_kind_to_string(enum eg_action_kind k) {
@@ -55,8 +54,8 @@ void eg_policy_init(struct eg_policy *p) {
         };
 }
 
-bool eg_plan_prune_allowed(const struct eg_policy *p, bool source_clean, size_t n_running,
-                           size_t n_to_prune, const char **reason) {
+bool eg_plan_prune_allowed(const struct eg_policy *p, bool source_clean, size_t n_running, size_t n_to_prune,
+                           const char **reason) {
         const char *why = NULL;
 
         if (!p || !p->prune)
@@ -110,9 +109,8 @@ void plan_census(const struct ctx *c, const struct model *m, struct census *ret)
                         s.starting++;
                 if (n->healthy || n->reachable)
                         s.reachable++;
-                else if (!node_starting(c, n) &&
-                         (n->unreachable_since_ms == 0 ||
-                          elapsed(c->now, n->unreachable_since_ms) >= c->pol->quorum_grace_ms))
+                else if (!node_starting(c, n) && (n->unreachable_since_ms == 0 ||
+                                                  elapsed(c->now, n->unreachable_since_ms) >= c->pol->quorum_grace_ms))
                         s.lost++;
         }
         s.quorum = eg_quorum(s.voters);
@@ -127,8 +125,8 @@ int plan_wait(struct step *s, enum eg_plan_state state, char *reason) {
         return 0;
 }
 
-int plan_act(struct step *s, enum eg_action_kind kind, const struct node *n, size_t idx,
-                    bool delete_data, char *reason) {
+int plan_act(struct step *s, enum eg_action_kind kind, const struct node *n, size_t idx, bool delete_data,
+             char *reason) {
         if (!reason)
                 return -ENOMEM;
         s->state = EG_PLAN_PROGRESSING;
@@ -171,8 +169,7 @@ static void node_heal(struct node *n) {
 }
 
 /* Assumes a step succeeded and the member it touched came up healthy, to foresee the next. */
-static void model_apply(const struct ctx *c, struct model *m, const struct eg_action *a,
-                        size_t idx) {
+static void model_apply(const struct ctx *c, struct model *m, const struct eg_action *a, size_t idx) {
         switch (a->kind) {
         case EG_ACTION_PROMOTE:
                 m->nodes[idx].is_learner = false;
@@ -295,8 +292,7 @@ static void plan_conditions(const struct ctx *c, const struct model *m, struct e
                         p->upgrading = true;
 }
 
-static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, const struct model *m,
-                       struct eg_plan *p) {
+static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, const struct model *m, struct eg_plan *p) {
         struct census cs;
         struct step s = {};
         int r;
@@ -310,7 +306,7 @@ static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, cons
         if (!in->prune_allowed) {
                 p->state = EG_PLAN_ABSENT;
                 p->reason = eg_strdup_printf("manifest removed; not pruned (%s)",
-                                 c->pol->prune ? "prune not allowed this pass" : "prune is off");
+                                             c->pol->prune ? "prune not allowed this pass" : "prune is off");
                 return p->reason ? 0 : -ENOMEM;
         }
 
@@ -320,7 +316,7 @@ static int plan_absent(const struct eg_plan_input *in, const struct ctx *c, cons
                         n_names++;
         r = plan_act(&s, EG_ACTION_PRUNE, NULL, 0, c->pol->delete_pruned_data,
                      eg_strdup_printf("manifest removed: prune cluster %s/%s (%zu members, data %s)", in->namespace,
-                          c->name, m->n, c->pol->delete_pruned_data ? "deleted" : "kept"));
+                                      c->name, m->n, c->pol->delete_pruned_data ? "deleted" : "kept"));
         if (r >= 0 && n_names > 0) {
                 s.action.members = calloc(n_names, sizeof(char *));
                 if (!s.action.members)
@@ -430,14 +426,14 @@ int eg_plan_cluster(const struct eg_plan_input *in, struct eg_plan *ret) {
         if (in->spec_invalid) {
                 p.state = EG_PLAN_UNTOUCHED;
                 p.reason = eg_strdup_printf("manifest for %s/%s is invalid; the cluster is left as it is",
-                                in->namespace, in->name);
+                                            in->namespace, in->name);
                 r = p.reason ? 0 : -ENOMEM;
         } else if (!in->spec)
                 r = plan_absent(in, &c, &m, &p);
         else if (in->spec->paused) {
                 p.state = EG_PLAN_PAUSED;
                 p.reason = eg_strdup_printf("cluster %s/%s is paused (spec.paused); observing only", in->namespace,
-                                in->name);
+                                            in->name);
                 r = p.reason ? 0 : -ENOMEM;
         } else
                 r = plan_steps(&c, &m, &p);

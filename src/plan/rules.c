@@ -28,29 +28,27 @@ static bool node_index(const struct ctx *c, const struct node *n, uint64_t *ret)
 
 /* Whether running `to` on a member now at `from` is one allowed step; *ret_reason (malloc'd)
  * says why not. Returns -ENOMEM only. */
-static int version_step_ok(const char *member, const char *from, const char *to, bool *ret_ok,
-                           char **ret_reason) {
+static int version_step_ok(const char *member, const char *from, const char *to, bool *ret_ok, char **ret_reason) {
         struct eg_semver a, b;
         char *why;
 
         *ret_ok = false;
         if (!from)
                 why = eg_strdup_printf("the version of member %s is unknown; cannot check that %s is a safe step",
-                           member, to);
-        else if (eg_semver_parse(from, &a) < 0 || eg_semver_parse(to, &b) < 0 || a.minor < 0 ||
-                 b.minor < 0)
-                why = eg_strdup_printf("cannot compare versions %s and %s of member %s: not a version number",
-                           from, to, member);
+                                       member, to);
+        else if (eg_semver_parse(from, &a) < 0 || eg_semver_parse(to, &b) < 0 || a.minor < 0 || b.minor < 0)
+                why = eg_strdup_printf("cannot compare versions %s and %s of member %s: not a version number", from, to,
+                                       member);
         else if (eg_semver_compare(&b, &a) < 0)
                 why = eg_strdup_printf("downgrade %s -> %s refused (member %s); etcd cannot go back a version in place",
-                           from, to, member);
+                                       from, to, member);
         else if (b.major != a.major)
                 why = eg_strdup_printf("upgrade %s -> %s changes the major version (member %s); go one minor at a time",
-                           from, to, member);
+                                       from, to, member);
         else if (b.minor - a.minor > 1)
                 why = eg_strdup_printf("upgrade %s -> %s skips a minor version; go one minor at a time (%s -> %" PRId64
-                           ".%" PRId64 ")",
-                           from, to, from, a.major, a.minor + 1);
+                                       ".%" PRId64 ")",
+                                       from, to, from, a.major, a.minor + 1);
         else {
                 *ret_ok = true;
                 return 0;
@@ -79,8 +77,9 @@ static int plan_bootstrap(const struct ctx *c, struct model *m, struct step *s) 
                                  eg_strdup_printf("member numbers of cluster %s are exhausted", c->name));
         if (c->restore_from)
                 r = plan_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
-                             eg_strdup_printf("restore cluster from %s: seed member %s-%" PRIu64 ", then grow to %" PRId64,
-                                  c->restore_from, c->name, m->next_index, c->spec->size));
+                             eg_strdup_printf("restore cluster from %s: seed member %s-%" PRIu64
+                                              ", then grow to %" PRId64,
+                                              c->restore_from, c->name, m->next_index, c->spec->size));
         else
                 r = plan_act(s, EG_ACTION_BOOTSTRAP, NULL, 0, false,
                              eg_strdup_printf("create cluster with %zu member%s", size, size == 1 ? "" : "s"));
@@ -109,12 +108,12 @@ static int plan_unknown(const struct ctx *c, const struct model *m, struct step 
                         continue;
                 *done = true;
                 if (node_starting(c, n))
-                        return plan_wait(s, EG_PLAN_WAITING,
-                                         eg_strdup_printf("member %s is starting and not yet in the etcd membership",
-                                              disp(n)));
+                        return plan_wait(
+                                s, EG_PLAN_WAITING,
+                                eg_strdup_printf("member %s is starting and not yet in the etcd membership", disp(n)));
                 return plan_act(s, EG_ACTION_STOP_UNKNOWN, n, i, true,
                                 eg_strdup_printf("member %s is in the runtime but not in the etcd membership; stop it",
-                                     disp(n)));
+                                                 disp(n)));
         }
         return 0;
 }
@@ -122,29 +121,31 @@ static int plan_unknown(const struct ctx *c, const struct model *m, struct step 
 static char *dead_reason(const struct ctx *c, const struct node *n, const char *role) {
         if (!n->in_runtime)
                 return eg_strdup_printf("%s %s is in the etcd membership but the runtime has no such member; "
-                            "remove it, a fresh member replaces it",
-                            role, disp(n));
+                                        "remove it, a fresh member replaces it",
+                                        role, disp(n));
         if (n->life == EG_LIFE_STARTING)
-                return eg_strdup_printf("%s %s dead (still starting after %" PRId64 "s%s%s); remove it, a fresh member replaces it",
-                            role, disp(n), elapsed(c->now, n->life_since_ms) / 1000,
-                            n->life_reason ? ": " : "", n->life_reason ? n->life_reason : "");
+                return eg_strdup_printf("%s %s dead (still starting after %" PRId64
+                                        "s%s%s); remove it, a fresh member replaces it",
+                                        role, disp(n), elapsed(c->now, n->life_since_ms) / 1000,
+                                        n->life_reason ? ": " : "", n->life_reason ? n->life_reason : "");
         if (n->life == EG_LIFE_FAILING)
-                return eg_strdup_printf("%s %s is failing (%s) and was made for another spec than the one desired now; remove "
-                            "it, a fresh member replaces it",
-                            role, disp(n), n->life_reason ? n->life_reason : "no reason given");
+                return eg_strdup_printf(
+                        "%s %s is failing (%s) and was made for another spec than the one desired now; remove "
+                        "it, a fresh member replaces it",
+                        role, disp(n), n->life_reason ? n->life_reason : "no reason given");
         if (!n->running && n->restarts >= c->pol->restart_limit)
                 return eg_strdup_printf("%s %s dead (kept failing: restarted %u times within %" PRId64
-                            " min); remove it, a fresh member replaces it",
-                            role, disp(n), n->restarts, c->pol->restart_window_ms / 60000);
+                                        " min); remove it, a fresh member replaces it",
+                                        role, disp(n), n->restarts, c->pol->restart_window_ms / 60000);
         if (n->life == EG_LIFE_GONE && !n->data_kept)
                 return eg_strdup_printf("%s %s dead (process gone, no data to restart from); remove it, a fresh member "
-                            "replaces it",
-                            role, disp(n));
+                                        "replaces it",
+                                        role, disp(n));
         if (!n->running)
                 return eg_strdup_printf("%s %s dead (process gone); remove it, a fresh member replaces it", role,
-                            disp(n));
-        return eg_strdup_printf("%s %s dead (unhealthy for %" PRId64 "s); remove it, a fresh member replaces it",
-                    role, disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000);
+                                        disp(n));
+        return eg_strdup_printf("%s %s dead (unhealthy for %" PRId64 "s); remove it, a fresh member replaces it", role,
+                                disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000);
 }
 
 static enum eg_action_kind dead_kind(const struct node *n) {
@@ -153,9 +154,10 @@ static enum eg_action_kind dead_kind(const struct node *n) {
 
 /* The WAITING reason for a failing member: its platform's words, and why time changes nothing. */
 static char *failing_wait(const char *role, const struct node *n) {
-        return eg_strdup_printf("%s %s is failing (%s); it is waited for, not replaced: a fresh member would get the same "
-                    "image and template",
-                    role, disp(n), n->life_reason ? n->life_reason : "no reason given");
+        return eg_strdup_printf(
+                "%s %s is failing (%s); it is waited for, not replaced: a fresh member would get the same "
+                "image and template",
+                role, disp(n), n->life_reason ? n->life_reason : "no reason given");
 }
 
 /* " (NAME is not)", with the runtime's words when it has some, to end a reason that waits for
@@ -163,7 +165,7 @@ static char *failing_wait(const char *role, const struct node *n) {
 static char *not_healthy(const struct node *n) {
         if ((n->life == EG_LIFE_FAILING || n->life == EG_LIFE_STARTING) && n->life_reason)
                 return eg_strdup_printf("%s is %s: %s", disp(n), n->life == EG_LIFE_FAILING ? "failing" : "starting",
-                            n->life_reason);
+                                        n->life_reason);
         return eg_strdup_printf("%s is not", disp(n));
 }
 
@@ -202,8 +204,9 @@ static int plan_learners(const struct ctx *c, const struct model *m, struct step
         if (waiting->life == EG_LIFE_STARTING && waiting->life_reason)
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("learner %s is starting (%s); it is replaced if still so %" PRId64
-                                      " s after it began",
-                                      disp(waiting), waiting->life_reason, c->pol->start_timeout_ms / 1000));
+                                                  " s after it began",
+                                                  disp(waiting), waiting->life_reason,
+                                                  c->pol->start_timeout_ms / 1000));
         return plan_wait(s, EG_PLAN_WAITING,
                          eg_strdup_printf("learner %s catching up; it is promoted once healthy", disp(waiting)));
 }
@@ -214,8 +217,8 @@ static bool removal_keeps_quorum(const struct census *cs, const struct node *n, 
         return *ret_after >= eg_quorum(cs->voters - 1);
 }
 
-static int plan_dead_voters(const struct ctx *c, const struct model *m, const struct census *cs,
-                            struct step *s, bool *done) {
+static int plan_dead_voters(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s,
+                            bool *done) {
         size_t pick = SIZE_MAX;
         unsigned best = UINT_MAX;
 
@@ -240,16 +243,14 @@ static int plan_dead_voters(const struct ctx *c, const struct model *m, const st
         if (!removal_keeps_quorum(cs, n, &after))
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("member %s looks dead but removing it would leave %zu of %zu voting "
-                                      "members healthy (need %zu)",
-                                      disp(n), after, cs->voters - 1, eg_quorum(cs->voters - 1)));
-        return plan_act(s, dead_kind(n), n, pick, !c->pol->keep_removed_data,
-                        dead_reason(c, n, "member"));
+                                                  "members healthy (need %zu)",
+                                                  disp(n), after, cs->voters - 1, eg_quorum(cs->voters - 1)));
+        return plan_act(s, dead_kind(n), n, pick, !c->pol->keep_removed_data, dead_reason(c, n, "member"));
 }
 
 /* Checks that spec.version is one allowed step from every voter's version; a BLOCKED
  * reason is prefixed with what (when not NULL) it blocks. */
-static int check_versions(const struct ctx *c, const struct model *m, const char *what,
-                          struct step *s, bool *done) {
+static int check_versions(const struct ctx *c, const struct model *m, const char *what, struct step *s, bool *done) {
         for (size_t i = 0; i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
                 if (!node_voter(n) || (n->version && strcmp(n->version, c->spec->version) == 0))
@@ -274,8 +275,8 @@ static int check_versions(const struct ctx *c, const struct model *m, const char
 /* What a membership change needs first: spec.version one allowed step from every voter's
  * (a BLOCKED reason prefixed with blocked_what, when not NULL) and every voter healthy (a
  * WAITING reason naming waiting_what). Sets s when the change cannot go on. -ENOMEM only. */
-static int check_ready(const struct ctx *c, const struct model *m, const char *blocked_what,
-                       const char *waiting_what, struct step *s, bool *done) {
+static int check_ready(const struct ctx *c, const struct model *m, const char *blocked_what, const char *waiting_what,
+                       struct step *s, bool *done) {
         int r = check_versions(c, m, blocked_what, s, done);
         if (r < 0 || s->reason)
                 return r;
@@ -293,8 +294,7 @@ static int check_ready(const struct ctx *c, const struct model *m, const char *b
 static const struct node *first_unsettled_voter(const struct ctx *c, const struct model *m) {
         for (size_t i = 0; i < m->n; i++) {
                 const struct node *n = &m->nodes[i];
-                if (node_voter(n) && n->started_ms != 0 &&
-                    elapsed(c->now, n->started_ms) < c->pol->member_settle_ms)
+                if (node_voter(n) && n->started_ms != 0 && elapsed(c->now, n->started_ms) < c->pol->member_settle_ms)
                         return n;
         }
         return NULL;
@@ -310,15 +310,19 @@ static int plan_add(const struct ctx *c, const struct model *m, struct step *s, 
         if (fresh)
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("%s waits until every voting member has been up %" PRId64
-                                      " ms (%s started %" PRId64 " ms ago): etcd refuses new members before",
-                                      what, c->pol->member_settle_ms, disp(fresh), elapsed(c->now, fresh->started_ms)));
+                                                  " ms (%s started %" PRId64
+                                                  " ms ago): etcd refuses new members before",
+                                                  what, c->pol->member_settle_ms, disp(fresh),
+                                                  elapsed(c->now, fresh->started_ms)));
         if (m->next_index == UINT64_MAX)
-                return plan_wait(s, EG_PLAN_BLOCKED,
-                                 eg_strdup_printf("%s blocked: member numbers of cluster %s are exhausted", what, c->name));
+                return plan_wait(
+                        s, EG_PLAN_BLOCKED,
+                        eg_strdup_printf("%s blocked: member numbers of cluster %s are exhausted", what, c->name));
         char *member = eg_strdup_printf("%s-%" PRIu64, c->name, m->next_index);
         if (!member)
                 return -ENOMEM;
-        r = plan_act(s, EG_ACTION_ADD_LEARNER, NULL, 0, false, eg_strdup_printf("%s: add member %s as learner", what, member));
+        r = plan_act(s, EG_ACTION_ADD_LEARNER, NULL, 0, false,
+                     eg_strdup_printf("%s: add member %s as learner", what, member));
         if (r < 0) {
                 free(member);
                 return r;
@@ -327,8 +331,7 @@ static int plan_add(const struct ctx *c, const struct model *m, struct step *s, 
         return plan_act_version(s, c->spec->version);
 }
 
-static int plan_scale_up(const struct ctx *c, struct model *m, const struct census *cs,
-                         struct step *s, bool *done) {
+static int plan_scale_up(const struct ctx *c, struct model *m, const struct census *cs, struct step *s, bool *done) {
         size_t size = (size_t)c->spec->size;
 
         if (cs->voters >= size)
@@ -362,8 +365,8 @@ static bool victim_better(const struct ctx *c, const struct node *a, const struc
         return strcmp(a->name ? a->name : "", b->name ? b->name : "") > 0;
 }
 
-static int plan_scale_down(const struct ctx *c, const struct model *m, const struct census *cs,
-                           struct step *s, bool *done) {
+static int plan_scale_down(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s,
+                           bool *done) {
         size_t size = (size_t)c->spec->size, pick = SIZE_MAX;
 
         if (cs->voters <= size)
@@ -392,13 +395,15 @@ static int plan_scale_down(const struct ctx *c, const struct model *m, const str
         if (!removal_keeps_quorum(cs, n, &after))
                 return plan_wait(s, EG_PLAN_WAITING,
                                  eg_strdup_printf("scale down %zu -> %zu waits: removing %s would leave %zu of %zu "
-                                      "voting members healthy (need %zu)",
-                                      cs->voters, size, disp(n), after, cs->voters - 1,
-                                      eg_quorum(cs->voters - 1)));
+                                                  "voting members healthy (need %zu)",
+                                                  cs->voters, size, disp(n), after, cs->voters - 1,
+                                                  eg_quorum(cs->voters - 1)));
         if (node_replaced_to_roll(c, n))
-                return plan_act(s, EG_ACTION_REMOVE_MEMBER, n, pick, true,
-                                eg_strdup_printf("remove member %s, replaced by a member on the changed member template "
-                                     "(%zu -> %zu)", disp(n), cs->voters, size));
+                return plan_act(
+                        s, EG_ACTION_REMOVE_MEMBER, n, pick, true,
+                        eg_strdup_printf("remove member %s, replaced by a member on the changed member template "
+                                         "(%zu -> %zu)",
+                                         disp(n), cs->voters, size));
         return plan_act(s, EG_ACTION_REMOVE_MEMBER, n, pick, !c->pol->keep_removed_data,
                         eg_strdup_printf("scale down %zu -> %zu: remove member %s", cs->voters, size, disp(n)));
 }
@@ -432,7 +437,8 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
         if (n->replace_to_roll) {
                 /* its data cannot survive the change: a successor joins first, so the
                  * cluster never has fewer healthy members than it should */
-                char *what = eg_strdup_printf("replace member %s onto the changed member template (%s)", disp(n), progress);
+                char *what = eg_strdup_printf("replace member %s onto the changed member template (%s)", disp(n),
+                                              progress);
                 free(progress);
                 if (!what)
                         return -ENOMEM;
@@ -445,7 +451,7 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
                 reason = eg_strdup_printf("roll member %s onto the changed member template (%s)", disp(n), progress);
         else
                 reason = eg_strdup_printf("upgrade member %s %s -> %s (%s)", disp(n), vers(n->version),
-                              c->spec->version, progress);
+                                          c->spec->version, progress);
         free(progress);
         r = plan_act(s, EG_ACTION_UPGRADE_MEMBER, n, pick, false, reason);
         if (r < 0)
@@ -453,24 +459,23 @@ static int plan_upgrade(const struct ctx *c, const struct model *m, struct step 
         return plan_act_version(s, c->spec->version);
 }
 
-static int plan_settled(const struct ctx *c, const struct model *m, const struct census *cs,
-                        struct step *s) {
+static int plan_settled(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s) {
         const struct node *n = first_unhealthy_voter(m);
 
         if (!n)
                 return plan_wait(s, EG_PLAN_CONVERGED,
                                  eg_strdup_printf("%zu of %zu members healthy at version %s", cs->healthy,
-                                      (size_t)c->spec->size, c->spec->version));
+                                                  (size_t)c->spec->size, c->spec->version));
         if (node_failing(n))
                 return plan_wait(s, EG_PLAN_WAITING, failing_wait("member", n));
         if (node_starting(c, n))
                 return plan_wait(s, EG_PLAN_WAITING, eg_strdup_printf("member %s is starting", disp(n)));
         if (n->unhealthy_since_ms != 0)
                 return plan_wait(s, EG_PLAN_WAITING,
-                                 eg_strdup_printf("member %s unhealthy for %" PRId64 "s; it is judged dead after %" PRId64
-                                      "s",
-                                      disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000,
-                                      c->pol->dead_after_ms / 1000));
+                                 eg_strdup_printf("member %s unhealthy for %" PRId64
+                                                  "s; it is judged dead after %" PRId64 "s",
+                                                  disp(n), elapsed(c->now, n->unhealthy_since_ms) / 1000,
+                                                  c->pol->dead_after_ms / 1000));
         return plan_wait(s, EG_PLAN_WAITING, eg_strdup_printf("member %s is not healthy", disp(n)));
 }
 
@@ -503,9 +508,10 @@ static int plan_restart(const struct ctx *c, const struct model *m, struct step 
                         return 0;
                 *done = true;
                 return plan_wait(s, EG_PLAN_WAITING,
-                                 eg_strdup_printf("member %s is restarted in place in %" PRId64 " ms (back-off after %u restart%s)",
-                                      disp(later), -elapsed(c->now, later->restart_not_before_ms), later->restarts,
-                                      later->restarts == 1 ? "" : "s"));
+                                 eg_strdup_printf("member %s is restarted in place in %" PRId64
+                                                  " ms (back-off after %u restart%s)",
+                                                  disp(later), -elapsed(c->now, later->restart_not_before_ms),
+                                                  later->restarts, later->restarts == 1 ? "" : "s"));
         }
         *done = true;
 
@@ -565,13 +571,15 @@ static int plan_auto_recover(const struct ctx *c, const struct model *m, struct 
         if (best == SIZE_MAX)
                 return 0;
         const struct node *n = &m->nodes[best];
-        return plan_act(s, EG_ACTION_RECOVER, n, best, false,
-                        eg_strdup_printf("quorum lost for %" PRId64 " s, past %s (%" PRId64 " s): force a new cluster from the most "
-                             "advanced survivor %s (raft index %" PRIu64 ", revision %" PRId64 "; revision gap 0 among "
-                             "the survivors, writes only the lost members had are gone); the others are stopped with "
-                             "their data kept",
-                             elapsed(c->now, c->quorum_lost_since_ms) / 1000, EG_ANN_AUTO_RECOVER_AFTER,
-                             c->auto_recover_after_ms / 1000, disp(n), n->raft_index, n->revision));
+        return plan_act(
+                s, EG_ACTION_RECOVER, n, best, false,
+                eg_strdup_printf(
+                        "quorum lost for %" PRId64 " s, past %s (%" PRId64 " s): force a new cluster from the most "
+                        "advanced survivor %s (raft index %" PRIu64 ", revision %" PRId64 "; revision gap 0 among "
+                        "the survivors, writes only the lost members had are gone); the others are stopped with "
+                        "their data kept",
+                        elapsed(c->now, c->quorum_lost_since_ms) / 1000, EG_ANN_AUTO_RECOVER_AFTER,
+                        c->auto_recover_after_ms / 1000, disp(n), n->raft_index, n->revision));
 }
 
 static int quorum_lost(const struct ctx *c, const struct model *m, const struct census *cs, struct step *s) {
@@ -584,9 +592,9 @@ static int quorum_lost(const struct ctx *c, const struct model *m, const struct 
                 const struct node *n = &m->nodes[i];
                 if (!n->in_runtime && !n->in_membership)
                         continue;
-                const char *state = n->healthy || n->reachable ? "answers"
-                                    : n->running                ? "running, not answering"
-                                    : n->life == EG_LIFE_FAILING ? (n->life_reason ? n->life_reason : "failing")
+                const char *state = n->healthy || n->reachable    ? "answers"
+                                    : n->running                  ? "running, not answering"
+                                    : n->life == EG_LIFE_FAILING  ? (n->life_reason ? n->life_reason : "failing")
                                     : n->life == EG_LIFE_STARTING ? "starting"
                                     : n->restarts >= c->pol->restart_limit ? "keeps failing after restarts"
                                     : n->life == EG_LIFE_GONE && !n->data_kept && !n->never_started ? "data gone"
@@ -597,11 +605,13 @@ static int quorum_lost(const struct ctx *c, const struct model *m, const struct 
                 eg_buf_done(&b);
                 return r;
         }
-        r = plan_wait(s, EG_PLAN_QUORUM_LOST,
-                      eg_strdup_printf("quorum lost: %zu of %zu voting members reachable (need %zu) for over %" PRId64
-                           " ms [%s]; nothing changed — run `etcd-gitops recover %s/%s --dry-run` to see the way back",
-                           cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms, b.data ? b.data : "",
-                           c->namespace, c->name));
+        r = plan_wait(
+                s, EG_PLAN_QUORUM_LOST,
+                eg_strdup_printf(
+                        "quorum lost: %zu of %zu voting members reachable (need %zu) for over %" PRId64
+                        " ms [%s]; nothing changed — run `etcd-gitops recover %s/%s --dry-run` to see the way back",
+                        cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms, b.data ? b.data : "",
+                        c->namespace, c->name));
         eg_buf_done(&b);
         return r;
 }
@@ -618,8 +628,8 @@ static int plan_no_quorum(const struct ctx *c, const struct model *m, const stru
                         members++;
                         if (node_starting(c, n))
                                 return plan_wait(s, EG_PLAN_WAITING,
-                                                 eg_strdup_printf("etcd of %s not reachable yet; member %s is starting", c->name,
-                                                      disp(n)));
+                                                 eg_strdup_printf("etcd of %s not reachable yet; member %s is starting",
+                                                                  c->name, disp(n)));
                         if (n->reachable)
                                 answering++;
                         else if (n->unreachable_since_ms == 0 ||
@@ -627,29 +637,39 @@ static int plan_no_quorum(const struct ctx *c, const struct model *m, const stru
                                 lost++;
                 }
                 if (answering > 0)
-                        return plan_wait(s, EG_PLAN_WAITING,
-                                         eg_strdup_printf("electing: %zu member%s of %s answer but the member list cannot be had yet",
-                                              answering, answering == 1 ? "" : "s", c->name));
+                        return plan_wait(
+                                s, EG_PLAN_WAITING,
+                                eg_strdup_printf(
+                                        "electing: %zu member%s of %s answer but the member list cannot be had yet",
+                                        answering, answering == 1 ? "" : "s", c->name));
                 if (lost < members)
-                        return plan_wait(s, EG_PLAN_WAITING,
-                                         eg_strdup_printf("no member of %s answers yet; quorum is judged lost after %" PRId64 " ms",
-                                              c->name, c->pol->quorum_grace_ms));
+                        return plan_wait(
+                                s, EG_PLAN_WAITING,
+                                eg_strdup_printf("no member of %s answers yet; quorum is judged lost after %" PRId64
+                                                 " ms",
+                                                 c->name, c->pol->quorum_grace_ms));
                 struct census none = {.voters = members, .quorum = eg_quorum(members)};
                 return quorum_lost(c, m, &none, s);
         }
         if (cs->reachable >= cs->quorum)
-                return plan_wait(s, EG_PLAN_WAITING,
-                                 eg_strdup_printf("electing: %zu of %zu voting members answer, %zu healthy with a leader (need %zu)",
-                                      cs->reachable, cs->voters, cs->healthy, cs->quorum));
+                return plan_wait(
+                        s, EG_PLAN_WAITING,
+                        eg_strdup_printf(
+                                "electing: %zu of %zu voting members answer, %zu healthy with a leader (need %zu)",
+                                cs->reachable, cs->voters, cs->healthy, cs->quorum));
         if (cs->healthy + cs->starting >= cs->quorum)
-                return plan_wait(s, EG_PLAN_WAITING,
-                                 eg_strdup_printf("%zu of %zu voting members healthy (need %zu); waiting for %zu starting members",
-                                      cs->healthy, cs->voters, cs->quorum, cs->starting));
+                return plan_wait(
+                        s, EG_PLAN_WAITING,
+                        eg_strdup_printf(
+                                "%zu of %zu voting members healthy (need %zu); waiting for %zu starting members",
+                                cs->healthy, cs->voters, cs->quorum, cs->starting));
         if (cs->voters - cs->lost >= cs->quorum)
-                return plan_wait(s, EG_PLAN_WAITING,
-                                 eg_strdup_printf("%zu of %zu voting members reachable (need %zu); quorum is judged lost after %" PRId64
-                                      " ms",
-                                      cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms));
+                return plan_wait(
+                        s, EG_PLAN_WAITING,
+                        eg_strdup_printf(
+                                "%zu of %zu voting members reachable (need %zu); quorum is judged lost after %" PRId64
+                                " ms",
+                                cs->reachable, cs->voters, cs->quorum, c->pol->quorum_grace_ms));
         return quorum_lost(c, m, cs, s);
 }
 
@@ -663,7 +683,7 @@ int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         if (c->spec->size < 1 || c->spec->size > PLAN_MAX_SIZE)
                 return plan_wait(s, EG_PLAN_BLOCKED,
                                  eg_strdup_printf("spec.size %" PRId64 " of %s is out of range (1 to %d)",
-                                      c->spec->size, c->name, PLAN_MAX_SIZE));
+                                                  c->spec->size, c->name, PLAN_MAX_SIZE));
 
         plan_census(c, m, &cs);
         if (!cs.exists)
@@ -671,16 +691,18 @@ int plan_round(const struct ctx *c, struct model *m, struct step *s) {
         /* first, in any state (quorum lost included): it touches no member, and until it is done
          * deleting the old custom resource or its CRD would delete the cluster */
         if (m->upstream_owned)
-                return plan_act(s, EG_ACTION_ADOPT, NULL, 0, false,
-                                eg_strdup_printf("adopt %s from coreos etcd-operator: remove the ownerReferences to its "
-                                     "EtcdCluster resource from %s, so that deleting that resource or its CRD "
-                                     "cannot garbage-collect them (nothing is restarted)",
-                                     c->name, m->upstream_owned));
+                return plan_act(
+                        s, EG_ACTION_ADOPT, NULL, 0, false,
+                        eg_strdup_printf("adopt %s from coreos etcd-operator: remove the ownerReferences to its "
+                                         "EtcdCluster resource from %s, so that deleting that resource or its CRD "
+                                         "cannot garbage-collect them (nothing is restarted)",
+                                         c->name, m->upstream_owned));
         if (c->restore_from)
-                return plan_act(s, EG_ACTION_RESTORE_REPLACE, NULL, 0, false,
-                                eg_strdup_printf("EtcdRestore with overwrite: stop the running cluster %s (its data is kept) "
-                                     "to restore it from %s",
-                                     c->name, c->restore_from));
+                return plan_act(
+                        s, EG_ACTION_RESTORE_REPLACE, NULL, 0, false,
+                        eg_strdup_printf("EtcdRestore with overwrite: stop the running cluster %s (its data is kept) "
+                                         "to restore it from %s",
+                                         c->name, c->restore_from));
 
         r = plan_restart(c, m, s, &done);
         if (r < 0 || done)

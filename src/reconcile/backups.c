@@ -23,8 +23,7 @@ struct eg_backup_controller {
         size_t n_dry;
 };
 
-int eg_backup_controller_new(const struct eg_backup_controller_options *o,
-                             struct eg_backup_controller **ret) {
+int eg_backup_controller_new(const struct eg_backup_controller_options *o, struct eg_backup_controller **ret) {
         struct eg_backup_controller *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -80,13 +79,22 @@ struct backup_decision {
 };
 
 static void record(struct eg_backup_controller *c, const struct backup_decision *b, const char *kind,
-                   const char *reason, const char *outcome, const char *error, int64_t duration_ms,
-                   uint64_t size) {
+                   const char *reason, const char *outcome, const char *error, int64_t duration_ms, uint64_t size) {
         struct eg_decision d = {
-                .revision = b->revision, .commit = b->origin->commit, .path = b->origin->path,
-                .line = b->origin->line, .blob = b->origin->blob, .cluster = b->cluster, .object = b->object,
-                .kind = kind, .reason = reason, .outcome = outcome, .error = error,
-                .duration_ms = duration_ms, .size_bytes = size, .actor = "backup",
+                .revision = b->revision,
+                .commit = b->origin->commit,
+                .path = b->origin->path,
+                .line = b->origin->line,
+                .blob = b->origin->blob,
+                .cluster = b->cluster,
+                .object = b->object,
+                .kind = kind,
+                .reason = reason,
+                .outcome = outcome,
+                .error = error,
+                .duration_ms = duration_ms,
+                .size_bytes = size,
+                .actor = "backup",
         };
         struct eg_error err = {0};
         if (eg_journal_record(c->journal, &d, &err) < 0)
@@ -102,23 +110,23 @@ static char *document_hash(const struct eg_object *obj) {
         return strdup(hex);
 }
 
-static int64_t jint(json_t *st, const char *key) {
-        return json_integer_value(json_object_get(st, key));
-}
+static int64_t jint(json_t *st, const char *key) { return json_integer_value(json_object_get(st, key)); }
 
 /* Endpoints and TLS for the backup: the runtime's running members, or the spec's list. */
-static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_object *obj, char ***ret,
-                             size_t *ret_n, struct eg_etcd_options *eo, struct eg_error *err) {
+static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_object *obj, char ***ret, size_t *ret_n,
+                             struct eg_etcd_options *eo, struct eg_error *err) {
         const struct eg_backup_spec *b = &obj->backup;
         char **v = NULL;
         size_t n = 0;
         if (b->etcd_cluster_name) {
                 struct eg_runtime_cluster rc = {0};
-                int r = c->o.runtime ? c->o.runtime->ops->observe(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, &rc, err)
+                int r = c->o.runtime ? c->o.runtime->ops->observe(c->o.runtime, obj->meta.namespace,
+                                                                  b->etcd_cluster_name, &rc, err)
                                      : -ENOENT;
                 if (r < 0) {
                         if (!err->message)
-                                eg_error_set(err, "cluster %s/%s is not known to the runtime", obj->meta.namespace, b->etcd_cluster_name);
+                                eg_error_set(err, "cluster %s/%s is not known to the runtime", obj->meta.namespace,
+                                             b->etcd_cluster_name);
                         return r;
                 }
                 v = calloc(rc.n_members + 1, sizeof(*v));
@@ -129,7 +137,8 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
                 if (!v)
                         return -ENOMEM;
                 int q = c->o.runtime->ops->etcd_access
-                                ? c->o.runtime->ops->etcd_access(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, eo, err)
+                                ? c->o.runtime->ops->etcd_access(c->o.runtime, obj->meta.namespace,
+                                                                 b->etcd_cluster_name, eo, err)
                                 : 0;
                 if (q < 0) {
                         eg_strv_free(v, n);
@@ -295,7 +304,7 @@ static int job_resolve(struct eg_backup_controller *c, const struct eg_object *o
                         j->creds = strdup(c->aws_credentials_file);
                 else if (b->s3.aws_secret)
                         j->creds = eg_state_path(c->state_dir, EG_STATE_AWS_CREDENTIALS, obj->meta.namespace,
-                                                  b->s3.aws_secret);
+                                                 b->s3.aws_secret);
                 if ((c->aws_credentials_file || b->s3.aws_secret) && !j->creds)
                         return -ENOMEM;
         } else {
@@ -338,8 +347,12 @@ static void job_run(struct job *j, const atomic_bool *cancel) {
                 .periodic = j->periodic,
                 .timeout_ms = j->timeout_ms,
                 .cancel = cancel,
-                .store = {.type = j->store_type, .path = j->store_path, .endpoint = j->store_endpoint,
-                          .force_path_style = j->path_style, .credentials_file = j->creds, .cancel = cancel},
+                .store = {.type = j->store_type,
+                          .path = j->store_path,
+                          .endpoint = j->store_endpoint,
+                          .force_path_style = j->path_style,
+                          .credentials_file = j->creds,
+                          .cancel = cancel},
         };
         j->r = eg_backup_take(&bo, &j->res, &j->err);
         /* as long again for retention, which the snapshot's time must not starve */
@@ -364,7 +377,8 @@ static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
                 const struct eg_backup_result *res = &j->res;
                 _cleanup_free_ char *reason = eg_strdup_printf(
                         "%s snapshot of %s at revision %lld from %s: %llu bytes, sha256 %s, to %s", j->kind, j->cluster,
-                        (long long)res->revision, res->endpoint, (unsigned long long)res->size, res->sha256, res->object);
+                        (long long)res->revision, res->endpoint, (unsigned long long)res->size, res->sha256,
+                        res->object);
                 json_object_set_new(st, "reason", json_string(""));
                 json_object_set_new(st, "etcdVersion", json_string(res->version));
                 json_object_set_new(st, "etcdRevision", json_integer(res->revision));
@@ -385,19 +399,21 @@ static int64_t job_finish(struct eg_backup_controller *c, struct job *j) {
                 record(c, &bd, "backup", reason, "failed", msg, 0, 0);
         }
         for (size_t i = 0; i < j->n_deleted; i++) {
-                _cleanup_free_ char *reason = eg_strdup_printf("deleted %s: keeping the newest %lld backups by revision",
-                                                               j->deleted[i], (long long)j->max_backups);
+                _cleanup_free_ char *reason = eg_strdup_printf(
+                        "deleted %s: keeping the newest %lld backups by revision", j->deleted[i],
+                        (long long)j->max_backups);
                 record(c, &bd, "backup-retention", reason, "ok", NULL, 0, 0);
         }
         if (j->retain_r < 0) {
-                _cleanup_free_ char *reason = eg_strdup_printf("keeping the newest %lld backups", (long long)j->max_backups);
+                _cleanup_free_ char *reason = eg_strdup_printf("keeping the newest %lld backups",
+                                                               (long long)j->max_backups);
                 record(c, &bd, "backup-retention", reason, "failed",
                        j->retain_err.message ? j->retain_err.message : strerror(-j->retain_r), 0, 0);
         }
         int q = status_save(c->state_dir, j->ns, j->name, st);
         if (q < 0)
                 eg_log_warning_errno(q, "cannot write the status of backup %s/%s: %m", j->ns, j->name);
-        int64_t again = j->interval_s > 0 ? now + j->interval_s * 1000
+        int64_t again = j->interval_s > 0          ? now + j->interval_s * 1000
                         : j->r < 0 && !j->schedule ? now + ONE_SHOT_RETRY_MS
                                                    : INT64_MAX;
         if (j->schedule) {

@@ -117,8 +117,11 @@ static int recover_from_member(const struct eg_reconciler_options *opt, const st
         struct eg_recover_view v = {0};
         struct eg_recover_plan p = {0};
         struct eg_recover_request req = {.member = a->member, .force = true};
-        struct eg_recover_options ro = {.runtime = opt->runtime, .state_dir = opt->state_dir,
-                                        .namespace = tg->namespace, .name = tg->name, .spec = tg->spec};
+        struct eg_recover_options ro = {.runtime = opt->runtime,
+                                        .state_dir = opt->state_dir,
+                                        .namespace = tg->namespace,
+                                        .name = tg->name,
+                                        .spec = tg->spec};
         int k = eg_recover_observe(opt->runtime, opt->state_dir, tg->namespace, tg->name, &v, err);
         if (k >= 0)
                 k = eg_recover_plan(&v, &req, tg->name, &p, err);
@@ -237,9 +240,8 @@ static int promote(struct eg_etcd *c, const struct eg_action *a, struct eg_error
         return k;
 }
 
-static int remove_member(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
-                         struct eg_etcd *c, const struct observation *o, const struct eg_action *a,
-                         struct eg_error *err) {
+static int remove_member(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg, struct eg_etcd *c,
+                         const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
         /* a leader replaced onto a new template is removed last, after handing over */
         if (a->kind == EG_ACTION_REMOVE_MEMBER && a->member_id && a->member_id == o->leader_id)

@@ -44,12 +44,12 @@ struct cluster_track {
         char *ns, *name;
         int failures;
         int64_t next_attempt_ms;
-        char *backoff_revision; /* the revision that failed: a new one is tried at once */
+        char *backoff_revision;  /* the revision that failed: a new one is tried at once */
         char *recorded_revision; /* revision of the last audit record for this cluster */
         enum eg_plan_state recorded_state;
         char *recorded_reason;
         char *last_error;
-        char *applied_revision; /* last revision at which the cluster was converged */
+        char *applied_revision;       /* last revision at which the cluster was converged */
         int64_t quorum_lost_since_ms; /* monotonic; 0 while the planner finds quorum */
         struct member_track *members;
         size_t n_members;
@@ -97,18 +97,18 @@ struct observation {
         struct eg_runtime_cluster rc;
         bool ml_ok;
         struct eg_etcd_member_list ml;
-        char *etcd_error;       /* why the member list could not be had */
+        char *etcd_error; /* why the member list could not be had */
         uint64_t leader_id;
         char *leader_name;
         struct eg_observed_cluster oc; /* what the planner sees */
-        char **endpoints;       /* client URLs of running members */
+        char **endpoints;              /* client URLs of running members */
         size_t n_endpoints;
 };
 void observation_done(struct observation *o);
 /* Observes ns/name into o (always initialised; the caller ends it with observation_done),
  * updating the members' tracks. < 0 when the runtime cannot be asked (o->etcd_error says why). */
-int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name,
-            struct observation *o, int64_t now);
+int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name, struct observation *o,
+            int64_t now);
 
 /* ---- one cluster's turn in a pass: observe -> plan -> execute (pass.c) -> record (record.c) ---- */
 
@@ -186,9 +186,8 @@ int reconcile_execute(const struct eg_reconciler_options *opt, const struct eg_r
 
 /* Upstream-shaped status of one cluster (caller owns). spec may be NULL; plan may be
  * NULL (get without a source). */
-json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec,
-                     const struct eg_plan *plan, const char *revision, const char *commit,
-                     const char *last_error, int64_t now_realtime_ms);
+json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec, const struct eg_plan *plan,
+                     const char *revision, const char *commit, const char *last_error, int64_t now_realtime_ms);
 
 /* Writes <state_dir>/status/<ns>/<name>.json when its content changed. */
 int status_write(const char *state_dir, const char *ns, const char *name, json_t *status);

@@ -124,8 +124,7 @@ static void join_membership(const struct join *j, struct eg_observed_member *om,
         om->is_leader = em->id == j->o->leader_id && j->o->leader_id != 0;
 }
 
-static void join_runtime_member(const struct join *j, const struct eg_runtime_member *m,
-                                const struct member_probe *p) {
+static void join_runtime_member(const struct join *j, const struct eg_runtime_member *m, const struct member_probe *p) {
         struct observation *o = j->o;
         struct eg_observed_member *om = &o->oc.members[o->oc.n_members++];
         om->name = strdup(m->name);
@@ -173,8 +172,12 @@ static int observe_join(struct eg_reconciler *r, struct cluster_track *t, struct
         _cleanup_free_ bool *matched = calloc(o->ml.n + 1, sizeof(bool));
         if (!o->oc.members || !matched)
                 return -ENOMEM;
-        struct join j = {.o = o, .t = t, .matched = matched, .restart_window_ms = r->opt.policy.restart_window_ms,
-                         .now = now, .real_now = eg_now_realtime_ms()};
+        struct join j = {.o = o,
+                         .t = t,
+                         .matched = matched,
+                         .restart_window_ms = r->opt.policy.restart_window_ms,
+                         .now = now,
+                         .real_now = eg_now_realtime_ms()};
         for (size_t i = 0; i < o->rc.n_members; i++)
                 join_runtime_member(&j, &o->rc.members[i], &probe[i]);
         for (size_t i = 0; i < o->ml.n; i++)
@@ -183,8 +186,8 @@ static int observe_join(struct eg_reconciler *r, struct cluster_track *t, struct
         return 0;
 }
 
-int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name,
-            struct observation *o, int64_t now) {
+int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name, struct observation *o,
+            int64_t now) {
         *o = (struct observation){.ns = strdup(ns), .name = strdup(name)};
         if (!o->ns || !o->name)
                 return -ENOMEM;

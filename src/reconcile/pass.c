@@ -50,7 +50,8 @@ static int pass_observe(struct cluster_pass *p) {
                         record_decision(p, p->obj, NULL,
                                         &(const struct eg_decision){.kind = "failed",
                                                                     .reason = "cannot observe the cluster",
-                                                                    .outcome = "failed", .error = why});
+                                                                    .outcome = "failed",
+                                                                    .error = why});
                 pass_failed(p, "cannot observe the cluster", why);
                 return k;
         }
@@ -79,8 +80,8 @@ static int pass_plan(struct cluster_pass *p) {
         struct eg_reconciler *r = p->r;
         p->hash = plan_prepare(r->opt.runtime, p->ns, p->obj, &p->o);
         int64_t auto_recover_ms = 0;
-        const char *ann = p->obj ? json_string_value(json_object_get(p->obj->meta.annotations,
-                                                                     EG_ANN_AUTO_RECOVER_AFTER))
+        const char *ann = p->obj ? json_string_value(
+                                           json_object_get(p->obj->meta.annotations, EG_ANN_AUTO_RECOVER_AFTER))
                                  : NULL;
         /* validated with the manifest: a bad value never gets here */
         if (ann && eg_parse_duration_ms(ann, &auto_recover_ms) < 0)
@@ -115,7 +116,9 @@ static void pass_execute(struct cluster_pass *p) {
         if (p->plan.state != EG_PLAN_PROGRESSING || p->plan.n_actions == 0)
                 return;
         const struct eg_action *a = &p->plan.actions[0];
-        struct eg_runtime_target tg = {.namespace = p->ns, .name = p->name, .spec = p->obj ? &p->obj->cluster : NULL,
+        struct eg_runtime_target tg = {.namespace = p->ns,
+                                       .name = p->name,
+                                       .spec = p->obj ? &p->obj->cluster : NULL,
                                        .revision = p->rev ? p->rev->revision : NULL};
         int k = a->kind == EG_ACTION_BOOTSTRAP ? restore_step_target(p, &tg, &p->err) : 0;
         int64_t t0 = eg_now_monotonic_ms();
@@ -152,8 +155,14 @@ static void pass_done(struct cluster_pass *p) {
 void reconcile_cluster(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, const char *ns, const char *name, bool prune_allowed,
                        struct eg_pass_result *res) {
-        struct cluster_pass p = {.r = r, .desired = desired, .rev = rev, .ns = ns, .name = name,
-                                 .prune_allowed = prune_allowed, .res = res, .now = eg_now_monotonic_ms()};
+        struct cluster_pass p = {.r = r,
+                                 .desired = desired,
+                                 .rev = rev,
+                                 .ns = ns,
+                                 .name = name,
+                                 .prune_allowed = prune_allowed,
+                                 .res = res,
+                                 .now = eg_now_monotonic_ms()};
         int k = pass_begin(&p);
         if (k >= 0)
                 k = pass_observe(&p);

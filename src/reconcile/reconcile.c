@@ -89,7 +89,8 @@ static int list_runtime(struct eg_reconciler *r, const struct eg_desired_set *de
         if (k < 0) {
                 const char *why = err.message ? err.message : strerror(-k);
                 if (!str_eq(r->list_error, why))
-                        eg_log_error("cannot list clusters of the %s runtime: %s", eg_runtime_name(r->opt.runtime), why);
+                        eg_log_error("cannot list clusters of the %s runtime: %s", eg_runtime_name(r->opt.runtime),
+                                     why);
                 set_str(&r->list_error, why);
                 eg_error_done(&err);
                 return k;
@@ -118,8 +119,7 @@ static void cluster_keys_done(struct cluster_keys *ck) {
 }
 
 /* Also starts a pass's bookkeeping: no track is seen yet. */
-static int cluster_keys_load(struct eg_reconciler *r, const struct eg_desired_set *desired,
-                             struct cluster_keys *ret) {
+static int cluster_keys_load(struct eg_reconciler *r, const struct eg_desired_set *desired, struct cluster_keys *ret) {
         struct cluster_keys ck = {0};
         size_t n_desired = desired ? desired->n_objects : 0, n_running = 0, to_prune = 0;
         int k = list_runtime(r, desired, &ck);
@@ -146,8 +146,8 @@ static int cluster_keys_load(struct eg_reconciler *r, const struct eg_desired_se
                 if (!eg_desired_set_object_has_errors(desired, EG_KIND_CLUSTER, rc->namespace, rc->name))
                         to_prune++;
         }
-        ck.prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0, n_running,
-                                                 to_prune, NULL);
+        ck.prune_allowed = eg_plan_prune_allowed(&r->opt.policy, desired && desired->n_errors == 0, n_running, to_prune,
+                                                 NULL);
         for (size_t i = 0; i < r->n_tracks; i++)
                 r->tracks[i].seen = false;
         *ret = ck;
@@ -159,7 +159,8 @@ static int cluster_keys_load(struct eg_reconciler *r, const struct eg_desired_se
 static bool manifest_changed(struct eg_reconciler *r, const struct eg_desired_set *desired,
                              const struct cluster_key *key) {
         struct cluster_track *t = track_get(r, key->ns, key->name);
-        const struct eg_object *obj = desired ? eg_desired_set_find(desired, EG_KIND_CLUSTER, key->ns, key->name) : NULL;
+        const struct eg_object *obj = desired ? eg_desired_set_find(desired, EG_KIND_CLUSTER, key->ns, key->name)
+                                              : NULL;
         char *now = obj && obj->document ? json_dumps(obj->document, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         if (!t) {
                 free(now);
@@ -227,8 +228,9 @@ static json_t *plan_json(const struct cluster_key *key, const struct eg_plan *p,
         json_t *acts = json_array();
         for (size_t i = 0; acts && i < p->n_actions; i++) {
                 const struct eg_action *a = &p->actions[i];
-                json_array_append_new(acts, json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", eg_action_kind_to_string(a->kind),
-                                                      "member", a->member, "version", a->version, "reason", a->reason));
+                json_array_append_new(acts,
+                                      json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", eg_action_kind_to_string(a->kind),
+                                                "member", a->member, "version", a->version, "reason", a->reason));
         }
         json_t *entry = json_pack("{s:s, s:s?, s:o*}", "state", eg_plan_state_to_string(p->state), "reason", p->reason,
                                   "actions", acts);
@@ -241,8 +243,9 @@ static json_t *plan_json(const struct cluster_key *key, const struct eg_plan *p,
         json_object_set_new(entry, "name", json_string(key->name));
         json_object_set(entry, "desired", obj ? obj->document : json_null());
         if (obj)
-                json_object_set_new(entry, "origin",
-                                    json_pack("{s:s, s:i}", "path", obj->origin.path, "line", (json_int_t)obj->origin.line));
+                json_object_set_new(
+                        entry, "origin",
+                        json_pack("{s:s, s:i}", "path", obj->origin.path, "line", (json_int_t)obj->origin.line));
         json_object_set_new(entry, "observed", st ? st : json_null());
         return entry;
 }
@@ -254,8 +257,9 @@ static json_t *plan_entry(struct eg_reconciler *r, const struct eg_desired_set *
                 return json_pack("{s:s, s:s, s:s}", "namespace", key->ns, "name", key->name, "state", "unobservable");
         const struct eg_object *obj = eg_desired_set_find(desired, EG_KIND_CLUSTER, key->ns, key->name);
         _cleanup_free_ char *hash = plan_prepare(r->opt.runtime, key->ns, obj, &o);
-        const struct eg_object *restore =
-                obj ? pending_restore(r->opt.state_dir, desired, key->ns, key->name, o.rc_exists, NULL) : NULL;
+        const struct eg_object *restore = obj ? pending_restore(r->opt.state_dir, desired, key->ns, key->name,
+                                                                o.rc_exists, NULL)
+                                              : NULL;
         struct eg_plan_input in = {
                 .restore_from = restore ? restore_source(&restore->restore) : NULL,
                 .namespace = key->ns,
@@ -323,6 +327,4 @@ int eg_reconciler_plan_all(struct eg_reconciler *r, const struct eg_desired_set 
         return collect(r, desired, plan_entry, ret);
 }
 
-int eg_reconciler_status_all(struct eg_reconciler *r, json_t **ret) {
-        return collect(r, NULL, status_entry, ret);
-}
+int eg_reconciler_status_all(struct eg_reconciler *r, json_t **ret) { return collect(r, NULL, status_entry, ret); }

@@ -34,8 +34,8 @@ static char *object_errors(const struct eg_desired_set *d, const char *ns, const
         *ret_first = NULL;
         for (size_t i = 0; d && i < d->n_diags; i++) {
                 const struct eg_diag *g = &d->diags[i];
-                if (g->severity != EG_SEVERITY_ERROR || !g->has_object || g->kind != EG_KIND_CLUSTER ||
-                    !g->name || strcmp(g->name, name) != 0 || strcmp(g->namespace ? g->namespace : "default", ns) != 0)
+                if (g->severity != EG_SEVERITY_ERROR || !g->has_object || g->kind != EG_KIND_CLUSTER || !g->name ||
+                    strcmp(g->name, name) != 0 || strcmp(g->namespace ? g->namespace : "default", ns) != 0)
                         continue;
                 if (!*ret_first)
                         *ret_first = g;
@@ -64,7 +64,8 @@ static void platform_event(struct eg_reconciler *r, const struct eg_runtime_even
                 if (r->opt.on_event)
                         r->opt.on_event(r->opt.event_userdata,
                                         &(struct eg_reconcile_event){.kind = EG_EVENT_PLATFORM_EVENT_LOST,
-                                                                     .namespace = ev->namespace, .name = ev->name,
+                                                                     .namespace = ev->namespace,
+                                                                     .name = ev->name,
                                                                      .decision = ev->decision});
         }
         eg_error_done(&err);
@@ -77,9 +78,16 @@ void record_to_listener(void *userdata, const struct eg_decision *d, uint64_t se
         if (!ns)
                 return;
         struct eg_reconcile_event ev = {
-                .kind = EG_EVENT_DECISION, .namespace = ns, .name = slash + 1, .revision = d->revision,
-                .commit = d->commit, .decision = d->kind, .member = d->member, .reason = d->reason,
-                .outcome = d->outcome, .error = d->error,
+                .kind = EG_EVENT_DECISION,
+                .namespace = ns,
+                .name = slash + 1,
+                .revision = d->revision,
+                .commit = d->commit,
+                .decision = d->kind,
+                .member = d->member,
+                .reason = d->reason,
+                .outcome = d->outcome,
+                .error = d->error,
         };
         r->opt.on_event(r->opt.event_userdata, &ev);
 }
@@ -98,11 +106,15 @@ void record_decision(struct cluster_pass *p, const struct eg_object *obj, const 
         d.actor = "reconcile";
         /* not a journal sink: posting is a request to the platform, too slow for a sink */
         if (!r->opt.dry_run && eg_runtime_supports(r->opt.runtime, EG_RUNTIME_RECORD_EVENT))
-                platform_event(r, &(struct eg_runtime_event){
-                                          .namespace = p->ns, .name = p->name, .member = d.member,
-                                          .decision = d.kind, .message = d.reason, .error = d.error,
-                                          .warning = d.outcome && (strcmp(d.outcome, "failed") == 0 ||
-                                                                   strcmp(d.outcome, "blocked") == 0)});
+                platform_event(r,
+                               &(struct eg_runtime_event){.namespace = p->ns,
+                                                          .name = p->name,
+                                                          .member = d.member,
+                                                          .decision = d.kind,
+                                                          .message = d.reason,
+                                                          .error = d.error,
+                                                          .warning = d.outcome && (strcmp(d.outcome, "failed") == 0 ||
+                                                                                   strcmp(d.outcome, "blocked") == 0)});
         struct eg_error err = {0};
         if (eg_journal_record(r->journal, &d, &err) < 0)
                 eg_log_error("%s", err.message);
@@ -127,8 +139,11 @@ static void record_step(struct cluster_pass *p) {
         /* a teardown for a restore is the EtcdRestore's doing */
         if (!dry_seen)
                 record_decision(p, a->kind == EG_ACTION_RESTORE_REPLACE ? p->restore.restore : p->obj, NULL,
-                                &(const struct eg_decision){.kind = kind, .member = a->member, .reason = a->reason,
-                                                            .outcome = p->outcome, .duration_ms = p->step_ms,
+                                &(const struct eg_decision){.kind = kind,
+                                                            .member = a->member,
+                                                            .reason = a->reason,
+                                                            .outcome = p->outcome,
+                                                            .duration_ms = p->step_ms,
                                                             .error = p->err.message});
         p->res->n_actions++;
         if (p->k < 0) {
@@ -166,12 +181,15 @@ static void record_state(struct cluster_pass *p) {
         if (!p->revision_changed && !changed)
                 return;
         const struct eg_diag *first = NULL;
-        _cleanup_free_ char *errors = plan->state == EG_PLAN_UNTOUCHED ? object_errors(p->desired, p->ns, p->name, &first)
-                                                                       : NULL;
+        _cleanup_free_ char *errors = plan->state == EG_PLAN_UNTOUCHED
+                                              ? object_errors(p->desired, p->ns, p->name, &first)
+                                              : NULL;
         const char *reason = plan->reason ? plan->reason : "converged: nothing to do";
         record_decision(p, p->obj, first,
-                        &(const struct eg_decision){.kind = state_decision(plan->state), .reason = reason,
-                                                    .outcome = blocked ? "blocked" : "skipped", .error = errors});
+                        &(const struct eg_decision){.kind = state_decision(plan->state),
+                                                    .reason = reason,
+                                                    .outcome = blocked ? "blocked" : "skipped",
+                                                    .error = errors});
         if (plan->state == EG_PLAN_QUORUM_LOST)
                 eg_log_error("%s/%s: QUORUM LOST: %s", p->ns, p->name, plan->reason);
         else if (plan->state == EG_PLAN_BLOCKED || plan->state == EG_PLAN_UNTOUCHED)
@@ -220,9 +238,13 @@ static void record_cluster_pass(struct cluster_pass *p) {
         if (!r->opt.on_event)
                 return;
         struct eg_reconcile_event ev = {
-                .kind = EG_EVENT_CLUSTER_PASS, .namespace = p->ns, .name = p->name,
-                .revision = p->rev ? p->rev->revision : NULL, .commit = p->rev ? p->rev->commit : NULL,
-                .duration_ms = eg_now_monotonic_ms() - p->now, .state = p->plan.state,
+                .kind = EG_EVENT_CLUSTER_PASS,
+                .namespace = p->ns,
+                .name = p->name,
+                .revision = p->rev ? p->rev->revision : NULL,
+                .commit = p->rev ? p->rev->commit : NULL,
+                .duration_ms = eg_now_monotonic_ms() - p->now,
+                .state = p->plan.state,
                 .desired = p->obj ? (size_t)p->obj->cluster.size : 0,
         };
         for (size_t i = 0; i < p->o.oc.n_members; i++) {

@@ -67,7 +67,7 @@ static int newest_backup(const char *state_dir, const char *cluster, struct eg_r
                 const char *object = json_string_value(json_object_get(best, "object"));
                 /* the status names a File backup by its path and an S3 one as <bucket>/<key> */
                 v->backup_ref = object[0] == '/' || access(object, F_OK) == 0 ? strdup(object)
-                                                                               : eg_strdup_printf("s3://%s", object);
+                                                                              : eg_strdup_printf("s3://%s", object);
                 v->backup_date = strdup(json_string_value(json_object_get(best, "lastSuccessDate")));
                 v->backup_revision = json_integer_value(json_object_get(best, "etcdRevision"));
                 if (!v->backup_ref || !v->backup_date)
@@ -84,7 +84,8 @@ int eg_recover_most_advanced(const struct eg_recover_view *v) {
                 if (!m->answers)
                         continue;
                 const struct eg_recover_member *b = best >= 0 ? &v->members[best] : NULL;
-                if (!b || m->raft_index > b->raft_index || (m->raft_index == b->raft_index && m->revision > b->revision))
+                if (!b || m->raft_index > b->raft_index ||
+                    (m->raft_index == b->raft_index && m->revision > b->revision))
                         best = (int)i;
         }
         return best;
@@ -229,15 +230,19 @@ static int needs_recovery(const struct eg_recover_view *v, const struct eg_recov
         if (r < 0)
                 r = -ENOMEM;
         else if (v->voters > 0 && answering >= quorum) {
-                eg_error_set(err, "%s still has quorum: %zu of %zu voting members answer (need %zu); nothing to recover "
-                             "— `etcd-gitops apply` heals what is missing", cluster, answering, v->voters, quorum);
+                eg_error_set(err,
+                             "%s still has quorum: %zu of %zu voting members answer (need %zu); nothing to recover "
+                             "— `etcd-gitops apply` heals what is missing",
+                             cluster, answering, v->voters, quorum);
                 r = -EBUSY;
         } else if (!req->force && answering + could >= quorum) {
-                eg_error_set(err, "%s can get quorum back by itself: %s %s down with %s data kept, and "
+                eg_error_set(err,
+                             "%s can get quorum back by itself: %s %s down with %s data kept, and "
                              "`etcd-gitops apply` restarts %s in place; recover with --force only if %s keep%s failing "
-                             "(see %s etcd.log)", cluster, down.data, could == 1 ? "is" : "are",
-                             could == 1 ? "its" : "their", could == 1 ? "it" : "them", could == 1 ? "it" : "they",
-                             could == 1 ? "s" : "", could == 1 ? "its" : "their");
+                             "(see %s etcd.log)",
+                             cluster, down.data, could == 1 ? "is" : "are", could == 1 ? "its" : "their",
+                             could == 1 ? "it" : "them", could == 1 ? "it" : "they", could == 1 ? "s" : "",
+                             could == 1 ? "its" : "their");
                 r = -EBUSY;
         }
         eg_buf_done(&down);
@@ -245,9 +250,8 @@ static int needs_recovery(const struct eg_recover_view *v, const struct eg_recov
 }
 
 /* The seed member, checked, and what recovering from it does, into b. */
-static int plan_from_member(const struct eg_recover_view *v, const struct eg_recover_request *req,
-                            const char *cluster, int top, struct eg_recover_plan *p, struct eg_buf *b,
-                            struct eg_error *err) {
+static int plan_from_member(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
+                            int top, struct eg_recover_plan *p, struct eg_buf *b, struct eg_error *err) {
         int r;
         p->seed = req->member ? find_member(v, req->member) : top;
         if (p->seed < 0) {
@@ -256,27 +260,34 @@ static int plan_from_member(const struct eg_recover_view *v, const struct eg_rec
                 if (req->member)
                         eg_error_set(err, "%s has no member %s (its members: %s)", cluster, req->member, b->data);
                 else
-                        eg_error_set(err, "no member of %s answers: name the one to recover from "
+                        eg_error_set(err,
+                                     "no member of %s answers: name the one to recover from "
                                      "(--from-member NAME, one whose data is kept) or recover from a backup "
-                                     "(--from-backup)", cluster);
+                                     "(--from-backup)",
+                                     cluster);
                 return -ENOENT;
         }
         const struct eg_recover_member *s = &v->members[p->seed];
         if (!s->running && !s->data_kept) {
-                eg_error_set(err, "member %s of %s has no data left to recover from: choose another "
-                             "(--from-member NAME) or a backup (--from-backup)", s->name, cluster);
+                eg_error_set(err,
+                             "member %s of %s has no data left to recover from: choose another "
+                             "(--from-member NAME) or a backup (--from-backup)",
+                             s->name, cluster);
                 return -ENODATA;
         }
         if (!s->voter) {
-                eg_error_set(err, "member %s of %s is not a voting member (a learner, or not in the membership "
-                             "the survivors report): choose a voter (--from-member NAME)", s->name, cluster);
+                eg_error_set(err,
+                             "member %s of %s is not a voting member (a learner, or not in the membership "
+                             "the survivors report): choose a voter (--from-member NAME)",
+                             s->name, cluster);
                 return -EINVAL;
         }
         if (s->answers)
                 p->revision_gap = v->members[top].revision > s->revision ? v->members[top].revision - s->revision : 0;
         if (s->answers)
-                r = eg_buf_printf(b, "force a new cluster from member %s (raft index %" PRIu64 ", revision %" PRId64
-                                  "); ", s->name, s->raft_index, s->revision);
+                r = eg_buf_printf(b,
+                                  "force a new cluster from member %s (raft index %" PRIu64 ", revision %" PRId64 "); ",
+                                  s->name, s->raft_index, s->revision);
         else
                 r = eg_buf_printf(b, "force a new cluster from member %s (not answering: its revision is unknown); ",
                                   s->name);
@@ -286,13 +297,14 @@ static int plan_from_member(const struct eg_recover_view *v, const struct eg_rec
 }
 
 /* The backup, and what restoring a new cluster from it does, into b. */
-static int plan_from_backup(const struct eg_recover_view *v, const struct eg_recover_request *req,
-                            const char *cluster, int top, struct eg_recover_plan *p, struct eg_buf *b,
-                            struct eg_error *err) {
+static int plan_from_backup(const struct eg_recover_view *v, const struct eg_recover_request *req, const char *cluster,
+                            int top, struct eg_recover_plan *p, struct eg_buf *b, struct eg_error *err) {
         p->backup_ref = req->backup_ref ? req->backup_ref : v->backup_ref;
         if (!p->backup_ref) {
-                eg_error_set(err, "no verified backup of %s is recorded: name one (--from-backup PATH or "
-                             "--from-backup s3://BUCKET/KEY)", cluster);
+                eg_error_set(err,
+                             "no verified backup of %s is recorded: name one (--from-backup PATH or "
+                             "--from-backup s3://BUCKET/KEY)",
+                             cluster);
                 return -ENOENT;
         }
         bool newest = v->backup_ref && strcmp(p->backup_ref, v->backup_ref) == 0;
@@ -301,7 +313,8 @@ static int plan_from_backup(const struct eg_recover_view *v, const struct eg_rec
         if (rev > 0 && top >= 0)
                 p->revision_gap = v->members[top].revision > rev ? v->members[top].revision - rev : 0;
         if (rev > 0)
-                r = eg_buf_printf(b, "restore a new cluster from backup %s (revision %" PRId64 "); ", p->backup_ref, rev);
+                r = eg_buf_printf(b, "restore a new cluster from backup %s (revision %" PRId64 "); ", p->backup_ref,
+                                  rev);
         else
                 r = eg_buf_printf(b, "restore a new cluster from backup %s; ", p->backup_ref);
         if (r >= 0)
@@ -377,7 +390,8 @@ static int wait_answers(const struct eg_recover_options *opt, const char *member
         }
         eg_etcd_free(c);
         if (r < 0)
-                eg_error_set(err, "member %s of %s/%s was started but has no leader after %" PRId64 " ms: see its etcd.log",
+                eg_error_set(err,
+                             "member %s of %s/%s was started but has no leader after %" PRId64 " ms: see its etcd.log",
                              member, opt->namespace, opt->name, timeout);
         return r;
 }
@@ -413,7 +427,8 @@ static int from_backup(const struct eg_recover_options *opt, const struct eg_rec
         struct eg_restore_spec rs = {
                 .etcd_cluster_name = (char *)opt->name,
                 .backup_storage_type = s3 ? EG_STORAGE_S3 : EG_STORAGE_FILE,
-                .s3 = {.path = s3 ? (char *)plan->backup_ref + 5 : NULL, .endpoint = (char *)opt->s3_endpoint,
+                .s3 = {.path = s3 ? (char *)plan->backup_ref + 5 : NULL,
+                       .endpoint = (char *)opt->s3_endpoint,
                        .force_path_style = opt->s3_force_path_style},
                 .file = {.path = s3 ? NULL : (char *)plan->backup_ref},
         };
@@ -454,28 +469,30 @@ static int record_recovery(const struct eg_recover_options *opt, const struct eg
         return k;
 }
 
-int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v,
-                   struct eg_recover_plan *plan, struct eg_error *err) {
+int eg_recover_run(const struct eg_recover_options *opt, const struct eg_recover_view *v, struct eg_recover_plan *plan,
+                   struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
         if (!eg_runtime_supports(rt, EG_RUNTIME_FORCE_NEW_CLUSTER)) {
-                eg_error_set(err, "recovery on the %s runtime is not supported yet: follow etcd's disaster recovery "
+                eg_error_set(err,
+                             "recovery on the %s runtime is not supported yet: follow etcd's disaster recovery "
                              "guide by hand (etcdctl snapshot restore, or --force-new-cluster on one member)",
                              eg_runtime_name(rt));
                 return -EOPNOTSUPP;
         }
         if (!v->version && !opt->spec) {
-                eg_error_set(err, "the etcd version of %s/%s is unknown (no member is left to record it): give "
-                             "the manifests with --source", opt->namespace, opt->name);
+                eg_error_set(err,
+                             "the etcd version of %s/%s is unknown (no member is left to record it): give "
+                             "the manifests with --source",
+                             opt->namespace, opt->name);
                 return -EINVAL;
         }
         const struct eg_origin *origin = opt->origin;
         struct eg_cluster_spec spec = opt->spec ? *opt->spec : (struct eg_cluster_spec){.version = v->version};
         spec.size = 1;
-        struct eg_runtime_target t = {.namespace = opt->namespace, .name = opt->name, .spec = &spec,
-                                      .revision = opt->revision};
-        _cleanup_free_ char *seed = plan->backup_ref
-                                            ? eg_strdup_printf("%s-%" PRIu64, opt->name, v->next_index)
-                                            : strdup(v->members[plan->seed].name);
+        struct eg_runtime_target t = {
+                .namespace = opt->namespace, .name = opt->name, .spec = &spec, .revision = opt->revision};
+        _cleanup_free_ char *seed = plan->backup_ref ? eg_strdup_printf("%s-%" PRIu64, opt->name, v->next_index)
+                                                     : strdup(v->members[plan->seed].name);
         _cleanup_free_ char *cluster = eg_strdup_printf("%s/%s", opt->namespace, opt->name);
         if (!seed || !cluster)
                 return -ENOMEM;

@@ -11,8 +11,8 @@
 static const struct eg_object *find_restore(const struct eg_desired_set *d, const char *ns, const char *name) {
         for (size_t i = 0; d && i < d->n_objects; i++) {
                 const struct eg_object *o = d->objects[i];
-                if (o->kind == EG_KIND_RESTORE && strcmp(o->meta.namespace, ns) == 0 &&
-                    o->restore.etcd_cluster_name && strcmp(o->restore.etcd_cluster_name, name) == 0)
+                if (o->kind == EG_KIND_RESTORE && strcmp(o->meta.namespace, ns) == 0 && o->restore.etcd_cluster_name &&
+                    strcmp(o->restore.etcd_cluster_name, name) == 0)
                         return o;
         }
         return NULL;
@@ -55,8 +55,8 @@ static void restore_record(const char *state_dir, const char *ns, const char *na
         eg_format_rfc3339_ms(eg_now_realtime_ms(), when);
         json_t *j = json_pack("{s:b, s:s?, s:s, s:s?, s:I, s:s?, s:I, s:s}", "succeeded", ok, "reason", reason,
                               "contentHash", hash, "object", info->object, "revision", (json_int_t)info->revision,
-                              "sha256", info->sha256[0] ? info->sha256 : NULL, "size", (json_int_t)info->size,
-                              "date", when);
+                              "sha256", info->sha256[0] ? info->sha256 : NULL, "size", (json_int_t)info->size, "date",
+                              when);
         _cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
         if (p && dir && text && eg_mkdir_p(dir, 0755) >= 0)
                 eg_write_file_atomic(p, text, strlen(text), 0644);
@@ -73,8 +73,10 @@ static char *aws_credentials_file(const char *state_dir, const char *ns, const s
 static int restore_ready(struct eg_runtime *rt, const char *ns, const struct eg_restore_spec *r, struct eg_error *err) {
         bool s3 = r->backup_storage_type == EG_STORAGE_S3;
         if (eg_runtime_fetches_restores(rt) && (!s3 || !r->s3.aws_secret)) {
-                eg_error_set(err, "on the %s runtime the seed member fetches the snapshot itself: restore from S3 "
-                             "with s3.awsSecret naming a secret with the AWS credentials file", eg_runtime_name(rt));
+                eg_error_set(err,
+                             "on the %s runtime the seed member fetches the snapshot itself: restore from S3 "
+                             "with s3.awsSecret naming a secret with the AWS credentials file",
+                             eg_runtime_name(rt));
                 return -EOPNOTSUPP;
         }
         if (s3 && r->s3.aws_secret) {

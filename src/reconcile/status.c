@@ -10,11 +10,9 @@ static bool member_ready(const struct observation *o, const struct eg_observed_m
         return m->in_runtime && m->running && m->healthy && (!o->ml_ok || m->in_membership);
 }
 
-static json_t *condition(const char *type, bool status, const char *reason, const char *message,
-                         const char *now) {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status ? "True" : "False",
-                         "reason", reason, "message", message ? message : "", "lastUpdateTime", now,
-                         "lastTransitionTime", now);
+static json_t *condition(const char *type, bool status, const char *reason, const char *message, const char *now) {
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status ? "True" : "False", "reason",
+                         reason, "message", message ? message : "", "lastUpdateTime", now, "lastTransitionTime", now);
 }
 
 /* What `get members` shows: the runtime's view first (a pod pulling its image is
@@ -48,9 +46,12 @@ static json_t *member_detail(const struct eg_observed_member *m, const struct eg
         char id[17] = "";
         if (m->id)
                 snprintf(id, sizeof(id), "%016llx", (unsigned long long)m->id);
-        return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:b, s:s?, s:I, s:s?, s:s?, s:s?, s:b, s:i}", "name", m->name, "id",
-                         m->id ? id : NULL, "state", member_state(m), "role",
-                         m->is_leader ? "leader" : m->is_learner ? "learner" : m->in_membership ? "follower" : "none",
+        return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:b, s:s?, s:I, s:s?, s:s?, s:s?, s:b, s:i}", "name", m->name,
+                         "id", m->id ? id : NULL, "state", member_state(m), "role",
+                         m->is_leader       ? "leader"
+                         : m->is_learner    ? "learner"
+                         : m->in_membership ? "follower"
+                                            : "none",
                          "inMembership", m->in_membership, "running", m->running, "version", m->version, "pid",
                          (json_int_t)(rm ? rm->pid : 0), "clientURL", rm ? rm->client_url : NULL, "life",
                          m->in_runtime ? eg_member_life_to_string(m->life) : NULL, "lifeReason", m->life_reason,
@@ -81,10 +82,10 @@ static void tally_members(const struct observation *o, struct member_tally *t) {
         for (size_t i = 0; i < o->rc.n_stuck; i++) {
                 const struct eg_runtime_member *m = &o->rc.stuck[i];
                 json_array_append_new(t->details,
-                                      json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:b, s:i}", "name", m->name, "state",
-                                                "gone", "role", "none", "inMembership", false, "running", false, "life",
-                                                eg_member_life_to_string(m->life), "lifeReason", m->life_reason,
-                                                "dataKept", false, "restarts", 0));
+                                      json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:s?, s:b, s:i}", "name", m->name,
+                                                "state", "gone", "role", "none", "inMembership", false, "running",
+                                                false, "life", eg_member_life_to_string(m->life), "lifeReason",
+                                                m->life_reason, "dataKept", false, "restarts", 0));
         }
 }
 
@@ -93,20 +94,22 @@ static json_t *status_conditions(const struct eg_plan *plan, bool available, con
         json_array_append_new(conds, condition("Available", available, available ? "ClusterAvailable" : "QuorumLost",
                                                available ? "quorum holds" : reason, now));
         if (plan) {
-                json_array_append_new(conds, condition("Recovering", plan->recovering, "DeadMembers", plan->recovering ? plan->reason : NULL, now));
-                json_array_append_new(conds, condition("Scaling", plan->scaling, "ScalingCluster", plan->scaling ? plan->reason : NULL, now));
-                json_array_append_new(conds, condition("Upgrading", plan->upgrading, "UpgradingCluster", plan->upgrading ? plan->reason : NULL, now));
+                json_array_append_new(conds, condition("Recovering", plan->recovering, "DeadMembers",
+                                                       plan->recovering ? plan->reason : NULL, now));
+                json_array_append_new(conds, condition("Scaling", plan->scaling, "ScalingCluster",
+                                                       plan->scaling ? plan->reason : NULL, now));
+                json_array_append_new(conds, condition("Upgrading", plan->upgrading, "UpgradingCluster",
+                                                       plan->upgrading ? plan->reason : NULL, now));
         }
         return conds;
 }
 
-json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec,
-                     const struct eg_plan *plan, const char *revision, const char *commit,
-                     const char *last_error, int64_t now_realtime_ms) {
+json_t *status_build(const struct observation *o, const struct eg_cluster_spec *spec, const struct eg_plan *plan,
+                     const char *revision, const char *commit, const char *last_error, int64_t now_realtime_ms) {
         char now[32];
         eg_format_rfc3339_ms(now_realtime_ms, now);
-        struct member_tally m = {.ready = json_array(), .unready = json_array(), .urls = json_array(),
-                                 .details = json_array()};
+        struct member_tally m = {
+                .ready = json_array(), .unready = json_array(), .urls = json_array(), .details = json_array()};
         tally_members(o, &m);
         bool quorum = m.voters > 0 && m.healthy_voters >= eg_quorum(m.voters);
         const char *phase, *reason = plan ? plan->reason : NULL;
@@ -122,18 +125,19 @@ json_t *status_build(const struct observation *o, const struct eg_cluster_spec *
         if (plan && plan->state == EG_PLAN_QUORUM_LOST)
                 reason = reason_buf = eg_strdup_printf("QuorumLost: %s", plan->reason ? plan->reason : "");
         else if (!plan && m.voters > 0 && !quorum)
-                reason = reason_buf = eg_strdup_printf("QuorumLost: %zu of %zu voting members healthy", m.healthy_voters,
-                                                       m.voters);
+                reason = reason_buf = eg_strdup_printf("QuorumLost: %zu of %zu voting members healthy",
+                                                       m.healthy_voters, m.voters);
         json_t *conds = status_conditions(plan, plan ? plan->available : quorum, reason, now);
         _cleanup_free_ char *service = eg_strdup_printf("%s-client", o->name);
         json_t *status = json_pack(
                 "{s:s, s:s?, s:b, s:o, s:I, s:o*, s:s, s:o, s:o, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:o}",
                 "phase", phase, "reason", reason, "controlPaused", spec ? spec->paused : false, "conditions", conds,
                 "size", (json_int_t)m.n_ready, "desiredSize", spec ? json_integer(spec->size) : NULL, "serviceName",
-                service, "clientURLs", m.urls, "members", json_pack("{s:o, s:o}", "ready", m.ready, "unready", m.unready),
-                "currentVersion", m.current, "targetVersion", spec ? spec->version : NULL, "leader", o->leader_name,
-                "readyMembers", json_sprintf("%zu/%zu", m.n_ready, spec ? (size_t)spec->size : o->oc.n_members),
-                "plan", plan ? eg_plan_state_to_string(plan->state) : NULL, "planReason", plan ? plan->reason : NULL,
+                service, "clientURLs", m.urls, "members",
+                json_pack("{s:o, s:o}", "ready", m.ready, "unready", m.unready), "currentVersion", m.current,
+                "targetVersion", spec ? spec->version : NULL, "leader", o->leader_name, "readyMembers",
+                json_sprintf("%zu/%zu", m.n_ready, spec ? (size_t)spec->size : o->oc.n_members), "plan",
+                plan ? eg_plan_state_to_string(plan->state) : NULL, "planReason", plan ? plan->reason : NULL,
                 "lastAppliedRevision", revision, "commit", commit, "lastError", last_error ? last_error : o->etcd_error,
                 "memberDetails", m.details);
         if (!status)

@@ -18,8 +18,8 @@
 int kube_check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err) {
         if (kr->access != EG_KUBE_ACCESS_PROXY || kr->proxy_allowed || !name)
                 return 0;
-        _cleanup_free_ char *probe_path =
-                eg_strdup_printf("/api/v1/namespaces/%s/pods/%s:%d/proxy/version", ns, name, CLIENT_PORT);
+        _cleanup_free_ char *probe_path = eg_strdup_printf("/api/v1/namespaces/%s/pods/%s:%d/proxy/version", ns, name,
+                                                           CLIENT_PORT);
         struct eg_error e = {0};
         if (!probe_path)
                 return -ENOMEM;
@@ -36,9 +36,11 @@ int kube_check_proxy_allowed(struct kube_runtime *kr, const char *ns, const char
 }
 
 int kube_refuse_proxy_tls(const char *ns, const char *name, struct eg_error *err) {
-        eg_error_set(err, "the members of %s/%s require client certificates (TLS with an operator secret), "
+        eg_error_set(err,
+                     "the members of %s/%s require client certificates (TLS with an operator secret), "
                      "which the API server's pod proxy cannot present: run etcd-gitops with --etcd-access "
-                     "direct where it reaches the pod network and resolves cluster DNS", ns, name);
+                     "direct where it reaches the pod network and resolves cluster DNS",
+                     ns, name);
         return -EPROTONOSUPPORT;
 }
 
@@ -94,8 +96,9 @@ static int sync_secret(struct kube_runtime *kr, const char *ns, const char *name
                 if (r < 0)
                         break;
                 /* the API allows only [-._a-zA-Z0-9] in keys; anything else never becomes a path */
-                if (!*key || strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
-                                     strlen(key) || strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
+                if (!*key ||
+                    strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(key) ||
+                    strcmp(key, ".") == 0 || strcmp(key, "..") == 0)
                         continue;
                 if (!json_is_string(v) || eg_base64_decode(json_string_value(v), &data, &len) < 0) {
                         eg_error_set(err, "secret %s/%s: %s is not base64", ns, name, key);
@@ -130,8 +133,10 @@ static int materialise_operator_secret(struct kube_runtime *kr, struct client_tl
                 if (!file)
                         return -ENOMEM;
                 if (stat(file, &st) < 0 || st.st_size == 0) {
-                        eg_error_set(err, "secret %s/%s has no %s: the operator secret needs etcd-client.crt, "
-                                     "etcd-client.key and etcd-client-ca.crt", t->ns, secret, keys[i]);
+                        eg_error_set(err,
+                                     "secret %s/%s has no %s: the operator secret needs etcd-client.crt, "
+                                     "etcd-client.key and etcd-client-ca.crt",
+                                     t->ns, secret, keys[i]);
                         return -EINVAL;
                 }
                 free(*paths[i]);
@@ -168,9 +173,11 @@ static int refresh_client_tls(struct kube_runtime *kr, struct client_tls *t, str
         }
         t->required = https;
         if (https && !secret)
-                eg_error_set(err, "the members of %s/%s serve clients over TLS but mount no operator secret: set "
+                eg_error_set(err,
+                             "the members of %s/%s serve clients over TLS but mount no operator secret: set "
                              "spec.TLS.static.operatorSecret to a secret with etcd-client.crt, etcd-client.key "
-                             "and etcd-client-ca.crt", t->ns, t->name);
+                             "and etcd-client-ca.crt",
+                             t->ns, t->name);
         r = !https ? 0 : !secret ? -ENOKEY : materialise_operator_secret(kr, t, secret, err);
         /* no pods yet: nothing to reach, and the next call must look again */
         if (r >= 0 && json_array_size(pods) > 0)
@@ -180,7 +187,7 @@ static int refresh_client_tls(struct kube_runtime *kr, struct client_tls *t, str
 }
 
 int kube_etcd_access(struct eg_runtime *rt, const char *ns, const char *name, struct eg_etcd_options *ret,
-                            struct eg_error *err) {
+                     struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
         struct client_tls *t = ns && name ? client_tls_entry(kr, ns, name) : NULL;
         int r;

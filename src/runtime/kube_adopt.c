@@ -17,8 +17,7 @@
 static bool upstream_ref(json_t *ref) {
         const char *api = jstr(ref, "apiVersion"), *kind = jstr(ref, "kind");
         size_t l = strlen(UPSTREAM_GROUP);
-        return api && kind && strcmp(kind, UPSTREAM_KIND) == 0 && strncmp(api, UPSTREAM_GROUP, l) == 0 &&
-               api[l] == '/';
+        return api && kind && strcmp(kind, UPSTREAM_KIND) == 0 && strncmp(api, UPSTREAM_GROUP, l) == 0 && api[l] == '/';
 }
 
 bool kube_upstream_owned(json_t *obj) {

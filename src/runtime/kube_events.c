@@ -89,11 +89,11 @@ int kube_record_event(struct eg_runtime *rt, const struct eg_runtime_event *ev, 
         }
         /* the name as client-go's recorder makes it: <object>.<unique suffix> */
         json_t *obj = json_pack("{s:s, s:s, s:{s:s+, s:s}, s:o, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s, s:i}",
-                                "apiVersion", "v1", "kind", "Event", "metadata", "generateName",
-                                jstr(involved, "name"), ".", "namespace", ev->namespace, "involvedObject", involved,
-                                "reason", reason, "message", message, "type", ev->warning ? "Warning" : "Normal",
-                                "source", "component", REPORTER, "host", host, "reportingComponent", REPORTER,
-                                "reportingInstance", host, "firstTimestamp", now, "lastTimestamp", now, "count", 1);
+                                "apiVersion", "v1", "kind", "Event", "metadata", "generateName", jstr(involved, "name"),
+                                ".", "namespace", ev->namespace, "involvedObject", involved, "reason", reason,
+                                "message", message, "type", ev->warning ? "Warning" : "Normal", "source", "component",
+                                REPORTER, "host", host, "reportingComponent", REPORTER, "reportingInstance", host,
+                                "firstTimestamp", now, "lastTimestamp", now, "count", 1);
         if (!obj)
                 return -ENOMEM;
         r = eg_kube_create(kr->client, coll, obj, NULL, err);

@@ -53,8 +53,8 @@ static void delete_quietly(struct kube_runtime *kr, char *(*collection)(const ch
 
 /* Whether t's cluster may be bootstrapped with these members: valid names, a restore the pods
  * can fetch, members this daemon can reach, no pod of the cluster yet. */
-static int bootstrap_check(struct kube_runtime *kr, const struct eg_runtime_target *t, char *const *members,
-                           size_t n, struct eg_error *err) {
+static int bootstrap_check(struct kube_runtime *kr, const struct eg_runtime_target *t, char *const *members, size_t n,
+                           struct eg_error *err) {
         json_t *pods = NULL;
         int r;
         if ((r = kube_check_target(t, NULL, err)) < 0)
@@ -64,8 +64,10 @@ static int bootstrap_check(struct kube_runtime *kr, const struct eg_runtime_targ
                 return -EINVAL;
         }
         if (t->prepare_data && !t->seed) {
-                eg_error_set(err, "the members of %s/%s cannot be handed a restored data dir: the seed pod fetches "
-                             "the snapshot itself, from S3", t->namespace, t->name);
+                eg_error_set(err,
+                             "the members of %s/%s cannot be handed a restored data dir: the seed pod fetches "
+                             "the snapshot itself, from S3",
+                             t->namespace, t->name);
                 return -EOPNOTSUPP;
         }
         /* members nobody could talk to must not be created */
@@ -217,8 +219,8 @@ int kube_release_member(struct eg_runtime *rt, const char *ns, const char *name,
         return kube_write_next_index(kr, cpath, idx - 1, err);
 }
 
-int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
-                     bool delete_data, struct eg_error *err) {
+int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member, bool delete_data,
+                     struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
         _cleanup_free_ char *path = NULL, *pvc = NULL;
         json_t *pods = NULL;
@@ -291,7 +293,8 @@ static bool image_is_running(void *userdata) {
 static int upgrade_in_place(struct kube_runtime *kr, const struct eg_runtime_target *t, const char *member,
                             const char *path, struct eg_error *err) {
         _cleanup_free_ char *image = kube_etcd_image(t->spec);
-        _cleanup_free_ char *hash = kube_member_hash(&kr->base, t->spec), *pod_hash = kube_template_hash(t->spec, false);
+        _cleanup_free_ char *hash = kube_member_hash(&kr->base, t->spec),
+                            *pod_hash = kube_template_hash(t->spec, false);
         if (!image || !hash || !pod_hash)
                 return -ENOMEM;
         json_t *patch = json_pack("{s:{s:{s:s, s:s, s:s, s:s?}}, s:{s:[{s:s, s:s}]}}", "metadata", "annotations",
@@ -375,7 +378,8 @@ int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t
                 return r;
         struct pod_gone g = {kr, path};
         if (eg_wait_for(pod_is_gone, &g, POD_GONE_TIMEOUT_MS, POLL_INTERVAL_MS) < 0) {
-                eg_error_set(err, "pod %s/%s was not gone within %d s", t->namespace, member, POD_GONE_TIMEOUT_MS / 1000);
+                eg_error_set(err, "pod %s/%s was not gone within %d s", t->namespace, member,
+                             POD_GONE_TIMEOUT_MS / 1000);
                 return -ETIMEDOUT;
         }
         /* with data on the claim etcd ignores --initial-cluster: it only has to be valid */
@@ -394,7 +398,8 @@ int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t
         int r;
         if ((r = kube_check_target(t, member, err)) < 0)
                 return r;
-        if (!(path = kube_pod_path(t->namespace, member)) || !(claim = kube_named(kube_pvcs_path, t->namespace, member)))
+        if (!(path = kube_pod_path(t->namespace, member)) ||
+            !(claim = kube_named(kube_pvcs_path, t->namespace, member)))
                 return -ENOMEM;
         r = kube_get_maybe(kr, path, &pod, err);
         if (r < 0 && r != -ENOENT)
@@ -435,8 +440,10 @@ int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t
         }
         if ((r = eg_kube_get(kr->client, claim, NULL, err)) < 0) {
                 if (r == -ENOENT)
-                        eg_error_set(err, "member %s of %s/%s has no claim %s left: its data is gone, it must be "
-                                     "replaced", member, t->namespace, t->name, member);
+                        eg_error_set(err,
+                                     "member %s of %s/%s has no claim %s left: its data is gone, it must be "
+                                     "replaced",
+                                     member, t->namespace, t->name, member);
                 return r == -ENOENT ? -EOPNOTSUPP : r;
         }
         struct eg_cluster_spec spec = *t->spec;

@@ -120,23 +120,23 @@ json_t *kube_service_manifest(const char *ns, const char *name, bool headless) {
                 json_object_set_new(spec, "publishNotReadyAddresses", json_true());
         } else if (spec)
                 json_object_set_new(spec, "type", json_string("ClusterIP"));
-        return json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:o}", "apiVersion", "v1", "kind", "Service", "metadata", "name",
-                         sname, "namespace", ns, "labels", kube_cluster_labels(name), "spec", spec);
+        return json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:o}", "apiVersion", "v1", "kind", "Service", "metadata",
+                         "name", sname, "namespace", ns, "labels", kube_cluster_labels(name), "spec", spec);
 }
 
-#define DNS_SCRIPT \
-        "\n" \
-        "TIMEOUT_READY=%" PRId64 "\n" \
-        "while ( ! nslookup %s )\n" \
-        "do\n" \
+#define DNS_SCRIPT                                                      \
+        "\n"                                                            \
+        "TIMEOUT_READY=%" PRId64 "\n"                                   \
+        "while ( ! nslookup %s )\n"                                     \
+        "do\n"                                                          \
         "  # If TIMEOUT_READY is 0 we should never time out and exit\n" \
-        "  TIMEOUT_READY=$(( TIMEOUT_READY-1 ))\n" \
-        "  if [ $TIMEOUT_READY -eq 0 ];\n" \
-        "  then\n" \
-        "    echo \"Timed out waiting for DNS entry\"\n" \
-        "    exit 1\n" \
-        "  fi\n" \
-        "  sleep 1\n" \
+        "  TIMEOUT_READY=$(( TIMEOUT_READY-1 ))\n"                      \
+        "  if [ $TIMEOUT_READY -eq 0 ];\n"                              \
+        "  then\n"                                                      \
+        "    echo \"Timed out waiting for DNS entry\"\n"                \
+        "    exit 1\n"                                                  \
+        "  fi\n"                                                        \
+        "  sleep 1\n"                                                   \
         "done"
 
 #define DEFAULT_CURL_IMAGE "curlimages/curl:8.5.0"
@@ -168,10 +168,10 @@ static const char FETCH_SCRIPT[] =
 
 static json_t *probe(const struct eg_cluster_spec *s, int initial_delay, int timeout, int period) {
         const char *cmd = kube_client_tls(s) ? "ETCDCTL_API=3 etcdctl --endpoints=https://localhost:2379 "
-                                          "--cert=" OPERATOR_TLS_DIR "/etcd-client.crt "
-                                          "--key=" OPERATOR_TLS_DIR "/etcd-client.key "
-                                          "--cacert=" OPERATOR_TLS_DIR "/etcd-client-ca.crt endpoint status"
-                                        : "ETCDCTL_API=3 etcdctl endpoint status";
+                                               "--cert=" OPERATOR_TLS_DIR "/etcd-client.crt "
+                                               "--key=" OPERATOR_TLS_DIR "/etcd-client.key "
+                                               "--cacert=" OPERATOR_TLS_DIR "/etcd-client-ca.crt endpoint status"
+                                             : "ETCDCTL_API=3 etcdctl endpoint status";
         return json_pack("{s:{s:[s, s, s]}, s:i, s:i, s:i, s:i}", "exec", "command", "/bin/sh", "-ec", cmd,
                          "initialDelaySeconds", initial_delay, "timeoutSeconds", timeout, "periodSeconds", period,
                          "failureThreshold", 3);
@@ -225,7 +225,8 @@ fail:
 }
 
 static int add_secret_volume(json_t *volumes, json_t *mounts, const char *vol, const char *secret, const char *dir) {
-        if (json_array_append_new(volumes, json_pack("{s:s, s:{s:s}}", "name", vol, "secret", "secretName", secret)) < 0 ||
+        if (json_array_append_new(volumes, json_pack("{s:s, s:{s:s}}", "name", vol, "secret", "secretName", secret)) <
+                    0 ||
             json_array_append_new(mounts, json_pack("{s:s, s:s}", "name", vol, "mountPath", dir)) < 0)
                 return -ENOMEM;
         return 0;
@@ -255,14 +256,14 @@ static int add_seed(const struct eg_runtime_target *t, const char *member, const
         _cleanup_free_ char *a_peer = peer ? eg_strdup_printf("--initial-advertise-peer-urls=%s", peer) : NULL;
         if (!snapshot || !a_name || !a_cluster || !a_token || !a_peer)
                 return -ENOMEM;
-        json_t *fetch = json_pack(
-                "{s:s, s:s, s:[s, s, s], s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}],"
-                " s:[{s:s, s:s}, {s:s, s:s, s:b}]}",
-                "name", "fetch-snapshot", "image", DEFAULT_CURL_IMAGE, "command", "/bin/sh", "-c", FETCH_SCRIPT, "env",
-                "name", "SNAPSHOT_URL", "value", sd->url, "name", "AWS_REGION", "value", sd->region, "name",
-                "AWS_SHARED_CREDENTIALS_FILE", "value", AWS_DIR "/credentials", "name", "SNAPSHOT", "value", snapshot,
-                "volumeMounts", "name", "etcd-restore", "mountPath", RESTORE_DIR, "name", "aws-credentials",
-                "mountPath", AWS_DIR, "readOnly", 1);
+        json_t *fetch = json_pack("{s:s, s:s, s:[s, s, s], s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}],"
+                                  " s:[{s:s, s:s}, {s:s, s:s, s:b}]}",
+                                  "name", "fetch-snapshot", "image", DEFAULT_CURL_IMAGE, "command", "/bin/sh", "-c",
+                                  FETCH_SCRIPT, "env", "name", "SNAPSHOT_URL", "value", sd->url, "name", "AWS_REGION",
+                                  "value", sd->region, "name", "AWS_SHARED_CREDENTIALS_FILE", "value",
+                                  AWS_DIR "/credentials", "name", "SNAPSHOT", "value", snapshot, "volumeMounts", "name",
+                                  "etcd-restore", "mountPath", RESTORE_DIR, "name", "aws-credentials", "mountPath",
+                                  AWS_DIR, "readOnly", 1);
         json_t *restore = json_pack("{s:s, s:s, s:[s, s, s, s, s, s, s, s], s:[{s:s, s:s}],"
                                     " s:[{s:s, s:s}, {s:s, s:s}]}",
                                     "name", "restore-snapshot", "image", image, "command", "/usr/local/bin/etcdctl",
@@ -296,16 +297,17 @@ json_t *kube_pod_manifest(const struct eg_runtime_target *t, const char *member,
                            "app.kubernetes.io/managed-by", MANAGED_BY);
         ann = json_pack("{s:s, s:s, s:s}", ANN_VERSION, s->version, ANN_SPEC_HASH, hash, ANN_POD_HASH, pod_hash);
         mounts = json_pack("[{s:s, s:s}]", "name", "etcd-data", "mountPath", "/var/etcd");
-        volumes = kube_has_pvc(s) ? json_pack("[{s:s, s:{s:s}}]", "name", "etcd-data", "persistentVolumeClaim", "claimName",
-                                         member)
-                             : json_pack("[{s:s, s:{}}]", "name", "etcd-data", "emptyDir");
+        volumes = kube_has_pvc(s) ? json_pack("[{s:s, s:{s:s}}]", "name", "etcd-data", "persistentVolumeClaim",
+                                              "claimName", member)
+                                  : json_pack("[{s:s, s:{}}]", "name", "etcd-data", "emptyDir");
         if (!labels || !ann || !mounts || !volumes)
                 goto fail;
         if (t->revision && json_object_set_new(ann, ANN_REVISION, json_string(t->revision)) < 0)
                 goto fail;
         if (p && (merge_map(labels, p->labels) < 0 || merge_map(ann, p->annotations) < 0))
                 goto fail;
-        if (kube_peer_tls(s) && add_secret_volume(volumes, mounts, "member-peer-tls", s->tls->peer_secret, PEER_TLS_DIR) < 0)
+        if (kube_peer_tls(s) &&
+            add_secret_volume(volumes, mounts, "member-peer-tls", s->tls->peer_secret, PEER_TLS_DIR) < 0)
                 goto fail;
         if (kube_client_tls(s) &&
             add_secret_volume(volumes, mounts, "member-server-tls", s->tls->server_secret, SERVER_TLS_DIR) < 0)
@@ -348,8 +350,8 @@ json_t *kube_pod_manifest(const struct eg_runtime_target *t, const char *member,
                                               "requiredDuringSchedulingIgnoredDuringExecution", "labelSelector",
                                               "matchLabels", "etcd_cluster", t->name, "topologyKey",
                                               "kubernetes.io/hostname"));
-        pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:O}, s:O}", "apiVersion", "v1", "kind", "Pod", "metadata", "name",
-                        member, "namespace", t->namespace, "labels", labels, "annotations", ann, "spec", spec);
+        pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:O, s:O}, s:O}", "apiVersion", "v1", "kind", "Pod", "metadata",
+                        "name", member, "namespace", t->namespace, "labels", labels, "annotations", ann, "spec", spec);
 fail:
         json_decref(labels);
         json_decref(ann);
@@ -413,9 +415,9 @@ int64_t kube_parse_time_ms(const char *s) {
 
 /* Waiting reasons after which a kubelet does not get the container running by itself. */
 static bool failing_reason(const char *r) {
-        static const char *const reasons[] = {"CrashLoopBackOff",    "ErrImagePull",          "ImagePullBackOff",
-                                              "InvalidImageName",    "ErrImageNeverPull",     "CreateContainerError",
-                                              "RunContainerError",   "PreCreateHookError",    "PostStartHookError",
+        static const char *const reasons[] = {"CrashLoopBackOff",          "ErrImagePull",       "ImagePullBackOff",
+                                              "InvalidImageName",          "ErrImageNeverPull",  "CreateContainerError",
+                                              "RunContainerError",         "PreCreateHookError", "PostStartHookError",
                                               "CreateContainerConfigError"};
         for (size_t i = 0; r && i < EG_ELEMENTSOF(reasons); i++)
                 if (strcmp(r, reasons[i]) == 0)
@@ -481,9 +483,9 @@ static char *starting_reason(json_t *st) {
                 json_array_foreach(json_object_get(st, lists[k]), i, cs) {
                         json_t *w = jpath(cs, "state", "waiting");
                         if (w)
-                                return eg_strdup_printf("%s: %scontainer %s",
-                                                        jstr(w, "reason") ? jstr(w, "reason") : "Waiting",
-                                                        k == 0 ? "init " : "", jstr(cs, "name") ? jstr(cs, "name") : "?");
+                                return eg_strdup_printf(
+                                        "%s: %scontainer %s", jstr(w, "reason") ? jstr(w, "reason") : "Waiting",
+                                        k == 0 ? "init " : "", jstr(cs, "name") ? jstr(cs, "name") : "?");
                         if (k == 0 && jpath(cs, "state", "running"))
                                 return eg_strdup_printf("PodInitializing: init container %s running",
                                                         jstr(cs, "name") ? jstr(cs, "name") : "?");
@@ -541,8 +543,8 @@ int kube_pod_life(json_t *pod, enum eg_member_life *ret_life, char **ret_reason,
         /* with restartPolicy Never an exited etcd is final before the kubelet says Failed */
         bool exited = jpath(etcd, "state", "terminated") && policy && strcmp(policy, "Never") == 0;
         if (deleted || exited ||
-            (phase && (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0 ||
-                       strcmp(phase, "Unknown") == 0))) {
+            (phase &&
+             (strcmp(phase, "Failed") == 0 || strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Unknown") == 0))) {
                 life = EG_LIFE_GONE;
                 json_t *term = jpath(etcd, "state", "terminated");
                 if (jstr(st, "reason"))

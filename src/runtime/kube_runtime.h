@@ -13,8 +13,8 @@
 struct client_tls {
         char *ns, *name;
         int64_t checked_ms;
-        bool required;            /* members serve https and want a client certificate */
-        char *ca, *cert, *key;    /* the operator secret's files, materialised */
+        bool required;         /* members serve https and want a client certificate */
+        char *ca, *cert, *key; /* the operator secret's files, materialised */
         struct client_tls *next;
 };
 
@@ -46,8 +46,7 @@ int kube_list_etcd_objects(struct kube_runtime *kr, const char *const *namespace
                            json_t **ret_pvcs, struct eg_error *err);
 /* Claims with selector in ns (NULL: every namespace): a member's data outlives its pod there.
  * Credentials that may not list them see none: their pods still tell the rest. */
-int kube_list_claims(struct kube_runtime *kr, const char *ns, const char *selector, json_t **ret,
-                     struct eg_error *err);
+int kube_list_claims(struct kube_runtime *kr, const char *ns, const char *selector, json_t **ret, struct eg_error *err);
 /* Records under the state dir that ns/name exists, so that its namespace is looked in (prune
  * finds it) after its manifest is gone; kube_forget_cluster once it is deleted. */
 int kube_remember_cluster(struct kube_runtime *kr, const char *ns, const char *name, struct eg_error *err);
@@ -91,8 +90,8 @@ int kube_ensure_services(struct kube_runtime *kr, const char *ns, const char *na
                          struct eg_error *err);
 /* The PDB keeping min_available members (negative: made with a quorum of n_default, an
  * existing one left as it is). */
-int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available,
-                    int64_t n_default, json_t *owned, struct eg_error *err);
+int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available, int64_t n_default,
+                    json_t *owned, struct eg_error *err);
 /* One past the number in "<cluster>-<n>"; 0 for a name of another shape. */
 uint64_t kube_member_index(const char *cluster, const char *member);
 /* The next member number never handed out, kept as an annotation of the client service
@@ -116,8 +115,7 @@ int kube_stop_member(struct eg_runtime *rt, const char *ns, const char *name, co
                      struct eg_error *err);
 int kube_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                         struct eg_error *err);
-bool kube_rolls_in_place(struct eg_runtime *rt, const char *ns, const char *member,
-                         const struct eg_cluster_spec *spec);
+bool kube_rolls_in_place(struct eg_runtime *rt, const char *ns, const char *member, const struct eg_cluster_spec *spec);
 int kube_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                         const char *initial_cluster, struct eg_error *err);
 

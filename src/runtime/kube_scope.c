@@ -31,9 +31,10 @@ int kube_remember_cluster(struct kube_runtime *kr, const char *ns, const char *n
         int fd = r < 0 ? r : open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
                 r = r < 0 ? r : -errno;
-                eg_error_set(err, "cannot create %s, the record that %s/%s was made (without it, credentials that "
-                             "may not list every namespace never look there again): %s", path, ns, name,
-                             strerror(-r));
+                eg_error_set(err,
+                             "cannot create %s, the record that %s/%s was made (without it, credentials that "
+                             "may not list every namespace never look there again): %s",
+                             path, ns, name, strerror(-r));
                 return r;
         }
         close(fd);
@@ -124,8 +125,8 @@ static int list_in(struct kube_runtime *kr, const char *ns, json_t *pods, json_t
  * cannot be listed either is skipped with a warning that names the grant: its clusters are
  * neither listed nor pruned, and the other namespaces go on (a namespace deleted with its
  * RoleBinding must not stop them); a cluster the source names there fails on its own. */
-static int list_each(struct kube_runtime *kr, const char *const *namespaces, size_t n, const char *wide,
-                     json_t *pods, json_t *pvcs, struct eg_error *err) {
+static int list_each(struct kube_runtime *kr, const char *const *namespaces, size_t n, const char *wide, json_t *pods,
+                     json_t *pvcs, struct eg_error *err) {
         json_t *where = json_object();
         struct eg_buf skipped;
         const char *ns;
@@ -149,8 +150,10 @@ static int list_each(struct kube_runtime *kr, const char *const *namespaces, siz
         if (json_object_size(where) == 0 && !namespaces) {
                 /* without a source, nothing says where to look: "no clusters" would be a guess */
                 _cleanup_free_ char *root = remembered_path(kr, NULL, NULL);
-                eg_error_set(err, "%s (no namespace is known to look in instead: etcd-gitops made no cluster "
-                             "recorded under %s)", wide, root ? root : "the state directory");
+                eg_error_set(err,
+                             "%s (no namespace is known to look in instead: etcd-gitops made no cluster "
+                             "recorded under %s)",
+                             wide, root ? root : "the state directory");
                 r = -EACCES;
                 goto out;
         }
@@ -162,7 +165,8 @@ static int list_each(struct kube_runtime *kr, const char *const *namespaces, siz
                                           skipped.len ? "; " : "", ns, e.message ? e.message : "forbidden");
                 else if (r == -EACCES) {
                         _cleanup_free_ char *dir = remembered_path(kr, ns, NULL);
-                        r = eg_buf_printf(&skipped, "%scannot look in namespace %s, where etcd-gitops made clusters "
+                        r = eg_buf_printf(&skipped,
+                                          "%scannot look in namespace %s, where etcd-gitops made clusters "
                                           "(they are neither listed nor pruned): %s; if none is left there, remove %s",
                                           skipped.len ? "; " : "", ns, e.message ? e.message : "forbidden",
                                           dir ? dir : "its record");

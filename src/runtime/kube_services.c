@@ -109,8 +109,8 @@ int kube_ensure_services(struct kube_runtime *kr, const char *ns, const char *na
 
 /* The PDB exists and asks for min_available; min_available < 0 only creates a missing one
  * (for kube_quorum of n_default members). Notes and read-only as ensure_service. */
-int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available,
-                    int64_t n_default, json_t *owned, struct eg_error *err) {
+int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, int64_t min_available, int64_t n_default,
+                    json_t *owned, struct eg_error *err) {
         _cleanup_free_ char *coll = kube_pdbs_path(ns);
         _cleanup_free_ char *path = coll ? eg_strdup_printf("%s/%s", coll, name) : NULL;
         json_t *have = NULL;
@@ -124,7 +124,8 @@ int kube_ensure_pdb(struct kube_runtime *kr, const char *ns, const char *name, i
                 json_t *pdb = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:I, s:{s:{s:s, s:s}}}}", "apiVersion",
                                         "policy/v1", "kind", "PodDisruptionBudget", "metadata", "name", name,
                                         "namespace", ns, "labels", kube_cluster_labels(name), "spec", "minAvailable",
-                                        (json_int_t)min, "selector", "matchLabels", "app", "etcd", "etcd_cluster", name);
+                                        (json_int_t)min, "selector", "matchLabels", "app", "etcd", "etcd_cluster",
+                                        name);
                 if (!pdb)
                         return -ENOMEM;
                 r = eg_kube_create(kr->client, coll, pdb, NULL, err);

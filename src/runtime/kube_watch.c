@@ -51,7 +51,8 @@ static void on_event(struct kube_watch *w, const char *line, size_t n) {
                 if (json_integer_value(json_object_get(obj, "code")) == 410)
                         w->expired = true;
         } else {
-                const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+                const char *rv = json_string_value(
+                        json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
                 if (rv) {
                         char *copy = strdup(rv);
                         if (copy) {
@@ -105,8 +106,7 @@ static void *watch_loop(void *userdata) {
                 struct eg_error err = {0};
                 w->line.len = 0;
                 w->expired = false;
-                int r = path ? eg_kube_watch(w->client, path, (WATCH_SECONDS + 30) * 1000LL, &watcher, &err)
-                             : -ENOMEM;
+                int r = path ? eg_kube_watch(w->client, path, (WATCH_SECONDS + 30) * 1000LL, &watcher, &err) : -ENOMEM;
                 if (atomic_load(&w->stop))
                         break;
                 if (w->expired || r == -ESTALE) {

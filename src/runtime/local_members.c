@@ -12,8 +12,8 @@
 #include "local_runtime.h"
 #include "process.h"
 
-static void bootstrap_undo(struct local_runtime *lr, const struct eg_runtime_target *t,
-                           struct lrecord *rec, const struct lrecord *old, bool had_old) {
+static void bootstrap_undo(struct local_runtime *lr, const struct eg_runtime_target *t, struct lrecord *rec,
+                           const struct lrecord *old, bool had_old) {
         for (size_t i = 0; i < rec->n_members; i++) {
                 struct lmember *m = &rec->members[i];
                 local_member_kill(lr, t->namespace, t->name, m, NULL);
@@ -39,8 +39,7 @@ static void bootstrap_undo(struct local_runtime *lr, const struct eg_runtime_tar
                 rmdir(nsdir);
 }
 
-static int bootstrap_check(const struct eg_runtime_target *t, char *const *members, size_t n,
-                           struct eg_error *err) {
+static int bootstrap_check(const struct eg_runtime_target *t, char *const *members, size_t n, struct eg_error *err) {
         int r;
         if ((r = local_check_target(t, err)) < 0)
                 return r;
@@ -160,9 +159,8 @@ out:
         return r;
 }
 
-
-int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                         const char *member, char **ret_peer_url, struct eg_error *err) {
+int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                         char **ret_peer_url, struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
         struct ports used = {0};
@@ -175,8 +173,7 @@ int local_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *
         if ((r = local_load_for_change(lr, t->namespace, t->name, &rec, err)) < 0)
                 goto out;
         if (eg_lrecord_find(&rec, member)) {
-                eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace,
-                             t->name);
+                eg_error_set(err, "member %s of %s/%s already exists", member, t->namespace, t->name);
                 r = -EEXIST;
                 goto out;
         }
@@ -210,8 +207,7 @@ out:
 }
 
 /* Records the outcome of a start: who runs now and from what spec. */
-static int member_take_target(struct lmember *m, const struct eg_runtime_target *t,
-                              struct local_runtime *lr) {
+static int member_take_target(struct lmember *m, const struct eg_runtime_target *t, struct local_runtime *lr) {
         char *version = strdup(t->spec->version);
         char *hash = local_member_hash(&lr->base, t->spec);
         char *revision = t->revision ? strdup(t->revision) : NULL;
@@ -230,9 +226,8 @@ static int member_take_target(struct lmember *m, const struct eg_runtime_target 
         return 0;
 }
 
-int local_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                       const char *member, const char *initial_cluster,
-                       struct eg_error *err) {
+int local_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                       const char *initial_cluster, struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
         _cleanup_free_ char *bin = NULL;
@@ -249,14 +244,13 @@ int local_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
                 goto out;
         struct lmember *m = eg_lrecord_find(&rec, member);
         if (!m) {
-                eg_error_set(err, "member %s of %s/%s was not prepared", member, t->namespace,
-                             t->name);
+                eg_error_set(err, "member %s of %s/%s was not prepared", member, t->namespace, t->name);
                 r = -ENOENT;
                 goto out;
         }
         if (local_member_alive(m)) {
-                eg_error_set(err, "member %s of %s/%s is already running (pid %" PRId64 ")",
-                             member, t->namespace, t->name, m->pid);
+                eg_error_set(err, "member %s of %s/%s is already running (pid %" PRId64 ")", member, t->namespace,
+                             t->name, m->pid);
                 r = -EALREADY;
                 goto out;
         }
@@ -270,7 +264,7 @@ int local_start_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
                 goto out;
         }
         if ((r = local_member_start(lr, t->namespace, t->name, m, bin, initial_cluster, NULL, NULL,
-                              local_spec_env(t->spec), err)) < 0)
+                                    local_spec_env(t->spec), err)) < 0)
                 goto out;
         r = local_record_save(lr, t->namespace, t->name, &rec, err);
         if (r < 0)
@@ -336,8 +330,8 @@ int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *
         else if (!has_wal && !m->bootstrap && initial_cluster)
                 ic = initial_cluster;
         if (!ic || !*ic) {
-                eg_error_set(err, "member %s of %s/%s never started and no initial cluster is known for it",
-                             member, t->namespace, t->name);
+                eg_error_set(err, "member %s of %s/%s never started and no initial cluster is known for it", member,
+                             t->namespace, t->name);
                 r = has_wal ? -ENOMEM : -EINVAL;
                 goto out;
         }
@@ -410,8 +404,8 @@ out:
         return r;
 }
 
-int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name,
-                      const char *member, bool delete_data, struct eg_error *err) {
+int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member, bool delete_data,
+                      struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
         _cleanup_free_ char *dir = NULL;
@@ -438,8 +432,7 @@ int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name,
         if (delete_data) {
                 r = eg_rm_rf(dir);
                 if (r < 0) {
-                        eg_error_set(err, "member %s stopped but %s not removed: %s", member, dir,
-                                     strerror(-r));
+                        eg_error_set(err, "member %s stopped but %s not removed: %s", member, dir, strerror(-r));
                         goto out;
                 }
         } else if ((r = local_member_dir_move_aside(lr, ns, name, member, err)) < 0)
@@ -487,8 +480,8 @@ out:
         return r;
 }
 
-int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t,
-                         const char *member, struct eg_error *err) {
+int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
+                         struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
         _cleanup_free_ char *bin = NULL, *self = NULL;

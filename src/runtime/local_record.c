@@ -67,8 +67,8 @@ struct lmember *eg_lrecord_append(struct lrecord *r) {
 void eg_lrecord_note_member(struct lrecord *r, const char *cluster, const char *member) {
         size_t l = strlen(cluster);
         uint64_t n;
-        if (strncmp(member, cluster, l) != 0 || member[l] != '-' ||
-            eg_parse_uint64(member + l + 1, &n) < 0 || n == UINT64_MAX)
+        if (strncmp(member, cluster, l) != 0 || member[l] != '-' || eg_parse_uint64(member + l + 1, &n) < 0 ||
+            n == UINT64_MAX)
                 return;
         if (n + 1 > r->next_index)
                 r->next_index = n + 1;
@@ -199,14 +199,11 @@ int eg_lrecord_load(const char *path, struct lrecord *ret, struct eg_error *err)
 }
 
 static json_t *lmember_to_json(const struct lmember *m) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}",
-                              "name", m->name, "state",
-                              m->state == MEMBER_STARTED ? "started" : "prepared", "pid",
-                              (json_int_t)m->pid, "start_time", (json_int_t)m->start_time,
-                              "client_port", m->client_port, "peer_port", m->peer_port,
-                              "client_url", m->client_url, "peer_url", m->peer_url,
-                              "version", m->version, "spec_hash", m->spec_hash, "data_dir",
-                              m->data_dir, "started_realtime_ms",
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}", "name", m->name, "state",
+                              m->state == MEMBER_STARTED ? "started" : "prepared", "pid", (json_int_t)m->pid,
+                              "start_time", (json_int_t)m->start_time, "client_port", m->client_port, "peer_port",
+                              m->peer_port, "client_url", m->client_url, "peer_url", m->peer_url, "version", m->version,
+                              "spec_hash", m->spec_hash, "data_dir", m->data_dir, "started_realtime_ms",
                               (json_int_t)m->started_realtime_ms);
         if (!o)
                 return NULL;
@@ -234,9 +231,8 @@ int eg_lrecord_save(const char *path, const char *ns, const char *name, const st
         for (size_t i = 0; i < rec->n_members; i++)
                 if (json_array_append_new(members, lmember_to_json(&rec->members[i])) < 0)
                         goto out;
-        root = json_pack("{s:s, s:s, s:I, s:s, s:O}", "namespace", ns, "name", name,
-                         "next_index", (json_int_t)rec->next_index, "token", rec->token,
-                         "members", members);
+        root = json_pack("{s:s, s:s, s:I, s:s, s:O}", "namespace", ns, "name", name, "next_index",
+                         (json_int_t)rec->next_index, "token", rec->token, "members", members);
         if (!root)
                 goto out;
         data = json_dumps(root, JSON_INDENT(2));

@@ -78,9 +78,9 @@ int local_member_reserve(struct local_runtime *lr, const struct eg_runtime_targe
                          struct ports *used, struct lmember *m, struct eg_error *err);
 int local_member_dir_move_aside(struct local_runtime *lr, const char *ns, const char *name, const char *member,
                                 struct eg_error *err);
-int local_member_start(struct local_runtime *lr, const char *ns, const char *name, struct lmember *m,
-                       const char *bin, const char *initial_cluster, const char *token, const char *extra,
-                       json_t *etcd_env, struct eg_error *err);
+int local_member_start(struct local_runtime *lr, const char *ns, const char *name, struct lmember *m, const char *bin,
+                       const char *initial_cluster, const char *token, const char *extra, json_t *etcd_env,
+                       struct eg_error *err);
 
 /* ---- local_members.c: the runtime operations on members ---- */
 
@@ -94,8 +94,8 @@ int local_restart_member(struct eg_runtime *rt, const struct eg_runtime_target *
                          const char *initial_cluster, struct eg_error *err);
 int local_force_new_cluster(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,
                             struct eg_error *err);
-int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
-                      bool delete_data, struct eg_error *err);
+int local_stop_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member, bool delete_data,
+                      struct eg_error *err);
 int local_release_member(struct eg_runtime *rt, const char *ns, const char *name, const char *member,
                          struct eg_error *err);
 int local_upgrade_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,

@@ -35,8 +35,7 @@ bool local_member_alive(const struct lmember *m) {
                 return false;
         char state;
         uint64_t start;
-        if (eg_proc_stat(m->pid, &state, &start) < 0 || state == 'Z' || state == 'X' ||
-            start != m->start_time)
+        if (eg_proc_stat(m->pid, &state, &start) < 0 || state == 'Z' || state == 'X' || start != m->start_time)
                 return false;
         _cleanup_free_ char *path = eg_strdup_printf("/proc/%" PRId64 "/cmdline", m->pid);
         _cleanup_free_ char *data = NULL;
@@ -117,8 +116,8 @@ static bool proc_gone(void *userdata) {
 }
 
 /* SIGTERM, up to grace_ms, then SIGKILL; returns once the process is gone. */
-int local_member_kill(struct local_runtime *lr, const char *ns, const char *name,
-                      struct lmember *m, struct eg_error *err) {
+int local_member_kill(struct local_runtime *lr, const char *ns, const char *name, struct lmember *m,
+                      struct eg_error *err) {
         if (local_member_alive(m)) {
                 struct proc_id id = {m->pid, m->start_time};
                 char state = 0;
@@ -132,9 +131,7 @@ int local_member_kill(struct local_runtime *lr, const char *ns, const char *name
                         if (kill((pid_t)m->pid, SIGKILL) < 0 && errno != ESRCH)
                                 goto fail_kill;
                         if (eg_wait_for(proc_gone, &id, KILL_WAIT_MS, POLL_INTERVAL_MS) < 0) {
-                                eg_error_set(err,
-                                             "member %s of %s/%s (pid %" PRId64
-                                             ") did not exit after SIGKILL",
+                                eg_error_set(err, "member %s of %s/%s (pid %" PRId64 ") did not exit after SIGKILL",
                                              m->name, ns, name, m->pid);
                                 return -ETIMEDOUT;
                         }
@@ -145,11 +142,10 @@ int local_member_kill(struct local_runtime *lr, const char *ns, const char *name
         return 0;
 fail_kill:;
         int saved = errno;
-        eg_error_set(err, "cannot signal member %s of %s/%s (pid %" PRId64 "): %s", m->name,
-                     ns, name, m->pid, strerror(saved));
+        eg_error_set(err, "cannot signal member %s of %s/%s (pid %" PRId64 "): %s", m->name, ns, name, m->pid,
+                     strerror(saved));
         return -saved;
 }
-
 
 /* ---- etcd binaries ---- */
 
@@ -171,9 +167,8 @@ static char *describe_available(struct local_runtime *lr) {
         for (int i = 0; i < n; i++) {
                 const char *d = ents[i]->d_name;
                 const char *v = eg_str_has_prefix(d, "etcd-") ? d + 5 : d;
-                _cleanup_free_ char *path = v == d
-                                                    ? eg_strdup_printf("%s/%s/etcd", lr->bin_dir, d)
-                                                    : eg_strdup_printf("%s/%s", lr->bin_dir, d);
+                _cleanup_free_ char *path = v == d ? eg_strdup_printf("%s/%s/etcd", lr->bin_dir, d)
+                                                   : eg_strdup_printf("%s/%s", lr->bin_dir, d);
                 if (version_is_valid(v) && path && eg_proc_is_executable(path))
                         eg_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "", v, path);
                 free(ents[i]);
@@ -182,15 +177,13 @@ static char *describe_available(struct local_runtime *lr) {
         probe_path_etcd(lr);
         if (lr->path_etcd)
                 eg_buf_printf(&b, "%s%s (%s)", b.len ? ", " : "",
-                              lr->path_version ? lr->path_version : "unknown version",
-                              lr->path_etcd);
+                              lr->path_version ? lr->path_version : "unknown version", lr->path_etcd);
         if (b.len == 0)
                 eg_buf_puts(&b, "none");
         return eg_buf_steal(&b);
 }
 
-int local_resolve_binary(struct local_runtime *lr, const char *version, char **ret,
-                         struct eg_error *err) {
+int local_resolve_binary(struct local_runtime *lr, const char *version, char **ret, struct eg_error *err) {
         if (!version_is_valid(version)) {
                 eg_error_set(err, "invalid etcd version \"%s\"", version ? version : "");
                 return -EINVAL;
@@ -198,9 +191,7 @@ int local_resolve_binary(struct local_runtime *lr, const char *version, char **r
         if (lr->bin_dir) {
                 char *a = eg_strdup_printf("%s/%s/etcd", lr->bin_dir, version);
                 char *b = eg_strdup_printf("%s/etcd-%s", lr->bin_dir, version);
-                char *found = a && eg_proc_is_executable(a)   ? a
-                              : b && eg_proc_is_executable(b) ? b
-                                                           : NULL;
+                char *found = a && eg_proc_is_executable(a) ? a : b && eg_proc_is_executable(b) ? b : NULL;
                 if (found) {
                         *ret = found;
                         free(found == a ? b : a);
@@ -216,8 +207,8 @@ int local_resolve_binary(struct local_runtime *lr, const char *version, char **r
         }
         _cleanup_free_ char *have = describe_available(lr);
         if (lr->bin_dir)
-                eg_error_set(err, "no etcd binary for version %s: have %s; put one at %s/%s/etcd",
-                             version, have ? have : "?", lr->bin_dir, version);
+                eg_error_set(err, "no etcd binary for version %s: have %s; put one at %s/%s/etcd", version,
+                             have ? have : "?", lr->bin_dir, version);
         else
                 eg_error_set(err,
                              "no etcd binary for version %s: have %s; configure an etcd binary "
@@ -227,7 +218,6 @@ int local_resolve_binary(struct local_runtime *lr, const char *version, char **r
 }
 
 /* ---- ports ---- */
-
 
 static int ports_add(struct ports *p, int port) {
         int *v = realloc(p->v, (p->n + 1) * sizeof(*v));
@@ -249,8 +239,7 @@ static int visible_entry(const struct dirent *d) { return d->d_name[0] != '.'; }
 
 /* Calls fn for every clusters/<ns>/<name> directory, sorted; stops at the first error. */
 int local_for_each_cluster_dir(struct local_runtime *lr,
-                               int (*fn)(struct local_runtime *lr, const char *ns,
-                               const char *name, void *userdata),
+                               int (*fn)(struct local_runtime *lr, const char *ns, const char *name, void *userdata),
                                void *userdata, struct eg_error *err) {
         struct dirent **nss = NULL;
         int r = 0, nns = scandir(lr->clusters_dir, &nss, visible_entry, alphasort);
@@ -265,9 +254,8 @@ int local_for_each_cluster_dir(struct local_runtime *lr,
                 const char *ns = nss[i]->d_name;
                 _cleanup_free_ char *nsdir = eg_path_join(lr->clusters_dir, ns);
                 struct dirent **cls = NULL;
-                int ncl = r == 0 && nsdir && eg_local_name_is_valid(ns)
-                                  ? scandir(nsdir, &cls, visible_entry, alphasort)
-                                  : 0;
+                int ncl = r == 0 && nsdir && eg_local_name_is_valid(ns) ? scandir(nsdir, &cls, visible_entry, alphasort)
+                                                                        : 0;
                 for (int j = 0; j < ncl; j++) {
                         if (r == 0 && eg_local_name_is_valid(cls[j]->d_name))
                                 r = fn(lr, ns, cls[j]->d_name, userdata);
@@ -280,8 +268,7 @@ int local_for_each_cluster_dir(struct local_runtime *lr,
         return r;
 }
 
-static int add_recorded_ports(struct local_runtime *lr, const char *ns, const char *name,
-                              void *userdata) {
+static int add_recorded_ports(struct local_runtime *lr, const char *ns, const char *name, void *userdata) {
         struct ports *ports = userdata;
         _cleanup_free_ char *path = local_record_path(lr, ns, name);
         struct lrecord rec = {0};
@@ -324,8 +311,7 @@ static bool port_bindable(const char *host, int port) {
 }
 
 /* Takes the next port from base that no record holds and that binds; adds it to used. */
-static int port_allocate(struct local_runtime *lr, struct ports *used, int *ret,
-                         struct eg_error *err) {
+static int port_allocate(struct local_runtime *lr, struct ports *used, int *ret, struct eg_error *err) {
         for (int port = lr->port_base; port <= 65535; port++) {
                 if (ports_has(used, port) || !port_bindable(lr->host, port))
                         continue;
@@ -348,12 +334,9 @@ json_t *local_spec_env(const struct eg_cluster_spec *spec) {
 
 char *local_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spec) {
         json_t *env = local_spec_env(spec);
-        _cleanup_free_ char *envs = env && json_array_size(env) > 0
-                                            ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS)
-                                            : strdup("[]");
-        _cleanup_free_ char *input =
-                envs ? eg_strdup_printf("%s\n%s", spec->version ? spec->version : "", envs)
-                     : NULL;
+        _cleanup_free_ char *envs = env && json_array_size(env) > 0 ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS)
+                                                                    : strdup("[]");
+        _cleanup_free_ char *input = envs ? eg_strdup_printf("%s\n%s", spec->version ? spec->version : "", envs) : NULL;
         if (!input)
                 return NULL;
         char hex[65];
@@ -362,9 +345,8 @@ char *local_member_hash(struct eg_runtime *rt, const struct eg_cluster_spec *spe
 }
 
 /* Fills a fresh member entry: ports, URLs, data dir; nothing on disk yet. */
-int local_member_reserve(struct local_runtime *lr, const struct eg_runtime_target *t,
-                         const char *member, struct ports *used, struct lmember *m,
-                         struct eg_error *err) {
+int local_member_reserve(struct local_runtime *lr, const struct eg_runtime_target *t, const char *member,
+                         struct ports *used, struct lmember *m, struct eg_error *err) {
         int r;
         if ((r = port_allocate(lr, used, &m->client_port, err)) < 0 ||
             (r = port_allocate(lr, used, &m->peer_port, err)) < 0)
@@ -388,8 +370,8 @@ int local_member_reserve(struct local_runtime *lr, const struct eg_runtime_targe
 
 /* A member directory left from an earlier cluster of the same name (data kept on
  * delete) must not be mistaken for this member's: move it under removed/. */
-int local_member_dir_move_aside(struct local_runtime *lr, const char *ns, const char *name,
-                                const char *member, struct eg_error *err) {
+int local_member_dir_move_aside(struct local_runtime *lr, const char *ns, const char *name, const char *member,
+                                struct eg_error *err) {
         _cleanup_free_ char *dir = local_member_dir(lr, ns, name, member);
         _cleanup_free_ char *cdir = local_cluster_dir(lr, ns, name);
         _cleanup_free_ char *removed = cdir ? eg_path_join(cdir, "removed") : NULL;
@@ -400,8 +382,7 @@ int local_member_dir_move_aside(struct local_runtime *lr, const char *ns, const 
         int r = eg_mkdir_p(removed, 0700);
         int64_t ts = eg_now_realtime_ms();
         for (int attempt = 0; r >= 0 && attempt < 100; attempt++) {
-                _cleanup_free_ char *to = eg_strdup_printf("%s/%s-%" PRId64, removed, member,
-                                                           ts + attempt);
+                _cleanup_free_ char *to = eg_strdup_printf("%s/%s-%" PRId64, removed, member, ts + attempt);
                 if (!to)
                         return -ENOMEM;
                 if (rename(dir, to) == 0)
@@ -419,8 +400,8 @@ int local_member_dir_move_aside(struct local_runtime *lr, const char *ns, const 
 
 /* Flags valid for etcd 3.4 and 3.5+; "--flag=value" is what local_member_alive() looks for.
  * extra (NULL: none) is one more flag for this start only. */
-static int build_argv(const char *bin, const struct lmember *m, const char *initial_cluster,
-                      const char *token, const char *extra, struct strv *ret) {
+static int build_argv(const char *bin, const struct lmember *m, const char *initial_cluster, const char *token,
+                      const char *extra, struct strv *ret) {
         const char *flags[][2] = {
                 {"--name", m->name},
                 {"--data-dir", m->data_dir},
@@ -448,9 +429,9 @@ static int build_argv(const char *bin, const struct lmember *m, const char *init
 }
 
 /* Starts m's etcd. token != NULL bootstraps a new cluster with it; extra as build_argv. */
-int local_member_start(struct local_runtime *lr, const char *ns, const char *name,
-                       struct lmember *m, const char *bin, const char *initial_cluster,
-                       const char *token, const char *extra, json_t *etcd_env, struct eg_error *err) {
+int local_member_start(struct local_runtime *lr, const char *ns, const char *name, struct lmember *m, const char *bin,
+                       const char *initial_cluster, const char *token, const char *extra, json_t *etcd_env,
+                       struct eg_error *err) {
         _cleanup_free_ char *dir = local_member_dir(lr, ns, name, m->name);
         _cleanup_free_ char *log = dir ? eg_path_join(dir, "etcd.log") : NULL;
         struct strv argv = {0}, env = {0};
@@ -461,8 +442,7 @@ int local_member_start(struct local_runtime *lr, const char *ns, const char *nam
         }
         r = eg_mkdir_p(m->data_dir, 0700);
         if (r < 0) {
-                eg_error_set(err, "cannot create %s for member %s: %s", m->data_dir, m->name,
-                             strerror(-r));
+                eg_error_set(err, "cannot create %s for member %s: %s", m->data_dir, m->name, strerror(-r));
                 goto out;
         }
         if ((r = build_argv(bin, m, initial_cluster, token, extra, &argv)) < 0 ||
@@ -471,8 +451,7 @@ int local_member_start(struct local_runtime *lr, const char *ns, const char *nam
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0) {
                 r = -errno;
-                eg_error_set(err, "cannot open %s for member %s: %s", log, m->name,
-                             strerror(errno));
+                eg_error_set(err, "cannot open %s for member %s: %s", log, m->name, strerror(errno));
                 goto out;
         }
         pid_t pid = 0;
@@ -487,8 +466,8 @@ int local_member_start(struct local_runtime *lr, const char *ns, const char *nam
         char state;
         uint64_t start;
         if (eg_proc_stat(pid, &state, &start) < 0 || state == 'Z' || state == 'X') {
-                eg_error_set(err, "etcd for member %s of %s/%s exited at once (pid %d); see %s",
-                             m->name, ns, name, (int)pid, log);
+                eg_error_set(err, "etcd for member %s of %s/%s exited at once (pid %d); see %s", m->name, ns, name,
+                             (int)pid, log);
                 r = -ECHILD;
                 goto out;
         }

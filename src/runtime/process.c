@@ -124,8 +124,7 @@ int eg_proc_build_env(json_t *etcd_env, struct strv *ret) {
                         continue;
                 bool overridden = false;
                 for (size_t i = 0; i < json_array_size(etcd_env) && !overridden; i++) {
-                        const char *n = json_string_value(
-                                json_object_get(json_array_get(etcd_env, i), "name"));
+                        const char *n = json_string_value(json_object_get(json_array_get(etcd_env, i), "name"));
                         size_t l = n ? strlen(n) : 0;
                         overridden = l > 0 && strncmp(*e, n, l) == 0 && (*e)[l] == '=';
                 }
@@ -167,26 +166,23 @@ static void report_write(int fd, int32_t kind, int32_t value) {
 }
 
 /* In the grandchild, after fork: async-signal-safe calls only. */
-static _Noreturn void grandchild_exec(const char *bin, char *const *argv, char *const *envp,
-                                      int null_fd, int log_fd, int report_fd) {
+static _Noreturn void grandchild_exec(const char *bin, char *const *argv, char *const *envp, int null_fd, int log_fd,
+                                      int report_fd) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         struct sigaction dfl = {.sa_handler = SIG_DFL};
         for (int s = 1; s < NSIG; s++)
                 sigaction(s, &dfl, NULL);
-        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
-            dup2(log_fd, STDERR_FILENO) < 0 || chdir("/") < 0) {
+        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0 ||
+            chdir("/") < 0) {
                 report_write(report_fd, REPORT_SETUP_ERRNO, errno);
                 _exit(127);
         }
         /* report_fd is O_CLOEXEC: it stays until exec and tells the parent exec worked */
-        if (close_range(3, (unsigned)report_fd - 1, 0) < 0 ||
-            close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
+        if (close_range(3, (unsigned)report_fd - 1, 0) < 0 || close_range((unsigned)report_fd + 1, ~0U, 0) < 0) {
                 struct rlimit rl;
-                int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
-                                  ? (int)rl.rlim_cur
-                                  : 65536;
+                int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
                 for (int fd = 3; fd < max; fd++)
                         if (fd != report_fd)
                                 close(fd);
@@ -235,8 +231,8 @@ static int spawn_wait_report(const char *bin, int fd, pid_t *ret_pid, struct eg_
 
 /* Starts bin detached: its own session, not our child (double fork), stdin /dev/null,
  * stdout and stderr appended to log_fd, no other fds. Returns once exec succeeded. */
-int eg_proc_spawn_detached(const char *bin, char *const *argv, char *const *envp, int log_fd,
-                          pid_t *ret_pid, struct eg_error *err) {
+int eg_proc_spawn_detached(const char *bin, char *const *argv, char *const *envp, int log_fd, pid_t *ret_pid,
+                           struct eg_error *err) {
         int p[2] = {-1, -1}, null_fd = -1, lfd = -1, r = 0;
         if (pipe2(p, O_CLOEXEC) < 0)
                 goto fail_errno;

@@ -46,9 +46,7 @@ char *kube_pod_path(const char *ns, const char *pod) {
         return eg_strdup_printf("/api/v1/namespaces/%s/pods/%s", ns, pod);
 }
 char *kube_services_path(const char *ns) { return eg_strdup_printf("/api/v1/namespaces/%s/services", ns); }
-char *kube_pvcs_path(const char *ns) {
-        return eg_strdup_printf("/api/v1/namespaces/%s/persistentvolumeclaims", ns);
-}
+char *kube_pvcs_path(const char *ns) { return eg_strdup_printf("/api/v1/namespaces/%s/persistentvolumeclaims", ns); }
 char *kube_pdbs_path(const char *ns) {
         return eg_strdup_printf("/apis/policy/v1/namespaces/%s/poddisruptionbudgets", ns);
 }
@@ -181,8 +179,8 @@ static int note_stuck_pods(json_t *all, struct eg_runtime_cluster *c) {
                         return -ENOMEM;
                 }
                 c->stuck = more;
-                more[c->n_stuck++] = (struct eg_runtime_member){.name = strdup(name), .life = EG_LIFE_GONE,
-                                                                .life_reason = why};
+                more[c->n_stuck++] = (struct eg_runtime_member){
+                        .name = strdup(name), .life = EG_LIFE_GONE, .life_reason = why};
                 if (!more[c->n_stuck - 1].name)
                         return -ENOMEM;
         }

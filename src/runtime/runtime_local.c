@@ -29,8 +29,7 @@ char *local_record_path(struct local_runtime *lr, const char *ns, const char *na
         return eg_strdup_printf("%s/%s/%s/cluster.json", lr->clusters_dir, ns, name);
 }
 
-char *local_member_dir(struct local_runtime *lr, const char *ns, const char *name,
-                       const char *member) {
+char *local_member_dir(struct local_runtime *lr, const char *ns, const char *name, const char *member) {
         return eg_strdup_printf("%s/%s/%s/members/%s", lr->clusters_dir, ns, name, member);
 }
 
@@ -96,8 +95,7 @@ bool local_wal_present(const char *data_dir) {
 bool local_data_untouched(const char *data_dir) {
         _cleanup_free_ char *member = eg_path_join(data_dir, "member");
         struct stat st;
-        return member && stat(data_dir, &st) >= 0 && S_ISDIR(st.st_mode) && stat(member, &st) < 0 &&
-               errno == ENOENT;
+        return member && stat(data_dir, &st) >= 0 && S_ISDIR(st.st_mode) && stat(member, &st) < 0 && errno == ENOENT;
 }
 
 static void observed_member(const struct lmember *m, struct eg_runtime_member *o) {
@@ -118,8 +116,8 @@ static void observed_member(const struct lmember *m, struct eg_runtime_member *o
         };
 }
 
-static int observe_one(struct local_runtime *lr, const char *ns, const char *name,
-                       struct eg_runtime_cluster *ret, struct eg_error *err) {
+static int observe_one(struct local_runtime *lr, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                       struct eg_error *err) {
         _cleanup_free_ char *path = local_record_path(lr, ns, name);
         struct lrecord rec = {0};
         struct eg_runtime_cluster c = {0};
@@ -165,8 +163,8 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
 }
 
 /* Loads the record for a mutation; a missing one is an error naming the cluster. */
-int local_load_for_change(struct local_runtime *lr, const char *ns, const char *name,
-                          struct lrecord *ret, struct eg_error *err) {
+int local_load_for_change(struct local_runtime *lr, const char *ns, const char *name, struct lrecord *ret,
+                          struct eg_error *err) {
         _cleanup_free_ char *path = local_record_path(lr, ns, name);
         if (!path)
                 return -ENOMEM;
@@ -202,8 +200,8 @@ int local_check_member(const char *member, struct eg_error *err) {
         return 0;
 }
 
-static int local_observe(struct eg_runtime *rt, const char *ns, const char *name,
-                         struct eg_runtime_cluster *ret, struct eg_error *err) {
+static int local_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                         struct eg_error *err) {
         int r = local_check_names(ns, name, err);
         if (r < 0)
                 return r;
@@ -216,8 +214,7 @@ struct cluster_list {
         struct eg_error *err;
 };
 
-static int list_one(struct local_runtime *lr, const char *ns, const char *name,
-                    void *userdata) {
+static int list_one(struct local_runtime *lr, const char *ns, const char *name, void *userdata) {
         struct cluster_list *l = userdata;
         struct eg_runtime_cluster *grown = realloc(l->all, (l->n + 1) * sizeof(*l->all));
         if (!grown) {
@@ -255,8 +252,8 @@ static int local_list(struct eg_runtime *rt, const char *const *namespaces, size
 }
 
 /* Undoes a failed bootstrap: stops what started and removes what was created. */
-static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const char *name,
-                                bool delete_data, struct eg_error *err) {
+static int local_delete_cluster(struct eg_runtime *rt, const char *ns, const char *name, bool delete_data,
+                                struct eg_error *err) {
         struct local_runtime *lr = to_local(rt);
         struct lrecord rec = {0};
         _cleanup_free_ char *path = NULL, *dir = NULL, *deleted = NULL, *nsdir = NULL;
@@ -334,8 +331,7 @@ static char *absolute_path(const char *p) {
         return cwd ? eg_path_join(cwd, p) : NULL;
 }
 
-int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret,
-                         struct eg_error *err) {
+int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_runtime **ret, struct eg_error *err) {
         if (!opt || !opt->state_dir || !*opt->state_dir) {
                 eg_error_set(err, "the local runtime needs a state directory");
                 return -EINVAL;
@@ -350,8 +346,7 @@ int eg_runtime_local_new(const struct eg_runtime_local_options *opt, struct eg_r
         lr->base.ops = &local_ops;
         lr->port_base = opt->port_base > 0 ? opt->port_base : 23790;
         lr->stop_grace_ms = opt->stop_grace_ms > 0 ? opt->stop_grace_ms : 10000;
-        lr->host = strdup(opt->advertise_host && *opt->advertise_host ? opt->advertise_host
-                                                                       : "127.0.0.1");
+        lr->host = strdup(opt->advertise_host && *opt->advertise_host ? opt->advertise_host : "127.0.0.1");
         _cleanup_free_ char *clusters = eg_state_path(opt->state_dir, EG_STATE_CLUSTERS, NULL, NULL);
         if (opt->etcd_bin_dir && *opt->etcd_bin_dir)
                 lr->bin_dir = absolute_path(opt->etcd_bin_dir);

@@ -221,8 +221,8 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
         if (allowed & GIT_CREDENTIAL_USERNAME)
                 return git_credential_username_new(out, user);
         gsrc_cb_fail(s, strdup(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT
-                                  ? "the server asks for credentials: pass --token-file"
-                                  : "the server asks for credentials this source has none of"));
+                                       ? "the server asks for credentials: pass --token-file"
+                                       : "the server asks for credentials this source has none of"));
         return GIT_EUSER;
 }
 
@@ -243,11 +243,11 @@ static int cb_certificate(git_cert *cert, int valid, const char *host, void *pay
                 return 0;
         if (r == 0)
                 gsrc_cb_fail(s, eg_strdup_printf("host %s is not in %s (add it with ssh-keyscan, or pass "
-                                            "--insecure-skip-host-key-check)",
-                                            host, s->known_hosts_file));
+                                                 "--insecure-skip-host-key-check)",
+                                                 host, s->known_hosts_file));
         else if (r == -EKEYREJECTED)
                 gsrc_cb_fail(s, eg_strdup_printf("the host key of %s does not match %s: refusing to connect", host,
-                                            s->known_hosts_file));
+                                                 s->known_hosts_file));
         else
                 gsrc_cb_fail(s, eg_strdup_printf("cannot read %s: %s", s->known_hosts_file, strerror(-r)));
         return GIT_EUSER;

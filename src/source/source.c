@@ -11,8 +11,7 @@ bool eg_source_is_git_url(const char *location) {
                         return true;
         /* scp-like user@host:path, as git itself accepts it; a local path never has '@'
          * before its first ':' and '/' */
-        const char *at = strchr(location, '@'), *colon = strchr(location, ':'),
-                   *slash = strchr(location, '/');
+        const char *at = strchr(location, '@'), *colon = strchr(location, ':'), *slash = strchr(location, '/');
         return at && colon && at < colon && (!slash || colon < slash);
 }
 

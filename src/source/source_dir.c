@@ -13,9 +13,9 @@
 #include "etcd-gitops/ignore.h"
 #include "etcd-gitops/source.h"
 
-#define WATCH_MASK                                                                               \
-        (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |  \
-         IN_MOVE_SELF | IN_ATTRIB)
+#define WATCH_MASK                                                                                              \
+        (IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | \
+         IN_ATTRIB)
 #define MAX_WATCHES 4096
 
 struct watch {
@@ -87,8 +87,7 @@ static int watch_tree(struct dir_source *s, const char *dir, unsigned depth) {
 static const struct eg_source_ops dir_ops;
 
 int eg_source_dir_open(const struct eg_source_options *opt, struct eg_source **ret, struct eg_error *err) {
-        _cleanup_free_ char *joined = opt->subpath ? eg_path_join(opt->location, opt->subpath)
-                                                   : strdup(opt->location);
+        _cleanup_free_ char *joined = opt->subpath ? eg_path_join(opt->location, opt->subpath) : strdup(opt->location);
         if (!joined)
                 return -ENOMEM;
         char *root = realpath(joined, NULL);
@@ -208,7 +207,8 @@ static int dir_process_events(struct eg_source *base, bool *ret_changed) {
         *ret_changed = false;
         if (s->inotify_fd < 0)
                 return 0;
-        char buf[sizeof(struct inotify_event) + NAME_MAX + 1] __attribute__((aligned(__alignof__(struct inotify_event))));
+        char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
+                __attribute__((aligned(__alignof__(struct inotify_event))));
         bool rewatch = false;
         for (;;) {
                 ssize_t n = read(s->inotify_fd, buf, sizeof(buf));

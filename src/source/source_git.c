@@ -79,8 +79,7 @@ static int open_cache(struct git_source *s, const char *state_dir, struct eg_err
                 eg_error_set(err, "cannot create the git cache '%s': %s", s->cache_dir, strerror(-r));
                 return r;
         }
-        if (git_repository_open_bare(&s->repo, s->cache_dir) < 0 &&
-            git_repository_init(&s->repo, s->cache_dir, 1) < 0)
+        if (git_repository_open_bare(&s->repo, s->cache_dir) < 0 && git_repository_init(&s->repo, s->cache_dir, 1) < 0)
                 return gsrc_fail(s, err, -1, "cannot create the cache repository for");
         /* for people looking into the cache; fetches use the full URL without storing it */
         git_config *cfg = NULL;
@@ -391,8 +390,8 @@ static int load_ignore(struct walk *w, const git_tree *tree, const char *rel) {
         if (!path)
                 return -ENOMEM;
         const char *why = git_tree_entry_filemode(e) == GIT_FILEMODE_LINK ? "symlink in the repository: not followed"
-                          : git_tree_entry_type(e) != GIT_OBJECT_BLOB    ? "not a regular file"
-                                                                         : NULL;
+                          : git_tree_entry_type(e) != GIT_OBJECT_BLOB     ? "not a regular file"
+                                                                          : NULL;
         git_blob *blob = NULL;
         if (!why && git_blob_lookup(&blob, w->s->repo, git_tree_entry_id(e)) < 0)
                 why = "blob is missing from the cache";
@@ -428,15 +427,16 @@ static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsi
                         continue;
                 if (++w->n_entries > EG_SPEC_MAX_FILES) {
                         if (w->n_entries == EG_SPEC_MAX_FILES + 1)
-                                return eg_desired_set_add_file_error(w->set, path,
-                                                         "more than %d files and directories; the rest is not read",
-                                                         EG_SPEC_MAX_FILES);
+                                return eg_desired_set_add_file_error(
+                                        w->set, path, "more than %d files and directories; the rest is not read",
+                                        EG_SPEC_MAX_FILES);
                         return 0;
                 }
                 if (type == GIT_OBJECT_TREE) {
                         if (depth == MAX_TREE_DEPTH) {
-                                r = eg_desired_set_add_file_error(w->set, path, "directories nested deeper than %d levels; not read",
-                                                      MAX_TREE_DEPTH);
+                                r = eg_desired_set_add_file_error(w->set, path,
+                                                                  "directories nested deeper than %d levels; not read",
+                                                                  MAX_TREE_DEPTH);
                                 continue;
                         }
                         git_tree *sub = NULL;
@@ -447,7 +447,8 @@ static int walk_tree(struct walk *w, const git_tree *tree, const char *rel, unsi
                         git_tree_free(sub);
                 } else if (type == GIT_OBJECT_COMMIT) {
                         w->set->n_files++;
-                        r = eg_desired_set_add_file_error(w->set, path, "submodule: not followed, manifests inside it are not read");
+                        r = eg_desired_set_add_file_error(w->set, path,
+                                                          "submodule: not followed, manifests inside it are not read");
                 } else if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
                         w->set->n_files++;
                         r = eg_desired_set_add_file_error(w->set, path, "symlink in the repository: not followed");
@@ -472,7 +473,8 @@ static int read_commit(struct git_source *s, const git_commit *c, const char *di
         const git_tree *tree = root;
         if (s->subpath[0]) {
                 if (git_tree_entry_bypath(&entry, root, s->subpath) < 0 ||
-                    git_tree_entry_type(entry) != GIT_OBJECT_TREE || git_tree_lookup(&sub, s->repo, git_tree_entry_id(entry)) < 0) {
+                    git_tree_entry_type(entry) != GIT_OBJECT_TREE ||
+                    git_tree_lookup(&sub, s->repo, git_tree_entry_id(entry)) < 0) {
                         eg_error_set(err, "commit %s of %s has no folder '%s'", hex, s->display_url, s->subpath);
                         r = -ENOENT;
                         goto out;
@@ -490,7 +492,7 @@ static int read_commit(struct git_source *s, const git_commit *c, const char *di
         if (r >= 0) {
                 /* set before finish, which only makes up a content hash when there is none */
                 set->revision = gsrc_is_commit_id(display) ? eg_strdup_printf("sha1:%s", hex)
-                                                      : eg_strdup_printf("%s@sha1:%s", display, hex);
+                                                           : eg_strdup_printf("%s@sha1:%s", display, hex);
                 r = set->revision ? eg_desired_set_finish(set) : -ENOMEM;
         }
         if (r < 0) {

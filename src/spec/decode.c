@@ -87,8 +87,10 @@ void dec_warn(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, co
 /* "must be X, got Y", with a hint when Y is only missing quotes. */
 void dec_err_got(struct dec *d, const struct eg_yn *n, const struct eg_fpath *p, const char *want) {
         _cleanup_free_ char *got = eg_yn_describe(n);
-        bool quote_hint = strstr(want, "string") && (n->type == EG_YN_INT || n->type == EG_YN_FLOAT || n->type == EG_YN_BOOL);
-        dec_err(d, n, p, "must be %s, got %s%s", want, got ? got : "?", quote_hint ? " (quote it to make it a string)" : "");
+        bool quote_hint = strstr(want, "string") &&
+                          (n->type == EG_YN_INT || n->type == EG_YN_FLOAT || n->type == EG_YN_BOOL);
+        dec_err(d, n, p, "must be %s, got %s%s", want, got ? got : "?",
+                quote_hint ? " (quote it to make it a string)" : "");
 }
 
 /* Integers out of range and non-finite numbers were reported by the JSON conversion. */
@@ -228,7 +230,8 @@ static size_t distance(const char *a, const char *b) {
                 size_t diag = row[0];
                 row[0] = i;
                 for (size_t j = 1; j <= nb; j++) {
-                        size_t up = row[j], best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+                        size_t up = row[j],
+                               best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
                         best = up + 1 < best ? up + 1 : best;
                         best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
                         diag = up;
@@ -265,8 +268,8 @@ bool dec_want_map(struct dec *d, const struct eg_yn *v, const struct eg_fpath *p
 }
 
 /* Decodes the known keys of a mapping into target; null values count as absent. */
-bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p,
-                       const struct field *fields, void *target) {
+bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p, const struct field *fields,
+             void *target) {
         if (!dec_want_map(d, m, p))
                 return false;
         for (size_t i = 0; i + 1 < m->n_items; i += 2) {
@@ -279,8 +282,8 @@ bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_f
                         const struct field *near = near_field(fields, m, k->text);
                         enum eg_severity sev = d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING;
                         if (near)
-                                eg_dctx_report(d->c, sev, k->line, k->column, &kp, "unknown field (did you mean \"%s\"?)",
-                                               near->name);
+                                eg_dctx_report(d->c, sev, k->line, k->column, &kp,
+                                               "unknown field (did you mean \"%s\"?)", near->name);
                         else
                                 eg_dctx_report(d->c, sev, k->line, k->column, &kp, "unknown field");
                         continue;
@@ -350,28 +353,33 @@ static void string_map(struct dec *d, const struct eg_yn *v, json_t *j, const st
                 if (k->type != EG_YN_STR)
                         dec_err_got(d, k, &kp, "a string key");
                 else if (!label_key(k->text))
-                        dec_err(d, k, &kp, "%s key must be a name of letters, digits, '-', '_' and '.' "
-                                       "(at most 63, starting and ending with a letter or digit), "
-                                       "optionally prefixed by a DNS subdomain and '/'",
-                            annotations ? "an annotation" : "a label");
-                else if (rules == MAP_POD_LABELS && (strcmp(k->text, "app") == 0 || eg_str_has_prefix(k->text, "etcd_")))
-                        dec_err(d, k, &kp, "label \"%s\" is reserved: etcd-gitops sets \"app\" and \"etcd_*\" labels itself",
-                            k->text);
+                        dec_err(d, k, &kp,
+                                "%s key must be a name of letters, digits, '-', '_' and '.' "
+                                "(at most 63, starting and ending with a letter or digit), "
+                                "optionally prefixed by a DNS subdomain and '/'",
+                                annotations ? "an annotation" : "a label");
+                else if (rules == MAP_POD_LABELS &&
+                         (strcmp(k->text, "app") == 0 || eg_str_has_prefix(k->text, "etcd_")))
+                        dec_err(d, k, &kp,
+                                "label \"%s\" is reserved: etcd-gitops sets \"app\" and \"etcd_*\" labels itself",
+                                k->text);
                 else if (rules == MAP_POD_ANNOTATIONS && strcmp(k->text, "etcd.version") == 0)
                         dec_err(d, k, &kp, "annotation \"etcd.version\" is reserved: etcd-gitops sets it itself");
                 if (val->type != EG_YN_STR) {
                         if (!dec_reported_already(val))
                                 dec_err_got(d, val, &kp, "a string");
                 } else if (!annotations && !label_value(val->text))
-                        dec_err(d, val, &kp, "a label value must be empty or at most 63 letters, digits, '-', '_' "
-                                         "and '.', starting and ending with a letter or digit");
+                        dec_err(d, val, &kp,
+                                "a label value must be empty or at most 63 letters, digits, '-', '_' "
+                                "and '.', starting and ending with a letter or digit");
                 else if (rules == MAP_ANNOTATIONS && k->type == EG_YN_STR &&
                          strcmp(k->text, EG_ANN_AUTO_RECOVER_AFTER) == 0) {
                         int64_t ms;
                         if (eg_parse_duration_ms(val->text, &ms) < 0 || ms < EG_AUTO_RECOVER_MIN_MS)
-                                dec_err(d, val, &kp, "a duration of at least 30s, such as 10m: how long quorum must have "
-                                                 "been lost before a new cluster is forced from the most advanced "
-                                                 "survivor");
+                                dec_err(d, val, &kp,
+                                        "a duration of at least 30s, such as 10m: how long quorum must have "
+                                        "been lost before a new cluster is forced from the most advanced "
+                                        "survivor");
                 }
         }
         if (d->c->n_errors == errors)
@@ -418,8 +426,9 @@ static void f_label_name(struct dec *d, const struct eg_yn *v, const struct eg_f
         if (v->len > max)
                 dec_err(d, v, p, "must be at most %zu characters, got %zu", max, v->len);
         else if (!dns_label(v->text, v->len))
-                dec_err_got(d, v, p, "a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
-                                 "with a letter or digit)");
+                dec_err_got(d, v, p,
+                            "a DNS-1123 label (lowercase letters, digits and '-', starting and ending "
+                            "with a letter or digit)");
         else
                 dec_set_str(dst, v->text);
 }
@@ -461,8 +470,9 @@ void dec_bucket_path(struct dec *d, const struct eg_yn *v, json_t *j, const stru
         for (size_t i = 0; ok && i < blen; i++)
                 ok = is_alnum_lower(v->text[i]) || v->text[i] == '-' || v->text[i] == '.';
         if (!ok)
-                dec_err_got(d, v, p, "\"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', "
-                                 "then a non-empty key)");
+                dec_err_got(d, v, p,
+                            "\"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', "
+                            "then a non-empty key)");
         else
                 dec_set_str(t, v->text);
 }
@@ -535,8 +545,7 @@ static void decode_document(struct dec *d, const struct eg_yn *root, json_t *doc
 }
 
 static const struct field top_fields[] = {
-        {"apiVersion", NULL, 0}, {"kind", NULL, 0}, {"metadata", NULL, 0},
-        {"spec", NULL, 0},       {"status", NULL, 0}, {0},
+        {"apiVersion", NULL, 0}, {"kind", NULL, 0}, {"metadata", NULL, 0}, {"spec", NULL, 0}, {"status", NULL, 0}, {0},
 };
 
 static bool check_header(struct dec *d, const struct eg_yn *root, enum eg_kind *ret_kind) {
@@ -598,8 +607,7 @@ static bool foreign_object(const struct eg_yn *root) {
         enum eg_kind k;
         if (!api || api->type != EG_YN_STR || !kind || kind->type != EG_YN_STR)
                 return false;
-        return !eg_str_has_prefix(api->text, "etcd.database.coreos.com/") &&
-               eg_kind_from_string(kind->text, &k) < 0;
+        return !eg_str_has_prefix(api->text, "etcd.database.coreos.com/") && eg_kind_from_string(kind->text, &k) < 0;
 }
 
 static int process_document(struct eg_desired_set *set, const struct eg_origin *origin, struct eg_ydoc *doc,
@@ -666,8 +674,9 @@ int eg_spec_parse_buffer(struct eg_desired_set *set, const struct eg_origin *ori
                          const struct eg_spec_options *opt) {
         set->n_files++;
         if (len > EG_SPEC_MAX_FILE_BYTES)
-                return eg_desired_set_add_file_error(set, origin->path, "file is too large (%zu bytes; the limit is %zu)", len,
-                                         EG_SPEC_MAX_FILE_BYTES);
+                return eg_desired_set_add_file_error(set, origin->path,
+                                                     "file is too large (%zu bytes; the limit is %zu)", len,
+                                                     EG_SPEC_MAX_FILE_BYTES);
         int r = eg_set_hash_file(set, origin->path, data, len);
         if (r < 0)
                 return r;

@@ -19,8 +19,8 @@ typedef void (*field_fn)(struct dec *d, const struct eg_yn *v, json_t *j, const 
 
 struct field {
         const char *name;
-        field_fn fn;    /* NULL: known and ignored */
-        size_t offset;  /* of the target member inside the decoded struct */
+        field_fn fn;   /* NULL: known and ignored */
+        size_t offset; /* of the target member inside the decoded struct */
 };
 
 /* Diagnostics at node n, field p. */
@@ -40,8 +40,8 @@ void *dec_alloc(struct dec *d, void *ptr, size_t size);
 void dec_keep_json(json_t **dst, json_t *j);
 bool dec_dns_subdomain(const char *s);
 
-bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p,
-             const struct field *fields, void *target);
+bool dec_map(struct dec *d, const struct eg_yn *m, json_t *jm, const struct eg_fpath *p, const struct field *fields,
+             void *target);
 const struct eg_yn *dec_map_get(const struct eg_yn *m, const char *key);
 void dec_required(struct dec *d, const struct eg_yn *m, const struct eg_fpath *p, const char *key, const char *why);
 

@@ -70,12 +70,9 @@ struct other_store {
 
 #define OTHER(m) offsetof(struct other_store, m)
 static const struct field other_store_fields[] = {
-        {"path", dec_bucket_path, OTHER(path)},
-        {"absSecret", dec_secret, OTHER(abs_secret)},
-        {"gcpSecret", dec_secret, OTHER(gcp_secret)},
-        {"ossSecret", dec_secret, OTHER(oss_secret)},
-        {"endpoint", dec_url, OTHER(endpoint)},
-        {0},
+        {"path", dec_bucket_path, OTHER(path)},       {"absSecret", dec_secret, OTHER(abs_secret)},
+        {"gcpSecret", dec_secret, OTHER(gcp_secret)}, {"ossSecret", dec_secret, OTHER(oss_secret)},
+        {"endpoint", dec_url, OTHER(endpoint)},       {0},
 };
 
 static void f_other_store(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
@@ -103,8 +100,7 @@ static void f_storage_type(struct dec *d, const struct eg_yn *v, json_t *j, cons
         const char *want = restore ? "one of S3, File" : "one of S3, ABS, GCS, OSS, File";
         if (!dec_get_string(d, v, p, want))
                 return;
-        if (storage_from_string(v->text, &st) < 0 ||
-            (restore && st != EG_STORAGE_S3 && st != EG_STORAGE_FILE)) {
+        if (storage_from_string(v->text, &st) < 0 || (restore && st != EG_STORAGE_S3 && st != EG_STORAGE_FILE)) {
                 dec_err_got(d, v, p, want);
                 return;
         }
@@ -112,8 +108,11 @@ static void f_storage_type(struct dec *d, const struct eg_yn *v, json_t *j, cons
         d->has_storage_type = true;
 }
 
-static const char *const storage_keys[] = {[EG_STORAGE_S3] = "s3", [EG_STORAGE_ABS] = "abs", [EG_STORAGE_GCS] = "gcs",
-                                           [EG_STORAGE_OSS] = "oss", [EG_STORAGE_FILE] = "file"};
+static const char *const storage_keys[] = {[EG_STORAGE_S3] = "s3",
+                                           [EG_STORAGE_ABS] = "abs",
+                                           [EG_STORAGE_GCS] = "gcs",
+                                           [EG_STORAGE_OSS] = "oss",
+                                           [EG_STORAGE_FILE] = "file"};
 
 /* The block of the chosen storage type must be there with a path; others are ignored. */
 static void check_storage(struct dec *d, const struct eg_yn *s, const struct eg_fpath *p, const char *type_key,
@@ -124,7 +123,9 @@ static void check_storage(struct dec *d, const struct eg_yn *s, const struct eg_
                 struct eg_fpath bp = {p, storage_keys[t], 0};
                 if (t == st) {
                         if (!present)
-                                dec_required(d, s, p, storage_keys[t], t == EG_STORAGE_FILE ? "(with path) when the storage type is File" : "(with path) for this storage type");
+                                dec_required(d, s, p, storage_keys[t],
+                                             t == EG_STORAGE_FILE ? "(with path) when the storage type is File"
+                                                                  : "(with path) for this storage type");
                         else if (block->type == EG_YN_MAP && !dec_map_get(block, "path"))
                                 dec_required(d, block, &bp, "path", NULL);
                 } else if (present) {
@@ -227,7 +228,8 @@ void dec_backup(struct dec *d, const struct eg_yn *s, json_t *js, const struct e
                 const struct eg_yn *pol = dec_map_get(s, "backupPolicy"), *max = dec_map_get(pol, "maxBackups");
                 struct eg_fpath pp = {p, "backupPolicy", 0}, mp = {&pp, "maxBackups", 0};
                 if (max)
-                        dec_warn(d, max, &mp, "has no effect on a one-shot backup (no schedule or backupIntervalInSecond)");
+                        dec_warn(d, max, &mp,
+                                 "has no effect on a one-shot backup (no schedule or backupIntervalInSecond)");
         }
         if (b->timeout_in_second == 0)
                 b->timeout_in_second = DEFAULT_BACKUP_TIMEOUT;
@@ -266,4 +268,3 @@ void dec_restore(struct dec *d, const struct eg_yn *s, json_t *js, const struct 
         if (r->object && r->revision > 0)
                 dec_err(d, obj, &op, "set either object or revision, not both");
 }
-

@@ -17,7 +17,7 @@ static void f_size(struct dec *d, const struct eg_yn *v, json_t *j, const struct
                 return;
         if (v->integer > MAX_RECOMMENDED_SIZE)
                 dec_warn(d, v, p, "%lld members is more than the recommended maximum of %d", (long long)v->integer,
-                     MAX_RECOMMENDED_SIZE);
+                         MAX_RECOMMENDED_SIZE);
 }
 
 static void f_version(struct dec *d, const struct eg_yn *v, json_t *j, const struct eg_fpath *p, void *t) {
@@ -66,7 +66,8 @@ static void f_etcd_env(struct dec *d, const struct eg_yn *v, json_t *j, const st
                                 if (val->type != EG_YN_NULL)
                                         dec_want_map(d, val, &kp);
                         } else
-                                eg_dctx_report(d->c, d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING,
+                                eg_dctx_report(d->c,
+                                               d->c->opt && d->c->opt->strict ? EG_SEVERITY_ERROR : EG_SEVERITY_WARNING,
                                                key->line, key->column, &kp, "unknown field");
                 }
                 const struct eg_yn *name = dec_map_get(e, "name");
@@ -140,7 +141,7 @@ static void f_static(struct dec *d, const struct eg_yn *v, json_t *j, const stru
         struct eg_fpath mp = {p, "member", 0}, sp = {&mp, "serverSecret", 0};
         if (has_op && !has_server)
                 dec_err(d, member && member->type == EG_YN_MAP ? member : v, &sp,
-                    "required when operatorSecret is set (client TLS needs both)");
+                        "required when operatorSecret is set (client TLS needs both)");
         else if (has_server && !has_op)
                 dec_required(d, v, p, "operatorSecret", "when member.serverSecret is set (client TLS needs both)");
 }
@@ -181,4 +182,3 @@ void dec_cluster(struct dec *d, const struct eg_yn *s, json_t *js, const struct 
         if (!c->version || !c->repository)
                 d->c->oom = -ENOMEM;
 }
-

@@ -180,7 +180,8 @@ static int add_lines(struct eg_ignore *ig, struct eg_dctx *c, const char *dir, c
                 const char *why = NULL;
                 r = parse_line(p, n, &pat, &why);
                 if (r == -EINVAL) {
-                        eg_dctx_report(c, EG_SEVERITY_WARNING, line_no + 1, 1, NULL, "not a pattern, %s; line ignored", why);
+                        eg_dctx_report(c, EG_SEVERITY_WARNING, line_no + 1, 1, NULL, "not a pattern, %s; line ignored",
+                                       why);
                         r = 0;
                 } else if (r > 0) {
                         r = push_pattern(ig, &pat, dir);
@@ -194,8 +195,8 @@ static int add_lines(struct eg_ignore *ig, struct eg_dctx *c, const char *dir, c
 int eg_ignore_add(struct eg_ignore *ig, struct eg_desired_set *set, const char *dir, const char *display,
                   const char *data, size_t len) {
         if (len > EG_IGNORE_MAX_BYTES)
-                return eg_desired_set_add_file_error(set, display, "file is too large (%zu bytes; the limit is %zu)", len,
-                                                     EG_IGNORE_MAX_BYTES);
+                return eg_desired_set_add_file_error(set, display, "file is too large (%zu bytes; the limit is %zu)",
+                                                     len, EG_IGNORE_MAX_BYTES);
         int r = eg_set_hash_file(set, display, data, len);
         if (r < 0)
                 return r;

@@ -21,7 +21,7 @@ struct walker {
         const char *root_real; /* its resolved path, for the symlink check */
         size_t n_files;        /* files and directories visited, over all arguments */
         bool budget_reported;
-        int io_error; /* first -errno of a file that could not be read */
+        int io_error;             /* first -errno of a file that could not be read */
         struct eg_ignore *ignore; /* the argument's .sourceignore patterns so far */
         struct stat dirs[EG_SPEC_MAX_DEPTH];
         unsigned depth;
@@ -44,8 +44,9 @@ static bool over_budget(struct walker *w, const char *display) {
                 return false;
         if (!w->budget_reported) {
                 w->budget_reported = true;
-                if (eg_desired_set_add_file_error(w->set, display, "more than %d files and directories; the rest is not read",
-                                      EG_SPEC_MAX_FILES) < 0)
+                if (eg_desired_set_add_file_error(w->set, display,
+                                                  "more than %d files and directories; the rest is not read",
+                                                  EG_SPEC_MAX_FILES) < 0)
                         w->io_error = w->io_error ? w->io_error : -ENOMEM;
         }
         return true;
@@ -99,7 +100,8 @@ static int read_regular(struct walker *w, const char *full, const char *display,
                 return 1;
         if (r == -E2BIG) {
                 w->set->n_files++;
-                return eg_desired_set_add_file_error(w->set, display, "file is too large (%lld bytes; the limit is %zu)",
+                return eg_desired_set_add_file_error(w->set, display,
+                                                     "file is too large (%lld bytes; the limit is %zu)",
                                                      (long long)st.st_size, EG_SPEC_MAX_FILE_BYTES);
         }
         return r == -ENOMEM ? r : io_failure(w, display, r);
@@ -133,9 +135,7 @@ static int load_ignore(struct walker *w, const char *full, const char *rel) {
         eg_buf_done(&b);
         return r;
 }
-static int cmp_names(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Names in the directory, hidden ones left out, in byte order, and whether it holds a
  * .sourceignore. */
@@ -211,7 +211,8 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
         struct stat st, target;
         if (lstat(full, &st) < 0)
                 return errno == ENOENT ? 0 : io_failure(w, display, -errno);
-        bool is_dir = S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode) && stat(full, &target) == 0 && S_ISDIR(target.st_mode));
+        bool is_dir = S_ISDIR(st.st_mode) ||
+                      (S_ISLNK(st.st_mode) && stat(full, &target) == 0 && S_ISDIR(target.st_mode));
         int r = eg_ignore_check(w->ignore, rel, is_dir);
         if (r != 0)
                 return r < 0 ? r : 0;
@@ -229,8 +230,8 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
                         return 0;
                 if (!inside_root(w, real)) {
                         w->set->n_files++;
-                        return eg_desired_set_add_file_error(w->set, display,
-                                                 "symlink leads outside the source root (to %s); refused", real);
+                        return eg_desired_set_add_file_error(
+                                w->set, display, "symlink leads outside the source root (to %s); refused", real);
                 }
         }
         if (S_ISDIR(st.st_mode)) {
@@ -240,8 +241,9 @@ static int walk_entry(struct walker *w, const char *full, const char *rel) {
                         if (w->dirs[i].st_dev == st.st_dev && w->dirs[i].st_ino == st.st_ino)
                                 return eg_desired_set_add_file_error(w->set, display, "symlink loop; not followed");
                 if (w->depth == EG_SPEC_MAX_DEPTH)
-                        return eg_desired_set_add_file_error(w->set, display, "directories nested deeper than %d levels; not read",
-                                                 EG_SPEC_MAX_DEPTH);
+                        return eg_desired_set_add_file_error(w->set, display,
+                                                             "directories nested deeper than %d levels; not read",
+                                                             EG_SPEC_MAX_DEPTH);
                 w->dirs[w->depth++] = st;
                 r = walk_dir(w, full, rel);
                 w->depth--;

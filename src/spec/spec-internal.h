@@ -70,11 +70,9 @@ struct eg_dctx {
 };
 
 void eg_dctx_report(struct eg_dctx *c, enum eg_severity sev, unsigned line, unsigned column,
-                    const struct eg_fpath *field, const char *fmt, ...)
-        __attribute__((format(printf, 6, 7)));
+                    const struct eg_fpath *field, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void eg_dctx_vreport(struct eg_dctx *c, enum eg_severity sev, unsigned line, unsigned column,
-                     const struct eg_fpath *field, const char *fmt, va_list ap)
-        __attribute__((format(printf, 6, 0)));
+                     const struct eg_fpath *field, const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 void eg_dctx_done(struct eg_dctx *c);
 
 /* Short rendering of a node for "got ..." in messages: "three" quoted, 3, a mapping. */

@@ -16,9 +16,7 @@ static const char *const kind_names[_EG_KIND_MAX] = {
         [EG_KIND_RESTORE] = "EtcdRestore",
 };
 
-const char *eg_kind_to_string(enum eg_kind k) {
-        return (unsigned)k < _EG_KIND_MAX ? kind_names[k] : NULL;
-}
+const char *eg_kind_to_string(enum eg_kind k) { return (unsigned)k < _EG_KIND_MAX ? kind_names[k] : NULL; }
 
 int eg_kind_from_string(const char *s, enum eg_kind *ret) {
         for (int k = 0; s && k < _EG_KIND_MAX; k++)
@@ -86,8 +84,8 @@ int eg_semver_parse(const char *s, struct eg_semver *ret) {
                 return -EINVAL;
         if (*s == 'v')
                 s++;
-        if (parse_number(&s, &v.major) < 0 || *s++ != '.' || parse_number(&s, &v.minor) < 0 ||
-            *s++ != '.' || parse_number(&s, &v.patch) < 0)
+        if (parse_number(&s, &v.major) < 0 || *s++ != '.' || parse_number(&s, &v.minor) < 0 || *s++ != '.' ||
+            parse_number(&s, &v.patch) < 0)
                 return -EINVAL;
         if (*s == '-') {
                 s++;
@@ -136,8 +134,8 @@ static bool key_is_plain(const char *k) {
         if (!*k)
                 return false;
         for (const char *p = k; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '_' || *p == '-'))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                      *p == '-'))
                         return false;
         return true;
 }
@@ -398,8 +396,8 @@ struct ranked {
         size_t index;
 };
 
-static int cmp_position(const char *pa, unsigned la, unsigned ca, size_t ia, const char *pb, unsigned lb,
-                        unsigned cb, size_t ib) {
+static int cmp_position(const char *pa, unsigned la, unsigned ca, size_t ia, const char *pb, unsigned lb, unsigned cb,
+                        size_t ib) {
         int c = strcmp(pa, pb);
         if (c)
                 return c;
@@ -413,8 +411,8 @@ static int cmp_position(const char *pa, unsigned la, unsigned ca, size_t ia, con
 static int cmp_objects(const void *a, const void *b) {
         const struct ranked *x = a, *y = b;
         const struct eg_object *o = x->item, *p = y->item;
-        return cmp_position(o->origin.path, o->origin.line, o->origin.column, x->index, p->origin.path,
-                            p->origin.line, p->origin.column, y->index);
+        return cmp_position(o->origin.path, o->origin.line, o->origin.column, x->index, p->origin.path, p->origin.line,
+                            p->origin.column, y->index);
 }
 
 static int cmp_diags(const void *a, const void *b) {
@@ -538,8 +536,8 @@ int eg_desired_set_finish(struct eg_desired_set *s) {
         return 0;
 }
 
-const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum eg_kind kind,
-                                            const char *namespace, const char *name) {
+const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum eg_kind kind, const char *namespace,
+                                            const char *name) {
         for (size_t i = 0; s && i < s->n_objects; i++) {
                 const struct eg_object *o = s->objects[i];
                 if (o->kind == kind && strcmp(o->meta.namespace, namespace) == 0 && strcmp(o->meta.name, name) == 0)
@@ -548,12 +546,12 @@ const struct eg_object *eg_desired_set_find(const struct eg_desired_set *s, enum
         return NULL;
 }
 
-bool eg_desired_set_object_has_errors(const struct eg_desired_set *s, enum eg_kind kind,
-                                      const char *namespace, const char *name) {
+bool eg_desired_set_object_has_errors(const struct eg_desired_set *s, enum eg_kind kind, const char *namespace,
+                                      const char *name) {
         for (size_t i = 0; s && i < s->n_diags; i++) {
                 const struct eg_diag *d = &s->diags[i];
-                if (d->severity == EG_SEVERITY_ERROR && d->has_object && d->kind == kind && d->namespace &&
-                    d->name && strcmp(d->namespace, namespace) == 0 && strcmp(d->name, name) == 0)
+                if (d->severity == EG_SEVERITY_ERROR && d->has_object && d->kind == kind && d->namespace && d->name &&
+                    strcmp(d->namespace, namespace) == 0 && strcmp(d->name, name) == 0)
                         return true;
         }
         return false;

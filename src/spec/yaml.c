@@ -148,8 +148,8 @@ static bool utf8_valid(const char *s, size_t len) {
                                 return false;
                         cp = (cp << 6) | (p[i] & 0x3F);
                 }
-                if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+                    (cp >= 0xD800 && cp <= 0xDFFF))
                         return false;
                 p += n + 1;
         }
@@ -291,8 +291,7 @@ static void resolve_scalar(struct builder *b, struct eg_yn *n, const yaml_event_
                 return;
         }
         if (n->type != want)
-                doc_error(b->doc, n->line, n->column, "'%s' is not a valid %s", n->text,
-                          tag + strlen(TAG_PREFIX));
+                doc_error(b->doc, n->line, n->column, "'%s' is not a valid %s", n->text, tag + strlen(TAG_PREFIX));
 }
 
 static void close_collection(struct eg_yn *n) {
@@ -352,8 +351,7 @@ static int on_collection_start(struct builder *b, const yaml_event_t *ev, enum e
         if (!n)
                 return -ENOMEM;
         if (b->depth >= EG_SPEC_MAX_DEPTH) {
-                doc_error(b->doc, n->line, n->column, "nesting is deeper than %d levels",
-                          EG_SPEC_MAX_DEPTH);
+                doc_error(b->doc, n->line, n->column, "nesting is deeper than %d levels", EG_SPEC_MAX_DEPTH);
                 return 0;
         }
         const yaml_char_t *tag = type == EG_YN_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
@@ -398,8 +396,7 @@ static int on_alias(struct builder *b, const yaml_event_t *ev) {
          * the first alias that crosses the limit. */
         b->expanded += target->weight;
         if (b->expanded > EG_SPEC_MAX_ALIAS_EXPANSION) {
-                doc_error(b->doc, line, column,
-                          "aliases expand to more than %d nodes (\"billion laughs\" document?)",
+                doc_error(b->doc, line, column, "aliases expand to more than %d nodes (\"billion laughs\" document?)",
                           EG_SPEC_MAX_ALIAS_EXPANSION);
                 return 0;
         }
@@ -443,8 +440,8 @@ static int parser_error(struct eg_yaml_reader *r, struct eg_ydoc *d) {
                 d->error = NULL;
                 if (p->context)
                         doc_error(d, line, column, "invalid YAML: %s (%s at %zu:%zu)",
-                                  p->problem ? p->problem : "syntax error", p->context,
-                                  p->context_mark.line + 1, p->context_mark.column + 1);
+                                  p->problem ? p->problem : "syntax error", p->context, p->context_mark.line + 1,
+                                  p->context_mark.column + 1);
                 else
                         doc_error(d, line, column, "invalid YAML: %s", p->problem ? p->problem : "syntax error");
         }
@@ -486,10 +483,8 @@ int eg_yaml_reader_next(struct eg_yaml_reader *r, struct eg_ydoc **ret) {
                         break;
                 case YAML_DOCUMENT_START_EVENT:
                         if (++r->n_documents > EG_SPEC_MAX_DOCUMENTS) {
-                                doc_error(b.doc, (unsigned)ev.start_mark.line + 1,
-                                          (unsigned)ev.start_mark.column + 1,
-                                          "more than %d documents in one file",
-                                          EG_SPEC_MAX_DOCUMENTS);
+                                doc_error(b.doc, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+                                          "more than %d documents in one file", EG_SPEC_MAX_DOCUMENTS);
                                 b.doc->fatal = true;
                                 r->done = true;
                                 res = 1;
@@ -585,7 +580,9 @@ static int map_to_json(struct eg_dctx *c, const struct eg_yn *n, const struct eg
                 if (k->type == EG_YN_MAP || k->type == EG_YN_SEQ || k->type == EG_YN_NULL) {
                         eg_dctx_report(c, EG_SEVERITY_ERROR, k->line, k->column, p,
                                        "mapping keys must be strings, got %s",
-                                       k->type == EG_YN_NULL ? "null" : k->type == EG_YN_MAP ? "a mapping" : "a sequence");
+                                       k->type == EG_YN_NULL  ? "null"
+                                       : k->type == EG_YN_MAP ? "a mapping"
+                                                              : "a sequence");
                         continue;
                 }
                 struct eg_fpath kp = {p, k->text, 0};
@@ -708,8 +705,8 @@ int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, 
                 k = c.oom;
         else if (k >= 0 && c.n_diags > 0) {
                 *ret_message = eg_strdup_printf("line %u column %u: %s%s%s", c.diags[0].line, c.diags[0].column,
-                                                c.diags[0].field ? c.diags[0].field : "",
-                                                c.diags[0].field ? ": " : "", c.diags[0].message);
+                                                c.diags[0].field ? c.diags[0].field : "", c.diags[0].field ? ": " : "",
+                                                c.diags[0].message);
                 k = -EBADMSG;
         }
 out:

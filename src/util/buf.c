@@ -5,9 +5,7 @@
 
 #include "etcd-gitops/util.h"
 
-void eg_buf_init(struct eg_buf *b, size_t max) {
-        *b = (struct eg_buf){.max = max ? max : EG_BUF_DEFAULT_MAX};
-}
+void eg_buf_init(struct eg_buf *b, size_t max) { *b = (struct eg_buf){.max = max ? max : EG_BUF_DEFAULT_MAX}; }
 
 void eg_buf_done(struct eg_buf *b) {
         free(b->data);

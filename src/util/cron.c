@@ -104,9 +104,13 @@ int eg_cron_parse_at(const char *expr, struct eg_cron *ret, int *ret_bad_field) 
                         return r;
                 }
         }
-        *ret = (struct eg_cron){.minute = bits[0], .hour = (uint32_t)bits[1], .dom = (uint32_t)bits[2],
-                                .month = (uint16_t)bits[3], .dow = (uint8_t)bits[4],
-                                .dom_any = any[2], .dow_any = any[4]};
+        *ret = (struct eg_cron){.minute = bits[0],
+                                .hour = (uint32_t)bits[1],
+                                .dom = (uint32_t)bits[2],
+                                .month = (uint16_t)bits[3],
+                                .dow = (uint8_t)bits[4],
+                                .dom_any = any[2],
+                                .dow_any = any[4]};
         return 0;
 }
 

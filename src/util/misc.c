@@ -46,9 +46,7 @@ char *eg_strdup_printf(const char *fmt, ...) {
         return n < 0 ? NULL : s;
 }
 
-bool eg_str_has_prefix(const char *s, const char *prefix) {
-        return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+bool eg_str_has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 bool eg_str_has_suffix(const char *s, const char *suffix) {
         size_t ls = strlen(s), lx = strlen(suffix);
@@ -166,9 +164,7 @@ int eg_sha256_new(struct eg_sha256 **ret) {
         return 0;
 }
 
-void eg_sha256_update(struct eg_sha256 *h, const void *data, size_t len) {
-        EVP_DigestUpdate(h->ctx, data, len);
-}
+void eg_sha256_update(struct eg_sha256 *h, const void *data, size_t len) { EVP_DigestUpdate(h->ctx, data, len); }
 
 void eg_sha256_final_raw(struct eg_sha256 *h, unsigned char out[static 32]) {
         unsigned int n = 32;
@@ -198,16 +194,14 @@ void eg_sha256_hex(const void *data, size_t len, char out[static 65]) {
                 snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms,
-                int64_t interval_ms) {
+int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms, int64_t interval_ms) {
         int64_t deadline = eg_now_monotonic_ms() + timeout_ms;
         for (;;) {
                 if (cond(userdata))
                         return 0;
                 if (eg_now_monotonic_ms() >= deadline)
                         return -ETIMEDOUT;
-                struct timespec ts = {.tv_sec = interval_ms / 1000,
-                                      .tv_nsec = (interval_ms % 1000) * 1000000};
+                struct timespec ts = {.tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000};
                 nanosleep(&ts, NULL);
         }
 }

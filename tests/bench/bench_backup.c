@@ -11,8 +11,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: %s SNAPSHOT STATE_DIR DATA_DIR\n", argv[0]);
                 return 2;
         }
-        struct eg_restore_spec rs = {.etcd_cluster_name = "bench", .backup_storage_type = EG_STORAGE_FILE,
-                                     .file = {.path = argv[1]}};
+        struct eg_restore_spec rs = {
+                .etcd_cluster_name = "bench", .backup_storage_type = EG_STORAGE_FILE, .file = {.path = argv[1]}};
         struct eg_error err = {0};
         struct eg_restore_info info = {0};
         char *snap = NULL;
@@ -20,7 +20,8 @@ int main(int argc, char **argv) {
         int r = eg_restore_fetch(&rs, "default", argv[2], &snap, &info, &err);
         int64_t t1 = eg_now_monotonic_ms();
         if (r >= 0)
-                r = eg_restore_data_dir(snap, "m1", "http://127.0.0.1:2380", "m1=http://127.0.0.1:2380", "bench", argv[3], &err);
+                r = eg_restore_data_dir(snap, "m1", "http://127.0.0.1:2380", "m1=http://127.0.0.1:2380", "bench",
+                                        argv[3], &err);
         int64_t t2 = eg_now_monotonic_ms();
         if (r < 0) {
                 fprintf(stderr, "restore failed: %s\n", err.message ? err.message : strerror(-r));

@@ -96,8 +96,8 @@ int main(void) {
         double after_push[ROUNDS], unchanged[ROUNDS];
         r = first < 0 ? -1 : 0;
         for (int i = 0; i < ROUNDS && r == 0; i++) {
-                _cleanup_free_ char *cmd =
-                        eg_strdup_printf("cd clone && git commit -q -am 'resize %d' && git push -q origin main 2>/dev/null", i);
+                _cleanup_free_ char *cmd = eg_strdup_printf(
+                        "cd clone && git commit -q -am 'resize %d' && git push -q origin main 2>/dev/null", i);
                 if (!cmd || write_manifest(i * 7, 5 + 2 * i) < 0 || sh(cmd) < 0) {
                         r = -1;
                         break;

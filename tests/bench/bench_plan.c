@@ -31,9 +31,7 @@ static uint64_t rng_next(uint64_t *s) {
         return *s * 2685821657736338717ULL;
 }
 
-static unsigned rng_below(uint64_t *s, unsigned n) {
-        return (unsigned)(rng_next(s) % n);
-}
+static unsigned rng_below(uint64_t *s, unsigned n) { return (unsigned)(rng_next(s) % n); }
 
 static int64_t now_ns(void) {
         struct timespec ts;
@@ -199,8 +197,8 @@ int main(void) {
         printf("bench_plan: %d clusters, %zu planned actions per pass\n", N_CLUSTERS, actions);
         printf("  first pass: %.2f ms total, %.2f us per cluster, %.4f of the %.0f ms target\n", first_ms,
                first_ms * 1000.0 / N_CLUSTERS, first_ms / TARGET_MS, TARGET_MS);
-        printf("  best of %d: %.2f ms total, %.2f us per cluster, %.4f of the %.0f ms target\n", ROUNDS,
-               best_ms, best_ms * 1000.0 / N_CLUSTERS, best_ms / TARGET_MS, TARGET_MS);
+        printf("  best of %d: %.2f ms total, %.2f us per cluster, %.4f of the %.0f ms target\n", ROUNDS, best_ms,
+               best_ms * 1000.0 / N_CLUSTERS, best_ms / TARGET_MS, TARGET_MS);
         ret = first_ms <= TARGET_MS ? 0 : 1;
         printf("  %s\n", ret == 0 ? "within target" : "OVER TARGET");
 out:

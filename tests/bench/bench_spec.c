@@ -16,27 +16,30 @@
 static int append_manifest(struct eg_buf *b, int i) {
         switch (i % 10) {
         case 8:
-                return eg_buf_printf(b, "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdBackup\n"
-                                        "metadata:\n  name: backup-%d\n  namespace: team-%d\n"
-                                        "spec:\n  etcdCluster:\n    name: cluster-%d\n  storageType: S3\n"
-                                        "  s3:\n    path: backups-bucket/cluster-%d\n    awsSecret: aws\n"
-                                        "  backupPolicy:\n    backupIntervalInSecond: 3600\n    maxBackups: 5\n",
+                return eg_buf_printf(b,
+                                     "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdBackup\n"
+                                     "metadata:\n  name: backup-%d\n  namespace: team-%d\n"
+                                     "spec:\n  etcdCluster:\n    name: cluster-%d\n  storageType: S3\n"
+                                     "  s3:\n    path: backups-bucket/cluster-%d\n    awsSecret: aws\n"
+                                     "  backupPolicy:\n    backupIntervalInSecond: 3600\n    maxBackups: 5\n",
                                      i, i % 50, i - 1, i);
         case 9:
-                return eg_buf_printf(b, "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdRestore\n"
-                                        "metadata:\n  name: restore-%d\n  namespace: team-%d\n"
-                                        "spec:\n  etcdCluster:\n    name: cluster-%d\n  backupStorageType: File\n"
-                                        "  file:\n    path: /var/backups/cluster-%d.db\n  revision: %d\n",
+                return eg_buf_printf(b,
+                                     "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdRestore\n"
+                                     "metadata:\n  name: restore-%d\n  namespace: team-%d\n"
+                                     "spec:\n  etcdCluster:\n    name: cluster-%d\n  backupStorageType: File\n"
+                                     "  file:\n    path: /var/backups/cluster-%d.db\n  revision: %d\n",
                                      i, i % 50, i - 2, i, i * 7);
         default:
-                return eg_buf_printf(b, "apiVersion: \"etcd.database.coreos.com/v1beta2\"\nkind: \"EtcdCluster\"\n"
-                                        "metadata:\n  name: \"cluster-%d\"\n  namespace: team-%d\n"
-                                        "  labels:\n    owner: team-%d\n"
-                                        "spec:\n  size: %d\n  version: \"3.4.%d\"\n"
-                                        "  pod:\n    labels:\n      tier: db\n    resources:\n"
-                                        "      requests: {cpu: 100m, memory: 256Mi}\n"
-                                        "    tolerations:\n    - {key: dedicated, operator: Equal, value: etcd}\n"
-                                        "  TLS:\n    static:\n      member:\n        peerSecret: peer-%d\n",
+                return eg_buf_printf(b,
+                                     "apiVersion: \"etcd.database.coreos.com/v1beta2\"\nkind: \"EtcdCluster\"\n"
+                                     "metadata:\n  name: \"cluster-%d\"\n  namespace: team-%d\n"
+                                     "  labels:\n    owner: team-%d\n"
+                                     "spec:\n  size: %d\n  version: \"3.4.%d\"\n"
+                                     "  pod:\n    labels:\n      tier: db\n    resources:\n"
+                                     "      requests: {cpu: 100m, memory: 256Mi}\n"
+                                     "    tolerations:\n    - {key: dedicated, operator: Equal, value: etcd}\n"
+                                     "  TLS:\n    static:\n      member:\n        peerSecret: peer-%d\n",
                                      i, i % 50, i % 50, 1 + 2 * (i % 3), i % 30, i);
         }
 }

@@ -59,7 +59,8 @@ static void check_next(const struct eg_cron *c, int64_t after) {
         int64_t next;
         int r = eg_cron_next(c, after, &next);
         /* the plain search below needs gmtime and no overflow: years 0..9999 */
-        bool checkable = after >= INT64_C(-62135596800000) && after <= INT64_C(253402300799999) - 6 * 366 * DAY_S * 1000;
+        bool checkable = after >= INT64_C(-62135596800000) &&
+                         after <= INT64_C(253402300799999) - 6 * 366 * DAY_S * 1000;
         if (r == -ERANGE) {
                 /* every field has at least one value, so a matching day means a match */
                 if (checkable && some_day_between(c, next_minute(after) / 1000 + DAY_S,

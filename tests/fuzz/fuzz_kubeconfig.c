@@ -111,8 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r == -ENOMEM)
                 abort(); /* inputs this small never exhaust memory: some other failure is misreported */
         if (r == 0) {
-                if (!c->source || !c->context || !c->server || !*c->server ||
-                    c->server[strlen(c->server) - 1] == '/')
+                if (!c->source || !c->context || !c->server || !*c->server || c->server[strlen(c->server) - 1] == '/')
                         abort();
                 if ((c->cert_file || c->cert_data) != (c->key_file || c->key_data))
                         abort();

@@ -37,8 +37,8 @@ static int sink_fn(const void *p, size_t n, void *userdata) {
 /* What one decoding came to. */
 struct outcome {
         int r;
-        char sha[65];     /* the decoder's, on success */
-        uint64_t size;    /* the decoder's, on success */
+        char sha[65];      /* the decoder's, on success */
+        uint64_t size;     /* the decoder's, on success */
         char sink_sha[65]; /* of what reached the sink */
         uint64_t sink_size;
 };
@@ -90,7 +90,8 @@ static void decode(const struct input *in, uint32_t seed, struct outcome *ret) {
         *ret = (struct outcome){0};
         if (eg_sha256_new(&s.sha) < 0)
                 abort();
-        if (in->grpc ? etcd_grpc_snapshot_new(sink_fn, &s, &grpc) < 0 : eg_etcd_snapshot_decoder_new(sink_fn, &s, &gw) < 0)
+        if (in->grpc ? etcd_grpc_snapshot_new(sink_fn, &s, &grpc) < 0
+                     : eg_etcd_snapshot_decoder_new(sink_fn, &s, &gw) < 0)
                 abort();
         for (size_t off = 0; off < in->body_len && r >= 0;) {
                 size_t n = chunk_len(&x, in->body_len - off);

@@ -34,8 +34,7 @@ int etcd_proc_bind_any(int *ret_fd, int *ret_port) {
                 return -errno;
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof(a);
-        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-            getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
                 int r = -errno;
                 close(fd);
                 return r;
@@ -65,8 +64,8 @@ int etcd_proc_repick_ports(struct etcd_proc *p) {
         if (r < 0)
                 return r;
         close(fd2);
-        snprintf(p->client_url, sizeof(p->client_url), "%s://127.0.0.1:%d",
-                 p->cert_file ? "https" : "http", p->client_port);
+        snprintf(p->client_url, sizeof(p->client_url), "%s://127.0.0.1:%d", p->cert_file ? "https" : "http",
+                 p->client_port);
         snprintf(p->peer_url, sizeof(p->peer_url), "http://127.0.0.1:%d", p->peer_port);
         return 0;
 }
@@ -115,15 +114,49 @@ int etcd_proc_use_tls(struct etcd_proc *p) {
         int r = -ENOMEM;
         if (!ca_key || !ca || !cert || !key)
                 goto fail;
-        char *ca_argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                           "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                           "/CN=etcd-gitops test CA", "-keyout", ca_key, "-out", ca, NULL};
-        char *cert_argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                             "/CN=127.0.0.1", "-CA", ca, "-CAkey", ca_key, "-addext",
-                             "basicConstraints=critical,CA:FALSE", "-addext",
-                             "subjectAltName=IP:127.0.0.1", "-addext",
-                             "extendedKeyUsage=serverAuth,clientAuth", "-keyout", key, "-out", cert,
+        char *ca_argv[] = {"openssl",
+                           "req",
+                           "-x509",
+                           "-newkey",
+                           "ec",
+                           "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1",
+                           "-nodes",
+                           "-days",
+                           "2",
+                           "-subj",
+                           "/CN=etcd-gitops test CA",
+                           "-keyout",
+                           ca_key,
+                           "-out",
+                           ca,
+                           NULL};
+        char *cert_argv[] = {"openssl",
+                             "req",
+                             "-x509",
+                             "-newkey",
+                             "ec",
+                             "-pkeyopt",
+                             "ec_paramgen_curve:prime256v1",
+                             "-nodes",
+                             "-days",
+                             "2",
+                             "-subj",
+                             "/CN=127.0.0.1",
+                             "-CA",
+                             ca,
+                             "-CAkey",
+                             ca_key,
+                             "-addext",
+                             "basicConstraints=critical,CA:FALSE",
+                             "-addext",
+                             "subjectAltName=IP:127.0.0.1",
+                             "-addext",
+                             "extendedKeyUsage=serverAuth,clientAuth",
+                             "-keyout",
+                             key,
+                             "-out",
+                             cert,
                              NULL};
         if ((r = etcd_proc_run(p, ca_argv)) < 0 || (r = etcd_proc_run(p, cert_argv)) < 0)
                 goto fail;
@@ -139,8 +172,8 @@ fail:
         return r;
 }
 
-int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_cluster,
-                    const char *state, const char *token) {
+int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_cluster, const char *state,
+                    const char *token) {
         if (p->pid > 0)
                 return -EBUSY;
         _cleanup_free_ char *data = eg_path_join(p->dir, "data");
@@ -152,20 +185,31 @@ int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_c
         _cleanup_free_ char *a_ac = eg_strdup_printf("--advertise-client-urls=%s", p->client_url);
         _cleanup_free_ char *a_lp = eg_strdup_printf("--listen-peer-urls=%s", p->peer_url);
         _cleanup_free_ char *a_ap = eg_strdup_printf("--initial-advertise-peer-urls=%s", p->peer_url);
-        _cleanup_free_ char *a_ic =
-                eg_strdup_printf("--initial-cluster=%s", initial_cluster ? initial_cluster : own);
+        _cleanup_free_ char *a_ic = eg_strdup_printf("--initial-cluster=%s", initial_cluster ? initial_cluster : own);
         _cleanup_free_ char *a_st = eg_strdup_printf("--initial-cluster-state=%s", state);
         _cleanup_free_ char *a_tok = eg_strdup_printf("--initial-cluster-token=%s", token);
-        if (!log || !own || !a_name || !a_data || !a_lc || !a_ac || !a_lp || !a_ap || !a_ic ||
-            !a_st || !a_tok)
+        if (!log || !own || !a_name || !a_data || !a_lc || !a_ac || !a_lp || !a_ap || !a_ic || !a_st || !a_tok)
                 return -ENOMEM;
         _cleanup_free_ char *a_cert = eg_strdup_printf("--cert-file=%s", p->cert_file);
         _cleanup_free_ char *a_key = eg_strdup_printf("--key-file=%s", p->key_file);
         _cleanup_free_ char *a_ca = eg_strdup_printf("--trusted-ca-file=%s", p->ca_file);
         if (!a_cert || !a_key || !a_ca)
                 return -ENOMEM;
-        char *argv[] = {"etcd", a_name, a_data, a_lc, a_ac, a_lp, a_ap, a_ic, a_st, a_tok,
-                        p->cert_file ? "--client-cert-auth" : NULL, a_cert, a_key, a_ca, NULL};
+        char *argv[] = {"etcd",
+                        a_name,
+                        a_data,
+                        a_lc,
+                        a_ac,
+                        a_lp,
+                        a_ap,
+                        a_ic,
+                        a_st,
+                        a_tok,
+                        p->cert_file ? "--client-cert-auth" : NULL,
+                        a_cert,
+                        a_key,
+                        a_ca,
+                        NULL};
 
         int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (logfd < 0)
@@ -182,8 +226,8 @@ int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_c
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                         _exit(127);
                 int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (nullfd < 0 || dup2(nullfd, STDIN_FILENO) < 0 ||
-                    dup2(logfd, STDOUT_FILENO) < 0 || dup2(logfd, STDERR_FILENO) < 0)
+                if (nullfd < 0 || dup2(nullfd, STDIN_FILENO) < 0 || dup2(logfd, STDOUT_FILENO) < 0 ||
+                    dup2(logfd, STDERR_FILENO) < 0)
                         _exit(127);
                 execvp(argv[0], argv);
                 _exit(127);
@@ -216,8 +260,8 @@ static bool etcd_proc_healthy(const struct etcd_proc *p) {
                 curl_easy_setopt(h, CURLOPT_SSLKEY, p->key_file);
         }
         bool ok = url && curl_easy_perform(h) == CURLE_OK &&
-                  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
-                  status == 200 && body.data && strstr(body.data, "\"health\":\"true\"");
+                  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200 && body.data &&
+                  strstr(body.data, "\"health\":\"true\"");
         curl_easy_cleanup(h);
         eg_buf_done(&body);
         return ok;
@@ -238,8 +282,7 @@ int etcd_proc_wait_healthy(struct etcd_proc *p, int64_t timeout_ms) {
                 int status;
                 if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
                         p->pid = 0;
-                        return etcd_proc_log_says(p, "address already in use") ? -EADDRINUSE
-                                                                                : -ECHILD;
+                        return etcd_proc_log_says(p, "address already in use") ? -EADDRINUSE : -ECHILD;
                 }
                 if (etcd_proc_healthy(p))
                         return 0;

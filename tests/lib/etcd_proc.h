@@ -26,8 +26,8 @@ int etcd_proc_repick_ports(struct etcd_proc *p);
 /* Starts `etcd` (from PATH) as member name. initial_cluster NULL means
  * "<name>=<own peer url>"; state is "new" or "existing". The child gets SIGKILL when
  * the test process dies, so a crashed test leaves no etcd behind. */
-int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_cluster,
-                    const char *state, const char *token);
+int etcd_proc_start(struct etcd_proc *p, const char *name, const char *initial_cluster, const char *state,
+                    const char *token);
 /* Polls GET /health until it says true. -EADDRINUSE when etcd exited because a port
  * was taken, -ECHILD when it exited otherwise, -ETIMEDOUT past the deadline. */
 int etcd_proc_wait_healthy(struct etcd_proc *p, int64_t timeout_ms);

@@ -187,8 +187,8 @@ static json_t *id_json(uint64_t id) {
 }
 
 static json_t *header(struct fcluster *cl, const struct entry *self) {
-        return json_pack("{s:o, s:o, s:o, s:s}", "cluster_id", id_json(cl->cluster_id), "member_id",
-                         id_json(self->id), "raft_term", id_json(cl->term), "revision", "1");
+        return json_pack("{s:o, s:o, s:o, s:s}", "cluster_id", id_json(cl->cluster_id), "member_id", id_json(self->id),
+                         "raft_term", id_json(cl->term), "revision", "1");
 }
 
 static json_t *member_json(struct fake_etcd *fe, struct fcluster *cl, const struct entry *e) {
@@ -255,7 +255,9 @@ static void answer_add(struct fake_etcd *fe, struct fcluster *cl, const struct e
                 return;
         }
         struct entry *e = &cl->entries[cl->n_entries++];
-        *e = (struct entry){.id = fe->next_id++, .peer_url = strdup(peer), .learner = learner,
+        *e = (struct entry){.id = fe->next_id++,
+                            .peer_url = strdup(peer),
+                            .learner = learner,
                             .promote_refusals = cl->faults.promote_refusals};
         cl->raft_index++;
         a->status = 200;
@@ -511,8 +513,8 @@ int fake_etcd_bootstrap(struct fake_etcd *fe, const char *ns, const char *name, 
         else if (cl->n_entries > 0)
                 r = -EEXIST;
         for (size_t i = 0; r == 0 && i < n; i++)
-                cl->entries[cl->n_entries++] = (struct entry){.id = fe->next_id++, .name = strdup(members[i]),
-                                                              .peer_url = strdup(peer_urls[i])};
+                cl->entries[cl->n_entries++] = (struct entry){
+                        .id = fe->next_id++, .name = strdup(members[i]), .peer_url = strdup(peer_urls[i])};
         if (r == 0) {
                 cl->raft_index = n;
                 cl->add_refusals = cl->faults.add_refusals_after_join;
@@ -521,8 +523,8 @@ int fake_etcd_bootstrap(struct fake_etcd *fe, const char *ns, const char *name, 
         return r;
 }
 
-void fake_etcd_set_up(struct fake_etcd *fe, const char *ns, const char *name, const char *member,
-                      const char *peer_url, bool up) {
+void fake_etcd_set_up(struct fake_etcd *fe, const char *ns, const char *name, const char *member, const char *peer_url,
+                      bool up) {
         pthread_mutex_lock(&fe->lock);
         struct fcluster *cl = cluster_find(fe, ns, name, true);
         struct proc *p = cl ? proc_find(cl, member, true) : NULL;

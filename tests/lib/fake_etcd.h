@@ -46,8 +46,8 @@ int fake_etcd_bootstrap(struct fake_etcd *fe, const char *ns, const char *name, 
 /* A member's process starts (up) or ends. A process whose peer URL an unstarted entry of the
  * membership has takes that entry's place under its name, as a join does; one etcd does not
  * list answers nothing, as an etcd that exits at once. */
-void fake_etcd_set_up(struct fake_etcd *fe, const char *ns, const char *name, const char *member,
-                      const char *peer_url, bool up);
+void fake_etcd_set_up(struct fake_etcd *fe, const char *ns, const char *name, const char *member, const char *peer_url,
+                      bool up);
 /* --force-new-cluster: the membership becomes member alone (it keeps its id). */
 void fake_etcd_force_new(struct fake_etcd *fe, const char *ns, const char *name, const char *member);
 /* Forgets the cluster (every process gone, data deleted). */

@@ -40,9 +40,7 @@ struct fake_runtime {
         size_t n_events, n_warnings, n_restores;
 };
 
-static struct fake_runtime *fake_of(struct eg_runtime *rt) {
-        return (struct fake_runtime *)rt;
-}
+static struct fake_runtime *fake_of(struct eg_runtime *rt) { return (struct fake_runtime *)rt; }
 
 static void set_str(char **dst, const char *src) {
         free(*dst);
@@ -361,9 +359,7 @@ static int fake_record_event(struct eg_runtime *rt, const struct eg_runtime_even
         return 0;
 }
 
-static void fake_free(struct eg_runtime *rt) {
-        fake_runtime_free(fake_of(rt));
-}
+static void fake_free(struct eg_runtime *rt) { fake_runtime_free(fake_of(rt)); }
 
 static const struct eg_runtime_ops fake_ops = {
         .name = "fake",
@@ -410,21 +406,13 @@ struct eg_runtime *fake_runtime_get(struct fake_runtime *fr) {
         return &fr->rt;
 }
 
-void fake_runtime_start_after(struct fake_runtime *fr, unsigned observations) {
-        fr->start_after = observations;
-}
+void fake_runtime_start_after(struct fake_runtime *fr, unsigned observations) { fr->start_after = observations; }
 
-void fake_runtime_refuse_starts(struct fake_runtime *fr, const char *why) {
-        set_str(&fr->refuse_starts, why);
-}
+void fake_runtime_refuse_starts(struct fake_runtime *fr, const char *why) { set_str(&fr->refuse_starts, why); }
 
-void fake_runtime_break_observe(struct fake_runtime *fr, const char *why) {
-        set_str(&fr->observe_error, why);
-}
+void fake_runtime_break_observe(struct fake_runtime *fr, const char *why) { set_str(&fr->observe_error, why); }
 
-void fake_runtime_rolls_in_place(struct fake_runtime *fr, bool in_place) {
-        fr->no_roll_in_place = !in_place;
-}
+void fake_runtime_rolls_in_place(struct fake_runtime *fr, bool in_place) { fr->no_roll_in_place = !in_place; }
 
 int fake_runtime_kill(struct fake_runtime *fr, const char *ns, const char *name, const char *member, bool keep_data) {
         struct fmember *m = member_find(fr, ns, name, member);
@@ -499,9 +487,7 @@ char *fake_runtime_members(struct fake_runtime *fr, const char *ns, const char *
         return eg_buf_steal(&b);
 }
 
-size_t fake_runtime_restores(struct fake_runtime *fr) {
-        return fr->n_restores;
-}
+size_t fake_runtime_restores(struct fake_runtime *fr) { return fr->n_restores; }
 
 size_t fake_runtime_events(struct fake_runtime *fr, size_t *ret_warnings) {
         if (ret_warnings)

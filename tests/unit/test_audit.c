@@ -232,14 +232,17 @@ static void test_audit__read_filters(void **state) {
         static const struct {
                 const char *cluster, *commit, *revision;
         } in[] = {
-                {"ns/a", "abcdef0123456789abcdef0123456789abcdef01", "main@sha1:abcdef0123456789abcdef0123456789abcdef01"},
-                {"ns/ab", "abcdef0123456789abcdef0123456789abcdef01", "main@sha1:abcdef0123456789abcdef0123456789abcdef01"},
+                {"ns/a", "abcdef0123456789abcdef0123456789abcdef01",
+                 "main@sha1:abcdef0123456789abcdef0123456789abcdef01"},
+                {"ns/ab", "abcdef0123456789abcdef0123456789abcdef01",
+                 "main@sha1:abcdef0123456789abcdef0123456789abcdef01"},
                 {"ns/a", NULL, "sha256:77aa99bb"},
-                {"ns/a", "1234567890123456789012345678901234567890", "release@sha1:1234567890123456789012345678901234567890"},
+                {"ns/a", "1234567890123456789012345678901234567890",
+                 "release@sha1:1234567890123456789012345678901234567890"},
         };
         for (size_t i = 0; i < EG_ELEMENTSOF(in); i++) {
-                struct eg_audit_record r = {.time_ms = T0, .cluster = in[i].cluster,
-                                            .commit = in[i].commit, .revision = in[i].revision};
+                struct eg_audit_record r = {
+                        .time_ms = T0, .cluster = in[i].cluster, .commit = in[i].commit, .revision = in[i].revision};
                 assert_int_equal(eg_audit_append(a, &r), 0);
         }
         eg_audit_close(a);
@@ -547,8 +550,9 @@ static void test_audit__overlong_line(void **state) {
         struct eg_audit *a;
         char *warning = NULL;
         assert_int_equal(eg_audit_open(f->log, &a, &warning), 0);
-        _cleanup_free_ char *want = eg_strdup_printf("audit log %s: dropped a torn last record of %d bytes at offset %jd",
-                                                     f->log, EG_AUDIT_LINE_MAX + 4000, (intmax_t)good);
+        _cleanup_free_ char *want = eg_strdup_printf(
+                "audit log %s: dropped a torn last record of %d bytes at offset %jd", f->log, EG_AUDIT_LINE_MAX + 4000,
+                (intmax_t)good);
         assert_string_equal(warning, want);
         free(warning);
         eg_audit_close(a);
@@ -588,12 +592,14 @@ static void test_audit__strings_round_trip(void **state) {
         struct eg_audit *a;
         assert_int_equal(eg_audit_open(f->log, &a, NULL), 0);
         for (size_t i = 0; i < EG_ELEMENTSOF(values); i++) {
-                struct eg_audit_record r = {.time_ms = T0, .reason = values[i],
-                                            .error = values[i], .member = values[i]};
+                struct eg_audit_record r = {
+                        .time_ms = T0, .reason = values[i], .error = values[i], .member = values[i]};
                 assert_int_equal(eg_audit_append(a, &r), 0);
         }
         /* bytes that are not UTF-8 become U+FFFD rather than losing the record */
-        struct eg_audit_record bad = {.time_ms = T0, .reason = "a\xff" "b\xc3"};
+        struct eg_audit_record bad = {.time_ms = T0,
+                                      .reason = "a\xff"
+                                                "b\xc3"};
         assert_int_equal(eg_audit_append(a, &bad), 0);
         eg_audit_close(a);
 
@@ -613,7 +619,8 @@ static void test_audit__strings_round_trip(void **state) {
                 assert_string_equal(recs[i].error, values[i]);
                 assert_string_equal(recs[i].member, values[i]);
         }
-        assert_string_equal(recs[n - 1].reason, "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+        assert_string_equal(recs[n - 1].reason, "a\xef\xbf\xbd"
+                                                "b\xef\xbf\xbd");
         eg_audit_records_free(recs, n);
         assert_verify(f->log, 0, EG_ELEMENTSOF(values) + 1, 0, NULL);
 }
@@ -642,22 +649,39 @@ static void test_audit__matches_spec_example(void **state) {
         const char *c = "5d41402abc4b2a76b9719d911017c592aa11bb22";
         _cleanup_free_ char *rev = eg_strdup_printf("main@sha1:%s", c);
         struct eg_audit_record recs[] = {
-                {.time_ms = T0, .revision = rev, .commit = c, .path = "clusters/orders.yaml",
-                 .line = 1, .blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
-                 .cluster = "payments/orders-etcd", .decision = "create",
-                 .member = "orders-etcd-0", .reason = "bootstrap 3 members at 3.5.17",
-                 .outcome = "ok", .duration_ms = 2140},
-                {.time_ms = T0 - 123 + 9870, .revision = rev, .commit = c,
-                 .path = "clusters/orders.yaml", .line = 1,
+                {.time_ms = T0,
+                 .revision = rev,
+                 .commit = c,
+                 .path = "clusters/orders.yaml",
+                 .line = 1,
                  .blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
-                 .cluster = "payments/orders-etcd", .decision = "add-learner",
+                 .cluster = "payments/orders-etcd",
+                 .decision = "create",
+                 .member = "orders-etcd-0",
+                 .reason = "bootstrap 3 members at 3.5.17",
+                 .outcome = "ok",
+                 .duration_ms = 2140},
+                {.time_ms = T0 - 123 + 9870,
+                 .revision = rev,
+                 .commit = c,
+                 .path = "clusters/orders.yaml",
+                 .line = 1,
+                 .blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+                 .cluster = "payments/orders-etcd",
+                 .decision = "add-learner",
                  .member = "orders-etcd-3",
                  .reason = "scale up 3 -> 4: add member orders-etcd-3 as learner",
-                 .outcome = "failed", .duration_ms = 1502,
+                 .outcome = "failed",
+                 .duration_ms = 1502,
                  .error = "member add: etcdserver: too many learner members in cluster"},
-                {.time_ms = T0 - 123 + 15002, .revision = rev, .commit = c,
-                 .path = "clusters/orders.yaml", .line = 1, .cluster = "payments/orders-etcd",
-                 .decision = "waiting", .reason = "learner orders-etcd-3 is catching up before promotion",
+                {.time_ms = T0 - 123 + 15002,
+                 .revision = rev,
+                 .commit = c,
+                 .path = "clusters/orders.yaml",
+                 .line = 1,
+                 .cluster = "payments/orders-etcd",
+                 .decision = "waiting",
+                 .reason = "learner orders-etcd-3 is catching up before promotion",
                  .outcome = "skipped"},
         };
         static const char *const hashes[] = {

@@ -15,11 +15,15 @@
 static const char c1[] = "1111111111111111111111111111111111111111";
 static const char c2[] = "2222222222222222222222222222222222222222";
 
-static void add(struct eg_audit *a, const char *commit, const char *decision, const char *member,
-                const char *outcome, const char *reason, const char *error) {
-        struct eg_audit_record r = {.commit = commit, .cluster = "default/demo",
-                                    .decision = decision, .member = member,
-                                    .outcome = outcome, .reason = reason, .error = error};
+static void add(struct eg_audit *a, const char *commit, const char *decision, const char *member, const char *outcome,
+                const char *reason, const char *error) {
+        struct eg_audit_record r = {.commit = commit,
+                                    .cluster = "default/demo",
+                                    .decision = decision,
+                                    .member = member,
+                                    .outcome = outcome,
+                                    .reason = reason,
+                                    .error = error};
         assert_int_equal(eg_audit_append(a, &r), 0);
 }
 
@@ -57,12 +61,32 @@ static void test_audit_note__builder(void **state) {
         assert_int_equal(eg_note_start(n, "main@sha1:11"), 0);
         assert_false(eg_note_dirty(n));
         const struct eg_decision ds[] = {
-                {.cluster = "ns/a", .kind = "add-learner", .member = "a-3", .outcome = "ok", .revision = "main@sha1:11"},
-                {.cluster = "ns/a", .kind = "add-learner", .member = "a-4", .outcome = "ok", .revision = "main@sha1:11"},
-                {.cluster = "ns/a", .kind = "add-learner", .member = "a-5", .outcome = "failed", .revision = "main@sha1:11"},
-                {.cluster = "ns/b", .kind = "create", .reason = "create cluster", .outcome = "ok", .revision = "main@sha1:00"},
+                {.cluster = "ns/a",
+                 .kind = "add-learner",
+                 .member = "a-3",
+                 .outcome = "ok",
+                 .revision = "main@sha1:11"},
+                {.cluster = "ns/a",
+                 .kind = "add-learner",
+                 .member = "a-4",
+                 .outcome = "ok",
+                 .revision = "main@sha1:11"},
+                {.cluster = "ns/a",
+                 .kind = "add-learner",
+                 .member = "a-5",
+                 .outcome = "failed",
+                 .revision = "main@sha1:11"},
+                {.cluster = "ns/b",
+                 .kind = "create",
+                 .reason = "create cluster",
+                 .outcome = "ok",
+                 .revision = "main@sha1:00"},
                 {.kind = "force-push", .reason = "the ref moved", .outcome = "ok", .revision = "main@sha1:11"},
-                {.cluster = "ns/b", .kind = "backup", .reason = "snapshot", .outcome = "ok", .revision = "main@sha1:11"},
+                {.cluster = "ns/b",
+                 .kind = "backup",
+                 .reason = "snapshot",
+                 .outcome = "ok",
+                 .revision = "main@sha1:11"},
         };
         for (size_t i = 0; i < 3; i++)
                 eg_note_sink(n, &ds[i], i + 1);

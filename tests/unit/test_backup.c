@@ -40,8 +40,9 @@ static void test_backup__name_parse_rejects(void **state) {
 
 static void test_backup__retention_numeric(void **state) {
         /* in text order _v100 and _v101 sort before _v99: upstream deleted the newest */
-        char *names[] = {"b/k_v100_2026-11-28-03:04:06", "b/k_v99_2026-11-28-03:04:05", "b/k", "b/k_v101_2026-11-28-03:04:07",
-                         "b/k_v98_2026-11-28-03:04:04", "b/other_v1_2026-11-28-03:04:04"};
+        char *names[] = {
+                "b/k_v100_2026-11-28-03:04:06", "b/k_v99_2026-11-28-03:04:05", "b/k",
+                "b/k_v101_2026-11-28-03:04:07", "b/k_v98_2026-11-28-03:04:04", "b/other_v1_2026-11-28-03:04:04"};
         const char **del = NULL;
         size_t n = 0;
         assert_int_equal(eg_backup_retention("b/k", names, 6, 2, &del, &n), 0);
@@ -89,7 +90,8 @@ static void test_backup__cron_next(void **state) {
         assert_true(next == T0 - 245 * 1000 + 15 * 60 * 1000); /* 03:15:00 */
         assert_int_equal(eg_cron_parse("30 2 * * *", &c), 0);
         assert_int_equal(eg_cron_next(&c, T0, &next), 0);
-        assert_true(next == T0 - (3 * 3600 + 245) * 1000 + (24 * 3600 + 2 * 3600 + 1800) * (int64_t)1000); /* Sun 02:30 */
+        assert_true(next ==
+                    T0 - (3 * 3600 + 245) * 1000 + (24 * 3600 + 2 * 3600 + 1800) * (int64_t)1000); /* Sun 02:30 */
         assert_int_equal(eg_cron_parse("0 0 * * mon", &c), 0);
         assert_int_equal(eg_cron_next(&c, T0, &next), 0);
         assert_true(next == T0 - (3 * 3600 + 245) * 1000 + 2 * 86400 * (int64_t)1000); /* Mon 00:00 */
@@ -136,9 +138,10 @@ static void test_backup__s3_url(void **state) {
 }
 
 static void test_backup__credentials_parse(void **state) {
-        const char *text = "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key=secretdefault\n\n"
-                           "[profile ci]\n  aws_access_key_id=AKIDCI  \n; c\naws_secret_access_key = s3cr3t\naws_session_token = tok\nregion = eu-west-1\n"
-                           "[broken]\naws_access_key_id = only\n";
+        const char *text =
+                "# comment\n[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key=secretdefault\n\n"
+                "[profile ci]\n  aws_access_key_id=AKIDCI  \n; c\naws_secret_access_key = s3cr3t\naws_session_token = tok\nregion = eu-west-1\n"
+                "[broken]\naws_access_key_id = only\n";
         struct eg_s3_credentials c;
         assert_int_equal(eg_s3_credentials_parse(text, "default", &c), 0);
         assert_string_equal(c.access_key_id, "AKIDDEFAULT");

@@ -290,7 +290,8 @@ static void test_backup_etcd__nothing_reachable_fails(void **state) {
         int dead = etcd_proc_free_port();
         _cleanup_free_ char *ep = eg_strdup_printf("http://127.0.0.1:%d", dead);
         char *eps[] = {ep};
-        struct eg_backup_options o = {.endpoints = eps, .n_endpoints = 1, .store = {.type = EG_STORAGE_FILE, .path = file}};
+        struct eg_backup_options o = {
+                .endpoints = eps, .n_endpoints = 1, .store = {.type = EG_STORAGE_FILE, .path = file}};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
         assert_int_equal(eg_backup_take(&o, &res, &err), -EHOSTUNREACH);
@@ -307,14 +308,14 @@ static void test_backup_etcd__restore(void **state) {
         eg_etcd_free(c);
         _cleanup_free_ char *dir = eg_path_join(tmp, "restore-src"), *base = eg_path_join(dir, "snap");
         char *eps[] = {e1.client_url};
-        struct eg_backup_options o = {.endpoints = eps, .n_endpoints = 1, .periodic = true,
-                                      .store = {.type = EG_STORAGE_FILE, .path = base}};
+        struct eg_backup_options o = {
+                .endpoints = eps, .n_endpoints = 1, .periodic = true, .store = {.type = EG_STORAGE_FILE, .path = base}};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
         assert_int_equal(eg_backup_take(&o, &res, &err), 0);
 
-        struct eg_restore_spec rs = {.etcd_cluster_name = "restored", .backup_storage_type = EG_STORAGE_FILE,
-                                     .file = {.path = dir}};
+        struct eg_restore_spec rs = {
+                .etcd_cluster_name = "restored", .backup_storage_type = EG_STORAGE_FILE, .file = {.path = dir}};
         char *snap = NULL;
         struct eg_restore_info info = {0};
         assert_int_equal(eg_restore_fetch(&rs, "default", tmp, &snap, &info, &err), 0);
@@ -357,7 +358,8 @@ static void test_backup_etcd__restore(void **state) {
         assert_int_equal(eg_read_file(snap, 1 << 30, &text, &len), 0);
         text[len / 2] ^= 0x40;
         assert_int_equal(eg_write_file_atomic(bad, text, len, 0600), 0);
-        struct eg_restore_spec bs = {.etcd_cluster_name = "bad", .backup_storage_type = EG_STORAGE_FILE, .file = {.path = bad}};
+        struct eg_restore_spec bs = {
+                .etcd_cluster_name = "bad", .backup_storage_type = EG_STORAGE_FILE, .file = {.path = bad}};
         char *bsnap = NULL;
         struct eg_restore_info bi = {0};
         assert_int_equal(eg_restore_fetch(&bs, "default", tmp, &bsnap, &bi, &err), -EBADMSG);
@@ -399,8 +401,8 @@ static void test_backup_etcd__tls(void **state) {
         _cleanup_free_ char *file = eg_path_join(tmp, "tls/snap.db");
         char *eps[] = {t.client_url};
         struct eg_etcd_options eo = {.tls = {t.ca_file, t.cert_file, t.key_file}};
-        struct eg_backup_options o = {.endpoints = eps, .n_endpoints = 1, .etcd = &eo,
-                                      .store = {.type = EG_STORAGE_FILE, .path = file}};
+        struct eg_backup_options o = {
+                .endpoints = eps, .n_endpoints = 1, .etcd = &eo, .store = {.type = EG_STORAGE_FILE, .path = file}};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
         assert_int_equal(eg_backup_take(&o, &res, &err), 0);

@@ -181,8 +181,8 @@ static bool learner_caught_up(void *userdata) {
         struct caught_up *cu = userdata;
         struct eg_etcd_status ls = {0}, ll = {0};
         bool ok = eg_etcd_status_of(cu->c, cu->leader, &ll, NULL) >= 0 &&
-                  eg_etcd_status_of(cu->c, cu->learner, &ls, NULL) >= 0 && ls.is_learner &&
-                  ls.leader == ll.member_id && ls.raft_index >= ll.raft_index;
+                  eg_etcd_status_of(cu->c, cu->learner, &ls, NULL) >= 0 && ls.is_learner && ls.leader == ll.member_id &&
+                  ls.raft_index >= ll.raft_index;
         eg_etcd_status_done(&ls);
         eg_etcd_status_done(&ll);
         return ok;
@@ -248,8 +248,7 @@ static void test_etcd__learner_lifecycle(void **state) {
 
         int r;
         int64_t deadline = eg_now_monotonic_ms() + 20000;
-        while ((r = eg_etcd_member_promote(c, id, &err)) == -EAGAIN &&
-               eg_now_monotonic_ms() < deadline)
+        while ((r = eg_etcd_member_promote(c, id, &err)) == -EAGAIN && eg_now_monotonic_ms() < deadline)
                 etcd_proc_sleep_ms(100);
         assert_int_equal(r, 0);
 
@@ -265,8 +264,7 @@ static void test_etcd__learner_lifecycle(void **state) {
 
         /* etcd refuses to remove a voter until the rest have been connected for 5 s */
         deadline = eg_now_monotonic_ms() + 20000;
-        while ((r = eg_etcd_member_remove(c, id, &err)) == -EAGAIN &&
-               eg_now_monotonic_ms() < deadline)
+        while ((r = eg_etcd_member_remove(c, id, &err)) == -EAGAIN && eg_now_monotonic_ms() < deadline)
                 etcd_proc_sleep_ms(200);
         assert_int_equal(r, 0);
         assert_int_equal(eg_etcd_member_list(c, &l, &err), 0);
@@ -417,14 +415,15 @@ static void test_etcd__all_dead(void **state) {
         eg_etcd_error_done(&err);
 }
 
-static int write_sink(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
+static int write_sink(const void *data, size_t len, void *userdata) {
+        return eg_write_all(*(int *)userdata, data, len);
+}
 
 /* Runs argv with stdout to out_path; returns the exit status or -1. */
 static int run(char *const argv[], const char *out_path) {
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         pid_t pid;
         int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
@@ -514,8 +513,7 @@ static unsigned char *make_db(size_t n) {
 
 /* Builds the gateway's stream for db + sha256(db), split into blobs of the given sizes
  * (the last size repeats). corrupt flips a bit of the hash. */
-static char *make_stream(const unsigned char *db, size_t n, const size_t *sizes, size_t n_sizes,
-                         bool corrupt) {
+static char *make_stream(const unsigned char *db, size_t n, const size_t *sizes, size_t n_sizes, bool corrupt) {
         size_t total = n + 32;
         unsigned char *all = malloc(total);
         assert_non_null(all);
@@ -536,8 +534,8 @@ static char *make_stream(const unsigned char *db, size_t n, const size_t *sizes,
                 EVP_EncodeBlock((unsigned char *)b64, all + off, (int)k);
                 off += k;
                 uint64_t remaining = off >= n ? 0 : n - off;
-                assert_int_equal(eg_buf_printf(&s, "{\"result\":{\"remainingBytes\":\"%" PRIu64
-                                                   "\",\"blob\":\"%s\"}}\n",
+                assert_int_equal(eg_buf_printf(&s,
+                                               "{\"result\":{\"remainingBytes\":\"%" PRIu64 "\",\"blob\":\"%s\"}}\n",
                                                remaining, b64),
                                  0);
                 free(b64);
@@ -546,15 +544,14 @@ static char *make_stream(const unsigned char *db, size_t n, const size_t *sizes,
         return eg_buf_steal(&s);
 }
 
-static int decode_in_steps(const char *stream, size_t len, size_t step, struct collected *col,
-                           char sha[static 65], uint64_t *size) {
+static int decode_in_steps(const char *stream, size_t len, size_t step, struct collected *col, char sha[static 65],
+                           uint64_t *size) {
         struct eg_etcd_snapshot_decoder *d = NULL;
         struct eg_etcd_error err = {0};
         assert_int_equal(eg_etcd_snapshot_decoder_new(collect_sink, col, &d), 0);
         int r = 0;
         for (size_t off = 0; off < len && r >= 0; off += step)
-                r = eg_etcd_snapshot_decoder_feed(d, stream + off, len - off < step ? len - off : step,
-                                                  &err);
+                r = eg_etcd_snapshot_decoder_feed(d, stream + off, len - off < step ? len - off : step, &err);
         if (r >= 0)
                 r = eg_etcd_snapshot_decoder_finish(d, sha, size, &err);
         if (r < 0)
@@ -582,9 +579,7 @@ static void test_etcd__snapshot_decoder(void **state) {
                         eg_buf_init(&col.buf, 0);
                         char sha[65] = {0};
                         uint64_t size = 0;
-                        assert_int_equal(decode_in_steps(stream, strlen(stream), steps[i], &col,
-                                                         sha, &size),
-                                         0);
+                        assert_int_equal(decode_in_steps(stream, strlen(stream), steps[i], &col, sha, &size), 0);
                         assert_int_equal(size, n);
                         assert_int_equal(col.buf.len, n);
                         assert_memory_equal(col.buf.data, db, n);
@@ -622,13 +617,11 @@ static void test_etcd__snapshot_decoder_rejects(void **state) {
         while (last > good && last[-1] != '\n')
                 last--;
         eg_buf_reset(&col.buf);
-        assert_int_equal(decode_in_steps(good, (size_t)(last - good), 1000, &col, sha, &size),
-                         -EBADMSG);
+        assert_int_equal(decode_in_steps(good, (size_t)(last - good), 1000, &col, sha, &size), -EBADMSG);
         /* only the first message: remainingBytes says more was coming */
         const char *first_end = strchr(good, '\n') + 1;
         eg_buf_reset(&col.buf);
-        assert_int_equal(decode_in_steps(good, (size_t)(first_end - good), 1000, &col, sha, &size),
-                         -EBADMSG);
+        assert_int_equal(decode_in_steps(good, (size_t)(first_end - good), 1000, &col, sha, &size), -EBADMSG);
         /* the same with etcd 3.4's key spelling */
         struct eg_buf sb;
         eg_buf_init(&sb, 0);
@@ -711,8 +704,7 @@ static void test_etcd__id_parse(void **state) {
                 "{",
         };
         for (size_t i = 0; i < EG_ELEMENTSOF(bad); i++) {
-                assert_int_equal(eg_etcd_member_list_parse(bad[i], strlen(bad[i]), &l, &err),
-                                 -EBADMSG);
+                assert_int_equal(eg_etcd_member_list_parse(bad[i], strlen(bad[i]), &l, &err), -EBADMSG);
                 assert_non_null(err.message);
         }
         eg_etcd_error_done(&err);

@@ -68,9 +68,7 @@ static void put_varint(struct eg_buf *b, uint64_t v) {
         } while (v);
 }
 
-static void put_tag(struct eg_buf *b, uint32_t field, unsigned type) {
-        put_varint(b, (uint64_t)field << 3 | type);
-}
+static void put_tag(struct eg_buf *b, uint32_t field, unsigned type) { put_varint(b, (uint64_t)field << 3 | type); }
 
 static void put_bytes(struct eg_buf *b, uint32_t field, const void *p, size_t n) {
         put_tag(b, field, 2);
@@ -250,9 +248,8 @@ static void test_etcd_snapshot_grpc__every_split(void **state) {
                                 struct eg_etcd_error err = {0};
                                 char sha[65] = {0};
                                 uint64_t size = 0;
-                                assert_int_equal(decode_cuts(reply.data, reply.len, cuts[c], lines, &col, sha, &size,
-                                                             &err),
-                                                 0);
+                                assert_int_equal(
+                                        decode_cuts(reply.data, reply.len, cuts[c], lines, &col, sha, &size, &err), 0);
                                 expect_db(&col, db, n, sha, size);
                                 eg_buf_done(&col.buf);
                         }
@@ -358,9 +355,9 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
         const char *const none[] = {NULL};
         for (int t = 0; t < 2; t++) {
                 eg_buf_reset(&col.buf);
-                assert_int_equal(decode_steps(reply.data, reply.len - 3, 1000, t ? lines : none, &col, sha, &size,
-                                              &err),
-                                 -EBADMSG);
+                assert_int_equal(
+                        decode_steps(reply.data, reply.len - 3, 1000, t ? lines : none, &col, sha, &size, &err),
+                        -EBADMSG);
                 assert_non_null(strstr(err.message, "inside a gRPC frame"));
                 eg_etcd_error_done(&err);
         }
@@ -401,8 +398,8 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
                 unsigned char flag;
                 uint32_t len;
                 const char *says;
-        } frames[] = {{1, 32768 + 5, "compressed"}, {2, 32768 + 5, "bad flags"},
-                      {0, (16u << 20) + 1, "more than 16777216"}};
+        } frames[] = {
+                {1, 32768 + 5, "compressed"}, {2, 32768 + 5, "bad flags"}, {0, (16u << 20) + 1, "more than 16777216"}};
         for (size_t i = 0; i < EG_ELEMENTSOF(frames); i++) {
                 memcpy(copy, reply.data, reply.len);
                 /* the second frame, so the first one's bytes are out already */
@@ -414,7 +411,7 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
                 if (frames[i].flag == 0) {
                         uint32_t l = frames[i].len;
                         copy[at + 1] = (char)(l >> 24), copy[at + 2] = (char)(l >> 16), copy[at + 3] = (char)(l >> 8),
-                        copy[at + 4] = (char)l;
+                                  copy[at + 4] = (char)l;
                 }
                 struct collected c2 = {.fail_after = -1};
                 eg_buf_init(&c2.buf, 0);
@@ -468,10 +465,14 @@ static void test_etcd_snapshot_grpc__status(void **state) {
         static const struct {
                 const char *line;
                 bool grpc;
-        } ct[] = {{"content-type: application/grpc\r\n", true}, {"Content-Type: application/grpc+proto\r\n", true},
-                  {"content-type:application/grpc; charset=x\r\n", true}, {"content-type: application/json\r\n", false},
-                  {"content-type: application/grpcx\r\n", false}, {"x-content-type: application/grpc\r\n", false},
-                  {"grpc-status: 0\r\n", true}, {"HTTP/2 200\r\n", false}};
+        } ct[] = {{"content-type: application/grpc\r\n", true},
+                  {"Content-Type: application/grpc+proto\r\n", true},
+                  {"content-type:application/grpc; charset=x\r\n", true},
+                  {"content-type: application/json\r\n", false},
+                  {"content-type: application/grpcx\r\n", false},
+                  {"x-content-type: application/grpc\r\n", false},
+                  {"grpc-status: 0\r\n", true},
+                  {"HTTP/2 200\r\n", false}};
         for (size_t i = 0; i < EG_ELEMENTSOF(ct); i++) {
                 struct etcd_grpc_snapshot *d = NULL;
                 assert_int_equal(etcd_grpc_snapshot_new(NULL, NULL, &d), 0);
@@ -490,11 +491,11 @@ static void test_etcd_snapshot_grpc__status(void **state) {
 struct h1_server {
         int fd;
         int port;
-        int conns;                /* to accept */
-        char *first_lines[2];     /* what each connection started with */
-        char *saw_header;         /* a header line to look for in the gateway request */
+        int conns;            /* to accept */
+        char *first_lines[2]; /* what each connection started with */
+        char *saw_header;     /* a header line to look for in the gateway request */
         bool header_seen;
-        struct eg_buf stream;     /* the gateway reply body */
+        struct eg_buf stream; /* the gateway reply body */
         pthread_t thread;
 };
 
@@ -703,7 +704,9 @@ static int run(char *const argv[], const char *out_path) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static int write_sink(const void *data, size_t len, void *userdata) { return eg_write_all(*(int *)userdata, data, len); }
+static int write_sink(const void *data, size_t len, void *userdata) {
+        return eg_write_all(*(int *)userdata, data, len);
+}
 
 /* Snapshot of e1 into path through a client with the given headers; returns its sha256. */
 static void snapshot_to(const char *path, const struct eg_etcd_options *opt, const char *url, char sha[static 65],
@@ -835,8 +838,8 @@ static void test_etcd_snapshot_grpc__tls(void **state) {
         assert_int_equal(etcd_proc_use_tls(e), 0);
         assert_int_equal(etcd_proc_start(e, "gt1", NULL, "new", "eg-test-grpc-tls"), 0);
         assert_int_equal(etcd_proc_wait_healthy(e, START_TIMEOUT_MS), 0);
-        struct eg_etcd_options opt = {.timeout_ms = 5000, .connect_timeout_ms = 1000,
-                                      .tls = {e->ca_file, e->cert_file, e->key_file}};
+        struct eg_etcd_options opt = {
+                .timeout_ms = 5000, .connect_timeout_ms = 1000, .tls = {e->ca_file, e->cert_file, e->key_file}};
         _cleanup_free_ char *path = eg_path_join(e->dir, "tls.db");
         char sha[65] = {0};
         uint64_t size = 0;

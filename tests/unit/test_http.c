@@ -25,7 +25,8 @@ static const char secret[] = "It's a Secret to Everybody";
 static char *sign(const char *key, const char *body) {
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned len = 0;
-        assert_non_null(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, strlen(body), mac, &len));
+        assert_non_null(
+                HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)body, strlen(body), mac, &len));
         assert_int_equal(len, 32);
         char *s = malloc(7 + 64 + 1);
         assert_non_null(s);
@@ -47,7 +48,8 @@ static void test_http__github_signature(void **state) {
         struct eg_webhook_request rq = {
                 .github_event = "push",
                 .github_signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
-                .body = body, .body_len = strlen(body)};
+                .body = body,
+                .body_len = strlen(body)};
         assert_int_equal(verify(&rq, &why), 0);
         /* hex digits in upper case are the same signature */
         rq.github_signature = "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17";
@@ -68,7 +70,8 @@ static void test_http__github_signature(void **state) {
         assert_string_equal(why, "GitHub request without X-Hub-Signature-256");
         /* a ping is answered only when signed */
         _cleanup_free_ char *sig = sign(secret, "{\"zen\":\"Keep it logically awesome.\"}");
-        struct eg_webhook_request ping = {.github_event = "ping", .github_signature = sig,
+        struct eg_webhook_request ping = {.github_event = "ping",
+                                          .github_signature = sig,
                                           .body = "{\"zen\":\"Keep it logically awesome.\"}",
                                           .body_len = strlen("{\"zen\":\"Keep it logically awesome.\"}")};
         assert_int_equal(verify(&ping, &why), 1);
@@ -118,15 +121,21 @@ static void test_http__payload_commit(void **state) {
                          "\"after\":\"A94A8FE5CCB19BA61C4C0873D391E987982FBBD3\"}";
         _cleanup_free_ char *c1 = eg_webhook_commit(gh, strlen(gh));
         assert_string_equal(c1, "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3");
-        const char *gl = "{\"object_kind\":\"push\",\"after\":\"1234567\",\"checkout_sha\":\"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\"}";
+        const char *gl =
+                "{\"object_kind\":\"push\",\"after\":\"1234567\",\"checkout_sha\":\"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\"}";
         _cleanup_free_ char *c2 = eg_webhook_commit(gl, strlen(gl));
         assert_string_equal(c2, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
         const char *gen = "{\"commit\":\"beef\"}";
         _cleanup_free_ char *c3 = eg_webhook_commit(gen, strlen(gen));
         assert_string_equal(c3, "beef");
         /* a deleted branch, not hex, too short, not JSON, not an object */
-        const char *bad[] = {"{\"after\":\"0000000000000000000000000000000000000000\"}", "{\"commit\":\"main\"}",
-                             "{\"commit\":\"abc\"}", "commit=abcdef", "[\"abcdef\"]", "{\"commit\":12345}", ""};
+        const char *bad[] = {"{\"after\":\"0000000000000000000000000000000000000000\"}",
+                             "{\"commit\":\"main\"}",
+                             "{\"commit\":\"abc\"}",
+                             "commit=abcdef",
+                             "[\"abcdef\"]",
+                             "{\"commit\":12345}",
+                             ""};
         for (size_t i = 0; i < EG_ELEMENTSOF(bad); i++)
                 assert_null(eg_webhook_commit(bad[i], strlen(bad[i])));
 }
@@ -142,7 +151,8 @@ static void test_http__parse_listen(void **state) {
         assert_int_equal(eg_http_parse_listen("[::1]:80", &ss, &sl, &err), 0);
         assert_int_equal(ss.ss_family, AF_INET6);
         assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 80);
-        const char *bad[] = {"9630", "127.0.0.1:", ":9630", "127.0.0.1:65536", "127.0.0.1:-1", "[::1:80", "127.0.0.1:http"};
+        const char *bad[] = {"9630",         "127.0.0.1:", ":9630",         "127.0.0.1:65536",
+                             "127.0.0.1:-1", "[::1:80",    "127.0.0.1:http"};
         for (size_t i = 0; i < EG_ELEMENTSOF(bad); i++) {
                 assert_int_equal(eg_http_parse_listen(bad[i], &ss, &sl, &err), -EINVAL);
                 assert_non_null(err.message);
@@ -257,11 +267,12 @@ static void test_http__page_decisions(void **state) {
         eg_buf_init(&log, 0);
         assert_int_equal(eg_buf_printf(&log, "{\"seq\":1,\"decision\":\"%0300000d\"}\n", 0), 0);
         for (int i = 2; i <= 31; i++)
-                assert_int_equal(eg_buf_printf(&log, "{\"seq\":%d,\"time\":\"2026-01-01T00:00:%02d.000Z\","
-                                                     "\"cluster\":\"prod/o<i>\",\"decision\":\"add-learner\","
-                                                     "\"member\":\"m-%d\",\"reason\":\"grow\",\"outcome\":\"%s\"%s}\n",
-                                                 i, i, i, i == 31 ? "failed" : "ok",
-                                                 i == 31 ? ",\"error\":\"etcdserver: <too many learners>\"" : ""),
+                assert_int_equal(eg_buf_printf(&log,
+                                               "{\"seq\":%d,\"time\":\"2026-01-01T00:00:%02d.000Z\","
+                                               "\"cluster\":\"prod/o<i>\",\"decision\":\"add-learner\","
+                                               "\"member\":\"m-%d\",\"reason\":\"grow\",\"outcome\":\"%s\"%s}\n",
+                                               i, i, i, i == 31 ? "failed" : "ok",
+                                               i == 31 ? ",\"error\":\"etcdserver: <too many learners>\"" : ""),
                                  0);
         assert_int_equal(eg_buf_puts(&log, "{\"seq\":32,\"decision\":\"torn"), 0);
         assert_int_equal(eg_write_file_atomic(path, log.data, log.len, 0600), 0);
@@ -343,8 +354,11 @@ static void *serve(void *arg) {
                 struct eg_http_options o = {
                         .listen = "127.0.0.1:0",
                         .max_body = 4096,
-                        .handlers = {.ready = srv_ready, .status = srv_status, .metrics = srv_metrics,
-                                     .webhook = srv_webhook, .userdata = s},
+                        .handlers = {.ready = srv_ready,
+                                     .status = srv_status,
+                                     .metrics = srv_metrics,
+                                     .webhook = srv_webhook,
+                                     .userdata = s},
                 };
                 r = eg_http_new(e, &o, &h, &err);
         }
@@ -470,7 +484,8 @@ static void test_http__server_endpoints(void **state) {
         request(&s, NULL, "/", NULL, NULL, 0, &r);
         assert_int_equal(r.status, 200);
         assert_string_equal(r.content_type, "text/html; charset=utf-8");
-        assert_non_null(strstr(r.headers.data, "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'"));
+        assert_non_null(
+                strstr(r.headers.data, "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'"));
         assert_non_null(strstr(r.body.data, "No cluster yet."));
         reply_done(&r);
 

@@ -76,8 +76,8 @@ static void test_journal__fans_out_in_order(void **state) {
         assert_int_equal(eg_journal_add_sink(j, sink, &b), 0);
         static const char *const kinds[] = {"create", "backup", "noop"};
         for (size_t i = 0; i < EG_ELEMENTSOF(kinds); i++) {
-                struct eg_decision d = {.cluster = "ns/a", .kind = kinds[i], .outcome = "ok",
-                                        .actor = "reconcile", .time_ms = T0};
+                struct eg_decision d = {
+                        .cluster = "ns/a", .kind = kinds[i], .outcome = "ok", .actor = "reconcile", .time_ms = T0};
                 assert_int_equal(eg_journal_record(j, &d, NULL), 0);
         }
         eg_journal_free(j);
@@ -180,11 +180,7 @@ static void test_journal__threads(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(fans_out_in_order),
-                T(audit_failure_reported),
-                T(without_audit),
-                T(sinks_capped),
-                T(threads),
+                T(fans_out_in_order), T(audit_failure_reported), T(without_audit), T(sinks_capped), T(threads),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

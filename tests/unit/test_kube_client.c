@@ -70,12 +70,38 @@ static int spawn_server(bool netns) {
                                 "subjects:\n"
                                 "- {kind: User, name: reader}\n";
         assert_int_equal(eg_write_file_atomic(rbac, rbac_yaml, strlen(rbac_yaml), 0600), 0);
-        char *argv[] = {netns ? "bash" : "python3", netns ? netns_run : script, netns ? hosts : NULL,
-                        netns ? "python3" : NULL, netns ? script : NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        char *argv[] = {netns ? "bash" : "python3",
+                        netns ? netns_run : script,
+                        netns ? hosts : NULL,
+                        netns ? "python3" : NULL,
+                        netns ? script : NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL,
+                        NULL};
         size_t n = netns ? 5 : 2;
-        char *rest[] = {"--state-dir", state, "--tls-dir", tls, "--ready-file", srv.ready_file, "--kubeconfig-out",
-                        srv.kc_dir, "--token", "reader-token:reader", "--rbac", rbac, "--hosts-file", hosts};
+        char *rest[] = {"--state-dir",      state,
+                        "--tls-dir",        tls,
+                        "--ready-file",     srv.ready_file,
+                        "--kubeconfig-out", srv.kc_dir,
+                        "--token",          "reader-token:reader",
+                        "--rbac",           rbac,
+                        "--hosts-file",     hosts};
         for (size_t i = 0; i < EG_ELEMENTSOF(rest); i++)
                 argv[n++] = rest[i];
         posix_spawn_file_actions_t fa;
@@ -110,7 +136,8 @@ static int group_setup(void **state) {
         srv.kc_dir = eg_strdup_printf("%s/kubeconfigs", srv.dir);
         int code = spawn_server(true);
         if (code == 77) {
-                fprintf(stderr, "# no private mount namespace here: pods cannot resolve cluster names, runtime test skipped\n");
+                fprintf(stderr,
+                        "# no private mount namespace here: pods cannot resolve cluster names, runtime test skipped\n");
                 code = spawn_server(false);
         } else
                 srv.in_netns = true;
@@ -299,9 +326,9 @@ static void test_kube_client__pagination(void **state) {
         assert_int_equal(json_array_size(items), 4);
         for (size_t i = 0; i < 4; i++) {
                 snprintf(name, sizeof(name), "page-%zu", i);
-                assert_string_equal(
-                        json_string_value(json_object_get(json_object_get(json_array_get(items, i), "metadata"), "name")),
-                        name);
+                assert_string_equal(json_string_value(json_object_get(
+                                            json_object_get(json_array_get(items, i), "metadata"), "name")),
+                                    name);
         }
         json_decref(items);
         assert_int_equal(eg_kube_list(fx->c, SVCS, "app in (paged,other)", 2, &items, &fx->err), 0);
@@ -420,24 +447,26 @@ static void test_kube_client__forbidden_and_unauthorized(void **state) {
                                          body, NULL, NULL, NULL, &fx->err),
                          -EACCES);
         /* verb, resource, namespace, and the binding that grants them, as a command to run */
-        assert_string_equal(fx->err.message,
-                            "forbidden: User \"reader\" cannot create pods/proxy in namespace default: bind the "
-                            "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml there with a RoleBinding: "
-                            "kubectl create rolebinding etcd-gitops-runtime --namespace default --clusterrole "
-                            "etcd-gitops-runtime --user reader");
+        assert_string_equal(
+                fx->err.message,
+                "forbidden: User \"reader\" cannot create pods/proxy in namespace default: bind the "
+                "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml there with a RoleBinding: "
+                "kubectl create rolebinding etcd-gitops-runtime --namespace default --clusterrole "
+                "etcd-gitops-runtime --user reader");
         json_decref(body);
-        assert_int_equal(eg_kube_delete(reader, "/apis/policy/v1/namespaces/kube-x/poddisruptionbudgets/a", -1, NULL,
-                                        &fx->err),
-                         -EACCES);
+        assert_int_equal(
+                eg_kube_delete(reader, "/apis/policy/v1/namespaces/kube-x/poddisruptionbudgets/a", -1, NULL, &fx->err),
+                -EACCES);
         assert_true(eg_str_has_prefix(fx->err.message, "forbidden: User \"reader\" cannot delete "
                                                        "poddisruptionbudgets.policy in namespace kube-x: bind"));
         /* across namespaces: a ClusterRoleBinding, or one namespace at a time */
         assert_int_equal(eg_kube_list(reader, "/api/v1/pods", NULL, 0, &items, &fx->err), -EACCES);
-        assert_string_equal(fx->err.message,
-                            "forbidden: User \"reader\" cannot list pods in every namespace (cluster-wide): bind the "
-                            "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml with a ClusterRoleBinding "
-                            "(kubectl create clusterrolebinding etcd-gitops-runtime --clusterrole etcd-gitops-runtime "
-                            "--user reader), or look in one namespace with -n NAMESPACE");
+        assert_string_equal(
+                fx->err.message,
+                "forbidden: User \"reader\" cannot list pods in every namespace (cluster-wide): bind the "
+                "ClusterRole etcd-gitops-runtime of examples/kubernetes/rbac.yaml with a ClusterRoleBinding "
+                "(kubectl create clusterrolebinding etcd-gitops-runtime --clusterrole etcd-gitops-runtime "
+                "--user reader), or look in one namespace with -n NAMESPACE");
         assert_int_equal(eg_kube_get(reader, "/api/v1/pods?watch=1&timeoutSeconds=1", NULL, &fx->err), -EACCES);
         assert_true(eg_str_has_prefix(fx->err.message, "forbidden: User \"reader\" cannot watch pods in every "
                                                        "namespace (cluster-wide): "));
@@ -588,16 +617,17 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         assert_string_equal(json_string_value(json_array_get(cmd, 0)), "/usr/local/bin/etcd");
         assert_string_equal(json_string_value(json_array_get(cmd, 3)),
                             "--initial-advertise-peer-urls=http://kt-1.kt.default.svc:2380");
-        assert_string_equal(json_string_value(json_array_get(cmd, 7)),
-                            "--initial-cluster=kt-0=http://kt-0.kt.default.svc:2380,kt-1=http://kt-1.kt.default.svc:2380,"
-                            "kt-2=http://kt-2.kt.default.svc:2380");
+        assert_string_equal(
+                json_string_value(json_array_get(cmd, 7)),
+                "--initial-cluster=kt-0=http://kt-0.kt.default.svc:2380,kt-1=http://kt-1.kt.default.svc:2380,"
+                "kt-2=http://kt-2.kt.default.svc:2380");
         assert_string_equal(json_string_value(json_array_get(cmd, 8)), "--initial-cluster-state=new");
         json_decref(pod);
         assert_int_equal(eg_kube_get(fx->c, SVCS "/kt-client", &svc, &fx->err), 0);
         assert_string_equal(ann(svc, "etcd-gitops/next-index"), "3");
         json_decref(svc);
-        assert_int_equal(eg_kube_get(fx->c, "/apis/policy/v1/namespaces/default/poddisruptionbudgets/kt", &pdb, &fx->err),
-                         0);
+        assert_int_equal(
+                eg_kube_get(fx->c, "/apis/policy/v1/namespaces/default/poddisruptionbudgets/kt", &pdb, &fx->err), 0);
         assert_int_equal(json_integer_value(json_object_get(json_object_get(pdb, "spec"), "minAvailable")), 2);
         json_decref(pdb);
 
@@ -640,9 +670,9 @@ static void test_kube_client__runtime_bootstrap(void **state) {
         assert_string_equal(json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP")), "None");
         json_decref(svc);
         assert_int_equal(eg_kube_get(fx->c, SVCS "/kt-client", &svc, &fx->err), 0);
-        assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"),
-                                                              "app")),
-                            "etcd");
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"), "app")),
+                "etcd");
         json_decref(svc);
 
         /* list finds the cluster */

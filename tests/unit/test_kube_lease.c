@@ -25,9 +25,10 @@ static json_t *lease(const char *spec_json) {
 }
 
 static void test_kube_lease__decode(void **state) {
-        json_t *l = lease("{\"holderIdentity\":\"a_1_00000001\",\"leaseDurationSeconds\":15,"
-                          "\"acquireTime\":\"2025-12-05T10:00:00.000000Z\",\"renewTime\":\"2025-12-05T10:00:02.000000Z\","
-                          "\"leaseTransitions\":3}");
+        json_t *l = lease(
+                "{\"holderIdentity\":\"a_1_00000001\",\"leaseDurationSeconds\":15,"
+                "\"acquireTime\":\"2025-12-05T10:00:00.000000Z\",\"renewTime\":\"2025-12-05T10:00:02.000000Z\","
+                "\"leaseTransitions\":3}");
         struct eg_lease_record r;
         assert_int_equal(eg_lease_record_decode(l, &r), 0);
         assert_string_equal(r.holder, "a_1_00000001");
@@ -74,8 +75,11 @@ static void test_kube_lease__decode_wrong_types(void **state) {
 }
 
 static void test_kube_lease__encode_round_trip(void **state) {
-        struct eg_lease_record r = {.holder = "b_2_0000abcd", .duration_s = 15, .acquire_time = "2025-12-05T10:00:00.000000Z",
-                                    .renew_time = "2025-12-05T10:00:04.500000Z", .transitions = 4};
+        struct eg_lease_record r = {.holder = "b_2_0000abcd",
+                                    .duration_s = 15,
+                                    .acquire_time = "2025-12-05T10:00:00.000000Z",
+                                    .renew_time = "2025-12-05T10:00:04.500000Z",
+                                    .transitions = 4};
         json_t *spec = eg_lease_record_encode(&r);
         assert_non_null(spec);
         json_t *l = lease(NULL);
@@ -132,8 +136,11 @@ static void test_kube_lease__expiry_by_local_clock(void **state) {
 }
 
 static void test_kube_lease__next_record(void **state) {
-        struct eg_lease_record old = {.holder = "other", .duration_s = 15, .acquire_time = "2025-12-05T09:00:00.000000Z",
-                                      .renew_time = "2025-12-05T09:59:58.000000Z", .transitions = 2};
+        struct eg_lease_record old = {.holder = "other",
+                                      .duration_s = 15,
+                                      .acquire_time = "2025-12-05T09:00:00.000000Z",
+                                      .renew_time = "2025-12-05T09:59:58.000000Z",
+                                      .transitions = 2};
         int64_t now = 1764928800000000; /* 2025-12-05T10:00:00Z */
         struct eg_lease_record r;
 

@@ -120,10 +120,11 @@ static void test_kube_objects__image_pull_errors_are_failing(void **state) {
 
 static void test_kube_objects__running_not_ready_is_running(void **state) {
         (void)state;
-        struct life l = life_of("{\"phase\": \"Running\", \"conditions\": [{\"type\": \"Ready\", \"status\": "
-                                "\"False\"}], \"containerStatuses\": [{\"name\": \"etcd\", \"ready\": false, \"state\": "
-                                "{\"running\": {\"startedAt\": \"2026-01-02T03:04:09Z\"}}}]}",
-                                NULL);
+        struct life l = life_of(
+                "{\"phase\": \"Running\", \"conditions\": [{\"type\": \"Ready\", \"status\": "
+                "\"False\"}], \"containerStatuses\": [{\"name\": \"etcd\", \"ready\": false, \"state\": "
+                "{\"running\": {\"startedAt\": \"2026-01-02T03:04:09Z\"}}}]}",
+                NULL);
         assert_int_equal(l.life, EG_LIFE_RUNNING);
         assert_null(l.reason);
         assert_int_equal(l.since, CREATED_MS + 4000);
@@ -171,8 +172,9 @@ static void test_kube_objects__lost_node_and_deleted_are_gone(void **state) {
 
 static json_t *pod_of(const char *status_json, const char *extra_meta) {
         char *doc = NULL;
-        int n = asprintf(&doc, "{\"metadata\": {\"name\": \"kt-0\", \"creationTimestamp\": \"" CREATED "\"%s}, "
-                               "\"status\": %s}",
+        int n = asprintf(&doc,
+                         "{\"metadata\": {\"name\": \"kt-0\", \"creationTimestamp\": \"" CREATED "\"%s}, "
+                         "\"status\": %s}",
                          extra_meta, status_json);
         assert_true(n > 0);
         json_t *pod = json_loads(doc, 0, NULL);

@@ -13,15 +13,22 @@
 
 static void pass(struct eg_metrics *m, const char *ns, const char *name, int64_t ms, size_t ready, size_t desired,
                  bool quorum) {
-        struct eg_reconcile_event ev = {.kind = EG_EVENT_CLUSTER_PASS, .namespace = ns, .name = name,
-                                        .duration_ms = ms, .state = EG_PLAN_CONVERGED, .ready = ready,
-                                        .desired = desired, .voters = ready, .healthy_voters = ready, .quorum = quorum};
+        struct eg_reconcile_event ev = {.kind = EG_EVENT_CLUSTER_PASS,
+                                        .namespace = ns,
+                                        .name = name,
+                                        .duration_ms = ms,
+                                        .state = EG_PLAN_CONVERGED,
+                                        .ready = ready,
+                                        .desired = desired,
+                                        .voters = ready,
+                                        .healthy_voters = ready,
+                                        .quorum = quorum};
         eg_metrics_record(m, &ev);
 }
 
 static void decision(struct eg_metrics *m, const char *d, const char *outcome) {
-        struct eg_reconcile_event ev = {.kind = EG_EVENT_DECISION, .namespace = "default", .name = "a",
-                                        .decision = d, .outcome = outcome};
+        struct eg_reconcile_event ev = {
+                .kind = EG_EVENT_DECISION, .namespace = "default", .name = "a", .decision = d, .outcome = outcome};
         eg_metrics_record(m, &ev);
 }
 
@@ -56,22 +63,22 @@ static void test_metrics__histogram_cumulative(void **state) {
         pass(m, "default", "a", 45000, 2, 3, true);
         _cleanup_free_ char *text = render(m);
         _cleanup_free_ char *h = lines_with(text, "etcd_gitops_reconcile_duration_seconds");
-        assert_string_equal(h,
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.005\"} 1\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.01\"} 1\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.025\"} 1\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.05\"} 1\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.1\"} 2\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.25\"} 2\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.5\"} 2\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"1\"} 2\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"2.5\"} 3\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"5\"} 3\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"10\"} 3\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"30\"} 3\n"
-                "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"+Inf\"} 4\n"
-                "etcd_gitops_reconcile_duration_seconds_sum{namespace=\"default\",name=\"a\"} 47.063\n"
-                "etcd_gitops_reconcile_duration_seconds_count{namespace=\"default\",name=\"a\"} 4\n");
+        assert_string_equal(
+                h, "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.005\"} 1\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.01\"} 1\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.025\"} 1\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.05\"} 1\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.1\"} 2\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.25\"} 2\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"0.5\"} 2\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"1\"} 2\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"2.5\"} 3\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"5\"} 3\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"10\"} 3\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"30\"} 3\n"
+                   "etcd_gitops_reconcile_duration_seconds_bucket{namespace=\"default\",name=\"a\",le=\"+Inf\"} 4\n"
+                   "etcd_gitops_reconcile_duration_seconds_sum{namespace=\"default\",name=\"a\"} 47.063\n"
+                   "etcd_gitops_reconcile_duration_seconds_count{namespace=\"default\",name=\"a\"} 4\n");
         /* the last pass's gauges win */
         _cleanup_free_ char *g = lines_with(text, "etcd_gitops_cluster_");
         assert_string_equal(g, "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"a\"} 2\n"
@@ -94,32 +101,33 @@ static void test_metrics__full_text(void **state) {
         eg_metrics_fetch_failed(m);
         eg_metrics_fetch_failed(m);
         eg_metrics_force_push(m);
-        eg_metrics_record(m, &(struct eg_reconcile_event){.kind = EG_EVENT_PLATFORM_EVENT_LOST, .namespace = "default",
-                                                          .name = "z", .decision = "create"});
+        eg_metrics_record(m, &(struct eg_reconcile_event){.kind = EG_EVENT_PLATFORM_EVENT_LOST,
+                                                          .namespace = "default",
+                                                          .name = "z",
+                                                          .decision = "create"});
         eg_metrics_webhook(m, EG_WEBHOOK_ACCEPTED);
         eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
         eg_metrics_webhook(m, EG_WEBHOOK_REJECTED);
         _cleanup_free_ char *text = render(m);
         _cleanup_free_ char *rest = lines_with(text, "etcd_gitops_");
-        const char *want =
-                "etcd_gitops_decisions_total{decision=\"create\",outcome=\"failed\"} 1\n"
-                "etcd_gitops_decisions_total{decision=\"create\",outcome=\"ok\"} 2\n"
-                "etcd_gitops_decisions_total{decision=\"noop\",outcome=\"skipped\"} 1\n"
-                "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"z\"} 1\n"
-                "etcd_gitops_cluster_members_ready{namespace=\"prod\",name=\"b\"} 0\n"
-                "etcd_gitops_cluster_members_desired{namespace=\"default\",name=\"z\"} 1\n"
-                "etcd_gitops_cluster_members_desired{namespace=\"prod\",name=\"b\"} 3\n"
-                "etcd_gitops_cluster_quorum{namespace=\"default\",name=\"z\"} 1\n"
-                "etcd_gitops_cluster_quorum{namespace=\"prod\",name=\"b\"} 0\n"
-                "etcd_gitops_source_revision_info{revision=\"main@sha1:abc\",commit=\"abc\"} 1\n"
-                "etcd_gitops_source_fetch_failures_total 2\n"
-                "etcd_gitops_source_force_pushes_total 1\n"
-                "etcd_gitops_events_lost_total 1\n"
-                "etcd_gitops_webhooks_total{result=\"accepted\"} 1\n"
-                "etcd_gitops_webhooks_total{result=\"ping\"} 0\n"
-                "etcd_gitops_webhooks_total{result=\"rejected\"} 2\n"
-                "etcd_gitops_webhooks_total{result=\"too-large\"} 0\n"
-                "etcd_gitops_metrics_dropped_total 0\n";
+        const char *want = "etcd_gitops_decisions_total{decision=\"create\",outcome=\"failed\"} 1\n"
+                           "etcd_gitops_decisions_total{decision=\"create\",outcome=\"ok\"} 2\n"
+                           "etcd_gitops_decisions_total{decision=\"noop\",outcome=\"skipped\"} 1\n"
+                           "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"z\"} 1\n"
+                           "etcd_gitops_cluster_members_ready{namespace=\"prod\",name=\"b\"} 0\n"
+                           "etcd_gitops_cluster_members_desired{namespace=\"default\",name=\"z\"} 1\n"
+                           "etcd_gitops_cluster_members_desired{namespace=\"prod\",name=\"b\"} 3\n"
+                           "etcd_gitops_cluster_quorum{namespace=\"default\",name=\"z\"} 1\n"
+                           "etcd_gitops_cluster_quorum{namespace=\"prod\",name=\"b\"} 0\n"
+                           "etcd_gitops_source_revision_info{revision=\"main@sha1:abc\",commit=\"abc\"} 1\n"
+                           "etcd_gitops_source_fetch_failures_total 2\n"
+                           "etcd_gitops_source_force_pushes_total 1\n"
+                           "etcd_gitops_events_lost_total 1\n"
+                           "etcd_gitops_webhooks_total{result=\"accepted\"} 1\n"
+                           "etcd_gitops_webhooks_total{result=\"ping\"} 0\n"
+                           "etcd_gitops_webhooks_total{result=\"rejected\"} 2\n"
+                           "etcd_gitops_webhooks_total{result=\"too-large\"} 0\n"
+                           "etcd_gitops_metrics_dropped_total 0\n";
         const char *tail = strstr(rest, "etcd_gitops_decisions_total");
         assert_non_null(tail);
         assert_string_equal(tail, want);
@@ -129,7 +137,8 @@ static void test_metrics__full_text(void **state) {
         assert_non_null(strstr(text, "# TYPE etcd_gitops_cluster_quorum gauge\n"));
         assert_non_null(strstr(text, "# TYPE etcd_gitops_source_revision_info gauge\n"));
         /* histograms in namespace order too */
-        assert_true(strstr(text, "namespace=\"default\",name=\"z\",le=") < strstr(text, "namespace=\"prod\",name=\"b\",le="));
+        assert_true(strstr(text, "namespace=\"default\",name=\"z\",le=") <
+                    strstr(text, "namespace=\"prod\",name=\"b\",le="));
         eg_metrics_free(m);
 }
 
@@ -148,7 +157,8 @@ static void test_metrics__label_escaping(void **state) {
         decision(m, "we\"ird", "line\nbreak\\");
         assert_int_equal(eg_metrics_set_revision(m, "rev\"1", NULL), 0);
         _cleanup_free_ char *text = render(m);
-        assert_non_null(strstr(text, "etcd_gitops_decisions_total{decision=\"we\\\"ird\",outcome=\"line\\nbreak\\\\\"} 1\n"));
+        assert_non_null(
+                strstr(text, "etcd_gitops_decisions_total{decision=\"we\\\"ird\",outcome=\"line\\nbreak\\\\\"} 1\n"));
         assert_non_null(strstr(text, "etcd_gitops_source_revision_info{revision=\"rev\\\"1\",commit=\"\"} 1\n"));
         eg_metrics_free(m);
 }
@@ -157,8 +167,8 @@ static void test_metrics__absent_cluster_forgotten(void **state) {
         struct eg_metrics *m;
         assert_int_equal(eg_metrics_new(&m), 0);
         pass(m, "default", "gone", 5, 1, 1, true);
-        struct eg_reconcile_event ev = {.kind = EG_EVENT_CLUSTER_PASS, .namespace = "default", .name = "gone",
-                                        .state = EG_PLAN_ABSENT};
+        struct eg_reconcile_event ev = {
+                .kind = EG_EVENT_CLUSTER_PASS, .namespace = "default", .name = "gone", .state = EG_PLAN_ABSENT};
         eg_metrics_record(m, &ev);
         _cleanup_free_ char *text = render(m);
         assert_null(strstr(text, "name=\"gone\""));
@@ -200,7 +210,8 @@ static void test_metrics__leader(void **state) {
         free(text);
         assert_int_equal(eg_metrics_set_leader(m, "host_1_\"x\"", false), 0);
         text = render(m);
-        assert_non_null(strstr(text, "# TYPE etcd_gitops_leader gauge\netcd_gitops_leader{identity=\"host_1_\\\"x\\\"\"} 0\n"));
+        assert_non_null(
+                strstr(text, "# TYPE etcd_gitops_leader gauge\netcd_gitops_leader{identity=\"host_1_\\\"x\\\"\"} 0\n"));
         free(text);
         assert_int_equal(eg_metrics_set_leader(m, "host_1_\"x\"", true), 0);
         text = render(m);
@@ -214,27 +225,41 @@ static void test_metrics__leader(void **state) {
 static void test_metrics__journal_backups(void **state) {
         struct eg_metrics *m;
         assert_int_equal(eg_metrics_new(&m), 0);
-        struct eg_decision ok = {.cluster = "prod/orders", .object = "prod/nightly", .kind = "backup", .outcome = "ok",
-                                 .time_ms = INT64_C(1795834800123), .duration_ms = 2500, .size_bytes = 1048608};
+        struct eg_decision ok = {.cluster = "prod/orders",
+                                 .object = "prod/nightly",
+                                 .kind = "backup",
+                                 .outcome = "ok",
+                                 .time_ms = INT64_C(1795834800123),
+                                 .duration_ms = 2500,
+                                 .size_bytes = 1048608};
         eg_metrics_journal_sink(m, &ok, 1);
-        struct eg_decision failed = {.cluster = "prod/orders", .object = "prod/nightly", .kind = "backup",
-                                     .outcome = "failed", .time_ms = INT64_C(1795834900000)};
+        struct eg_decision failed = {.cluster = "prod/orders",
+                                     .object = "prod/nightly",
+                                     .kind = "backup",
+                                     .outcome = "failed",
+                                     .time_ms = INT64_C(1795834900000)};
         eg_metrics_journal_sink(m, &failed, 2);
         eg_metrics_journal_sink(m, &failed, 3);
-        struct eg_decision dry = {.cluster = "default/a", .object = "default/hourly", .kind = "backup",
-                                  .outcome = "dry-run", .time_ms = INT64_C(1795834900000)};
+        struct eg_decision dry = {.cluster = "default/a",
+                                  .object = "default/hourly",
+                                  .kind = "backup",
+                                  .outcome = "dry-run",
+                                  .time_ms = INT64_C(1795834900000)};
         eg_metrics_journal_sink(m, &dry, 4);
-        eg_metrics_journal_sink(m, &(struct eg_decision){.cluster = "prod/orders", .kind = "create", .outcome = "ok"}, 5);
+        eg_metrics_journal_sink(m, &(struct eg_decision){.cluster = "prod/orders", .kind = "create", .outcome = "ok"},
+                                5);
         _cleanup_free_ char *text = render(m);
         _cleanup_free_ char *b = lines_with(text, "etcd_gitops_backup_");
-        assert_string_equal(b, "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
-                               "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"prod\",name=\"nightly\"} 1795834800.123\n"
-                               "etcd_gitops_backup_last_duration_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
-                               "etcd_gitops_backup_last_duration_seconds{namespace=\"prod\",name=\"nightly\"} 2.500\n"
-                               "etcd_gitops_backup_last_size_bytes{namespace=\"default\",name=\"hourly\"} 0\n"
-                               "etcd_gitops_backup_last_size_bytes{namespace=\"prod\",name=\"nightly\"} 1048608\n"
-                               "etcd_gitops_backup_failures_total{namespace=\"default\",name=\"hourly\"} 0\n"
-                               "etcd_gitops_backup_failures_total{namespace=\"prod\",name=\"nightly\"} 2\n");
+        assert_string_equal(
+                b,
+                "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
+                "etcd_gitops_backup_last_success_timestamp_seconds{namespace=\"prod\",name=\"nightly\"} 1795834800.123\n"
+                "etcd_gitops_backup_last_duration_seconds{namespace=\"default\",name=\"hourly\"} 0.000\n"
+                "etcd_gitops_backup_last_duration_seconds{namespace=\"prod\",name=\"nightly\"} 2.500\n"
+                "etcd_gitops_backup_last_size_bytes{namespace=\"default\",name=\"hourly\"} 0\n"
+                "etcd_gitops_backup_last_size_bytes{namespace=\"prod\",name=\"nightly\"} 1048608\n"
+                "etcd_gitops_backup_failures_total{namespace=\"default\",name=\"hourly\"} 0\n"
+                "etcd_gitops_backup_failures_total{namespace=\"prod\",name=\"nightly\"} 2\n");
         assert_non_null(strstr(text, "# TYPE etcd_gitops_backup_failures_total counter\n"));
         assert_non_null(strstr(text, "# TYPE etcd_gitops_backup_last_size_bytes gauge\n"));
         _cleanup_free_ char *d = lines_with(text, "etcd_gitops_decisions_total");

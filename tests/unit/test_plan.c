@@ -104,10 +104,10 @@ static void assert_reason_has(const char *reason, const char *needle) {
 /* ---- names and defaults ---- */
 
 static void test_plan__names(void **state) {
-        static const char *const kinds[] = {"create",        "add-learner",  "promote",
-                                            "remove",        "replace-dead", "remove-orphan",
-                                            "stop-unknown",  "upgrade-member", "prune",
-                                            "restart", "restore-replace", "recover", "adopt"};
+        static const char *const kinds[] = {"create",       "add-learner",   "promote",         "remove",
+                                            "replace-dead", "remove-orphan", "stop-unknown",    "upgrade-member",
+                                            "prune",        "restart",       "restore-replace", "recover",
+                                            "adopt"};
         static const char *const states[] = {"converged", "progressing", "waiting",   "blocked",
                                              "paused",    "quorum-lost", "untouched", "absent"};
         assert_int_equal(EG_ELEMENTSOF(kinds), _EG_ACTION_MAX);
@@ -177,7 +177,8 @@ static void test_plan__restore_seeds_one_member(void **state) {
         assert_int_equal(f.plan.actions[0].kind, EG_ACTION_BOOTSTRAP);
         assert_int_equal(f.plan.actions[0].n_members, 1);
         assert_string_equal(f.plan.actions[0].members[0], "c-0");
-        assert_string_equal(f.plan.actions[0].reason, "restore cluster from backups/etcd.db: seed member c-0, then grow to 3");
+        assert_string_equal(f.plan.actions[0].reason,
+                            "restore cluster from backups/etcd.db: seed member c-0, then grow to 3");
         eg_plan_done(&f.plan);
 }
 
@@ -501,10 +502,11 @@ static void test_plan__two_of_three_dead_quorum_lost(void **state) {
         assert_state(&f, EG_PLAN_QUORUM_LOST);
         assert_int_equal(f.plan.n_actions, 0);
         assert_null(f.plan.actions);
-        assert_string_equal(f.plan.reason,
-                            "quorum lost: 1 of 3 voting members reachable (need 2) for over 3000 ms [c-0: answers, c-1: "
-                            "process gone, c-2: running, not answering]; nothing changed — run `etcd-gitops recover "
-                            "default/c --dry-run` to see the way back");
+        assert_string_equal(
+                f.plan.reason,
+                "quorum lost: 1 of 3 voting members reachable (need 2) for over 3000 ms [c-0: answers, c-1: "
+                "process gone, c-2: running, not answering]; nothing changed — run `etcd-gitops recover "
+                "default/c --dry-run` to see the way back");
         assert_false(f.plan.available);
         assert_false(f.plan.recovering);
         assert_false(f.plan.scaling);
@@ -715,10 +717,11 @@ static void test_plan__etcd_unreachable(void **state) {
         fx_plan(&f);
         assert_state(&f, EG_PLAN_QUORUM_LOST);
         assert_int_equal(f.plan.n_actions, 0);
-        assert_string_equal(f.plan.reason,
-                            "quorum lost: 0 of 3 voting members reachable (need 2) for over 3000 ms [c-0: running, not "
-                            "answering, c-1: running, not answering, c-2: running, not answering]; nothing changed — run "
-                            "`etcd-gitops recover default/c --dry-run` to see the way back");
+        assert_string_equal(
+                f.plan.reason,
+                "quorum lost: 0 of 3 voting members reachable (need 2) for over 3000 ms [c-0: running, not "
+                "answering, c-1: running, not answering, c-2: running, not answering]; nothing changed — run "
+                "`etcd-gitops recover default/c --dry-run` to see the way back");
         assert_false(f.plan.available);
         eg_plan_done(&f.plan);
 }
@@ -748,8 +751,7 @@ static void test_plan__upgrade_one_at_a_time_leader_last(void **state) {
                 assert_false(f.plan.actions[i].delete_data);
         }
         assert_string_equal(f.plan.actions[0].reason, "upgrade member c-0 3.4.23 -> 3.5.9 (3 to go)");
-        assert_string_equal(f.plan.actions[2].reason,
-                            "upgrade member c-1 3.4.23 -> 3.5.9 (the leader, last)");
+        assert_string_equal(f.plan.actions[2].reason, "upgrade member c-1 3.4.23 -> 3.5.9 (the leader, last)");
         assert_int_equal(f.plan.actions[0].member_id, 0x1000);
         assert_true(f.plan.upgrading);
         assert_false(f.plan.scaling);
@@ -811,7 +813,8 @@ static void test_plan__template_roll_by_replacement(void **state) {
         assert_string_equal(f.plan.actions[2].reason,
                             "remove member c-0, replaced by a member on the changed member template (4 -> 3)");
         assert_true(f.plan.actions[2].delete_data);
-        assert_reason_has(f.plan.actions[6].reason, "replace member c-1 onto the changed member template (the leader, last)");
+        assert_reason_has(f.plan.actions[6].reason,
+                          "replace member c-1 onto the changed member template (the leader, last)");
         assert_true(f.plan.upgrading);
         eg_plan_done(&f.plan);
 
@@ -1147,9 +1150,7 @@ static uint64_t rng_next(uint64_t *s) {
         return *s * 2685821657736338717ULL;
 }
 
-static unsigned rng_below(uint64_t *s, unsigned n) {
-        return (unsigned)(rng_next(s) % n);
-}
+static unsigned rng_below(uint64_t *s, unsigned n) { return (unsigned)(rng_next(s) % n); }
 
 static void random_cluster(struct fx *f, uint64_t *rng) {
         static const char *const versions[] = {"3.4.23", "3.5.9", "3.5.12", "3.6.0", NULL};
@@ -1173,8 +1174,7 @@ static void random_cluster(struct fx *f, uint64_t *rng) {
                 if (rng_below(rng, 3) == 0)
                         m->started_ms = NOW - (int64_t)rng_below(rng, 20000);
                 m->version = rng_below(rng, 2) ? f->spec.version : (char *)versions[rng_below(rng, 5)];
-                m->spec_hash = rng_below(rng, 2) ? (char *)f->in.desired_hash
-                                                 : (char *)hashes[rng_below(rng, 3)];
+                m->spec_hash = rng_below(rng, 2) ? (char *)f->in.desired_hash : (char *)hashes[rng_below(rng, 3)];
                 m->replace_to_roll = rng_below(rng, 3) == 0;
         }
         if (n > 0 && rng_below(rng, 5) != 0)
@@ -1194,7 +1194,6 @@ static bool membership_change(enum eg_action_kind k) {
         return k == EG_ACTION_ADD_LEARNER || k == EG_ACTION_PROMOTE || k == EG_ACTION_REMOVE_MEMBER ||
                k == EG_ACTION_REPLACE_DEAD || k == EG_ACTION_REMOVE_ORPHAN;
 }
-
 
 static bool needs_roll(const struct fx *f, const struct eg_observed_member *m) {
         return !m->version || strcmp(m->version, f->spec.version) != 0 ||
@@ -1359,7 +1358,8 @@ static void test_plan__reboot_restarts_every_member(void **state) {
         }
         fx_plan(&f);
         assert_restart_of(&f, (const char *const[]){"c-0", "c-1", "c-2"}, 3);
-        assert_string_equal(f.plan.actions[0].reason, "restart members c-0, c-1, c-2 in place (processes gone, data kept)");
+        assert_string_equal(f.plan.actions[0].reason,
+                            "restart members c-0, c-1, c-2 in place (processes gone, data kept)");
         eg_plan_done(&f.plan);
 
         /* two of three down, the survivor answers: both come back, no quorum-lost */
@@ -1452,9 +1452,10 @@ static void test_plan__restart_backs_off_then_replaces(void **state) {
         f.members[1].restarts = f.pol.restart_limit;
         fx_plan(&f);
         assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-1");
-        assert_string_equal(f.plan.actions[0].reason,
-                            "member c-1 dead (kept failing: restarted 5 times within 10 min); remove it, a fresh member "
-                            "replaces it");
+        assert_string_equal(
+                f.plan.actions[0].reason,
+                "member c-1 dead (kept failing: restarted 5 times within 10 min); remove it, a fresh member "
+                "replaces it");
         eg_plan_done(&f.plan);
 }
 
@@ -1492,7 +1493,8 @@ static void test_plan__quorum_lost_only_after_grace(void **state) {
         f.members[2].unhealthy_since_ms = f.members[2].unreachable_since_ms = NOW - 1000;
         fx_plan(&f);
         assert_state(&f, EG_PLAN_WAITING);
-        assert_string_equal(f.plan.reason, "1 of 3 voting members reachable (need 2); quorum is judged lost after 3000 ms");
+        assert_string_equal(f.plan.reason,
+                            "1 of 3 voting members reachable (need 2); quorum is judged lost after 3000 ms");
         eg_plan_done(&f.plan);
 
         f.members[2].unreachable_since_ms = NOW - f.pol.quorum_grace_ms;
@@ -1536,8 +1538,9 @@ static void test_plan__starting_member_judged_by_deadline(void **state) {
         l->life_since_ms = NOW - f.pol.start_timeout_ms;
         fx_plan(&f);
         assert_action(&f, 0, EG_ACTION_REPLACE_DEAD, "c-2");
-        assert_string_equal(f.plan.actions[0].reason, "learner c-2 dead (still starting after 300s: ContainerCreating); "
-                                                      "remove it, a fresh member replaces it");
+        assert_string_equal(f.plan.actions[0].reason,
+                            "learner c-2 dead (still starting after 300s: ContainerCreating); "
+                            "remove it, a fresh member replaces it");
         eg_plan_done(&f.plan);
 
         /* a learner process receiving a large snapshot answers nothing meanwhile: the same deadline */
@@ -1671,8 +1674,9 @@ static void test_plan__restore_over_running_cluster_is_planned(void **state) {
         fx_plan(&f);
         assert_action(&f, 0, EG_ACTION_RESTORE_REPLACE, NULL);
         assert_false(f.plan.actions[0].delete_data);
-        assert_string_equal(f.plan.actions[0].reason, "EtcdRestore with overwrite: stop the running cluster c (its data "
-                                                      "is kept) to restore it from s3://b/snap");
+        assert_string_equal(f.plan.actions[0].reason,
+                            "EtcdRestore with overwrite: stop the running cluster c (its data "
+                            "is kept) to restore it from s3://b/snap");
         /* diff shows the whole way: teardown, the seed, then the learners */
         assert_action(&f, 1, EG_ACTION_BOOTSTRAP, NULL);
         assert_int_equal(f.plan.actions[1].n_members, 1);

@@ -93,7 +93,7 @@ static void __attribute__((format(printf, 2, 3))) fx_desire(struct fx *f, const 
         free(yaml);
 }
 
-#define CLUSTER_YAML                                                                                               \
+#define CLUSTER_YAML                                                                                                \
         "---\napiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: %s, namespace: " NS \
         "}\nspec: {size: %d, version: \"%s\"}\n"
 
@@ -158,9 +158,7 @@ static const char *fx_membership(struct fx *f, const char *name) {
         return fx_keep(f, fake_etcd_membership(f->fe, NS, name));
 }
 
-static const char *fx_leader(struct fx *f, const char *name) {
-        return fx_keep(f, fake_etcd_leader(f->fe, NS, name));
-}
+static const char *fx_leader(struct fx *f, const char *name) { return fx_keep(f, fake_etcd_leader(f->fe, NS, name)); }
 
 static void assert_has(const char *s, const char *needle) {
         assert_non_null(s);
@@ -507,9 +505,8 @@ static void test_reconcile_pass__template_rolled_by_replacement(void **state) {
         struct fx *f = *state;
         fake_runtime_rolls_in_place(f->fr, false);
         fx_running(f, 3, "3.4.23");
-        fx_desire(f,
-                  "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: c, namespace: "
-                  "default}\nspec: {size: 3, version: \"3.4.23\", repository: registry.example/etcd}\n");
+        fx_desire(f, "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: c, namespace: "
+                     "default}\nspec: {size: 3, version: \"3.4.23\", repository: registry.example/etcd}\n");
         assert_string_equal(fx_leader(f, "c"), "c-0");
         fx_converge(f);
         assert_string_equal(fx_members(f, "c"), "c-3 c-4 c-5");

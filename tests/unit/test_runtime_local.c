@@ -77,8 +77,7 @@ static int setup(void **state) {
         fx->port_base = 40000 + (int)(rnd % 20000);
         fx->env = json_pack("[{s:s, s:s}]", "name", "EG_TEST_MARK", "value", "hello");
         fx->pod.etcd_env = fx->env;
-        fx->spec = (struct eg_cluster_spec){.size = 3, .version = (char *)ETCD_VERSION,
-                                            .pod = &fx->pod};
+        fx->spec = (struct eg_cluster_spec){.size = 3, .version = (char *)ETCD_VERSION, .pod = &fx->pod};
         fx->rt = new_runtime(fx, fx->bin_dir);
         *state = fx;
         return 0;
@@ -92,8 +91,7 @@ static int teardown(void **state) {
         struct eg_error err = {0};
         if (fx->rt && eg_runtime_list(fx->rt, NULL, 0, &cs, &n, &err) == 0) {
                 for (size_t i = 0; i < n; i++)
-                        eg_runtime_delete_cluster(fx->rt, cs[i].namespace, cs[i].name, true,
-                                                    &err);
+                        eg_runtime_delete_cluster(fx->rt, cs[i].namespace, cs[i].name, true, &err);
                 eg_runtime_clusters_free(cs, n);
         }
         eg_error_done(&err);
@@ -135,9 +133,8 @@ static bool health_ok(void *userdata) {
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
         long status = 0;
         bool ok = false;
-        if (curl_easy_perform(c) == CURLE_OK &&
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200 &&
-            body.data) {
+        if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status == 200 && body.data) {
                 json_t *j = json_loads(body.data, 0, NULL);
                 const char *h = json_string_value(json_object_get(j, "health"));
                 ok = h && strcmp(h, "true") == 0;
@@ -150,8 +147,7 @@ static bool health_ok(void *userdata) {
 
 static void assert_healthy(const char *client_url) {
         if (eg_wait_for(health_ok, (void *)client_url, HEALTH_TIMEOUT_MS, 100) < 0)
-                fail_msg("%s/health did not report healthy within %d ms", client_url,
-                         HEALTH_TIMEOUT_MS);
+                fail_msg("%s/health did not report healthy within %d ms", client_url, HEALTH_TIMEOUT_MS);
 }
 
 /* Runs argv with a deadline; returns the exit status (or -1) and its stdout+stderr. */
@@ -192,8 +188,7 @@ static int run_cmd(char *const argv[], char **ret_out) {
         return !timed_out && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void observe(struct fixture *fx, struct eg_runtime *rt, const char *name,
-                    struct eg_runtime_cluster *c) {
+static void observe(struct fixture *fx, struct eg_runtime *rt, const char *name, struct eg_runtime_cluster *c) {
         struct eg_error err = {0};
         int r = eg_runtime_observe(rt, "default", name, c, &err);
         if (r < 0)
@@ -201,8 +196,7 @@ static void observe(struct fixture *fx, struct eg_runtime *rt, const char *name,
         eg_error_done(&err);
 }
 
-static const struct eg_runtime_member *find_member(const struct eg_runtime_cluster *c,
-                                                   const char *name) {
+static const struct eg_runtime_member *find_member(const struct eg_runtime_cluster *c, const char *name) {
         for (size_t i = 0; i < c->n_members; i++)
                 if (strcmp(c->members[i].name, name) == 0)
                         return &c->members[i];
@@ -251,8 +245,7 @@ static bool environ_has(int64_t pid, const char *entry) {
 }
 
 static json_t *load_record(struct fixture *fx, const char *name) {
-        _cleanup_free_ char *path =
-                eg_strdup_printf("%s/clusters/default/%s/cluster.json", fx->state_dir, name);
+        _cleanup_free_ char *path = eg_strdup_printf("%s/clusters/default/%s/cluster.json", fx->state_dir, name);
         json_error_t je;
         json_t *j = json_load_file(path, 0, &je);
         if (!j)
@@ -335,18 +328,15 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
                 json_t *m = json_array_get(rm, i);
                 assert_string_equal(json_string_value(json_object_get(m, "state")), "started");
                 assert_int_equal(json_integer_value(json_object_get(m, "pid")), pids[i]);
-                assert_int_equal(json_integer_value(json_object_get(m, "start_time")),
-                                 proc_start_time(pids[i]));
+                assert_int_equal(json_integer_value(json_object_get(m, "start_time")), proc_start_time(pids[i]));
                 assert_string_equal(json_string_value(json_object_get(m, "revision")), "rev-1");
                 ports[2 * i] = (int)json_integer_value(json_object_get(m, "client_port"));
                 ports[2 * i + 1] = (int)json_integer_value(json_object_get(m, "peer_port"));
                 _cleanup_free_ char *url = eg_strdup_printf("http://127.0.0.1:%d", ports[2 * i]);
                 assert_string_equal(c.members[i].client_url, url);
                 assert_true(ports[2 * i] >= fx->port_base);
-                assert_true(exists("%s/clusters/default/c1/members/%s/data/member", fx->state_dir,
-                                   members[i]));
-                assert_true(exists("%s/clusters/default/c1/members/%s/etcd.log", fx->state_dir,
-                                   members[i]));
+                assert_true(exists("%s/clusters/default/c1/members/%s/data/member", fx->state_dir, members[i]));
+                assert_true(exists("%s/clusters/default/c1/members/%s/etcd.log", fx->state_dir, members[i]));
         }
         for (size_t i = 0; i < 6; i++)
                 for (size_t j = 0; j < i; j++)
@@ -389,8 +379,8 @@ static void test_runtime_local__bootstrap_adopt_kill(void **state) {
 }
 
 static void write_record(struct fixture *fx, const char *name, json_t *members) {
-        json_t *rec = json_pack("{s:s, s:s, s:i, s:s, s:o}", "namespace", "default", "name", name,
-                                "next_index", 9, "token", "00", "members", members);
+        json_t *rec = json_pack("{s:s, s:s, s:i, s:s, s:o}", "namespace", "default", "name", name, "next_index", 9,
+                                "token", "00", "members", members);
         _cleanup_free_ char *dir = eg_strdup_printf("%s/clusters/default/%s", fx->state_dir, name);
         _cleanup_free_ char *path = eg_path_join(dir, "cluster.json");
         assert_int_equal(eg_mkdir_p(dir, 0700), 0);
@@ -398,19 +388,16 @@ static void write_record(struct fixture *fx, const char *name, json_t *members) 
         json_decref(rec);
 }
 
-static json_t *member_json(const char *name, int64_t pid, uint64_t start, const char *data_dir,
-                           int port) {
-        return json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}", "name",
-                         name, "state", "started", "pid", (json_int_t)pid, "start_time",
-                         (json_int_t)start, "client_port", port, "peer_port", port + 1,
-                         "client_url", "http://127.0.0.1:1", "peer_url", "http://127.0.0.1:2",
-                         "version", ETCD_VERSION, "spec_hash", "sha256:x", "data_dir", data_dir,
-                         "started_realtime_ms", (json_int_t)1);
+static json_t *member_json(const char *name, int64_t pid, uint64_t start, const char *data_dir, int port) {
+        return json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:I}", "name", name, "state",
+                         "started", "pid", (json_int_t)pid, "start_time", (json_int_t)start, "client_port", port,
+                         "peer_port", port + 1, "client_url", "http://127.0.0.1:1", "peer_url", "http://127.0.0.1:2",
+                         "version", ETCD_VERSION, "spec_hash", "sha256:x", "data_dir", data_dir, "started_realtime_ms",
+                         (json_int_t)1);
 }
 
 /* Observes a one-member record and tells whether the member counts as running. */
-static bool record_running(struct fixture *fx, const char *member, int64_t pid, uint64_t start,
-                           const char *data_dir) {
+static bool record_running(struct fixture *fx, const char *member, int64_t pid, uint64_t start, const char *data_dir) {
         json_t *ms = json_array();
         json_array_append_new(ms, member_json(member, pid, start, data_dir, 1000));
         write_record(fx, "c9", ms);
@@ -428,8 +415,7 @@ static void test_runtime_local__recycled_pid(void **state) {
         struct fixture *fx = *state;
         /* a live process that carries the member's flags, as a positive control; the loop
          * keeps the shell from exec'ing into sleep and losing them */
-        char *argv[] = {"/bin/sh", "-c", "while :; do sleep 0.1; done", "--name=c9-2",
-                        "--data-dir=/x/c9-2", NULL};
+        char *argv[] = {"/bin/sh", "-c", "while :; do sleep 0.1; done", "--name=c9-2", "--data-dir=/x/c9-2", NULL};
         pid_t sh;
         assert_int_equal(posix_spawn(&sh, argv[0], NULL, NULL, argv, environ), 0);
         fx->child = sh;
@@ -483,8 +469,9 @@ static void test_runtime_local__stop_escalates_to_sigkill(void **state) {
         struct eg_runtime *rt = fx->rt_extra;
         _cleanup_free_ char *mark = eg_path_join(fx->dir, "trapped");
         /* the mark says SIGTERM is ignored from now on */
-        char *argv[] = {"/bin/sh", "-c", "trap '' TERM; : > \"$1\"; while :; do sleep 0.1; done",
-                        "--name=c9-0", mark, "--data-dir=/x/c9-0", NULL};
+        char *argv[] = {"/bin/sh",     "-c", "trap '' TERM; : > \"$1\"; while :; do sleep 0.1; done",
+                        "--name=c9-0", mark, "--data-dir=/x/c9-0",
+                        NULL};
         pid_t sh;
         assert_int_equal(posix_spawn(&sh, argv[0], NULL, NULL, argv, environ), 0);
         fx->child = sh;
@@ -587,9 +574,8 @@ static void test_runtime_local__add_learner(void **state) {
                 fail_msg("etcdctl member add: %s", ma.out);
         free(ma.out);
 
-        _cleanup_free_ char *ic = eg_strdup_printf("c2-0=%s,c2-1=%s,c2-2=%s,c2-3=%s",
-                                                   c.members[0].peer_url, c.members[1].peer_url,
-                                                   c.members[2].peer_url, peer);
+        _cleanup_free_ char *ic = eg_strdup_printf("c2-0=%s,c2-1=%s,c2-2=%s,c2-3=%s", c.members[0].peer_url,
+                                                   c.members[1].peer_url, c.members[2].peer_url, peer);
         int r = eg_runtime_start_member(fx->rt, &t, "c2-3", ic, &err);
         if (r < 0)
                 fail_msg("start_member: %s", err.message);
@@ -660,8 +646,7 @@ static void test_runtime_local__upgrade(void **state) {
         assert_string_equal(u.members[0].client_url, c.members[0].client_url);
         assert_string_equal(u.members[0].peer_url, c.members[0].peer_url);
 
-        _cleanup_free_ char *cmdline_path =
-                eg_strdup_printf("/proc/%" PRId64 "/cmdline", u.members[0].pid);
+        _cleanup_free_ char *cmdline_path = eg_strdup_printf("/proc/%" PRId64 "/cmdline", u.members[0].pid);
         _cleanup_free_ char *cmdline = NULL;
         assert_int_equal(eg_read_file(cmdline_path, 1 << 20, &cmdline, NULL), 0);
         assert_string_equal(cmdline, vbin);
@@ -782,8 +767,7 @@ static void test_runtime_local__stop_member(void **state) {
         assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-1", false, &err), 0);
         assert_true(pid_gone(pid1));
         assert_false(exists("%s/clusters/default/c4/members/%s", fx->state_dir, "c4-1"));
-        _cleanup_free_ char *removed = eg_strdup_printf("%s/clusters/default/c4/removed",
-                                                        fx->state_dir);
+        _cleanup_free_ char *removed = eg_strdup_printf("%s/clusters/default/c4/removed", fx->state_dir);
         struct dirent **ents = NULL;
         int n = scandir(removed, &ents, NULL, alphasort);
         assert_int_equal(n, 3); /* ".", "..", c4-1-<ms> */
@@ -796,8 +780,7 @@ static void test_runtime_local__stop_member(void **state) {
         observe(fx, fx->rt, "c4", &c);
         assert_int_equal(c.n_members, 0);
         eg_runtime_cluster_done(&c);
-        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-1", true, &err),
-                         -ENOENT);
+        assert_int_equal(eg_runtime_stop_member(fx->rt, "default", "c4", "c4-1", true, &err), -ENOENT);
         assert_non_null(strstr(err.message, "c4-1"));
         eg_error_done(&err);
 }
@@ -860,10 +843,9 @@ static void test_runtime_local__missing_version(void **state) {
         char *members[] = {"c6-0", "c6-1"};
         struct eg_error err = {0};
         assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
-        _cleanup_free_ char *want = eg_strdup_printf(
-                "no etcd binary for version 3.5.9: have 3.4.99 (%s), " ETCD_VERSION " (" ETCD_BIN
-                "); put one at %s/3.5.9/etcd",
-                vbin, fx->bin_dir);
+        _cleanup_free_ char *want = eg_strdup_printf("no etcd binary for version 3.5.9: have 3.4.99 (%s), " ETCD_VERSION
+                                                     " (" ETCD_BIN "); put one at %s/3.5.9/etcd",
+                                                     vbin, fx->bin_dir);
         assert_string_equal(err.message, want);
         assert_nothing_left(fx, "c6");
         eg_error_done(&err);
@@ -879,9 +861,8 @@ static void test_runtime_local__exec_failure(void **state) {
         char *members[] = {"c7-0", "c7-1"};
         struct eg_error err = {0};
         assert_int_equal(eg_runtime_bootstrap(fx->rt, &t, members, 2, &err), -ENOENT);
-        _cleanup_free_ char *want =
-                eg_strdup_printf("member c7-0 of default/c7: cannot exec %s: %s", vbin,
-                                 strerror(ENOENT));
+        _cleanup_free_ char *want = eg_strdup_printf("member c7-0 of default/c7: cannot exec %s: %s", vbin,
+                                                     strerror(ENOENT));
         assert_string_equal(err.message, want);
         assert_nothing_left(fx, "c7");
         eg_error_done(&err);
@@ -900,10 +881,9 @@ static void test_runtime_local__path_version(void **state) {
         setenv("PATH", old, 1);
         eg_runtime_free(rt);
         assert_int_equal(r, -ENOENT);
-        assert_string_equal(err.message,
-                            "no etcd binary for version " ETCD_VERSION
-                            ": have 9.9.9 (" EG_TEST_DATA "/runtime/path/etcd); configure an etcd "
-                            "binary directory and put one at DIR/" ETCD_VERSION "/etcd");
+        assert_string_equal(err.message, "no etcd binary for version " ETCD_VERSION ": have 9.9.9 (" EG_TEST_DATA
+                                         "/runtime/path/etcd); configure an etcd "
+                                         "binary directory and put one at DIR/" ETCD_VERSION "/etcd");
         assert_nothing_left(fx, "c8");
         eg_error_done(&err);
 }
@@ -976,26 +956,20 @@ static void test_runtime_local__invalid_names(void **state) {
 int main(void) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_runtime_local__bootstrap_adopt_kill, setup,
-                                                teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__bootstrap_adopt_kill, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__recycled_pid, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_runtime_local__stop_escalates_to_sigkill,
-                                                setup, teardown),
-                cmocka_unit_test_setup_teardown(test_runtime_local__ports_skip_taken, setup,
-                                                teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__stop_escalates_to_sigkill, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__ports_skip_taken, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__add_learner, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__upgrade, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__force_new_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__stop_member, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_runtime_local__delete_keeps_data, setup,
-                                                teardown),
-                cmocka_unit_test_setup_teardown(test_runtime_local__missing_version, setup,
-                                                teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__delete_keeps_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__missing_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__exec_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__path_version, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_local__member_hash, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_runtime_local__invalid_names, setup,
-                                                teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_local__invalid_names, setup, teardown),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         curl_global_cleanup();

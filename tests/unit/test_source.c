@@ -53,8 +53,9 @@ static void test_source__read_and_revision(void **state) {
         assert_true(eg_str_has_prefix(rev.revision, "sha256:"));
         assert_string_equal(rev.revision, set1->revision);
         eg_source_revision_done(&rev);
-        put(d, "a.yaml", "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
-                         "metadata:\n  name: a\nspec:\n  size: 5\n");
+        put(d, "a.yaml",
+            "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
+            "metadata:\n  name: a\nspec:\n  size: 5\n");
         assert_int_equal(eg_source_read(s, &set2, NULL, &err), 0);
         assert_string_not_equal(set1->revision, set2->revision);
         assert_int_equal(set2->objects[0]->cluster.size, 5);
@@ -159,8 +160,8 @@ static void test_source__git_work_tree(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_source__git_urls),        cmocka_unit_test(test_source__read_and_revision),
-                cmocka_unit_test(test_source__missing_dir),     cmocka_unit_test(test_source__watch),
+                cmocka_unit_test(test_source__git_urls),      cmocka_unit_test(test_source__read_and_revision),
+                cmocka_unit_test(test_source__missing_dir),   cmocka_unit_test(test_source__watch),
                 cmocka_unit_test(test_source__git_work_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,8 +115,8 @@ static char *commit_push(struct fx *f, const char *message) {
 }
 
 static struct eg_source *open_src(struct fx *f, const char *ref, const char *subpath, bool refuse) {
-        struct eg_source_options o = {.location = f->url, .ref = ref, .subpath = subpath, .state_dir = f->state,
-                                      .refuse_force_push = refuse};
+        struct eg_source_options o = {
+                .location = f->url, .ref = ref, .subpath = subpath, .state_dir = f->state, .refuse_force_push = refuse};
         struct eg_source *s = NULL;
         struct eg_error err = {0};
         int r = eg_source_open(&o, &s, &err);
@@ -144,8 +144,9 @@ static char *cache_dir(struct fx *f) {
 static void test_source_git__read_subfolder(void **state) {
         struct fx *f = fx_new();
         put_cluster(f, "clusters/a.yaml", "a", 3);
-        put(f, "clusters/b.yml", "# cluster b\n---\napiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
-                                 "metadata:\n  name: b\nspec:\n  size: 1\n");
+        put(f, "clusters/b.yml",
+            "# cluster b\n---\napiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\n"
+            "metadata:\n  name: b\nspec:\n  size: 1\n");
         put(f, "clusters/README.md", "not a manifest\n");
         put_cluster(f, "clusters/.hidden/c.yaml", "c", 1);
         put_cluster(f, "other/d.yaml", "d", 5);
@@ -223,8 +224,10 @@ static void test_source_git__refs(void **state) {
                 const char *ref, *commit, *revision_prefix;
                 int size;
         } cases[] = {
-                {"main", c2, "main@sha1:", 3},     {"feature", c3, "feature@sha1:", 5},
-                {"v1", c1, "v1@sha1:", 1},         {"light", c1, "light@sha1:", 1},
+                {"main", c2, "main@sha1:", 3},
+                {"feature", c3, "feature@sha1:", 5},
+                {"v1", c1, "v1@sha1:", 1},
+                {"light", c1, "light@sha1:", 1},
                 {"refs/heads/main", c2, "refs/heads/main@sha1:", 3},
                 {c1, c1, "sha1:", 1},
         };
@@ -472,8 +475,9 @@ static void test_source_git__notes(void **state) {
 static void test_source_git__diagnostics(void **state) {
         struct fx *f = fx_new();
         put_cluster(f, "good.yaml", "good", 1);
-        put(f, "bad.yaml", "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata:\n  name: bad\n"
-                           "spec:\n  size: three\n");
+        put(f, "bad.yaml",
+            "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata:\n  name: bad\n"
+            "spec:\n  size: three\n");
         run("cd '%s' && ln -s good.yaml link.yaml && git add -A && git commit -q -m c && "
             "git update-index --add --cacheinfo 160000,$(git rev-parse HEAD),sub && git commit -q -m sub && "
             "git push -q origin main 2>/dev/null",

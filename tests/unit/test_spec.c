@@ -166,10 +166,13 @@ static void test_spec__all_fields(void **state) {
         assert_string_equal(json_string_value(json_object_get(c->pod->labels, "tier")), "db");
         assert_string_equal(json_string_value(json_object_get(c->pod->node_selector, "disk")), "ssd");
         assert_true(json_is_object(json_object_get(c->pod->affinity, "podAntiAffinity")));
-        assert_string_equal(json_string_value(json_object_get(json_object_get(c->pod->resources, "limits"), "cpu")), "1");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(c->pod->resources, "limits"), "cpu")),
+                            "1");
         assert_int_equal(json_array_size(c->pod->tolerations), 1);
-        assert_string_equal(json_string_value(json_object_get(json_array_get(c->pod->etcd_env, 0), "name")), "ETCD_QUOTA");
-        assert_string_equal(json_string_value(json_object_get(c->pod->persistent_volume_claim_spec, "storageClassName")), "x");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(c->pod->etcd_env, 0), "name")),
+                            "ETCD_QUOTA");
+        assert_string_equal(
+                json_string_value(json_object_get(c->pod->persistent_volume_claim_spec, "storageClassName")), "x");
         assert_string_equal(json_string_value(json_object_get(c->pod->annotations, "a.b/c")), "anything at all");
         assert_string_equal(c->pod->busybox_image, "busybox:1.30");
         assert_int_equal(json_integer_value(json_object_get(c->pod->security_context, "runAsUser")), 1000);
@@ -218,7 +221,8 @@ static void test_spec__size(void **state) {
         eg_desired_set_free(set);
 
         set = parse(CLUSTER("  size: 9\n"));
-        assert_one_diag(set, EG_SEVERITY_WARNING, 6, 9, "spec.size", "9 members is more than the recommended maximum of 7");
+        assert_one_diag(set, EG_SEVERITY_WARNING, 6, 9, "spec.size",
+                        "9 members is more than the recommended maximum of 7");
         assert_int_equal(set->n_objects, 1);
         eg_desired_set_free(set);
 }
@@ -269,12 +273,15 @@ static void test_spec__names(void **state) {
         yaml = eg_strdup_printf(HEADER "kind: EtcdCluster\nmetadata:\n  name: %s\nspec:\n  size: 1\n", long_name);
         assert_error(yaml, 4, 9, "metadata.name", "must be at most 52 characters, got 53");
         free(yaml);
-        const char *bad_label = "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)";
+        const char *bad_label =
+                "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)";
         char *msg = eg_strdup_printf("must be %s, got \"Upper\"", bad_label);
-        assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: Upper\nspec:\n  size: 1\n", 4, 9, "metadata.name", msg);
+        assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: Upper\nspec:\n  size: 1\n", 4, 9, "metadata.name",
+                     msg);
         free(msg);
         msg = eg_strdup_printf("must be %s, got \"-a\"", bad_label);
-        assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: \"-a\"\nspec:\n  size: 1\n", 4, 9, "metadata.name", msg);
+        assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: \"-a\"\nspec:\n  size: 1\n", 4, 9, "metadata.name",
+                     msg);
         free(msg);
         msg = eg_strdup_printf("must be %s, got \"a_b\"", bad_label);
         assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: a\n  namespace: a_b\nspec:\n  size: 1\n", 5, 14,
@@ -284,8 +291,9 @@ static void test_spec__names(void **state) {
                      "required");
         assert_error(HEADER "kind: EtcdCluster\nmetadata:\n  name: a\n  generateName: a-\nspec:\n  size: 1\n", 5, 17,
                      "metadata.generateName", "not supported: objects need a stable metadata.name");
-        set = assert_valid(HEADER "kind: EtcdCluster\nmetadata:\n  name: a\n  namespace: team-1\n  uid: x\n"
-                                  "  labels: {app.kubernetes.io/name: etcd}\nspec:\n  size: 1\nstatus: {phase: Running}\n");
+        set = assert_valid(HEADER
+                           "kind: EtcdCluster\nmetadata:\n  name: a\n  namespace: team-1\n  uid: x\n"
+                           "  labels: {app.kubernetes.io/name: etcd}\nspec:\n  size: 1\nstatus: {phase: Running}\n");
         assert_string_equal(set->objects[0]->meta.namespace, "team-1");
         assert_string_equal(json_string_value(json_object_get(set->objects[0]->meta.labels, "app.kubernetes.io/name")),
                             "etcd");
@@ -321,7 +329,8 @@ static void test_spec__pod_reserved(void **state) {
 
 static void test_spec__tls(void **state) {
         assert_error(CLUSTER("  size: 1\n  TLS:\n    static:\n      operatorSecret: op\n"), 9, 7,
-                     "spec.TLS.static.member.serverSecret", "required when operatorSecret is set (client TLS needs both)");
+                     "spec.TLS.static.member.serverSecret",
+                     "required when operatorSecret is set (client TLS needs both)");
         assert_error(CLUSTER("  size: 1\n  TLS:\n    static:\n      member:\n        serverSecret: s\n"), 9, 7,
                      "spec.TLS.static.operatorSecret",
                      "required when member.serverSecret is set (client TLS needs both)");
@@ -338,7 +347,8 @@ static void test_spec__tls(void **state) {
 /* ---- generic rules ---- */
 
 static void test_spec__duplicate_key(void **state) {
-        assert_error(CLUSTER("  size: 1\n  version: 3.4.1\n  size: 2\n"), 8, 3, "spec.size", "duplicate key (first at 6:3)");
+        assert_error(CLUSTER("  size: 1\n  version: 3.4.1\n  size: 2\n"), 8, 3, "spec.size",
+                     "duplicate key (first at 6:3)");
 }
 
 static void test_spec__unknown_field(void **state) {
@@ -362,7 +372,8 @@ static void test_spec__int_overflow(void **state) {
         assert_error(CLUSTER("  size: 1\n  pod:\n    resources: {x: -99999999999999999999}\n"), 8, 20,
                      "spec.pod.resources.x", "integer -99999999999999999999 is out of range (64-bit signed)");
         assert_error(CLUSTER("  size: .inf\n"), 6, 9, "spec.size", ".inf cannot be represented (not a finite number)");
-        struct eg_desired_set *set = assert_valid(CLUSTER("  size: 1\n  pod:\n    resources: {x: 9223372036854775807}\n"));
+        struct eg_desired_set *set = assert_valid(
+                CLUSTER("  size: 1\n  pod:\n    resources: {x: 9223372036854775807}\n"));
         assert_int_equal(json_integer_value(json_object_get(set->objects[0]->cluster.pod->resources, "x")), INT64_MAX);
         eg_desired_set_free(set);
 }
@@ -387,8 +398,9 @@ static void test_spec__header(void **state) {
         assert_int_equal(set->n_diags, 0);
         assert_int_equal(set->n_objects, 0);
         eg_desired_set_free(set);
-        assert_error("apiVersion: etcd.database.coreos.com/v1\nkind: EtcdCluster\nmetadata: {name: a}\nspec: {size: 1}\n", 1, 13,
-                     "apiVersion", "must be \"etcd.database.coreos.com/v1beta2\", got \"etcd.database.coreos.com/v1\"");
+        assert_error(
+                "apiVersion: etcd.database.coreos.com/v1\nkind: EtcdCluster\nmetadata: {name: a}\nspec: {size: 1}\n", 1,
+                13, "apiVersion", "must be \"etcd.database.coreos.com/v1beta2\", got \"etcd.database.coreos.com/v1\"");
         const char *broken = CLUSTER("  size: [1\n");
         set = parse(broken);
         assert_one_diag(set, EG_SEVERITY_ERROR, 7, 1, NULL,
@@ -406,12 +418,13 @@ static void test_spec__header(void **state) {
 /* ---- backups and restores ---- */
 
 static void test_spec__backup(void **state) {
-        struct eg_desired_set *set = assert_valid(BACKUP("  etcdEndpoints: [\"https://10.0.0.1:2379\", \"http://h:2379\"]\n"
-                                                         "  storageType: File\n"
-                                                         "  file: {path: /var/backups}\n"
-                                                         "  backupPolicy: {timeoutInSecond: 5, maxBackups: 3}\n"
-                                                         "  schedule: \"*/15 2-4,6 1 JAN-mar mon-FRI/2\"\n"
-                                                         "  clientTLSSecret: client\n"));
+        struct eg_desired_set *set = assert_valid(
+                BACKUP("  etcdEndpoints: [\"https://10.0.0.1:2379\", \"http://h:2379\"]\n"
+                       "  storageType: File\n"
+                       "  file: {path: /var/backups}\n"
+                       "  backupPolicy: {timeoutInSecond: 5, maxBackups: 3}\n"
+                       "  schedule: \"*/15 2-4,6 1 JAN-mar mon-FRI/2\"\n"
+                       "  clientTLSSecret: client\n"));
         const struct eg_backup_spec *b = &set->objects[0]->backup;
         assert_int_equal(b->n_etcd_endpoints, 2);
         assert_string_equal(b->etcd_endpoints[1], "http://h:2379");
@@ -426,10 +439,12 @@ static void test_spec__backup(void **state) {
 
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: NFS\n"), 7, 16, "spec.storageType",
                      "must be one of S3, ABS, GCS, OSS, File, got \"NFS\"");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n"), 6, 3, "spec.storageType", "required (S3, ABS, GCS, OSS or File)");
+        assert_error(BACKUP("  etcdCluster: {name: c}\n"), 6, 3, "spec.storageType",
+                     "required (S3, ABS, GCS, OSS or File)");
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: ~\n"), 6, 3, "spec.storageType",
                      "required (S3, ABS, GCS, OSS or File)");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: S3\n  s3: {path: bucket}\n"), 8, 14, "spec.s3.path",
+        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: S3\n  s3: {path: bucket}\n"), 8, 14,
+                     "spec.s3.path",
                      "must be \"<bucket>/<key>\" (a bucket name of 3-63 lowercase letters, digits, '.' and '-', then a "
                      "non-empty key), got \"bucket\"");
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: S3\n"), 6, 3, "spec.s3",
@@ -451,32 +466,39 @@ static void test_spec__backup(void **state) {
         assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n"
                             "  backupPolicy: {backupIntervalInSecond: -5}\n"),
                      9, 42, "spec.backupPolicy.backupIntervalInSecond", "must be an integer ≥ 0, got -5");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"* * * *\"\n"),
-                     9, 13, "spec.schedule",
-                     "must be a cron schedule of 5 fields (minute hour day-of-month month day-of-week), got \"* * * *\"");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"60 * * * *\"\n"),
-                     9, 13, "spec.schedule", "invalid minute field \"60\" in cron schedule");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"0 0 * FOO *\"\n"),
-                     9, 13, "spec.schedule", "invalid month field \"FOO\" in cron schedule");
-        assert_error(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"0 0 * * *\"\n"
-                            "  backupPolicy: {backupIntervalInSecond: 60}\n"),
-                     9, 13, "spec.schedule", "set either schedule or backupPolicy.backupIntervalInSecond, not both");
+        assert_error(
+                BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"* * * *\"\n"),
+                9, 13, "spec.schedule",
+                "must be a cron schedule of 5 fields (minute hour day-of-month month day-of-week), got \"* * * *\"");
+        assert_error(
+                BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"60 * * * *\"\n"),
+                9, 13, "spec.schedule", "invalid minute field \"60\" in cron schedule");
+        assert_error(
+                BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"0 0 * FOO *\"\n"),
+                9, 13, "spec.schedule", "invalid month field \"FOO\" in cron schedule");
+        assert_error(
+                BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  schedule: \"0 0 * * *\"\n"
+                       "  backupPolicy: {backupIntervalInSecond: 60}\n"),
+                9, 13, "spec.schedule", "set either schedule or backupPolicy.backupIntervalInSecond, not both");
         set = parse(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  s3: {path: a-b/c}\n"));
         assert_one_diag(set, EG_SEVERITY_WARNING, 9, 7, "spec.s3", "ignored because storageType is File");
         eg_desired_set_free(set);
-        set = parse(BACKUP("  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  backupPolicy: {maxBackups: 2}\n"));
+        set = parse(BACKUP(
+                "  etcdCluster: {name: c}\n  storageType: File\n  file: {path: /b}\n  backupPolicy: {maxBackups: 2}\n"));
         assert_one_diag(set, EG_SEVERITY_WARNING, 9, 30, "spec.backupPolicy.maxBackups",
                         "has no effect on a one-shot backup (no schedule or backupIntervalInSecond)");
         eg_desired_set_free(set);
-        set = assert_valid(BACKUP("  etcdCluster: {name: c}\n  storageType: GCS\n  gcs: {path: my-bucket/k, gcpSecret: g}\n"));
+        set = assert_valid(
+                BACKUP("  etcdCluster: {name: c}\n  storageType: GCS\n  gcs: {path: my-bucket/k, gcpSecret: g}\n"));
         assert_int_equal(set->objects[0]->backup.storage_type, EG_STORAGE_GCS);
         eg_desired_set_free(set);
 }
 
 static void test_spec__restore(void **state) {
-        struct eg_desired_set *set = assert_valid(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: S3\n"
-                                                          "  s3: {path: bkt/c.db, awsSecret: aws, endpoint: \"http://minio:9000\", forcePathStyle: true}\n"
-                                                          "  revision: 42\n  overwrite: true\n"));
+        struct eg_desired_set *set = assert_valid(RESTORE(
+                "  etcdCluster: {name: c}\n  backupStorageType: S3\n"
+                "  s3: {path: bkt/c.db, awsSecret: aws, endpoint: \"http://minio:9000\", forcePathStyle: true}\n"
+                "  revision: 42\n  overwrite: true\n"));
         const struct eg_restore_spec *r = &set->objects[0]->restore;
         assert_string_equal(r->etcd_cluster_name, "c");
         assert_int_equal(r->backup_storage_type, EG_STORAGE_S3);
@@ -502,10 +524,12 @@ static void test_spec__restore(void **state) {
                      "spec.etcdCluster.name", "required");
         assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: GCS\n  gcs: {path: abc/d}\n"), 7, 22,
                      "spec.backupStorageType", "must be one of S3, File, got \"GCS\"");
-        assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: File\n  file: {path: /b}\n  revision: -1\n"),
-                     9, 13, "spec.revision", "must be an integer ≥ 0, got -1");
-        assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: File\n  file: {path: /b}\n  overwrite: 1\n"),
-                     9, 14, "spec.overwrite", "must be a boolean (true or false), got 1");
+        assert_error(
+                RESTORE("  etcdCluster: {name: c}\n  backupStorageType: File\n  file: {path: /b}\n  revision: -1\n"), 9,
+                13, "spec.revision", "must be an integer ≥ 0, got -1");
+        assert_error(
+                RESTORE("  etcdCluster: {name: c}\n  backupStorageType: File\n  file: {path: /b}\n  overwrite: 1\n"), 9,
+                14, "spec.overwrite", "must be a boolean (true or false), got 1");
         assert_error(RESTORE("  etcdCluster: {name: c}\n  backupStorageType: File\n  file: {path: /b}\n  revision: 3\n"
                              "  object: x\n"),
                      10, 11, "spec.object", "set either object or revision, not both");
@@ -514,8 +538,9 @@ static void test_spec__restore(void **state) {
 /* ---- documents and limits ---- */
 
 static void test_spec__multi_document(void **state) {
-        const char *yaml = CLUSTER("  size: 1\n") "---\n" CLUSTER("  size: -1\n") "---\n"
-                "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: d}\nspec: {size: 3}\n";
+        const char *yaml = CLUSTER("  size: 1\n") "---\n" CLUSTER(
+                "  size: -1\n") "---\n"
+                                "apiVersion: etcd.database.coreos.com/v1beta2\nkind: EtcdCluster\nmetadata: {name: d}\nspec: {size: 3}\n";
         struct eg_desired_set *set = parse(yaml);
         assert_int_equal(set->n_objects, 2);
         assert_string_equal(set->objects[0]->meta.name, "c");
@@ -530,8 +555,9 @@ static void test_spec__multi_document(void **state) {
 }
 
 static void test_spec__json(void **state) {
-        const char *json = "{\n  \"apiVersion\": \"etcd.database.coreos.com/v1beta2\",\n  \"kind\": \"EtcdCluster\",\n"
-                           "  \"metadata\": {\"name\": \"j\"},\n  \"spec\": {\"size\": 3, \"version\": \"3.4.1\", \"paused\": false}\n}\n";
+        const char *json =
+                "{\n  \"apiVersion\": \"etcd.database.coreos.com/v1beta2\",\n  \"kind\": \"EtcdCluster\",\n"
+                "  \"metadata\": {\"name\": \"j\"},\n  \"spec\": {\"size\": 3, \"version\": \"3.4.1\", \"paused\": false}\n}\n";
         struct eg_desired_set *set = assert_valid(json);
         assert_int_equal(set->objects[0]->cluster.size, 3);
         assert_string_equal(set->objects[0]->cluster.version, "3.4.1");
@@ -546,8 +572,8 @@ static void test_spec__billion_laughs(void **state) {
         eg_buf_init(&b, 0);
         assert_int_equal(eg_buf_puts(&b, "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"), 0);
         for (int i = 1; i < 10; i++)
-                assert_int_equal(eg_buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
-                                               i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1),
+                assert_int_equal(eg_buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                                               i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1),
                                  0);
         /* 10^9 nodes if expanded: must stop at the alias that crosses the limit (line 4:
          * 10 + 9*10 + 9*100 + 9*1000 > 10000 after four aliases of a3's line) */
@@ -557,13 +583,15 @@ static void test_spec__billion_laughs(void **state) {
         assert_int_equal(set->n_objects, 0);
         assert_int_equal(set->n_diags, 1);
         assert_int_equal(set->diags[0].line, 5);
-        assert_string_equal(set->diags[0].message, "aliases expand to more than 10000 nodes (\"billion laughs\" document?)");
+        assert_string_equal(set->diags[0].message,
+                            "aliases expand to more than 10000 nodes (\"billion laughs\" document?)");
         eg_desired_set_free(set);
         eg_buf_done(&b);
 
         /* aliases within the limit are fine */
         set = assert_valid(CLUSTER("  size: 1\n  pod:\n    labels: &l {tier: db}\n    nodeSelector: *l\n"));
-        assert_string_equal(json_string_value(json_object_get(set->objects[0]->cluster.pod->node_selector, "tier")), "db");
+        assert_string_equal(json_string_value(json_object_get(set->objects[0]->cluster.pod->node_selector, "tier")),
+                            "db");
         eg_desired_set_free(set);
         assert_error(CLUSTER("  size: *nope\n"), 6, 9, NULL, "unknown anchor 'nope'");
 }
@@ -673,8 +701,9 @@ static void test_spec__walk(void **state) {
         char *outside = make_tmp();
         write_file(root, "b.yaml", DOC("b"));
         write_file(root, "a/z.yml", DOC("az"));
-        write_file(root, "a/B.json", "{\"apiVersion\": \"etcd.database.coreos.com/v1beta2\", \"kind\": \"EtcdCluster\", "
-                                     "\"metadata\": {\"name\": \"ab\"}, \"spec\": {\"size\": 1}}");
+        write_file(root, "a/B.json",
+                   "{\"apiVersion\": \"etcd.database.coreos.com/v1beta2\", \"kind\": \"EtcdCluster\", "
+                   "\"metadata\": {\"name\": \"ab\"}, \"spec\": {\"size\": 1}}");
         write_file(root, ".hidden/x.yaml", DOC("hidden1"));
         write_file(root, ".h.yaml", DOC("hidden2"));
         write_file(root, "notes.txt", "not: yaml: at all: [");
@@ -698,9 +727,11 @@ static void test_spec__walk(void **state) {
         /* c/inner.yaml and link-in.yaml are the same object twice: both refused */
         assert_int_equal(set->n_errors, 4);
         assert_string_equal(set->diags[0].path, "c/inner.yaml");
-        assert_string_equal(set->diags[0].message, "duplicate EtcdCluster default/linked: also defined at link-in.yaml:1:1");
+        assert_string_equal(set->diags[0].message,
+                            "duplicate EtcdCluster default/linked: also defined at link-in.yaml:1:1");
         assert_string_equal(set->diags[1].path, "link-in.yaml");
-        assert_string_equal(set->diags[1].message, "duplicate EtcdCluster default/linked: also defined at c/inner.yaml:1:1");
+        assert_string_equal(set->diags[1].message,
+                            "duplicate EtcdCluster default/linked: also defined at c/inner.yaml:1:1");
         assert_true(eg_desired_set_object_has_errors(set, EG_KIND_CLUSTER, "default", "linked"));
         assert_string_equal(set->diags[2].path, "link-out.yaml");
         assert_true(eg_str_has_prefix(set->diags[2].message, "symlink leads outside the source root"));
@@ -752,16 +783,19 @@ static void test_spec__duplicate_across_files(void **state) {
         assert_string_equal(set->objects[0]->meta.name, "y");
         assert_int_equal(set->n_diags, 2);
         char *s = eg_diag_format(&set->diags[0]);
-        assert_string_equal(s, "one.yaml:1:1: metadata.name: duplicate EtcdCluster default/x: also defined at two/x.yaml:2:1");
+        assert_string_equal(
+                s, "one.yaml:1:1: metadata.name: duplicate EtcdCluster default/x: also defined at two/x.yaml:2:1");
         free(s);
         s = eg_diag_format(&set->diags[1]);
-        assert_string_equal(s, "two/x.yaml:2:1: metadata.name: duplicate EtcdCluster default/x: also defined at one.yaml:1:1");
+        assert_string_equal(
+                s, "two/x.yaml:2:1: metadata.name: duplicate EtcdCluster default/x: also defined at one.yaml:1:1");
         free(s);
         assert_int_equal(set->n_invalid, 2);
         assert_true(eg_desired_set_object_has_errors(set, EG_KIND_CLUSTER, "default", "x"));
         /* the same name in another namespace or kind is not a duplicate */
         eg_desired_set_free(set);
-        write_file(root, "two/x.yaml", HEADER "kind: EtcdCluster\nmetadata: {name: x, namespace: other}\nspec: {size: 1}\n");
+        write_file(root, "two/x.yaml",
+                   HEADER "kind: EtcdCluster\nmetadata: {name: x, namespace: other}\nspec: {size: 1}\n");
         assert_int_equal(eg_spec_load_paths(&root, 1, NULL, &set), 0);
         assert_int_equal(set->n_objects, 3);
         assert_int_equal(set->n_diags, 0);

@@ -203,11 +203,11 @@ static void test_util__random_hex(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_util__buf_cap),   cmocka_unit_test(test_util__durations),
-                cmocka_unit_test(test_util__integers),  cmocka_unit_test(test_util__files),
-                cmocka_unit_test(test_util__sha256),    cmocka_unit_test(test_util__log_level),
-                cmocka_unit_test(test_util__wait_for),  cmocka_unit_test(test_util__rfc3339),
-                cmocka_unit_test(test_util__base64),    cmocka_unit_test(test_util__strv_free),
+                cmocka_unit_test(test_util__buf_cap),    cmocka_unit_test(test_util__durations),
+                cmocka_unit_test(test_util__integers),   cmocka_unit_test(test_util__files),
+                cmocka_unit_test(test_util__sha256),     cmocka_unit_test(test_util__log_level),
+                cmocka_unit_test(test_util__wait_for),   cmocka_unit_test(test_util__rfc3339),
+                cmocka_unit_test(test_util__base64),     cmocka_unit_test(test_util__strv_free),
                 cmocka_unit_test(test_util__state_path), cmocka_unit_test(test_util__read_fd_timeout),
                 cmocka_unit_test(test_util__random_hex),
         };
