@@ -70,6 +70,7 @@ struct eg_reconciler {
         size_t n_tracks;
         /* the runtime's last list: why it failed, or what it skipped (logged once each) */
         char *list_error, *list_warning;
+        char *ordered_revision; /* the source revision the last pass ordered its clusters for */
         size_t events_failing; /* platform events lost since the last one posted */
 };
 

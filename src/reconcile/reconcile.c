@@ -51,6 +51,7 @@ void eg_reconciler_free(struct eg_reconciler *r) {
         free(r->tracks);
         free(r->list_error);
         free(r->list_warning);
+        free(r->ordered_revision);
         free(r);
 }
 
@@ -193,7 +194,11 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
         int k = cluster_keys_load(r, desired, &ck);
         if (k < 0)
                 return k;
-        changed_first(r, desired, &ck);
+        /* manifests change only with the revision: between two, the order stands */
+        if (!rev || !rev->revision || !str_eq(rev->revision, r->ordered_revision)) {
+                changed_first(r, desired, &ck);
+                set_str(&r->ordered_revision, rev ? rev->revision : NULL);
+        }
         for (size_t i = 0; i < ck.n; i++) {
                 if (r->opt.stop && *r->opt.stop) {
                         res.all_converged = false;
