@@ -16,17 +16,11 @@ usage: bench_cycle.py BINARY [--clusters 50] [--baseline 3] [--rounds 9] [--idle
 Everything runs on 127.0.0.1 in a temporary directory; every etcd the daemon started is
 killed by pid at the end.
 """
-import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, statistics, subprocess, sys, time
 import urllib.request
 
-
-def wait(cond, secs, what):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.002)
-    raise SystemExit(f"timed out after {secs} s waiting for {what}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_daemon import Env, cpu_ticks, wait  # noqa: E402
 
 
 def manifest_text(name, paused=False):
@@ -34,31 +28,20 @@ def manifest_text(name, paused=False):
             f"spec:\n  size: 1\n  version: \"3.4.23\"\n" + ("  paused: true\n" if paused else ""))
 
 
-class Daemon:
-    def __init__(self, binary, n):
-        self.bin, self.n = binary, n
-        self.dir = tempfile.mkdtemp(prefix="eg-bench-cycle-")
-        self.state = os.path.join(self.dir, "state")
-        self.src = os.path.join(self.dir, "src")
-        os.makedirs(self.src)
-        self.audit = os.path.join(self.state, "audit.jsonl")
-        self.env = dict(os.environ, ETCD_GITOPS_STATE_DIR=self.state, NO_COLOR="1")
-        self.log = os.path.join(self.dir, "daemon.log")
-        self.names = [f"c{i:03d}" for i in range(n)]
-        self.proc = self.port = None
-        self.audit_pos = 0
+class Daemon(Env):
+    """Env's directory, source, state and clean-up; a run of N clusters on a directory."""
 
-    def write(self, name, text):
-        tmp = os.path.join(self.src, f".{name}.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, os.path.join(self.src, f"{name}.yaml"))
+    def __init__(self, binary, n):
+        super().__init__(binary)
+        self.n = n
+        self.names = [f"c{i:03d}" for i in range(n)]
+        self.audit_pos = 0
 
     def start(self):
         for n in self.names:
             self.write(n, manifest_text(n))
-        self.proc = subprocess.Popen([self.bin, "run", "--source", self.src, "--listen", "127.0.0.1:0"],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        self.daemon = subprocess.Popen([self.bin, "run", "--source", self.src, "--listen", "127.0.0.1:0"],
+                                       env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
 
         def port():
             m = re.search(r"serving .* \(port (\d+)\)", open(self.log).read())
@@ -108,44 +91,20 @@ class Daemon:
 
     def idle(self, secs):
         hz = os.sysconf("SC_CLK_TCK")
-        pid = self.proc.pid
-
-        def ticks():
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return int(fields[11]) + int(fields[12])
-        c0, t0 = ticks(), time.monotonic()
+        c0, t0 = cpu_ticks(self.daemon.pid), time.monotonic()
         time.sleep(secs)
-        c1, t1 = ticks(), time.monotonic()
+        c1, t1 = cpu_ticks(self.daemon.pid), time.monotonic()
         return (c1 - c0) / hz / (t1 - t0) * 100
 
     def memory(self):
         anon = rss = 0.0
-        with open(f"/proc/{self.proc.pid}/smaps_rollup") as f:
+        with open(f"/proc/{self.daemon.pid}/smaps_rollup") as f:
             for line in f:
                 if line.startswith("Anonymous:"):
                     anon = int(line.split()[1]) / 1024
                 if line.startswith("Rss:"):
                     rss = int(line.split()[1]) / 1024
         return anon, rss
-
-    def close(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        for root, _, files in os.walk(self.state):
-            for f in files:
-                if f.startswith("cluster.json"):
-                    try:
-                        for m in json.load(open(os.path.join(root, f))).get("members", []):
-                            if m.get("pid"):
-                                os.kill(m["pid"], signal.SIGKILL)
-                    except Exception:
-                        pass
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def measure(binary, n, rounds, idle_secs):
