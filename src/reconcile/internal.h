@@ -71,7 +71,7 @@ struct eg_reconciler {
         /* the runtime's last list: why it failed, or what it skipped (logged once each) */
         char *list_error, *list_warning;
         char *ordered_revision; /* the source revision the last pass ordered its clusters for */
-        size_t events_failing; /* platform events lost since the last one posted */
+        size_t events_failing;  /* platform events lost since the last one posted */
 };
 
 /* The track of ns/name, made on first sight; NULL when out of memory. */
