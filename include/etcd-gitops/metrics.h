@@ -42,6 +42,11 @@ void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev
 void eg_metrics_journal_sink(void *userdata, const struct eg_decision *d, uint64_t seq);
 /* The revision applied now; commit may be NULL (shown as ""). */
 int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit);
+/* How the source stands: the documents and files of the revision applied that were
+ * rejected, and whether the last read worked (false: it failed, or a git fetch failed and
+ * the commit fetched before was read again). */
+void eg_metrics_set_source(struct eg_metrics *m, size_t errors, bool ready);
+/* A read of the source failed (etcd_gitops_source_read_failures_total). */
 void eg_metrics_fetch_failed(struct eg_metrics *m);
 void eg_metrics_force_push(struct eg_metrics *m);
 void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r);
@@ -50,8 +55,52 @@ void eg_metrics_webhook(struct eg_metrics *m, enum eg_webhook_result r);
 int eg_metrics_set_leader(struct eg_metrics *m, const char *identity, bool leading);
 
 /* Appends every family in a fixed order (clusters by namespace then name, decisions by
- * decision then outcome) to out. -E2BIG when out's cap is reached, -ENOMEM. */
+ * decision then outcome), then this build's and the process's, to out. -E2BIG when out's
+ * cap is reached, -ENOMEM. */
 int eg_metrics_render(struct eg_metrics *m, struct eg_buf *out);
+
+/* ---- this build ---- */
+
+enum eg_build_library {
+        EG_BUILD_LIBYAML,
+        EG_BUILD_LIBGIT2,
+        EG_BUILD_LIBCURL,
+        EG_BUILD_JANSSON,
+        EG_BUILD_LIBMICROHTTPD,
+        EG_BUILD_OPENSSL,
+        EG_BUILD_N_LIBRARIES,
+};
+
+struct eg_build_info {
+        const char *version; /* static */
+        const char *commit;  /* static: the short commit of the checkout CMake configured, or "unknown" */
+        struct {
+                const char *name; /* static */
+                char version[96]; /* as loaded, not as compiled against */
+        } libraries[EG_BUILD_N_LIBRARIES];
+};
+
+void eg_build_info_get(struct eg_build_info *ret);
+
+/* ---- the process, as the Prometheus client libraries report it ---- */
+
+/* The fields of /proc/self/stat the process_* families are made of (proc_pid_stat(5)). */
+struct eg_process_stat {
+        uint64_t utime_ticks, stime_ticks; /* CPU time, in clock ticks */
+        uint64_t start_ticks;              /* when it started, in clock ticks since boot */
+        uint64_t vsize_bytes;
+        uint64_t rss_pages;
+};
+
+/* Parses the text of /proc/PID/stat (a comm may hold spaces and parentheses). -EINVAL when
+ * it is not what Linux writes. */
+int eg_process_stat_parse(const char *text, struct eg_process_stat *ret);
+
+/* Appends the process_* families (CPU seconds, resident and virtual memory, open and
+ * maximum fds, start time), read from /proc/self alone: /proc/stat may be hidden
+ * (ProcSubset=pid), so the boot time comes from CLOCK_BOOTTIME. Leaves out what cannot be
+ * read; -E2BIG or -ENOMEM as eg_metrics_render. */
+int eg_metrics_render_process(struct eg_buf *out);
 
 /* Appends s escaped as a label value: backslash, double quote and newline. */
 int eg_metrics_escape_label(struct eg_buf *out, const char *s);

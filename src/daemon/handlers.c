@@ -33,7 +33,10 @@ static char *http_unready_why(void *userdata) {
 }
 
 static int http_metrics(void *userdata, struct eg_buf *out) {
-        return eg_metrics_render(((struct eg_daemon *)userdata)->metrics, out);
+        struct eg_daemon *d = userdata;
+        /* the loop's own view of the source, which a scrape reads on the loop too */
+        eg_metrics_set_source(d->metrics, d->desired ? d->desired->n_invalid : 0, d->desired && !d->last_error);
+        return eg_metrics_render(d->metrics, out);
 }
 
 static int cmp_dirent(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }

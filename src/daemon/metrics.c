@@ -17,6 +17,19 @@ struct cluster_metrics {
         int64_t sum_ms;
         uint64_t ready, desired;
         bool quorum;
+        bool passed; /* a pass has reported it: the series above mean something */
+        enum eg_plan_state state;
+        /* a step failed since its last pass (which reports it next), and whether its last
+         * pass could not observe it (which ends before reporting) */
+        bool step_failed, failing_step, cannot_observe;
+};
+
+/* Where a cluster stands, as its condition gauges say it: kstatus's and Flux's Ready (as
+ * the manifest says) and Stalled (will not get there without someone acting), with one
+ * CamelCase reason for both. */
+struct condition {
+        bool ready, stalled;
+        const char *reason;
 };
 
 struct backup_metrics {
@@ -42,6 +55,8 @@ struct eg_metrics {
         struct backup_metrics *backups;
         size_t n_backups, alloc_backups;
         char *revision, *commit;
+        size_t source_errors;
+        bool source_ready;
         uint64_t fetch_failures, force_pushes, dropped;
         uint64_t events_lost;
         uint64_t webhooks[EG_WEBHOOK_N_RESULTS];
@@ -64,6 +79,7 @@ int eg_metrics_new(struct eg_metrics **ret) {
         if (!m)
                 return -ENOMEM;
         pthread_mutex_init(&m->lock, NULL);
+        m->source_ready = true;
         *ret = m;
         return 0;
 }
@@ -184,9 +200,24 @@ static void count_decision(struct eg_metrics *m, const char *decision, const cha
                 c->n++;
 }
 
+/* A failed decision of the reconciler about a cluster, for its conditions: a step's failure
+ * is followed by its pass's report, a failure to observe is not. Clusters not seen yet are
+ * taken in, so one never observed still shows why. */
+static void cluster_failed(struct eg_metrics *m, const char *ns, const char *name, const char *decision) {
+        struct cluster_metrics *c = cluster_get(m, ns, name);
+        if (!c)
+                return;
+        if (strcmp(decision, "failed") == 0)
+                c->cannot_observe = true;
+        else
+                c->step_failed = true;
+}
+
 static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
         if (ev->kind == EG_EVENT_DECISION) {
                 count_decision(m, ev->decision ? ev->decision : "", ev->outcome ? ev->outcome : "");
+                if (ev->namespace && ev->name && ev->decision && ev->outcome && strcmp(ev->outcome, "failed") == 0)
+                        cluster_failed(m, ev->namespace, ev->name, ev->decision);
                 return;
         }
         if (ev->kind == EG_EVENT_PLATFORM_EVENT_LOST) {
@@ -213,6 +244,10 @@ static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event 
         c->ready = ev->ready;
         c->desired = ev->desired;
         c->quorum = ev->quorum;
+        c->passed = true;
+        c->state = ev->state;
+        c->failing_step = c->step_failed;
+        c->step_failed = c->cannot_observe = false;
 }
 
 void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
@@ -240,12 +275,25 @@ static void backup_locked(struct eg_metrics *m, const struct eg_decision *d) {
                 b->failures++;
 }
 
+/* A failed decision of the reconciler's about a cluster ("namespace/name"). */
+static void journal_cluster_failed(struct eg_metrics *m, const struct eg_decision *d) {
+        const char *slash = strchr(d->cluster, '/');
+        if (!slash)
+                return;
+        _cleanup_free_ char *ns = strndup(d->cluster, (size_t)(slash - d->cluster));
+        if (ns)
+                cluster_failed(m, ns, slash + 1, d->kind);
+}
+
 void eg_metrics_journal_sink(void *userdata, const struct eg_decision *d, uint64_t seq) {
         struct eg_metrics *m = userdata;
         pthread_mutex_lock(&m->lock);
         count_decision(m, d->kind ? d->kind : "", d->outcome ? d->outcome : "");
         if (d->kind && strcmp(d->kind, "backup") == 0 && d->object && d->outcome)
                 backup_locked(m, d);
+        if (d->cluster && d->kind && d->outcome && strcmp(d->outcome, "failed") == 0 && d->actor &&
+            strcmp(d->actor, "reconcile") == 0)
+                journal_cluster_failed(m, d);
         pthread_mutex_unlock(&m->lock);
 }
 
@@ -263,6 +311,13 @@ int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const ch
         m->commit = c;
         pthread_mutex_unlock(&m->lock);
         return 0;
+}
+
+void eg_metrics_set_source(struct eg_metrics *m, size_t errors, bool ready) {
+        pthread_mutex_lock(&m->lock);
+        m->source_errors = errors;
+        m->source_ready = ready;
+        pthread_mutex_unlock(&m->lock);
 }
 
 static void count(struct eg_metrics *m, uint64_t *counter) {
@@ -320,6 +375,8 @@ static int render_histograms(const struct eg_metrics *m, struct eg_buf *out) {
         for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
                 const struct cluster_metrics *c = &m->clusters[i];
                 uint64_t cum = 0;
+                if (!c->passed)
+                        continue;
                 for (size_t b = 0; r >= 0 && b < N_BUCKETS; b++) {
                         cum += c->bucket[b];
                         /* "0.05", "1", "2.5": seconds as Prometheus clients write them */
@@ -355,8 +412,51 @@ static int render_gauge(const struct eg_metrics *m, struct eg_buf *out, const ch
         for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
                 const struct cluster_metrics *c = &m->clusters[i];
                 uint64_t v = g == GAUGE_READY ? c->ready : g == GAUGE_DESIRED ? c->desired : c->quorum;
-                if ((r = cluster_series(out, name, c, NULL)) >= 0)
+                if (c->passed && (r = cluster_series(out, name, c, NULL)) >= 0)
                         r = eg_buf_printf(out, "%llu\n", (unsigned long long)v);
+        }
+        return r;
+}
+
+static struct condition condition_of(const struct cluster_metrics *c) {
+        static const struct condition by_state[] = {
+                [EG_PLAN_CONVERGED] = {.ready = true, .reason = "Converged"},
+                [EG_PLAN_PROGRESSING] = {.reason = "Progressing"},
+                [EG_PLAN_WAITING] = {.reason = "Waiting"},
+                [EG_PLAN_BLOCKED] = {.stalled = true, .reason = "Blocked"},
+                [EG_PLAN_PAUSED] = {.reason = "Paused"},
+                [EG_PLAN_QUORUM_LOST] = {.stalled = true, .reason = "QuorumLost"},
+                [EG_PLAN_UNTOUCHED] = {.stalled = true, .reason = "InvalidManifest"},
+                [EG_PLAN_ABSENT] = {.reason = "NoManifest"},
+        };
+        if (c->cannot_observe)
+                return (struct condition){.reason = "ObserveFailed"};
+        if (c->failing_step)
+                return (struct condition){.reason = "StepFailed"};
+        if ((unsigned)c->state >= EG_ELEMENTSOF(by_state) || !by_state[c->state].reason)
+                return (struct condition){.reason = "Unknown"};
+        return by_state[c->state];
+}
+
+/* One series per condition of each cluster; one whose reason changed loses the series of
+ * the old reason, one that is gone loses both. */
+static int render_conditions(const struct eg_metrics *m, struct eg_buf *out) {
+        static const char name[] = "etcd_gitops_cluster_condition";
+        int r = family(out, name, "gauge",
+                       "1 when the cluster's condition holds: Ready (as its manifest says), Stalled (will not get "
+                       "there without someone acting); reason says where it stands.");
+        for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
+                const struct cluster_metrics *c = &m->clusters[i];
+                if (!c->passed && !c->cannot_observe)
+                        continue;
+                struct condition k = condition_of(c);
+                char labels[96];
+                snprintf(labels, sizeof(labels), "type=\"Ready\",reason=\"%s\"", k.reason);
+                if ((r = cluster_series(out, name, c, labels)) < 0 || (r = eg_buf_printf(out, "%d\n", k.ready)) < 0)
+                        break;
+                snprintf(labels, sizeof(labels), "type=\"Stalled\",reason=\"%s\"", k.reason);
+                if ((r = cluster_series(out, name, c, labels)) >= 0)
+                        r = eg_buf_printf(out, "%d\n", k.stalled);
         }
         return r;
 }
@@ -408,7 +508,13 @@ static int render_backups(const struct eg_metrics *m, struct eg_buf *out) {
         return r;
 }
 
-static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
+/* A counter or gauge without labels. */
+static int render_single(struct eg_buf *out, const char *name, const char *type, const char *help, uint64_t v) {
+        int r = family(out, name, type, help);
+        return r < 0 ? r : eg_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static int render_clusters(const struct eg_metrics *m, struct eg_buf *out) {
         int r = render_histograms(m, out);
         if (r >= 0)
                 r = family(out, "etcd_gitops_decisions_total", "counter",
@@ -430,29 +536,48 @@ static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
                 r = render_gauge(m, out, "etcd_gitops_cluster_quorum",
                                  "1 when a majority of voters is healthy, else 0.", GAUGE_QUORUM);
         if (r >= 0)
-                r = render_backups(m, out);
-        if (r >= 0 &&
-            (r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.")) >= 0 &&
-            m->revision) {
+                r = render_conditions(m, out);
+        return r;
+}
+
+static int render_source(const struct eg_metrics *m, struct eg_buf *out) {
+        int r = family(out, "etcd_gitops_source_revision_info", "gauge", "The source revision applied now.");
+        if (r >= 0 && m->revision) {
                 if ((r = eg_buf_puts(out, "etcd_gitops_source_revision_info{revision=\"")) >= 0 &&
                     (r = eg_metrics_escape_label(out, m->revision)) >= 0 &&
                     (r = eg_buf_puts(out, "\",commit=\"")) >= 0 && (r = eg_metrics_escape_label(out, m->commit)) >= 0)
                         r = eg_buf_puts(out, "\"} 1\n");
         }
-        if (r >= 0 && (r = family(out, "etcd_gitops_source_fetch_failures_total", "counter",
-                                  "Reads of the source that failed; the last good revision stayed applied.")) >= 0)
-                r = eg_buf_printf(out, "etcd_gitops_source_fetch_failures_total %llu\n",
-                                  (unsigned long long)m->fetch_failures);
-        if (r >= 0 && (r = family(out, "etcd_gitops_source_force_pushes_total", "counter",
-                                  "Force-pushes seen on the followed ref.")) >= 0)
-                r = eg_buf_printf(out, "etcd_gitops_source_force_pushes_total %llu\n",
-                                  (unsigned long long)m->force_pushes);
-        if (r >= 0 &&
-            (r = family(
-                     out, "etcd_gitops_events_lost_total", "counter",
-                     "Kubernetes Events of decisions that could not be posted (the audit log has the decisions).")) >=
-                    0)
-                r = eg_buf_printf(out, "etcd_gitops_events_lost_total %llu\n", (unsigned long long)m->events_lost);
+        if (r >= 0)
+                r = render_single(out, "etcd_gitops_source_errors", "gauge",
+                                  "Manifests and files of the revision applied that were rejected as invalid.",
+                                  m->source_errors);
+        if (r >= 0)
+                r = render_single(out, "etcd_gitops_source_ready", "gauge",
+                                  "1 when the last read of the source worked, 0 when it failed (or a git fetch "
+                                  "failed and the commit fetched before was read).",
+                                  m->source_ready);
+        if (r >= 0)
+                r = render_single(out, "etcd_gitops_source_read_failures_total", "counter",
+                                  "Reads of the source that failed; the last good revision stayed applied.",
+                                  m->fetch_failures);
+        if (r >= 0)
+                r = render_single(out, "etcd_gitops_source_force_pushes_total", "counter",
+                                  "Force-pushes seen on the followed ref.", m->force_pushes);
+        return r;
+}
+
+static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
+        int r = render_clusters(m, out);
+        if (r >= 0)
+                r = render_backups(m, out);
+        if (r >= 0)
+                r = render_source(m, out);
+        if (r >= 0)
+                r = render_single(
+                        out, "etcd_gitops_events_lost_total", "counter",
+                        "Kubernetes Events of decisions that could not be posted (the audit log has the decisions).",
+                        m->events_lost);
         if (r >= 0)
                 r = family(out, "etcd_gitops_webhooks_total", "counter", "Webhook requests, by result.");
         for (int i = 0; r >= 0 && i < EG_WEBHOOK_N_RESULTS; i++)
@@ -464,15 +589,34 @@ static int render_locked(const struct eg_metrics *m, struct eg_buf *out) {
             (r = eg_buf_puts(out, "etcd_gitops_leader{identity=\"")) >= 0 &&
             (r = eg_metrics_escape_label(out, m->leader_identity)) >= 0)
                 r = eg_buf_printf(out, "\"} %d\n", m->leading ? 1 : 0);
-        if (r >= 0 && (r = family(out, "etcd_gitops_metrics_dropped_total", "counter",
-                                  "Events not tracked because a limit on distinct series was reached.")) >= 0)
-                r = eg_buf_printf(out, "etcd_gitops_metrics_dropped_total %llu\n", (unsigned long long)m->dropped);
+        if (r >= 0)
+                r = render_single(out, "etcd_gitops_metrics_dropped_total", "counter",
+                                  "Events not tracked because a limit on distinct series was reached.", m->dropped);
         return r < 0 ? r : 0;
+}
+
+/* etcd_gitops_build_info, as the Prometheus client libraries' *_build_info: labels, value 1. */
+static int render_build_info(struct eg_buf *out) {
+        struct eg_build_info bi;
+        eg_build_info_get(&bi);
+        int r = family(out, "etcd_gitops_build_info", "gauge",
+                       "Always 1: this build's version and commit and the libraries it runs with, as labels.");
+        if (r >= 0 && (r = eg_buf_puts(out, "etcd_gitops_build_info{version=\"")) >= 0 &&
+            (r = eg_metrics_escape_label(out, bi.version)) >= 0 && (r = eg_buf_puts(out, "\",commit=\"")) >= 0)
+                r = eg_metrics_escape_label(out, bi.commit);
+        for (size_t i = 0; r >= 0 && i < EG_BUILD_N_LIBRARIES; i++)
+                if ((r = eg_buf_printf(out, "\",%s=\"", bi.libraries[i].name)) >= 0)
+                        r = eg_metrics_escape_label(out, bi.libraries[i].version);
+        return r < 0 ? r : eg_buf_puts(out, "\"} 1\n");
 }
 
 int eg_metrics_render(struct eg_metrics *m, struct eg_buf *out) {
         pthread_mutex_lock(&m->lock);
         int r = render_locked(m, out);
         pthread_mutex_unlock(&m->lock);
-        return r;
+        if (r >= 0)
+                r = render_build_info(out);
+        if (r >= 0)
+                r = eg_metrics_render_process(out);
+        return r < 0 ? r : 0;
 }

@@ -44,7 +44,7 @@ grep -qx 'etcd_gitops_cluster_quorum{namespace="default",name="demo"} 1' "$T/met
 grep -qx "etcd_gitops_source_revision_info{revision=\"$rev\",commit=\"\"} 1" "$T/metrics" || fail "no revision info: $(grep revision_info "$T/metrics")"
 grep -q '^etcd_gitops_reconcile_duration_seconds_bucket{namespace="default",name="demo",le="+Inf"} [1-9]' "$T/metrics" ||
   fail "no histogram for demo"
-grep -qx 'etcd_gitops_source_fetch_failures_total 0' "$T/metrics" || fail "fetch failures not 0"
+grep -qx 'etcd_gitops_source_read_failures_total 0' "$T/metrics" || fail "read failures not 0"
 
 say "unknown paths are 404, wrong methods 405"
 [ "$(get /nope)" = 404 ] || fail "/nope not 404"

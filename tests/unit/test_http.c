@@ -471,8 +471,8 @@ static void test_http__server_endpoints(void **state) {
         request(&s, NULL, "/metrics", NULL, NULL, 0, &r);
         assert_int_equal(r.status, 200);
         assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
-        assert_non_null(strstr(r.body.data, "# TYPE etcd_gitops_source_fetch_failures_total counter\n"
-                                            "etcd_gitops_source_fetch_failures_total 1\n"));
+        assert_non_null(strstr(r.body.data, "# TYPE etcd_gitops_source_read_failures_total counter\n"
+                                            "etcd_gitops_source_read_failures_total 1\n"));
         reply_done(&r);
 
         request(&s, NULL, "/status", NULL, NULL, 0, &r);
