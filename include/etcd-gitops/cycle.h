@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "etcd-gitops/backup.h"
@@ -68,9 +69,27 @@ int eg_cycle_new(const struct eg_cycle_options *o, struct eg_cycle **ret);
 /* Accepts NULL. */
 void eg_cycle_free(struct eg_cycle *c);
 
-/* A new revision was read: the last one's note is finished (its lines not written yet
- * go out now) and rev's starts empty. */
-void eg_cycle_revision(struct eg_cycle *c, const struct eg_source_revision *rev);
+/* What a read of the source gave. */
+struct eg_cycle_read {
+        int r;                      /* the read's errno when it failed: the last set stays in force */
+        char *error;                /* why it failed; NULL when it did not */
+        struct eg_desired_set *set; /* NULL when it failed */
+        /* rev.stale: a git fetch failed and this is the last commit read, the warning to give */
+        struct eg_source_revision rev;
+        /* a revision other than the last one read: the last one's git note is finished (its
+         * lines not written yet go out now), this one's starts empty, every cluster is due */
+        bool changed;
+};
+void eg_cycle_read_done(struct eg_cycle_read *r);
+
+/* Reads the cycle's source into *ret (the caller's, freed with eg_cycle_read_done, also
+ * when it failed). Logs nothing. Returns ret->r. */
+int eg_cycle_read(struct eg_cycle *c, struct eg_cycle_read *ret);
+
+/* The desired set's diagnostics as a JSON array of {"file","line","column","severity"
+ * ("error" or "warning"),"field","message"} ("field" only when about one); caller owns.
+ * NULL when out of memory. */
+json_t *eg_cycle_diags_json(const struct eg_desired_set *set);
 
 /* When backups may be picked. */
 struct eg_cycle_backups {
@@ -91,7 +110,12 @@ struct eg_cycle_result {
          * (eg_backup_controller_finish); NULL when none */
         struct eg_backup_batch *batch;
         int64_t backup_due_ms; /* realtime the next is due after those; INT64_MAX: none */
+        /* the pass's decisions as the journal took them, oldest first: a JSON array of
+         * {"cluster","decision","member","reason","outcome","error"} (absent fields left
+         * out), at most EG_CYCLE_MAX_DECISIONS; NULL when out of memory */
+        json_t *decisions;
 };
+#define EG_CYCLE_MAX_DECISIONS 1000
 void eg_cycle_result_done(struct eg_cycle_result *r);
 
 /* One pass over desired at rev (see eg_reconciler_pass); the revision's note is written

@@ -33,6 +33,9 @@ struct eg_source_revision {
         char *previous_commit; /* git: the last commit read, when force_push */
         bool held;             /* git: a force-push was refused; this is still the old revision */
         bool fetched;          /* git: this read fetched from the remote (the ref moved) */
+        /* git: the fetch failed and this is the last commit read; why, for the caller to
+         * warn with. NULL when the read is current. */
+        char *stale;
 };
 void eg_source_revision_done(struct eg_source_revision *r);
 
@@ -45,9 +48,9 @@ struct eg_source;
  * - read() first lists the remote ref and fetches only when it moved; a commit id already
  *   in the cache needs no connection at all.
  * - When the remote cannot be reached or the ref is gone, read() returns 0 with the last
- *   commit read for that ref (kept in the cache, so also after a restart) and err->message
- *   set to why the fetch failed: the caller logs it. With no earlier read it returns
- *   -errno with err set.
+ *   commit read for that ref (kept in the cache, so also after a restart) and the
+ *   revision's stale set to why the fetch failed: the caller warns with it. With no
+ *   earlier read it returns -errno with err set.
  * - Force-push: a new tip that does not descend from the last commit read sets force_push
  *   and previous_commit. With refuse_force_push the read returns the last commit's set
  *   with held, and keeps doing so (also across restarts) until the ref moves back onto a
@@ -63,7 +66,7 @@ struct eg_source_ops {
         const char *kind; /* "dir", "git" */
         /* A fresh desired set (caller frees) and its revision (caller frees with
          * eg_source_revision_done). git: fetches first when the remote ref moved, and may
-         * return 0 with err->message set (see above). */
+         * return a stale revision (see above). err is set only on failure. */
         int (*read)(struct eg_source *s, struct eg_desired_set **ret, struct eg_source_revision *ret_rev,
                     struct eg_error *err);
         /* A descriptor to poll for changes, or -1 (git: polled on an interval instead). */

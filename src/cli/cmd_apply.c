@@ -91,30 +91,20 @@ static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, co
         return r;
 }
 
-/* Converges, then takes the backups the source asks for that are due now (one-shot ones
- * once). Returns the exit code. */
-static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_backup_controller *backups,
-                 const struct eg_desired_set *set, const struct eg_source_revision *rev) {
-        struct eg_cycle_options co = {
-                .rec = env->rec, .source = env->source, .backups = backups, .journal = env->journal};
-        struct eg_cycle *cycle = NULL;
+/* Converges to what the cycle read, then takes the backups the source asks for that are
+ * due now (one-shot ones once). Returns the exit code. */
+static int apply_read(const struct apply_args *a, struct eg_cycle *cycle, const struct eg_cycle_read *in) {
+        const struct eg_desired_set *set = in->set;
         struct eg_pass_result res = {0};
-        int r = eg_cycle_new(&co, &cycle);
-        if (r < 0) {
-                eg_log_error_errno(r, "cannot set up: %m");
-                return EG_EXIT_ERROR;
-        }
-        eg_cycle_revision(cycle, rev);
         catch_stop_signals();
-        r = converge(cycle, set, rev, a->wait_ms, &res);
+        int r = converge(cycle, set, &in->rev, a->wait_ms, &res);
         if (stop_signal)
                 fprintf(stderr,
                         "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
                         strsignal(stop_signal));
-        bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, rev->revision) > 0;
+        bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, in->rev.revision) > 0;
         /* the commit's note says what it caused */
         eg_cycle_note_flush(cycle);
-        eg_cycle_free(cycle);
         if (r < 0)
                 return EG_EXIT_ERROR;
         printf("%zu %s: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters,
@@ -123,6 +113,34 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env, struct eg_b
                : a->wait_ms      ? " (not converged by the deadline)"
                                  : " (not converged yet: use --wait)");
         return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;
+}
+
+/* Reads the source through a cycle of env's and applies it. Returns the exit code. */
+static int apply(const struct apply_args *a, struct eg_cli_env *env) {
+        struct eg_backup_controller_options bo = {
+                .runtime = env->runtime, .journal = env->journal, .state_dir = eg_settings.state_dir};
+        struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .journal = env->journal};
+        struct eg_cycle *cycle = NULL;
+        struct eg_cycle_read in = {0};
+        int exit_code = EG_EXIT_ERROR;
+        int r = eg_backup_controller_new(&bo, &co.backups);
+        if (r >= 0)
+                r = eg_cycle_new(&co, &cycle);
+        if (r < 0)
+                eg_log_error_errno(r, "cannot set up: %m");
+        else if (eg_cycle_read(cycle, &in) < 0)
+                eg_log_error("%s", in.error ? in.error : strerror(-in.r));
+        else {
+                if (in.rev.stale)
+                        /* the source fell back to the last revision it could read */
+                        eg_log_warning("%s", in.rev.stale);
+                eg_cli_print_diags(in.set);
+                exit_code = apply_read(a, cycle, &in);
+        }
+        eg_cycle_read_done(&in);
+        eg_cycle_free(cycle);
+        eg_backup_controller_free(co.backups);
+        return exit_code;
 }
 
 int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
@@ -135,23 +153,7 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
-        struct eg_desired_set *set = NULL;
-        struct eg_source_revision rev = {0};
-        struct eg_backup_controller *backups = NULL;
-        struct eg_backup_controller_options bo = {
-                .runtime = env.runtime, .journal = env.journal, .state_dir = eg_settings.state_dir};
-        int r = eg_cli_read_source(&env, &set, &rev);
-        if (r >= 0 && (r = eg_backup_controller_new(&bo, &backups)) < 0)
-                eg_log_error_errno(r, "cannot set up: %m");
-        if (r < 0)
-                exit_code = EG_EXIT_ERROR;
-        else {
-                eg_cli_print_diags(set);
-                exit_code = apply(&a, &env, backups, set, &rev);
-        }
-        eg_backup_controller_free(backups);
-        eg_desired_set_free(set);
-        eg_source_revision_done(&rev);
+        exit_code = apply(&a, &env);
         eg_cli_env_close(&env);
         return exit_code;
 }

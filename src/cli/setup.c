@@ -125,9 +125,9 @@ int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct
         int r = eg_source_read(e->source, ret, ret_rev, &err);
         if (r < 0)
                 eg_log_error("%s", err.message ? err.message : strerror(-r));
-        else if (err.message)
+        else if (ret_rev->stale)
                 /* the source fell back to the last revision it could read */
-                eg_log_warning("%s", err.message);
+                eg_log_warning("%s", ret_rev->stale);
         eg_error_done(&err);
         return r;
 }

@@ -32,6 +32,7 @@ void eg_daemon_free(struct eg_daemon *d) {
                 return;
         eg_metrics_free(d->metrics);
         free(d->last_error);
+        json_decref(d->source_diags);
         free(d->list_error);
         free(d->force_key);
         free(d->force_previous);
@@ -107,7 +108,7 @@ void daemon_record(struct eg_daemon *d, const struct eg_source_revision *rev, co
 /* On the worker: a force-push not seen before is logged and recorded; the loop shows it
  * in /status once the cycle is back (cycle_publish_read). */
 static void force_push_seen(struct eg_daemon *d, struct cycle *c) {
-        const struct eg_source_revision *rev = &c->rev;
+        const struct eg_source_revision *rev = &c->in.rev;
         _cleanup_free_ char *key = eg_strdup_printf("%s %s %d", rev->previous_commit ? rev->previous_commit : "",
                                                     rev->commit ? rev->commit : "", rev->held);
         if (!key || str_eq(key, d->force_key))
@@ -150,29 +151,26 @@ static void hook_check(struct eg_daemon *d) {
         arm(d->hook_timer, now + (d->opt->hook_retry_ms > 0 ? d->opt->hook_retry_ms : 200));
 }
 
-/* On the worker: reads the source into the cycle. A new revision starts its git note and
- * pokes every cluster; the desired set itself is swapped in by the loop. */
+/* On the worker: reads the source into the cycle. A new revision is logged with its
+ * diagnostics; the desired set itself is swapped in by the loop. */
 static void cycle_read(struct eg_daemon *d, struct cycle *c) {
-        c->read_r = eg_source_read(d->opt->source, &c->set, &c->rev, &c->read_err);
-        if (c->read_r < 0) {
+        struct eg_cycle_read *in = &c->in;
+        if (eg_cycle_read(d->opt->cycle, in) < 0) {
                 /* keep the last good desired set: a vanished folder or an unreachable
                  * remote must not look like every manifest was deleted */
                 eg_metrics_fetch_failed(d->metrics);
-                eg_log_error("%s; keeping the last revision",
-                             c->read_err.message ? c->read_err.message : strerror(-c->read_r));
+                eg_log_error("%s; keeping the last revision", in->error ? in->error : strerror(-in->r));
                 return;
         }
-        if (c->read_err.message) {
-                /* a failed fetch that still produced what was fetched before */
+        if (in->rev.stale) {
                 eg_metrics_fetch_failed(d->metrics);
-                eg_log_warning("%s; using the revision fetched before", c->read_err.message);
+                eg_log_warning("%s; using the revision fetched before", in->rev.stale);
         }
-        if (c->rev.force_push)
+        if (in->rev.force_push)
                 force_push_seen(d, c);
-        c->changed = !d->desired || strcmp(d->rev.revision, c->rev.revision) != 0;
-        if (!c->changed)
+        if (!in->changed)
                 return;
-        const struct eg_desired_set *set = c->set;
+        const struct eg_desired_set *set = in->set;
         for (size_t i = 0; i < set->n_diags; i++) {
                 _cleanup_free_ char *m = eg_diag_format(&set->diags[i]);
                 if (set->diags[i].severity == EG_SEVERITY_ERROR)
@@ -180,35 +178,41 @@ static void cycle_read(struct eg_daemon *d, struct cycle *c) {
                 else
                         eg_log_warning("%s", m ? m : "(out of memory)");
         }
-        const struct eg_source_revision *rev = &c->rev;
+        const struct eg_source_revision *rev = &in->rev;
         eg_log_info("source revision %s%s%s%s: %zu objects, %zu errors", rev->revision, rev->commit ? " (commit " : "",
                     rev->commit ? rev->commit : "", rev->commit ? (rev->dirty ? ", dirty)" : ")") : "", set->n_objects,
                     set->n_errors);
         eg_metrics_set_revision(d->metrics, rev->revision, rev->commit);
-        eg_cycle_revision(d->opt->cycle, rev);
-        eg_reconciler_poke_all(d->opt->rec);
 }
 
 /* On the loop, the worker joined: what the read found becomes the daemon's. */
 static void cycle_publish_read(struct eg_daemon *d, struct cycle *c) {
+        struct eg_cycle_read *in = &c->in;
         d->last_read_ms = eg_now_realtime_ms();
-        if (c->read_r < 0)
-                set_str(&d->last_error, c->read_err.message ? c->read_err.message : strerror(-c->read_r));
+        d->read_failed = in->r < 0;
+        if (in->r < 0)
+                set_str(&d->last_error, in->error ? in->error : strerror(-in->r));
         else {
-                set_str(&d->last_error, c->read_err.message);
+                set_str(&d->last_error, in->rev.stale);
                 if (c->force_key) {
                         free(d->force_key);
                         d->force_key = TAKE_PTR(c->force_key);
-                        set_str(&d->force_previous, c->rev.previous_commit);
-                        set_str(&d->force_commit, c->rev.commit);
-                        d->force_held = c->rev.held;
+                        set_str(&d->force_previous, in->rev.previous_commit);
+                        set_str(&d->force_commit, in->rev.commit);
+                        d->force_held = in->rev.held;
                         d->force_time_ms = eg_now_realtime_ms();
+                }
+                json_t *diags = eg_cycle_diags_json(in->set);
+                if (diags) {
+                        json_decref(d->source_diags);
+                        d->source_diags = diags;
+                        d->source_errors = in->set->n_errors;
                 }
                 eg_desired_set_free(d->desired);
                 eg_source_revision_done(&d->rev);
-                d->desired = TAKE_PTR(c->set);
-                d->rev = c->rev;
-                c->rev = (struct eg_source_revision){0};
+                d->desired = TAKE_PTR(in->set);
+                d->rev = in->rev;
+                in->rev = (struct eg_source_revision){0};
         }
         hook_check(d);
         if (c->reload)
@@ -244,10 +248,10 @@ static void cycle_work(struct eg_daemon *d) {
         struct cycle *c = &d->cycle;
         if (c->read)
                 cycle_read(d, c);
-        if (c->changed)
+        if (c->in.changed)
                 c->backup_due_ms = 0; /* a new revision may bring new backups */
-        const struct eg_desired_set *desired = c->set ? c->set : d->desired;
-        const struct eg_source_revision *src = c->set ? &c->rev : &d->rev;
+        const struct eg_desired_set *desired = c->in.set ? c->in.set : d->desired;
+        const struct eg_source_revision *src = c->in.set ? &c->in.rev : &d->rev;
         if (!desired || !c->lead)
                 return;
         d->pass_stop = !may_act(d);
@@ -261,10 +265,8 @@ static void cycle_work(struct eg_daemon *d) {
 }
 
 static void cycle_done(struct cycle *c) {
-        eg_error_done(&c->read_err);
         eg_cycle_result_done(&c->out);
-        eg_desired_set_free(c->set);
-        eg_source_revision_done(&c->rev);
+        eg_cycle_read_done(&c->in);
         free(c->force_key);
         *c = (struct cycle){0};
 }
@@ -283,6 +285,8 @@ static void cycle_publish(struct eg_daemon *d) {
                         d->passes++;
                         free(d->list_error);
                         d->list_error = TAKE_PTR(c->out.list_error);
+                        d->last_pass = (struct pass_outcome){
+                                .time_ms = eg_now_realtime_ms(), .r = c->out.pass_r, .result = c->out.pass};
                         if (c->out.pass_r >= 0) {
                                 due = c->out.pass.next_due_ms;
                                 watches_sync(d);
@@ -303,7 +307,7 @@ static void cycle_publish(struct eg_daemon *d) {
         }
         if (c->may_backup)
                 d->backup_due_ms = c->backup_due_ms;
-        else if (c->changed)
+        else if (c->in.changed)
                 d->backup_due_ms = 0;
         if (c->out.batch) {
                 d->backup_batch = TAKE_PTR(c->out.batch);

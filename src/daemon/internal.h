@@ -41,7 +41,22 @@ struct eg_daemon {
         struct eg_http *http;
 
         int64_t last_read_ms; /* realtime */
-        char *last_error;     /* of the last read, NULL when it went well */
+        char *last_error;     /* of the last read (failed, or stale), NULL when it went well */
+        bool read_failed;     /* the last read failed outright: the last good set is in force */
+        /* What the source and the last pass found, for /status, /readyz and metrics; the
+         * loop's, set when a cycle is published (cycle_publish):
+         * - source_diags: the diagnostics of the desired set in force, as eg_cycle_diags_json
+         *   gives them (an array of {file,line,column,severity,field?,message}); kept while
+         *   reads fail (last_error, read_failed say why); NULL before the first read;
+         *   source_errors counts its errors;
+         * - last_pass: the last pass this daemon ran (time_ms 0: none yet). */
+        json_t *source_diags;
+        size_t source_errors;
+        struct pass_outcome {
+                int64_t time_ms; /* realtime it ended */
+                int r;           /* its errno when it could not run (list_error says why) */
+                struct eg_pass_result result;
+        } last_pass;
         /* why the last pass could not list every cluster (a grant missing in a namespace, the API
          * server down): the daemon is not ready meanwhile; NULL when it saw them all */
         char *list_error;
@@ -68,11 +83,7 @@ struct eg_daemon {
         struct cycle {
                 bool read, reload; /* read the source first; a SIGHUP's reload waits on it */
                 bool lead;         /* pass (and maybe back up): this daemon holds the lease */
-                int read_r;
-                struct eg_error read_err;
-                bool changed;
-                struct eg_desired_set *set; /* what the read produced */
-                struct eg_source_revision rev;
+                struct eg_cycle_read in;    /* what the read produced */
                 char *force_key;            /* a force-push not seen before */
                 bool may_backup;            /* no batch out: the worker may start one */
                 int64_t backup_due_ms;      /* the loop's value at the start, updated by the worker */

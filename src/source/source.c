@@ -34,6 +34,7 @@ void eg_source_revision_done(struct eg_source_revision *r) {
         free(r->author);
         free(r->subject);
         free(r->previous_commit);
+        free(r->stale);
         *r = (struct eg_source_revision){0};
 }
 

@@ -647,12 +647,9 @@ static int git_read(struct eg_source *base, struct eg_desired_set **ret, struct 
         if (r < 0)
                 goto out;
         rev.fetched = fetched;
-        if (fetch_err.message) {
-                eg_error_set(err, "%s; still at %s", fetch_err.message, rev.revision);
-                if (!err->message) {
-                        r = -ENOMEM;
-                        goto out;
-                }
+        if (fetch_err.message && !(rev.stale = eg_strdup_printf("%s; still at %s", fetch_err.message, rev.revision))) {
+                r = -ENOMEM;
+                goto out;
         }
         *ret = TAKE_PTR(set);
         *ret_rev = rev;
