@@ -22,6 +22,7 @@ enum {
         OPT_REF,
         OPT_LOG_LEVEL,
         OPT_ADVERTISE_HOST,
+        OPT_CONTROL_SOCKET,
         OPT_HELP,
 };
 
@@ -43,6 +44,10 @@ const struct eg_option eg_common_options[] = {
         {OPT_PATH, "path", 0, "SUBDIR", "folder inside the source", EG_OPT_STRING_AT(struct eg_settings, path)},
         {OPT_REF, "ref", 0, "REF", "git branch, tag or commit", EG_OPT_STRING_AT(struct eg_settings, ref)},
         {OPT_LOG_LEVEL, "log-level", 0, "LEVEL", "error, warning, info (default) or debug"},
+        {OPT_CONTROL_SOCKET, "control-socket", 0, "PATH",
+         "the daemon's control socket (default STATE-DIR/control.sock; run: $RUNTIME_DIRECTORY/control.sock "
+         "under systemd)",
+         EG_OPT_STRING_AT(struct eg_settings, control_socket)},
         {0},
 };
 

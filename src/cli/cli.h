@@ -27,6 +27,7 @@ struct eg_settings {
         const char *path;
         const char *ref;
         const char *advertise_host;
+        const char *control_socket; /* the daemon's; NULL: <state_dir>/control.sock */
         bool color; /* stdout is a terminal and NO_COLOR unset */
 };
 extern struct eg_settings eg_settings;
@@ -104,6 +105,8 @@ int cmd_recover(const struct eg_command *cmd, int argc, char **argv);
 int cmd_completion(const struct eg_command *cmd, int argc, char **argv);
 int cmd_env(const struct eg_command *cmd, int argc, char **argv);
 int cmd_logs(const struct eg_command *cmd, int argc, char **argv);
+int cmd_suspend(const struct eg_command *cmd, int argc, char **argv);
+int cmd_resume(const struct eg_command *cmd, int argc, char **argv);
 
 extern const struct eg_option cmd_validate_options[];
 extern const struct eg_option cmd_diff_options[];
@@ -115,3 +118,4 @@ extern const struct eg_option cmd_backup_options[];
 extern const struct eg_option cmd_recover_options[];
 extern const struct eg_option cmd_version_options[];
 extern const struct eg_option cmd_logs_options[];
+extern const struct eg_option cmd_suspend_options[];
