@@ -7,15 +7,6 @@
 
 #include "etcd-gitops/util.h"
 
-/* Error detail a caller can show the user: which endpoint, what HTTP status, what
- * etcd or curl said. Owned by the caller; eg_etcd_error_done() frees its strings. */
-struct eg_etcd_error {
-        char *endpoint;
-        long http_status; /* 0 when no HTTP response */
-        char *message;
-};
-void eg_etcd_error_done(struct eg_etcd_error *e);
-
 struct eg_etcd_options {
         int64_t timeout_ms;         /* whole call, per endpoint; default 2000 */
         int64_t connect_timeout_ms; /* default 500 */
@@ -66,36 +57,36 @@ struct eg_etcd_status {
 };
 void eg_etcd_status_done(struct eg_etcd_status *s);
 
-/* All calls: 0 on success, negative errno on failure with *err filled when err != NULL.
+/* All calls: 0 on success, negative errno on failure with *err filled (endpoint and HTTP status
+ * where known) when err != NULL.
  * -ECONNREFUSED/-ETIMEDOUT/-EHOSTUNREACH/-ECONNRESET/-EPROTO when no endpoint answered
  * (err->message then names every endpoint tried); -EIO for an etcd error reply (message
  * in err), -EBADMSG for a reply that is not what etcd sends. An etcd error reply is
  * final: only transport failures move on to the next endpoint. */
 
-int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_etcd_error *err);
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_error *err);
 /* Adds a member with the given peer URL; ret_id receives its id. -EEXIST when a member
  * already has that peer URL. */
-int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
-                       struct eg_etcd_error *err);
+int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id, struct eg_error *err);
 /* -ENOENT when no such member exists (or it was removed before); -EAGAIN when etcd
  * refuses because too few of the other voters have been connected long enough. */
-int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
+int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_error *err);
 /* -EAGAIN when etcd refuses because the learner is not yet in sync; -ENOENT as above. */
-int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err);
+int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_error *err);
 
 /* Hands leadership to target_id; must be sent to the current leader's endpoint. Used
  * before restarting the leader so writes pause for a transfer, not an election. */
-int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_etcd_error *err);
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_error *err);
 
 /* Status and health of one endpoint (not the failover list). */
-int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_etcd_error *err);
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_error *err);
 /* GET /health on one endpoint: 0 when {"health":"true"}, -EIO otherwise. */
-int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err);
+int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_error *err);
 
 /* Key/value, for tests, benchmarks and status checks. Keys and values are bytes. */
-int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_etcd_error *err);
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_error *err);
 /* -ENOENT when the key does not exist; *ret is malloc'd and NUL-terminated. */
-int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_etcd_error *err);
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_error *err);
 
 /* Streams a snapshot from one endpoint, calling sink for each decoded chunk of the db
  * file. Verifies the sha256 etcd appends before returning 0 (-EBADMSG when it does
@@ -105,7 +96,7 @@ typedef int (*eg_etcd_snapshot_sink)(const void *data, size_t len, void *userdat
  * for timeout_ms (at least 5 s). A negative return from sink aborts the transfer and is
  * returned. */
 int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
-                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_etcd_error *err);
+                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_error *err);
 
 /* ---- for tests and backups ---- */
 
@@ -116,11 +107,11 @@ struct eg_etcd_snapshot_decoder;
 int eg_etcd_snapshot_decoder_new(eg_etcd_snapshot_sink sink, void *userdata, struct eg_etcd_snapshot_decoder **ret);
 /* -EBADMSG on malformed input, -EIO for an error object in the stream, or sink's error. */
 int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data, size_t len,
-                                  struct eg_etcd_error *err);
+                                  struct eg_error *err);
 /* Ends the stream: -EBADMSG when it is truncated or the trailing sha256 does not match. */
 int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65], uint64_t *ret_size,
-                                    struct eg_etcd_error *err);
+                                    struct eg_error *err);
 void eg_etcd_snapshot_decoder_free(struct eg_etcd_snapshot_decoder *d);
 
 /* Decodes a /v3/cluster/member/list reply body (ids as decimal strings or integers). */
-int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret, struct eg_etcd_error *err);
+int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret, struct eg_error *err);

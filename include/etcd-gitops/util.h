@@ -41,13 +41,29 @@ int eg_log_full(enum eg_log_level level, int err, const char *fmt, ...) __attrib
 #define eg_log_error_errno(err, ...) eg_log_full(EG_LOG_ERROR, (err), __VA_ARGS__)
 #define eg_log_warning_errno(err, ...) eg_log_full(EG_LOG_WARNING, (err), __VA_ARGS__)
 
-/* ---- an error message for the user, owned by the caller ---- */
+/* ---- an error for the user, owned by the caller ---- */
 
+/* The one error shape: a message and, where the user needs them, which server said it and
+ * where in which file it is. Unset fields are NULL or 0. */
 struct eg_error {
-        char *message; /* NULL when no error was set */
+        char *message;    /* NULL when no error was set */
+        char *endpoint;   /* the server that answered (or did not) */
+        long http_status; /* 0: no HTTP reply */
+        char *file;
+        unsigned line, column; /* 1-based */
 };
-/* Sets (replacing) the message; on allocation failure the message stays NULL. */
+/* Each setter replaces the whole error, clearing what it does not set; fmt may use the old
+ * message. On allocation failure the message is NULL. e may be NULL. */
 void eg_error_set(struct eg_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eg_error_setv(struct eg_error *e, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* endpoint may be NULL, http_status 0. */
+void eg_error_set_http(struct eg_error *e, const char *endpoint, long http_status, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* file may be NULL (the position is in data without a name), line and column 0. */
+void eg_error_set_at(struct eg_error *e, const char *file, unsigned line, unsigned column, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+/* Hands from's error to to (freeing what to held) and leaves from empty; to may be NULL. */
+void eg_error_move(struct eg_error *to, struct eg_error *from);
 void eg_error_done(struct eg_error *e);
 
 /* How a client proves who it is and checks the server: files, not data. All NULL: plain
@@ -145,6 +161,7 @@ enum eg_state_area {
         EG_STATE_LOCAL_LOCK,      /* runtime-local.lock: one local runtime per state dir */
         EG_STATE_KUBE,            /* kube: the kubernetes runtime's materialised TLS files */
         EG_STATE_KUBE_NAMESPACES, /* kube/namespaces/NS/NAME: the clusters it made, one empty file each */
+        EG_STATE_SUSPENDED,       /* suspended/NS/NAME.json: a cluster suspended by hand, and by whom */
 };
 /* <state_dir>/<area>, then /ns when ns is given, then /name (with the area's suffix) when both
  * are; malloc'd, NULL on allocation failure. */

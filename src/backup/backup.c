@@ -67,12 +67,12 @@ static int choose_endpoint(const struct eg_backup_options *o, int64_t deadline_m
         bool found = false;
         for (size_t i = 0; i < o->n_endpoints; i++) {
                 struct eg_etcd_status st = {0};
-                struct eg_etcd_error e = {0};
+                struct eg_error e = {0};
                 r = eg_etcd_status_of(c, o->endpoints[i], &st, &e);
                 if (r < 0) {
                         eg_buf_printf(skipped, "%s%s: %s", skipped->len ? "; " : "", o->endpoints[i],
                                       e.message ? e.message : strerror(-r));
-                        eg_etcd_error_done(&e);
+                        eg_error_done(&e);
                         continue;
                 }
                 if (!found || st.revision > ret->revision) {
@@ -94,7 +94,7 @@ static int stream(const struct eg_backup_options *o, const struct eg_backup_stor
                   int64_t db_size, struct eg_backup_result *res, struct eg_error *err) {
         struct store_writer *w = NULL;
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error e = {0};
+        struct eg_error e = {0};
         struct eg_etcd_options eo = o->etcd ? *o->etcd : (struct eg_etcd_options){0};
         eo.timeout_ms = timeout_ms;
         eo.deadline_ms = store->deadline_ms;
@@ -122,7 +122,7 @@ static int stream(const struct eg_backup_options *o, const struct eg_backup_stor
         if (r >= 0)
                 r = store_writer_commit(w, err);
 out:
-        eg_etcd_error_done(&e);
+        eg_error_done(&e);
         store_writer_free(w);
         eg_etcd_free(c);
         return r;

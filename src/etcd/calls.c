@@ -166,18 +166,17 @@ static int member_list_decode(json_t *o, struct eg_etcd_member_list *ret) {
         return 0;
 }
 
-int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret,
-                              struct eg_etcd_error *err) {
+int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_member_list *ret, struct eg_error *err) {
         json_error_t jerr;
         json_t *o = json_loadb(json, len, 0, &jerr);
         if (!json_is_object(o)) {
                 json_decref(o);
-                etcd_error_set(err, NULL, 0, "invalid member list: %s", o ? "not an object" : jerr.text);
+                eg_error_set(err, "invalid member list: %s", o ? "not an object" : jerr.text);
                 return -EBADMSG;
         }
         int r = member_list_decode(o, ret);
         if (r == -EBADMSG)
-                etcd_error_set(err, NULL, 0, "invalid member list: unexpected field types");
+                eg_error_set(err, "invalid member list: unexpected field types");
         json_decref(o);
         return r;
 }
@@ -185,7 +184,7 @@ int eg_etcd_member_list_parse(const char *json, size_t len, struct eg_etcd_membe
 /* A call whose request it takes (NULL: it could not be built), to endpoint or (NULL) any; the
  * reply goes to *ret, or is dropped when ret is NULL. */
 static int call(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req, const struct errmap *map,
-                json_t **ret, struct eg_etcd_error *err) {
+                json_t **ret, struct eg_error *err) {
         json_t *reply = NULL;
         if (!req)
                 return -ENOMEM;
@@ -199,12 +198,12 @@ static int call(struct eg_etcd *c, const char *endpoint, const char *path, json_
         return r;
 }
 
-static int bad_reply(struct eg_etcd *c, const char *what, struct eg_etcd_error *err) {
-        etcd_error_set(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
+static int bad_reply(struct eg_etcd *c, const char *what, struct eg_error *err) {
+        eg_error_set_http(err, c->endpoints[c->preferred], 200, "unexpected %s reply", what);
         return -EBADMSG;
 }
 
-int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_etcd_error *err) {
+int eg_etcd_member_list(struct eg_etcd *c, struct eg_etcd_member_list *ret, struct eg_error *err) {
         json_t *reply = NULL;
         int r = call(c, NULL, "/v3/cluster/member/list", json_object(), NULL, &reply, err);
         if (r < 0)
@@ -223,8 +222,7 @@ static json_t *id_request(uint64_t id) {
         return json_pack("{s:s}", "ID", s);
 }
 
-int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id,
-                       struct eg_etcd_error *err) {
+int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, uint64_t *ret_id, struct eg_error *err) {
         json_t *reply = NULL;
         int r = call(c, NULL, "/v3/cluster/member/add",
                      json_pack("{s:[s],s:b}", "peerURLs", peer_url, "isLearner", learner), map_add, &reply, err);
@@ -241,19 +239,19 @@ int eg_etcd_member_add(struct eg_etcd *c, const char *peer_url, bool learner, ui
         return 0;
 }
 
-static int member_call(struct eg_etcd *c, const char *path, uint64_t id, struct eg_etcd_error *err) {
+static int member_call(struct eg_etcd *c, const char *path, uint64_t id, struct eg_error *err) {
         return call(c, NULL, path, id_request(id), map_member, NULL, err);
 }
 
-int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
+int eg_etcd_member_remove(struct eg_etcd *c, uint64_t id, struct eg_error *err) {
         return member_call(c, "/v3/cluster/member/remove", id, err);
 }
 
-int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_etcd_error *err) {
+int eg_etcd_member_promote(struct eg_etcd *c, uint64_t id, struct eg_error *err) {
         return member_call(c, "/v3/cluster/member/promote", id, err);
 }
 
-int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_etcd_error *err) {
+int eg_etcd_move_leader(struct eg_etcd *c, const char *leader_endpoint, uint64_t target_id, struct eg_error *err) {
         char id[21];
         snprintf(id, sizeof(id), "%" PRIu64, target_id);
         return call(c, leader_endpoint, "/v3/maintenance/transfer-leadership", json_pack("{s:s}", "targetID", id), NULL,
@@ -269,7 +267,7 @@ void eg_etcd_status_done(struct eg_etcd_status *s) {
         *s = (struct eg_etcd_status){0};
 }
 
-int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_etcd_error *err) {
+int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_status *ret, struct eg_error *err) {
         json_t *reply = NULL;
         int r = call(c, endpoint, "/v3/maintenance/status", json_object(), NULL, &reply, err);
         if (r < 0)
@@ -290,21 +288,21 @@ int eg_etcd_status_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_st
         if (r < 0) {
                 eg_etcd_status_done(&s);
                 if (r == -EBADMSG)
-                        etcd_error_set(err, endpoint, 200, "%s: unexpected status reply", endpoint);
+                        eg_error_set_http(err, endpoint, 200, "%s: unexpected status reply", endpoint);
                 return r;
         }
         *ret = s;
         return 0;
 }
 
-int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_error *err) {
+int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_error *err) {
         json_t *reply = NULL;
         int r = etcd_call_one(c, endpoint, "/health", NULL, NULL, &reply, err);
         if (r < 0)
                 return r;
         const char *h = json_string_value(json_object_get(reply, "health"));
         if (!h || strcmp(h, "true") != 0) {
-                etcd_error_set(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint, h ? h : "missing");
+                eg_error_set_http(err, endpoint, 200, "%s: unhealthy (health: %s)", endpoint, h ? h : "missing");
                 r = -EIO;
         }
         json_decref(reply);
@@ -313,7 +311,7 @@ int eg_etcd_health_of(struct eg_etcd *c, const char *endpoint, struct eg_etcd_er
 
 /* ---- key/value ---- */
 
-int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_etcd_error *err) {
+int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len, struct eg_error *err) {
         _cleanup_free_ char *k = eg_base64_encode(key, strlen(key));
         _cleanup_free_ char *v = eg_base64_encode(val ? val : "", len);
         if (!k || !v)
@@ -321,7 +319,7 @@ int eg_etcd_put(struct eg_etcd *c, const char *key, const void *val, size_t len,
         return call(c, NULL, "/v3/kv/put", json_pack("{s:s,s:s}", "key", k, "value", v), NULL, NULL, err);
 }
 
-int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_etcd_error *err) {
+int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len, struct eg_error *err) {
         _cleanup_free_ char *k = eg_base64_encode(key, strlen(key));
         if (!k)
                 return -ENOMEM;
@@ -332,7 +330,7 @@ int eg_etcd_get(struct eg_etcd *c, const char *key, char **ret, size_t *ret_len,
         json_t *kvs = json_object_get(reply, "kvs");
         json_t *value = json_object_get(json_array_get(kvs, 0), "value");
         if (json_array_size(kvs) == 0) {
-                etcd_error_set(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
+                eg_error_set_http(err, c->endpoints[c->preferred], 200, "key '%s' not found", key);
                 r = -ENOENT;
         } else if (value && !json_is_string(value)) {
                 r = -EBADMSG;

@@ -15,46 +15,6 @@
 /* a snapshot stream's stall limit never drops below this */
 #define SNAPSHOT_MIN_STALL_S 5
 
-void eg_etcd_error_done(struct eg_etcd_error *e) {
-        if (!e)
-                return;
-        free(e->endpoint);
-        free(e->message);
-        *e = (struct eg_etcd_error){0};
-}
-
-static void __attribute__((format(printf, 4, 0)))
-error_setv(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, va_list ap) {
-        if (!e)
-                return;
-        char *msg = NULL;
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
-        char *ep = endpoint ? strdup(endpoint) : NULL;
-        eg_etcd_error_done(e);
-        e->endpoint = ep;
-        e->http_status = http_status;
-        e->message = msg;
-}
-
-void __attribute__((format(printf, 4, 5)))
-etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        error_setv(e, endpoint, http_status, fmt, ap);
-        va_end(ap);
-}
-
-void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from) {
-        if (!to) {
-                eg_etcd_error_done(from);
-                return;
-        }
-        eg_etcd_error_done(to);
-        *to = *from;
-        *from = (struct eg_etcd_error){0};
-}
-
 /* ---- client ---- */
 
 static void strip_trailing_slashes(char *s) {
@@ -228,7 +188,7 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
 }
 
 int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,
-                       struct etcd_response *resp, long *ret_status, struct eg_etcd_error *err) {
+                       struct etcd_response *resp, long *ret_status, struct eg_error *err) {
         _cleanup_free_ char *url = NULL;
         size_t elen = strlen(endpoint);
         while (elen > 0 && endpoint[elen - 1] == '/')
@@ -272,17 +232,17 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
 
         if (cc != CURLE_OK && resp->r < 0) {
                 if (resp->r == -E2BIG)
-                        etcd_error_set(err, endpoint, status, "response from %s larger than %zu bytes", url,
-                                       resp->body.max);
+                        eg_error_set_http(err, endpoint, status, "response from %s larger than %zu bytes", url,
+                                          resp->body.max);
                 else if (err && !err->endpoint)
                         err->endpoint = strdup(endpoint);
                 return resp->r;
         }
         if (cc != CURLE_OK) {
                 if (c->errbuf[0])
-                        etcd_error_set(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc), c->errbuf);
+                        eg_error_set_http(err, endpoint, status, "%s: %s: %s", url, curl_easy_strerror(cc), c->errbuf);
                 else
-                        etcd_error_set(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
+                        eg_error_set_http(err, endpoint, status, "%s: %s", url, curl_easy_strerror(cc));
                 return etcd_curl_code_to_errno(cc);
         }
         *ret_status = status;
@@ -291,7 +251,7 @@ int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path
 
 /* {"error":..,"message":..,"code":..} is etcd's shape */
 int etcd_reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
-                     const struct errmap *map, struct eg_etcd_error *err) {
+                     const struct errmap *map, struct eg_error *err) {
         json_t *o = body->len > 0 ? json_loadb(body->data, body->len, 0, NULL) : NULL;
         const char *msg = NULL;
         if (json_is_object(o)) {
@@ -309,14 +269,14 @@ int etcd_reply_error(const char *endpoint, const char *path, long status, const 
                                 r = m->error;
                                 break;
                         }
-                etcd_error_set(err, endpoint, status, "%s", msg);
+                eg_error_set_http(err, endpoint, status, "%s", msg);
         } else {
                 /* not etcd speaking (a proxy, a wrong port): show the start of what it said */
                 int n = body->len > 200 ? 200 : (int)body->len;
                 while (n > 0 && isspace((unsigned char)body->data[n - 1]))
                         n--;
-                etcd_error_set(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
-                               n > 0 ? body->data : "");
+                eg_error_set_http(err, endpoint, status, "%s%s: HTTP %ld: %.*s", endpoint, path, status, n,
+                                  n > 0 ? body->data : "");
         }
         json_decref(o);
         return r;
@@ -324,7 +284,7 @@ int etcd_reply_error(const char *endpoint, const char *path, long status, const 
 
 /* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply. */
 int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req, const struct errmap *map,
-                  json_t **ret, struct eg_etcd_error *err) {
+                  json_t **ret, struct eg_error *err) {
         _cleanup_free_ char *body = NULL;
         if (req) {
                 body = json_dumps(req, JSON_COMPACT);
@@ -345,7 +305,7 @@ int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, jso
         json_t *o = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
         if (!json_is_object(o)) {
                 json_decref(o);
-                etcd_error_set(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path, jerr.text);
+                eg_error_set_http(err, endpoint, status, "%s%s: invalid JSON reply: %s", endpoint, path, jerr.text);
                 r = -EBADMSG;
                 goto out;
         }
@@ -357,16 +317,16 @@ out:
 
 /* A learner serves little but its status: anything else is for the voters, and a learner first in
  * the list (member names sort as text: "c-10" before "c-2") must not hide them. */
-static bool refused_by_learner(int r, const struct eg_etcd_error *e) {
+static bool refused_by_learner(int r, const struct eg_error *e) {
         return r == -EIO && e->message && strstr(e->message, "rpc not supported for learner");
 }
 
 /* Tries the endpoints, the last one that answered first, until one answers. */
 int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map, json_t **ret,
-                  struct eg_etcd_error *err) {
+                  struct eg_error *err) {
         struct eg_buf summary;
         eg_buf_init(&summary, 0);
-        struct eg_etcd_error one = {0};
+        struct eg_error one = {0};
         int r = -EHOSTUNREACH;
         for (size_t k = 0; k < c->n_endpoints; k++) {
                 size_t i = k == 0 ? c->preferred : (k <= c->preferred ? k - 1 : k);
@@ -375,8 +335,8 @@ int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct
                         if (r >= 0)
                                 c->preferred = i;
                         else
-                                etcd_error_move(err, &one);
-                        eg_etcd_error_done(&one);
+                                eg_error_move(err, &one);
+                        eg_error_done(&one);
                         eg_buf_done(&summary);
                         return r;
                 }
@@ -384,10 +344,11 @@ int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct
                                     one.message ? one.message : c->endpoints[i]);
         }
         if (c->n_endpoints == 1)
-                etcd_error_move(err, &one);
+                eg_error_move(err, &one);
         else
-                etcd_error_set(err, one.endpoint, 0, "no etcd endpoint answered: %s", summary.data ? summary.data : "");
-        eg_etcd_error_done(&one);
+                eg_error_set_http(err, one.endpoint, 0, "no etcd endpoint answered: %s",
+                                  summary.data ? summary.data : "");
+        eg_error_done(&one);
         eg_buf_done(&summary);
         return r;
 }

@@ -1,4 +1,4 @@
-/* Shared inside the etcd module: error filling, base64 and JSON helpers, snapshot decoding. */
+/* Shared inside the etcd module: base64 and JSON helpers, snapshot decoding. */
 #pragma once
 
 #include <curl/curl.h>
@@ -39,7 +39,7 @@ struct etcd_response {
         CURL *curl;
         struct eg_buf body;
         struct eg_etcd_snapshot_decoder *decoder;
-        struct eg_etcd_error *decoder_err;
+        struct eg_error *decoder_err;
         int r; /* why the write callback stopped the transfer */
 };
 
@@ -49,7 +49,6 @@ struct errmap {
         int error;
 };
 
-void etcd_error_move(struct eg_etcd_error *to, struct eg_etcd_error *from);
 /* Resets c's handle for one request to url: timeouts (stream: none in total but the
  * deadline, only a stall limit), TLS files, error buffer. */
 void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream);
@@ -57,20 +56,18 @@ int etcd_curl_code_to_errno(CURLcode cc);
 /* One HTTP exchange with one endpoint: POST body (or GET when body is NULL) to path.
  * Returns 0 with the HTTP status when any response arrived, whatever the status. */
 int etcd_http_exchange(struct eg_etcd *c, const char *endpoint, const char *path, const char *body,
-                       struct etcd_response *resp, long *ret_status, struct eg_etcd_error *err);
+                       struct etcd_response *resp, long *ret_status, struct eg_error *err);
 /* Turns a non-200 reply into err; map (may be NULL) picks errnos from etcd's messages. */
 int etcd_reply_error(const char *endpoint, const char *path, long status, const struct eg_buf *body,
-                     const struct errmap *map, struct eg_etcd_error *err);
+                     const struct errmap *map, struct eg_error *err);
 
 /* POSTs req (or GETs when req is NULL) to one endpoint and parses the 200 reply (*ret, a JSON object). */
 int etcd_call_one(struct eg_etcd *c, const char *endpoint, const char *path, json_t *req, const struct errmap *map,
-                  json_t **ret, struct eg_etcd_error *err);
+                  json_t **ret, struct eg_error *err);
 /* The same to the endpoints in turn, the one that answered last first, until one answers. */
 int etcd_call_any(struct eg_etcd *c, const char *path, json_t *req, const struct errmap *map, json_t **ret,
-                  struct eg_etcd_error *err);
+                  struct eg_error *err);
 
-void etcd_error_set(struct eg_etcd_error *e, const char *endpoint, long http_status, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
 /* A uint64 given as a JSON string (as the gateway sends them) or integer; absent is 0. */
 int etcd_json_get_u64(json_t *obj, const char *key, uint64_t *ret);
 
@@ -92,10 +89,10 @@ int etcd_snapshot_core_init(struct etcd_snapshot_core *k, eg_etcd_snapshot_sink 
 void etcd_snapshot_core_done(struct etcd_snapshot_core *k);
 /* Returns sink's error (with err filled) when sink fails. */
 int etcd_snapshot_core_blob(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, uint64_t remaining,
-                            struct eg_etcd_error *err);
+                            struct eg_error *err);
 /* -EBADMSG when no blob came, remaining did not reach 0 or the sha256 does not match. Once. */
 int etcd_snapshot_core_finish(struct etcd_snapshot_core *k, char ret_sha256[static 65], uint64_t *ret_size,
-                              struct eg_etcd_error *err);
+                              struct eg_error *err);
 
 /* gRPC frames go up to this; etcd sends 32 KiB of db per message. */
 #define GRPC_FRAME_MAX ((size_t)16 << 20)
@@ -107,7 +104,7 @@ struct etcd_grpc_snapshot;
 int etcd_grpc_snapshot_new(eg_etcd_snapshot_sink sink, void *userdata, struct etcd_grpc_snapshot **ret);
 void etcd_grpc_snapshot_free(struct etcd_grpc_snapshot *d);
 /* The body. -EBADMSG on a malformed or compressed frame, or sink's error; sticky. */
-int etcd_grpc_snapshot_feed(struct etcd_grpc_snapshot *d, const void *data, size_t len, struct eg_etcd_error *err);
+int etcd_grpc_snapshot_feed(struct etcd_grpc_snapshot *d, const void *data, size_t len, struct eg_error *err);
 /* One header or trailer line as curl gives it ("name: value\r\n"); picks out content-type,
  * grpc-status and grpc-message, ignores the rest. -ENOMEM only. */
 int etcd_grpc_snapshot_header(struct etcd_grpc_snapshot *d, const char *line, size_t len);
@@ -116,4 +113,4 @@ bool etcd_grpc_snapshot_is_grpc(const struct etcd_grpc_snapshot *d);
 /* Ends the reply: -EIO with grpc-message in err for a non-zero grpc-status, -EBADMSG when
  * the status is missing or a frame was cut, or the core's verdict. */
 int etcd_grpc_snapshot_finish(struct etcd_grpc_snapshot *d, char ret_sha256[static 65], uint64_t *ret_size,
-                              struct eg_etcd_error *err);
+                              struct eg_error *err);

@@ -22,18 +22,18 @@ void etcd_snapshot_core_done(struct etcd_snapshot_core *k) {
         k->sha = NULL;
 }
 
-static int core_emit(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, struct eg_etcd_error *err) {
+static int core_emit(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, struct eg_error *err) {
         eg_sha256_update(k->sha, p, n);
         k->size += n;
         int r = k->sink ? k->sink(p, n, k->userdata) : 0;
         if (r < 0)
-                etcd_error_set(err, NULL, 0, "snapshot sink failed: %s", strerror(-r));
+                eg_error_set(err, "snapshot sink failed: %s", strerror(-r));
         return r < 0 ? r : 0;
 }
 
 /* Passes on everything but the newest SHA256_LEN bytes. */
 int etcd_snapshot_core_blob(struct etcd_snapshot_core *k, const unsigned char *p, size_t n, uint64_t remaining,
-                            struct eg_etcd_error *err) {
+                            struct eg_error *err) {
         k->remaining = remaining;
         k->seen = true;
         size_t total = k->tail_len + n;
@@ -58,13 +58,13 @@ int etcd_snapshot_core_blob(struct etcd_snapshot_core *k, const unsigned char *p
 }
 
 int etcd_snapshot_core_finish(struct etcd_snapshot_core *k, char ret_sha256[static 65], uint64_t *ret_size,
-                              struct eg_etcd_error *err) {
+                              struct eg_error *err) {
         if (!k->seen || k->tail_len < SHA256_LEN) {
-                etcd_error_set(err, NULL, 0, "snapshot stream too short (%" PRIu64 " bytes)", k->size + k->tail_len);
+                eg_error_set(err, "snapshot stream too short (%" PRIu64 " bytes)", k->size + k->tail_len);
                 return -EBADMSG;
         }
         if (k->remaining > 0) {
-                etcd_error_set(err, NULL, 0, "snapshot stream truncated: %" PRIu64 " bytes missing", k->remaining);
+                eg_error_set(err, "snapshot stream truncated: %" PRIu64 " bytes missing", k->remaining);
                 return -EBADMSG;
         }
         if (!k->sha)
@@ -73,7 +73,7 @@ int etcd_snapshot_core_finish(struct etcd_snapshot_core *k, char ret_sha256[stat
         eg_sha256_final_raw(k->sha, digest);
         k->sha = NULL;
         if (memcmp(digest, k->tail, SHA256_LEN) != 0) {
-                etcd_error_set(err, NULL, 0, "snapshot sha256 mismatch: stream truncated or corrupt");
+                eg_error_set(err, "snapshot sha256 mismatch: stream truncated or corrupt");
                 return -EBADMSG;
         }
         for (int i = 0; i < SHA256_LEN; i++)
@@ -172,7 +172,7 @@ static bool decoder_fast_fields(const char *s, size_t len, const char **ret_blob
 }
 
 static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, size_t blen, uint64_t remaining,
-                        struct eg_etcd_error *err) {
+                        struct eg_error *err) {
         if (blen / 4 * 3 > d->bin_alloc) {
                 unsigned char *p = realloc(d->bin, blen / 4 * 3);
                 if (!p)
@@ -182,13 +182,13 @@ static int decoder_blob(struct eg_etcd_snapshot_decoder *d, const char *b64, siz
         }
         size_t n = 0;
         if (blen > 0 && eg_base64_decode_strict(b64, blen, d->bin, &n) < 0) {
-                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: bad base64 blob");
+                eg_error_set(err, "invalid snapshot stream message: bad base64 blob");
                 return -EBADMSG;
         }
         return etcd_snapshot_core_blob(&d->core, d->bin, n, remaining, err);
 }
 
-static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len, struct eg_etcd_error *err) {
+static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, size_t len, struct eg_error *err) {
         const char *fb;
         size_t fblen;
         uint64_t frem;
@@ -198,7 +198,7 @@ static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, si
         json_t *o = json_loadb(s, len, 0, &jerr);
         int r = 0;
         if (!json_is_object(o)) {
-                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: %s", o ? "not an object" : jerr.text);
+                eg_error_set(err, "invalid snapshot stream message: %s", o ? "not an object" : jerr.text);
                 r = -EBADMSG;
                 goto out;
         }
@@ -207,7 +207,7 @@ static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, si
                 const char *msg = json_string_value(e);
                 if (!msg)
                         msg = json_string_value(json_object_get(e, "message"));
-                etcd_error_set(err, NULL, 0, "snapshot failed: %s", msg ? msg : "unknown error");
+                eg_error_set(err, "snapshot failed: %s", msg ? msg : "unknown error");
                 r = -EIO;
                 goto out;
         }
@@ -217,7 +217,7 @@ static int decoder_message(struct eg_etcd_snapshot_decoder *d, const char *s, si
         if (!json_is_object(res) || (blob && !json_is_string(blob)) ||
             etcd_json_get_u64(res, json_object_get(res, "remaining_bytes") ? "remaining_bytes" : "remainingBytes",
                               &remaining) < 0) {
-                etcd_error_set(err, NULL, 0, "invalid snapshot stream message: no result");
+                eg_error_set(err, "invalid snapshot stream message: no result");
                 r = -EBADMSG;
                 goto out;
         }
@@ -227,7 +227,7 @@ out:
         return r;
 }
 
-static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd_error *err) {
+static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_error *err) {
         bool blank = true;
         for (size_t i = 0; i < d->line.len && blank; i++)
                 blank = isspace((unsigned char)d->line.data[i]);
@@ -237,7 +237,7 @@ static int decoder_flush_line(struct eg_etcd_snapshot_decoder *d, struct eg_etcd
 }
 
 int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void *data, size_t len,
-                                  struct eg_etcd_error *err) {
+                                  struct eg_error *err) {
         if (d->failed)
                 return d->failed;
         const char *p = data;
@@ -247,7 +247,7 @@ int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void
                 size_t n = nl ? (size_t)(nl - p) : len;
                 r = eg_buf_append(&d->line, p, n);
                 if (r == -E2BIG) {
-                        etcd_error_set(err, NULL, 0, "snapshot stream message longer than %zu bytes", d->line.max);
+                        eg_error_set(err, "snapshot stream message longer than %zu bytes", d->line.max);
                         r = -EBADMSG;
                 }
                 if (r < 0 || !nl)
@@ -264,7 +264,7 @@ int eg_etcd_snapshot_decoder_feed(struct eg_etcd_snapshot_decoder *d, const void
 }
 
 int eg_etcd_snapshot_decoder_finish(struct eg_etcd_snapshot_decoder *d, char ret_sha256[static 65], uint64_t *ret_size,
-                                    struct eg_etcd_error *err) {
+                                    struct eg_error *err) {
         if (d->failed)
                 return d->failed;
         int r = decoder_flush_line(d, err);

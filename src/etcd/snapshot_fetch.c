@@ -17,7 +17,7 @@
 struct grpc_response {
         CURL *curl;
         struct etcd_grpc_snapshot *decoder;
-        struct eg_etcd_error *err;
+        struct eg_error *err;
         struct eg_buf body;
         bool decided, grpc;
         int r; /* why a callback stopped the transfer */
@@ -103,8 +103,7 @@ static int grpc_setup(struct eg_etcd *c, const char *url, bool tls, struct grpc_
  * protobuf blobs rather than base64 in JSON. *ret_fallback is set when the server did not
  * answer as a gRPC server, nothing reached sink and the gateway may be tried instead. */
 static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
-                         char ret_sha256[static 65], uint64_t *ret_size, bool *ret_fallback,
-                         struct eg_etcd_error *err) {
+                         char ret_sha256[static 65], uint64_t *ret_size, bool *ret_fallback, struct eg_error *err) {
         static const char path[] = "/etcdserverpb.Maintenance/Snapshot";
         *ret_fallback = false;
         _cleanup_free_ char *url = eg_strdup_printf("%s%s", endpoint, path);
@@ -134,18 +133,18 @@ static int snapshot_grpc(struct eg_etcd *c, const char *endpoint, eg_etcd_snapsh
         if (cc != CURLE_OK && g.r < 0 && g.grpc) {
                 r = g.r; /* the decoder or sink stopped it; err says why */
         } else if (cc != CURLE_OK && (g.grpc || grpc_failure_is_final(cc))) {
-                etcd_error_set(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
-                               c->errbuf[0] ? ": " : "", c->errbuf);
+                eg_error_set_http(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
+                                  c->errbuf[0] ? ": " : "", c->errbuf);
                 r = etcd_curl_code_to_errno(cc);
         } else if (!g.grpc) {
                 /* not a gRPC server, or not over HTTP/2 (an h1 proxy): nothing reached sink */
                 int n = g.body.len > 200 ? 200 : (int)g.body.len;
                 if (cc != CURLE_OK)
-                        etcd_error_set(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
-                                       c->errbuf[0] ? ": " : "", c->errbuf);
+                        eg_error_set_http(err, endpoint, status, "%s: %s%s%s", url, curl_easy_strerror(cc),
+                                          c->errbuf[0] ? ": " : "", c->errbuf);
                 else
-                        etcd_error_set(err, endpoint, status, "%s: not a gRPC reply (HTTP %ld, version %ld): %.*s", url,
-                                       status, version, n, n > 0 ? g.body.data : "");
+                        eg_error_set_http(err, endpoint, status, "%s: not a gRPC reply (HTTP %ld, version %ld): %.*s",
+                                          url, status, version, n, n > 0 ? g.body.data : "");
                 *ret_fallback = true;
                 r = cc != CURLE_OK ? etcd_curl_code_to_errno(cc) : -EPROTONOSUPPORT;
         } else
@@ -160,19 +159,19 @@ out:
 /* Over gRPC when etcd is reached directly; over the JSON gateway through a proxy (which
  * cannot carry gRPC) or when the gRPC attempt met no gRPC server. */
 int eg_etcd_snapshot(struct eg_etcd *c, const char *endpoint, eg_etcd_snapshot_sink sink, void *userdata,
-                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_etcd_error *err) {
+                     char ret_sha256[static 65], uint64_t *ret_size, struct eg_error *err) {
         int r;
         if (!c->headers) {
-                struct eg_etcd_error gerr = {0};
+                struct eg_error gerr = {0};
                 bool fallback = false;
                 r = snapshot_grpc(c, endpoint, sink, userdata, ret_sha256, ret_size, &fallback, &gerr);
                 if (r >= 0 || !fallback) {
                         if (r < 0 && !gerr.endpoint)
                                 gerr.endpoint = strdup(endpoint);
-                        etcd_error_move(err, &gerr);
+                        eg_error_move(err, &gerr);
                         return r;
                 }
-                eg_etcd_error_done(&gerr);
+                eg_error_done(&gerr);
         }
         struct etcd_response resp = {.decoder_err = err};
         r = eg_etcd_snapshot_decoder_new(sink, userdata, &resp.decoder);

@@ -125,7 +125,7 @@ static int pb_skip(const unsigned char **p, const unsigned char *end, uint32_t f
 
 /* One SnapshotResponse. Fields may come in any order and repeat (the last one counts, as
  * protobuf has it); the header (field 1) and unknown fields are skipped. */
-static int grpc_message(struct etcd_grpc_snapshot *d, const unsigned char *p, size_t n, struct eg_etcd_error *err) {
+static int grpc_message(struct etcd_grpc_snapshot *d, const unsigned char *p, size_t n, struct eg_error *err) {
         const unsigned char *end = p + n, *blob = NULL;
         uint64_t blob_len = 0, remaining = 0;
         while (p < end) {
@@ -144,9 +144,9 @@ static int grpc_message(struct etcd_grpc_snapshot *d, const unsigned char *p, si
                 } else if (r >= 0)
                         r = pb_skip(&p, end, field, type, 0);
                 if (r < 0) {
-                        etcd_error_set(err, NULL, 0,
-                                       "invalid snapshot gRPC message: malformed protobuf at byte %zu of %zu",
-                                       n - (size_t)(end - p), n);
+                        eg_error_set_http(err, NULL, 0,
+                                          "invalid snapshot gRPC message: malformed protobuf at byte %zu of %zu",
+                                          n - (size_t)(end - p), n);
                         return -EBADMSG;
                 }
         }
@@ -155,17 +155,16 @@ static int grpc_message(struct etcd_grpc_snapshot *d, const unsigned char *p, si
 
 /* ---- frames ---- */
 
-static int frame_header(struct etcd_grpc_snapshot *d, struct eg_etcd_error *err) {
+static int frame_header(struct etcd_grpc_snapshot *d, struct eg_error *err) {
         const unsigned char *h = d->hdr;
         if (h[0] != 0) {
-                etcd_error_set(err, NULL, 0, "invalid snapshot gRPC frame: %s",
-                               h[0] == 1 ? "compressed, though no compression was offered" : "bad flags");
+                eg_error_set(err, "invalid snapshot gRPC frame: %s",
+                             h[0] == 1 ? "compressed, though no compression was offered" : "bad flags");
                 return -EBADMSG;
         }
         uint32_t len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
         if (len > GRPC_FRAME_MAX) {
-                etcd_error_set(err, NULL, 0, "snapshot gRPC message of %" PRIu32 " bytes, more than %zu", len,
-                               GRPC_FRAME_MAX);
+                eg_error_set(err, "snapshot gRPC message of %" PRIu32 " bytes, more than %zu", len, GRPC_FRAME_MAX);
                 return -EBADMSG;
         }
         d->msg_len = len;
@@ -173,7 +172,7 @@ static int frame_header(struct etcd_grpc_snapshot *d, struct eg_etcd_error *err)
         return 0;
 }
 
-int etcd_grpc_snapshot_feed(struct etcd_grpc_snapshot *d, const void *data, size_t len, struct eg_etcd_error *err) {
+int etcd_grpc_snapshot_feed(struct etcd_grpc_snapshot *d, const void *data, size_t len, struct eg_error *err) {
         if (d->failed)
                 return d->failed;
         const unsigned char *p = data;
@@ -286,23 +285,23 @@ int etcd_grpc_snapshot_header(struct etcd_grpc_snapshot *d, const char *line, si
 bool etcd_grpc_snapshot_is_grpc(const struct etcd_grpc_snapshot *d) { return d->content_grpc || d->has_status; }
 
 int etcd_grpc_snapshot_finish(struct etcd_grpc_snapshot *d, char ret_sha256[static 65], uint64_t *ret_size,
-                              struct eg_etcd_error *err) {
+                              struct eg_error *err) {
         if (d->failed)
                 return d->failed;
         int r;
         if (d->has_status && d->status != 0) {
                 if (d->message && *d->message)
-                        etcd_error_set(err, NULL, 0, "snapshot failed: %s", d->message);
+                        eg_error_set(err, "snapshot failed: %s", d->message);
                 else if (d->status > 0)
-                        etcd_error_set(err, NULL, 0, "snapshot failed: grpc-status %ld", d->status);
+                        eg_error_set(err, "snapshot failed: grpc-status %ld", d->status);
                 else
-                        etcd_error_set(err, NULL, 0, "snapshot failed: unreadable grpc-status");
+                        eg_error_set(err, "snapshot failed: unreadable grpc-status");
                 r = -EIO;
         } else if (d->hdr_len > 0) {
-                etcd_error_set(err, NULL, 0, "snapshot stream truncated inside a gRPC frame");
+                eg_error_set(err, "snapshot stream truncated inside a gRPC frame");
                 r = -EBADMSG;
         } else if (!d->has_status) {
-                etcd_error_set(err, NULL, 0, "snapshot stream truncated: no grpc-status at its end");
+                eg_error_set(err, "snapshot stream truncated: no grpc-status at its end");
                 r = -EBADMSG;
         } else
                 r = etcd_snapshot_core_finish(&d->core, ret_sha256, ret_size, err);

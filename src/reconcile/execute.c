@@ -45,9 +45,9 @@ static char *initial_cluster(const struct eg_etcd_member_list *ml, const struct 
         return eg_buf_steal(&b);
 }
 
-static int etcd_call_error(struct eg_error *err, const char *what, int k, struct eg_etcd_error *ee) {
+static int etcd_call_error(struct eg_error *err, const char *what, int k, struct eg_error *ee) {
         eg_error_set(err, "%s: %s", what, ee->message ? ee->message : strerror(-k));
-        eg_etcd_error_done(ee);
+        eg_error_done(ee);
         return k;
 }
 
@@ -72,11 +72,11 @@ static void hand_over_leadership(const struct eg_reconciler_options *opt, const 
         if (!leader_url || !target)
                 return;
         struct eg_etcd *c = reconcile_etcd_client(opt, tg->namespace, tg->name, o->endpoints, o->n_endpoints, NULL);
-        struct eg_etcd_error ee = {0};
+        struct eg_error ee = {0};
         if (c && eg_etcd_move_leader(c, leader_url, target, &ee) < 0)
                 eg_log_warning("%s/%s: could not hand leadership over before restarting %s: %s", tg->namespace,
                                tg->name, a->member, ee.message ? ee.message : "no answer");
-        eg_etcd_error_done(&ee);
+        eg_error_done(&ee);
         eg_etcd_free(c);
 }
 
@@ -140,22 +140,21 @@ static int recover_from_member(const struct eg_reconciler_options *opt, const st
  * the add was applied. */
 static int member_add_anywhere(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg,
                                struct eg_etcd *c, const struct observation *o, const char *peer, uint64_t *ret_id,
-                               struct eg_etcd_error *ee) {
+                               struct eg_error *ee) {
         int k = eg_etcd_member_add(c, peer, true, ret_id, ee);
         for (size_t i = 0; k == -EAGAIN && o->n_endpoints > 1 && i < o->n_endpoints; i++) {
                 struct eg_etcd *one = reconcile_etcd_client(opt, tg->namespace, tg->name, &o->endpoints[i], 1, NULL);
                 if (!one)
                         continue;
-                struct eg_etcd_error e = {0};
+                struct eg_error e = {0};
                 int r = eg_etcd_member_add(one, peer, true, ret_id, &e);
                 eg_etcd_free(one);
                 /* refused too, or never reached (a member that is down): the add still waits */
                 if (r == -EAGAIN || r == -ECONNREFUSED || r == -EHOSTUNREACH) {
-                        eg_etcd_error_done(&e);
+                        eg_error_done(&e);
                         continue;
                 }
-                eg_etcd_error_done(ee);
-                *ee = e;
+                eg_error_move(ee, &e);
                 k = r;
         }
         return k;
@@ -194,7 +193,7 @@ static int membership_client(const struct eg_reconciler_options *opt, const stru
 static int add_learner(const struct eg_reconciler_options *opt, const struct eg_runtime_target *tg, struct eg_etcd *c,
                        const struct observation *o, const struct eg_action *a, struct eg_error *err) {
         struct eg_runtime *rt = opt->runtime;
-        struct eg_etcd_error ee = {0};
+        struct eg_error ee = {0};
         _cleanup_free_ char *peer = NULL;
         uint64_t id;
         int k = eg_runtime_prepare_member(rt, tg, a->member, &peer, err);
@@ -206,7 +205,7 @@ static int add_learner(const struct eg_reconciler_options *opt, const struct eg_
                  * for a while before the membership may change */
                 eg_error_set(err, "etcd is not ready to add %s yet (%s)", a->member,
                              ee.message ? ee.message : "unhealthy cluster");
-                eg_etcd_error_done(&ee);
+                eg_error_done(&ee);
         } else if (k < 0)
                 etcd_call_error(err, "member add", k, &ee);
         if (k < 0) {
@@ -230,11 +229,11 @@ static int add_learner(const struct eg_reconciler_options *opt, const struct eg_
 }
 
 static int promote(struct eg_etcd *c, const struct eg_action *a, struct eg_error *err) {
-        struct eg_etcd_error ee = {0};
+        struct eg_error ee = {0};
         int k = eg_etcd_member_promote(c, a->member_id, &ee);
         if (k == -EAGAIN) {
                 eg_error_set(err, "learner %s is catching up before promotion", a->member);
-                eg_etcd_error_done(&ee);
+                eg_error_done(&ee);
         } else if (k < 0)
                 etcd_call_error(err, "member promote", k, &ee);
         return k;
@@ -249,11 +248,11 @@ static int remove_member(const struct eg_reconciler_options *opt, const struct e
         /* etcd first: a member stopped before its removal would count as a dead voter and
          * could cost quorum in the meantime */
         if (a->member_id) {
-                struct eg_etcd_error ee = {0};
+                struct eg_error ee = {0};
                 int k = eg_etcd_member_remove(c, a->member_id, &ee);
                 if (k < 0 && k != -ENOENT)
                         return etcd_call_error(err, "member remove", k, &ee);
-                eg_etcd_error_done(&ee);
+                eg_error_done(&ee);
         }
         if (a->kind == EG_ACTION_REMOVE_ORPHAN)
                 return 0;

@@ -102,11 +102,11 @@ static void observe_etcd(struct eg_reconciler *r, struct observation *o, struct 
         struct eg_error access_err = {0};
         struct eg_etcd *c = reconcile_etcd_client(&r->opt, o->ns, o->name, o->endpoints, o->n_endpoints, &access_err);
         if (c) {
-                struct eg_etcd_error ee = {0};
+                struct eg_error ee = {0};
                 o->ml_ok = eg_etcd_member_list(c, &o->ml, &ee) >= 0;
                 if (!o->ml_ok)
                         o->etcd_error = strdup(ee.message ? ee.message : "etcd did not answer");
-                eg_etcd_error_done(&ee);
+                eg_error_done(&ee);
                 probe_members(c, o, probe);
                 eg_etcd_free(c);
         } else if (access_err.message)

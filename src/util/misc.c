@@ -205,23 +205,3 @@ int eg_wait_for(bool (*cond)(void *userdata), void *userdata, int64_t timeout_ms
                 nanosleep(&ts, NULL);
         }
 }
-
-void eg_error_set(struct eg_error *e, const char *fmt, ...) {
-        if (!e)
-                return;
-        va_list ap;
-        char *s = NULL;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(e->message);
-        e->message = s;
-}
-
-void eg_error_done(struct eg_error *e) {
-        if (!e)
-                return;
-        free(e->message);
-        e->message = NULL;
-}

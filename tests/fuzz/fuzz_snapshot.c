@@ -82,7 +82,7 @@ static void feed_lines(struct etcd_grpc_snapshot *d, const char *s, size_t len) 
 
 static void decode(const struct input *in, uint32_t seed, struct outcome *ret) {
         struct sink s = {.fail = in->sink_fails};
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_snapshot_decoder *gw = NULL;
         struct etcd_grpc_snapshot *grpc = NULL;
         uint32_t x = seed;
@@ -126,7 +126,7 @@ static void decode(const struct input *in, uint32_t seed, struct outcome *ret) {
         ret->r = r;
         ret->sink_size = s.size;
         eg_sha256_final_hex(s.sha, ret->sink_sha);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_snapshot_decoder_free(gw);
         etcd_grpc_snapshot_free(grpc);
 }

@@ -58,7 +58,7 @@ static struct eg_etcd *client(const char *url) {
 static int64_t revision_of(const char *url) {
         struct eg_etcd *c = client(url);
         struct eg_etcd_status st = {0};
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_status_of(c, url, &st, &err), 0);
         int64_t rev = st.revision;
         eg_etcd_status_done(&st);
@@ -69,7 +69,7 @@ static int64_t revision_of(const char *url) {
 /* Writes keys until the revision is target. */
 static void put_until(const char *url, int64_t target) {
         struct eg_etcd *c = client(url);
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         int64_t rev = revision_of(url);
         assert_true(rev <= target);
         for (; rev < target; rev++) {
@@ -303,7 +303,7 @@ static void test_backup_etcd__nothing_reachable_fails(void **state) {
 static void test_backup_etcd__restore(void **state) {
         /* a backup with known keys, taken at a known revision */
         struct eg_etcd *c = client(e1.client_url);
-        struct eg_etcd_error eerr = {0};
+        struct eg_error eerr = {0};
         assert_int_equal(eg_etcd_put(c, "/restore/me", "restored-value", 14, &eerr), 0);
         eg_etcd_free(c);
         _cleanup_free_ char *dir = eg_path_join(tmp, "restore-src"), *base = eg_path_join(dir, "snap");

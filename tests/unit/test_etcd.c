@@ -78,7 +78,7 @@ static void dead_url(char url[static 64]) {
 static void test_etcd__member_list(void **state) {
         struct eg_etcd *c = client_e1();
         struct eg_etcd_member_list l = {0};
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_member_list(c, &l, &err), 0);
         assert_int_equal(l.n, 1);
         assert_true(l.cluster_id != 0);
@@ -97,13 +97,13 @@ static void test_etcd__member_list(void **state) {
         assert_true(s.member_id == m->id);
         eg_etcd_status_done(&s);
         eg_etcd_member_list_done(&l);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
 static void test_etcd__put_get(void **state) {
         struct eg_etcd *c = client_e1();
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         char *v = NULL;
         size_t len = 0;
 
@@ -132,13 +132,13 @@ static void test_etcd__put_get(void **state) {
         assert_null(v);
         assert_non_null(err.message);
         assert_non_null(strstr(err.message, "/test/missing"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
 static void test_etcd__status_and_health(void **state) {
         struct eg_etcd *c = client_e1();
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_status s0 = {0}, s1 = {0};
         assert_int_equal(eg_etcd_status_of(c, e1.client_url, &s0, &err), 0);
         assert_true(s0.member_id != 0);
@@ -167,7 +167,7 @@ static void test_etcd__status_and_health(void **state) {
 
         eg_etcd_status_done(&s0);
         eg_etcd_status_done(&s1);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
@@ -198,7 +198,7 @@ static const struct eg_etcd_member *find_member(const struct eg_etcd_member_list
 static void test_etcd__learner_lifecycle(void **state) {
         struct etcd_proc *e2 = *state;
         struct eg_etcd *c = client_e1();
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_member_list l = {0};
         uint64_t id = 0, id2 = 0;
 
@@ -278,7 +278,7 @@ static void test_etcd__learner_lifecycle(void **state) {
         assert_int_equal(err.http_status, 404);
         assert_non_null(strstr(err.message, "member not found"));
 
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
@@ -307,7 +307,7 @@ static void test_etcd__tls(void **state) {
         char *eps[] = {e->client_url};
         struct eg_etcd_options opt = {.tls = {e->ca_file, e->cert_file, e->key_file}};
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_member_list l = {0};
         assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
         assert_int_equal(eg_etcd_member_list(c, &l, &err), 0);
@@ -338,14 +338,14 @@ static void test_etcd__tls(void **state) {
         assert_true(r == -ECONNRESET || r == -EPROTO);
         assert_int_equal(err.http_status, 0);
         eg_etcd_free(c);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 static void test_etcd__failover(void **state) {
         char dead[64], hung[64];
         dead_url(dead);
         int hole = blackhole(hung);
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_member_list l = {0};
 
         char *eps[] = {dead, e1.client_url};
@@ -381,14 +381,14 @@ static void test_etcd__failover(void **state) {
         eg_etcd_free(c);
 
         close(hole);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 static void test_etcd__all_dead(void **state) {
         char dead[64], hung[64];
         dead_url(dead);
         int hole = blackhole(hung);
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         struct eg_etcd_member_list l = {0};
 
         char *eps[] = {dead};
@@ -412,7 +412,7 @@ static void test_etcd__all_dead(void **state) {
         eg_etcd_free(c);
 
         close(hole);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 static int write_sink(const void *data, size_t len, void *userdata) {
@@ -438,7 +438,7 @@ static int run(char *const argv[], const char *out_path) {
 
 static void test_etcd__snapshot(void **state) {
         struct eg_etcd *c = client_e1();
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         /* enough data for several 32 KiB stream messages */
         char val[4096];
         memset(val, 'v', sizeof(val));
@@ -480,7 +480,7 @@ static void test_etcd__snapshot(void **state) {
         json_decref(o);
 
         eg_etcd_status_done(&s);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
@@ -547,7 +547,7 @@ static char *make_stream(const unsigned char *db, size_t n, const size_t *sizes,
 static int decode_in_steps(const char *stream, size_t len, size_t step, struct collected *col, char sha[static 65],
                            uint64_t *size) {
         struct eg_etcd_snapshot_decoder *d = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_snapshot_decoder_new(collect_sink, col, &d), 0);
         int r = 0;
         for (size_t off = 0; off < len && r >= 0; off += step)
@@ -557,7 +557,7 @@ static int decode_in_steps(const char *stream, size_t len, size_t step, struct c
         if (r < 0)
                 assert_non_null(err.message);
         eg_etcd_snapshot_decoder_free(d);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         return r;
 }
 
@@ -673,7 +673,7 @@ static void test_etcd__id_parse(void **state) {
                            "{\"ID\":\"9007199254740993\",\"isLearner\":true},"
                            "{\"ID\":9007199254740995,\"clientURLs\":[\"http://c:2379\",\"http://c2:2379\"]}]}";
         struct eg_etcd_member_list l = {0};
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_member_list_parse(json, strlen(json), &l, &err), 0);
         assert_true(l.cluster_id == 9223372036854775808ULL);
         assert_int_equal(l.n, 3);
@@ -707,7 +707,7 @@ static void test_etcd__id_parse(void **state) {
                 assert_int_equal(eg_etcd_member_list_parse(bad[i], strlen(bad[i]), &l, &err), -EBADMSG);
                 assert_non_null(err.message);
         }
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 int main(void) {

@@ -155,7 +155,7 @@ static const char status_ok[] = "grpc-status: 0\r\n";
 
 /* Feeds reply cut at the given offsets (0 ends the list), then the header lines. */
 static int decode_cuts(const void *reply, size_t len, const size_t *cuts, const char *const *lines,
-                       struct collected *col, char sha[static 65], uint64_t *size, struct eg_etcd_error *err) {
+                       struct collected *col, char sha[static 65], uint64_t *size, struct eg_error *err) {
         struct etcd_grpc_snapshot *d = NULL;
         assert_int_equal(etcd_grpc_snapshot_new(collect_sink, col, &d), 0);
         assert_int_equal(etcd_grpc_snapshot_header(d, "HTTP/2 200\r\n", 12), 0);
@@ -180,7 +180,7 @@ static int decode_cuts(const void *reply, size_t len, const size_t *cuts, const 
 }
 
 static int decode_steps(const void *reply, size_t len, size_t step, const char *const *lines, struct collected *col,
-                        char sha[static 65], uint64_t *size, struct eg_etcd_error *err) {
+                        char sha[static 65], uint64_t *size, struct eg_error *err) {
         size_t n = (len + step - 1) / step + 1;
         size_t *cuts = calloc(n, sizeof(*cuts));
         assert_non_null(cuts);
@@ -215,7 +215,7 @@ static void test_etcd_snapshot_grpc__decoder(void **state) {
                 for (size_t i = 0; i < EG_ELEMENTSOF(steps); i++) {
                         struct collected col = {.fail_after = -1};
                         eg_buf_init(&col.buf, 0);
-                        struct eg_etcd_error err = {0};
+                        struct eg_error err = {0};
                         char sha[65] = {0};
                         uint64_t size = 0;
                         assert_int_equal(decode_steps(reply.data, reply.len, steps[i], lines, &col, sha, &size, &err),
@@ -245,7 +245,7 @@ static void test_etcd_snapshot_grpc__every_split(void **state) {
                         for (int c = 0; c < 2; c++) {
                                 struct collected col = {.fail_after = -1};
                                 eg_buf_init(&col.buf, 0);
-                                struct eg_etcd_error err = {0};
+                                struct eg_error err = {0};
                                 char sha[65] = {0};
                                 uint64_t size = 0;
                                 assert_int_equal(
@@ -260,7 +260,7 @@ static void test_etcd_snapshot_grpc__every_split(void **state) {
 }
 
 /* One frame of raw message bytes, then what the decoder says. */
-static int decode_message(const void *msg, size_t len, struct eg_etcd_error *err) {
+static int decode_message(const void *msg, size_t len, struct eg_error *err) {
         struct eg_buf m = {0}, reply;
         eg_buf_init(&m, 0);
         eg_buf_init(&reply, 0);
@@ -308,24 +308,24 @@ static void test_etcd_snapshot_grpc__malformed_protobuf(void **state) {
                 {"group ended by another field", {0x3b, 0x08, 0x01, 0x44}, 4},
         };
         for (size_t i = 0; i < EG_ELEMENTSOF(bad); i++) {
-                struct eg_etcd_error err = {0};
+                struct eg_error err = {0};
                 int r = decode_message(bad[i].bytes, bad[i].len, &err);
                 if (r != -EBADMSG)
                         fail_msg("%s: %d", bad[i].what, r);
                 assert_non_null(strstr(err.message, "malformed protobuf"));
-                eg_etcd_error_done(&err);
+                eg_error_done(&err);
         }
         /* groups nested past the bound */
         unsigned char deep[40];
         for (size_t i = 0; i < 20; i++)
                 deep[i] = 0x3b, deep[39 - i] = 0x3c;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(decode_message(deep, sizeof(deep), &err), -EBADMSG);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* the same nesting, shallow enough, is skipped: then only the (missing) hash fails */
         assert_int_equal(decode_message(deep + 10, 20, &err), -EBADMSG);
         assert_non_null(strstr(err.message, "too short"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 static void test_etcd_snapshot_grpc__rejects(void **state) {
@@ -336,7 +336,7 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
         const char *const lines[] = {status_ok, NULL};
         struct collected col = {.fail_after = -1};
         eg_buf_init(&col.buf, 0);
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         char sha[65] = "unchanged";
         uint64_t size = 7;
         struct eg_buf reply;
@@ -359,28 +359,28 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
                         decode_steps(reply.data, reply.len - 3, 1000, t ? lines : none, &col, sha, &size, &err),
                         -EBADMSG);
                 assert_non_null(strstr(err.message, "inside a gRPC frame"));
-                eg_etcd_error_done(&err);
+                eg_error_done(&err);
         }
         /* cut inside the second frame's header: the first is 5 + 1+3 + 1+3 + 32768 bytes */
         const size_t second = 5 + 32776;
         assert_int_equal(reply.len, second + 5 + 32772 + 5 + 2 + 32);
         assert_int_equal(decode_steps(reply.data, second + 2, 1000, lines, &col, sha, &size, &err), -EBADMSG);
         assert_non_null(strstr(err.message, "inside a gRPC frame"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* cut at a frame boundary: the hash's message is missing */
         size_t last = reply.len - (5 + 2 + 32);
         assert_int_equal((unsigned char)reply.data[last + 5], 0x1a);
         assert_int_equal(decode_steps(reply.data, last, 1000, lines, &col, sha, &size, &err), -EBADMSG);
         assert_non_null(strstr(err.message, "truncated"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* whole, but no grpc-status: the stream may have been cut */
         assert_int_equal(decode_steps(reply.data, reply.len, 1000, none, &col, sha, &size, &err), -EBADMSG);
         assert_non_null(strstr(err.message, "no grpc-status"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* nothing at all */
         assert_int_equal(decode_steps("", 0, 1, lines, &col, sha, &size, &err), -EBADMSG);
         assert_non_null(strstr(err.message, "too short"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 
         /* a failing sink stops the stream, and the error sticks */
         struct collected failing = {.fail_after = 1};
@@ -388,7 +388,7 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
         assert_int_equal(decode_steps(reply.data, reply.len, 1000, lines, &failing, sha, &size, &err), -ENOSPC);
         assert_int_equal(failing.calls, 2);
         assert_non_null(strstr(err.message, "sink"));
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_buf_done(&failing.buf);
 
         /* compressed flag, unknown flags, a frame over the cap */
@@ -418,7 +418,7 @@ static void test_etcd_snapshot_grpc__rejects(void **state) {
                 assert_int_equal(decode_steps(copy, reply.len, 7, lines, &c2, sha, &size, &err), -EBADMSG);
                 assert_non_null(strstr(err.message, frames[i].says));
                 assert_int_equal(c2.buf.len, 32768 - 32);
-                eg_etcd_error_done(&err);
+                eg_error_done(&err);
                 eg_buf_done(&c2.buf);
         }
         free(copy);
@@ -435,7 +435,7 @@ static void test_etcd_snapshot_grpc__status(void **state) {
         make_reply(&reply, db, n, etcd, 1, false, false);
         struct collected col = {.fail_after = -1};
         eg_buf_init(&col.buf, 0);
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         char sha[65] = "unchanged";
         uint64_t size = 7;
 
@@ -444,16 +444,16 @@ static void test_etcd_snapshot_grpc__status(void **state) {
                                       "grpc-message: etcdserver: %E2%9C%93 request timed out%2C %zz 100%\r\n", NULL};
         assert_int_equal(decode_steps(reply.data, reply.len, 4096, failed, &col, sha, &size, &err), -EIO);
         assert_string_equal(err.message, "snapshot failed: etcdserver: \xe2\x9c\x93 request timed out, %zz 100%");
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* headers only, as gRPC answers an error before any message */
         const char *const only[] = {"grpc-status: 8\r\n", NULL};
         assert_int_equal(decode_steps("", 0, 1, only, &col, sha, &size, &err), -EIO);
         assert_string_equal(err.message, "snapshot failed: grpc-status 8");
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         const char *const garbled[] = {"grpc-status: zero\r\n", NULL};
         assert_int_equal(decode_steps(reply.data, reply.len, 4096, garbled, &col, sha, &size, &err), -EIO);
         assert_string_equal(err.message, "snapshot failed: unreadable grpc-status");
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         assert_string_equal(sha, "unchanged");
         /* status 0 with trailing blanks, after a message line that is ignored */
         const char *const ok[] = {"grpc-message: fine\r\n", "grpc-status:0 \r\n", NULL};
@@ -610,12 +610,12 @@ static void h1_snapshot(const struct h1_server *s, const char *const *headers, i
         char *eps[] = {url};
         struct eg_etcd_options opt = {.timeout_ms = 5000, .connect_timeout_ms = 1000, .headers = headers};
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
         int r = eg_etcd_snapshot(c, url, collect_sink, col, sha, size, &err);
         if (r != want_r)
                 fail_msg("snapshot: %d %s", r, err.message ? err.message : "");
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
@@ -713,7 +713,7 @@ static void snapshot_to(const char *path, const struct eg_etcd_options *opt, con
                         uint64_t *size) {
         char *eps[] = {(char *)url};
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_new(eps, 1, opt, &c), 0);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
@@ -726,7 +726,7 @@ static void snapshot_to(const char *path, const struct eg_etcd_options *opt, con
         assert_int_equal(eg_etcd_status_of(c, url, &s, &err), 0);
         assert_true(s.revision > 0);
         eg_etcd_status_done(&s);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_etcd_free(c);
 }
 
@@ -734,7 +734,7 @@ static void test_etcd_snapshot_grpc__real_etcd(void **state) {
         char *eps[] = {e1.client_url};
         struct eg_etcd_options opt = {.timeout_ms = 5000, .connect_timeout_ms = 1000};
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
         /* several MiB that do not compress, over many 32 KiB messages */
         const size_t vlen = 256 << 10;
@@ -787,14 +787,14 @@ static void test_etcd_snapshot_grpc__real_etcd(void **state) {
         _cleanup_free_ char *out = eg_path_join(e1.dir, "status.txt");
         char *st[] = {"etcdctl", "--write-out=simple", "snapshot", "status", grpc_path, NULL};
         assert_int_equal(run(st, out), 0);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
 }
 
 static void test_etcd_snapshot_grpc__real_etcd_sink_fails(void **state) {
         char *eps[] = {e1.client_url};
         struct eg_etcd_options opt = {.timeout_ms = 5000, .connect_timeout_ms = 1000};
         struct eg_etcd *c = NULL;
-        struct eg_etcd_error err = {0};
+        struct eg_error err = {0};
         assert_int_equal(eg_etcd_new(eps, 1, &opt, &c), 0);
         struct collected col = {.fail_after = 1};
         eg_buf_init(&col.buf, 0);
@@ -807,13 +807,13 @@ static void test_etcd_snapshot_grpc__real_etcd_sink_fails(void **state) {
         assert_string_equal(err.endpoint, e1.client_url);
         assert_string_equal(sha, "unchanged");
         assert_int_equal(size, 7);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         /* nothing listens: an error, not a fallback that waits again */
         char url[64];
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", etcd_proc_free_port());
         assert_int_equal(eg_etcd_snapshot(c, url, collect_sink, &col, sha, &size, &err), -ECONNREFUSED);
         assert_string_equal(err.endpoint, url);
-        eg_etcd_error_done(&err);
+        eg_error_done(&err);
         eg_buf_done(&col.buf);
         eg_etcd_free(c);
 }
