@@ -98,8 +98,7 @@ bool local_data_untouched(const char *data_dir) {
         return member && stat(data_dir, &st) >= 0 && S_ISDIR(st.st_mode) && stat(member, &st) < 0 && errno == ENOENT;
 }
 
-static void observed_member(const struct lmember *m, struct eg_runtime_member *o) {
-        bool alive = local_member_alive(m);
+static void observed_member(const struct lmember *m, bool alive, struct eg_runtime_member *o) {
         *o = (struct eg_runtime_member){
                 .name = strdup(m->name),
                 .running = alive,
@@ -116,31 +115,62 @@ static void observed_member(const struct lmember *m, struct eg_runtime_member *o
         };
 }
 
+/* Whether each member of rec runs (malloc'd, one per member; NULL when out of memory):
+ * each process is looked at once per observation. */
+static bool *members_alive(const struct lrecord *rec, bool *ret_all) {
+        bool *alive = calloc(rec->n_members + 1, sizeof(bool));
+        *ret_all = true;
+        for (size_t i = 0; alive && i < rec->n_members; i++)
+                *ret_all &= alive[i] = local_member_alive(&rec->members[i]);
+        return alive;
+}
+
+/* The record at path and which of its members run. Members running unrecorded are adopted
+ * first; looking for them scans /proc, so only a record with a member not running is
+ * searched. */
+static int record_observe(struct local_runtime *lr, const char *ns, const char *name, const char *path,
+                          struct lrecord *rec, bool **ret_alive, struct eg_error *err) {
+        bool all;
+        int r = eg_lrecord_load(path, rec, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ bool *alive = members_alive(rec, &all);
+        if (alive && !all && local_members_adopt_unrecorded(rec)) {
+                /* again under the lock, so that no concurrent change is written over */
+                int lock_fd = -1;
+                eg_lrecord_done(rec);
+                if ((r = local_state_lock(lr, &lock_fd, err)) < 0)
+                        return r;
+                r = eg_lrecord_load(path, rec, err);
+                if (r >= 0 && local_members_adopt_unrecorded(rec))
+                        r = local_record_save(lr, ns, name, rec, err);
+                eg_close_fd(&lock_fd);
+                if (r < 0) {
+                        eg_lrecord_done(rec);
+                        return r;
+                }
+                free(alive);
+                alive = members_alive(rec, &all);
+        }
+        if (!alive) {
+                eg_lrecord_done(rec);
+                return -ENOMEM;
+        }
+        *ret_alive = TAKE_PTR(alive);
+        return 0;
+}
+
 static int observe_one(struct local_runtime *lr, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                        struct eg_error *err) {
         _cleanup_free_ char *path = local_record_path(lr, ns, name);
+        _cleanup_free_ bool *alive = NULL;
         struct lrecord rec = {0};
         struct eg_runtime_cluster c = {0};
         if (!path)
                 return -ENOMEM;
-        int r = eg_lrecord_load(path, &rec, err);
+        int r = record_observe(lr, ns, name, path, &rec, &alive, err);
         if (r < 0)
                 return r;
-        if (local_members_adopt_unrecorded(&rec)) {
-                /* again under the lock, so that no concurrent change is written over */
-                int lock_fd = -1;
-                eg_lrecord_done(&rec);
-                if ((r = local_state_lock(lr, &lock_fd, err)) < 0)
-                        return r;
-                r = eg_lrecord_load(path, &rec, err);
-                if (r >= 0 && local_members_adopt_unrecorded(&rec))
-                        r = local_record_save(lr, ns, name, &rec, err);
-                eg_close_fd(&lock_fd);
-                if (r < 0) {
-                        eg_lrecord_done(&rec);
-                        return r;
-                }
-        }
         c.namespace = strdup(ns);
         c.name = strdup(name);
         c.next_index = rec.next_index;
@@ -148,7 +178,7 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
         r = c.namespace && c.name && c.members ? 0 : -ENOMEM;
         for (size_t i = 0; r == 0 && i < rec.n_members; i++) {
                 struct eg_runtime_member *o = &c.members[c.n_members++];
-                observed_member(&rec.members[i], o);
+                observed_member(&rec.members[i], alive[i], o);
                 if (!o->name || !o->version || !o->spec_hash || !o->client_url || !o->peer_url)
                         r = -ENOMEM;
         }
