@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "etcd-gitops/util.h"
+
 /* A record line is at most this many bytes including its newline; append cuts long
  * strings to one common length (ending them with "…(truncated)") to fit, readers reject
  * longer lines. */
@@ -84,13 +86,13 @@ int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter, s
                        size_t *ret_n, size_t *ret_n_skipped);
 void eg_audit_records_free(struct eg_audit_record *r, size_t n);
 
-/* Checks the hash chain. Returns 0 when intact, 1 when broken (*ret_bad_line is the
- * 1-based line where the chain breaks, *ret_message says why), negative errno on I/O
- * failure. A last line without newline (torn by a crash) is not a break: the result is 0
- * and *ret_message describes it; otherwise *ret_message is NULL when intact. */
-int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message);
+/* Checks the hash chain. Returns 0 when intact, 1 when broken (err says why, err->line is the
+ * 1-based line where the chain breaks), negative errno on I/O failure. A last line without
+ * newline (torn by a crash) is not a break: the result is 0 and *ret_warning (malloc'd)
+ * describes it; otherwise *ret_warning is NULL. ret_warning may be NULL. */
+int eg_audit_verify(const char *path, struct eg_error *err, char **ret_warning);
 /* Same, also returning the number of valid records checked. */
-int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line, char **ret_message);
+int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, struct eg_error *err, char **ret_warning);
 
 /* A git note's text for commit from the records that name it, in the lines eg_note
  * writes (journal.h). Returns the number of records or a negative errno; *ret is

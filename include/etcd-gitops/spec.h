@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "etcd-gitops/util.h"
+
 #define EG_API_VERSION "etcd.database.coreos.com/v1beta2"
 
 /* Bounds on hostile input; documented in specs/manifests.md ("Limits"). */
@@ -156,6 +158,9 @@ struct eg_diag {
 /* Renders "path:line:col: field: message" (or "path:line:col: message" without a field)
  * into a new string. File-level findings (unreadable, too large) are placed at 1:1. */
 char *eg_diag_format(const struct eg_diag *d);
+/* The finding as the one error type, for a caller that returns a single error: its file (unset
+ * when the path is empty), line and column, and "field: message" (or the message alone). */
+void eg_diag_to_error(const struct eg_diag *d, struct eg_error *err);
 
 struct eg_desired_set {
         struct eg_object **objects; /* valid objects only, in stable (path, position) order */

@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "etcd-gitops/util.h"
+
 enum eg_yaml_flags {
         /* plain scalars other than null and booleans stay the strings they were written as
          * (a kubeconfig's `namespace: 123`), as kubectl's loader reads a config */
@@ -14,6 +16,6 @@ enum eg_yaml_flags {
 
 /* The first document of data as a JSON object (a stream without one is {}).
  * -EBADMSG when it is not YAML, not a mapping or not representable in JSON (duplicate keys,
- * numbers out of range), with *ret_message "line L column C: why" (malloc'd; NULL when
- * allocation failed); -ENOMEM. */
-int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, char **ret_message);
+ * numbers out of range), with err saying why and, where the document says it, at which line and
+ * column (its file unset: data has no name); -ENOMEM. */
+int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, struct eg_error *err);

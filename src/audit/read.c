@@ -171,58 +171,52 @@ int eg_audit_read(const char *path, const struct eg_audit_filter *filter, struct
         return eg_audit_read_full(path, filter, ret, ret_n, NULL);
 }
 
-/* Checks one line against the chain so far. Returns 0 and copies the line's hash to
- * hash when it continues the chain, 1 with *ret_why when it breaks it. */
+/* Checks one line against the chain so far. Returns 0 and copies the line's hash to hash when
+ * it continues the chain, 1 with err set at the line to blame when it breaks it. */
 static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lineno, uint64_t expect_seq,
-                       char hash[static 65], char **ret_why) {
+                       char hash[static 65], struct eg_error *err) {
         if (too_long) {
-                *ret_why = eg_strdup_printf("line %" PRIu64 ": longer than %d bytes", lineno, EG_AUDIT_LINE_MAX);
-                return *ret_why ? 1 : -ENOMEM;
+                eg_error_set_at(err, NULL, lineno, 0, "longer than %d bytes", EG_AUDIT_LINE_MAX);
+                return 1;
         }
         struct eg_audit_record rec;
         struct eg_error e = {0};
         int r = audit_parse_line(line_data(lr), lr->line.len, &rec, &e);
         if (r < 0) {
                 if (r != -ENOMEM)
-                        *ret_why = eg_strdup_printf("line %" PRIu64 ": %s", lineno,
-                                                    e.message ? e.message : "not a record");
+                        eg_error_set_at(err, NULL, lineno, 0, "%s", e.message ? e.message : "not a record");
                 eg_error_done(&e);
-                return r == -ENOMEM || !*ret_why ? -ENOMEM : 1;
+                return r == -ENOMEM ? r : 1;
         }
-        char *why = NULL;
+        r = 1;
         if (rec.seq != expect_seq)
-                why = eg_strdup_printf("line %" PRIu64 ": seq is %" PRIu64 ", expected %" PRIu64
-                                       " (record removed, reordered or duplicated?)",
-                                       lineno, rec.seq, expect_seq);
+                eg_error_set_at(err, NULL, lineno, 0,
+                                "seq is %" PRIu64 ", expected %" PRIu64 " (record removed, reordered or duplicated?)",
+                                rec.seq, expect_seq);
         else if (strcmp(rec.prev, hash) != 0 && lineno == 1)
-                why = strdup("line 1: prev is not 64 zeros (records removed from the start?)");
-        else if (strcmp(rec.prev, hash) != 0) {
+                eg_error_set_at(err, NULL, 1, 0, "prev is not 64 zeros (records removed from the start?)");
+        else if (strcmp(rec.prev, hash) != 0)
                 /* the line before still parsed, so it is the one most likely edited: blamed,
                  * the chain holds up to the line before it */
-                why = eg_strdup_printf("line %" PRIu64 ": its hash is not what line %" PRIu64
-                                       " records as prev (record edited?)",
-                                       lineno - 1, lineno);
-                eg_audit_record_done(&rec);
-                *ret_why = why;
-                return why ? 2 : -ENOMEM;
-        } else {
+                eg_error_set_at(err, NULL, lineno - 1, 0,
+                                "its hash is not what line %" PRIu64 " records as prev (record edited?)", lineno);
+        else {
                 memcpy(hash, rec.hash, 65);
-                eg_audit_record_done(&rec);
-                return 0;
+                r = 0;
         }
         eg_audit_record_done(&rec);
-        *ret_why = why;
-        return why ? 1 : -ENOMEM;
+        return r;
 }
 
-int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *ret_bad_line, char **ret_message) {
+int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, struct eg_error *err, char **ret_warning) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         struct line_reader lr;
         char prev_hash[65] = ZERO_HASH;
-        uint64_t lineno = 0, n_records = 0, bad_line = 0;
-        char *message = NULL;
+        uint64_t lineno = 0, n_records = 0;
+        struct eg_error broken = {0};
+        char *warning = NULL;
         int r = line_reader_init(&lr, fd);
         while (r >= 0) {
                 bool complete, too_long;
@@ -231,41 +225,38 @@ int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, uint64_t *re
                         break;
                 lineno++;
                 if (!complete) {
-                        message = eg_strdup_printf("line %" PRIu64 ": torn last record of %zu bytes without a newline "
+                        warning = eg_strdup_printf("line %" PRIu64 ": torn last record of %zu bytes without a newline "
                                                    "(a crash while appending; the next writer drops it)",
                                                    lineno, lr.line_bytes);
-                        r = message ? 0 : -ENOMEM;
+                        r = warning ? 0 : -ENOMEM;
                         break;
                 }
-                r = verify_line(&lr, too_long, lineno, n_records + 1, prev_hash, &message);
+                r = verify_line(&lr, too_long, lineno, n_records + 1, prev_hash, &broken);
+                if (r == 1) {
+                        /* the line blamed may be the one before, which was counted as good */
+                        n_records -= broken.line < lineno;
+                        r = broken.message ? 0 : -ENOMEM;
+                        break;
+                }
                 if (r < 0)
                         break;
-                if (r == 1 || r == 2) {
-                        /* 2: the line before is to blame, and was counted as good */
-                        bad_line = lineno - (r == 2);
-                        n_records -= r == 2;
-                        r = 0;
-                        break;
-                }
                 n_records++;
         }
         line_reader_done(&lr);
         close(fd);
-        if (r < 0) {
-                free(message);
-                return r;
+        if (r >= 0) {
+                r = broken.message ? 1 : 0;
+                if (ret_n_records)
+                        *ret_n_records = n_records;
+                if (ret_warning)
+                        *ret_warning = TAKE_PTR(warning);
+                eg_error_move(err, &broken);
         }
-        if (ret_n_records)
-                *ret_n_records = n_records;
-        if (ret_bad_line)
-                *ret_bad_line = bad_line;
-        if (ret_message)
-                *ret_message = message;
-        else
-                free(message);
-        return bad_line ? 1 : 0;
+        free(warning);
+        eg_error_done(&broken);
+        return r;
 }
 
-int eg_audit_verify(const char *path, uint64_t *ret_bad_line, char **ret_message) {
-        return eg_audit_verify_full(path, NULL, ret_bad_line, ret_message);
+int eg_audit_verify(const char *path, struct eg_error *err, char **ret_warning) {
+        return eg_audit_verify_full(path, NULL, err, ret_warning);
 }

@@ -85,9 +85,10 @@ static int on_option(int id, const char *value, void *userdata) {
  * must not pass a check. */
 static int verify(void) {
         const char *path = eg_settings.audit_log;
-        uint64_t n = 0, bad = 0;
-        _cleanup_free_ char *message = NULL;
-        int r = eg_audit_verify_full(path, &n, &bad, &message);
+        uint64_t n = 0;
+        struct eg_error broken = {0};
+        _cleanup_free_ char *warning = NULL;
+        int r = eg_audit_verify_full(path, &n, &broken, &warning);
         if (r == -ENOENT) {
                 fprintf(stderr, "etcd-gitops audit: no audit log at %s\n", path);
                 return EG_EXIT_ERROR;
@@ -97,12 +98,13 @@ static int verify(void) {
                 return EG_EXIT_ERROR;
         }
         if (r == 1) {
-                printf("audit log %s: chain broken after %" PRIu64 " good record%s: %s\n", path, n, n == 1 ? "" : "s",
-                       message);
+                printf("audit log %s: chain broken after %" PRIu64 " good record%s: line %u: %s\n", path, n,
+                       n == 1 ? "" : "s", broken.line, broken.message);
+                eg_error_done(&broken);
                 return EG_EXIT_DIFF;
         }
-        if (message)
-                fprintf(stderr, "etcd-gitops audit: warning: %s\n", message);
+        if (warning)
+                fprintf(stderr, "etcd-gitops audit: warning: %s\n", warning);
         printf("audit log %s: %" PRIu64 " record%s, chain intact\n", path, n, n == 1 ? "" : "s");
         return EG_EXIT_OK;
 }

@@ -77,7 +77,6 @@ static int resolve_file_paths(json_t *doc, const char *path) {
 
 static int load_one(const char *path, json_t **ret, struct eg_error *err) {
         _cleanup_free_ char *data = NULL;
-        _cleanup_free_ char *msg = NULL;
         size_t len = 0;
         int r = eg_read_file(path, KUBECONFIG_MAX_BYTES, &data, &len);
         if (r < 0) {
@@ -86,9 +85,16 @@ static int load_one(const char *path, json_t **ret, struct eg_error *err) {
                 return r;
         }
         json_t *doc = NULL;
-        r = eg_yaml_to_json(data, len, EG_YAML_PLAIN_STRINGS, &doc, &msg);
+        struct eg_error yerr = {0};
+        r = eg_yaml_to_json(data, len, EG_YAML_PLAIN_STRINGS, &doc, &yerr);
         if (r < 0) {
-                eg_error_set(err, "kubeconfig %s: %s", path, msg ? msg : strerror(-r));
+                const char *why = yerr.message ? yerr.message : strerror(-r);
+                if (yerr.line)
+                        eg_error_set_at(err, path, yerr.line, yerr.column, "kubeconfig %s: line %u column %u: %s", path,
+                                        yerr.line, yerr.column, why);
+                else
+                        eg_error_set(err, "kubeconfig %s: %s", path, why);
+                eg_error_done(&yerr);
                 return r == -ENOMEM ? r : -EINVAL;
         }
         if ((r = resolve_file_paths(doc, path)) < 0) {

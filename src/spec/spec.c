@@ -122,6 +122,11 @@ char *eg_diag_format(const struct eg_diag *d) {
         return eg_strdup_printf("%s:%u:%u: %s", d->path, d->line, d->column, d->message);
 }
 
+void eg_diag_to_error(const struct eg_diag *d, struct eg_error *err) {
+        eg_error_set_at(err, d->path && *d->path ? d->path : NULL, d->line, d->column, "%s%s%s",
+                        d->field ? d->field : "", d->field ? ": " : "", d->message);
+}
+
 void eg_diag_done(struct eg_diag *d) {
         free(d->path);
         free(d->field);

@@ -672,7 +672,7 @@ int eg_yn_to_json(struct eg_dctx *c, const struct eg_yn *n, const struct eg_fpat
         return 0;
 }
 
-int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, char **ret_message) {
+int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, struct eg_error *err) {
         struct eg_yaml_reader *r = NULL;
         struct eg_ydoc *d = NULL;
         struct eg_dctx c = {.path = ""};
@@ -683,7 +683,7 @@ int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, 
         if (k < 0)
                 goto out;
         if (d && d->error) {
-                *ret_message = eg_strdup_printf("line %u column %u: %s", d->error_line, d->error_column, d->error);
+                eg_error_set_at(err, NULL, d->error_line, d->error_column, "%s", d->error);
                 k = -EBADMSG;
                 goto out;
         }
@@ -693,7 +693,7 @@ int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, 
                 goto out;
         }
         if (d->root->type != EG_YN_MAP) {
-                *ret_message = strdup("the document is not a mapping");
+                eg_error_set(err, "the document is not a mapping");
                 k = -EBADMSG;
                 goto out;
         }
@@ -704,9 +704,7 @@ int eg_yaml_to_json(const char *data, size_t len, unsigned flags, json_t **ret, 
         if (k >= 0 && c.oom)
                 k = c.oom;
         else if (k >= 0 && c.n_diags > 0) {
-                *ret_message = eg_strdup_printf("line %u column %u: %s%s%s", c.diags[0].line, c.diags[0].column,
-                                                c.diags[0].field ? c.diags[0].field : "", c.diags[0].field ? ": " : "",
-                                                c.diags[0].message);
+                eg_diag_to_error(&c.diags[0], err);
                 k = -EBADMSG;
         }
 out:

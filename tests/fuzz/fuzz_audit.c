@@ -72,12 +72,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 setup();
         write_file(log_path, data, size);
 
-        uint64_t n_records = 0, bad_line = 0;
-        char *message = NULL;
-        int v = eg_audit_verify_full(log_path, &n_records, &bad_line, &message);
-        if (v < 0 || (v == 1) != (bad_line > 0) || (v == 1 && !message))
+        uint64_t n_records = 0;
+        struct eg_error broken = {0};
+        char *warning = NULL;
+        int v = eg_audit_verify_full(log_path, &n_records, &broken, &warning);
+        if (v < 0 || (v == 1) != (broken.line > 0) || (v == 1) != (broken.message != NULL) || (v == 1 && warning))
                 abort();
-        free(message);
+        free(warning);
+        eg_error_done(&broken);
 
         struct eg_audit_record *recs = NULL;
         size_t n = 0, skipped = 0;
@@ -111,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* the writer continues the chain from the tail; after an intact log, the chain
          * stays intact with one more record */
         struct eg_audit *a = NULL;
-        char *warning = NULL;
+        warning = NULL;
         int o = eg_audit_open(log_path, &a, &warning);
         free(warning);
         if (o < 0 && (v == 0 || o != -EBADMSG))
@@ -131,8 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         eg_audit_close(a);
         if (v == 0) {
                 uint64_t n_after = 0;
-                message = NULL;
-                if (eg_audit_verify_full(log_path, &n_after, &bad_line, &message) != 0 || message ||
+                warning = NULL;
+                if (eg_audit_verify_full(log_path, &n_after, NULL, &warning) != 0 || warning ||
                     n_after != n_records + 1 || st.seq != n_records + 1)
                         abort();
         }

@@ -102,18 +102,24 @@ static void append_n(const char *log, size_t n, const char *cluster) {
         eg_audit_close(a);
 }
 
-static void assert_verify(const char *log, int want, uint64_t want_records, uint64_t want_line,
+/* want_message: why the chain broke at want_line (want 1), or the warning (want 0). */
+static void assert_verify(const char *log, int want, uint64_t want_records, unsigned want_line,
                           const char *want_message) {
-        uint64_t n = 99, bad = 99;
-        char *msg = NULL;
-        assert_int_equal(eg_audit_verify_full(log, &n, &bad, &msg), want);
+        uint64_t n = 99;
+        struct eg_error err = {0};
+        char *warning = NULL;
+        assert_int_equal(eg_audit_verify_full(log, &n, &err, &warning), want);
         assert_int_equal(n, want_records);
-        assert_int_equal(bad, want_line);
+        assert_int_equal(err.line, want_line);
+        const char *got = want == 1 ? err.message : warning;
         if (want_message)
-                assert_string_equal(msg, want_message);
+                assert_string_equal(got, want_message);
         else
-                assert_null(msg);
-        free(msg);
+                assert_null(got);
+        if (want == 1)
+                assert_null(warning);
+        free(warning);
+        eg_error_done(&err);
 }
 
 static void test_audit__format_exact(void **state) {
@@ -342,33 +348,32 @@ static void test_audit__verify_catches_edit(void **state) {
         rewrite_lines(f->log, edit_reason_of_line3);
         /* the edited line itself still parses: the next line's prev no longer fits it, and
          * it is the edited line that is blamed */
-        assert_verify(f->log, 1, 2, 3, "line 3: its hash is not what line 4 records as prev (record edited?)");
-        uint64_t bad = 0;
-        char *msg = NULL;
-        assert_int_equal(eg_audit_verify(f->log, &bad, &msg), 1);
-        assert_int_equal(bad, 3);
-        free(msg);
+        assert_verify(f->log, 1, 2, 3, "its hash is not what line 4 records as prev (record edited?)");
+        struct eg_error err = {0};
+        assert_int_equal(eg_audit_verify(f->log, &err, NULL), 1);
+        assert_int_equal(err.line, 3);
+        eg_error_done(&err);
 }
 
 static void test_audit__verify_catches_delete(void **state) {
         struct fixture *f = *state;
         append_n(f->log, 5, "ns/a");
         rewrite_lines(f->log, delete_line3);
-        assert_verify(f->log, 1, 2, 3, "line 3: seq is 4, expected 3 (record removed, reordered or duplicated?)");
+        assert_verify(f->log, 1, 2, 3, "seq is 4, expected 3 (record removed, reordered or duplicated?)");
 }
 
 static void test_audit__verify_catches_reorder(void **state) {
         struct fixture *f = *state;
         append_n(f->log, 5, "ns/a");
         rewrite_lines(f->log, swap_lines_2_3);
-        assert_verify(f->log, 1, 1, 2, "line 2: seq is 3, expected 2 (record removed, reordered or duplicated?)");
+        assert_verify(f->log, 1, 1, 2, "seq is 3, expected 2 (record removed, reordered or duplicated?)");
 }
 
 static void test_audit__verify_catches_garbage(void **state) {
         struct fixture *f = *state;
         append_n(f->log, 3, "ns/a");
         rewrite_lines(f->log, garble_line2);
-        assert_verify(f->log, 1, 1, 2, "line 2: not valid JSON: string or '}' expected near end of file (column 9)");
+        assert_verify(f->log, 1, 1, 2, "not valid JSON: string or '}' expected near end of file (column 9)");
         struct eg_audit_record *recs;
         size_t n, skipped;
         assert_int_equal(eg_audit_read_full(f->log, NULL, &recs, &n, &skipped), 0);
@@ -382,7 +387,7 @@ static void test_audit__verify_catches_bad_field(void **state) {
         struct fixture *f = *state;
         append_n(f->log, 3, "ns/a");
         rewrite_lines(f->log, wrong_time_line2);
-        assert_verify(f->log, 1, 1, 2, "line 2: 'time' must be an RFC 3339 UTC time with milliseconds");
+        assert_verify(f->log, 1, 1, 2, "'time' must be an RFC 3339 UTC time with milliseconds");
 }
 
 static void test_audit__verify_first_line(void **state) {
@@ -391,7 +396,7 @@ static void test_audit__verify_first_line(void **state) {
         rewrite_lines(f->log, delete_line3);
         /* drop the first record: line 1 now has seq 2 */
         rewrite_lines(f->log, delete_line1);
-        assert_verify(f->log, 1, 0, 1, "line 1: seq is 2, expected 1 (record removed, reordered or duplicated?)");
+        assert_verify(f->log, 1, 0, 1, "seq is 2, expected 1 (record removed, reordered or duplicated?)");
 }
 
 static void test_audit__verify_empty(void **state) {
@@ -440,7 +445,7 @@ static void test_audit__invalid_last_line_dropped(void **state) {
         off_t good = file_size(f->log);
         append_raw(f->log, "not json\n");
         /* a complete line cannot come from a crash: verify calls it a break */
-        assert_verify(f->log, 1, 2, 3, "line 3: not valid JSON: '[' or '{' expected near 'not' (column 3)");
+        assert_verify(f->log, 1, 2, 3, "not valid JSON: '[' or '{' expected near 'not' (column 3)");
         struct eg_audit *a;
         char *warning = NULL;
         assert_int_equal(eg_audit_open(f->log, &a, &warning), 0);
@@ -540,7 +545,7 @@ static void test_audit__overlong_line(void **state) {
         _cleanup_free_ char *big = repeat('x', EG_AUDIT_LINE_MAX + 4000);
         big[EG_AUDIT_LINE_MAX + 3999] = '\n';
         append_raw(f->log, big);
-        assert_verify(f->log, 1, 1, 2, "line 2: longer than 65536 bytes");
+        assert_verify(f->log, 1, 1, 2, "longer than 65536 bytes");
         struct eg_audit_record *recs;
         size_t n, skipped;
         assert_int_equal(eg_audit_read_full(f->log, NULL, &recs, &n, &skipped), 0);

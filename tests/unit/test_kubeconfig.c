@@ -274,6 +274,9 @@ static void test_kubeconfig__yaml(void **state) {
         assert_int_equal(eg_write_file_atomic(p, dup, strlen(dup), 0600), 0);
         assert_int_equal(load(fx, p, NULL), -EINVAL);
         assert_non_null(strstr(fx->err.message, "line 2 column 1: current-context: duplicate key"));
+        assert_string_equal(fx->err.file, p);
+        assert_int_equal(fx->err.line, 2);
+        assert_int_equal(fx->err.column, 1);
         const char *empty = "---\n---\ncurrent-context: c\n";
         assert_int_equal(eg_write_file_atomic(p, empty, strlen(empty), 0600), 0);
         assert_int_equal(load(fx, p, NULL), -EINVAL);
