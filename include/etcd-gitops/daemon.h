@@ -36,6 +36,9 @@ struct eg_daemon_options {
         /* borrowed; may be NULL. Where it has a change signal (a pod watch), each change starts
          * a pass at once, as a member process's exit does. */
         struct eg_runtime *runtime;
+        /* /readyz is 503 while the last read of the source failed (--readyz-source=required, the
+         * default); true (optional): ready on the last good revision all the same */
+        bool readyz_source_optional;
 };
 
 struct eg_daemon;

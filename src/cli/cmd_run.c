@@ -18,6 +18,7 @@ enum {
         OPT_NO_LEADER_ELECT,
         OPT_LEADER_ELECT_LEASE,
         OPT_LEADER_ELECT_NAMESPACE,
+        OPT_READYZ_SOURCE,
 };
 
 const struct eg_option cmd_run_options[] = {
@@ -26,6 +27,8 @@ const struct eg_option cmd_run_options[] = {
         {OPT_DEBOUNCE, "debounce", 0, "DURATION", "quiet time after a file change before reading (default 20ms)"},
         {OPT_LISTEN, "listen", 0, "ADDR",
          "HTTP endpoints on HOST:PORT (default " EG_HTTP_DEFAULT_LISTEN "; none: off)"},
+        {OPT_READYZ_SOURCE, "readyz-source", 0, "required|optional",
+         "whether /readyz fails while the source cannot be read (default required)"},
         {OPT_WEBHOOK_SECRET_FILE, "webhook-secret-file", 0, "FILE",
          "secret that POST /hook requests must be signed with"},
         {OPT_DRY_RUN, "dry-run", 0, NULL, "plan and record what would be done; change nothing"},
@@ -46,6 +49,7 @@ struct run_args {
         const char *listen;
         const char *webhook_secret_file;
         bool listen_given;
+        bool readyz_source_optional;
         int leader_elect; /* -1: the runtime's default */
         const char *lease_name, *lease_namespace;
 };
@@ -83,6 +87,14 @@ static int on_option(int id, const char *value, void *userdata) {
                 a->listen = value;
                 return 0;
         }
+        case OPT_READYZ_SOURCE:
+                if (strcmp(value, "required") != 0 && strcmp(value, "optional") != 0) {
+                        fprintf(stderr, "etcd-gitops run: --readyz-source takes required or optional, got '%s'\n",
+                                value);
+                        return -EINVAL;
+                }
+                a->readyz_source_optional = strcmp(value, "optional") == 0;
+                return 0;
         case OPT_WEBHOOK_SECRET_FILE:
                 a->webhook_secret_file = value;
                 return 0;
@@ -143,6 +155,7 @@ static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli
                 .debounce_ms = a->debounce_ms,
                 .listen = a->listen,
                 .listen_optional = !a->listen_given,
+                .readyz_source_optional = a->readyz_source_optional,
                 .webhook_secret_file = a->webhook_secret_file,
                 .state_dir = eg_settings.state_dir,
                 .lease = lease,

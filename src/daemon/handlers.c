@@ -13,23 +13,43 @@
  * flood of bad requests cannot flood the log */
 #define REJECT_RECORDS_PER_MIN 10
 
+/* Whether the source lets the daemon be ready: a revision is in force and, unless
+ * --readyz-source=optional, the last read worked. */
+static bool source_ready(const struct eg_daemon *d) {
+        return d->desired && (!d->last_error || d->opt->readyz_source_optional);
+}
+
 static bool http_ready(void *userdata) {
         struct eg_daemon *d = userdata;
-        return d->ready && d->leading && !d->list_error;
+        return d->ready && d->leading && !d->list_error && source_ready(d);
+}
+
+/* What /readyz says when not ready, malloc'd (NULL: "not ready"): standing by, not seeing
+ * every cluster, then the source. */
+static char *unready_why(const struct eg_daemon *d) {
+        const struct eg_lease *l = d->opt->lease;
+        if (l && !d->leading && d->lease_holder)
+                return eg_strdup_printf("standby: the lease %s/%s is held by %s", eg_lease_namespace(l),
+                                        eg_lease_name(l), d->lease_holder);
+        if (l && !d->leading)
+                return eg_strdup_printf("standby: waiting for the lease %s/%s%s%s", eg_lease_namespace(l),
+                                        eg_lease_name(l), d->lease_error ? ": " : "",
+                                        d->lease_error ? d->lease_error : "");
+        if (d->list_error)
+                return eg_strdup_printf("cannot see every cluster: %s", d->list_error);
+        if (source_ready(d) || !d->last_error)
+                return NULL;
+        if (!d->desired)
+                return eg_strdup_printf("no revision of the source read yet: %s", d->last_error);
+        if (d->read_failed)
+                return eg_strdup_printf("source unreadable: %s; revision %s stays applied", d->last_error,
+                                        d->rev.revision);
+        return eg_strdup_printf("source unreadable: %s", d->last_error);
 }
 
 static char *http_unready_why(void *userdata) {
-        struct eg_daemon *d = userdata;
-        if (d->leading && d->list_error)
-                return eg_strdup_printf("cannot see every cluster: %s\n", d->list_error);
-        if (!d->opt->lease || d->leading)
-                return NULL;
-        const struct eg_lease *l = d->opt->lease;
-        if (d->lease_holder)
-                return eg_strdup_printf("standby: the lease %s/%s is held by %s\n", eg_lease_namespace(l),
-                                        eg_lease_name(l), d->lease_holder);
-        return eg_strdup_printf("standby: waiting for the lease %s/%s%s%s\n", eg_lease_namespace(l), eg_lease_name(l),
-                                d->lease_error ? ": " : "", d->lease_error ? d->lease_error : "");
+        _cleanup_free_ char *why = unready_why(userdata);
+        return why ? eg_strdup_printf("%s\n", why) : NULL;
 }
 
 static int http_metrics(void *userdata, struct eg_buf *out) {
@@ -82,6 +102,38 @@ static json_t *time_or_null(int64_t ms) {
         return json_string(buf);
 }
 
+/* The source as read last: the revision in force, the last read's error (readFailed: the
+ * read failed outright, else a git fetch did and the commit fetched before was read) and
+ * the diagnostics of the revision in force. */
+static json_t *source_json(const struct eg_daemon *d) {
+        return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:b, s:s?, s:I, s:O?}", "kind",
+                         d->opt->source->ops->kind, "revision", d->rev.revision, "commit", d->rev.commit, "author",
+                         d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty, "lastRead",
+                         time_or_null(d->last_read_ms), "lastError", d->last_error, "readFailed", d->read_failed,
+                         "waitingForCommit", d->hook_commit, "errors", (json_int_t)d->source_errors, "diagnostics",
+                         d->source_diags);
+}
+
+/* What the last pass this daemon ran came to, null before the first. */
+static json_t *last_pass_json(const struct eg_daemon *d) {
+        const struct pass_outcome *p = &d->last_pass;
+        const struct eg_pass_result *res = &p->result;
+        if (!p->time_ms)
+                return json_null();
+        size_t settled = res->n_converged + res->n_blocked + res->n_failed;
+        const char *outcome = p->r < 0             ? "failed"
+                              : res->all_converged ? "converged"
+                              : res->n_failed      ? "failing"
+                              : res->n_blocked     ? "blocked"
+                                                   : "progressing";
+        return json_pack("{s:o, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "time", time_or_null(p->time_ms), "outcome",
+                         outcome, "error", p->r < 0 ? (d->list_error ? d->list_error : strerror(-p->r)) : NULL,
+                         "clusters", (json_int_t)res->n_clusters, "converged", (json_int_t)res->n_converged,
+                         "progressing", (json_int_t)(res->n_clusters > settled ? res->n_clusters - settled : 0),
+                         "blocked", (json_int_t)res->n_blocked, "failing", (json_int_t)res->n_failed, "actions",
+                         (json_int_t)res->n_actions);
+}
+
 static int http_status(void *userdata, char **ret) {
         struct eg_daemon *d = userdata;
         json_t *fp = d->force_key
@@ -93,12 +145,12 @@ static int http_status(void *userdata, char **ret) {
                                    eg_lease_name(l), "identity", eg_lease_identity(l), "leader", d->leading, "holder",
                                    d->lease_holder, "lastError", d->lease_error)
                        : json_null();
-        json_t *doc = json_pack(
-                "{s:b, s:s?, s:{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:o, s:s?, s:s?}, s:o, s:o, s:o}", "ready", d->ready,
-                "listError", d->list_error, "source", "kind", d->opt->source->ops->kind, "revision", d->rev.revision,
-                "commit", d->rev.commit, "author", d->rev.author, "subject", d->rev.subject, "dirty", d->rev.dirty,
-                "lastRead", time_or_null(d->last_read_ms), "lastError", d->last_error, "waitingForCommit",
-                d->hook_commit, "forcePush", fp, "leaderElection", le, "clusters", cached_statuses(d->opt->state_dir));
+        bool ready = http_ready(d);
+        _cleanup_free_ char *why = ready ? NULL : unready_why(d);
+        const char *not_ready = ready ? NULL : why ? why : "not ready";
+        json_t *doc = json_pack("{s:b, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o}", "ready", ready, "notReady", not_ready,
+                                "listError", d->list_error, "source", source_json(d), "lastPass", last_pass_json(d),
+                                "forcePush", fp, "leaderElection", le, "clusters", cached_statuses(d->opt->state_dir));
         if (!doc)
                 return -ENOMEM;
         *ret = json_dumps(doc, JSON_INDENT(2));

@@ -180,6 +180,53 @@ static void clusters_section(struct page *p, const json_t *clusters) {
         table_end(p);
 }
 
+static const char *severity_class(const char *severity) {
+        return severity && strcmp(severity, "error") == 0 ? "bad" : "warn";
+}
+
+/* The errors and warnings of the revision in force, where each is: none, no section. */
+static void diagnostics_section(struct page *p, const json_t *doc) {
+        static const char *const cols[] = {"Where", "Severity", "Message", NULL};
+        const json_t *diags = json_object_get(json_object_get(doc, "source"), "diagnostics");
+        size_t i;
+        const json_t *dg;
+        if (json_array_size(diags) == 0)
+                return;
+        heading(p, "Source diagnostics", cols);
+        json_array_foreach(diags, i, dg) {
+                _cleanup_free_ char *where = eg_strdup_printf(
+                        "%s:%lld:%lld", either(str(dg, "file"), "?"),
+                        (long long)json_integer_value(json_object_get(dg, "line")),
+                        (long long)json_integer_value(json_object_get(dg, "column")));
+                const char *field = str(dg, "field"), *message = str(dg, "message");
+                _cleanup_free_ char *both = joined(field, ": ", message);
+                put(p, "<tr>");
+                cell(p, NULL, either(where, "?"));
+                cell(p, severity_class(str(dg, "severity")), str(dg, "severity"));
+                cell(p, NULL, either(both, message));
+                row_end(p);
+        }
+        table_end(p);
+}
+
+/* "converged: 3 clusters, 3 converged, 0 progressing, 0 blocked, 0 failing", malloc'd;
+ * NULL before the first pass. */
+static char *last_pass_text(const json_t *doc) {
+        const json_t *lp = json_object_get(doc, "lastPass");
+        if (!json_is_object(lp))
+                return NULL;
+        const char *error = str(lp, "error");
+        return eg_strdup_printf("%s at %s: %lld clusters, %lld converged, %lld progressing, %lld blocked, %lld "
+                                "failing%s%s",
+                                either(str(lp, "outcome"), "?"), either(str(lp, "time"), "?"),
+                                (long long)json_integer_value(json_object_get(lp, "clusters")),
+                                (long long)json_integer_value(json_object_get(lp, "converged")),
+                                (long long)json_integer_value(json_object_get(lp, "progressing")),
+                                (long long)json_integer_value(json_object_get(lp, "blocked")),
+                                (long long)json_integer_value(json_object_get(lp, "failing")), error ? ": " : "",
+                                error ? error : "");
+}
+
 static void source_section(struct page *p, const json_t *doc) {
         const json_t *src = json_object_get(doc, "source");
         const json_t *fp = json_object_get(doc, "forcePush");
@@ -190,6 +237,8 @@ static void source_section(struct page *p, const json_t *doc) {
         field(p, "Subject", str(src, "subject"));
         field(p, "Author", str(src, "author"));
         field(p, "Last read", str(src, "lastRead"));
+        _cleanup_free_ char *pass = last_pass_text(doc);
+        field(p, "Last pass", pass);
         field(p, "Waiting for commit", str(src, "waitingForCommit"));
         if (json_is_true(json_object_get(src, "dirty")))
                 field(p, "Working tree", "has uncommitted changes");
@@ -201,6 +250,7 @@ static void source_section(struct page *p, const json_t *doc) {
 
 /* First on the page: what keeps the daemon from following the source everywhere. */
 static void errors_section(struct page *p, const json_t *doc) {
+        error_box(p, "Not ready", str(doc, "notReady"));
         error_box(p, "Source error", str(json_object_get(doc, "source"), "lastError"));
         error_box(p, "Cannot see every cluster", str(doc, "listError"));
         error_box(p, "Leader election", str(json_object_get(doc, "leaderElection"), "lastError"));
@@ -324,6 +374,7 @@ int eg_http_page_render(const char *status, const char *audit_log, struct eg_buf
         put(&p, now);
         put(&p, "; the same data as <a href=\"/status\">/status</a>, also <a href=\"/metrics\">/metrics</a>.</p>\n");
         errors_section(&p, doc);
+        diagnostics_section(&p, doc);
         clusters_section(&p, json_object_get(doc, "clusters"));
         if (audit_log)
                 decisions_section(&p, audit_log);

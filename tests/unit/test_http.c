@@ -184,7 +184,12 @@ static const char page_status[] =
         "{\"ready\":true,\"listError\":null,"
         "\"source\":{\"kind\":\"git\",\"revision\":\"main@sha1:0123abcd\",\"commit\":\"0123abcd\","
         "\"subject\":\"<b>bold</b> & co\",\"dirty\":false,\"lastRead\":null,"
-        "\"lastError\":\"clusters/x.yaml:3:7: spec.size: must be at least 1\"},"
+        "\"lastError\":\"clusters/x.yaml:3:7: spec.size: must be at least 1\","
+        "\"diagnostics\":[{\"file\":\"clusters/x.yaml\",\"line\":3,\"column\":7,\"severity\":\"error\","
+        "\"field\":\"spec.size\",\"message\":\"must be <at least> 1\"},{\"file\":\"y.yaml\",\"line\":1,"
+        "\"column\":1,\"severity\":\"warning\",\"message\":\"unknown field\"}]},"
+        "\"lastPass\":{\"time\":\"2026-12-05T19:00:00.000Z\",\"outcome\":\"failing\",\"clusters\":3,"
+        "\"converged\":1,\"progressing\":1,\"blocked\":0,\"failing\":1,\"actions\":1},"
         "\"forcePush\":null,\"leaderElection\":null,\"clusters\":[{\"metadata\":"
         "{\"name\":\"<script>alert(1)</script>\",\"namespace\":\"prod\"},\"status\":{\"phase\":\"Running\","
         "\"readyMembers\":\"2/3\",\"leader\":\"orders-1\",\"currentVersion\":\"3.5.9\","
@@ -221,6 +226,10 @@ static void test_http__page(void **state) {
                 "<td>http://127.0.0.1:2379</td><td>4</td>",
                 "clusters/x.yaml:3:7: spec.size: must be at least 1",
                 "main@sha1:0123abcd",
+                ("<td>clusters/x.yaml:3:7</td><td class=\"bad\">error</td>"
+                 "<td>spec.size: must be &lt;at least&gt; 1</td>"),
+                "<td>y.yaml:1:1</td><td class=\"warn\">warning</td><td>unknown field</td>",
+                "failing at 2026-12-05T19:00:00.000Z: 3 clusters, 1 converged, 1 progressing, 0 blocked, 1 failing",
         };
         /* the only markup is the page's own: no tag a manifest or git wrote survives; no
          * audit log given, no decisions section */
@@ -250,6 +259,10 @@ static void test_http__page(void **state) {
         _cleanup_free_ char *empty = render("{\"clusters\":[]}", NULL);
         assert_non_null(strstr(empty, "No cluster yet."));
         assert_non_null(strstr(empty, "not ready"));
+        assert_null(strstr(empty, "Source diagnostics"));
+        assert_null(strstr(empty, "Last pass"));
+        _cleanup_free_ char *unready = render("{\"ready\":false,\"notReady\":\"source unreadable: <gone>\"}", NULL);
+        assert_non_null(strstr(unready, "<strong>Not ready</strong><pre>source unreadable: &lt;gone&gt;</pre>"));
 }
 
 static void test_http__page_decisions(void **state) {
