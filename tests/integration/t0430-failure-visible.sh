@@ -3,14 +3,15 @@
 # line and column), on the page, in etcd_gitops_source_errors and in the cluster's
 # condition gauges (Stalled, InvalidManifest); the last pass's outcome is in /status; a
 # source that cannot be read makes /readyz 503 with the reason and etcd_gitops_source_ready
-# 0 until it is back (unless --readyz-source=optional); process_* and build_info are sane.
+# 0 until it is back (unless --readyz-source=optional), as does a git remote that cannot be
+# fetched; process_* and build_info are sane.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
 http_port() { sed -n 's/.*serving .* (port \([0-9][0-9]*\)).*/\1/p' "$T/daemon.log" | head -n1; }
 has_port() { [ -n "$(http_port)" ]; }
 get() { curl -sS --max-time 5 -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PORT$1"; }
 answers() { [ "$(get "$1")" = "$2" ]; }
-metric() { curl -sS --max-time 5 "http://127.0.0.1:$PORT/metrics" | grep -qx "$1"; }
+metric() { curl -sS --max-time 5 -o "$T/scrape" "http://127.0.0.1:$PORT/metrics" && grep -qx "$1" "$T/scrape"; }
 # status_has PYTHON-EXPR: the expression holds of /status (d)
 status_has() { curl -sS --max-time 5 "http://127.0.0.1:$PORT/status" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1) else 1)"; }
 condition() { metric "etcd_gitops_cluster_condition{namespace=\"default\",name=\"$1\",type=\"$2\",reason=\"$3\"} $4"; }
@@ -96,6 +97,26 @@ wait_until 20 "source_ready 0" metric 'etcd_gitops_source_ready 0'
 answers /readyz 200 || fail "--readyz-source=optional: /readyz $(cat "$T/body")"
 status_has 'd["ready"] is True and d["source"]["readFailed"] is True' || fail "/status lost the failure"
 mv "$SRC.away" "$SRC"
+stop_daemon
+
+say "a git remote gone: /readyz 503 naming the failed fetch and the commit still applied; back: 200"
+. "$EG_SOURCE_DIR/tests/lib/git.sh"
+cp "$SRC/demo.yaml" "$W/" && git -C "$W" add -A && git -C "$W" commit -q -m demo && git -C "$W" push -q origin HEAD:main
+commit=$(git -C "$W" rev-parse HEAD)
+"$EG_BIN" run --source "$URL" --listen 127.0.0.1:0 --interval 1s >"$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+wait_until 10 "the HTTP server to start" has_port
+PORT=$(http_port)
+wait_until 30 "/readyz 200" answers /readyz 200
+mv "$T/remote.git" "$T/remote.away"
+wait_until 20 "/readyz 503" answers /readyz 503
+get /readyz >/dev/null
+grep -q "^source unreadable: .*; still at main@sha1:$commit$" "$T/body" || fail "/readyz does not say why: $(cat "$T/body")"
+status_has "d['source']['readFailed'] is False and d['source']['commit']=='$commit' and d['notReady'].startswith('source unreadable')" ||
+  fail "/status does not tell a failed fetch from a failed read"
+metric 'etcd_gitops_source_ready 0' || fail "source_ready not 0 while the remote is gone"
+mv "$T/remote.away" "$T/remote.git"
+wait_until 20 "/readyz 200 again" answers /readyz 200
 stop_daemon
 
 say "a bad --readyz-source is a usage error"
