@@ -25,7 +25,7 @@ const struct eg_option cmd_logs_options[] = {
         {0},
 };
 
-enum { LOGS_POLL_MS = 200, LOGS_CHUNK = 65536 };
+enum { LOGS_POLL_MS = 200, LOGS_CHUNK = 65536, LOGS_SHRUNK_POLLS = 5 };
 
 static volatile sig_atomic_t logs_stop;
 
@@ -38,7 +38,12 @@ static void on_stop(int sig) {
 struct logs_sink {
         const char *member;
         bool prefix, at_line_start;
-        off_t offset; /* local: how far the file was printed */
+        /* local: the member's etcd.log, how far it was printed, the etcd.log.1 seen last (0:
+         * none) and for how many polls etcd.log has been shorter than that with no new .1 */
+        char *path;
+        off_t offset;
+        ino_t rotated_ino;
+        unsigned shrunk_polls;
 };
 
 static int sink_write(const char *p, size_t n, void *userdata) {
@@ -53,35 +58,58 @@ static int sink_write(const char *p, size_t n, void *userdata) {
         return 0;
 }
 
-/* Prints what path holds past s->offset; starts over when the file got shorter (rotated). */
-static void local_print_new(const char *path, struct logs_sink *s) {
+/* Prints what path holds past offset; the offset reached, or offset when it cannot be read. */
+static off_t print_from(const char *path, off_t offset, struct logs_sink *s) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
         char buf[LOGS_CHUNK];
         ssize_t k;
         if (fd < 0)
-                return;
-        if (fstat(fd, &st) == 0 && st.st_size < s->offset)
-                s->offset = 0;
-        while (lseek(fd, s->offset, SEEK_SET) >= 0 && (k = read(fd, buf, sizeof(buf))) > 0) {
+                return offset;
+        while ((k = pread(fd, buf, sizeof(buf), offset)) > 0) {
                 sink_write(buf, (size_t)k, s);
-                s->offset += k;
+                offset += k;
         }
         close(fd);
+        return offset;
 }
 
+/* First etcd.log.1 whole, then etcd.log. When the log rotated (local_logs.c) etcd.log.1
+ * is a new file holding what etcd.log held, the rest of what was not printed yet
+ * included: that rest, then etcd.log from its start. A file
+ * that only got shorter is a rotation under way (.1 comes after the emptying) or, after a
+ * few polls, a log someone emptied: printed again from its start. */
+static void local_print_new(struct logs_sink *s) {
+        _cleanup_free_ char *rotated = eg_strdup_printf("%s.1", s->path);
+        struct stat st;
+        if (rotated && stat(rotated, &st) == 0 && st.st_ino != s->rotated_ino) {
+                print_from(rotated, s->offset, s);
+                s->rotated_ino = st.st_ino;
+                s->offset = 0;
+                s->shrunk_polls = 0;
+        }
+        if (stat(s->path, &st) == 0 && st.st_size < s->offset) {
+                if (++s->shrunk_polls < LOGS_SHRUNK_POLLS)
+                        return;
+                s->offset = 0;
+        }
+        s->shrunk_polls = 0;
+        s->offset = print_from(s->path, s->offset, s);
+}
+
+/* Each member's etcd.log.1, the last rotated copy, then etcd.log; with follow, what is
+ * added until Ctrl-C. */
 static int local_logs(const struct eg_runtime_cluster *c, struct logs_sink *sinks, size_t n, bool follow) {
         _cleanup_free_ char *dir = eg_state_path(eg_settings.state_dir, EG_STATE_CLUSTERS, c->namespace, c->name);
-        char **paths = calloc(n + 1, sizeof(char *));
-        int r = dir && paths ? 0 : -ENOMEM;
+        int r = dir ? 0 : -ENOMEM;
         for (size_t i = 0; r == 0 && i < n; i++)
-                if (!(paths[i] = eg_strdup_printf("%s/members/%s/etcd.log", dir, sinks[i].member)))
+                if (!(sinks[i].path = eg_strdup_printf("%s/members/%s/etcd.log", dir, sinks[i].member)))
                         r = -ENOMEM;
         do {
                 for (size_t i = 0; r == 0 && i < n; i++)
-                        local_print_new(paths[i], &sinks[i]);
+                        local_print_new(&sinks[i]);
         } while (r == 0 && follow && !logs_stop && usleep(LOGS_POLL_MS * 1000) >= 0);
-        eg_strv_free(paths, n);
+        for (size_t i = 0; i < n; i++)
+                free(sinks[i].path);
         return r;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "etcd-gitops/runtime.h"
+#include "local_logs.h"
 #include "local_record.h"
 #include "local_runtime.h"
 #include "process.h"
@@ -448,6 +449,8 @@ int local_member_start(struct local_runtime *lr, const char *ns, const char *nam
         if ((r = build_argv(bin, m, initial_cluster, token, extra, &argv)) < 0 ||
             (r = eg_proc_build_env(etcd_env, &env)) < 0)
                 goto oom;
+        /* no etcd writes to it now; a log that cannot be rotated must not keep the member down */
+        (void)local_member_log_rotate(log);
         log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0) {
                 r = -errno;
