@@ -101,6 +101,27 @@ void eg_reconciler_poke_all(struct eg_reconciler *r);
  * next recheck. *ret is malloc'd (NULL when there are none). Not while a pass runs. */
 int eg_reconciler_member_pids(struct eg_reconciler *r, int64_t **ret, size_t *ret_n);
 
+/* ---- suspension by hand (suspend.c): a cluster held without a commit ---- */
+
+/* A suspended cluster is observed, planned and reported like any other, and never changed:
+ * no step of its plan is taken, no restore fetched, no prune; what the plan would do is
+ * recorded as a "suspended" decision once per change. Its EtcdBackups go on (they only read).
+ * Kept as one file per cluster under the state dir: it outlives the process that set it. */
+
+/* Suspends (on) or resumes ns/name, or, when both are NULL, every cluster r knows: desired
+ * at its last pass, listed by its runtime, or suspended. Each change is recorded through r's
+ * journal as decision "suspend" or "resume" with actor and reason (may be NULL); a cluster
+ * already so is left as it is, without a record. Returns how many clusters changed (0: all
+ * already so); -ENOENT for a cluster r does not know, err naming those it knows, or for every
+ * cluster when it knows none. */
+int eg_reconciler_set_suspended(struct eg_reconciler *r, const char *ns, const char *name, bool on, const char *reason,
+                                const char *actor, struct eg_error *err);
+
+/* Whether ns/name is suspended under state_dir (NULL: nothing is): 1 with *ret (may be NULL)
+ * the object {"reason","actor","since"} the caller owns, 0 when not, a negative errno when
+ * it cannot be told. */
+int eg_suspension_read(const char *state_dir, const char *ns, const char *name, json_t **ret);
+
 /* ---- guided quorum recovery (recover.c): etcd's documented disaster recovery, on demand ---- */
 
 /* One member of the runtime as recovery sees it. */

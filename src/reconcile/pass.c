@@ -166,12 +166,19 @@ void reconcile_cluster(struct eg_reconciler *r, const struct eg_desired_set *des
         int k = pass_begin(&p);
         if (k >= 0)
                 k = pass_observe(&p);
-        if (k >= 0)
+        /* suspended by hand: planned, never changed (record_pass says what is held back); a
+         * restore is planned as diff plans it, its snapshot not fetched */
+        bool suspended = k >= 0 && eg_suspension_read(r->opt.state_dir, ns, name, NULL) != 0;
+        if (suspended)
+                p.restore.restore = p.obj ? pending_restore(r->opt.state_dir, desired, ns, name, p.o.rc_exists, NULL)
+                                          : NULL;
+        else if (k >= 0)
                 k = restore_step(&p);
         if (k >= 0)
                 k = pass_plan(&p);
         if (k >= 0) {
-                pass_execute(&p);
+                if (!suspended)
+                        pass_execute(&p);
                 record_pass(&p);
         }
         pass_done(&p);

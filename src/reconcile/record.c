@@ -6,6 +6,9 @@
 
 #include "internal.h"
 
+/* Steps of a held-back plan named in its record; the rest are counted. */
+#define HELD_LISTED 8
+
 static const char *state_decision(enum eg_plan_state s) {
         switch (s) {
         case EG_PLAN_CONVERGED:
@@ -164,8 +167,9 @@ static void record_step(struct cluster_pass *p) {
         record_seen(p, a->reason);
 }
 
-/* Where no step was taken: the cluster's state, recorded when it (or the revision) changed. */
-static void record_state(struct cluster_pass *p) {
+/* Where no step was taken: the cluster's state, recorded when it (or the revision) changed;
+ * a plan held back by a suspension as decision "suspended". */
+static void record_state(struct cluster_pass *p, bool held) {
         const struct eg_plan *plan = &p->plan;
         struct cluster_track *t = p->t;
         bool blocked = plan->state == EG_PLAN_BLOCKED || plan->state == EG_PLAN_QUORUM_LOST ||
@@ -186,7 +190,7 @@ static void record_state(struct cluster_pass *p) {
                                               : NULL;
         const char *reason = plan->reason ? plan->reason : "converged: nothing to do";
         record_decision(p, p->obj, first,
-                        &(const struct eg_decision){.kind = state_decision(plan->state),
+                        &(const struct eg_decision){.kind = held ? "suspended" : state_decision(plan->state),
                                                     .reason = reason,
                                                     .outcome = blocked ? "blocked" : "skipped",
                                                     .error = errors});
@@ -197,6 +201,39 @@ static void record_state(struct cluster_pass *p) {
         record_seen(p, plan->reason);
         if (plan->state == EG_PLAN_UNTOUCHED)
                 set_str(&t->last_error, errors);
+}
+
+/* A suspended cluster's plan becomes a pause whose reason names the steps held back, by
+ * kind and member only: a reason that changes with time (how long a member has been dead)
+ * would be recorded again at every pass. */
+static int hold(struct cluster_pass *p, json_t *suspension) {
+        struct eg_plan *plan = &p->plan;
+        const char *actor = json_string_value(json_object_get(suspension, "actor"));
+        const char *why = json_string_value(json_object_get(suspension, "reason"));
+        struct eg_buf b;
+        eg_buf_init(&b, 4096);
+        (void)eg_buf_printf(&b, "suspended%s%s%s%s; held back: ", actor ? " by " : "", actor ? actor : "",
+                            why ? ": " : "", why ? why : "");
+        for (size_t i = 0; i < plan->n_actions && i < HELD_LISTED; i++) {
+                const struct eg_action *a = &plan->actions[i];
+                (void)eg_buf_printf(&b, "%s%s%s%s", i ? ", " : "", eg_action_kind_to_string(a->kind),
+                                    a->member ? " " : "", a->member ? a->member : "");
+        }
+        if (plan->n_actions > HELD_LISTED)
+                (void)eg_buf_printf(&b, " and %zu more", plan->n_actions - HELD_LISTED);
+        char *reason = eg_buf_steal(&b);
+        if (!reason)
+                return -ENOMEM;
+        struct eg_plan held = {.state = EG_PLAN_PAUSED,
+                               .reason = reason,
+                               .next_index = plan->next_index,
+                               .available = plan->available,
+                               .recovering = plan->recovering,
+                               .scaling = plan->scaling,
+                               .upgrading = plan->upgrading};
+        eg_plan_done(plan);
+        *plan = held;
+        return 0;
 }
 
 /* When the cluster is looked at again: at once after a step, soon while it is busy, at the
@@ -212,7 +249,7 @@ static int64_t record_due(struct cluster_pass *p) {
         return due;
 }
 
-static void record_status(struct cluster_pass *p) {
+static void record_status(struct cluster_pass *p, json_t *suspension) {
         struct eg_reconciler *r = p->r;
         const struct eg_plan *plan = &p->plan;
         if (!r->opt.state_dir)
@@ -225,6 +262,8 @@ static void record_status(struct cluster_pass *p) {
         }
         json_t *st = status_build(&p->o, p->obj ? &p->obj->cluster : NULL, plan, p->t->applied_revision,
                                   p->rev ? p->rev->commit : NULL, p->t->last_error, eg_now_realtime_ms());
+        if (st && suspension)
+                json_object_set(json_object_get(st, "status"), "suspended", suspension);
         if (st) {
                 status_write(r->opt.state_dir, p->ns, p->name, st);
                 json_decref(st);
@@ -260,13 +299,17 @@ static void record_cluster_pass(struct cluster_pass *p) {
 }
 
 void record_pass(struct cluster_pass *p) {
+        json_t *suspension = NULL;
+        bool suspended = eg_suspension_read(p->r->opt.state_dir, p->ns, p->name, &suspension) != 0;
+        bool held = suspended && !p->acted && p->plan.state == EG_PLAN_PROGRESSING && hold(p, suspension) >= 0;
         enum eg_plan_state s = p->plan.state;
         if (p->acted)
                 record_step(p);
         if (s != EG_PLAN_PROGRESSING)
-                record_state(p);
+                record_state(p, held);
         int64_t due = record_due(p);
-        record_status(p);
+        record_status(p, suspension);
+        json_decref(suspension);
         if (s != EG_PLAN_CONVERGED && s != EG_PLAN_PAUSED && s != EG_PLAN_ABSENT)
                 p->res->all_converged = false;
         /* every pass, where the audit log keeps only changes: how long a wait really lasted */

@@ -19,6 +19,7 @@ static const struct {
         [EG_STATE_LOCAL_LOCK] = {"runtime-local.lock", ""},
         [EG_STATE_KUBE] = {"kube", ""},
         [EG_STATE_KUBE_NAMESPACES] = {"kube/namespaces", ""},
+        [EG_STATE_SUSPENDED] = {"suspended", ".json"},
 };
 
 char *eg_state_path(const char *state_dir, enum eg_state_area area, const char *ns, const char *name) {

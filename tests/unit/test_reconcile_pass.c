@@ -588,6 +588,102 @@ static void test_reconcile_pass__paused_changes_nothing(void **state) {
         assert_string_equal(fx_members(f, "c"), "c-0 c-1(gone) c-2");
 }
 
+/* The status file's "suspended" object, as compact JSON; NULL when it has none. */
+static const char *fx_suspended_status(struct fx *f, const char *name) {
+        char *path = eg_strdup_printf("%s/status/" NS "/%s.json", f->dir, name);
+        json_t *st = json_load_file(path, 0, NULL);
+        json_t *s = json_object_get(json_object_get(st, "status"), "suspended");
+        char *text = s ? json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(st);
+        free(path);
+        return fx_keep(f, text);
+}
+
+static int fx_suspend(struct fx *f, const char *name, bool on) {
+        struct eg_error err = {0};
+        int k = eg_reconciler_set_suspended(f->r, name ? NS : NULL, name, on, on ? "disk swap" : NULL, "uid 7 (ops)",
+                                            &err);
+        if (k < 0)
+                fx_keep(f, err.message ? strdup(err.message) : NULL);
+        eg_error_done(&err);
+        return k;
+}
+
+/* Suspended by hand: the dead member is seen and reported, nothing is done about it, the plan
+ * held back is recorded once; resumed, the cluster converges. */
+static void test_reconcile_pass__suspended_changes_nothing(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fx_suspend(f, "c", true), 1);
+        assert_int_equal(fx_suspend(f, "c", true), 0);
+        assert_int_equal(fake_runtime_kill(f->fr, NS, "c", "c-1", false), 0);
+        fx_holds(f, 3, 1, 0);
+        assert_true(f->res.all_converged);
+        assert_string_equal(fx_decisions(f), "suspend:ok suspended:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1(gone) c-2");
+        assert_string_equal(fx_membership(f, "c"), "c-0 c-1 c-2");
+        assert_has(fx_suspended_status(f, "c"), "\"actor\":\"uid 7 (ops)\",\"reason\":\"disk swap\",\"since\":");
+
+        struct eg_audit_record *recs = NULL;
+        size_t n = 0;
+        assert_int_equal(eg_audit_read(f->audit_path, NULL, &recs, &n), 0);
+        assert_true(n >= 2);
+        assert_string_equal(recs[n - 2].actor, "uid 7 (ops)");
+        assert_string_equal(recs[n - 2].reason, "disk swap");
+        assert_string_equal(recs[n - 1].reason, "suspended by uid 7 (ops): disk swap; held back: replace-dead c-1, "
+                                                "add-learner c-3, promote c-3");
+        eg_audit_records_free(recs, n);
+
+        assert_int_equal(fx_suspend(f, "c", false), 1);
+        fx_converges_to(f, "resume:ok replace-dead(c-1):ok add-learner(c-3):ok promote(c-3):ok noop:skipped",
+                        "c-0 c-2 c-3");
+        assert_null(fx_suspended_status(f, "c"));
+}
+
+/* --all: every cluster known, desired or only running; a prune is held like any step. */
+static void test_reconcile_pass__suspend_all_holds_prune(void **state) {
+        struct fx *f = *state;
+        fx_desire(f, CLUSTER_YAML CLUSTER_YAML, "a", 1, "3.4.23", "b", 1, "3.4.23");
+        fx_converge(f);
+        fx_decisions(f);
+        assert_int_equal(fx_suspend(f, "x", true), -ENOENT);
+        assert_string_equal(f->text, "no cluster default/x; the clusters are default/a, default/b");
+        assert_int_equal(fx_suspend(f, NULL, true), 2);
+        assert_int_equal(fx_suspend(f, NULL, true), 0);
+        /* b's manifest goes, and the daemon restarts with --prune */
+        f->opt.policy.prune = true;
+        eg_reconciler_free(f->r);
+        f->r = NULL;
+        fx_cluster(f, "a", 1, "3.4.23");
+        fx_holds(f, 2, 2, 0);
+        assert_string_equal(fx_members(f, "b"), "b-0");
+        /* a converged cluster is recorded as ever, suspended or not */
+        assert_string_equal(fx_decisions(f), "suspend:ok suspend:ok noop:skipped suspended:skipped");
+        assert_int_equal(fx_suspend(f, NULL, false), 2);
+        fx_converge(f);
+        assert_null(fake_runtime_members(f->fr, NS, "b", false));
+        assert_string_equal(fx_decisions(f), "resume:ok resume:ok prune:ok");
+}
+
+/* The suspension is in the state dir: a new reconciler (the daemon restarted) holds it too. */
+static void test_reconcile_pass__suspension_outlives_the_reconciler(void **state) {
+        struct fx *f = *state;
+        fx_running(f, 3, "3.4.23");
+        assert_int_equal(fx_suspend(f, "c", true), 1);
+        eg_reconciler_free(f->r);
+        f->r = NULL;
+        fx_cluster(f, "c", 5, "3.4.23");
+        fx_holds(f, 2, 1, 0);
+        assert_string_equal(fx_decisions(f), "suspend:ok suspended:skipped");
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2");
+        eg_reconciler_free(f->r);
+        f->r = NULL;
+        fx_pass(f);
+        assert_int_equal(fx_suspend(f, "c", false), 1);
+        fx_converge(f);
+        assert_string_equal(fx_members(f, "c"), "c-0 c-1 c-2 c-3 c-4");
+}
+
 static void test_reconcile_pass__invalid_manifest_leaves_cluster_alone(void **state) {
         struct fx *f = *state;
         fx_running(f, 3, "3.4.23");
@@ -755,6 +851,9 @@ int main(void) {
                 T(restore_replaces_running_cluster),
                 T(restore_of_a_bad_snapshot_changes_nothing),
                 T(paused_changes_nothing),
+                T(suspended_changes_nothing),
+                T(suspend_all_holds_prune),
+                T(suspension_outlives_the_reconciler),
                 T(invalid_manifest_leaves_cluster_alone),
                 T(dry_run_changes_nothing),
                 T(changed_manifest_goes_first),
