@@ -548,22 +548,23 @@ static int render_source(const struct eg_metrics *m, struct eg_buf *out) {
                     (r = eg_buf_puts(out, "\",commit=\"")) >= 0 && (r = eg_metrics_escape_label(out, m->commit)) >= 0)
                         r = eg_buf_puts(out, "\"} 1\n");
         }
-        if (r >= 0)
-                r = render_single(out, "etcd_gitops_source_errors", "gauge",
-                                  "Manifests and files of the revision applied that were rejected as invalid.",
-                                  m->source_errors);
-        if (r >= 0)
-                r = render_single(out, "etcd_gitops_source_ready", "gauge",
-                                  "1 when the last read of the source worked, 0 when it failed (or a git fetch "
-                                  "failed and the commit fetched before was read).",
-                                  m->source_ready);
-        if (r >= 0)
-                r = render_single(out, "etcd_gitops_source_read_failures_total", "counter",
-                                  "Reads of the source that failed; the last good revision stayed applied.",
-                                  m->fetch_failures);
-        if (r >= 0)
-                r = render_single(out, "etcd_gitops_source_force_pushes_total", "counter",
-                                  "Force-pushes seen on the followed ref.", m->force_pushes);
+        const struct single {
+                const char *name, *type, *help;
+                uint64_t value;
+        } singles[] = {
+                {"etcd_gitops_source_errors", "gauge",
+                 "Manifests and files of the revision applied that were rejected as invalid.", m->source_errors},
+                {"etcd_gitops_source_ready", "gauge",
+                 "1 when the last read of the source worked, 0 when it failed (or a git fetch failed and the commit "
+                 "fetched before was read).",
+                 m->source_ready},
+                {"etcd_gitops_source_read_failures_total", "counter",
+                 "Reads of the source that failed; the last good revision stayed applied.", m->fetch_failures},
+                {"etcd_gitops_source_force_pushes_total", "counter", "Force-pushes seen on the followed ref.",
+                 m->force_pushes},
+        };
+        for (size_t i = 0; r >= 0 && i < EG_ELEMENTSOF(singles); i++)
+                r = render_single(out, singles[i].name, singles[i].type, singles[i].help, singles[i].value);
         return r;
 }
 
