@@ -36,6 +36,13 @@ struct eg_daemon_options {
         /* borrowed; may be NULL. Where it has a change signal (a pod watch), each change starts
          * a pass at once, as a member process's exit does. */
         struct eg_runtime *runtime;
+        /* The control socket (specs/control.md) to listen on; NULL: none. control_link: a
+         * second name for it (the state dir's control.sock, where the CLI looks), a symlink
+         * made when it differs; may be NULL. */
+        const char *control_socket, *control_link;
+        /* what the source was opened from (--source, --path, --ref), so that apply can be
+         * told whether it names the same one; path and ref may be NULL */
+        const char *source_location, *source_path, *source_ref;
         /* /readyz is 503 while the last read of the source failed (--readyz-source=required, the
          * default); true (optional): ready on the last good revision all the same */
         bool readyz_source_optional;

@@ -105,6 +105,7 @@ int cmd_recover(const struct eg_command *cmd, int argc, char **argv);
 int cmd_completion(const struct eg_command *cmd, int argc, char **argv);
 int cmd_env(const struct eg_command *cmd, int argc, char **argv);
 int cmd_logs(const struct eg_command *cmd, int argc, char **argv);
+int cmd_reconcile(const struct eg_command *cmd, int argc, char **argv);
 int cmd_suspend(const struct eg_command *cmd, int argc, char **argv);
 int cmd_resume(const struct eg_command *cmd, int argc, char **argv);
 
@@ -118,4 +119,5 @@ extern const struct eg_option cmd_backup_options[];
 extern const struct eg_option cmd_recover_options[];
 extern const struct eg_option cmd_version_options[];
 extern const struct eg_option cmd_logs_options[];
+extern const struct eg_option cmd_reconcile_options[];
 extern const struct eg_option cmd_suspend_options[];

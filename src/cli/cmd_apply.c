@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "etcd-gitops/cycle.h"
+#include "control.h"
 #include "policy_options.h"
 #include "output.h"
 #include "setup.h"
@@ -93,11 +95,11 @@ static int converge(struct eg_cycle *cycle, const struct eg_desired_set *set, co
 
 /* Converges to what the cycle read, then takes the backups the source asks for that are
  * due now (one-shot ones once). Returns the exit code. */
-static int apply_read(const struct apply_args *a, struct eg_cycle *cycle, const struct eg_cycle_read *in) {
+static int apply_read(int64_t wait_ms, struct eg_cycle *cycle, const struct eg_cycle_read *in) {
         const struct eg_desired_set *set = in->set;
         struct eg_pass_result res = {0};
         catch_stop_signals();
-        int r = converge(cycle, set, &in->rev, a->wait_ms, &res);
+        int r = converge(cycle, set, &in->rev, wait_ms, &res);
         if (stop_signal)
                 fprintf(stderr,
                         "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
@@ -110,13 +112,13 @@ static int apply_read(const struct apply_args *a, struct eg_cycle *cycle, const 
         printf("%zu %s: %zu converged, %zu blocked, %zu failing%s\n", res.n_clusters,
                eg_plural(res.n_clusters, "cluster", "clusters"), res.n_converged, res.n_blocked, res.n_failed,
                res.all_converged ? ""
-               : a->wait_ms      ? " (not converged by the deadline)"
+               : wait_ms         ? " (not converged by the deadline)"
                                  : " (not converged yet: use --wait)");
         return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;
 }
 
 /* Reads the source through a cycle of env's and applies it. Returns the exit code. */
-static int apply(const struct apply_args *a, struct eg_cli_env *env) {
+static int apply(int64_t wait_ms, struct eg_cli_env *env) {
         struct eg_backup_controller_options bo = {
                 .runtime = env->runtime, .journal = env->journal, .state_dir = eg_settings.state_dir};
         struct eg_cycle_options co = {.rec = env->rec, .source = env->source, .journal = env->journal};
@@ -135,11 +137,49 @@ static int apply(const struct apply_args *a, struct eg_cli_env *env) {
                         /* the source fell back to the last revision it could read */
                         eg_log_warning("%s", in.rev.stale);
                 eg_cli_print_diags(in.set);
-                exit_code = apply_read(a, cycle, &in);
+                exit_code = apply_read(wait_ms, cycle, &in);
         }
         eg_cycle_read_done(&in);
         eg_cycle_free(cycle);
         eg_backup_controller_free(co.backups);
+        return exit_code;
+}
+
+int eg_cli_apply_here(const struct policy_args *p, int64_t wait_ms) {
+        struct eg_cli_env env;
+        struct eg_cli_env_options eo = {.p = p, .want_audit = true, .stop = &stop_signal};
+        if (eg_cli_env_open(&env, &eo) < 0)
+                return EG_EXIT_ERROR;
+        int exit_code = apply(wait_ms, &env);
+        eg_cli_env_close(&env);
+        return exit_code;
+}
+
+/* With a daemon running, the audit log and the clusters are its own: apply asks it to read
+ * the source and pass, when it follows the same source; it says why not when it does not.
+ * Returns the exit code, or -1 when no daemon answers. */
+static int hand_off(const struct apply_args *a) {
+        struct eg_control *c = NULL;
+        struct eg_error err = {0};
+        int r = eg_control_open(&c, &err);
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                return -1;
+        if (r < 0) {
+                fprintf(stderr, "etcd-gitops apply: %s\n", err.message ? err.message : strerror(-r));
+                eg_error_done(&err);
+                return EG_EXIT_ERROR;
+        }
+        /* the daemon runs elsewhere: a directory is named as it resolves here */
+        _cleanup_free_ char *src = eg_source_is_git_url(a->p.source) ? strdup(a->p.source) : realpath(a->p.source, NULL);
+        json_t *req = json_pack("{s:s, s:b, s:s, s:s*, s:s*}", "command", "reconcile", "withSource", true, "source",
+                                src ? src : a->p.source, "path", eg_settings.path, "ref", eg_settings.ref);
+        int exit_code = EG_EXIT_ERROR;
+        if (req) {
+                eg_log_info("a daemon follows this state dir: asking it to read the source and pass");
+                exit_code = eg_control_reconcile("apply", c, req, a->wait_ms);
+        }
+        json_decref(req);
+        eg_control_free(c);
         return exit_code;
 }
 
@@ -149,11 +189,6 @@ int cmd_apply(const struct eg_command *cmd, int argc, char **argv) {
         int exit_code;
         if (eg_cli_parse_sourced(cmd, argc, argv, on_option, &a, &a.p, &exit_code) < 0)
                 return exit_code;
-        struct eg_cli_env env;
-        struct eg_cli_env_options eo = {.p = &a.p, .want_audit = true, .stop = &stop_signal};
-        if (eg_cli_env_open(&env, &eo) < 0)
-                return EG_EXIT_ERROR;
-        exit_code = apply(&a, &env);
-        eg_cli_env_close(&env);
-        return exit_code;
+        exit_code = hand_off(&a);
+        return exit_code >= 0 ? exit_code : eg_cli_apply_here(&a.p, a.wait_ms);
 }

@@ -1,6 +1,7 @@
 /* etcd-gitops run: the daemon that keeps clusters converged to the source. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "etcd-gitops/daemon.h"
@@ -141,13 +142,35 @@ static int lease_open(const struct run_args *a, struct eg_lease **ret) {
         return r;
 }
 
+/* --control-socket, else $RUNTIME_DIRECTORY/control.sock (its first directory: systemd's
+ * RuntimeDirectory=), else the state dir's control.sock. Caller frees. */
+static char *control_socket_path(void) {
+        if (eg_settings.control_socket && *eg_settings.control_socket)
+                return strdup(eg_settings.control_socket);
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        if (rt && *rt) {
+                size_t n = strcspn(rt, ":");
+                return eg_strdup_printf("%.*s/control.sock", (int)n, rt);
+        }
+        return eg_path_join(eg_settings.state_dir, "control.sock");
+}
+
 /* Runs the daemon over what env opened, with its backups and its cycle. */
 static int run(const struct run_args *a, struct eg_daemon *daemon, struct eg_cli_env *env, struct eg_lease *lease) {
         eg_log_info("following %s (%s runtime, state in %s, audit log %s)%s", a->p.source, eg_settings.runtime,
                     eg_settings.state_dir, eg_settings.audit_log,
                     a->dry_run ? ", dry run: nothing will be changed" : "");
+        _cleanup_free_ char *control = control_socket_path();
+        _cleanup_free_ char *control_link = eg_path_join(eg_settings.state_dir, "control.sock");
+        if (!control || !control_link)
+                return eg_log_error_errno(-ENOMEM, "cannot set up: %m");
         struct eg_daemon_options d = {
                 .source = env->source,
+                .source_location = a->p.source,
+                .source_path = eg_settings.path,
+                .source_ref = eg_settings.ref,
+                .control_socket = control,
+                .control_link = control_link,
                 .rec = env->rec,
                 .journal = env->journal,
                 .audit_log = eg_settings.audit_log,

@@ -29,3 +29,8 @@ void eg_control_free(struct eg_control *c);
  * per connection. */
 int eg_control_call(struct eg_control *c, json_t *request, int (*on_event)(json_t *ev, void *ud), void *ud,
                     json_t **ret_result, int64_t deadline_ms, struct eg_error *err);
+
+/* Sends a reconcile request and prints what the daemon's pass decided and came to, as
+ * apply prints its own (command names the CLI command in messages); waits timeout_ms at
+ * most (0: 5 minutes). Returns the exit code. */
+int eg_control_reconcile(const char *command, struct eg_control *c, json_t *req, int64_t timeout_ms);

@@ -43,5 +43,9 @@ void eg_cli_env_close(struct eg_cli_env *e);
  * to its last good revision. */
 int eg_cli_read_source(struct eg_cli_env *e, struct eg_desired_set **ret, struct eg_source_revision *ret_rev);
 
+/* apply without a daemon: reads p's source, converges (waiting up to wait_ms, 0: taking
+ * every step that needs no waiting), takes the backups due. Returns the exit code. */
+int eg_cli_apply_here(const struct policy_args *p, int64_t wait_ms);
+
 /* Prints every diagnostic as "path:line:col: error: field: message" on stderr. */
 void eg_cli_print_diags(const struct eg_desired_set *set);

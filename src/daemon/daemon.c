@@ -20,7 +20,7 @@ int eg_daemon_new(struct eg_daemon **ret) {
         d->rng = (uint64_t)eg_now_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
         if (!d->rng)
                 d->rng = 1;
-        d->cycler.fd = d->backuper.fd = d->leaser.fd = -1;
+        d->cycler.fd = d->backuper.fd = d->leaser.fd = d->control_fd = -1;
         d->leading = true;
         atomic_store(&d->act_until, INT64_MAX);
         *ret = d;
@@ -40,6 +40,7 @@ void eg_daemon_free(struct eg_daemon *d) {
         free(d->hook_commit);
         free(d->lease_holder);
         free(d->lease_error);
+        free(d->source_real);
         free(d);
 }
 
@@ -246,6 +247,7 @@ static bool may_act_cb(void *userdata) { return may_act(userdata); }
 
 static void cycle_work(struct eg_daemon *d) {
         struct cycle *c = &d->cycle;
+        control_jobs_run(d, c);
         if (c->read)
                 cycle_read(d, c);
         if (c->in.changed)
@@ -267,6 +269,7 @@ static void cycle_work(struct eg_daemon *d) {
 static void cycle_done(struct cycle *c) {
         eg_cycle_result_done(&c->out);
         eg_cycle_read_done(&c->in);
+        control_jobs_free(c->jobs);
         free(c->force_key);
         *c = (struct cycle){0};
 }
@@ -320,6 +323,7 @@ static void cycle_publish(struct eg_daemon *d) {
                 if (bdue < due)
                         due = bdue;
         }
+        control_jobs_answer(d, c);
         bool again = d->cycle_again;
         d->cycle_again = false;
         cycle_done(c);
@@ -342,6 +346,7 @@ static int on_reconcile(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         struct cycle *c = &d->cycle;
         *c = (struct cycle){0};
+        control_jobs_take(d, c);
         c->read = d->source_changed || !d->desired;
         d->source_changed = false;
         if (c->read) {
@@ -501,6 +506,7 @@ static void run_teardown(struct eg_daemon *d) {
         sd_event_source_unref(d->lease_deadline);
         d->lease_timer = d->lease_deadline = NULL;
         watches_drop_all(d);
+        control_teardown(d);
         worker_done(&d->cycler);
         worker_done(&d->backuper);
         worker_done(&d->leaser);
@@ -514,7 +520,8 @@ static void run_teardown(struct eg_daemon *d) {
 int eg_daemon_run(struct eg_daemon *d, const struct eg_daemon_options *opt) {
         d->opt = opt;
         int r;
-        if ((r = loop_setup(d)) < 0 || (r = changes_setup(d)) < 0 || (r = http_setup(d)) < 0)
+        if ((r = loop_setup(d)) < 0 || (r = changes_setup(d)) < 0 || (r = http_setup(d)) < 0 ||
+            (r = control_setup(d)) < 0)
                 goto out;
         if ((r = eg_journal_add_sink(opt->journal, eg_metrics_journal_sink, d->metrics)) < 0) {
                 eg_log_error_errno(r, "cannot follow the journal: %m");

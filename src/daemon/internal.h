@@ -88,6 +88,7 @@ struct eg_daemon {
                 bool may_backup;            /* no batch out: the worker may start one */
                 int64_t backup_due_ms;      /* the loop's value at the start, updated by the worker */
                 struct eg_cycle_result out; /* its batch started by the worker, launched by the loop */
+                struct control_job *jobs;   /* requests this cycle answers (control.c) */
         } cycle;
         bool reload_pending;
 
@@ -130,6 +131,16 @@ struct eg_daemon {
          * stops before its timers have even run; INT64_MAX without a lease */
         _Atomic int64_t act_until;
         volatile sig_atomic_t pass_stop; /* see eg_daemon_pass_stop */
+
+        /* The control socket (control.c). A request that needs the reconciler waits in
+         * control_jobs for the next cycle to start; that cycle's worker runs what it asks
+         * and the loop answers it once the cycle is published. */
+        int control_fd;
+        sd_event_source *control_source;
+        struct control_conn *control_conns;
+        size_t n_control_conns;
+        struct control_job *control_jobs;
+        char *source_real; /* the source's location as apply would name it */
 };
 
 static inline void set_str(char **dst, const char *s) {
@@ -167,6 +178,51 @@ void watches_drop_all(struct eg_daemon *d);
 int lease_setup(struct eg_daemon *d);
 int on_lease_deadline(sd_event_source *s, uint64_t usec, void *userdata);
 void lease_finish(struct eg_daemon *d);
+
+/* control.c: one client of the control socket, and one request waiting on a cycle */
+struct control_conn {
+        struct control_conn *next;
+        struct eg_daemon *d;
+        int fd;
+        sd_event_source *io, *timer;
+        struct eg_buf in, out;
+        size_t out_off;          /* of out, what went out already */
+        char *actor;             /* "uid 1000 (alice)", from the peer's credentials */
+        struct control_job *job; /* waiting for a cycle; NULL: none */
+        bool requested, answered;
+};
+enum control_command { CONTROL_RECONCILE, CONTROL_SUSPEND, CONTROL_RESUME };
+struct control_job {
+        struct control_job *next;
+        struct control_conn *conn; /* NULL once the client left */
+        enum control_command command;
+        char *ns, *name; /* NULL: every cluster */
+        char *reason, *actor;
+        /* suspend, resume: what the worker's call gave */
+        int r;
+        struct eg_error err;
+};
+void control_jobs_free(struct control_job *j);
+/* Queues msg (taken) for the client; a client that does not read is dropped. */
+void control_send(struct control_conn *c, json_t *msg);
+/* Queues the result (taken); the connection closes once it is out. */
+void control_reply(struct control_conn *c, json_t *result);
+/* An error result: exit 2, message. */
+void control_fail(struct control_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* control_jobs.c: what each request does */
+void control_request(struct control_conn *c, json_t *req);
+
+/* Listens on opt->control_socket, refusing when a daemon already answers there. */
+int control_setup(struct eg_daemon *d);
+/* Closes every connection, drops the jobs waiting, removes the socket. */
+void control_teardown(struct eg_daemon *d);
+/* On the loop, as a cycle starts: it takes the jobs waiting. */
+void control_jobs_take(struct eg_daemon *d, struct cycle *c);
+/* On the worker, before the read: runs what the cycle's jobs ask of the reconciler. */
+void control_jobs_run(struct eg_daemon *d, struct cycle *c);
+/* On the loop, the cycle published: answers its jobs and frees them. */
+void control_jobs_answer(struct eg_daemon *d, struct cycle *c);
 
 /* handlers.c */
 int http_setup(struct eg_daemon *d);
