@@ -33,12 +33,16 @@ int eg_metrics_new(struct eg_metrics **ret);
 void eg_metrics_free(struct eg_metrics *m);
 
 /* Counts a DECISION (by decision and outcome) or records a CLUSTER_PASS (duration into
- * the cluster's histogram, members ready and desired, quorum). A cluster whose pass says
- * ABSENT with nothing running is forgotten. Allocation failures drop the event. */
+ * the cluster's histogram, members ready and desired, quorum, and its plan's state for its
+ * conditions). A cluster whose pass says ABSENT with nothing running is forgotten. A failed
+ * DECISION about a cluster shows in its conditions until a pass that began after it.
+ * Allocation failures drop the event. */
 void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev);
 /* A journal sink (userdata: the metrics): counts the decision by kind and outcome; a
  * "backup" decision about an EtcdBackup (d->object) also sets its last success time,
- * duration and size ("ok") or counts a failure ("failed"). */
+ * duration and size ("ok") or counts a failure ("failed"); a failed decision of the
+ * reconciler's (actor "reconcile") about a cluster is a failure of the cluster's, as with
+ * eg_metrics_record. */
 void eg_metrics_journal_sink(void *userdata, const struct eg_decision *d, uint64_t seq);
 /* The revision applied now; commit may be NULL (shown as ""). */
 int eg_metrics_set_revision(struct eg_metrics *m, const char *revision, const char *commit);

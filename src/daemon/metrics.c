@@ -19,9 +19,10 @@ struct cluster_metrics {
         bool quorum;
         bool passed; /* a pass has reported it: the series above mean something */
         enum eg_plan_state state;
-        /* a step failed since its last pass (which reports it next), and whether its last
-         * pass could not observe it (which ends before reporting) */
-        bool step_failed, failing_step, cannot_observe;
+        /* the reason of the last failure while it stands (static; NULL: none), and when it
+         * was recorded (monotonic): a pass that began after it clears it */
+        const char *failure;
+        int64_t failed_ms;
 };
 
 /* Where a cluster stands, as its condition gauges say it: kstatus's and Flux's Ready (as
@@ -200,17 +201,15 @@ static void count_decision(struct eg_metrics *m, const char *decision, const cha
                 c->n++;
 }
 
-/* A failed decision of the reconciler about a cluster, for its conditions: a step's failure
- * is followed by its pass's report, a failure to observe is not. Clusters not seen yet are
- * taken in, so one never observed still shows why. */
+/* A failed decision of the reconciler about a cluster, shown in its conditions at once: a
+ * pass that fails to observe the cluster or to restore it ends without reporting it. Clusters
+ * not seen yet are taken in, so one never observed still shows why. */
 static void cluster_failed(struct eg_metrics *m, const char *ns, const char *name, const char *decision) {
         struct cluster_metrics *c = cluster_get(m, ns, name);
         if (!c)
                 return;
-        if (strcmp(decision, "failed") == 0)
-                c->cannot_observe = true;
-        else
-                c->step_failed = true;
+        c->failure = strcmp(decision, "failed") == 0 ? "ObserveFailed" : "StepFailed";
+        c->failed_ms = eg_now_monotonic_ms();
 }
 
 static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
@@ -246,8 +245,9 @@ static void record_locked(struct eg_metrics *m, const struct eg_reconcile_event 
         c->quorum = ev->quorum;
         c->passed = true;
         c->state = ev->state;
-        c->failing_step = c->step_failed;
-        c->step_failed = c->cannot_observe = false;
+        /* a failure recorded during this pass stands; one from a pass before does not */
+        if (c->failure && c->failed_ms < eg_now_monotonic_ms() - d)
+                c->failure = NULL;
 }
 
 void eg_metrics_record(struct eg_metrics *m, const struct eg_reconcile_event *ev) {
@@ -429,10 +429,8 @@ static struct condition condition_of(const struct cluster_metrics *c) {
                 [EG_PLAN_UNTOUCHED] = {.stalled = true, .reason = "InvalidManifest"},
                 [EG_PLAN_ABSENT] = {.reason = "NoManifest"},
         };
-        if (c->cannot_observe)
-                return (struct condition){.reason = "ObserveFailed"};
-        if (c->failing_step)
-                return (struct condition){.reason = "StepFailed"};
+        if (c->failure)
+                return (struct condition){.reason = c->failure};
         if ((unsigned)c->state >= EG_ELEMENTSOF(by_state) || !by_state[c->state].reason)
                 return (struct condition){.reason = "Unknown"};
         return by_state[c->state];
@@ -447,7 +445,7 @@ static int render_conditions(const struct eg_metrics *m, struct eg_buf *out) {
                        "there without someone acting); reason says where it stands.");
         for (size_t i = 0; r >= 0 && i < m->n_clusters; i++) {
                 const struct cluster_metrics *c = &m->clusters[i];
-                if (!c->passed && !c->cannot_observe)
+                if (!c->passed && !c->failure)
                         continue;
                 struct condition k = condition_of(c);
                 char labels[96];

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -125,6 +126,10 @@ static void test_metrics__full_text(void **state) {
                            "etcd_gitops_cluster_members_desired{namespace=\"prod\",name=\"b\"} 3\n"
                            "etcd_gitops_cluster_quorum{namespace=\"default\",name=\"z\"} 1\n"
                            "etcd_gitops_cluster_quorum{namespace=\"prod\",name=\"b\"} 0\n"
+                           "etcd_gitops_cluster_condition{namespace=\"default\",name=\"a\",type=\"Ready\","
+                           "reason=\"StepFailed\"} 0\n"
+                           "etcd_gitops_cluster_condition{namespace=\"default\",name=\"a\",type=\"Stalled\","
+                           "reason=\"StepFailed\"} 0\n"
                            "etcd_gitops_cluster_condition{namespace=\"default\",name=\"z\",type=\"Ready\","
                            "reason=\"Converged\"} 1\n"
                            "etcd_gitops_cluster_condition{namespace=\"default\",name=\"z\",type=\"Stalled\","
@@ -347,7 +352,9 @@ static void test_metrics__conditions(void **state) {
                 "etcd_gitops_cluster_condition{namespace=\"default\",name=\"unseen\",type=\"Stalled\",reason=\"ObserveFailed\"} 0\n");
         assert_null(strstr(text, "etcd_gitops_cluster_members_ready{namespace=\"default\",name=\"unseen\"}"));
         assert_null(strstr(text, "name=\"unseen\",le="));
-        /* the next passes: the step went through, the others moved on or went away */
+        /* the next passes, begun after those failures: the step went through, the others
+         * moved on or went away */
+        usleep(3000);
         state_pass(m, "stepping", EG_PLAN_CONVERGED);
         state_pass(m, "unseen", EG_PLAN_WAITING);
         eg_metrics_record(m, &(struct eg_reconcile_event){.kind = EG_EVENT_CLUSTER_PASS,
