@@ -1,5 +1,6 @@
 /* etcd-gitops backup: an ad-hoc snapshot of a cluster to a file or S3. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "resolve.h"
 #include "setup.h"
 #include "etcd-gitops/backup.h"
+#include "etcd-gitops/journal.h"
 
 enum {
         OPT_TO = 1,
@@ -134,7 +136,7 @@ static int split_endpoints(const char *list, char ***ret, size_t *ret_n) {
 /* The members to snapshot and how to reach them: a cluster's (eo from its runtime, which
  * *ret_rt keeps valid, unless TLS files were given) or the --endpoints. */
 static int find_endpoints(const char *cluster, const struct backup_args *a, char ***ret, size_t *ret_n,
-                          struct eg_etcd_options *eo, struct eg_runtime **ret_rt) {
+                          struct eg_etcd_options *eo, struct eg_runtime **ret_rt, char **ret_cluster) {
         struct eg_runtime_cluster c = {0};
         struct eg_runtime *rt = NULL;
         struct eg_error e = {0};
@@ -143,7 +145,10 @@ static int find_endpoints(const char *cluster, const struct backup_args *a, char
                 return split_endpoints(a->endpoints, ret, ret_n);
         if ((r = eg_cli_open_cluster("backup", cluster, &rt, &c)) < 0)
                 return r;
-        r = running_endpoints(&c, ret, ret_n);
+        if (!(*ret_cluster = eg_strdup_printf("%s/%s", c.namespace, c.name)))
+                r = -ENOMEM;
+        else
+                r = running_endpoints(&c, ret, ret_n);
         if (r >= 0 && !(a->cacert || a->cert || a->key) &&
             (r = eg_runtime_etcd_access(rt, c.namespace, c.name, eo, &e)) < 0) {
                 eg_log_error("cannot reach the members of %s/%s: %s", c.namespace, c.name,
@@ -157,6 +162,60 @@ static int find_endpoints(const char *cluster, const struct backup_args *a, char
         else
                 *ret_rt = rt;
         return r;
+}
+
+/* An ad-hoc backup is a decision like a scheduled one, recorded with who asked for it. The
+ * daemon (or an apply) holds the audit log while it runs: then the backup is still taken, and
+ * this says it goes unrecorded. NULL: nothing to record to. */
+static struct eg_audit *audit_open(void) {
+        struct eg_audit *a = NULL;
+        char *warning = NULL;
+        int r = eg_audit_open(eg_settings.audit_log, &a, &warning);
+        if (warning) {
+                eg_log_warning("%s", warning);
+                free(warning);
+        }
+        if (r == -EBUSY)
+                eg_log_warning("this backup will not be in the audit log: %s is held by another etcd-gitops (the "
+                               "daemon, `etcd-gitops run`, or an apply under way)",
+                               eg_settings.audit_log);
+        else if (r < 0)
+                eg_log_warning_errno(r, "this backup will not be in the audit log: cannot open '%s': %m",
+                                     eg_settings.audit_log);
+        return r < 0 ? NULL : a;
+}
+
+/* Who asks, as the audit log names a person: "uid 1000 (alice)". */
+static char *caller_actor(void) {
+        uid_t uid = getuid();
+        struct passwd *pw = getpwuid(uid);
+        return pw ? eg_strdup_printf("uid %u (%s)", (unsigned)uid, pw->pw_name)
+                  : eg_strdup_printf("uid %u", (unsigned)uid);
+}
+
+static void audit_record(struct eg_audit *a, const char *cluster, const struct backup_args *args, const char *error,
+                         const struct eg_backup_result *res, int64_t duration_ms) {
+        struct eg_journal *j = NULL;
+        struct eg_error err = {0};
+        _cleanup_free_ char *actor = caller_actor();
+        _cleanup_free_ char *reason = cluster ? eg_strdup_printf("ad-hoc backup to %s", args->to)
+                                              : eg_strdup_printf("ad-hoc backup of %s to %s", args->endpoints,
+                                                                 args->to);
+        struct eg_decision d = {.cluster = cluster,
+                                .kind = "backup",
+                                .reason = reason,
+                                .outcome = error ? "failed" : "ok",
+                                .error = error,
+                                .actor = actor,
+                                .duration_ms = duration_ms,
+                                .size_bytes = error ? 0 : res->size};
+        int r = eg_journal_new(a, &j);
+        if (r >= 0)
+                r = eg_journal_record(j, &d, &err);
+        if (r < 0)
+                eg_log_warning("this backup is not in the audit log: %s", err.message ? err.message : strerror(-r));
+        eg_journal_free(j);
+        eg_error_done(&err);
 }
 
 static void print_result(const struct eg_backup_result *res, bool json) {
@@ -193,7 +252,8 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
         size_t n_eps = 0;
         struct eg_etcd_options eo = {0};
         struct eg_runtime *rt = NULL;
-        if (find_endpoints(cluster, &a, &eps, &n_eps, &eo, &rt) < 0)
+        _cleanup_free_ char *name = NULL;
+        if (find_endpoints(cluster, &a, &eps, &n_eps, &eo, &rt, &name) < 0)
                 return EG_EXIT_ERROR;
         if (a.cacert || a.cert || a.key)
                 eo.tls = (struct eg_tls_client){a.cacert, a.cert, a.key};
@@ -213,9 +273,16 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
                 bo.store = (struct eg_backup_store){.type = EG_STORAGE_FILE, .path = a.to};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
+        struct eg_audit *audit = audit_open();
+        int64_t start = eg_now_monotonic_ms();
         r = eg_backup_take(&bo, &res, &err);
         if (bo.progress && last)
                 fprintf(stderr, "\n");
+        if (r < 0 && !err.message)
+                eg_error_set(&err, "%s", strerror(-r));
+        if (audit)
+                audit_record(audit, name, &a, r < 0 ? err.message : NULL, &res, eg_now_monotonic_ms() - start);
+        eg_audit_close(audit);
         eg_strv_free(eps, n_eps);
         eg_runtime_free(rt);
         if (r < 0) {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# An ad-hoc backup is in the audit log as the backup controller's are: decision backup,
+# the caller as actor ("uid N (name)"), its outcome and, when it failed, the error. While
+# the daemon holds the audit log the backup is still taken and says it goes unrecorded.
+. "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
+
+run() {
+  local want=$1 rc=0; shift
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, want $want; stderr: $(cat "$T/err")"
+}
+actor="uid $(id -u) ($(id -un))"
+# last_backup FIELD: FIELD of the last backup record of default/ab
+last_backup() { audit_json --cluster default/ab | jget "[r for r in d if r['decision']=='backup'][-1].get('$1')"; }
+
+cluster_yaml ab 1
+run 0 eg apply --source "$SRC" --wait=60s
+
+say "a backup that worked: outcome ok, the caller as actor"
+run 0 eg backup ab --to "$T/ab.db"
+[ "$(last_backup outcome)" = ok ] || fail "outcome $(last_backup outcome): $(audit_json)"
+[ "$(last_backup actor)" = "$actor" ] || fail "actor '$(last_backup actor)', want '$actor'"
+last_backup reason | grep -qF "ad-hoc backup to $T/ab.db" || fail "reason: $(last_backup reason)"
+
+say "a backup that failed: outcome failed with the error"
+run 2 eg backup ab --to "$T/ab.db/under-a-file.db"
+[ "$(last_backup outcome)" = failed ] || fail "outcome $(last_backup outcome): $(audit_json)"
+last_backup error | grep -qF "Not a directory" || fail "error: '$(last_backup error)'"
+[ "$(last_backup actor)" = "$actor" ] || fail "actor of the failed backup '$(last_backup actor)'"
+eg audit verify >/dev/null || fail "audit verify after the ad-hoc backups"
+
+say "under the daemon the backup is taken and says it is not in the audit log"
+start_daemon --listen none
+wait_until 60 "the daemon holding the audit log" sh -c "! flock -n '$STATE/audit.jsonl' true"
+run 0 eg backup ab --to "$T/ab2.db"
+[ -s "$T/ab2.db" ] || fail "no snapshot taken under the daemon"
+grep -qF "this backup will not be in the audit log: $STATE/audit.jsonl is held by another etcd-gitops" "$T/err" ||
+  fail "no word of the unrecorded backup: $(cat "$T/err")"
+stop_daemon
+[ "$(audit_json | jget 'sum(1 for r in d if r.get("actor")=="'"$actor"'")')" = 2 ] ||
+  fail "the backups under the daemon were recorded: $(audit_json)"
+say "ok"
