@@ -12,6 +12,8 @@
 /* a long audit log costs no more to show than a short one */
 #define AUDIT_TAIL_BYTES ((size_t)256 << 10)
 #define DECISIONS_SHOWN 20
+/* a source full of errors still makes a page that loads */
+#define DIAGNOSTICS_SHOWN 100
 
 /* The page being written: the first failed append is kept and every later one skipped,
  * so the writers below check nothing and the caller checks once. */
@@ -194,6 +196,8 @@ static void diagnostics_section(struct page *p, const json_t *doc) {
                 return;
         heading(p, "Source diagnostics", cols);
         json_array_foreach(diags, i, dg) {
+                if (i == DIAGNOSTICS_SHOWN)
+                        break;
                 _cleanup_free_ char *where = eg_strdup_printf(
                         "%s:%lld:%lld", either(str(dg, "file"), "?"),
                         (long long)json_integer_value(json_object_get(dg, "line")),
@@ -207,6 +211,11 @@ static void diagnostics_section(struct page *p, const json_t *doc) {
                 row_end(p);
         }
         table_end(p);
+        _cleanup_free_ char *more = json_array_size(diags) > DIAGNOSTICS_SHOWN
+                                            ? eg_strdup_printf("%zu more in /status.",
+                                                               json_array_size(diags) - DIAGNOSTICS_SHOWN)
+                                            : NULL;
+        labelled(p, "<p class=\"none\">", "", "", more, "</p>\n");
 }
 
 /* "converged: 3 clusters, 3 converged, 0 progressing, 0 blocked, 0 failing", malloc'd;

@@ -261,6 +261,22 @@ static void test_http__page(void **state) {
         assert_non_null(strstr(empty, "not ready"));
         assert_null(strstr(empty, "Source diagnostics"));
         assert_null(strstr(empty, "Last pass"));
+        /* a source full of errors: the first hundred, and how many more */
+        struct eg_buf many;
+        eg_buf_init(&many, 0);
+        assert_int_equal(eg_buf_puts(&many, "{\"source\":{\"diagnostics\":["), 0);
+        for (int i = 0; i < 150; i++)
+                assert_int_equal(eg_buf_printf(&many,
+                                               "%s{\"file\":\"f%d.yaml\",\"line\":1,\"column\":1,"
+                                               "\"severity\":\"error\",\"message\":\"bad\"}",
+                                               i ? "," : "", i),
+                                 0);
+        assert_int_equal(eg_buf_puts(&many, "]}}"), 0);
+        _cleanup_free_ char *capped = render(many.data, NULL);
+        eg_buf_done(&many);
+        assert_non_null(strstr(capped, "<td>f99.yaml:1:1</td>"));
+        assert_null(strstr(capped, "<td>f100.yaml:1:1</td>"));
+        assert_non_null(strstr(capped, "<p class=\"none\">50 more in /status.</p>"));
         _cleanup_free_ char *unready = render("{\"ready\":false,\"notReady\":\"source unreadable: <gone>\"}", NULL);
         assert_non_null(strstr(unready, "<strong>Not ready</strong><pre>source unreadable: &lt;gone&gt;</pre>"));
 }
