@@ -116,6 +116,13 @@ static void request_reconcile(struct control_conn *c, json_t *req) {
         job_queue(c, j);
 }
 
+/* Suspends or resumes through the next cycle's worker, with the caller as actor. */
+static void request_suspend(struct control_conn *c, json_t *req, enum control_command command) {
+        struct control_job *j = job_new(c, command, req);
+        if (j)
+                job_queue(c, j);
+}
+
 void control_request(struct control_conn *c, json_t *req) {
         const char *command = json_string_value(json_object_get(req, "command"));
         if (!command)
@@ -124,6 +131,8 @@ void control_request(struct control_conn *c, json_t *req) {
                 request_ping(c);
         else if (strcmp(command, "reconcile") == 0)
                 request_reconcile(c, req);
+        else if (strcmp(command, "suspend") == 0 || strcmp(command, "resume") == 0)
+                request_suspend(c, req, command[0] == 's' ? CONTROL_SUSPEND : CONTROL_RESUME);
         else
                 control_fail(c, "unknown command '%s'", command);
 }
@@ -138,6 +147,9 @@ void control_jobs_run(struct eg_daemon *d, struct cycle *c) {
                 if (j->command == CONTROL_RECONCILE)
                         /* a cluster waiting out a back-off is asked again now */
                         eg_reconciler_poke_all(d->opt->rec);
+                else
+                        j->r = eg_reconciler_set_suspended(d->opt->rec, j->ns, j->name, j->command == CONTROL_SUSPEND,
+                                                           j->reason, j->actor, &j->err);
 }
 
 static bool decision_wanted(const struct control_job *j, json_t *dec) {
@@ -201,6 +213,10 @@ void control_jobs_answer(struct eg_daemon *d, struct cycle *c) {
                         continue;
                 if (j->command == CONTROL_RECONCILE)
                         answer_reconcile(d, c, j);
+                else if (j->r < 0)
+                        control_fail(j->conn, "%s", j->err.message ? j->err.message : strerror(-j->r));
+                else
+                        control_reply(j->conn, json_pack("{s:s, s:i, s:i}", "result", "ok", "exit", 0, "changed", j->r));
         }
         control_jobs_free(c->jobs);
         c->jobs = NULL;
