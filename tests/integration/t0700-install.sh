@@ -3,7 +3,8 @@
 # runs the installed binary with the installed settings, sysusers.d and tmpfiles.d make the
 # user and directories the unit uses, `systemd-analyze verify` accepts it and `security`
 # scores it 2.5 or less, and the unit's ExecStart, run as systemd would (its Environment=,
-# EnvironmentFile= and a notify socket), comes up READY. Works without systemd as PID 1.
+# EnvironmentFile= and a notify socket), comes up READY, and the installed CLI drives it
+# through its control socket (reconcile, apply handed off). Works without systemd as PID 1.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 : "${EG_BUILD_DIR:?set by ctest}"
 
@@ -169,9 +170,26 @@ wait_until 60 "READY=1 from the daemon the unit starts" grep -qx READY=1 "$NOTIF
 port=$(sed -n 's/.*serving .* (port \([0-9][0-9]*\)).*/\1/p' "$T/daemon.log" | head -n1)
 [ -n "$port" ] || fail "no HTTP port in the daemon log"
 [ "$(curl -sS --max-time 5 "http://127.0.0.1:$port/healthz")" = ok ] || fail "/healthz of the daemon the unit starts"
-stop_daemon
-grep -qx STOPPING=1 "$NOTIFY" || fail "no STOPPING=1 on SIGTERM: $(cat "$NOTIFY")"
 echo "ok ExecStart runs the installed daemon on the installed settings"
+
+say "the CLI drives the installed daemon through its control socket, with no flag but the state dir"
+sock="$D/run/etcd-gitops/control.sock"
+wait_until 10 "the control socket in RuntimeDirectory" test -S "$sock"
+[ "$(stat -c %a "$sock")" = 660 ] || fail "control socket mode $(stat -c %a "$sock"), want 660"
+[ "$(readlink "$D/var/lib/etcd-gitops/control.sock")" = "$sock" ] || fail "no link to the socket in the state dir"
+cli() { ETCD_GITOPS_STATE_DIR="$D/var/lib/etcd-gitops" "$D$prefix/bin/etcd-gitops" "$@"; }
+cli reconcile --with-source >"$T/cli.out" 2>"$T/cli.err" || fail "reconcile: $(cat "$T/cli.err")"
+grep -qx "0 clusters: 0 converged, 0 blocked, 0 failing" "$T/cli.out" || fail "reconcile printed: $(cat "$T/cli.out")"
+cli apply --source "$D$source_dir" >"$T/cli.out" 2>"$T/cli.err" || fail "apply handed off: $(cat "$T/cli.err")"
+grep -q "asking it to read the source and pass" "$T/cli.err" || fail "apply did not hand off: $(cat "$T/cli.err")"
+rc=0
+cli apply --source "$T" >"$T/cli.out" 2>"$T/cli.err" || rc=$?
+((rc == 2)) && grep -q "follows $D$source_dir, not $T" "$T/cli.err" || fail "apply of another source: exit $rc, $(cat "$T/cli.err")"
+cli get clusters >"$T/cli.out" 2>"$T/cli.err" || fail "get clusters: $(cat "$T/cli.err")"
+stop_daemon
+[ ! -e "$sock" ] && [ ! -L "$D/var/lib/etcd-gitops/control.sock" ] || fail "the control socket or its link outlived the daemon"
+grep -qx STOPPING=1 "$NOTIFY" || fail "no STOPPING=1 on SIGTERM: $(cat "$NOTIFY")"
+echo "ok the CLI drives the installed daemon"
 
 say "an install with another --prefix than configured is refused, not laid out half right"
 rc=0
