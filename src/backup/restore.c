@@ -14,6 +14,9 @@
 #include "internal.h"
 
 #define ETCDCTL_TIMEOUT_MS (5 * 60 * 1000)
+/* Listing, download and check of the snapshot to restore, S3 retries included: the pass
+ * that restores waits for them, and a server trickling a byte a second must not hold it. */
+#define FETCH_TIMEOUT_MS (10 * 60 * 1000)
 #define ETCDCTL_OUTPUT_MAX 4096
 
 extern char **environ;
@@ -209,17 +212,17 @@ static int download(const struct eg_backup_store *store, const char *object, con
         return q;
 }
 
-int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir, char **ret_snapshot_path,
-                     struct eg_restore_info *ret, struct eg_error *err) {
-        struct eg_backup_store store = {.type = r->backup_storage_type};
+/* The object eg_restore_fetch names, brought to final and checked, by store's deadline. */
+static int fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir, struct eg_backup_store *store,
+                 char **ret_final, struct eg_restore_info *ret, struct eg_error *err) {
         _cleanup_free_ char *creds = NULL, *object = NULL, *dir = NULL, *tmp = NULL, *final = NULL;
         struct eg_restore_info info = {0};
         int64_t rev = 0;
         int q;
         if (r->backup_storage_type == EG_STORAGE_FILE)
-                q = file_object(r, &store, &object, &rev, err);
+                q = file_object(r, store, &object, &rev, err);
         else if (r->backup_storage_type == EG_STORAGE_S3)
-                q = s3_object(r, ns, state_dir, &store, &creds, &object, &rev, err);
+                q = s3_object(r, ns, state_dir, store, &creds, &object, &rev, err);
         else {
                 eg_error_set(err, "backup storage type %s is not supported: use S3 or File",
                              eg_storage_type_to_string(r->backup_storage_type));
@@ -239,7 +242,7 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
                 eg_error_set(err, "cannot create '%s': %s", dir, strerror(-q));
                 return q;
         }
-        q = download(&store, object, tmp, err);
+        q = download(store, object, tmp, err);
         if (q >= 0)
                 q = eg_snapshot_verify(tmp, info.sha256, &info.size, err);
         if (q >= 0 && rename(tmp, final) < 0) {
@@ -252,9 +255,21 @@ int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char
         }
         info.object = TAKE_PTR(object);
         info.revision = rev;
-        *ret_snapshot_path = TAKE_PTR(final);
+        *ret_final = TAKE_PTR(final);
         *ret = info;
         return 0;
+}
+
+int eg_restore_fetch(const struct eg_restore_spec *r, const char *ns, const char *state_dir, char **ret_snapshot_path,
+                     struct eg_restore_info *ret, struct eg_error *err) {
+        int64_t deadline = eg_now_monotonic_ms() + FETCH_TIMEOUT_MS;
+        struct eg_backup_store store = {.type = r->backup_storage_type, .deadline_ms = deadline};
+        int q = fetch(r, ns, state_dir, &store, ret_snapshot_path, ret, err);
+        /* whatever ran out of time says how; this says why it had no more */
+        if (q < 0 && eg_now_monotonic_ms() >= deadline)
+                eg_error_set(err, "the snapshot to restore did not arrive within %d s: %s", FETCH_TIMEOUT_MS / 1000,
+                             err->message ? err->message : strerror(-q));
+        return q;
 }
 
 int eg_restore_seed_url(const struct eg_restore_spec *r, const char *object, const char *credentials_file,
