@@ -147,12 +147,21 @@ json_t *status_build(const struct observation *o, const struct eg_cluster_spec *
 }
 
 static char *status_path(const char *state_dir, const char *ns, const char *name) {
-        return eg_strdup_printf("%s/status/%s/%s.json", state_dir, ns, name);
+        return eg_state_path(state_dir, EG_STATE_STATUS, ns, name);
+}
+
+/* A status file is a few KiB per member; jansson's own file reader takes a byte at a time. */
+#define STATUS_MAX (4 << 20)
+
+static json_t *status_load(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        return eg_read_file(path, STATUS_MAX, &text, &len) < 0 ? NULL : json_loadb(text, len, 0, NULL);
 }
 
 json_t *status_read(const char *state_dir, const char *ns, const char *name) {
         _cleanup_free_ char *p = status_path(state_dir, ns, name);
-        return p ? json_load_file(p, 0, NULL) : NULL;
+        return p ? status_load(p) : NULL;
 }
 
 /* Keeps each condition's transition time from the previous status when its status did
@@ -176,10 +185,10 @@ static void carry_condition_times(json_t *old, json_t *new) {
 
 int status_write(const char *state_dir, const char *ns, const char *name, json_t *status) {
         _cleanup_free_ char *p = status_path(state_dir, ns, name);
-        _cleanup_free_ char *dir = eg_strdup_printf("%s/status/%s", state_dir, ns);
+        _cleanup_free_ char *dir = eg_state_path(state_dir, EG_STATE_STATUS, ns, NULL);
         if (!p || !dir)
                 return -ENOMEM;
-        json_t *old = json_load_file(p, 0, NULL);
+        json_t *old = status_load(p);
         if (old) {
                 carry_condition_times(old, status);
                 bool same = json_equal(old, status);
