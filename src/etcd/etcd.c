@@ -169,6 +169,11 @@ void etcd_curl_setup(struct eg_etcd *c, const char *url, bool stream) {
                         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
         } else
                 curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout_ms < left ? c->timeout_ms : left));
+        /* a client may live as long as its cluster, its connections kept: one to each
+         * endpoint, and a CA file rewritten in place (a rotated secret) read at the next
+         * handshake rather than after curl's day-long cache of it */
+        curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)(c->n_endpoints > 5 ? c->n_endpoints : 5));
+        curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);
         if (c->ca_file)
                 curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         if (c->cert_file)

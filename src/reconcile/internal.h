@@ -60,6 +60,10 @@ struct cluster_track {
          * none): a pass takes the clusters whose manifest changed first */
         char *manifest;
         bool seen_manifest; /* manifest is what a pass found (NULL: no manifest) */
+        /* the etcd client of the last observation, kept so that a recheck reuses its
+         * connections instead of opening new ones (TCP, and TLS where the cluster has it) */
+        struct eg_etcd *etcd;
+        char *etcd_key; /* the endpoints and access it was made for */
 };
 
 struct eg_reconciler {
@@ -90,6 +94,13 @@ void track_member_seen(struct cluster_track *t, const char *member, struct eg_ob
 void track_restart(struct cluster_track *t, const char *member, int64_t window_ms, int64_t now);
 /* A failure at rev: the cluster waits before it is tried again at that revision. */
 void track_backoff(struct cluster_track *t, const struct eg_revision_info *rev);
+/* The client for the cluster's members at endpoints: the track's own, made again when the
+ * endpoints or the runtime's way to reach them changed. Owned by the track. NULL with err
+ * set when the runtime cannot say how to reach them; NULL alone when there is no endpoint. */
+struct eg_etcd *track_etcd(struct eg_reconciler *r, struct cluster_track *t, char *const *endpoints, size_t n,
+                           struct eg_error *err);
+/* Closes the track's client and its connections: the cluster is gone or unreachable. */
+void track_etcd_drop(struct cluster_track *t);
 
 /* Everything one observation of a cluster found, joined. */
 struct observation {

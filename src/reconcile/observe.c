@@ -98,9 +98,10 @@ static void probe_members(struct eg_etcd *c, struct observation *o, struct membe
         }
 }
 
-static void observe_etcd(struct eg_reconciler *r, struct observation *o, struct member_probe *probe) {
+static void observe_etcd(struct eg_reconciler *r, struct cluster_track *t, struct observation *o,
+                         struct member_probe *probe) {
         struct eg_error access_err = {0};
-        struct eg_etcd *c = reconcile_etcd_client(&r->opt, o->ns, o->name, o->endpoints, o->n_endpoints, &access_err);
+        struct eg_etcd *c = track_etcd(r, t, o->endpoints, o->n_endpoints, &access_err);
         if (c) {
                 struct eg_error ee = {0};
                 o->ml_ok = eg_etcd_member_list(c, &o->ml, &ee) >= 0;
@@ -108,7 +109,6 @@ static void observe_etcd(struct eg_reconciler *r, struct observation *o, struct 
                         o->etcd_error = strdup(ee.message ? ee.message : "etcd did not answer");
                 eg_error_done(&ee);
                 probe_members(c, o, probe);
-                eg_etcd_free(c);
         } else if (access_err.message)
                 o->etcd_error = eg_strdup_printf("runtime: %s", access_err.message);
         else if (o->rc_exists && o->rc.n_members > 0)
@@ -197,6 +197,6 @@ int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, co
         _cleanup_free_ struct member_probe *probe = calloc(o->rc.n_members + 1, sizeof(*probe));
         if (!probe)
                 return -ENOMEM;
-        observe_etcd(r, o, probe);
+        observe_etcd(r, t, o, probe);
         return observe_join(r, t, o, probe, now);
 }

@@ -207,10 +207,12 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
                 reconcile_cluster(r, desired, rev, ck.keys[i].ns, ck.keys[i].name, ck.prune_allowed, &res);
         }
         /* a cluster no longer passed over (pruned, or another namespace) has no processes
-         * to watch: its pids may belong to anything by now */
+         * to watch: its pids may belong to anything by now; nor connections to keep */
         for (size_t i = 0; i < r->n_tracks; i++)
-                if (!r->tracks[i].seen)
+                if (!r->tracks[i].seen) {
                         r->tracks[i].n_pids = 0;
+                        track_etcd_drop(&r->tracks[i]);
+                }
         if (res.n_clusters == 0)
                 res.next_due_ms = eg_now_monotonic_ms() + RECHECK_MS;
         cluster_keys_done(&ck);

@@ -1,6 +1,8 @@
 /* What the reconciler remembers of each cluster and member between passes: back-off, what
- * was last recorded, since when a member is unhealthy, its restarts in place. */
+ * was last recorded, since when a member is unhealthy, its restarts in place, the client
+ * that reaches its etcd. */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "internal.h"
@@ -18,6 +20,7 @@ void track_done(struct cluster_track *t) {
                 free(t->members[i].name);
         free(t->members);
         free(t->pids);
+        track_etcd_drop(t);
 }
 
 void track_pids(struct cluster_track *t, const struct eg_runtime_cluster *rc) {
@@ -162,4 +165,63 @@ void track_backoff(struct cluster_track *t, const struct eg_revision_info *rev) 
                 delay = BACKOFF_MAX_MS;
         t->next_attempt_ms = eg_now_monotonic_ms() + delay;
         set_str(&t->backoff_revision, rev ? rev->revision : NULL);
+}
+
+void track_etcd_drop(struct cluster_track *t) {
+        eg_etcd_free(t->etcd);
+        t->etcd = NULL;
+        free(t->etcd_key);
+        t->etcd_key = NULL;
+}
+
+static int key_add(struct eg_buf *b, const char *what, const char *s) {
+        /* length-prefixed: no value can pass for two */
+        return s ? eg_buf_printf(b, "%s %zu:%s\n", what, strlen(s), s) : 0;
+}
+
+/* Everything a client is made from, as one string: clients with equal keys are alike. */
+static char *etcd_key(char *const *endpoints, size_t n, const struct eg_etcd_options *eo) {
+        struct eg_buf b;
+        eg_buf_init(&b, 0);
+        int k = eg_buf_printf(&b, "timeouts %" PRId64 " %" PRId64 " insecure %d\n", eo->timeout_ms,
+                              eo->connect_timeout_ms, eo->tls.insecure_skip_verify);
+        const char *const fields[][2] = {{"ca", eo->tls.ca_file},
+                                         {"cert", eo->tls.cert_file},
+                                         {"key", eo->tls.key_file},
+                                         {"connect-to", eo->tls.connect_to},
+                                         {"proxy", eo->proxy}};
+        for (size_t i = 0; k >= 0 && i < n; i++)
+                k = key_add(&b, "endpoint", endpoints[i]);
+        for (size_t i = 0; k >= 0 && i < EG_ELEMENTSOF(fields); i++)
+                k = key_add(&b, fields[i][0], fields[i][1]);
+        for (size_t i = 0; k >= 0 && eo->headers && eo->headers[i]; i++)
+                k = key_add(&b, "header", eo->headers[i]);
+        if (k < 0) {
+                eg_buf_done(&b);
+                return NULL;
+        }
+        return eg_buf_steal(&b);
+}
+
+struct eg_etcd *track_etcd(struct eg_reconciler *r, struct cluster_track *t, char *const *endpoints, size_t n,
+                           struct eg_error *err) {
+        struct eg_etcd_options eo = {0};
+        if (eg_runtime_etcd_access(r->opt.runtime, t->ns, t->name, &eo, err) < 0 || n == 0) {
+                track_etcd_drop(t);
+                return NULL;
+        }
+        eo.timeout_ms = r->opt.etcd_timeout_ms;
+        eo.connect_timeout_ms = r->opt.etcd_timeout_ms / 3;
+        char *key = etcd_key(endpoints, n, &eo);
+        if (t->etcd && key && strcmp(key, t->etcd_key) == 0) {
+                free(key);
+                return t->etcd;
+        }
+        track_etcd_drop(t);
+        if (!key || eg_etcd_new(endpoints, n, &eo, &t->etcd) < 0) {
+                free(key);
+                return NULL;
+        }
+        t->etcd_key = key;
+        return t->etcd;
 }
