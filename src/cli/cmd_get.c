@@ -42,8 +42,12 @@ static char *one_line(const char *s) {
 /* Why a cluster is not simply fine: suspended, its last error, or what its plan waits for. */
 static char *cluster_message(json_t *st) {
         const char *plan = get_str(st, "plan");
-        if (json_is_true(json_object_get(st, "suspended")))
-                return strdup("suspended");
+        json_t *suspended = json_object_get(st, "suspended");
+        if (suspended) {
+                const char *why = get_str(suspended, "reason");
+                _cleanup_free_ char *line = one_line(why);
+                return eg_strdup_printf("Suspended%s%s", line ? ": " : "", line ? line : "");
+        }
         if (get_str(st, "lastError"))
                 return one_line(get_str(st, "lastError"));
         if (plan && strcmp(plan, "converged") != 0)
@@ -214,6 +218,22 @@ bool get_print_common(json_t *sel, const char *kind, const char *name, enum eg_o
         return true;
 }
 
+/* Whether each cluster is suspended, from its suspension file: a status written before a
+ * suspend or resume (or by no pass at all) does not say. */
+static void mark_suspended(json_t *all) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(all, i, c) {
+                json_t *md = json_object_get(c, "metadata"), *st = json_object_get(c, "status"), *s = NULL;
+                if (!st)
+                        continue;
+                if (eg_suspension_read(eg_settings.state_dir, get_str(md, "namespace"), get_str(md, "name"), &s) > 0)
+                        json_object_set_new(st, "suspended", s);
+                else
+                        json_object_del(st, "suspended");
+        }
+}
+
 static int get_clusters(const struct get_args *a, FILE *f) {
         struct eg_cli_env env;
         struct eg_cli_env_options eo = {.read_only = true};
@@ -224,6 +244,7 @@ static int get_clusters(const struct get_args *a, FILE *f) {
         eg_cli_env_close(&env);
         if (r < 0)
                 return EG_EXIT_ERROR;
+        mark_suspended(all);
         bool members = strcmp(a->kind, "members") == 0;
         json_t *sel = get_filter(all, "metadata", a->name);
         json_decref(all);

@@ -61,34 +61,54 @@ static int known_clusters(struct eg_runtime *rt, const char *arg, char ***ret, s
         return 0;
 }
 
+int eg_cli_resolve_on(struct eg_runtime *rt, const char *command, const char *arg, char **ret_ns, char **ret_name) {
+        struct eg_error err = {0};
+        char **known = NULL, *full = NULL;
+        size_t n = 0;
+        int r = known_clusters(rt, arg, &known, &n, &err);
+        if (r < 0)
+                fprintf(stderr, "etcd-gitops %s: cannot look up cluster %s: %s\n", command, arg,
+                        err.message ? err.message : strerror(-r));
+        else
+                r = eg_cli_resolve_cluster(command, arg, known, n, &full);
+        eg_strv_free(known, n);
+        eg_error_done(&err);
+        if (r < 0)
+                return r;
+        char *slash = strchr(full, '/');
+        char *name = strdup(slash + 1);
+        *slash = 0;
+        if (!name) {
+                free(full);
+                return -ENOMEM;
+        }
+        *ret_ns = full;
+        *ret_name = name;
+        return 0;
+}
+
 int eg_cli_open_cluster(const char *command, const char *arg, struct eg_runtime **ret_rt,
                         struct eg_runtime_cluster *ret_c) {
         struct eg_error err = {0};
         struct eg_runtime *rt = NULL;
-        char **known = NULL, *full = NULL;
-        size_t n = 0;
+        _cleanup_free_ char *ns = NULL, *name = NULL;
         int r = eg_cli_runtime_open(true, &rt, &err);
-        if (r >= 0)
-                r = known_clusters(rt, arg, &known, &n, &err);
-        if (r >= 0 && (r = eg_cli_resolve_cluster(command, arg, known, n, &full)) < 0) {
-                eg_strv_free(known, n);
-                eg_runtime_free(rt);
-                return r;
-        }
-        eg_strv_free(known, n);
-        char *slash = full ? strchr(full, '/') : NULL;
-        if (slash)
-                *slash = 0;
-        if (r >= 0)
-                r = eg_runtime_observe(rt, full, slash + 1, ret_c, &err);
-        if (r == -ENOENT)
-                fprintf(stderr, "etcd-gitops %s: no cluster %s/%s on the %s runtime%s%s\n", command, full, slash + 1,
-                        eg_settings.runtime, strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
-                        strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
-        else if (r < 0)
+        if (r < 0) {
                 fprintf(stderr, "etcd-gitops %s: cannot look up cluster %s: %s\n", command, arg,
                         err.message ? err.message : strerror(-r));
-        free(full);
+                eg_error_done(&err);
+                return r;
+        }
+        r = eg_cli_resolve_on(rt, command, arg, &ns, &name);
+        if (r >= 0)
+                r = eg_runtime_observe(rt, ns, name, ret_c, &err);
+        if (r == -ENOENT)
+                fprintf(stderr, "etcd-gitops %s: no cluster %s/%s on the %s runtime%s%s\n", command, ns, name,
+                        eg_settings.runtime, strcmp(eg_settings.runtime, "local") == 0 ? ", state dir " : "",
+                        strcmp(eg_settings.runtime, "local") == 0 ? eg_settings.state_dir : "");
+        else if (r < 0 && ns)
+                fprintf(stderr, "etcd-gitops %s: cannot look up cluster %s: %s\n", command, arg,
+                        err.message ? err.message : strerror(-r));
         eg_error_done(&err);
         if (r < 0) {
                 eg_runtime_free(rt);

@@ -3,14 +3,18 @@
 
 #include <stddef.h>
 
+struct eg_runtime;
+struct eg_runtime_cluster;
+
 /* arg as "NS/NAME": as given when it holds a '/', in --namespace when that is set, else the
  * one cluster of known (distinct "NS/NAME" strings) named arg, else "default/arg". Several clusters of
  * that name are refused (-EINVAL), the message on stderr for command listing them. *ret is
  * malloc'd. */
 int eg_cli_resolve_cluster(const char *command, const char *arg, char *const *known, size_t n, char **ret);
 
-struct eg_runtime;
-struct eg_runtime_cluster;
+/* arg resolved as eg_cli_resolve_cluster does against the clusters rt lists, into two malloc'd
+ * strings. Says what failed on stderr for command. */
+int eg_cli_resolve_on(struct eg_runtime *rt, const char *command, const char *arg, char **ret_ns, char **ret_name);
 
 /* The cluster arg names on the runtime the common settings name: resolved against the
  * clusters it lists, then observed into *ret_c. *ret_rt stays open for the caller to free
