@@ -118,23 +118,44 @@ static bool kube_cancelled(void *userdata) {
         return logs_stop;
 }
 
-/* One pod's log through the API server; with follow, until Ctrl-C. */
+static int discard(const char *p, size_t n, void *userdata) {
+        (void)p, (void)n, (void)userdata;
+        return 0;
+}
+
+/* The API server reads a pod's log from the kubelet of the pod's node
+ * (https://NODE:10250/containerLogs/...): an error naming that is the kubelet out of reach.
+ * The kube client's error has the status in its text only. */
+static const char *kube_logs_hint(const struct eg_error *err) {
+        if (err->message && strstr(err->message, ": HTTP 500: ") && strstr(err->message, "/containerLogs/"))
+                return "the API server cannot reach the kubelet of the pod's node, which holds pod logs: ";
+        return "";
+}
+
+/* One pod's log through the API server; with follow, until Ctrl-C. The client hands a
+ * reply's body to the sink before its status is known, so one byte of the log is asked for
+ * first and thrown away: a log that cannot be read fails there, and the server's Status
+ * is not printed as if it were the log. */
 static int kube_logs(const struct eg_runtime_cluster *c, struct logs_sink *s, bool follow) {
         struct eg_kube_config_options co = {.kubeconfig = eg_settings.kubeconfig, .context = eg_settings.context};
         struct eg_kube_config *cfg = NULL;
         struct eg_kube_client *kc = NULL;
         struct eg_error err = {0};
+        struct eg_kube_watcher probe = {.on_data = discard, .cancelled = kube_cancelled};
         struct eg_kube_watcher w = {.on_data = sink_write, .cancelled = kube_cancelled, .userdata = s};
-        _cleanup_free_ char *path = eg_strdup_printf("/api/v1/namespaces/%s/pods/%s/log%s", c->namespace, s->member,
-                                                     follow ? "?follow=true" : "");
-        int r = path ? eg_kube_config_load(&co, &cfg, &err) : -ENOMEM;
+        _cleanup_free_ char *path = eg_strdup_printf("/api/v1/namespaces/%s/pods/%s/log", c->namespace, s->member);
+        _cleanup_free_ char *probe_path = path ? eg_strdup_printf("%s?limitBytes=1", path) : NULL;
+        _cleanup_free_ char *follow_path = path ? eg_strdup_printf("%s?follow=true", path) : NULL;
+        int r = probe_path && follow_path ? eg_kube_config_load(&co, &cfg, &err) : -ENOMEM;
         if (r >= 0)
                 r = eg_kube_client_new(cfg, NULL, &kc, &err);
         if (r >= 0)
-                r = eg_kube_watch(kc, path, follow ? 0 : 30000, &w, &err);
+                r = eg_kube_watch(kc, probe_path, 30000, &probe, &err);
+        if (r >= 0)
+                r = eg_kube_watch(kc, follow ? follow_path : path, follow ? 0 : 30000, &w, &err);
         if (r < 0 && r != -ECANCELED)
-                fprintf(stderr, "etcd-gitops logs: cannot read the log of pod %s/%s: %s\n", c->namespace, s->member,
-                        err.message ? err.message : strerror(-r));
+                fprintf(stderr, "etcd-gitops logs: cannot read the log of pod %s/%s: %s%s\n", c->namespace, s->member,
+                        kube_logs_hint(&err), err.message ? err.message : strerror(-r));
         eg_kube_client_free(kc);
         eg_error_done(&err);
         return r == -ECANCELED ? 0 : r;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # apply --runtime kubernetes against the real kube-apiserver, whose node takes 2 s to pull each
 # pod's image: 3 pods Running and Ready (3 created, none replaced), the services and PDB upstream
-# made, and etcd's member list read through the pod proxy.
+# made, etcd's member list read through the pod proxy, and `logs` asking for a pod's log.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 . "$EG_SOURCE_DIR/tests/lib/kube.sh"
 start_kube_server
@@ -35,6 +35,19 @@ members=$(kube_api "/api/v1/namespaces/default/pods/kt-0:2379/proxy/v3/cluster/m
   jget '" ".join(sorted(m["name"] for m in d["members"] if not m.get("isLearner")))')
 [ "$members" = "kt-0 kt-1 kt-2" ] || fail "etcd voters through the proxy: '$members'"
 say "3 voters through the pod proxy: $members"
+
+say "logs asks the API server for a pod's log; with no kubelet behind it, logs says what failed"
+# the API server reads pod logs from the kubelet at NODE:10250, which the node stand-in is not
+for follow in "" -f; do
+  rc=0
+  eg logs "${K[@]}" kt kt-0 $follow >"$T/logs.out" 2>"$T/logs.err" || rc=$?
+  [ "$rc" = 2 ] || fail "logs kt kt-0 $follow exited $rc, want 2: $(cat "$T/logs.err")"
+  grep -qF "cannot read the log of pod default/kt-0: the API server cannot reach the kubelet of the pod's node, which holds pod logs: GET /api/v1/namespaces/default/pods/kt-0/log" "$T/logs.err" ||
+    fail "logs kt kt-0 $follow: $(cat "$T/logs.err")"
+  grep -qE "HTTP 500: Get \"https://[^\"]*:10250/containerLogs/default/kt-0/etcd" "$T/logs.err" ||
+    fail "logs kt kt-0 $follow does not give the API server's reason: $(cat "$T/logs.err")"
+  [ ! -s "$T/logs.out" ] || fail "logs kt kt-0 $follow printed the API server's Status as the log: $(cat "$T/logs.out")"
+done
 
 say "a deleted headless service is back after the next apply, and nothing else changes"
 kube_api "/api/v1/namespaces/default/services/kt" -X DELETE >/dev/null
