@@ -113,6 +113,9 @@ char *eg_random_hex(size_t n);
 char *eg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool eg_str_has_prefix(const char *s, const char *prefix);
 bool eg_str_has_suffix(const char *s, const char *suffix);
+/* Levenshtein distance of a and b (ASCII case aside when ignore_case), counted up to limit
+ * (< SIZE_MAX): farther, or either longer than 64 bytes, is limit + 1. For "did you mean". */
+size_t eg_edit_distance(const char *a, const char *b, size_t limit, bool ignore_case);
 /* Strict decimal parsers: whole string, no sign surprises, range checked. */
 int eg_parse_int64(const char *s, int64_t *ret);
 int eg_parse_uint64(const char *s, uint64_t *ret);
@@ -128,6 +131,9 @@ int64_t eg_now_realtime_us(void);
 void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]);
 /* The same with microseconds (a Kubernetes MicroTime), e.g. 2026-11-28T03:00:00.123456Z. */
 void eg_format_rfc3339_us(int64_t realtime_us, char buf[static 32]);
+/* RFC 3339 (2026-11-28T03:00:01Z; a fraction, kept to the millisecond, and a +hh:mm offset
+ * allowed) into Unix ms; -EINVAL for anything else, out-of-range fields included. */
+int eg_parse_rfc3339_ms(const char *s, int64_t *ret_ms);
 
 /* ---- files ---- */
 

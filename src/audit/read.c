@@ -19,9 +19,12 @@ struct line_reader {
         size_t line_bytes;  /* its real length, also when too long to keep */
 };
 
-static int line_reader_init(struct line_reader *lr, int fd) {
-        *lr = (struct line_reader){.fd = fd};
+/* -errno when path cannot be opened; line_reader_done() is due whatever it returns. */
+static int line_reader_open(struct line_reader *lr, const char *path) {
+        *lr = (struct line_reader){.fd = open(path, O_RDONLY | O_CLOEXEC)};
         eg_buf_init(&lr->line, EG_AUDIT_LINE_MAX - 1);
+        if (lr->fd < 0)
+                return -errno;
         lr->chunk = malloc(CHUNK_SIZE);
         return lr->chunk ? 0 : -ENOMEM;
 }
@@ -29,6 +32,8 @@ static int line_reader_init(struct line_reader *lr, int fd) {
 static void line_reader_done(struct line_reader *lr) {
         free(lr->chunk);
         eg_buf_done(&lr->line);
+        if (lr->fd >= 0)
+                close(lr->fd);
 }
 
 /* Returns 1 with the next line, 0 at the end of the file, or a negative errno.
@@ -111,20 +116,13 @@ static bool filter_match(const struct eg_audit_filter *f, const struct eg_audit_
 
 int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter, struct eg_audit_record **ret,
                        size_t *ret_n, size_t *ret_n_skipped) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
         struct line_reader lr;
         struct eg_audit_record *recs = NULL;
         size_t n = 0, alloc = 0, skipped = 0;
-        int r = line_reader_init(&lr, fd);
-        while (r >= 0) {
-                bool complete, too_long;
-                r = line_reader_next(&lr, &complete, &too_long);
-                if (r <= 0)
-                        break;
-                if (!complete)
-                        break; /* torn by a crash: not a record yet */
+        bool complete, too_long;
+        int r = line_reader_open(&lr, path);
+        /* a last line without newline was torn by a crash: not a record yet */
+        while (r >= 0 && (r = line_reader_next(&lr, &complete, &too_long)) > 0 && complete) {
                 struct eg_audit_record rec;
                 struct eg_error e = {0};
                 int k = too_long ? -EINVAL : audit_parse_line(line_data(&lr), lr.line.len, &rec, &e);
@@ -155,7 +153,6 @@ int eg_audit_read_full(const char *path, const struct eg_audit_filter *filter, s
                 recs[n++] = rec;
         }
         line_reader_done(&lr);
-        close(fd);
         if (r < 0) {
                 eg_audit_records_free(recs, n);
                 return r;
@@ -209,20 +206,14 @@ static int verify_line(const struct line_reader *lr, bool too_long, uint64_t lin
 }
 
 int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, struct eg_error *err, char **ret_warning) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
         struct line_reader lr;
         char prev_hash[65] = ZERO_HASH;
         uint64_t lineno = 0, n_records = 0;
         struct eg_error broken = {0};
         char *warning = NULL;
-        int r = line_reader_init(&lr, fd);
-        while (r >= 0) {
-                bool complete, too_long;
-                r = line_reader_next(&lr, &complete, &too_long);
-                if (r <= 0)
-                        break;
+        bool complete, too_long;
+        int r = line_reader_open(&lr, path);
+        while (r >= 0 && (r = line_reader_next(&lr, &complete, &too_long)) > 0) {
                 lineno++;
                 if (!complete) {
                         warning = eg_strdup_printf("line %" PRIu64 ": torn last record of %zu bytes without a newline "
@@ -243,7 +234,6 @@ int eg_audit_verify_full(const char *path, uint64_t *ret_n_records, struct eg_er
                 n_records++;
         }
         line_reader_done(&lr);
-        close(fd);
         if (r >= 0) {
                 r = broken.message ? 1 : 0;
                 if (ret_n_records)

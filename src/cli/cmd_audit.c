@@ -34,7 +34,7 @@ static int parse_since(const char *value, int64_t *ret_ms) {
                 *ret_ms = eg_now_realtime_ms() - d;
                 return 0;
         }
-        if (eg_out_parse_time(value, ret_ms) == 0)
+        if (eg_parse_rfc3339_ms(value, ret_ms) == 0)
                 return 0;
         fprintf(stderr,
                 "etcd-gitops audit: --since takes a duration such as 1h or a time such as "

@@ -62,7 +62,7 @@ static int64_t cluster_since_ms(json_t *st) {
         json_t *c;
         json_array_foreach(json_object_get(st, "conditions"), i, c) {
                 const char *s = get_str(c, "lastTransitionTime");
-                if (s && eg_out_parse_time(s, &t) == 0 && (oldest == 0 || t < oldest))
+                if (s && eg_parse_rfc3339_ms(s, &t) == 0 && (oldest == 0 || t < oldest))
                         oldest = t;
         }
         return oldest;

@@ -3,9 +3,6 @@
 
 #include <stddef.h>
 
-/* Edit distance (Levenshtein) between a and b, counted up to limit + 1. */
-size_t eg_hint_distance(const char *a, const char *b, size_t limit);
-
 /* The word of names (NULL-terminated) within 2 edits of typed and closest to it, the first
  * such on a tie; NULL when none is that close. */
 const char *eg_hint_closest(const char *typed, const char *const *names);

@@ -89,33 +89,6 @@ void eg_table_free(struct eg_table *t) {
         free(t);
 }
 
-int eg_out_parse_time(const char *s, int64_t *ret_ms) {
-        struct tm tm = {0};
-        int n = 0;
-        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &n) != 6 ||
-            n != 19)
-                return -EINVAL;
-        const char *p = s + n;
-        int64_t ms = 0, scale = 100;
-        if (*p == '.')
-                for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                        ms += (*p - '0') * scale;
-        int64_t offset_s = 0;
-        int oh, om;
-        if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && strlen(p) == 6)
-                offset_s = (*p == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-        else if (strcmp(p, "Z") != 0 && strcmp(p, "z") != 0)
-                return -EINVAL;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-                return -EINVAL;
-        *ret_ms = ((int64_t)t - offset_s) * 1000 + ms;
-        return 0;
-}
-
 void eg_out_age(int64_t since_ms, int64_t now_ms, char buf[static 24]) {
         int64_t s = (now_ms - since_ms) / 1000;
         if (since_ms <= 0)

@@ -19,8 +19,6 @@ int eg_table_add(struct eg_table *t, const char *const *cells);
 void eg_table_print(struct eg_table *t, FILE *f);
 void eg_table_free(struct eg_table *t);
 
-/* "RFC 3339" (2026-11-28T03:00:01Z, fractions and +hh:mm offsets too) into Unix ms. */
-int eg_out_parse_time(const char *s, int64_t *ret_ms);
 /* An age as kubectl shows one: 45s, 12m, 5h, 3d; "-" for an unknown (0) start. */
 void eg_out_age(int64_t since_ms, int64_t now_ms, char buf[static 24]);
 

@@ -95,40 +95,6 @@ fail:
         return r;
 }
 
-/* "2006-01-02T15:04:05Z", with optional fraction and a Z or ±hh:mm offset. */
-static int parse_rfc3339(const char *s, int64_t *ret_ms) {
-        struct tm tm = {0};
-        int consumed = 0;
-        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &consumed) != 6 ||
-            consumed == 0)
-                return -EINVAL;
-        const char *p = s + consumed;
-        if (*p == '.')
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                        ;
-        int64_t offset = 0;
-        if (*p == 'Z' || *p == 'z')
-                p++;
-        else if (*p == '+' || *p == '-') {
-                int hh, mm, n = 0;
-                if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
-                        return -EINVAL;
-                offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-                p += 6;
-        } else
-                return -EINVAL;
-        if (*p)
-                return -EINVAL;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-                return -EINVAL;
-        *ret_ms = ((int64_t)t - offset) * 1000;
-        return 0;
-}
-
 static char *exec_info(const struct eg_kube_config *c) {
         json_t *spec = json_pack("{s:b}", "interactive", 0);
         if (spec && c->exec->provide_cluster_info) {
@@ -263,7 +229,7 @@ static int exec_refresh(struct eg_kube_config *c, struct eg_error *err) {
                              e->command);
                 goto out;
         }
-        if (exp && parse_rfc3339(exp, &expiry) < 0) {
+        if (exp && eg_parse_rfc3339_ms(exp, &expiry) < 0) {
                 eg_error_set(err, "exec credential plugin %s: expirationTimestamp %s is not RFC 3339", e->command, exp);
                 goto out;
         }

@@ -218,28 +218,7 @@ static const struct field *find_field(const struct field *fields, const char *na
         return NULL;
 }
 
-/* Levenshtein distance of a and b, ignoring case, counted up to NEAR_MAX + 1. */
-enum { NEAR_MAX = 2, NEAR_LEN = 64 };
-static size_t distance(const char *a, const char *b) {
-        size_t na = strlen(a), nb = strlen(b), row[NEAR_LEN + 1];
-        if (na > NEAR_LEN || nb > NEAR_LEN)
-                return NEAR_MAX + 1;
-        for (size_t j = 0; j <= nb; j++)
-                row[j] = j;
-        for (size_t i = 1; i <= na; i++) {
-                size_t diag = row[0];
-                row[0] = i;
-                for (size_t j = 1; j <= nb; j++) {
-                        size_t up = row[j],
-                               best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-                        best = up + 1 < best ? up + 1 : best;
-                        best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
-                        diag = up;
-                        row[j] = best;
-                }
-        }
-        return row[nb];
-}
+enum { NEAR_MAX = 2 };
 
 /* The known field an unknown key of m was probably meant to be: the closest within two edits
  * (case aside) that m does not have already, provided the key is longer than the edits;
@@ -250,7 +229,7 @@ static const struct field *near_field(const struct field *fields, const struct e
         for (const struct field *g = fields; g->name; g++) {
                 if (dec_map_get(m, g->name))
                         continue;
-                size_t d = distance(g->name, key);
+                size_t d = eg_edit_distance(g->name, key, NEAR_MAX, true);
                 if (d < best && d < strlen(key)) {
                         near = g;
                         best = d;

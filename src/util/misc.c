@@ -1,4 +1,4 @@
-/* Strings, numbers, durations, clocks, sha256 and bounded polling. */
+/* Strings, numbers, durations, clocks and RFC 3339 times, sha256 and bounded polling. */
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -47,6 +47,32 @@ char *eg_strdup_printf(const char *fmt, ...) {
 }
 
 bool eg_str_has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+size_t eg_edit_distance(const char *a, const char *b, size_t limit, bool ignore_case) {
+        enum { LEN_MAX = 64 };
+        size_t na = strlen(a), nb = strlen(b);
+        if (na > LEN_MAX || nb > LEN_MAX || (na > nb ? na - nb : nb - na) > limit)
+                return limit + 1;
+        size_t row[LEN_MAX + 1];
+        for (size_t j = 0; j <= nb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= na; i++) {
+                size_t diag = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= nb; j++) {
+                        unsigned char x = a[i - 1], y = b[j - 1];
+                        bool same = ignore_case ? tolower(x) == tolower(y) : x == y;
+                        size_t up = row[j], best = diag + !same;
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        diag = up;
+                        row[j] = best;
+                }
+        }
+        return row[nb] > limit ? limit + 1 : row[nb];
+}
 
 bool eg_str_has_suffix(const char *s, const char *suffix) {
         size_t ls = strlen(s), lx = strlen(suffix);
@@ -146,6 +172,58 @@ static void format_rfc3339(int64_t t, int64_t per, int digits, char buf[static 3
 void eg_format_rfc3339_ms(int64_t realtime_ms, char buf[static 32]) { format_rfc3339(realtime_ms, 1000, 3, buf); }
 
 void eg_format_rfc3339_us(int64_t realtime_us, char buf[static 32]) { format_rfc3339(realtime_us, 1000000, 6, buf); }
+
+/* Whether s starts with shape, where 'd' stands for any decimal digit. */
+static bool has_shape(const char *s, const char *shape) {
+        for (; *shape; s++, shape++)
+                if (*shape == 'd' ? !isdigit((unsigned char)*s) : *s != *shape)
+                        return false;
+        return true;
+}
+
+static int digits_value(const char *s, int n) {
+        int v = 0;
+        for (int i = 0; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+        return v;
+}
+
+int eg_parse_rfc3339_ms(const char *s, int64_t *ret_ms) {
+        if (!has_shape(s, "dddd-dd-ddTdd:dd:dd"))
+                return -EINVAL;
+        struct tm tm = {
+                .tm_year = digits_value(s, 4) - 1900,
+                .tm_mon = digits_value(s + 5, 2) - 1,
+                .tm_mday = digits_value(s + 8, 2),
+                .tm_hour = digits_value(s + 11, 2),
+                .tm_min = digits_value(s + 14, 2),
+                .tm_sec = digits_value(s + 17, 2),
+        };
+        if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+            tm.tm_sec > 60)
+                return -EINVAL;
+        const char *p = s + 19;
+        int64_t ms = 0;
+        if (*p == '.') {
+                if (!isdigit((unsigned char)*++p))
+                        return -EINVAL;
+                for (int64_t scale = 100; isdigit((unsigned char)*p); p++, scale /= 10)
+                        ms += (*p - '0') * scale;
+        }
+        int64_t offset_s = 0;
+        if (*p == 'Z' || *p == 'z')
+                p++;
+        else if ((*p == '+' || *p == '-') && has_shape(p + 1, "dd:dd")) {
+                offset_s = (*p == '+' ? 1 : -1) * (digits_value(p + 1, 2) * 3600 + digits_value(p + 4, 2) * 60);
+                p += 6;
+        } else
+                return -EINVAL;
+        time_t t = *p ? (time_t)-1 : timegm(&tm);
+        if (t == (time_t)-1)
+                return -EINVAL;
+        *ret_ms = ((int64_t)t - offset_s) * 1000 + ms;
+        return 0;
+}
 
 struct eg_sha256 {
         EVP_MD_CTX *ctx;
