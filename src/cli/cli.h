@@ -28,7 +28,7 @@ struct eg_settings {
         const char *ref;
         const char *advertise_host;
         const char *control_socket; /* the daemon's; NULL: <state_dir>/control.sock */
-        bool color; /* stdout is a terminal and NO_COLOR unset */
+        bool color;                 /* stdout is a terminal and NO_COLOR unset */
 };
 extern struct eg_settings eg_settings;
 

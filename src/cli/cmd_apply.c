@@ -170,7 +170,8 @@ static int hand_off(const struct apply_args *a) {
                 return EG_EXIT_ERROR;
         }
         /* the daemon runs elsewhere: a directory is named as it resolves here */
-        _cleanup_free_ char *src = eg_source_is_git_url(a->p.source) ? strdup(a->p.source) : realpath(a->p.source, NULL);
+        _cleanup_free_ char *src = eg_source_is_git_url(a->p.source) ? strdup(a->p.source)
+                                                                     : realpath(a->p.source, NULL);
         json_t *req = json_pack("{s:s, s:b, s:s, s:s*, s:s*}", "command", "reconcile", "withSource", true, "source",
                                 src ? src : a->p.source, "path", eg_settings.path, "ref", eg_settings.ref);
         int exit_code = EG_EXIT_ERROR;

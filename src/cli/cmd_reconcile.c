@@ -56,8 +56,8 @@ static void print_decision(json_t *dec) {
         else if (outcome && strcmp(outcome, "blocked") == 0)
                 eg_log_warning("%s: %s%s%s", cluster, reason ? reason : kind, error ? ": " : "", error ? error : "");
         else
-                eg_log_info("%s: %s%s%s%s%s", cluster, kind, member ? " " : "", member ? member : "", reason ? ": " : "",
-                            reason ? reason : "");
+                eg_log_info("%s: %s%s%s%s%s", cluster, kind, member ? " " : "", member ? member : "",
+                            reason ? ": " : "", reason ? reason : "");
 }
 
 static int on_event(json_t *ev, void *ud) {

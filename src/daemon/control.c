@@ -39,9 +39,7 @@ static void conn_free(struct control_conn *c) {
         free(c);
 }
 
-static int conn_deadline(struct control_conn *c, int64_t ms) {
-        return arm(c->timer, eg_now_monotonic_ms() + ms);
-}
+static int conn_deadline(struct control_conn *c, int64_t ms) { return arm(c->timer, eg_now_monotonic_ms() + ms); }
 
 /* Writes what the socket takes now; the rest waits for EPOLLOUT. Frees c once the
  * result is out or the client is gone: returns -1 then. */
@@ -95,7 +93,8 @@ void control_fail(struct control_conn *c, const char *fmt, ...) {
         if (vasprintf(&m, fmt, ap) < 0)
                 m = NULL;
         va_end(ap);
-        control_reply(c, json_pack("{s:s, s:i, s:s}", "result", "error", "exit", 2, "message", m ? m : "out of memory"));
+        control_reply(c,
+                      json_pack("{s:s, s:i, s:s}", "result", "error", "exit", 2, "message", m ? m : "out of memory"));
 }
 
 /* The first line is the request; anything after it is not read. */
@@ -231,8 +230,12 @@ static int control_bind(struct eg_daemon *d, const struct sockaddr_un *sa) {
         umask(old);
         if (r >= 0 && listen(d->control_fd, 16) < 0)
                 r = -errno;
-        if (r < 0)
+        if (r < 0) {
+                /* not ours to remove at teardown */
+                close(d->control_fd);
+                d->control_fd = -1;
                 return eg_log_error_errno(r, "cannot listen on the control socket %s: %m", path);
+        }
         return 0;
 }
 
@@ -245,8 +248,9 @@ static void control_link(struct eg_daemon *d) {
         if (lstat(link, &st) == 0 && (S_ISLNK(st.st_mode) || S_ISSOCK(st.st_mode)))
                 unlink(link);
         if (symlink(d->opt->control_socket, link) < 0)
-                eg_log_warning_errno(-errno, "cannot link %s to the control socket: %m; the CLI needs "
-                                             "--control-socket to find this daemon",
+                eg_log_warning_errno(-errno,
+                                     "cannot link %s to the control socket: %m; the CLI needs "
+                                     "--control-socket to find this daemon",
                                      link);
 }
 

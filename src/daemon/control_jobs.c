@@ -46,7 +46,8 @@ static bool same_source(struct control_conn *c, json_t *req) {
         const char *src = json_string_value(json_object_get(req, "source"));
         const char *path = json_string_value(json_object_get(req, "path"));
         const char *ref = json_string_value(json_object_get(req, "ref"));
-        if (!src || (str_eq(src, d->source_real) && str_eq(path, d->opt->source_path) && str_eq(ref, d->opt->source_ref)))
+        if (!src ||
+            (str_eq(src, d->source_real) && str_eq(path, d->opt->source_path) && str_eq(ref, d->opt->source_ref)))
                 return true;
         const char *dp = d->opt->source_path, *dr = d->opt->source_ref;
         control_fail(c,
@@ -200,11 +201,10 @@ static void answer_reconcile(struct eg_daemon *d, struct cycle *c, struct contro
         const struct eg_pass_result *p = &c->out.pass;
         bool ok = p->all_converged && d->source_errors == 0;
         control_reply(conn, json_pack("{s:s, s:i, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:b}, s:O*}", "result", "ok",
-                                      "exit", ok ? 0 : 1, "revision", d->rev.revision, "warning", d->last_error,
-                                      "pass", "clusters", (json_int_t)p->n_clusters, "converged",
-                                      (json_int_t)p->n_converged, "blocked", (json_int_t)p->n_blocked, "failing",
-                                      (json_int_t)p->n_failed, "allConverged", p->all_converged, "diagnostics",
-                                      d->source_diags));
+                                      "exit", ok ? 0 : 1, "revision", d->rev.revision, "warning", d->last_error, "pass",
+                                      "clusters", (json_int_t)p->n_clusters, "converged", (json_int_t)p->n_converged,
+                                      "blocked", (json_int_t)p->n_blocked, "failing", (json_int_t)p->n_failed,
+                                      "allConverged", p->all_converged, "diagnostics", d->source_diags));
 }
 
 void control_jobs_answer(struct eg_daemon *d, struct cycle *c) {
@@ -216,7 +216,8 @@ void control_jobs_answer(struct eg_daemon *d, struct cycle *c) {
                 else if (j->r < 0)
                         control_fail(j->conn, "%s", j->err.message ? j->err.message : strerror(-j->r));
                 else
-                        control_reply(j->conn, json_pack("{s:s, s:i, s:i}", "result", "ok", "exit", 0, "changed", j->r));
+                        control_reply(j->conn,
+                                      json_pack("{s:s, s:i, s:i}", "result", "ok", "exit", 0, "changed", j->r));
         }
         control_jobs_free(c->jobs);
         c->jobs = NULL;

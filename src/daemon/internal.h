@@ -81,8 +81,8 @@ struct eg_daemon {
         bool cycle_again; /* the timer fired during a cycle */
         sd_event_source *inotify_source;
         struct cycle {
-                bool read, reload; /* read the source first; a SIGHUP's reload waits on it */
-                bool lead;         /* pass (and maybe back up): this daemon holds the lease */
+                bool read, reload;          /* read the source first; a SIGHUP's reload waits on it */
+                bool lead;                  /* pass (and maybe back up): this daemon holds the lease */
                 struct eg_cycle_read in;    /* what the read produced */
                 char *force_key;            /* a force-push not seen before */
                 bool may_backup;            /* no batch out: the worker may start one */
