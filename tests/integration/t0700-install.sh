@@ -4,7 +4,8 @@
 # user and directories the unit uses, `systemd-analyze verify` accepts it and `security`
 # scores it 2.5 or less, and the unit's ExecStart, run as systemd would (its Environment=,
 # EnvironmentFile= and a notify socket), comes up READY, and the installed CLI drives it
-# through its control socket (reconcile, apply handed off). Works without systemd as PID 1.
+# through its control socket (reconcile, apply handed off, suspend, resume, get). Works
+# without systemd as PID 1.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 : "${EG_BUILD_DIR:?set by ctest}"
 
@@ -186,6 +187,12 @@ rc=0
 cli apply --source "$T" >"$T/cli.out" 2>"$T/cli.err" || rc=$?
 ((rc == 2)) && grep -q "follows $D$source_dir, not $T" "$T/cli.err" || fail "apply of another source: exit $rc, $(cat "$T/cli.err")"
 cli get clusters >"$T/cli.out" 2>"$T/cli.err" || fail "get clusters: $(cat "$T/cli.err")"
+# the daemon answers for its state: with no cluster there is nothing to suspend
+for verb in suspend resume; do
+  rc=0
+  cli "$verb" --all >"$T/cli.out" 2>"$T/cli.err" || rc=$?
+  ! grep -q busy "$T/cli.err" && grep -q cluster "$T/cli.out" "$T/cli.err" || fail "$verb --all: exit $rc, $(cat "$T/cli.err")"
+done
 stop_daemon
 [ ! -e "$sock" ] && [ ! -L "$D/var/lib/etcd-gitops/control.sock" ] || fail "the control socket or its link outlived the daemon"
 grep -qx STOPPING=1 "$NOTIFY" || fail "no STOPPING=1 on SIGTERM: $(cat "$NOTIFY")"
