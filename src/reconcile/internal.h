@@ -64,6 +64,8 @@ struct cluster_track {
          * connections instead of opening new ones (TCP, and TLS where the cluster has it) */
         struct eg_etcd *etcd;
         char *etcd_key; /* the endpoints and access it was made for */
+        /* the runtime's hash of the manifest's member template, for member_hash_revision */
+        char *member_hash, *member_hash_revision;
 };
 
 struct eg_reconciler {
@@ -101,6 +103,11 @@ struct eg_etcd *track_etcd(struct eg_reconciler *r, struct cluster_track *t, cha
                            struct eg_error *err);
 /* Closes the track's client and its connections: the cluster is gone or unreachable. */
 void track_etcd_drop(struct cluster_track *t);
+/* The runtime's hash of obj's member template (malloc'd; NULL without obj), remembered in t
+ * (may be NULL) for the source revision (NULL: not remembered): a revision has one manifest,
+ * and hashing it again would serialise and digest it on every look at every cluster. */
+char *track_member_hash(struct cluster_track *t, struct eg_runtime *rt, const struct eg_object *obj,
+                        const char *revision);
 
 /* Everything one observation of a cluster found, joined. */
 struct observation {
@@ -167,9 +174,10 @@ struct cluster_pass {
 void reconcile_cluster(struct eg_reconciler *r, const struct eg_desired_set *desired,
                        const struct eg_revision_info *rev, const char *ns, const char *name, bool prune_allowed,
                        struct eg_pass_result *res);
-/* Before a cluster is planned: the runtime's hash of obj's member template (malloc'd; NULL
- * without obj), and the members on an old one that must be replaced to roll marked in o. */
-char *plan_prepare(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, struct observation *o);
+/* Before a cluster is planned: the runtime's hash of obj's member template (track_member_hash),
+ * and the members on an old one that must be replaced to roll marked in o. */
+char *plan_prepare(struct eg_runtime *rt, struct cluster_track *t, const char *revision, const char *ns,
+                   const struct eg_object *obj, struct observation *o);
 /* Ends the cluster's turn on a failure: it backs off, the error logged once per distinct text. */
 void pass_failed(struct cluster_pass *p, const char *what, const char *why);
 

@@ -70,15 +70,16 @@ static void mark_replace_to_roll(struct eg_runtime *rt, const char *ns, const st
         }
 }
 
-char *plan_prepare(struct eg_runtime *rt, const char *ns, const struct eg_object *obj, struct observation *o) {
-        char *hash = obj ? eg_runtime_member_hash(rt, &obj->cluster) : NULL;
+char *plan_prepare(struct eg_runtime *rt, struct cluster_track *t, const char *revision, const char *ns,
+                   const struct eg_object *obj, struct observation *o) {
+        char *hash = track_member_hash(t, rt, obj, revision);
         mark_replace_to_roll(rt, ns, obj, hash, &o->oc);
         return hash;
 }
 
 static int pass_plan(struct cluster_pass *p) {
         struct eg_reconciler *r = p->r;
-        p->hash = plan_prepare(r->opt.runtime, p->ns, p->obj, &p->o);
+        p->hash = plan_prepare(r->opt.runtime, p->t, p->rev ? p->rev->revision : NULL, p->ns, p->obj, &p->o);
         int64_t auto_recover_ms = 0;
         const char *ann = p->obj ? json_string_value(
                                            json_object_get(p->obj->meta.annotations, EG_ANN_AUTO_RECOVER_AFTER))

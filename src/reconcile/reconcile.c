@@ -263,7 +263,7 @@ static json_t *plan_entry(struct eg_reconciler *r, const struct eg_desired_set *
         if (!observe_key(r, key, &o, now))
                 return json_pack("{s:s, s:s, s:s}", "namespace", key->ns, "name", key->name, "state", "unobservable");
         const struct eg_object *obj = eg_desired_set_find(desired, EG_KIND_CLUSTER, key->ns, key->name);
-        _cleanup_free_ char *hash = plan_prepare(r->opt.runtime, key->ns, obj, &o);
+        _cleanup_free_ char *hash = plan_prepare(r->opt.runtime, NULL, NULL, key->ns, obj, &o);
         const struct eg_object *restore = obj ? pending_restore(r->opt.state_dir, desired, key->ns, key->name,
                                                                 o.rc_exists, NULL)
                                               : NULL;

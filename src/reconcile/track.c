@@ -21,6 +21,8 @@ void track_done(struct cluster_track *t) {
         free(t->members);
         free(t->pids);
         track_etcd_drop(t);
+        free(t->member_hash);
+        free(t->member_hash_revision);
 }
 
 void track_pids(struct cluster_track *t, const struct eg_runtime_cluster *rc) {
@@ -224,4 +226,21 @@ struct eg_etcd *track_etcd(struct eg_reconciler *r, struct cluster_track *t, cha
         }
         t->etcd_key = key;
         return t->etcd;
+}
+
+char *track_member_hash(struct cluster_track *t, struct eg_runtime *rt, const struct eg_object *obj,
+                        const char *revision) {
+        if (!obj)
+                return NULL;
+        if (!t || !revision)
+                return eg_runtime_member_hash(rt, &obj->cluster);
+        if (!t->member_hash || !str_eq(revision, t->member_hash_revision)) {
+                char *hash = eg_runtime_member_hash(rt, &obj->cluster);
+                if (!hash)
+                        return NULL;
+                free(t->member_hash);
+                t->member_hash = hash;
+                set_str(&t->member_hash_revision, revision);
+        }
+        return strdup(t->member_hash);
 }
