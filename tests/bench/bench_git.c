@@ -44,11 +44,11 @@ static double timed_read(struct eg_source *s, bool want_fetch, const char *label
         int64_t start = eg_now_monotonic_ms();
         int r = eg_source_read(s, &set, &rev, &err);
         double ms = (double)(eg_now_monotonic_ms() - start);
-        bool ok = r == 0 && !err.message && set->n_objects == N_MANIFESTS && set->n_errors == 0 &&
+        bool ok = r == 0 && !rev.stale && set->n_objects == N_MANIFESTS && set->n_errors == 0 &&
                   rev.fetched == want_fetch;
         if (!ok)
                 fprintf(stderr, "bench_git: %s: r=%d objects=%zu fetched=%d %s\n", label, r, set ? set->n_objects : 0,
-                        rev.fetched, err.message ? err.message : "");
+                        rev.fetched, err.message ? err.message : rev.stale ? rev.stale : "");
         eg_desired_set_free(set);
         eg_source_revision_done(&rev);
         eg_error_done(&err);

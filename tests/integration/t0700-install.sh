@@ -68,7 +68,7 @@ IFS=: read -r _ _ uid gid _ home shell < <(grep '^etcd-gitops:' "$D/etc/passwd")
 grep -q "^etcd-gitops:x:$gid:" "$D/etc/group" || fail "no etcd-gitops group $gid made"
 [ "$home" = /var/lib/etcd-gitops ] && [ "$shell" = /usr/sbin/nologin ] || fail "etcd-gitops user: home $home, shell $shell"
 systemd-tmpfiles --root="$D" --create "$D$prefix/lib/tmpfiles.d/etcd-gitops.conf" 2>"$T/tmpfiles.err" || fail "systemd-tmpfiles: $(cat "$T/tmpfiles.err")"
-for row in "/var/lib/etcd-gitops 750 $uid $gid" "/run/etcd-gitops 750 $uid $gid" "$conf 750 0 $gid"; do
+for row in "/var/lib/etcd-gitops 750 $uid $gid" "/var/lib/etcd-gitops/clusters 700 $uid $gid" "/run/etcd-gitops 750 $uid $gid" "$conf 750 0 $gid"; do
   read -r dir mode o g <<<"$row"
   [ "$(stat -c '%a %u %g' "$D$dir")" = "$mode $o $g" ] || fail "$dir: $(stat -c '%a %u %g' "$D$dir"), want $mode $o $g"
 done
