@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
 #include "output.h"
 #include "resolve.h"
 #include "setup.h"
@@ -164,10 +165,10 @@ static int find_endpoints(const char *cluster, const struct backup_args *a, char
         return r;
 }
 
-/* An ad-hoc backup is a decision like a scheduled one, recorded with who asked for it. The
- * daemon (or an apply) holds the audit log while it runs: then the backup is still taken, and
- * this says it goes unrecorded. NULL: nothing to record to. */
-static struct eg_audit *audit_open(void) {
+/* An ad-hoc backup is a decision like a scheduled one, recorded with who asked for it.
+ * NULL with *ret_held: a daemon (or an apply) holds the audit log, so the record goes
+ * through the daemon's control socket; NULL otherwise: nothing to record to. */
+static struct eg_audit *audit_open(bool *ret_held) {
         struct eg_audit *a = NULL;
         char *warning = NULL;
         int r = eg_audit_open(eg_settings.audit_log, &a, &warning);
@@ -175,11 +176,8 @@ static struct eg_audit *audit_open(void) {
                 eg_log_warning("%s", warning);
                 free(warning);
         }
-        if (r == -EBUSY)
-                eg_log_warning("this backup will not be in the audit log: %s is held by another etcd-gitops (the "
-                               "daemon, `etcd-gitops run`, or an apply under way)",
-                               eg_settings.audit_log);
-        else if (r < 0)
+        *ret_held = r == -EBUSY;
+        if (r < 0 && r != -EBUSY)
                 eg_log_warning_errno(r, "this backup will not be in the audit log: cannot open '%s': %m",
                                      eg_settings.audit_log);
         return r < 0 ? NULL : a;
@@ -193,11 +191,52 @@ static char *caller_actor(void) {
                   : eg_strdup_printf("uid %u", (unsigned)uid);
 }
 
-static void audit_record(struct eg_audit *a, const char *cluster, const struct backup_args *args, const char *error,
-                         const struct eg_backup_result *res, int64_t duration_ms) {
+static void audit_record(struct eg_audit *a, const struct eg_decision *d) {
         struct eg_journal *j = NULL;
         struct eg_error err = {0};
         _cleanup_free_ char *actor = caller_actor();
+        struct eg_decision mine = *d;
+        mine.actor = actor;
+        int r = eg_journal_new(a, &j);
+        if (r >= 0)
+                r = eg_journal_record(j, &mine, &err);
+        if (r < 0)
+                eg_log_warning("this backup is not in the audit log: %s", err.message ? err.message : strerror(-r));
+        eg_journal_free(j);
+        eg_error_done(&err);
+}
+
+/* The daemon records it, naming the caller as its socket tells it. */
+static void daemon_record(const struct eg_decision *d) {
+        struct eg_control *c = NULL;
+        struct eg_error err = {0};
+        json_t *res = NULL;
+        json_t *req = json_pack("{s:s, s:{s:s?, s:s, s:s, s:s?, s:I}}", "command", "record-backup", "decision",
+                                "cluster", d->cluster, "reason", d->reason, "outcome", d->outcome, "error", d->error,
+                                "durationMs", (json_int_t)d->duration_ms);
+        int r = req ? eg_control_open(&c, &err) : -ENOMEM;
+        if (r >= 0)
+                r = eg_control_call(c, req, NULL, NULL, &res, eg_now_monotonic_ms() + 10000, &err);
+        const char *result = json_string_value(json_object_get(res, "result"));
+        if (r >= 0 && (!result || strcmp(result, "ok") != 0)) {
+                const char *m = json_string_value(json_object_get(res, "message"));
+                eg_error_set(&err, "the daemon refused it: %s", m ? m : "no reason given");
+                r = -EPROTO;
+        }
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                eg_log_warning("this backup is not in the audit log: %s is held by another etcd-gitops (an apply under "
+                               "way, or a daemon with no control socket here)",
+                               eg_settings.audit_log);
+        else if (r < 0)
+                eg_log_warning("this backup is not in the audit log: %s", err.message ? err.message : strerror(-r));
+        json_decref(req);
+        json_decref(res);
+        eg_control_free(c);
+        eg_error_done(&err);
+}
+
+static void record(struct eg_audit *a, bool held, const char *cluster, const struct backup_args *args,
+                   const char *error, const struct eg_backup_result *res, int64_t duration_ms) {
         _cleanup_free_ char *reason = cluster ? eg_strdup_printf("ad-hoc backup to %s", args->to)
                                               : eg_strdup_printf("ad-hoc backup of %s to %s", args->endpoints,
                                                                  args->to);
@@ -206,16 +245,12 @@ static void audit_record(struct eg_audit *a, const char *cluster, const struct b
                                 .reason = reason,
                                 .outcome = error ? "failed" : "ok",
                                 .error = error,
-                                .actor = actor,
                                 .duration_ms = duration_ms,
                                 .size_bytes = error ? 0 : res->size};
-        int r = eg_journal_new(a, &j);
-        if (r >= 0)
-                r = eg_journal_record(j, &d, &err);
-        if (r < 0)
-                eg_log_warning("this backup is not in the audit log: %s", err.message ? err.message : strerror(-r));
-        eg_journal_free(j);
-        eg_error_done(&err);
+        if (a)
+                audit_record(a, &d);
+        else if (held)
+                daemon_record(&d);
 }
 
 static void print_result(const struct eg_backup_result *res, bool json) {
@@ -273,15 +308,15 @@ int cmd_backup(const struct eg_command *cmd, int argc, char **argv) {
                 bo.store = (struct eg_backup_store){.type = EG_STORAGE_FILE, .path = a.to};
         struct eg_backup_result res = {0};
         struct eg_error err = {0};
-        struct eg_audit *audit = audit_open();
+        bool held = false;
+        struct eg_audit *audit = audit_open(&held);
         int64_t start = eg_now_monotonic_ms();
         r = eg_backup_take(&bo, &res, &err);
         if (bo.progress && last)
                 fprintf(stderr, "\n");
         if (r < 0 && !err.message)
                 eg_error_set(&err, "%s", strerror(-r));
-        if (audit)
-                audit_record(audit, name, &a, r < 0 ? err.message : NULL, &res, eg_now_monotonic_ms() - start);
+        record(audit, held, name, &a, r < 0 ? err.message : NULL, &res, eg_now_monotonic_ms() - start);
         eg_audit_close(audit);
         eg_strv_free(eps, n_eps);
         eg_runtime_free(rt);

@@ -1,4 +1,4 @@
-/* What the control socket's requests do: answered at once on the loop (ping), or through
+/* What the control socket's requests do: answered at once on the loop (ping, record-backup), or through
  * the next cycle, whose worker alone may touch the reconciler (reconcile, suspend, resume). */
 #include <errno.h>
 #include <stdlib.h>
@@ -124,6 +124,33 @@ static void request_suspend(struct control_conn *c, json_t *req, enum control_co
                 job_queue(c, j);
 }
 
+/* An ad-hoc backup taken by the CLI while this daemon holds the audit log: recorded here,
+ * with the actor the socket vouches for, never one the request names. */
+static void request_record_backup(struct control_conn *c, json_t *req) {
+        json_t *in = json_object_get(req, "decision");
+        const char *outcome = json_string_value(json_object_get(in, "outcome"));
+        const char *reason = json_string_value(json_object_get(in, "reason"));
+        if (!json_is_object(in) || !reason || !outcome ||
+            (strcmp(outcome, "ok") != 0 && strcmp(outcome, "failed") != 0)) {
+                control_fail(c, "\"decision\" must be an object with \"reason\" and an \"outcome\" of ok or failed");
+                return;
+        }
+        json_int_t duration = json_integer_value(json_object_get(in, "durationMs"));
+        struct eg_decision dec = {.cluster = json_string_value(json_object_get(in, "cluster")),
+                                  .kind = "backup",
+                                  .reason = reason,
+                                  .outcome = outcome,
+                                  .error = json_string_value(json_object_get(in, "error")),
+                                  .actor = c->actor,
+                                  .duration_ms = duration > 0 ? (int64_t)duration : 0};
+        struct eg_error err = {0};
+        if (eg_journal_record(c->d->opt->journal, &dec, &err) < 0)
+                control_fail(c, "%s", err.message ? err.message : "cannot append to the audit log");
+        else
+                control_reply(c, json_pack("{s:s, s:i}", "result", "ok", "exit", 0));
+        eg_error_done(&err);
+}
+
 void control_request(struct control_conn *c, json_t *req) {
         const char *command = json_string_value(json_object_get(req, "command"));
         if (!command)
@@ -134,6 +161,8 @@ void control_request(struct control_conn *c, json_t *req) {
                 request_reconcile(c, req);
         else if (strcmp(command, "suspend") == 0 || strcmp(command, "resume") == 0)
                 request_suspend(c, req, command[0] == 's' ? CONTROL_SUSPEND : CONTROL_RESUME);
+        else if (strcmp(command, "record-backup") == 0)
+                request_record_backup(c, req);
         else
                 control_fail(c, "unknown command '%s'", command);
 }
