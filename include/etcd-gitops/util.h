@@ -109,6 +109,10 @@ void eg_strv_free(char **v, size_t n);
 /* n random bytes (getrandom) as 2n lowercase hex digits; malloc'd, NULL on failure. */
 char *eg_random_hex(size_t n);
 
+/* A user as the audit log's actor names a person: "uid 1000 (alice)", "uid 1000" when the
+ * user has no name. malloc'd, NULL on failure. */
+char *eg_actor_of_uid(unsigned uid);
+
 /* Like asprintf; returns NULL on allocation failure. */
 char *eg_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool eg_str_has_prefix(const char *s, const char *prefix);

@@ -1,6 +1,5 @@
 /* etcd-gitops backup: an ad-hoc snapshot of a cluster to a file or S3. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,18 +182,10 @@ static struct eg_audit *audit_open(bool *ret_held) {
         return r < 0 ? NULL : a;
 }
 
-/* Who asks, as the audit log names a person: "uid 1000 (alice)". */
-static char *caller_actor(void) {
-        uid_t uid = getuid();
-        struct passwd *pw = getpwuid(uid);
-        return pw ? eg_strdup_printf("uid %u (%s)", (unsigned)uid, pw->pw_name)
-                  : eg_strdup_printf("uid %u", (unsigned)uid);
-}
-
 static void audit_record(struct eg_audit *a, const struct eg_decision *d) {
         struct eg_journal *j = NULL;
         struct eg_error err = {0};
-        _cleanup_free_ char *actor = caller_actor();
+        _cleanup_free_ char *actor = eg_actor_of_uid(getuid());
         struct eg_decision mine = *d;
         mine.actor = actor;
         int r = eg_journal_new(a, &j);

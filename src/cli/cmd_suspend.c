@@ -1,6 +1,5 @@
 /* etcd-gitops suspend and resume: hold a cluster as it is, without a commit, and let it go. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,14 +21,6 @@ const struct eg_option cmd_suspend_options[] = {
         {0},
 };
 
-/* Who asks, as the audit log names a person: "uid 1000 (alice)". */
-static char *caller_actor(void) {
-        uid_t uid = getuid();
-        struct passwd *pw = getpwuid(uid);
-        return pw ? eg_strdup_printf("uid %u (%s)", (unsigned)uid, pw->pw_name)
-                  : eg_strdup_printf("uid %u", (unsigned)uid);
-}
-
 /* What changed, on stdout; a cluster already so is not an error. */
 static void report(bool on, const char *ns, const char *name, int changed) {
         const char *done = on ? "suspended" : "resumed";
@@ -49,7 +40,7 @@ static int set_here(const char *command, bool on, const char *arg, const struct 
         struct eg_cli_env_options eo = {.want_audit = true, .read_only = true};
         if (eg_cli_env_open(&env, &eo) < 0)
                 return EG_EXIT_ERROR;
-        _cleanup_free_ char *ns = NULL, *name = NULL, *actor = caller_actor();
+        _cleanup_free_ char *ns = NULL, *name = NULL, *actor = eg_actor_of_uid(getuid());
         struct eg_error err = {0};
         int k = arg ? eg_cli_resolve_on(env.runtime, command, arg, &ns, &name) : 0;
         if (k >= 0 && !actor)

@@ -3,7 +3,6 @@
  * never block, buffers are capped and every wait has a deadline, so that a client that
  * stalls costs itself its connection and the daemon nothing. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -151,11 +150,7 @@ static char *peer_actor(int fd) {
         socklen_t len = sizeof(cred);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return strdup("uid unknown");
-        struct passwd pw, *found = NULL;
-        char buf[1024];
-        if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) == 0 && found)
-                return eg_strdup_printf("uid %u (%s)", (unsigned)cred.uid, found->pw_name);
-        return eg_strdup_printf("uid %u", (unsigned)cred.uid);
+        return eg_actor_of_uid(cred.uid);
 }
 
 static int conn_new(struct eg_daemon *d, int fd) {

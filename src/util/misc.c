@@ -1,5 +1,6 @@
 /* Strings, numbers, durations, clocks and RFC 3339 times, sha256 and bounded polling. */
 #include <ctype.h>
+#include <pwd.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -13,6 +14,14 @@ void eg_strv_free(char **v, size_t n) {
         for (size_t i = 0; v && i < n && (n != EG_STRV_ALL || v[i]); i++)
                 free(v[i]);
         free(v);
+}
+
+char *eg_actor_of_uid(unsigned uid) {
+        struct passwd pw, *found = NULL;
+        char buf[1024];
+        if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+                return eg_strdup_printf("uid %u (%s)", uid, found->pw_name);
+        return eg_strdup_printf("uid %u", uid);
 }
 
 char *eg_random_hex(size_t n) {
