@@ -105,9 +105,9 @@ struct eg_runtime_ops {
          * prunes them). */
         int (*list)(struct eg_runtime *rt, const char *const *namespaces, size_t n_namespaces,
                     struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
-        /* One cluster; -ENOENT when the runtime has nothing for it. */
-        int (*observe)(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
-                       struct eg_error *err);
+        /* One cluster; -ENOENT when the runtime has nothing for it. flags: EG_OBSERVE_*. */
+        int (*observe)(struct eg_runtime *rt, const char *ns, const char *name, unsigned flags,
+                       struct eg_runtime_cluster *ret, struct eg_error *err);
         /* Starts the initial members together: static --initial-cluster of all of them,
          * --initial-cluster-state=new and a fresh token. Fails (and starts nothing that
          * stays running) when the cluster already exists. */
@@ -206,6 +206,12 @@ int eg_runtime_list(struct eg_runtime *rt, const char *const *namespaces, size_t
                     struct eg_runtime_cluster **ret, size_t *ret_n, struct eg_error *err);
 int eg_runtime_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                        struct eg_error *err);
+/* Observes and changes nothing: a runtime that repairs what it observes (Kubernetes'
+ * services and PDB) leaves them be. For clusters suspended by hand, and for readers
+ * (backups, status). */
+#define EG_OBSERVE_LOOK_ONLY 1u
+int eg_runtime_look(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                    struct eg_error *err);
 int eg_runtime_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,
                          struct eg_error *err);
 int eg_runtime_prepare_member(struct eg_runtime *rt, const struct eg_runtime_target *t, const char *member,

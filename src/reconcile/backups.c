@@ -120,9 +120,9 @@ static int resolve_endpoints(struct eg_backup_controller *c, const struct eg_obj
         size_t n = 0;
         if (b->etcd_cluster_name) {
                 struct eg_runtime_cluster rc = {0};
-                int r = c->o.runtime ? c->o.runtime->ops->observe(c->o.runtime, obj->meta.namespace,
-                                                                  b->etcd_cluster_name, &rc, err)
-                                     : -ENOENT;
+                int r = c->o.runtime
+                                ? eg_runtime_look(c->o.runtime, obj->meta.namespace, b->etcd_cluster_name, &rc, err)
+                                : -ENOENT;
                 if (r < 0) {
                         if (!err->message)
                                 eg_error_set(err, "cluster %s/%s is not known to the runtime", obj->meta.namespace,

@@ -53,9 +53,10 @@ static const struct eg_etcd_member *ml_find(const struct eg_etcd_member_list *ml
         return NULL;
 }
 
-static int observe_runtime(struct eg_reconciler *r, struct observation *o) {
+static int observe_runtime(struct eg_reconciler *r, struct observation *o, bool look_only) {
         struct eg_error err = {0};
-        int k = eg_runtime_observe(r->opt.runtime, o->ns, o->name, &o->rc, &err);
+        int k = look_only ? eg_runtime_look(r->opt.runtime, o->ns, o->name, &o->rc, &err)
+                          : eg_runtime_observe(r->opt.runtime, o->ns, o->name, &o->rc, &err);
         if (k < 0 && k != -ENOENT) {
                 o->etcd_error = eg_strdup_printf("runtime: %s", err.message ? err.message : strerror(-k));
                 eg_error_done(&err);
@@ -186,12 +187,12 @@ static int observe_join(struct eg_reconciler *r, struct cluster_track *t, struct
         return 0;
 }
 
-int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name, struct observation *o,
-            int64_t now) {
+int observe(struct eg_reconciler *r, struct cluster_track *t, const char *ns, const char *name, bool look_only,
+            struct observation *o, int64_t now) {
         *o = (struct observation){.ns = strdup(ns), .name = strdup(name)};
         if (!o->ns || !o->name)
                 return -ENOMEM;
-        int k = observe_runtime(r, o);
+        int k = observe_runtime(r, o, look_only);
         if (k < 0)
                 return k;
         _cleanup_free_ struct member_probe *probe = calloc(o->rc.n_members + 1, sizeof(*probe));

@@ -42,8 +42,8 @@ static int pass_begin(struct cluster_pass *p) {
         return 0;
 }
 
-static int pass_observe(struct cluster_pass *p) {
-        int k = observe(p->r, p->t, p->ns, p->name, &p->o, p->now);
+static int pass_observe(struct cluster_pass *p, bool suspended) {
+        int k = observe(p->r, p->t, p->ns, p->name, suspended, &p->o, p->now);
         if (k < 0) {
                 const char *why = p->o.etcd_error ? p->o.etcd_error : strerror(-k);
                 if (!str_eq(p->t->last_error, why))
@@ -164,12 +164,15 @@ void reconcile_cluster(struct eg_reconciler *r, const struct eg_desired_set *des
                                  .prune_allowed = prune_allowed,
                                  .res = res,
                                  .now = eg_now_monotonic_ms()};
+        /* suspended by hand: observed without repairs, planned, never changed (record_pass
+         * says what is held back); a restore is planned as diff plans it, its snapshot not
+         * fetched */
+        bool suspended = eg_suspension_read(r->opt.state_dir, ns, name, NULL) != 0;
         int k = pass_begin(&p);
         if (k >= 0)
-                k = pass_observe(&p);
-        /* suspended by hand: planned, never changed (record_pass says what is held back); a
-         * restore is planned as diff plans it, its snapshot not fetched */
-        bool suspended = k >= 0 && eg_suspension_read(r->opt.state_dir, ns, name, NULL) != 0;
+                k = pass_observe(&p, suspended);
+        if (k < 0)
+                suspended = false;
         if (suspended)
                 p.restore.restore = p.obj ? pending_restore(r->opt.state_dir, desired, ns, name, p.o.rc_exists, NULL)
                                           : NULL;

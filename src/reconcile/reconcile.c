@@ -224,7 +224,7 @@ int eg_reconciler_pass(struct eg_reconciler *r, const struct eg_desired_set *des
 static bool observe_key(struct eg_reconciler *r, const struct cluster_key *key, struct observation *o, int64_t now) {
         struct cluster_track *t = track_get(r, key->ns, key->name);
         *o = (struct observation){0};
-        if (t && observe(r, t, key->ns, key->name, o, now) >= 0)
+        if (t && observe(r, t, key->ns, key->name, true, o, now) >= 0)
                 return true;
         observation_done(o);
         return false;

@@ -237,10 +237,17 @@ static int hold(struct cluster_pass *p, json_t *suspension) {
 }
 
 /* When the cluster is looked at again: at once after a step, soon while it is busy, at the
- * recheck otherwise, at the end of its back-off after a failure. */
+ * recheck otherwise (less often once it has stayed converged), at the end of its back-off
+ * after a failure. */
 static int64_t record_due(struct cluster_pass *p) {
         enum eg_plan_state s = p->plan.state;
         int64_t wait = RECHECK_MS;
+        if (s != EG_PLAN_CONVERGED)
+                p->t->converged_since_ms = 0;
+        else if (!p->t->converged_since_ms)
+                p->t->converged_since_ms = p->now;
+        else if (p->now - p->t->converged_since_ms >= STEADY_AFTER_MS)
+                wait = RECHECK_STEADY_MS;
         if ((s == EG_PLAN_PROGRESSING || s == EG_PLAN_WAITING) && !p->r->opt.dry_run)
                 wait = s == EG_PLAN_PROGRESSING && p->k >= 0 ? 0 : RECHECK_BUSY_MS;
         int64_t due = p->t->next_attempt_ms > p->now ? p->t->next_attempt_ms : p->now + wait;

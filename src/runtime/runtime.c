@@ -76,7 +76,12 @@ int eg_runtime_list(struct eg_runtime *rt, const char *const *namespaces, size_t
 
 int eg_runtime_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                        struct eg_error *err) {
-        return rt->ops->observe(rt, ns, name, ret, err);
+        return rt->ops->observe(rt, ns, name, 0, ret, err);
+}
+
+int eg_runtime_look(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
+                    struct eg_error *err) {
+        return rt->ops->observe(rt, ns, name, EG_OBSERVE_LOOK_ONLY, ret, err);
 }
 
 int eg_runtime_bootstrap(struct eg_runtime *rt, const struct eg_runtime_target *t, char *const *members, size_t n,

@@ -288,8 +288,8 @@ static const char *running_pod(json_t *pods) {
         return NULL;
 }
 
-static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
-                        struct eg_error *err) {
+static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name, unsigned flags,
+                        struct eg_runtime_cluster *ret, struct eg_error *err) {
         struct kube_runtime *kr = to_kube(rt);
         json_t *all = NULL, *pods = NULL, *pvcs = NULL, *orphans = NULL, *owned = json_array();
         _cleanup_free_ char *sel = cluster_selector(name);
@@ -323,8 +323,8 @@ static int kube_observe(struct eg_runtime *rt, const char *ns, const char *name,
                         goto out;
         }
         /* upstream created services once and never looked again: repair them every pass */
-        if ((r = kube_ensure_services(kr, ns, name, owned, err)) < 0 ||
-            (r = kube_ensure_pdb(kr, ns, name, -1, (int64_t)n, owned, err)) < 0)
+        if (!(flags & EG_OBSERVE_LOOK_ONLY) && ((r = kube_ensure_services(kr, ns, name, owned, err)) < 0 ||
+                                                (r = kube_ensure_pdb(kr, ns, name, -1, (int64_t)n, owned, err)) < 0))
                 goto out;
         if ((r = kube_check_proxy_allowed(kr, ns, running_pod(pods), err)) < 0)
                 goto out;

@@ -204,8 +204,9 @@ static void cluster_tick(struct fake_runtime *fr, struct fcluster *cl) {
         }
 }
 
-static int fake_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
-                        struct eg_error *err) {
+static int fake_observe(struct eg_runtime *rt, const char *ns, const char *name, unsigned flags,
+                        struct eg_runtime_cluster *ret, struct eg_error *err) {
+        (void)flags;
         struct fake_runtime *fr = fake_of(rt);
         struct fcluster *cl = cluster_find(fr, ns, name);
         if (fr->observe_error) {
