@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "etcd-gitops/runtime.h"
+#include "local_logs.h"
 #include "local_record.h"
 #include "local_runtime.h"
 #include "process.h"
@@ -160,6 +161,15 @@ static int record_observe(struct local_runtime *lr, const char *ns, const char *
         return 0;
 }
 
+/* A member that runs for months is never started again: its log is kept to size where it
+ * is looked at. A log that cannot be rotated must not fail an observation. */
+static void rotate_log(struct local_runtime *lr, const char *ns, const char *name, const char *member) {
+        _cleanup_free_ char *dir = local_member_dir(lr, ns, name, member);
+        _cleanup_free_ char *log = dir ? eg_path_join(dir, "etcd.log") : NULL;
+        if (log)
+                (void)local_member_log_rotate(log);
+}
+
 static int observe_one(struct local_runtime *lr, const char *ns, const char *name, struct eg_runtime_cluster *ret,
                        struct eg_error *err) {
         _cleanup_free_ char *path = local_record_path(lr, ns, name);
@@ -181,6 +191,8 @@ static int observe_one(struct local_runtime *lr, const char *ns, const char *nam
                 observed_member(&rec.members[i], alive[i], o);
                 if (!o->name || !o->version || !o->spec_hash || !o->client_url || !o->peer_url)
                         r = -ENOMEM;
+                else if (alive[i])
+                        rotate_log(lr, ns, name, o->name);
         }
         eg_lrecord_done(&rec);
         if (r < 0) {
@@ -230,8 +242,10 @@ int local_check_member(const char *member, struct eg_error *err) {
         return 0;
 }
 
-static int local_observe(struct eg_runtime *rt, const char *ns, const char *name, struct eg_runtime_cluster *ret,
-                         struct eg_error *err) {
+/* flags: a local observation changes nothing anyway */
+static int local_observe(struct eg_runtime *rt, const char *ns, const char *name, unsigned flags,
+                         struct eg_runtime_cluster *ret, struct eg_error *err) {
+        (void)flags;
         int r = local_check_names(ns, name, err);
         if (r < 0)
                 return r;

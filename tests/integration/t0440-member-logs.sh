@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Member logs are rotated: past ETCD_GITOPS_MEMBER_LOG_MAX_SIZE a member's etcd.log is
 # copied to etcd.log.1 (older copies up to ETCD_GITOPS_MEMBER_LOG_KEEP) and emptied when the
-# member starts, etcd goes on logging into etcd.log, and `logs` prints .1 then etcd.log with
+# member starts or is looked at while it runs, etcd goes on logging into etcd.log, and `logs` prints .1 then etcd.log with
 # nothing lost or repeated, following across a rotation with -f.
 . "${EG_SOURCE_DIR:?set by ctest}/tests/lib/lib.sh" || exit 2
 
-export ETCD_GITOPS_MEMBER_LOG_MAX_SIZE=16K ETCD_GITOPS_MEMBER_LOG_KEEP=2
+export ETCD_GITOPS_MEMBER_LOG_MAX_SIZE=64K ETCD_GITOPS_MEMBER_LOG_KEEP=2
 LOG="$STATE/clusters/default/lg/members/lg-0/etcd.log"
 
 # grow N MARK: appends N numbered lines as etcd's own would be, past the size limit
 grow() {
   local i
-  for i in $(seq "$1"); do printf '{"level":"info","msg":"%s line %d %0100d"}\n' "$2" "$i" 0; done >>"$LOG"
+  for i in $(seq "$1"); do printf '{"level":"info","msg":"%s line %d %0400d"}\n' "$2" "$i" 0; done >>"$LOG"
 }
 
 # restart: the member dies and apply starts it again in place, which rotates its log
@@ -39,7 +39,7 @@ restart
 [ -f "$LOG.1" ] || fail "no etcd.log.1 after a restart past the limit"
 grep -q "first line 200 " "$LOG.1" || fail "etcd.log.1 does not end with what etcd.log held"
 grep -q "first line" "$LOG" && fail "etcd.log still holds the lines rotated out"
-[ "$(stat -c %s "$LOG")" -lt 16384 ] || fail "etcd.log is $(stat -c %s "$LOG") bytes after rotation"
+[ "$(stat -c %s "$LOG")" -lt 65536 ] || fail "etcd.log is $(stat -c %s "$LOG") bytes after rotation"
 etcdctl_c lg snapshot save "$T/snap.db" >/dev/null 2>&1 || fail "etcdctl snapshot save"
 wait_until 10 "the snapshot logged in etcd.log" grep -q "snapshot" "$LOG"
 
@@ -69,4 +69,12 @@ for mark in first second third; do
 done
 kill -INT "$follow"
 wait "$follow" || fail "logs -f exited non-zero after SIGINT"
+
+say "a running member's log past the limit is rotated when a pass looks at it, etcd still running"
+pid=$(member_pids lg)
+grow 200 fourth
+eg apply --source "$SRC" --wait=60s >"$T/apply.out" 2>&1 || fail "apply: $(cat "$T/apply.out")"
+grep -q "fourth line 200 " "$LOG.1" || fail "etcd.log.1 does not hold what the running member's log held"
+[ "$(member_pids lg)" = "$pid" ] || fail "the member was restarted ($pid -> $(member_pids lg))"
+etcdctl_c lg put after-rotation yes >/dev/null 2>&1 || fail "etcdctl put after the rotation"
 say "ok"
