@@ -48,7 +48,10 @@ static double timed_read(struct eg_source *s, bool want_fetch, const char *label
                   rev.fetched == want_fetch;
         if (!ok)
                 fprintf(stderr, "bench_git: %s: r=%d objects=%zu fetched=%d %s\n", label, r, set ? set->n_objects : 0,
-                        rev.fetched, err.message ? err.message : rev.stale ? rev.stale : "");
+                        rev.fetched,
+                        err.message ? err.message
+                        : rev.stale ? rev.stale
+                                    : "");
         eg_desired_set_free(set);
         eg_source_revision_done(&rev);
         eg_error_done(&err);
