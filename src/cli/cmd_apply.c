@@ -160,15 +160,9 @@ int eg_cli_apply_here(const struct policy_args *p, int64_t wait_ms) {
  * Returns the exit code, or -1 when no daemon answers. */
 static int hand_off(const struct apply_args *a) {
         struct eg_control *c = NULL;
-        struct eg_error err = {0};
-        int r = eg_control_open(&c, &err);
-        if (r == -ENOENT || r == -ECONNREFUSED)
-                return -1;
-        if (r < 0) {
-                fprintf(stderr, "etcd-gitops apply: %s\n", err.message ? err.message : strerror(-r));
-                eg_error_done(&err);
-                return EG_EXIT_ERROR;
-        }
+        int found = eg_control_find("apply", &c);
+        if (found <= 0)
+                return found == 0 ? -1 : EG_EXIT_ERROR;
         /* the daemon runs elsewhere: a directory is named as it resolves here */
         _cleanup_free_ char *src = eg_source_is_git_url(a->p.source) ? strdup(a->p.source)
                                                                      : realpath(a->p.source, NULL);

@@ -161,17 +161,11 @@ int cmd_reconcile(const struct eg_command *cmd, int argc, char **argv) {
                 return EG_EXIT_ERROR;
         }
         struct eg_control *c = NULL;
-        struct eg_error err = {0};
-        r = eg_control_open(&c, &err);
-        if (r >= 0) {
-                int exit_code = reconcile_daemon(&a, c, cluster);
+        int found = eg_control_find("reconcile", &c);
+        if (found != 0) {
+                int exit_code = found > 0 ? reconcile_daemon(&a, c, cluster) : EG_EXIT_ERROR;
                 eg_control_free(c);
                 return exit_code;
-        }
-        if (r != -ENOENT && r != -ECONNREFUSED) {
-                fprintf(stderr, "etcd-gitops reconcile: %s\n", err.message ? err.message : strerror(-r));
-                eg_error_done(&err);
-                return EG_EXIT_ERROR;
         }
         if (!a.p.source) {
                 _cleanup_free_ char *path = eg_control_socket_path();

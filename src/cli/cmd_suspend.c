@@ -114,17 +114,11 @@ static int suspend_or_resume(const struct eg_command *cmd, int argc, char **argv
                 return EG_EXIT_ERROR;
         }
         struct eg_control *c = NULL;
-        struct eg_error err = {0};
-        r = eg_control_open(&c, &err);
-        if (r >= 0) {
-                int exit_code = set_through(c, cmd->name, on, arg, &a);
+        int found = eg_control_find(cmd->name, &c);
+        if (found != 0) {
+                int exit_code = found > 0 ? set_through(c, cmd->name, on, arg, &a) : EG_EXIT_ERROR;
                 eg_control_free(c);
                 return exit_code;
-        }
-        if (r != -ENOENT && r != -ECONNREFUSED) {
-                fprintf(stderr, "etcd-gitops %s: %s\n", cmd->name, err.message ? err.message : strerror(-r));
-                eg_error_done(&err);
-                return EG_EXIT_ERROR;
         }
         return set_here(cmd->name, on, arg, &a);
 }

@@ -1,6 +1,7 @@
 /* The CLI's client of the daemon's control socket: newline-delimited JSON over a Unix socket. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,15 @@ struct eg_control {
         char *path;
         struct eg_buf in;
 };
+
+int eg_control_find(const char *command, struct eg_control **ret) {
+        struct eg_error err = {0};
+        int r = eg_control_open(ret, &err);
+        if (r < 0 && r != -ENOENT && r != -ECONNREFUSED)
+                fprintf(stderr, "etcd-gitops %s: %s\n", command, err.message ? err.message : strerror(-r));
+        eg_error_done(&err);
+        return r >= 0 ? 1 : r == -ENOENT || r == -ECONNREFUSED ? 0 : -1;
+}
 
 char *eg_control_socket_path(void) {
         if (eg_settings.control_socket && *eg_settings.control_socket)

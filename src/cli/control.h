@@ -21,6 +21,11 @@ int eg_control_open(struct eg_control **ret, struct eg_error *err);
 /* Accepts NULL. */
 void eg_control_free(struct eg_control *c);
 
+/* eg_control_open for a command that acts through the daemon when one runs, else here:
+ * 1 with *ret when a daemon answers, 0 when none does (act here), -1 when one does but
+ * cannot be reached (already said on stderr, naming command). */
+int eg_control_find(const char *command, struct eg_control **ret);
+
 /* Sends request (borrowed), then calls on_event (may be NULL) with each event object the
  * daemon sends, in order, until the result object: *ret_result (caller owns). on_event
  * returning < 0 stops the call with that errno. deadline_ms is monotonic
