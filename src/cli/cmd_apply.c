@@ -104,7 +104,7 @@ static int apply_read(int64_t wait_ms, struct eg_cycle *cycle, const struct eg_c
                 fprintf(stderr,
                         "etcd-gitops apply: %s: stopped after the step under way; apply or run again to go on\n",
                         strsignal(stop_signal));
-        bool backups_failed = r >= 0 && !stop_signal && eg_cycle_backups_now(cycle, set, in->rev.revision) > 0;
+        int backups_failed = r >= 0 && !stop_signal ? eg_cycle_backups_now(cycle, set, in->rev.revision) : 0;
         /* the commit's note says what it caused */
         eg_cycle_note_flush(cycle);
         if (r < 0)
@@ -114,7 +114,10 @@ static int apply_read(int64_t wait_ms, struct eg_cycle *cycle, const struct eg_c
                res.all_converged ? ""
                : wait_ms         ? " (not converged by the deadline)"
                                  : " (not converged yet: use --wait)");
-        return res.all_converged && set->n_errors == 0 && !backups_failed ? EG_EXIT_OK : EG_EXIT_DIFF;
+        if (backups_failed > 0)
+                printf("%d %s failed: etcd-gitops audit --decision backup --outcome failed\n", backups_failed,
+                       eg_plural((size_t)backups_failed, "backup", "backups"));
+        return res.all_converged && set->n_errors == 0 && backups_failed <= 0 ? EG_EXIT_OK : EG_EXIT_DIFF;
 }
 
 /* Reads the source through a cycle of env's and applies it. Returns the exit code. */

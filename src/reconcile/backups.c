@@ -96,6 +96,11 @@ static void record(struct eg_backup_controller *c, const struct backup_decision 
                 .size_bytes = size,
                 .actor = "backup",
         };
+        /* said where the command or the daemon's journal shows it, not only in the audit log */
+        if (error)
+                eg_log_error("EtcdBackup %s: %s %s: %s", b->object, kind, outcome, error);
+        else
+                eg_log_info("EtcdBackup %s: %s %s: %s", b->object, kind, outcome, reason);
         struct eg_error err = {0};
         if (eg_journal_record(c->journal, &d, &err) < 0)
                 eg_log_warning("%s", err.message ? err.message : "cannot append to the audit log");

@@ -14,6 +14,29 @@ actor="uid $(id -u) ($(id -un))"
 # last_backup FIELD: FIELD of the last backup record of default/ab
 last_backup() { audit_json --cluster default/ab | jget "[r for r in d if r['decision']=='backup'][-1].get('$1')"; }
 
+say "an EtcdBackup naming a cluster nobody runs: apply says which failed and why, exits 1"
+cat >"$SRC/ghost-backup.yaml" <<EOF
+apiVersion: etcd.database.coreos.com/v1beta2
+kind: EtcdBackup
+metadata:
+  name: gb
+spec:
+  etcdCluster:
+    name: ghost
+  storageType: S3
+  s3:
+    path: bucket/key
+    awsSecret: none
+EOF
+run 1 eg apply --source "$SRC"
+grep -qF "EtcdBackup default/gb: backup failed: cluster default/ghost is not known to the runtime" "$T/err" ||
+  fail "no reason for the failed backup: $(cat "$T/err")"
+grep -qx "1 backup failed: etcd-gitops audit --decision backup --outcome failed" "$T/out" ||
+  fail "no word of the failed backup in the summary: $(cat "$T/out")"
+audit_json --cluster default/ghost | jget 'd[-1]["error"]' | grep -qF "is not known to the runtime" ||
+  fail "the audit record has no error text: $(audit_json)"
+rm "$SRC/ghost-backup.yaml"
+
 cluster_yaml ab 1
 run 0 eg apply --source "$SRC" --wait=60s
 
