@@ -19,6 +19,7 @@ struct eg_observed_member {
         bool is_learner;
         bool is_leader;
         bool healthy;                 /* its own endpoint answered /health ok */
+        bool unready;                 /* running, not yet Ready by the platform (eg_runtime_member) */
         bool reachable;               /* its endpoint answered status, leader or not (an election
                                         in progress is not an outage) */
         int64_t unhealthy_since_ms;   /* monotonic ms when it was first seen unhealthy; 0 = healthy */

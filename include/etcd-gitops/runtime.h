@@ -29,6 +29,10 @@ struct eg_runtime_member {
         /* a member of the cluster's initial set: it starts knowing its peers, without asking
          * etcd (which may not answer before a majority of them runs) */
         bool initial;
+        /* running, but the platform does not count it as serving yet (a pod whose Ready
+         * condition is False: its readiness probe has not passed since it started); a step
+         * that takes another member down waits for it, as the PDB and the client Service do */
+        bool unready;
         int64_t pid;      /* local runtime: the etcd process; 0 otherwise */
         char *version;    /* version it was started with */
         char *spec_hash;  /* member template hash it was started with */

@@ -19,7 +19,7 @@ struct node {
         const char *name;
         uint64_t id;
         bool in_runtime, running, in_membership, is_learner, is_leader, healthy, replace_to_roll;
-        bool reachable, data_kept, never_started, initial, healthy_since_start;
+        bool reachable, data_kept, never_started, initial, healthy_since_start, unready;
         enum eg_member_life life;
         unsigned restarts;
         int64_t unhealthy_since_ms, unreachable_since_ms, started_ms, life_since_ms, restart_not_before_ms;

@@ -254,6 +254,7 @@ static int model_init(const struct eg_observed_cluster *o, struct model *ret) {
                         .is_learner = om->is_learner,
                         .is_leader = om->is_leader,
                         .healthy = om->healthy,
+                        .unready = om->unready,
                         .reachable = om->reachable,
                         .data_kept = om->data_kept,
                         .never_started = om->never_started,

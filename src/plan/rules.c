@@ -67,6 +67,13 @@ static const struct node *first_unhealthy_voter(const struct model *m) {
         return NULL;
 }
 
+static const struct node *first_unready_voter(const struct model *m) {
+        for (size_t i = 0; i < m->n; i++)
+                if (node_voter(&m->nodes[i]) && m->nodes[i].unready)
+                        return &m->nodes[i];
+        return NULL;
+}
+
 static int plan_bootstrap(const struct ctx *c, struct model *m, struct step *s) {
         /* a restore seeds one member from the snapshot; the rest join as learners */
         size_t size = c->restore_from ? 1 : (size_t)c->spec->size;
@@ -281,8 +288,16 @@ static int check_ready(const struct ctx *c, const struct model *m, const char *b
         if (r < 0 || s->reason)
                 return r;
         const struct node *bad = first_unhealthy_voter(m);
-        if (!bad)
-                return 0;
+        if (!bad) {
+                /* etcd answers before the kubelet's readiness probe passes: the pod that just
+                 * came back is not yet behind the Service, nor counted by the PDB */
+                const struct node *unready = first_unready_voter(m);
+                return unready ? plan_wait(s, EG_PLAN_WAITING,
+                                           eg_strdup_printf("%s waits for every member to be ready (%s is healthy, "
+                                                            "its pod not Ready yet)",
+                                                            waiting_what, disp(unready)))
+                               : 0;
+        }
         char *why = not_healthy(bad);
         r = plan_wait(s, EG_PLAN_WAITING,
                       why ? eg_strdup_printf("%s waits for every member to be healthy (%s)", waiting_what, why) : NULL);

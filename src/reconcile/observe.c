@@ -138,6 +138,7 @@ static void join_runtime_member(const struct join *j, const struct eg_runtime_me
         om->raft_index = p->raft_index;
         om->revision = p->revision;
         om->life = m->life;
+        om->unready = m->unready;
         om->life_reason = m->life_reason ? strdup(m->life_reason) : NULL;
         om->data_kept = m->data_kept;
         om->never_started = m->never_started;

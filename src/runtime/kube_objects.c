@@ -467,6 +467,11 @@ static json_t *condition(json_t *st, const char *type) {
         return NULL;
 }
 
+bool kube_pod_unready(json_t *pod) {
+        const char *s = jstr(condition(json_object_get(pod, "status"), "Ready"), "status");
+        return s && strcmp(s, "False") == 0;
+}
+
 /* Why a pod that is not running yet is still on its way, in Kubernetes' words. Unschedulable
  * is among them: the scheduler may place a pod later (a node added, resources freed), and a
  * fresh pod may fit where this one does not, so it is timed like any start. */

@@ -56,6 +56,8 @@ const char *kube_etcd_flag(json_t *pod, const char *flag);
 
 /* Whether the pod keeps its etcd data on a PersistentVolumeClaim. */
 bool kube_pod_on_claim(json_t *pod);
+/* The pod's Ready condition is False (absent: not known, so not unready). */
+bool kube_pod_unready(json_t *pod);
 /* An RFC 3339 time as ms since the epoch; 0 when absent or unreadable. */
 int64_t kube_parse_time_ms(const char *s);
 /* Where the pod is in its life, with Kubernetes' own reason (malloc'd; NULL for RUNNING) and

@@ -92,6 +92,7 @@ static int member_from_pod(struct kube_runtime *kr, const char *ns, json_t *pod,
         if (kube_pod_life(pod, &m->life, &m->life_reason, &since) < 0)
                 return -ENOMEM;
         m->running = m->life == EG_LIFE_RUNNING;
+        m->unready = m->running && kube_pod_unready(pod);
         m->life_since_realtime_ms = since;
         m->data_kept = kube_pod_on_claim(pod);
         m->version = strdup_or_null(jstr(ann, ANN_VERSION));

@@ -781,6 +781,28 @@ static void test_plan__upgrade_waits_for_healthy(void **state) {
         eg_plan_done(&f.plan);
 }
 
+/* etcd answers /health before the kubelet's readiness probe passes: the member upgraded
+ * last is healthy but its pod not Ready, and the next upgrade waits for it. */
+static void test_plan__upgrade_waits_for_ready(void **state) {
+        struct fx f;
+        fx_init(&f, 3, "3.5.9");
+        fx_cluster(&f, 3);
+        fx_versions(&f, "3.4.23");
+        f.members[0].version = (char *)"3.5.9";
+        f.members[0].unready = true;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_WAITING);
+        assert_int_equal(f.plan.n_actions, 0);
+        assert_string_equal(f.plan.reason, "upgrade to 3.5.9 waits for every member to be ready (c-0 is healthy, its "
+                                           "pod not Ready yet)");
+        eg_plan_done(&f.plan);
+        f.members[0].unready = false;
+        fx_plan(&f);
+        assert_state(&f, EG_PLAN_PROGRESSING);
+        assert_action(&f, 0, EG_ACTION_UPGRADE_MEMBER, "c-1");
+        eg_plan_done(&f.plan);
+}
+
 /* Members whose data cannot survive a template change (emptyDir pods) are rolled by adding a
  * successor, promoting it, then removing the old member: never fewer voters than the size,
  * the leader last, members that can change in place still upgraded in place. */
@@ -1823,6 +1845,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__etcd_unreachable),
                 cmocka_unit_test(test_plan__upgrade_one_at_a_time_leader_last),
                 cmocka_unit_test(test_plan__upgrade_waits_for_healthy),
+                cmocka_unit_test(test_plan__upgrade_waits_for_ready),
                 cmocka_unit_test(test_plan__template_roll_by_replacement),
                 cmocka_unit_test(test_plan__upgrade_version_rules),
                 cmocka_unit_test(test_plan__template_change_rolls),
